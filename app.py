@@ -1,0 +1,8 @@
+"""Pulse entry point: `python app.py [all|web|stream|worker|create-user|create-api-key]`."""
+
+import sys
+
+from app.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The /api routes of the contract (ingest, metrics, stream tokens, OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, jsonify, request
+from redis.exceptions import RedisError
+
+from app.auth import principal, services
+from app.errors import ApiError
+from app.openapi import openapi_document
+from app.tokens import StreamTokens
+from data.points import MAX_BODY_BYTES, MAX_POINTS, BodyError, parse_body, validate_points
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
+def init_app(server: Flask) -> None:
+    """Register the /api blueprint."""
+    server.register_blueprint(bp)
+
+
+def _read_body_capped() -> bytes:
+    """The request body, refusing with 413 before reading when it is over the limit."""
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+    body = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+    return body
+
+
+@bp.post("/ingest")
+def ingest() -> tuple[Response, int]:
+    """Validate points and queue them durably, all or none."""
+    who = principal(scope="ingest", role="analyst")
+    body = _read_body_capped()
+    ndjson = (request.mimetype or "") in NDJSON_TYPES
+    try:
+        items, problems = parse_body(body, ndjson)
+    except BodyError as exc:
+        raise ApiError(400, "invalid_body", str(exc)) from None
+    if len(items) > MAX_POINTS:
+        raise ApiError(413, "too_many_points", f"at most {MAX_POINTS} points per request")
+    if not items:
+        raise ApiError(422, "no_points", "the request holds no points")
+    svc = services()
+    now_ms = svc.now_ms()
+    oldest_ms = now_ms - svc.settings.retention_raw_days * 86_400_000
+    points, found = validate_points(items, now_ms, oldest_ms)
+    problems += found
+    if problems:
+        details = [p.as_dict() for p in sorted(problems, key=lambda p: p.index)]
+        raise ApiError(
+            422, "invalid_points", f"{len(details)} problem(s); nothing was stored", details
+        )
+    try:
+        svc.live.enqueue(who.tenant_id, points)
+    except RedisError:
+        raise ApiError(503, "queue_unavailable", "points could not be queued; retry") from None
+    return jsonify({"accepted": len(points)}), 202
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """The tenant's metrics with their sources and latest values."""
+    who = principal(scope="read")
+    latest = services().live.latest(who.tenant_id)
+    by_metric: dict[str, list[dict[str, Any]]] = {}
+    for (metric, source), (ts_ms, value) in sorted(latest.items()):
+        by_metric.setdefault(metric, []).append(
+            {"source": source, "value": value, "timestamp": iso(ts_ms)}
+        )
+    out = []
+    for name, series in by_metric.items():
+        newest = max(series, key=lambda s: s["timestamp"])
+        out.append(
+            {
+                "name": name,
+                "sources": [s["source"] for s in series],
+                "latest_value": newest["value"],
+                "latest_time": newest["timestamp"],
+                "series": series,
+            }
+        )
+    return jsonify({"metrics": out})
+
+
+@bp.get("/stream-token")
+def stream_token() -> Response:
+    """A short-lived signed token that opens /ws for the caller's tenant."""
+    who = principal(scope="read")
+    svc = services()
+    tokens = StreamTokens(svc.settings.require_secret(), svc.settings.stream_token_ttl_s)
+    token = tokens.issue(
+        who.tenant_id,
+        user_id=who.user.user_id if who.user else None,
+        key_id=who.key.key_id if who.key else None,
+    )
+    return jsonify({"token": token, "expires_in": tokens.ttl_s})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3 document of every /api route."""
+    return jsonify(openapi_document())
+
+
+def iso(ts_ms: int) -> str:
+    """RFC 3339 UTC text of epoch milliseconds."""
+    stamp = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")

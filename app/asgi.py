@@ -1,0 +1,46 @@
+"""The ASGI application: the Dash/Flask web role and the /ws gateway on one origin."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from a2wsgi import WSGIMiddleware
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+
+from app.gateway import Gateway
+from app.services import Services
+
+
+def build_asgi(services: Services, web: bool = True, stream: bool = True) -> Starlette:
+    """Serve the web role (pages, /api) and/or the stream role (/ws) from one ASGI app."""
+    gateway = Gateway.build(services) if stream else None
+    routes: list[Route | WebSocketRoute | Mount] = []
+    if gateway is not None:
+        routes.append(WebSocketRoute("/ws", gateway.endpoint))
+    if web:
+        from app import create_app  # the stream role alone never loads Dash
+
+        dash_app = create_app(services=services)
+        routes.append(Mount("/", app=WSGIMiddleware(dash_app.server, workers=16)))  # type: ignore[arg-type]
+    else:
+        routes.append(Route("/healthz", _healthz))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if gateway is None:
+            yield
+            return
+        async with gateway.running():
+            yield
+
+    asgi = Starlette(routes=routes, lifespan=lifespan)
+    asgi.state.gateway = gateway
+    return asgi
+
+
+async def _healthz(_: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})

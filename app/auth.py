@@ -1,0 +1,213 @@
+"""Sign-in: flask-login sessions, throttled logins, roles, and API keys on /api."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, redirect, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.errors import ApiError
+from app.services import Services
+from components.login import login_page
+from data.accounts import ApiKey, User
+
+# Paths anyone may load; everything else needs a session (or, under /api, a key).
+PUBLIC_PREFIXES = (
+    "/login",
+    "/logout",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/assets/",
+    "/_dash-component-suites/",
+    "/_favicon.ico",
+    "/api/",
+    "/embed/",
+)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class SessionUser(UserMixin):
+    """flask-login's view of a Pulse user."""
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+
+    def get_id(self) -> str:
+        return self.user.user_id
+
+    @property
+    def is_active(self) -> bool:
+        return self.user.active
+
+
+class TlsAwareSessions(SecureCookieSessionInterface):
+    """Marks the session cookie Secure exactly when the request came over TLS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who makes an /api request: a signed-in user or an API key, always of one tenant."""
+
+    tenant_id: str
+    user: User | None
+    key: ApiKey | None
+
+
+def services() -> Services:
+    """The Services of the running app."""
+    svc: Services = current_app.extensions["pulse.services"]
+    return svc
+
+
+def init_app(server: Flask, svc: Services) -> None:
+    """Attach sessions, the login routes and the sign-in guard to the Flask server."""
+    server.wsgi_app = ProxyFix(server.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    server.session_interface = TlsAwareSessions()
+    server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    manager = LoginManager(server)
+    manager.session_protection = "basic"
+
+    @manager.user_loader
+    def _load(user_id: str) -> SessionUser | None:
+        user = svc.accounts.get_user(user_id)
+        return SessionUser(user) if user and user.active else None
+
+    server.before_request(_require_sign_in)
+    server.add_url_rule("/login", "login", _login_form, methods=["GET"])
+    server.add_url_rule("/login", "login_post", _login_post, methods=["POST"])
+    server.add_url_rule("/logout", "logout", _logout, methods=["POST", "GET"])
+
+
+def _require_sign_in() -> Any:
+    if request.path.startswith(PUBLIC_PREFIXES) or current_user.is_authenticated:
+        return None
+    if request.path.startswith("/_dash-"):
+        raise ApiError(401, "unauthenticated", "sign in first")
+    return redirect(f"/login?next={request.full_path.rstrip('?')}")
+
+
+def _safe_next(target: str | None) -> str:
+    parts = urlsplit(target or "/")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return "/"
+    return target or "/"
+
+
+def _login_form() -> Any:
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    return login_page(next_url=_safe_next(request.args.get("next")))
+
+
+def _login_post() -> Any:
+    svc = services()
+    body = request.get_json(silent=True) if request.is_json else request.form
+    doc: Any = body if isinstance(body, dict) or hasattr(body, "get") else {}
+    username = str(doc.get("username") or "")[:64]
+    password = str(doc.get("password") or "")[:1024]
+    next_url = _safe_next(doc.get("next") or request.args.get("next"))
+    throttle = LoginThrottle(svc)
+    address = request.remote_addr or "unknown"
+    if throttle.is_blocked(username, address):
+        return _login_refused(
+            429,
+            "too_many_attempts",
+            "Too many failed sign-ins; try again in a few minutes.",
+            next_url,
+        )
+    user = svc.accounts.authenticate(username, password) if username and password else None
+    if user is None:
+        throttle.record_failure(username, address)
+        return _login_refused(401, "bad_credentials", "Wrong username or password.", next_url)
+    throttle.clear(username)
+    login_user(SessionUser(user))
+    if request.is_json:
+        return {"user": {"username": user.username, "role": user.role, "tenant": user.tenant_id}}
+    return redirect(next_url, code=303)
+
+
+def _login_refused(status: int, code: str, message: str, next_url: str) -> Any:
+    if request.is_json:
+        raise ApiError(status, code, message)
+    return login_page(next_url=next_url, error=message), status
+
+
+def _logout() -> Any:
+    logout_user()
+    return redirect("/login", code=303)
+
+
+class LoginThrottle:
+    """Counts failed sign-ins per username and per address in Redis, over a window."""
+
+    def __init__(self, svc: Services) -> None:
+        self.redis = svc.redis
+        self.prefix = f"{svc.settings.redis_prefix}login-failures:"
+        self.window = svc.settings.login_window_s
+        self.max_user = svc.settings.login_max_failures
+        self.max_address = svc.settings.login_max_failures_per_ip
+
+    def _keys(self, username: str, address: str) -> tuple[str, str]:
+        return f"{self.prefix}user:{username.lower()}", f"{self.prefix}addr:{address}"
+
+    def is_blocked(self, username: str, address: str) -> bool:
+        """Whether either counter has reached its limit."""
+        user_key, addr_key = self._keys(username, address)
+        by_user, by_addr = self.redis.mget(user_key, addr_key)
+        return int(by_user or 0) >= self.max_user or int(by_addr or 0) >= self.max_address
+
+    def record_failure(self, username: str, address: str) -> None:
+        """Count one failure against the username and the address."""
+        with self.redis.pipeline() as pipe:
+            for key in self._keys(username, address):
+                pipe.incr(key)
+                pipe.expire(key, self.window, nx=True)
+            pipe.execute()
+
+    def clear(self, username: str) -> None:
+        """Forget the username's failures after a success."""
+        self.redis.delete(self._keys(username, "")[0])
+
+
+def principal(scope: str | None = None, role: str = "viewer") -> Principal:
+    """The caller of an /api route: a key with `scope`, or a session user with `role`."""
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        key = services().accounts.verify_api_key(header[7:].strip())
+        if key is None:
+            raise ApiError(401, "unauthenticated", "unknown or revoked API key")
+        if scope is None or key.scope != scope:
+            raise ApiError(403, "forbidden", f"this route needs a key of scope {scope or 'none'}")
+        return Principal(key.tenant_id, None, key)
+    if not current_user.is_authenticated:
+        raise ApiError(401, "unauthenticated", "sign in or send Authorization: Bearer <key>")
+    user: User = current_user.user
+    if not user.may(role):
+        raise ApiError(403, "forbidden", f"this route needs the {role} role")
+    return Principal(user.tenant_id, user, None)
+
+
+def require_role(role: str) -> Callable[[F], F]:
+    """Decorator for Flask views that need a signed-in user of at least `role`."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated or not current_user.user.may(role):
+                raise ApiError(403, "forbidden", f"this needs the {role} role")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

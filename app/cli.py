@@ -1,0 +1,136 @@
+"""`python app.py …`: run roles and the admin commands of the contract."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+from app.settings import Settings
+
+ROLES = ("all", "web", "stream", "worker")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="app.py", description="Pulse: live analytics")
+    sub = parser.add_subparsers(dest="command")
+    for role in ROLES:
+        sub.add_parser(role, help=f"run the {role} role" if role != "all" else "run every role")
+    user = sub.add_parser("create-user", help="create a user (password from stdin)")
+    user.add_argument("--tenant", required=True)
+    user.add_argument("--username", required=True)
+    user.add_argument("--email", required=True)
+    user.add_argument("--role", required=True, choices=("admin", "analyst", "viewer"))
+    key = sub.add_parser("create-api-key", help="create an API key and print it once")
+    key.add_argument("--tenant", required=True)
+    key.add_argument("--name", required=True)
+    key.add_argument("--scope", required=True, choices=("ingest", "read"))
+    args = parser.parse_args(argv)
+    args.command = args.command or "all"
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of app.py."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    from app.embedded import resolve
+
+    settings, embedded = resolve(Settings())
+    try:
+        if args.command in ("create-user", "create-api-key"):
+            return _admin_command(args, settings)
+        return _run_role(args.command, settings)
+    finally:
+        embedded.stop()
+
+
+def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services import Services
+    from data.accounts import AccountError
+    from data.db import migrate
+
+    services = Services.build(settings)
+    migrate(services.engine)
+    try:
+        if args.command == "create-user":
+            password = _read_password()
+            services.accounts.create_user(
+                args.tenant, args.username, args.email, args.role, password
+            )
+            print(f"created {args.role} {args.username} in tenant {args.tenant}")
+        else:
+            print(services.accounts.create_api_key(args.tenant, args.name, args.scope))
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        services.close()
+    return 0
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass("Password: ")
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _run_role(role: str, settings: Settings) -> int:
+    if role == "worker":
+        from app.worker import run_worker
+
+        run_worker(settings)
+        return 0
+    import uvicorn
+
+    from app.asgi import build_asgi
+    from app.bootstrap import ensure_demo_tenant
+    from app.services import Services
+    from data.db import migrate
+
+    services = Services.build(settings, pool_size=10)
+    migrate(services.engine)
+    worker = None
+    if role == "all":
+        password = ensure_demo_tenant(services)
+        if password:
+            print(
+                f"\n  Pulse admin: username 'admin', password '{password}' (shown once)\n",
+                flush=True,
+            )
+        worker = _spawn_worker(settings)
+    print(f"  Pulse on http://{settings.host}:{settings.port}\n", flush=True)
+    asgi = build_asgi(services, web=role in ("all", "web"), stream=role in ("all", "stream"))
+    try:
+        uvicorn.run(
+            asgi,
+            host=settings.host,
+            port=settings.port,
+            ws="websockets-sansio",
+                    ws_per_message_deflate=False,
+            log_level="warning",
+            proxy_headers=True,
+        )
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=15)
+        services.close()
+    return 0
+
+
+def _spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    """The worker role as a child process, on the same (possibly embedded) services."""
+    env = dict(os.environ)
+    database_url, redis_url = settings.require_urls()
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        SECRET_KEY=settings.require_secret(),
+        DEMO_DATA="1" if settings.demo_data else "0",
+    )
+    return subprocess.Popen([sys.executable, "app.py", "worker"], env=env)

@@ -1,0 +1,167 @@
+"""The /ws gateway: authenticates sockets, speaks the protocol, and runs the hub's chores."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis as AsyncRedis
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from app.hub import Client, Hub
+from app.services import Services
+from app.tokens import SessionCookies, StreamGrant, StreamTokens
+from data.messages import (
+    RESET,
+    MessageError,
+    Resume,
+    Subscribe,
+    Unsubscribe,
+    error_frame,
+    parse_client_message,
+)
+
+log = logging.getLogger(__name__)
+PING_EVERY_S = 20.0
+RECHECK_EVERY_S = 30.0  # an expired token or disabled user is dropped within this
+CLOSE_FORBIDDEN = 4403
+CLOSE_UNAUTHENTICATED = 4401
+
+
+@dataclass
+class Gateway:
+    """Everything a gateway process shares between its sockets."""
+
+    services: Services
+    hub: Hub
+    tokens: StreamTokens
+    cookies: SessionCookies
+
+    @classmethod
+    def build(cls, services: Services) -> Gateway:
+        settings = services.settings
+        _, redis_url = settings.require_urls()
+        redis = AsyncRedis.from_url(redis_url, health_check_interval=30)
+        secret = settings.require_secret()
+        return cls(
+            services,
+            Hub(services.live, redis),
+            StreamTokens(secret, settings.stream_token_ttl_s),
+            SessionCookies(secret),
+        )
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run the hub and the periodic chores for as long as the context lasts."""
+        tasks = [
+            asyncio.create_task(self.hub.run(), name="hub"),
+            asyncio.create_task(self._chores(), name="gateway-chores"),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.hub.redis.aclose()
+
+    async def _chores(self) -> None:
+        last_ping = last_check = time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            await self.hub.drop_slow()
+            if now - last_ping >= PING_EVERY_S:
+                self.hub.ping_all()
+                last_ping = now
+            if now - last_check >= RECHECK_EVERY_S:
+                await self.recheck_grants()
+                last_check = now
+
+    async def recheck_grants(self) -> None:
+        """Close sockets whose token expired, whose user was disabled or key revoked."""
+        accounts = self.services.accounts
+        users: dict[str, bool] = {}
+        keys: dict[str, bool] = {}
+        for client in self.hub.all_clients():
+            grant = client.grant
+            ok = grant.expires_at is None or grant.expires_at > time.time()
+            if ok and grant.user_id:
+                if grant.user_id not in users:
+                    user = await asyncio.to_thread(accounts.get_user, grant.user_id)
+                    users[grant.user_id] = bool(user and user.active)
+                ok = users[grant.user_id]
+            if ok and grant.key_id:
+                if grant.key_id not in keys:
+                    keys[grant.key_id] = await asyncio.to_thread(accounts.is_key_live, grant.key_id)
+                ok = keys[grant.key_id]
+            if not ok:
+                await client.close(CLOSE_UNAUTHENTICATED, "credentials expired or revoked")
+
+    def origin_allowed(self, ws: WebSocket) -> bool:
+        """Same origin as the page, or one of EMBED_ALLOWED_ORIGINS; no Origin = not a browser."""
+        origin = ws.headers.get("origin")
+        if origin is None:
+            return True
+        if origin in self.services.settings.allowed_origins:
+            return True
+        return urlsplit(origin).netloc == ws.headers.get("host", "")
+
+    async def authenticate(self, ws: WebSocket) -> StreamGrant | None:
+        """The grant of a `?token=` or of the session cookie; None when neither is valid."""
+        token = ws.query_params.get("token")
+        if token:
+            return self.tokens.verify(token)
+        cookie = ws.cookies.get(self.cookies.cookie_name)
+        user_id = self.cookies.user_id(cookie) if cookie else None
+        if user_id is None:
+            return None
+        user = await asyncio.to_thread(self.services.accounts.get_user, user_id)
+        if user is None or not user.active:
+            return None
+        return StreamGrant(user.tenant_id, user.user_id, None, None)
+
+    async def endpoint(self, ws: WebSocket) -> None:
+        """Serve one /ws connection from handshake to close."""
+        if not self.origin_allowed(ws):
+            await ws.close(CLOSE_FORBIDDEN, "origin not allowed")
+            return
+        grant = await self.authenticate(ws)
+        if grant is None:
+            await ws.close(CLOSE_UNAUTHENTICATED, "sign in or pass ?token=")
+            return
+        await ws.accept()
+        client = Client(grant, ws.send_text, lambda code, reason: ws.close(code, reason))
+        self.hub.add(client)
+        writer = asyncio.create_task(client.run_writer())
+        try:
+            await self._read_messages(ws, client)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self.hub.remove(client)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    async def _read_messages(self, ws: WebSocket, client: Client) -> None:
+        while True:
+            text = await ws.receive_text()
+            try:
+                message = parse_client_message(text)
+            except MessageError as exc:
+                await ws.send_text(error_frame(str(exc)))
+                continue
+            if isinstance(message, Subscribe):
+                client.subscribe(message.metrics, message.sources)
+                if message.cursor and not await self.hub.resume(client, message.cursor):
+                    await ws.send_text(RESET)
+            elif isinstance(message, Unsubscribe):
+                client.unsubscribe(message.metrics)
+            elif isinstance(message, Resume) and not await self.hub.resume(client, message.cursor):
+                await ws.send_text(RESET)

@@ -1,0 +1,271 @@
+"""Fan-out of live points from Redis to the /ws clients of one gateway process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis as AsyncRedis
+
+from app.tokens import StreamGrant
+from data.live import LiveStore
+from data.messages import PING, compile_patterns, cursor_key, points_frame
+
+log = logging.getLogger(__name__)
+
+QUEUE_FRAMES = 32  # frames a client may have in flight before it is conflated
+SLOW_CLIENT_S = 30.0  # a client conflated this long is disconnected
+FLUSH_INTERVAL_S = 0.05  # at most 20 frames a second per tenant: the cost is frames × clients
+Send = Callable[[str], Awaitable[None]]
+Close = Callable[[int, str], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class Client:
+    """One /ws connection: who it is, what it wants, and what is waiting to be sent."""
+
+    grant: StreamGrant
+    send: Send
+    close: Close
+    metrics: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ("*",)
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_FRAMES))
+    conflated: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    conflated_cursor: str | None = None
+    conflated_since: float | None = None
+    replaying: bool = False
+    held: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    last_cursor: str | None = None
+    live_since: str | None = None  # the first cursor delivered live: a resume stops there
+    _metric_re: Any = None
+    _source_re: Any = None
+
+    def subscribe(self, metrics: tuple[str, ...], sources: tuple[str, ...]) -> None:
+        """Add metric patterns and set the source patterns."""
+        self.metrics = tuple(dict.fromkeys(self.metrics + metrics))
+        self.sources = sources
+        self._compile()
+
+    def unsubscribe(self, metrics: tuple[str, ...]) -> None:
+        """Drop metric patterns."""
+        self.metrics = tuple(m for m in self.metrics if m not in metrics)
+        self._compile()
+
+    def _compile(self) -> None:
+        self._metric_re = compile_patterns(self.metrics)
+        self._source_re = compile_patterns(self.sources)
+
+    @property
+    def signature(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Clients with equal signatures receive identical frames."""
+        return self.metrics, self.sources
+
+    def wants(self, point: dict[str, Any]) -> bool:
+        """Whether the point matches this client's subscriptions."""
+        if self._metric_re is None:
+            return False
+        return bool(
+            self._metric_re.fullmatch(point["metric"])
+            and self._source_re.fullmatch(point["source"])
+        )
+
+    def is_stale(self, cursor: str) -> bool:
+        """Whether this cursor was already delivered (after a resume)."""
+        return self.last_cursor is not None and cursor_key(cursor) <= cursor_key(self.last_cursor)
+
+    def offer(self, frame: str, cursor: str, points: list[dict[str, Any]]) -> None:
+        """Queue a frame, or conflate to the newest value per series when the client lags."""
+        if self.replaying:
+            self.held.append((cursor, points))
+            return
+        if self.is_stale(cursor):
+            return
+        self.last_cursor = cursor
+        self.live_since = self.live_since or cursor
+        if self.conflated_since is None and not self.queue.full():
+            self.queue.put_nowait(frame)
+            return
+        if self.conflated_since is None:
+            self.conflated_since = time.monotonic()
+        for p in points:
+            self.conflated[(p["metric"], p["source"])] = p
+        self.conflated_cursor = cursor
+
+    def take_conflated(self) -> str | None:
+        """The conflated frame, once the queue has drained."""
+        if self.conflated_cursor is None or not self.queue.empty():
+            return None
+        frame = points_frame(self.conflated_cursor, list(self.conflated.values()))
+        self.conflated.clear()
+        self.conflated_cursor = None
+        self.conflated_since = None
+        return frame
+
+    async def run_writer(self) -> None:
+        """Send queued frames in order until the connection ends."""
+        while True:
+            frame = await self.queue.get()
+            await self.send(frame)
+            if self.queue.empty() and (conflated := self.take_conflated()):
+                await self.send(conflated)
+
+
+@dataclass
+class _Pending:
+    batches: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    last_flush: float = 0.0
+    scheduled: bool = False
+
+
+class Hub:
+    """Reads every tenant's live channel once and fans frames out to subscribed clients."""
+
+    def __init__(self, live: LiveStore, redis: AsyncRedis) -> None:
+        self.live = live
+        # redis-py's annotations are unions of sync and async replies; treat replies as Any.
+        self.redis: Any = redis
+        self.clients: dict[str, set[Client]] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._last_cursor: dict[str, str] = {}
+        self.connected = asyncio.Event()
+
+    def add(self, client: Client) -> None:
+        self.clients.setdefault(client.grant.tenant_id, set()).add(client)
+
+    def remove(self, client: Client) -> None:
+        tenant_clients = self.clients.get(client.grant.tenant_id)
+        if tenant_clients is not None:
+            tenant_clients.discard(client)
+            if not tenant_clients:
+                del self.clients[client.grant.tenant_id]
+
+    def all_clients(self) -> list[Client]:
+        return [c for group in self.clients.values() for c in group]
+
+    async def run(self) -> None:
+        """Listen to every tenant's channel, reconnecting (and filling the gap) after errors."""
+        backoff = 0.2
+        while True:
+            try:
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis went away: retry, then replay what was missed
+                self.connected.clear()
+                log.warning("live channel lost (%s); reconnecting in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _listen(self) -> None:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.psubscribe(self.live.channel_pattern)
+            await self._fill_gaps()
+            self.connected.set()
+            while True:
+                message = await pubsub.get_message(timeout=5.0)
+                if message is None:
+                    continue
+                tenant = self.live.tenant_of_channel(message["channel"].decode())
+                doc = orjson.loads(message["data"])
+                self.receive(tenant, doc["cursor"], doc["points"])
+        finally:
+            await pubsub.aclose()
+
+    async def _fill_gaps(self) -> None:
+        """After a reconnect, deliver what each watched tenant published meanwhile."""
+        for tenant, cursor in list(self._last_cursor.items()):
+            if tenant not in self.clients:
+                continue
+            raw = await self.redis.xrange(self.live.live_key(tenant), min=f"({cursor}")
+            for entry_id, fields in raw:
+                self.receive(tenant, entry_id.decode(), orjson.loads(fields[b"p"]))
+
+    def receive(self, tenant: str, cursor: str, points: list[dict[str, Any]]) -> None:
+        """Take one live entry; flush at once or within FLUSH_INTERVAL_S, coalescing bursts."""
+        self._last_cursor[tenant] = cursor
+        if tenant not in self.clients:
+            return
+        pending = self._pending.setdefault(tenant, _Pending())
+        pending.batches.append((cursor, points))
+        if pending.scheduled:
+            return
+        wait = pending.last_flush + FLUSH_INTERVAL_S - time.monotonic()
+        if wait <= 0:
+            self._flush(tenant)
+        else:
+            pending.scheduled = True
+            asyncio.get_running_loop().call_later(wait, self._flush, tenant)
+
+    def _flush(self, tenant: str) -> None:
+        pending = self._pending[tenant]
+        pending.scheduled = False
+        pending.last_flush = time.monotonic()
+        batches, pending.batches = pending.batches, []
+        if not batches:
+            return
+        cursor = batches[-1][0]
+        points = [p for _, batch in batches for p in batch]
+        groups: dict[Any, list[Client]] = {}
+        for client in self.clients.get(tenant, ()):
+            groups.setdefault(client.signature, []).append(client)
+        for members in groups.values():
+            wanted = [p for p in points if members[0].wants(p)]
+            if not wanted:
+                continue
+            frame = points_frame(cursor, wanted)
+            for client in members:
+                client.offer(frame, cursor, wanted)
+
+    async def resume(self, client: Client, cursor: str) -> bool:
+        """Send the client every point after `cursor` it has not had live; False if too old.
+
+        Frames arriving meanwhile are held and released afterwards, so nothing is lost
+        or sent twice; subscribing with a cursor makes the replay come first."""
+        client.replaying = True
+        try:
+            entries = await self._read_since(client.grant.tenant_id, cursor, client.live_since)
+            if entries is None:
+                return False
+            for entry_cursor, points in entries:
+                wanted = [p for p in points if client.wants(p)]
+                if wanted:
+                    await client.send(points_frame(entry_cursor, wanted))
+            if client.live_since is None:
+                client.last_cursor = entries[-1][0] if entries else cursor
+        finally:
+            client.replaying = False
+            held, client.held = client.held, []
+        for held_cursor, points in held:
+            wanted = [p for p in points if client.wants(p)]
+            if wanted:
+                client.offer(points_frame(held_cursor, wanted), held_cursor, wanted)
+        return True
+
+    async def _read_since(
+        self, tenant: str, cursor: str, until: str | None
+    ) -> list[tuple[str, list[dict[str, Any]]]] | None:
+        oldest = int(time.time() * 1000) - self.live.resume_ms
+        if cursor != "0-0" and cursor_key(cursor)[0] < oldest:
+            return None
+        end = f"({until}" if until else "+"
+        raw = await self.redis.xrange(self.live.live_key(tenant), min=f"({cursor}", max=end)
+        return [(eid.decode(), orjson.loads(fields[b"p"])) for eid, fields in raw]
+
+    def ping_all(self) -> None:
+        """Queue a ping to every client (a lagging one is already being written to)."""
+        for client in self.all_clients():
+            if not client.queue.full():
+                client.queue.put_nowait(PING)
+
+    async def drop_slow(self) -> None:
+        """Disconnect clients that have been conflated for too long."""
+        now = time.monotonic()
+        for client in self.all_clients():
+            if client.conflated_since is not None and now - client.conflated_since > SLOW_CLIENT_S:
+                await client.close(1008, "too slow to keep up")

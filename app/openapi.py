@@ -1,0 +1,151 @@
+"""The OpenAPI 3 document of the /api routes; a test checks it names every route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_AUTH_ERRORS = {"401": _ERROR, "403": _ERROR}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document served at /api/openapi.json."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Pulse API", "version": "1"},
+        "security": [{"session": []}, {"bearer": []}],
+        "paths": {
+            "/api/ingest": {
+                "post": {
+                    "summary": "Write points (key scope ingest, or an analyst/admin session)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Point"},
+                                        },
+                                        {
+                                            "type": "object",
+                                            "required": ["points"],
+                                            "properties": {
+                                                "points": {
+                                                    "type": "array",
+                                                    "items": {"$ref": "#/components/schemas/Point"},
+                                                }
+                                            },
+                                        },
+                                    ]
+                                }
+                            },
+                            "application/x-ndjson": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "responses": {
+                        "202": _json(
+                            {"type": "object", "properties": {"accepted": {"type": "integer"}}},
+                            "every point is durably queued",
+                        ),
+                        "400": _ERROR,
+                        "413": _ERROR,
+                        "422": _ERROR,
+                        **_AUTH_ERRORS,
+                    },
+                }
+            },
+            "/api/metrics": {
+                "get": {
+                    "summary": "The tenant's metrics: name, sources, latest value and time",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "metrics": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Metric"},
+                                    }
+                                },
+                            },
+                            "metrics",
+                        ),
+                        **_AUTH_ERRORS,
+                    },
+                }
+            },
+            "/api/stream-token": {
+                "get": {
+                    "summary": "A short-lived signed token for /ws?token=",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "token": {"type": "string"},
+                                    "expires_in": {"type": "integer"},
+                                },
+                            },
+                            "token",
+                        ),
+                        **_AUTH_ERRORS,
+                    },
+                }
+            },
+            "/api/openapi.json": {
+                "get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+            "responses": {"Error": _json({"$ref": "#/components/schemas/Error"}, "refused")},
+            "schemas": {
+                "Point": {
+                    "type": "object",
+                    "required": ["source", "metric_type", "timestamp", "value"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "data_id": {"type": "string", "maxLength": 64},
+                        "source": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
+                        "metric_type": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
+                        "timestamp": {
+                            "oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]
+                        },
+                        "value": {"type": "number"},
+                    },
+                },
+                "Metric": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "sources": {"type": "array", "items": {"type": "string"}},
+                        "latest_value": {"type": "number"},
+                        "latest_time": {"type": "string", "format": "date-time"},
+                        "series": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                                "details": {"type": "array", "items": {"type": "object"}},
+                            },
+                        }
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,47 @@
+"""Services: the one object that owns every connection a Pulse process uses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from redis import Redis
+from sqlalchemy import Engine
+
+from app.settings import Settings
+from data.accounts import Accounts
+from data.db import make_engine
+from data.history import HistoryStore
+from data.live import LiveStore
+
+
+@dataclass
+class Services:
+    """Stores and clients built once from Settings and handed to every part explicitly."""
+
+    settings: Settings
+    engine: Engine
+    redis: Redis
+    live: LiveStore
+    history: HistoryStore
+    accounts: Accounts
+    clock: Callable[[], float] = field(default=time.time)
+
+    @classmethod
+    def build(cls, settings: Settings, pool_size: int = 5) -> Services:
+        """Connect to PostgreSQL and Redis as the settings say (nothing is migrated here)."""
+        database_url, redis_url = settings.require_urls()
+        engine = make_engine(database_url, pool_size=pool_size)
+        redis = Redis.from_url(redis_url, health_check_interval=30)
+        live = LiveStore(redis, settings.redis_prefix, settings.live_resume_s)
+        return cls(settings, engine, redis, live, HistoryStore(engine), Accounts(engine))
+
+    def now_ms(self) -> int:
+        """The current time in epoch milliseconds, from the injected clock."""
+        return int(self.clock() * 1000)
+
+    def close(self) -> None:
+        """Release every connection."""
+        self.redis.close()
+        self.engine.dispose()

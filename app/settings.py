@@ -1,0 +1,67 @@
+"""Settings read once from the environment (and `.env`), never patched at run time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything Pulse can be told from outside; see the settings table in README."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        None, description="postgresql+psycopg://… ; embedded when unset"
+    )
+    redis_url: str | None = Field(None, description="redis://… ; embedded when unset")
+    secret_key: SecretStr | None = Field(None, description="signs sessions and tokens")
+    host: str = "127.0.0.1"
+    port: int = 8050
+    embed_allowed_origins: str = Field("", description="space-separated origins for /embed and /ws")
+    demo_data: bool | None = Field(
+        None, description="start the demo sources; default: when embedded"
+    )
+    pulse_admin_password: SecretStr | None = Field(None, description="first admin's password")
+    var_dir: Path = Field(Path("var"), description="embedded services and the generated secret")
+    redis_prefix: str = Field("pulse:", description="prefix of every Redis key and channel")
+    retention_raw_days: int = Field(14, ge=1, description="raw points older than this are refused")
+    live_resume_s: int = Field(600, ge=10, description="how far back /ws resume reaches")
+    stream_token_ttl_s: int = Field(300, ge=10, description="lifetime of a /ws token")
+    claim_idle_ms: int = Field(
+        30_000, ge=100, description="pending entries older than this are reclaimed"
+    )
+    login_max_failures: int = Field(5, ge=1, description="failures per user before throttling")
+    login_max_failures_per_ip: int = Field(
+        20, ge=1, description="failures per address before throttling"
+    )
+    login_window_s: int = Field(900, ge=1, description="throttling window")
+    fault_after_commit: bool = Field(
+        False, description="tests only: worker dies between commit and ack"
+    )
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _prefix_ends_with_colon(cls, value: str) -> str:
+        return value if value.endswith(":") else value + ":"
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """Origins besides the app's own that may open /ws or frame /embed."""
+        return self.embed_allowed_origins.split()
+
+    def require_urls(self) -> tuple[str, str]:
+        """The database and Redis URLs, failing clearly when they were never resolved."""
+        if not self.database_url or not self.redis_url:
+            raise RuntimeError(
+                "DATABASE_URL and REDIS_URL must be set (or embedded services started)"
+            )
+        return self.database_url, self.redis_url
+
+    def require_secret(self) -> str:
+        """The secret key, failing clearly when it was never resolved."""
+        if self.secret_key is None:
+            raise RuntimeError("SECRET_KEY is not set")
+        return self.secret_key.get_secret_value()

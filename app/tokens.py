@@ -1,0 +1,70 @@
+"""Signed credentials for /ws: short-lived stream tokens and Flask session cookies."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+TOKEN_SALT = "pulse.stream-token"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamGrant:
+    """Who may use a /ws connection, and until when."""
+
+    tenant_id: str
+    user_id: str | None
+    key_id: str | None
+    expires_at: float | None
+
+
+class StreamTokens:
+    """Issues and checks the tokens of `GET /api/stream-token`."""
+
+    def __init__(self, secret: str, ttl_s: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt=TOKEN_SALT)
+        self.ttl_s = ttl_s
+
+    def issue(self, tenant_id: str, user_id: str | None = None, key_id: str | None = None) -> str:
+        """A token for this tenant and user (or read key), valid for `ttl_s`."""
+        return self._serializer.dumps({"t": tenant_id, "u": user_id, "k": key_id})
+
+    def verify(self, token: str, now: float | None = None) -> StreamGrant | None:
+        """The grant inside a genuine, unexpired token; None otherwise."""
+        try:
+            payload, signed_at = self._serializer.loads(
+                token, max_age=self.ttl_s, return_timestamp=True
+            )
+        except BadSignature:
+            return None
+        if not isinstance(payload, dict) or not isinstance(payload.get("t"), str):
+            return None
+        expires = signed_at.timestamp() + self.ttl_s
+        if (now if now is not None else time.time()) > expires:
+            return None
+        return StreamGrant(payload["t"], payload.get("u"), payload.get("k"), expires)
+
+
+class SessionCookies:
+    """Reads the user id out of a Flask (flask-login) session cookie, outside Flask."""
+
+    def __init__(self, secret: str) -> None:
+        holder = Flask("pulse-session-reader")
+        holder.secret_key = secret
+        serializer = SecureCookieSessionInterface().get_signing_serializer(holder)
+        assert serializer is not None
+        self._serializer = serializer
+        self.cookie_name = holder.config["SESSION_COOKIE_NAME"]
+
+    def user_id(self, cookie: str) -> str | None:
+        """The logged-in user of this cookie, or None when it is forged or anonymous."""
+        try:
+            session = self._serializer.loads(cookie)
+        except BadSignature:
+            return None
+        user_id = session.get("_user_id") if isinstance(session, dict) else None
+        return user_id if isinstance(user_id, str) else None

@@ -1,0 +1,148 @@
+"""The worker role: stream consumers that write points, and scheduled jobs (demo sources)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select
+
+from app.services import Services
+from app.settings import Settings
+from data.db import migrate
+from data.demo import DemoSource
+from data.live import IngestEntry, PoisonEntry
+from data.points import Point
+from data.schema import sources
+
+log = logging.getLogger(__name__)
+READ_COUNT = 100  # entries per read; each holds up to 1,000 points
+CLAIM_EVERY_S = 5.0
+
+
+class Consumer:
+    """Moves points from the ingest stream to PostgreSQL, then to the live store, then acks."""
+
+    def __init__(self, services: Services, name: str) -> None:
+        self.services = services
+        self.name = name
+        self._holding_pending = True  # start by finishing what this name left unacknowledged
+        self._last_claim = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set, riding out PostgreSQL and Redis outages."""
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                self.services.live.ensure_group()
+                self.step(block_ms=500)
+                backoff = 0.1
+            except Exception:
+                log.exception("consumer %s failed a step; retrying in %.1fs", self.name, backoff)
+                self._holding_pending = True
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def step(self, block_ms: int) -> int:
+        """Handle one read of entries (pending, reclaimed or new); return how many points."""
+        live = self.services.live
+        if self._holding_pending:
+            entries, poison = live.read_ingest(self.name, READ_COUNT, 0, pending=True)
+            if not entries and not poison:
+                self._holding_pending = False
+            return self.process(entries, poison)
+        if time.monotonic() - self._last_claim > CLAIM_EVERY_S:
+            self._last_claim = time.monotonic()
+            claim_idle = self.services.settings.claim_idle_ms
+            entries, poison = live.claim_stale(self.name, claim_idle, READ_COUNT)
+            if entries or poison:
+                return self.process(entries, poison)
+        entries, poison = live.read_ingest(self.name, READ_COUNT, block_ms)
+        return self.process(entries, poison)
+
+    def process(self, entries: Sequence[IngestEntry], poison: Sequence[PoisonEntry]) -> int:
+        """Commit the entries' points, publish the new ones, and only then acknowledge."""
+        live = self.services.live
+        if poison:
+            live.dead_letter(poison)
+        if not entries:
+            return 0
+        batch = [(e.tenant, p) for e in entries for p in e.points]
+        inserted = self.services.history.write_points(batch)
+        if self.services.settings.fault_after_commit:
+            os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the exactly-once tests
+        for tenant, points in _to_publish(entries, inserted).items():
+            live.publish_points(tenant, points)
+        live.ack([e.entry_id for e in entries])
+        return len(batch)
+
+
+def _to_publish(
+    entries: Sequence[IngestEntry], inserted: set[tuple[str, str]]
+) -> dict[str, list[Point]]:
+    """New points per tenant; a redelivered entry is published again since its first
+    delivery may have died between commit and publish (clients drop what they have)."""
+    out: dict[str, list[Point]] = {}
+    seen: set[tuple[str, str]] = set()
+    for entry in entries:
+        for p in entry.points:
+            key = (entry.tenant, p.data_id)
+            if key in seen or not (entry.redelivered or key in inserted):
+                continue
+            seen.add(key)
+            out.setdefault(entry.tenant, []).append(p)
+    return out
+
+
+def demo_tick(services: Services, tenant_id: str, source: DemoSource) -> None:
+    """Queue one second of demo points for a tenant, through the same path as ingest."""
+    services.live.enqueue(tenant_id, source.tick(services.now_ms()))
+
+
+def scheduled_jobs(
+    services: Services,
+) -> list[tuple[str, Callable[..., Any], IntervalTrigger, list[Any]]]:
+    """The worker's jobs as (id, function, trigger, args)."""
+    jobs: list[tuple[str, Callable[..., Any], IntervalTrigger, list[Any]]] = []
+    if services.settings.demo_data:
+        query = select(sources.c.tenant_id, sources.c.name, sources.c.interval_s).where(
+            sources.c.kind == "demo", sources.c.enabled.is_(True)
+        )
+        with services.engine.connect() as conn:
+            for tenant_id, name, interval_s in conn.execute(query):
+                demo = DemoSource(random.Random())
+                trigger = IntervalTrigger(seconds=max(0.2, float(interval_s)))
+                jobs.append((f"demo:{tenant_id}:{name}", demo_tick, trigger, [tenant_id, demo]))
+    return jobs
+
+
+def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Run the worker role until SIGTERM/SIGINT (or `stop`)."""
+    services = Services.build(settings)
+    migrate(services.engine)
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    scheduler = BackgroundScheduler(
+        timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 5}
+    )
+    for job_id, func, trigger, args in scheduled_jobs(services):
+        scheduler.add_job(func, trigger, id=job_id, args=[services, *args])
+    scheduler.start()
+    name = f"{socket.gethostname()}-{os.getpid()}"
+    log.info("worker %s consuming %s", name, services.live.ingest_key)
+    try:
+        Consumer(services, name).run(stop)
+    finally:
+        scheduler.shutdown(wait=False)
+        services.close()

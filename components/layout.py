@@ -1,0 +1,78 @@
+"""The page shell: navbar, page container and URL; pages render into it."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from components import ids
+
+NAV_ITEMS = (("Overview", "/"),)
+
+
+def navbar() -> dbc.Navbar:
+    """A navbar that collapses behind a toggler on phones."""
+    links = [
+        dbc.NavItem(dbc.NavLink(label, href=href, active="exact")) for label, href in NAV_ITEMS
+    ]
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand([html.Span("●", className="pulse-logo me-2"), "Pulse"], href="/"),
+                dbc.NavbarToggler(id=ids.NAVBAR_TOGGLER, n_clicks=0),
+                dbc.Collapse(
+                    [
+                        dbc.Nav(links, navbar=True, className="me-auto"),
+                        html.Div(
+                            [
+                                html.Span(id=ids.NAV_USER, className="navbar-text me-3 small"),
+                                html.Form(
+                                    html.Button(
+                                        "Sign out",
+                                        className="btn btn-outline-light btn-sm",
+                                        type="submit",
+                                        id="logout-button",
+                                    ),
+                                    method="post",
+                                    action="/logout",
+                                    className="d-inline",
+                                ),
+                            ],
+                            className="d-flex align-items-center py-2 py-md-0",
+                        ),
+                    ],
+                    id=ids.NAVBAR_COLLAPSE,
+                    is_open=False,
+                    navbar=True,
+                ),
+            ],
+            fluid=True,
+        ),
+        color="dark",
+        dark=True,
+        expand="md",
+        className="mb-3",
+    )
+
+
+def app_shell() -> html.Div:
+    """The layout of every page; called per request so each load starts fresh."""
+    return html.Div(
+        [
+            dcc.Location(id=ids.URL, refresh="callback-nav"),
+            navbar(),
+            dbc.Container(id=ids.PAGE, fluid=True, className="pb-4"),
+        ]
+    )
+
+
+def not_found(path: str) -> html.Div:
+    """The page shown for an unknown path."""
+    return html.Div(
+        [
+            html.H1("Page not found", className="h4"),
+            html.P(f"Nothing lives at {path}."),
+            dcc.Link("Back to the overview", href="/"),
+        ],
+        className="py-5",
+    )

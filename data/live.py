@@ -1,0 +1,245 @@
+"""The Redis live store: the ingest stream, latest values, and per-tenant live feeds.
+
+Keys (all under the configured prefix `p`):
+- `p ingest`           stream of accepted points, one entry per ≤1,000 points of one tenant;
+                        read by the worker's consumer group `writers`.
+- `p latest:{tenant}`  hash `metric|source` → `ts_ms|value`, the newest point per series.
+- `p live:{tenant}`    stream of what was committed, kept for the resume window; its entry
+                        ids are the cursors of `/ws` and `/api/updates`.
+- `p chan:{tenant}`    pub/sub channel carrying each live entry as it is added.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis import Redis
+from redis.exceptions import ResponseError
+
+from data.points import Point
+
+GROUP = "writers"
+ENTRY_POINTS = 1_000
+
+# Updates the latest values (only when newer), appends to the tenant's live stream
+# (trimmed to the resume window) and publishes it, atomically so that the pub/sub
+# order is the cursor order.
+_PUBLISH_LUA = """
+local id = redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[2], '*', 'p', ARGV[1])
+for i = 4, #ARGV, 3 do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  local newer = true
+  if cur then
+    local cur_ts = tonumber(string.match(cur, '^[^|]+'))
+    newer = tonumber(ARGV[i + 1]) >= cur_ts
+  end
+  if newer then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1] .. '|' .. ARGV[i + 2])
+  end
+end
+redis.call('PUBLISH', ARGV[3], '{"cursor":"' .. id .. '","points":' .. ARGV[1] .. '}')
+return id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestEntry:
+    """One entry read from the ingest stream by a consumer."""
+
+    entry_id: str
+    tenant: str
+    points: list[Point]
+    redelivered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PoisonEntry:
+    """An ingest entry that cannot be decoded, with the reason."""
+
+    entry_id: str
+    reason: str
+    fields: dict[str, bytes]
+
+
+def live_point(point: Point) -> dict[str, Any]:
+    """A point as `/ws` and `/api/updates` show it."""
+    return {"metric": point.metric, "source": point.source, "ts": point.ts_ms, "value": point.value}
+
+
+def cursor_ms(cursor: str) -> int:
+    """The millisecond time part of a stream id cursor; -1 when it is not one."""
+    head, _, tail = cursor.partition("-")
+    if not head.isdigit() or (tail and not tail.isdigit()):
+        return -1
+    return int(head)
+
+
+class LiveStore:
+    """Everything Pulse keeps in Redis about live data, behind product-level verbs."""
+
+    def __init__(self, redis: Redis, prefix: str = "pulse:", resume_s: int = 600) -> None:
+        # redis-py's annotations are unions of sync and async replies; treat replies as Any.
+        self.redis: Any = redis
+        self.prefix = prefix
+        self.resume_ms = resume_s * 1000
+        self.ingest_key = f"{prefix}ingest"
+        self.dead_key = f"{prefix}dead"
+        self._publish = redis.register_script(_PUBLISH_LUA)
+
+    def latest_key(self, tenant: str) -> str:
+        return f"{self.prefix}latest:{tenant}"
+
+    def live_key(self, tenant: str) -> str:
+        return f"{self.prefix}live:{tenant}"
+
+    def channel(self, tenant: str) -> str:
+        return f"{self.prefix}chan:{tenant}"
+
+    @property
+    def channel_pattern(self) -> str:
+        """The pattern matching every tenant's channel."""
+        return f"{self.prefix}chan:*"
+
+    def tenant_of_channel(self, channel: str) -> str:
+        """The tenant whose channel this is."""
+        return channel[len(self.prefix) + len("chan:") :]
+
+    # -- ingest side -------------------------------------------------------------------
+
+    def enqueue(self, tenant: str, points: Sequence[Point]) -> None:
+        """Durably queue points for the writers, all of them or none (one MULTI/EXEC)."""
+        now = str(int(time.time() * 1000))
+        with self.redis.pipeline(transaction=True) as pipe:
+            for start in range(0, len(points), ENTRY_POINTS):
+                chunk = [p.packed() for p in points[start : start + ENTRY_POINTS]]
+                pipe.xadd(self.ingest_key, {"t": tenant, "r": now, "p": orjson.dumps(chunk)})
+            pipe.execute()
+
+    def ensure_group(self) -> None:
+        """Create the writers' consumer group (and the stream) if missing."""
+        try:
+            self.redis.xgroup_create(self.ingest_key, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read_ingest(
+        self, consumer: str, count: int, block_ms: int, pending: bool = False
+    ) -> tuple[list[IngestEntry], list[PoisonEntry]]:
+        """New entries for this consumer, or (pending=True) the ones it holds unacknowledged."""
+        start = "0" if pending else ">"
+        reply = self.redis.xreadgroup(
+            GROUP,
+            consumer,
+            {self.ingest_key: start},
+            count=count,
+            block=None if pending else block_ms,
+        )
+        raw = reply[0][1] if reply else []
+        return self._decode(raw, redelivered=pending)
+
+    def claim_stale(
+        self, consumer: str, min_idle_ms: int, count: int = 100
+    ) -> tuple[list[IngestEntry], list[PoisonEntry]]:
+        """Take over entries a dead consumer left unacknowledged for `min_idle_ms`."""
+        reply = self.redis.xautoclaim(
+            self.ingest_key, GROUP, consumer, min_idle_time=min_idle_ms, start_id="0", count=count
+        )
+        return self._decode(reply[1], redelivered=True)
+
+    def _decode(
+        self, raw: Iterable[Any], redelivered: bool
+    ) -> tuple[list[IngestEntry], list[PoisonEntry]]:
+        entries: list[IngestEntry] = []
+        poison: list[PoisonEntry] = []
+        for entry_id, fields in raw:
+            eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            if not fields:
+                continue  # deleted while pending: nothing left to write
+            try:
+                tenant = fields[b"t"].decode()
+                points = [Point.unpack(row) for row in orjson.loads(fields[b"p"])]
+            except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+                poison.append(PoisonEntry(eid, f"undecodable entry: {exc!r}", dict(fields)))
+                continue
+            entries.append(IngestEntry(eid, tenant, points, redelivered))
+        return entries, poison
+
+    def ack(self, entry_ids: Sequence[str]) -> None:
+        """Acknowledge entries whose points are committed to PostgreSQL."""
+        if entry_ids:
+            self.redis.xack(self.ingest_key, GROUP, *entry_ids)
+
+    def dead_letter(self, poison: Sequence[PoisonEntry]) -> None:
+        """Move undecodable entries to the dead-letter stream, then acknowledge them."""
+        if not poison:
+            return
+        with self.redis.pipeline(transaction=True) as pipe:
+            for entry in poison:
+                pipe.xadd(
+                    self.dead_key, {**entry.fields, "reason": entry.reason, "id": entry.entry_id}
+                )
+                pipe.xack(self.ingest_key, GROUP, entry.entry_id)
+            pipe.execute()
+
+    def pending_count(self) -> int:
+        """How many ingest entries are delivered but not yet acknowledged."""
+        try:
+            info = self.redis.xpending(self.ingest_key, GROUP)
+        except ResponseError:
+            return 0
+        return int(info["pending"])
+
+    # -- live side ---------------------------------------------------------------------
+
+    def publish_points(self, tenant: str, points: Sequence[Point]) -> str:
+        """Record committed points as the tenant's newest live entry; return its cursor."""
+        newest: dict[str, Point] = {}
+        for p in points:
+            key = f"{p.metric}|{p.source}"
+            if key not in newest or p.ts_ms >= newest[key].ts_ms:
+                newest[key] = p
+        args: list[Any] = [
+            orjson.dumps([live_point(p) for p in points]),
+            str(int(time.time() * 1000) - self.resume_ms),
+            self.channel(tenant),
+        ]
+        for key, p in newest.items():
+            args += [key, p.ts_ms, repr(p.value)]
+        cursor = self._publish(keys=[self.latest_key(tenant), self.live_key(tenant)], args=args)
+        return cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+
+    def latest(self, tenant: str) -> dict[tuple[str, str], tuple[int, float]]:
+        """The newest (ts_ms, value) of every series of the tenant."""
+        out: dict[tuple[str, str], tuple[int, float]] = {}
+        for field, raw in self.redis.hgetall(self.latest_key(tenant)).items():
+            metric, _, source = field.decode().partition("|")
+            ts, _, value = raw.decode().partition("|")
+            out[(metric, source)] = (int(ts), float(value))
+        return out
+
+    def current_cursor(self, tenant: str) -> str:
+        """The cursor of the tenant's newest live entry ('0-0' when there is none)."""
+        newest = self.redis.xrevrange(self.live_key(tenant), count=1)
+        if not newest:
+            return "0-0"
+        entry_id = newest[0][0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+    def read_since(
+        self, tenant: str, cursor: str, count: int = 10_000
+    ) -> list[tuple[str, list[dict[str, Any]]]] | None:
+        """Every live entry after `cursor`, oldest first; None when the cursor is too old."""
+        if cursor_ms(cursor) < 0:
+            return None
+        if cursor != "0-0" and cursor_ms(cursor) < int(time.time() * 1000) - self.resume_ms:
+            return None
+        raw = self.redis.xrange(self.live_key(tenant), min=f"({cursor}", count=count)
+        return [
+            (eid.decode() if isinstance(eid, bytes) else eid, orjson.loads(fields[b"p"]))
+            for eid, fields in raw
+        ]

@@ -1,0 +1,208 @@
+"""Validation of ingested points: pure functions, no I/O, one error entry per bad point."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+NAME_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+FIELDS = ("data_id", "source", "metric_type", "timestamp", "value")
+MAX_POINTS = 10_000
+MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_FUTURE_MS = 5 * 60 * 1000
+MAX_DATA_ID = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One validated point; `data_id` is the client's key or one generated at ingest."""
+
+    data_id: str
+    source: str
+    metric: str
+    ts_ms: int
+    value: float
+
+    def packed(self) -> list[Any]:
+        """The compact list form carried in the ingest stream."""
+        return [self.data_id, self.source, self.metric, self.ts_ms, self.value]
+
+    @classmethod
+    def unpack(cls, row: list[Any]) -> Point:
+        """The inverse of `packed`."""
+        data_id, source, metric, ts_ms, value = row
+        return cls(str(data_id), str(source), str(metric), int(ts_ms), float(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """What is wrong with one point (or one NDJSON line) of a request."""
+
+    index: int
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The contract's `details` entry."""
+        return {"index": self.index, "field": self.field, "message": self.message}
+
+
+class BodyError(ValueError):
+    """The request body as a whole cannot be read as points."""
+
+
+def parse_body(body: bytes, ndjson: bool) -> tuple[list[Any], list[Problem]]:
+    """Raw point objects from a JSON array, `{"points": [...]}` or NDJSON, plus line errors."""
+    if ndjson:
+        return _parse_ndjson(body)
+    try:
+        doc = _loads(body)
+    except ValueError as exc:
+        raise BodyError(f"body is not valid JSON: {exc}") from None
+    if isinstance(doc, dict) and set(doc) == {"points"}:
+        doc = doc["points"]
+    if not isinstance(doc, list):
+        raise BodyError('body must be a JSON array of points or {"points": [...]}')
+    return doc, []
+
+
+def _loads(raw: bytes) -> Any:
+    """orjson, falling back to the standard parser so that NaN and 1e400 reach validation."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
+
+
+def _parse_ndjson(body: bytes) -> tuple[list[Any], list[Problem]]:
+    items: list[Any] = []
+    problems: list[Problem] = []
+    for line in body.splitlines():
+        if not line.strip():
+            continue
+        try:
+            items.append(_loads(line))
+        except ValueError as exc:
+            problems.append(Problem(len(items), "", f"line is not valid JSON: {exc}"))
+            items.append(None)
+    return items, problems
+
+
+def validate_points(
+    items: list[Any], now_ms: int, oldest_ms: int
+) -> tuple[list[Point], list[Problem]]:
+    """Check every raw point; return the valid ones and one problem per bad field."""
+    valid: list[Point] = []
+    problems: list[Problem] = []
+    for index, item in enumerate(items):
+        point, found = validate_point(index, item, now_ms, oldest_ms)
+        problems.extend(found)
+        if point is not None:
+            valid.append(point)
+    return valid, problems
+
+
+def validate_point(
+    index: int, item: Any, now_ms: int, oldest_ms: int
+) -> tuple[Point | None, list[Problem]]:
+    """One raw point checked against the contract."""
+    if item is None:
+        return None, []  # an unreadable NDJSON line, already reported
+    if not isinstance(item, dict):
+        return None, [Problem(index, "", "a point must be a JSON object")]
+    problems = [
+        Problem(index, key, f"unknown field {key!r}; expected one of {', '.join(FIELDS)}")
+        for key in item
+        if key not in FIELDS
+    ]
+    data_id = _check_data_id(index, item.get("data_id"), problems)
+    source = _check_name(index, "source", item.get("source"), problems)
+    metric = _check_name(index, "metric_type", item.get("metric_type"), problems)
+    ts_ms = _check_timestamp(index, item.get("timestamp"), now_ms, oldest_ms, problems)
+    value = _check_value(index, item.get("value"), problems)
+    if problems:
+        return None, problems
+    assert source and metric and ts_ms is not None and value is not None
+    return Point(data_id or uuid.uuid4().hex, source, metric, ts_ms, value), []
+
+
+def _check_data_id(index: int, raw: Any, problems: list[Problem]) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not 1 <= len(raw) <= MAX_DATA_ID or not raw.isprintable():
+        problems.append(Problem(index, "data_id", f"must be 1-{MAX_DATA_ID} printable characters"))
+        return None
+    return raw
+
+
+def _check_name(index: int, field: str, raw: Any, problems: list[Problem]) -> str | None:
+    if raw is None:
+        problems.append(Problem(index, field, "is required"))
+    elif not isinstance(raw, str) or not NAME_RE.fullmatch(raw):
+        problems.append(Problem(index, field, "must be 1-128 characters of A-Z a-z 0-9 _ . : -"))
+    else:
+        return raw
+    return None
+
+
+def _check_timestamp(
+    index: int, raw: Any, now_ms: int, oldest_ms: int, problems: list[Problem]
+) -> int | None:
+    ts_ms = parse_timestamp_ms(raw)
+    if raw is None:
+        problems.append(Problem(index, "timestamp", "is required"))
+    elif ts_ms is None:
+        problems.append(
+            Problem(index, "timestamp", "must be an RFC 3339 string with a zone, or epoch seconds")
+        )
+    elif ts_ms > now_ms + MAX_FUTURE_MS:
+        problems.append(Problem(index, "timestamp", "is more than 5 minutes in the future"))
+    elif ts_ms < oldest_ms:
+        problems.append(Problem(index, "timestamp", "is older than the retention window"))
+    else:
+        return ts_ms
+    return None
+
+
+def parse_timestamp_ms(raw: Any) -> int | None:
+    """Epoch milliseconds from an RFC 3339 string or epoch seconds; None when unreadable."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        seconds = float(raw)
+        if not math.isfinite(seconds) or abs(seconds) > 1e11:
+            return None
+        return round(seconds * 1000)
+    if isinstance(raw, str) and 10 < len(raw) <= 40 and ("T" in raw or "t" in raw):
+        try:
+            parsed = datetime.fromisoformat(raw.replace("z", "Z"))
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            return None
+        return round(parsed.timestamp() * 1000)
+    return None
+
+
+def _check_value(index: int, raw: Any, problems: list[Problem]) -> float | None:
+    if raw is None:
+        problems.append(Problem(index, "value", "is required"))
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        problems.append(Problem(index, "value", "must be a number"))
+        return None
+    try:
+        value = float(raw)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value):
+        problems.append(Problem(index, "value", "must be a finite number within double range"))
+        return None
+    return value

@@ -1,0 +1,239 @@
+"""The whole relational data model, as SQLAlchemy Core tables; migrations mirror it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+ROLES = ("viewer", "analyst", "admin")
+
+
+def _tenant_fk() -> Column:
+    return Column(
+        "tenant_id", String(64), ForeignKey("tenants.tenant_id", ondelete="CASCADE"), nullable=False
+    )
+
+
+def _created_at() -> Column:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    _created_at(),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column("username", String(64), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("preferences", JSONDoc, nullable=False, server_default=text("'{}'")),
+    Column("password_hash", Text, nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    _created_at(),
+    Column("last_login_at", DateTime(timezone=True)),
+    CheckConstraint("role IN ('viewer', 'analyst', 'admin')", name="role"),
+    Index("uq_users_username", "username", unique=True),
+    Index("ix_users_tenant", "tenant_id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    _tenant_fk(),
+    Column("name", String(100), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("created_by", String(36), ForeignKey("users.user_id", ondelete="SET NULL")),
+    _created_at(),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    CheckConstraint("scope IN ('ingest', 'read')", name="scope"),
+    Index("ix_api_keys_tenant", "tenant_id"),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("source_id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("config", JSONDoc, nullable=False, server_default=text("'{}'")),
+    Column("interval_s", Float, nullable=False, server_default=text("1")),
+    Column("timeout_s", Float, nullable=False, server_default=text("10")),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("state", JSONDoc, nullable=False, server_default=text("'{}'")),
+    Column("last_success_at", DateTime(timezone=True)),
+    Column("last_error_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    _created_at(),
+    Index("uq_sources_tenant_name", "tenant_id", "name", unique=True),
+)
+
+# One row per accepted point; (tenant_id, data_id) makes redelivery and resends harmless.
+points = Table(
+    "points",
+    metadata,
+    Column("tenant_id", String(64), nullable=False),
+    Column("data_id", String(64), nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("metric_type", String(128), nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("value", Float(precision=53), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("uq_points_tenant_data_id", "tenant_id", "data_id", unique=True),
+    Index("ix_points_series_ts", "tenant_id", "metric_type", "source", "ts"),
+    Index("ix_points_ts_brin", "ts", postgresql_using="brin"),
+)
+
+
+def _rollup(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("tenant_id", String(64), primary_key=True),
+        Column("metric_type", String(128), primary_key=True),
+        Column("source", String(128), primary_key=True),
+        Column("bucket", DateTime(timezone=True), primary_key=True),
+        Column("count", BigInteger, nullable=False),
+        Column("sum", Float(precision=53), nullable=False),
+        Column("min", Float(precision=53), nullable=False),
+        Column("max", Float(precision=53), nullable=False),
+        Column("last", Float(precision=53), nullable=False),
+        Column("last_ts", DateTime(timezone=True), nullable=False),
+        Index(f"ix_{name}_bucket_brin", "bucket", postgresql_using="brin"),
+    )
+
+
+rollup_1m = _rollup("rollup_1m")
+rollup_1h = _rollup("rollup_1h")
+
+visualizations = Table(
+    "visualizations",
+    metadata,
+    Column("visualization_id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column("user_id", String(36), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("dashboard_id", String(36)),
+    Column("metric_type", String(128), nullable=False),
+    Column("chart_type", String(32), nullable=False),
+    Column("options", JSONDoc, nullable=False, server_default=text("'{}'")),
+    Column("layout", JSONDoc, nullable=False, server_default=text("'{}'")),
+    Column("last_updated", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_visualizations_user", "tenant_id", "user_id"),
+)
+
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("rule_id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column("name", String(200), nullable=False),
+    Column("metric", String(128), nullable=False),
+    Column("source", String(128), nullable=False, server_default=text("'*'")),
+    Column("kind", String(16), nullable=False),
+    Column("params", JSONDoc, nullable=False, server_default=text("'{}'")),
+    Column("severity", String(16), nullable=False),
+    Column("cooldown_s", Integer, nullable=False, server_default=text("300")),
+    Column("channels", JSONDoc, nullable=False, server_default=text("'[\"in_app\"]'")),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("silenced_until", DateTime(timezone=True)),
+    Column("created_by", String(36), ForeignKey("users.user_id", ondelete="SET NULL")),
+    _created_at(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("kind IN ('threshold', 'rate', 'spike', 'nodata')", name="kind"),
+    Index("ix_alert_rules_metric", "tenant_id", "metric"),
+)
+
+# An incident is one firing of a rule on one series; the key makes a restart harmless.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("incident_id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column(
+        "rule_id", String(36), ForeignKey("alert_rules.rule_id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("incident_key", String(300), nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("value", Float(precision=53)),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("acknowledged_by", String(36)),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Index("uq_incidents_key", "incident_key", unique=True),
+    Index("ix_incidents_rule", "tenant_id", "rule_id", "started_at"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("notification_id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column("user_id", String(36), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("rule_id", String(36)),
+    Column("incident_id", String(36)),
+    Column("message", Text, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("metric", String(128)),
+    Column("source", String(128)),
+    Column("value", Float(precision=53)),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Column("read", Boolean, nullable=False, server_default=text("false")),
+    Index("ix_notifications_user", "tenant_id", "user_id", "read", "timestamp"),
+    Index("uq_notifications_incident_state_user", "incident_id", "state", "user_id", unique=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("audit_id", BigInteger, primary_key=True, autoincrement=True),
+    _tenant_fk(),
+    Column("user_id", String(36)),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200)),
+    Column("details", JSONDoc, nullable=False, server_default=text("'{}'")),
+    Column("address", String(64)),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_audit_log_tenant_at", "tenant_id", "at"),
+)

@@ -1,0 +1,205 @@
+"""Shared fixtures: a private database and Redis key prefix per run, services, users, servers.
+
+Tests run against the PostgreSQL and Redis named by DATABASE_URL / REDIS_URL (CI points them
+at the machine's services and sets PULSE_REQUIRE_SERVICES=1); without them, embedded servers
+are started under a temporary directory. Each run creates its own database and Redis key
+prefix and removes both at the end, so a shared server is never assumed empty.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+import uvicorn
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.services import Services
+from app.settings import Settings
+from app.worker import Consumer
+from data.accounts import User
+from data.db import migrate
+
+PASSWORD = "correct-horse-battery"
+
+
+def pytest_setup_options():  # type: ignore[no-untyped-def]
+    """Chromium options for dash[testing]: headless, as root, on a closed network."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    for arg in ("--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--window-size=1280,1000"):
+        options.add_argument(arg)
+    return options
+
+
+def _service_urls(tmp_root: str) -> tuple[str, str, Callable[[], None]]:
+    database_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    if database_url and redis_url:
+        return database_url, redis_url, lambda: None
+    if os.environ.get("PULSE_REQUIRE_SERVICES"):
+        pytest.exit("DATABASE_URL and REDIS_URL are required here", returncode=2)
+    from app.embedded import resolve
+
+    resolved, embedded = resolve(Settings(var_dir=tmp_root, database_url=None, redis_url=None))
+    database_url, redis_url = resolved.require_urls()
+    return database_url, redis_url, embedded.stop
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings pointing at a database and Redis prefix of this run only."""
+    server_url, redis_url, stop_embedded = _service_urls(str(tmp_path_factory.mktemp("var")))
+    name = f"pulse_test_{secrets.token_hex(4)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    test_settings = Settings(
+        database_url=make_url(server_url).set(database=name).render_as_string(hide_password=False),
+        redis_url=redis_url,
+        secret_key="test-secret-key-" + secrets.token_hex(8),
+        redis_prefix=f"pulse-test-{secrets.token_hex(4)}:",
+        demo_data=False,
+        claim_idle_ms=1_000,
+        login_max_failures=3,
+        embed_allowed_origins="https://intranet.example",
+    )
+    yield test_settings
+    _drop_redis_prefix(test_settings)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+    stop_embedded()
+
+
+def _drop_redis_prefix(settings: Settings) -> None:
+    from redis import Redis
+
+    client = Redis.from_url(settings.require_urls()[1])
+    keys = list(client.scan_iter(match=f"{settings.redis_prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def services(settings: Settings) -> Iterator[Services]:
+    """Services on the run's database, migrated."""
+    svc = Services.build(settings, pool_size=10)
+    migrate(svc.engine)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def tenant(services: Services) -> str:
+    """A fresh tenant, so tests never see each other's data."""
+    tenant_id = f"t-{uuid.uuid4().hex[:12]}"
+    with services.engine.begin() as conn:
+        services.accounts.ensure_tenant(conn, tenant_id)
+    return tenant_id
+
+
+@pytest.fixture
+def make_user(services: Services) -> Callable[..., User]:
+    """Create a user of a tenant with a role; the password is PASSWORD."""
+
+    def make(tenant_id: str, role: str = "viewer", username: str | None = None) -> User:
+        name = username or f"{role}-{uuid.uuid4().hex[:8]}"
+        return services.accounts.create_user(tenant_id, name, f"{name}@example.com", role, PASSWORD)
+
+    return make
+
+
+@pytest.fixture
+def ingest_key(services: Services, tenant: str) -> str:
+    """An ingest-scoped API key of the test tenant."""
+    return services.accounts.create_api_key(tenant, "test ingest", "ingest")
+
+
+@pytest.fixture(scope="session")
+def web(services: Services):  # type: ignore[no-untyped-def]
+    """A Flask test client of the whole web role."""
+    from app import create_app
+
+    return create_app(services=services).server
+
+
+@dataclass
+class LiveServer:
+    """Pulse's ASGI app (pages, /api, /ws) on a free loopback port, with a worker."""
+
+    url: str
+    ws_url: str
+    services: Services
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _ServerThread(threading.Thread):
+    def __init__(self, server: uvicorn.Server) -> None:
+        super().__init__(daemon=True)
+        self.server = server
+
+    def run(self) -> None:
+        self.server.run()
+
+
+@pytest.fixture(scope="session")
+def live_server(services: Services) -> Iterator[LiveServer]:
+    """The real app served by uvicorn, and a consumer thread writing what is ingested."""
+    from app.asgi import build_asgi
+
+    port = free_port()
+    config = uvicorn.Config(build_asgi(services), host="127.0.0.1", port=port,
+                            ws="websockets-sansio", ws_per_message_deflate=False,
+                            log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = _ServerThread(server)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    _wait_until(lambda: requests.get(url + "/healthz", timeout=1).ok, 20)
+    stop = threading.Event()
+    consumer = threading.Thread(
+        target=Consumer(services, f"test-{port}").run, args=(stop,), daemon=True
+    )
+    consumer.start()
+    yield LiveServer(url, f"ws://127.0.0.1:{port}/ws", services)
+    stop.set()
+    server.should_exit = True
+    thread.join(10)
+    consumer.join(10)
+
+
+def _wait_until(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # not up yet
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("condition not met in time")
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll `check` until it is true (for asynchronous outcomes), failing after `timeout`."""
+    _wait_until(check, timeout)

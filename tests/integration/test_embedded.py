@@ -1,0 +1,343 @@
+"""Embedded PostgreSQL and Redis from app.embedded: real servers under a temporary var_dir."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import redis
+import sqlalchemy as sa
+
+from app.embedded import EmbeddedServices, resolve
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+EXTERNAL_DB = "postgresql+psycopg://pulse:secret@db.example:5432/pulse"
+EXTERNAL_REDIS = "redis://cache.example:6379/0"
+
+Start = Callable[..., tuple[Settings, EmbeddedServices]]
+
+# a separate process that resolves, reports its servers, then dies without any cleanup
+CRASHING_CHILD = """
+import json, os, signal, sys
+from pathlib import Path
+from app.embedded import resolve
+from app.settings import Settings
+s, services = resolve(Settings(_env_file=None, database_url=None, redis_url=None,
+                               secret_key=None, demo_data=None, var_dir=Path(sys.argv[1])))
+print(json.dumps({"pg": services.postgres_pid, "redis": services.redis_pid,
+                  "database_url": s.database_url, "redis_url": s.redis_url}), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+# another role: a child process that only gets the resolved URLs in its environment
+READING_CHILD = """
+import os, redis, sqlalchemy as sa
+engine = sa.create_engine(os.environ["DATABASE_URL"])
+with engine.connect() as conn:
+    print(conn.execute(sa.text("SELECT value FROM points WHERE id = 1")).scalar_one())
+engine.dispose()
+client = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+print(client.xrange("pulse:points")[0][1]["v"])
+client.close()
+"""
+
+
+def settings_for(var_dir: Path, **overrides: Any) -> Settings:
+    """Settings with nothing from the environment or .env, so the test decides what is given."""
+    values: dict[str, Any] = {
+        "database_url": None,
+        "redis_url": None,
+        "secret_key": None,
+        "demo_data": None,
+        "var_dir": var_dir,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+def alive(pid: int | None) -> bool:
+    """Whether a process with this pid runs (a zombie awaiting its reaper does not count)."""
+    if not pid:
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def wait_dead(pid: int | None, timeout: float = 15) -> bool:
+    """Poll until the process is gone."""
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.fixture
+def server_pids() -> Iterator[set[int]]:
+    """Pids of every server a test saw; any still running at teardown is killed and reported."""
+    pids: set[int] = set()
+    yield pids
+    leftover = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.name() in ("postgres", "redis-server") and alive(pid):
+                leftover.append(pid)
+                proc.kill()
+        except psutil.Error:
+            pass
+    assert not leftover, f"servers left running: {leftover}"
+
+
+@pytest.fixture
+def start(server_pids: set[int]) -> Iterator[Start]:
+    """resolve() that remembers its EmbeddedServices and stops them all at teardown."""
+    started: list[EmbeddedServices] = []
+
+    def _start(var_dir: Path, **overrides: Any) -> tuple[Settings, EmbeddedServices]:
+        resolved, services = resolve(settings_for(var_dir, **overrides))
+        started.append(services)
+        server_pids.update(p for p in (services.postgres_pid, services.redis_pid) if p)
+        return resolved, services
+
+    yield _start
+    for services in reversed(started):
+        services.stop()
+    for pid in server_pids:
+        assert wait_dead(pid), f"server pid {pid} still running after stop()"
+
+
+def read_back(resolved: Settings) -> tuple[str, str]:
+    """The table row and the stream entry written by the first run."""
+    engine = sa.create_engine(resolved.require_urls()[0])
+    try:
+        with engine.connect() as conn:
+            value = conn.execute(sa.text("SELECT value FROM points WHERE id = 1")).scalar_one()
+    finally:
+        engine.dispose()
+    with redis.Redis.from_url(resolved.require_urls()[1], decode_responses=True) as client:
+        entries = client.xrange("pulse:points")
+    return value, entries[0][1]["v"]
+
+
+def write_points(resolved: Settings) -> None:
+    """A table row and a stream entry, the two kinds of data that must survive restarts."""
+    engine = sa.create_engine(resolved.require_urls()[0])
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("CREATE TABLE IF NOT EXISTS points (id int PRIMARY KEY, value text)")
+            )
+            conn.execute(sa.text("INSERT INTO points VALUES (1, 'kept')"))
+    finally:
+        engine.dispose()
+    with redis.Redis.from_url(resolved.require_urls()[1], decode_responses=True) as client:
+        client.xadd("pulse:points", {"v": "42"})
+
+
+@pytest.mark.timeout(60)
+def test_embedded_services_work_and_survive_restart(start: Start, tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    resolved, services = start(var_dir)
+
+    assert resolved.database_url and resolved.database_url.startswith("postgresql+psycopg://")
+    assert resolved.redis_url == f"unix://{var_dir / 'redis' / 'redis.sock'}?db=0"
+    assert resolved.demo_data is True
+    assert services.postgres_pid and services.redis_pid
+    key_file = var_dir / "secret_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert resolved.secret_key is not None
+    secret = resolved.secret_key.get_secret_value()
+    assert len(secret) >= 64 and key_file.read_text().strip() == secret
+
+    # SQLAlchemy + psycopg over the unix socket: DDL, insert, read back
+    engine = sa.create_engine(resolved.database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE points (id int PRIMARY KEY, value text)"))
+        conn.execute(sa.text("INSERT INTO points VALUES (1, 'kept')"))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT value FROM points")).scalar_one() == "kept"
+        assert conn.execute(sa.text("SELECT current_database()")).scalar_one() == "pulse"
+    engine.dispose()
+
+    # redis-py from the URL: streams, pub/sub, and the AOF settings
+    client = redis.Redis.from_url(resolved.redis_url, decode_responses=True)
+    entry = client.xadd("pulse:points", {"v": "42"})
+    assert client.xrange("pulse:points") == [(entry, {"v": "42"})]
+    pubsub = client.pubsub()
+    pubsub.subscribe("pulse:live")
+    subscribed = pubsub.get_message(timeout=5)
+    assert subscribed is not None and subscribed["type"] == "subscribe"
+    assert client.publish("pulse:live", "hello") == 1
+    message = pubsub.get_message(timeout=5)
+    assert message is not None and message["data"] == "hello"
+    pubsub.close()
+    assert client.config_get("appendonly") == {"appendonly": "yes"}
+    assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
+    client.close()
+
+    # throwaway clients coming and going (and being collected) leave the server up
+    extra = redis.Redis.from_url(resolved.redis_url)
+    assert extra.ping()
+    extra.close()
+    del extra
+    gc.collect()
+    assert alive(services.redis_pid)
+
+    # another role, as a child process with only the URLs in its environment
+    env = {**os.environ, "DATABASE_URL": resolved.database_url, "REDIS_URL": resolved.redis_url}
+    child = subprocess.run(
+        [sys.executable, "-c", READING_CHILD],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == ["kept", "42"]
+
+    first_pids = (services.postgres_pid, services.redis_pid)
+    services.stop()
+    services.stop()  # idempotent
+    assert all(wait_dead(pid) for pid in first_pids)
+    assert services.postgres_pid is None and services.redis_pid is None
+
+    # a fresh start on the same var_dir finds the data and the same secret
+    again, services = start(var_dir)
+    assert alive(services.postgres_pid) and alive(services.redis_pid)
+    assert read_back(again) == ("kept", "42")
+    assert again.secret_key is not None and again.secret_key.get_secret_value() == secret
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+@pytest.mark.timeout(60)
+def test_two_resolves_in_one_process_share_the_servers(start: Start, tmp_path: Path) -> None:
+    first, a = start(tmp_path / "var")
+    second, b = start(tmp_path / "var")
+    assert (first.database_url, first.redis_url) == (second.database_url, second.redis_url)
+    assert (a.postgres_pid, a.redis_pid) == (b.postgres_pid, b.redis_pid)
+
+    a.stop()  # b still uses them
+    assert alive(b.postgres_pid) and alive(b.redis_pid)
+    write_points(second)
+    assert read_back(second) == ("kept", "42")
+
+    pids = (b.postgres_pid, b.redis_pid)
+    b.stop()
+    assert all(wait_dead(pid) for pid in pids)
+
+
+@pytest.mark.timeout(90)
+def test_recovers_from_crashed_runs(start: Start, server_pids: set[int], tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASHING_CHILD, str(var_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    orphans = json.loads(crashed.stdout)
+    server_pids.update((orphans["pg"], orphans["redis"]))
+    assert alive(orphans["pg"]) and alive(orphans["redis"])  # daemons outlive their parent
+
+    # the servers left behind are reused, not doubled
+    resolved, services = start(var_dir)
+    assert (services.postgres_pid, services.redis_pid) == (orphans["pg"], orphans["redis"])
+    assert (resolved.database_url, resolved.redis_url) == (
+        orphans["database_url"],
+        orphans["redis_url"],
+    )
+    write_points(resolved)
+
+    # now the servers die too, and their pids get taken by an unrelated process
+    for pid in (orphans["pg"], orphans["redis"]):
+        os.kill(pid, signal.SIGKILL)
+        assert wait_dead(pid)
+    services.stop()  # copes with servers that are already gone
+    decoy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        for pidfile in (var_dir / "pg" / "postmaster.pid", var_dir / "redis" / "redis.pid"):
+            lines = pidfile.read_text().splitlines()
+            pidfile.write_text("\n".join([str(decoy.pid), *lines[1:]]) + "\n")
+
+        again, services = start(var_dir)
+        assert read_back(again) == ("kept", "42")
+        assert services.postgres_pid not in (None, decoy.pid, orphans["pg"])
+        assert services.redis_pid not in (None, decoy.pid, orphans["redis"])
+        assert decoy.poll() is None  # the unrelated process was left alone
+    finally:
+        decoy.kill()
+        decoy.wait()
+
+
+@pytest.mark.timeout(60)
+def test_long_var_dir_gets_short_sockets(start: Start, tmp_path: Path) -> None:
+    var_dir = tmp_path / ("deep" * 20) / "var"
+    assert len(str(var_dir / "redis" / "redis.sock")) > 107  # over the AF_UNIX limit
+    resolved, _ = start(var_dir)
+    assert resolved.redis_url is not None and resolved.database_url is not None
+    assert len(resolved.redis_url.removeprefix("unix://").partition("?")[0]) <= 107
+    write_points(resolved)
+    assert read_back(resolved) == ("kept", "42")
+
+
+def test_given_urls_start_nothing(start: Start, tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    old_umask = os.umask(0)  # the key file must be 0600 whatever the umask
+    try:
+        resolved, services = start(var_dir, database_url=EXTERNAL_DB, redis_url=EXTERNAL_REDIS)
+    finally:
+        os.umask(old_umask)
+    assert (resolved.database_url, resolved.redis_url) == (EXTERNAL_DB, EXTERNAL_REDIS)
+    assert resolved.demo_data is False
+    assert services.postgres_pid is None and services.redis_pid is None
+    assert not services.embedded
+    assert not (var_dir / "pg").exists() and not (var_dir / "redis").exists()
+    assert stat.S_IMODE((var_dir / "secret_key").stat().st_mode) == 0o600
+    services.stop()
+
+    explicit, _ = start(
+        var_dir,
+        database_url=EXTERNAL_DB,
+        redis_url=EXTERNAL_REDIS,
+        demo_data=True,
+        secret_key="given-secret",
+    )
+    assert explicit.demo_data is True
+    assert explicit.secret_key is not None
+    assert explicit.secret_key.get_secret_value() == "given-secret"
+
+
+@pytest.mark.timeout(60)
+def test_only_the_missing_service_is_embedded(start: Start, tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    resolved, services = start(var_dir, database_url=EXTERNAL_DB)
+    assert resolved.database_url == EXTERNAL_DB
+    assert services.postgres_pid is None and alive(services.redis_pid)
+    assert not (var_dir / "pg").exists()
+    assert resolved.demo_data is True
+    assert resolved.redis_url is not None
+    with redis.Redis.from_url(resolved.redis_url) as client:
+        assert client.ping()
+
+    quiet, _ = start(var_dir, database_url=EXTERNAL_DB, demo_data=False)
+    assert quiet.demo_data is False
+    assert quiet.redis_url == resolved.redis_url

@@ -1,0 +1,65 @@
+"""Ingest → stream → worker → PostgreSQL, Redis latest values and the live channel."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import orjson
+import pytest
+
+from app.services import Services
+from app.worker import Consumer
+from tests.conftest import wait_until
+
+
+def _points(n: int, metric: str = "cpu.usage", start_ms: int | None = None) -> list[dict]:
+    start = start_ms or int(time.time() * 1000) - n * 1000
+    return [
+        {"data_id": f"p-{uuid.uuid4().hex}", "source": "web-1", "metric_type": metric,
+         "timestamp": (start + i * 1000) / 1000, "value": float(i)}
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def consumer(services: Services):
+    """A consumer thread of the worker role, stopped after the test."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=Consumer(services, f"it-{uuid.uuid4().hex[:6]}").run, args=(stop,), daemon=True
+    )
+    thread.start()
+    yield
+    stop.set()
+    thread.join(10)
+
+
+def test_ingested_points_are_stored_once_with_latest_and_live_entry(
+    web, services: Services, tenant: str, ingest_key: str, consumer
+) -> None:
+    client = web.test_client()
+    pubsub = services.redis.pubsub()
+    pubsub.subscribe(services.live.channel(tenant))
+    points = _points(5)
+    resp = client.post("/api/ingest", json=points, headers={"Authorization": f"Bearer {ingest_key}"})
+    assert resp.status_code == 202, resp.json
+    assert resp.json == {"accepted": 5}
+    wait_until(lambda: services.history.count_points(tenant) == 5)
+    latest = services.live.latest(tenant)
+    assert latest[("cpu.usage", "web-1")][1] == 4.0
+    messages = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not messages:
+        message = pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+        if message:
+            messages.append(orjson.loads(message["data"]))
+    assert [p["value"] for p in messages[0]["points"]] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    # the same data_ids again: accepted, but never stored twice
+    resp = client.post("/api/ingest", json=points, headers={"Authorization": f"Bearer {ingest_key}"})
+    assert resp.status_code == 202
+    wait_until(lambda: services.live.pending_count() == 0)
+    time.sleep(0.3)
+    assert services.history.count_points(tenant) == 5
+    pubsub.close()
