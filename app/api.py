@@ -21,6 +21,14 @@ NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl
 def init_app(server: Flask) -> None:
     """Register the /api blueprint."""
     server.register_blueprint(bp)
+    server.before_request(_api_routes_only)
+
+
+def _api_routes_only() -> None:
+    """Under /api/, answer a JSON 404 rather than Dash's page catch-all serving HTML."""
+    rule = request.url_rule
+    if request.path.startswith("/api/") and (rule is None or not rule.rule.startswith("/api/")):
+        raise ApiError(404, "not_found", f"no API route {request.method} {request.path}")
 
 
 def _read_body_capped() -> bytes:

@@ -111,7 +111,7 @@ def _run_role(role: str, settings: Settings) -> int:
             host=settings.host,
             port=settings.port,
             ws="websockets-sansio",
-                    ws_per_message_deflate=False,
+            ws_per_message_deflate=False,
             log_level="warning",
             proxy_headers=True,
         )

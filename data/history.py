@@ -10,12 +10,6 @@ from sqlalchemy import Engine, text
 
 from data.points import Point
 
-_STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS staging_points (
-    tenant_id text, data_id text, source text, metric_type text, ts timestamptz, value float8
-) ON COMMIT DELETE ROWS
-"""
-
 _ROLLUP = """
 {name} AS (
     INSERT INTO {table} AS r (tenant_id, metric_type, source, bucket,
@@ -33,12 +27,14 @@ _ROLLUP = """
         last_ts = greatest(r.last_ts, excluded.last_ts)
 )"""
 
+# One statement per chunk, rows passed as arrays: a single round trip, no staging table.
 # Only rows that were really inserted feed the rollups, so a redelivered or resent point
 # is counted once; RETURNING tells the caller which points are new.
 _WRITE = f"""
 WITH ins AS (
     INSERT INTO points (tenant_id, data_id, source, metric_type, ts, value)
-    SELECT tenant_id, data_id, source, metric_type, ts, value FROM staging_points
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],
+                         %s::timestamptz[], %s::float8[])
     ON CONFLICT (tenant_id, data_id) DO NOTHING
     RETURNING tenant_id, data_id, source, metric_type, ts, value
 ),
@@ -46,6 +42,9 @@ WITH ins AS (
 {_ROLLUP.format(name="h", table="rollup_1h", unit="hour").strip()}
 SELECT tenant_id, data_id FROM ins
 """
+
+
+WRITE_CHUNK = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +80,20 @@ class HistoryStore:
         try:
             conn = raw.driver_connection
             assert conn is not None
+            inserted: set[tuple[str, str]] = set()
             with conn.cursor() as cur:
-                cur.execute(_STAGING)
-                with cur.copy(
-                    "COPY staging_points (tenant_id, data_id, source, metric_type, ts, value)"
-                    " FROM STDIN"
-                ) as copy:
-                    for tenant, p in batch:
-                        copy.write_row(
-                            (tenant, p.data_id, p.source, p.metric, to_datetime(p.ts_ms), p.value)
-                        )
-                cur.execute(_WRITE)
-                inserted = {(row[0], row[1]) for row in cur.fetchall()}
+                for start in range(0, len(batch), WRITE_CHUNK):
+                    chunk = batch[start : start + WRITE_CHUNK]
+                    columns = (
+                        [t for t, _ in chunk],
+                        [p.data_id for _, p in chunk],
+                        [p.source for _, p in chunk],
+                        [p.metric for _, p in chunk],
+                        [to_datetime(p.ts_ms) for _, p in chunk],
+                        [p.value for _, p in chunk],
+                    )
+                    cur.execute(_WRITE, columns)
+                    inserted.update((row[0], row[1]) for row in cur.fetchall())
             conn.commit()
             return inserted
         except BaseException:

@@ -54,7 +54,8 @@ class OverviewSnapshot:
 
 def usual_interval_ms(points: list[tuple[int, float]]) -> int:
     """The median gap between recent points: how often this series normally reports."""
-    gaps = [b[0] - a[0] for a, b in zip(points[-30:], points[-29:], strict=False) if b[0] > a[0]]
+    recent = points[-30:]
+    gaps = [b[0] - a[0] for a, b in zip(recent, recent[1:], strict=False) if b[0] > a[0]]
     return int(median(gaps)) if gaps else DEFAULT_INTERVAL_MS
 
 

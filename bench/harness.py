@@ -1,0 +1,118 @@
+"""Bench harness: a private database and Redis prefix, and Pulse started as real processes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from redis import Redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Pulse:
+    """A running Pulse (web + stream in one process, worker as its child)."""
+
+    url: str
+    ws_url: str
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+
+    def admin(self, *args: str, stdin: str = "") -> str:
+        """Run an admin command of app.py against this Pulse; return what it printed."""
+        out = subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env=self.env,
+                             input=stdin.encode(), capture_output=True, check=True)
+        return out.stdout.decode().strip()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service_urls() -> tuple[str, str]:
+    """The machine's services from the environment, or embedded ones under ./var/bench."""
+    database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    if database_url and redis_url:
+        return database_url, redis_url
+    sys.path.insert(0, str(ROOT))
+    from app.embedded import resolve
+    from app.settings import Settings
+
+    resolved, _ = resolve(Settings(var_dir=ROOT / "var" / "bench", database_url=None,
+                                   redis_url=None))
+    return resolved.require_urls()
+
+
+@contextmanager
+def running_pulse(extra_env: dict[str, str] | None = None) -> Iterator[Pulse]:
+    """Start Pulse on a fresh database and key prefix; remove both afterwards."""
+    server_url, redis_url = service_urls()
+    name = f"pulse_bench_{secrets.token_hex(4)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    prefix = f"pulse-bench-{secrets.token_hex(4)}:"
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=make_url(server_url).set(database=name).render_as_string(hide_password=False),
+        REDIS_URL=redis_url, REDIS_PREFIX=prefix, SECRET_KEY=secrets.token_hex(16),
+        DEMO_DATA="0", PORT=str(port), PULSE_ADMIN_PASSWORD=secrets.token_hex(8),
+        **(extra_env or {}),
+    )
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process)
+        yield Pulse(url, f"ws://127.0.0.1:{port}/ws", process, env)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        redis = Redis.from_url(redis_url)
+        keys = list(redis.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            redis.delete(*keys)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("Pulse exited during start-up")
+        try:
+            if requests.get(url + "/readyz", timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError("Pulse did not become ready within 60 s")
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """The pct-th percentile (nearest rank) of values; NaN when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]

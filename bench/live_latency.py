@@ -1,0 +1,196 @@
+"""Live latency: ingest over HTTP → worker → gateway → N WebSocket clients.
+
+Prints p50/p99/max ingest-to-client latency, delivered/expected and gateway RSS per client,
+then the same latency for the baseline a Dash app would use: polling every second (here
+`GET /api/metrics`, the cheapest poll Pulse offers). Usage:
+
+    .venv/bin/python bench/live_latency.py [--clients 1000] [--rate 1000] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import threading
+import time
+import uuid
+from typing import Any
+
+import orjson
+import psutil
+import requests
+from harness import Pulse, percentile, running_pulse
+from websockets.asyncio.client import connect
+
+METRIC = "bench.latency"
+FULL_CLIENTS = 10
+
+
+def now_ms() -> float:
+    return time.time() * 1000
+
+
+class Tally:
+    """What the clients saw: latency of every point and counts per client."""
+
+    def __init__(self, clients: int) -> None:
+        self.latencies: list[float] = []
+        self.newest: list[float] = []
+        self.received = [0] * clients
+
+
+async def run_client(index: int, url: str, tally: Tally, ready: asyncio.Event,
+                     stop: asyncio.Event, opened: list[int]) -> None:
+    async with connect(url, max_queue=None, compression=None, open_timeout=60) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "metrics": ["bench.*"]}))
+        opened[0] += 1
+        if opened[0] == len(tally.received):
+            ready.set()
+        while not stop.is_set():
+            try:
+                raw = await asyncio.wait_for(ws.recv(), 0.5)
+            except TimeoutError:
+                continue
+            arrived = now_ms()
+            msg = orjson.loads(raw)
+            if msg.get("type") != "points":
+                continue
+            points = msg["points"]
+            tally.received[index] += len(points)
+            # Every point of a few clients, the newest point of each frame of the others:
+            # measuring all of them would make the clients, not Pulse, the bottleneck.
+            if index < FULL_CLIENTS:
+                tally.latencies.extend(arrived - p["value"] for p in points)
+            else:
+                tally.newest.append(arrived - points[-1]["value"])
+
+
+def ingest(url: str, key: str, rate: int, batch: int, seconds: float, sent: Any) -> None:
+    """Post `rate` points a second in batches; each value is its send time in ms.
+
+    Runs in its own process so that the clients' event loop never waits for its GIL."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {key}"
+    interval = batch / rate
+    deadline = time.monotonic() + seconds
+    next_at = time.monotonic()
+    while time.monotonic() < deadline:
+        stamp = now_ms()
+        points = [{"data_id": uuid.uuid4().hex, "source": f"s{i % 10}", "metric_type": METRIC,
+                   "timestamp": stamp / 1000, "value": stamp} for i in range(batch)]
+        resp = session.post(url + "/api/ingest", json=points, timeout=10)
+        resp.raise_for_status()
+        sent.value += batch
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.monotonic()))
+
+
+async def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
+    ingest_key = pulse.admin("create-api-key", "--tenant", "bench", "--name", "in",
+                             "--scope", "ingest").splitlines()[-1]
+    read_key = pulse.admin("create-api-key", "--tenant", "bench", "--name", "rd",
+                           "--scope", "read").splitlines()[-1]
+    token = requests.get(pulse.url + "/api/stream-token", timeout=5,
+                         headers={"Authorization": f"Bearer {read_key}"}).json()["token"]
+    gateway = psutil.Process(pulse.process.pid)
+    rss_before = gateway.memory_info().rss
+    tally, ready, stop, opened = Tally(args.clients), asyncio.Event(), asyncio.Event(), [0]
+    url = f"{pulse.ws_url}?token={token}"
+    tasks = []
+    for i in range(args.clients):
+        tasks.append(asyncio.create_task(run_client(i, url, tally, ready, stop, opened)))
+        if i % 100 == 99:
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(ready.wait(), 120)
+    await asyncio.sleep(1.0)
+    rss_per_client = (gateway.memory_info().rss - rss_before) / args.clients
+    sent = multiprocessing.Value("l", 0)
+    feeder = multiprocessing.Process(target=ingest, args=(pulse.url, ingest_key, args.rate,
+                                                          args.batch, args.seconds, sent))
+    started = time.monotonic()
+    feeder.start()
+    while feeder.is_alive():
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(3.0)  # let the last points arrive
+    elapsed = time.monotonic() - started
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    expected = sent.value * args.clients
+    delivered = sum(tally.received)
+    return {
+        "points_sent": sent.value, "rate_achieved": sent.value / (elapsed - 3.0),
+        "p50_ms": percentile(tally.latencies, 50), "p99_ms": percentile(tally.latencies, 99),
+        "max_ms": max(tally.latencies + tally.newest, default=float("nan")),
+        "newest_p50_ms": percentile(tally.newest, 50),
+        "newest_p99_ms": percentile(tally.newest, 99),
+        "delivered": delivered, "expected": expected,
+        "rss_per_client_kib": rss_per_client / 1024,
+    }
+
+
+def measure_polling(pulse: Pulse, pollers: int, seconds: float) -> dict[str, float]:
+    """Baseline: clients polling the newest value once a second, as dcc.Interval would.
+
+    A batch's latency is the time until a poller first shows it (or something newer)."""
+    read_key = pulse.admin("create-api-key", "--tenant", "bench", "--name", "poll",
+                           "--scope", "read").splitlines()[-1]
+    ingest_key = pulse.admin("create-api-key", "--tenant", "bench", "--name", "in2",
+                             "--scope", "ingest").splitlines()[-1]
+    seen: list[list[tuple[float, float]]] = [[] for _ in range(pollers)]
+    stop = threading.Event()
+
+    def poll(index: int) -> None:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {read_key}"
+        time.sleep(index / pollers)
+        while not stop.is_set():
+            doc = session.get(pulse.url + "/api/metrics", timeout=5).json()
+            for metric in doc["metrics"]:
+                if metric["name"] == METRIC:
+                    seen[index].append((now_ms(), metric["latest_value"]))
+            time.sleep(1.0)
+
+    threads = [threading.Thread(target=poll, args=(i,)) for i in range(pollers)]
+    for t in threads:
+        t.start()
+    started = now_ms()
+    ingest(pulse.url, ingest_key, 100, 10, seconds, multiprocessing.Value("l", 0))
+    stop.set()
+    for t in threads:
+        t.join()
+    latencies = [
+        at - value
+        for observations in seen
+        for (at, value), (_, before) in zip(observations[1:], observations, strict=False)
+        if value > before and value > started
+    ]
+    return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+            "max_ms": max(latencies, default=float("nan")), "samples": len(latencies)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--rate", type=int, default=1000, help="points per second")
+    parser.add_argument("--batch", type=int, default=50, help="points per ingest request")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--pollers", type=int, default=20)
+    args = parser.parse_args()
+    with running_pulse() as pulse:
+        push = asyncio.run(measure_push(pulse, args))
+        poll = measure_polling(pulse, args.pollers, min(args.seconds, 10.0))
+    print(f"\nlive latency, {args.clients} WebSocket clients, {args.rate} points/s "
+          f"in batches of {args.batch}, {args.seconds:.0f} s")
+    print(f"  push  p50 {push['p50_ms']:7.1f} ms  p99 {push['p99_ms']:7.1f} ms  "
+          f"max {push['max_ms']:7.1f} ms  delivered {push['delivered']:,}/{push['expected']:,}"
+          f"  ({push['rate_achieved']:.0f} points/s sent)")
+    print(f"  gateway RSS per client {push['rss_per_client_kib']:.1f} KiB")
+    print(f"  baseline: {args.pollers} clients polling /api/metrics every 1 s: "
+          f"p50 {poll['p50_ms']:.1f} ms  p99 {poll['p99_ms']:.1f} ms  max {poll['max_ms']:.1f} ms")
+    print(json.dumps({"push": push, "polling_baseline": poll}))
+
+
+if __name__ == "__main__":
+    main()

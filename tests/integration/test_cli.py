@@ -1,0 +1,114 @@
+"""The admin commands of `python app.py`, run as real subprocesses on the run's database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app.services import Services
+from app.settings import Settings
+from data.schema import api_keys
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def run_cli(settings: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Run `python app.py …` against this run's database and Redis, with `stdin` as input."""
+    database_url, redis_url = settings.require_urls()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": settings.require_secret(),
+        "REDIS_PREFIX": settings.redis_prefix,
+        "VAR_DIR": str(tmp_path / "var"),
+        "DEMO_DATA": "0",
+    }
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "app.py", *args], cwd=ROOT, env=env, input=stdin,
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+
+    return run
+
+
+def new_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def test_create_user_makes_a_user_who_can_sign_in(run_cli, services: Services) -> None:
+    tenant, username = new_name("cli"), new_name("ana")
+    result = run_cli("create-user", "--tenant", tenant, "--username", username,
+                     "--email", f"{username}@example.com", "--role", "analyst",
+                     stdin="a-long-cli-password\n")
+    assert result.returncode == 0, result.stderr
+    assert username in result.stdout
+    user = services.accounts.authenticate(username, "a-long-cli-password")
+    assert user is not None
+    assert (user.tenant_id, user.role, user.email, user.active) == (
+        tenant, "analyst", f"{username}@example.com", True
+    )
+    assert services.accounts.authenticate(username, "a-long-cli-password\n") is None
+    assert "a-long-cli-password" not in result.stdout + result.stderr
+
+
+def test_create_user_with_a_taken_username_fails_clearly(
+    run_cli, services: Services, tenant: str, make_user
+) -> None:
+    existing = make_user(tenant, "viewer")
+    result = run_cli("create-user", "--tenant", tenant, "--username", existing.username,
+                     "--email", "someone-else@example.com", "--role", "admin",
+                     stdin="another-password\n")
+    assert result.returncode != 0
+    assert f"username {existing.username!r} is taken" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert services.accounts.authenticate(existing.username, "another-password") is None
+    kept = services.accounts.get_user(existing.user_id)
+    assert kept is not None and kept.role == "viewer"
+
+
+def test_create_user_refuses_a_short_password(run_cli, services: Services) -> None:
+    username = new_name("short")
+    result = run_cli("create-user", "--tenant", new_name("cli"), "--username", username,
+                     "--email", f"{username}@example.com", "--role", "viewer", stdin="short\n")
+    assert result.returncode != 0
+    assert "at least 8 characters" in result.stderr, result.stderr
+    assert services.accounts.authenticate(username, "short") is None
+
+
+def test_create_user_refuses_an_unknown_role(run_cli) -> None:
+    result = run_cli("create-user", "--tenant", "x", "--username", "y", "--email", "y@e.x",
+                     "--role", "owner", stdin="long-enough-password\n")
+    assert result.returncode != 0
+    assert "--role" in result.stderr
+
+
+def test_create_api_key_prints_a_key_that_verifies_and_is_stored_hashed(
+    run_cli, services: Services
+) -> None:
+    tenant = new_name("cli")
+    result = run_cli("create-api-key", "--tenant", tenant, "--name", "collector",
+                     "--scope", "ingest")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, "the key alone is printed, once"
+    key = lines[0].strip()
+    verified = services.accounts.verify_api_key(key)
+    assert verified is not None
+    assert (verified.tenant_id, verified.name, verified.scope) == (tenant, "collector", "ingest")
+    secret_part = key.split("_", 2)[2]
+    with services.engine.connect() as conn:
+        rows = conn.execute(select(api_keys).where(api_keys.c.tenant_id == tenant)).all()
+    assert len(rows) == 1
+    stored = " ".join(str(value) for value in rows[0])
+    assert key not in stored and secret_part not in stored
+    assert services.accounts.verify_api_key(key[:-1] + ("A" if key[-1] != "A" else "B")) is None

@@ -1,0 +1,349 @@
+"""Every accepted point reaches PostgreSQL exactly once, whatever worker process is killed.
+
+Points go in through /api/ingest, the worker role runs as real `python app.py worker`
+processes, and the tests look at what lands in PostgreSQL (raw points and rollups) and in
+Redis (latest values, the live stream, the pub/sub channel). Each test has its own Redis key
+prefix, so its ingest stream and consumer group are its own: no other consumer of the test
+session can take its entries, and its pending count is its alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from flask import Flask
+from sqlalchemy import text
+
+from app.services import Services
+from app.settings import Settings
+from data.live import LiveStore
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT_S = 60.0
+SOURCES = ("web-1", "web-2", "web-3")
+
+
+@dataclasses.dataclass
+class Pipeline:
+    """The web role and the stores of one test, on a Redis prefix of its own."""
+
+    services: Services
+    web: Flask
+    tenant: str
+    key: str
+    workers: list[subprocess.Popen[bytes]]
+    logs: Path
+
+    def ingest(self, points: list[dict[str, Any]]) -> None:
+        """POST points to /api/ingest and insist they were accepted whole."""
+        resp = self.web.test_client().post(
+            "/api/ingest", json=points, headers={"Authorization": f"Bearer {self.key}"}
+        )
+        assert resp.status_code == 202, resp.get_data(as_text=True)
+        assert resp.json == {"accepted": len(points)}
+
+    def start_worker(self, fault_after_commit: bool = False) -> subprocess.Popen[bytes]:
+        """`python app.py worker` on this test's database and Redis prefix."""
+        settings = self.services.settings
+        database_url, redis_url = settings.require_urls()
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            SECRET_KEY=settings.require_secret(),
+            REDIS_PREFIX=settings.redis_prefix,
+            DEMO_DATA="0",
+            CLAIM_IDLE_MS="500",
+            FAULT_AFTER_COMMIT="1" if fault_after_commit else "0",
+            VAR_DIR=str(self.logs / "var"),
+        )
+        log = open(self.logs / f"worker-{len(self.workers)}.log", "wb")  # noqa: SIM115
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "app.py", "worker"],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        finally:
+            log.close()  # the child holds its own descriptor
+        self.workers.append(proc)
+        return proc
+
+    def worker_logs(self) -> str:
+        """The tail of every worker's output, for failure messages."""
+        parts = []
+        for path in sorted(self.logs.glob("worker-*.log")):
+            parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}")
+        return "\n".join(parts)
+
+    def wait_for(self, check: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
+        """Poll `check` until true; fail saying `what` did not happen, with the workers' logs."""
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                pytest.fail(f"not within {timeout:.0f}s: {what}\n{self.worker_logs()}")
+            time.sleep(0.05)
+
+    def stored(self) -> Counter[str]:
+        """How many rows each data_id of the tenant has in PostgreSQL."""
+        with self.services.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT data_id, count(*) FROM points WHERE tenant_id = :t GROUP BY data_id"),
+                {"t": self.tenant},
+            )
+            return Counter({data_id: int(n) for data_id, n in rows})
+
+    def rollup_total(self, table: str) -> int:
+        """The sum of the tenant's rollup counts in `table`."""
+        with self.services.engine.connect() as conn:
+            total = conn.execute(
+                text(f"SELECT coalesce(sum(count), 0) FROM {table} WHERE tenant_id = :t"),
+                {"t": self.tenant},
+            ).scalar_one()
+            return int(total)
+
+    def live_points(self) -> Counter[tuple[str, str, int, float]]:
+        """How often each (metric, source, ts, value) appears in the tenant's live stream."""
+        entries = self.services.live.read_since(self.tenant, "0-0", count=1_000_000)
+        assert entries is not None
+        return Counter(
+            (p["metric"], p["source"], p["ts"], p["value"]) for _, points in entries for p in points
+        )
+
+    def assert_exactly_once(self, points: list[dict[str, Any]]) -> None:
+        """Every point is stored once, and the rollups count each of them once."""
+        expected = {p["data_id"] for p in points}
+        stored = self.stored()
+        assert set(stored) == expected, (
+            f"{len(expected - set(stored))} points missing, "
+            f"{len(set(stored) - expected)} unexpected"
+        )
+        assert set(stored.values()) == {1}
+        assert sum(stored.values()) == len(expected)
+        assert self.rollup_total("rollup_1m") == len(expected)
+        assert self.rollup_total("rollup_1h") == len(expected)
+
+
+def make_points(n: int, start_ms: int | None = None) -> list[dict[str, Any]]:
+    """n points with data_ids, spread over three sources, 10 ms apart, values = their index."""
+    start = start_ms if start_ms is not None else int(time.time() * 1000) - n * 10 - 60_000
+    return [
+        {
+            "data_id": f"eo-{uuid.uuid4().hex}",
+            "source": SOURCES[i % len(SOURCES)],
+            "metric_type": "orders.count",
+            "timestamp": (start + i * 10) / 1000,
+            "value": float(i),
+        }
+        for i in range(n)
+    ]
+
+
+def live_key(point: dict[str, Any]) -> tuple[str, str, int, float]:
+    """A point as the live stream shows it."""
+    return (point["metric_type"], point["source"], round(point["timestamp"] * 1000), point["value"])
+
+
+@pytest.fixture
+def pipeline(
+    settings: Settings, services: Services, tenant: str, ingest_key: str, tmp_path: Path
+) -> Iterator[Pipeline]:
+    """Web role and stores on a fresh Redis prefix; every worker started is killed at the end."""
+    from app import create_app
+
+    prefix = f"{settings.redis_prefix}eo-{uuid.uuid4().hex[:8]}:"
+    own_settings = settings.model_copy(update={"redis_prefix": prefix})
+    own = dataclasses.replace(
+        services,
+        settings=own_settings,
+        live=LiveStore(services.redis, prefix, own_settings.live_resume_s),
+    )
+    pipe = Pipeline(own, create_app(services=own).server, tenant, ingest_key, [], tmp_path)
+    try:
+        yield pipe
+    finally:
+        for proc in pipe.workers:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=15)
+
+
+def wait_dead(pipe: Pipeline, proc: subprocess.Popen[bytes], what: str) -> int:
+    """Wait for a worker process to end; return its return code."""
+    try:
+        return proc.wait(timeout=WAIT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"not within {WAIT_S:.0f}s: {what}\n{pipe.worker_logs()}")
+
+
+def test_worker_killed_between_commit_and_ack_leaves_nothing_lost_or_doubled(
+    pipeline: Pipeline,
+) -> None:
+    """A worker dying after the commit and before the ack: the batch is redelivered to the
+    next worker, stored once, counted once in the rollups, and published to the live feed."""
+    points = make_points(600)
+    for start in range(0, 600, 200):
+        pipeline.ingest(points[start : start + 200])
+
+    faulty = pipeline.start_worker(fault_after_commit=True)
+    code = wait_dead(pipeline, faulty, "the FAULT_AFTER_COMMIT worker killed itself")
+    assert code == -signal.SIGKILL
+    # committed, neither published nor acknowledged
+    assert pipeline.services.live.pending_count() == 3
+    assert sum(pipeline.stored().values()) == 600
+    assert pipeline.live_points() == Counter()
+    assert pipeline.services.live.latest(pipeline.tenant) == {}
+
+    pubsub = pipeline.services.redis.pubsub()
+    pubsub.subscribe(pipeline.services.live.channel(pipeline.tenant))
+    try:
+        assert pubsub.get_message(timeout=5)["type"] == "subscribe"  # type: ignore[index]
+        pipeline.start_worker()
+        pipeline.wait_for(
+            lambda: pipeline.services.live.pending_count() == 0,
+            "a restarted worker reclaimed and acknowledged the dead worker's entries",
+        )
+        heard: Counter[tuple[str, str, int, float]] = Counter()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and set(heard) != {live_key(p) for p in points}:
+            message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            if message:
+                body = orjson.loads(message["data"])
+                heard.update(
+                    (p["metric"], p["source"], p["ts"], p["value"]) for p in body["points"]
+                )
+    finally:
+        pubsub.close()
+
+    pipeline.assert_exactly_once(points)
+    # the redelivered batch is published, since its first delivery died before publishing
+    assert set(pipeline.live_points()) == {live_key(p) for p in points}
+    assert set(heard) == {live_key(p) for p in points}
+    newest = {}
+    for p in points:  # points are in time order: the last one per source is the newest
+        newest[("orders.count", p["source"])] = (round(p["timestamp"] * 1000), p["value"])
+    assert pipeline.services.live.latest(pipeline.tenant) == newest
+
+
+def test_resent_data_ids_are_stored_once_and_new_ones_are_stored(pipeline: Pipeline) -> None:
+    """The same points posted twice, and a request mixing stored and new data_ids: each point
+    is stored, counted and published once, before and after the worker has run."""
+    first = make_points(100)
+    second = make_points(50, start_ms=int(time.time() * 1000) - 30_000)
+    pipeline.ingest(first)
+    pipeline.ingest(first)
+    pipeline.ingest(first[:50] + second)  # one batch holding duplicates of itself
+    worker = pipeline.start_worker()
+    pipeline.wait_for(
+        lambda: sum(pipeline.stored().values()) >= 150
+        and pipeline.services.live.pending_count() == 0,
+        "the worker stored the first 150 points",
+    )
+    pipeline.assert_exactly_once(first + second)
+
+    # resent after they are stored, together with new points, to a running worker
+    third = make_points(30, start_ms=int(time.time() * 1000) - 10_000)
+    pipeline.ingest(second + third)
+    pipeline.ingest(first)
+    pipeline.wait_for(
+        lambda: sum(pipeline.stored().values()) >= 180
+        and pipeline.services.live.pending_count() == 0,
+        "the worker stored the 30 new points",
+    )
+    time.sleep(0.3)  # a late duplicate write would show up here
+    pipeline.assert_exactly_once(first + second + third)
+    # without a redelivery, only new points are published: each exactly once
+    assert pipeline.live_points() == Counter(live_key(p) for p in first + second + third)
+    assert worker.poll() is None, pipeline.worker_logs()
+
+
+def test_worker_sigkilled_mid_backlog_is_finished_by_a_restarted_worker(
+    pipeline: Pipeline,
+) -> None:
+    """SIGKILL at an arbitrary moment while a large backlog is consumed: a new worker
+    finishes it, every point is stored exactly once and nothing stays pending."""
+    points = make_points(30_000)
+    for start in range(0, len(points), 100):  # 300 stream entries: several reads of 100
+        pipeline.ingest(points[start : start + 100])
+
+    victim = pipeline.start_worker()
+    pipeline.wait_for(
+        lambda: sum(pipeline.stored().values()) > 0, "the first worker stored its first batch"
+    )
+    os.kill(victim.pid, signal.SIGKILL)
+    assert wait_dead(pipeline, victim, "the killed worker ended") == -signal.SIGKILL
+    stored_at_kill = sum(pipeline.stored().values())
+    assert stored_at_kill < len(points), "the worker finished before the kill; nothing to test"
+
+    pipeline.start_worker()
+    pipeline.wait_for(
+        lambda: pipeline.services.live.pending_count() == 0
+        and sum(pipeline.stored().values()) >= len(points),
+        "a restarted worker finished the backlog",
+    )
+    time.sleep(0.3)
+    pipeline.assert_exactly_once(points)
+    assert pipeline.services.live.pending_count() == 0
+    assert set(pipeline.live_points()) == {live_key(p) for p in points}
+
+
+def test_two_workers_share_the_backlog_through_the_consumer_group(pipeline: Pipeline) -> None:
+    """Two worker processes at once both take entries of one stream, and together store
+    every point exactly once."""
+    live = pipeline.services.live
+    redis = pipeline.services.redis
+    a, b = pipeline.start_worker(), pipeline.start_worker()
+
+    def group_consumers() -> set[str]:
+        try:
+            return {c["name"].decode() for c in redis.xinfo_consumers(live.ingest_key, "writers")}
+        except Exception:  # the group does not exist yet
+            return set()
+
+    pipeline.wait_for(
+        lambda: {n.rsplit("-", 1)[-1] for n in group_consumers()} >= {str(a.pid), str(b.pid)},
+        "both workers joined the consumer group",
+    )
+
+    # Consumers are only visible while they hold unacknowledged entries, so watch closely.
+    holders: set[str] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for consumer in redis.xpending(live.ingest_key, "writers")["consumers"]:
+                holders.add(consumer["name"].decode().rsplit("-", 1)[-1])
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        points = make_points(20_000)
+        for start in range(0, len(points), 500):
+            pipeline.ingest(points[start : start + 500])
+        pipeline.wait_for(
+            lambda: live.pending_count() == 0 and sum(pipeline.stored().values()) >= len(points),
+            "the two workers drained the stream",
+        )
+    finally:
+        stop.set()
+        watcher.join(5)
+
+    assert holders == {str(a.pid), str(b.pid)}, f"entries were held by {holders}"
+    pipeline.assert_exactly_once(points)
+    assert a.poll() is None and b.poll() is None, pipeline.worker_logs()
