@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
+from werkzeug.exceptions import HTTPException
 
 from app.auth import principal, services
 from app.errors import ApiError
@@ -27,8 +28,20 @@ def init_app(server: Flask) -> None:
 def _api_routes_only() -> None:
     """Under /api/, answer a JSON 404 rather than Dash's page catch-all serving HTML."""
     rule = request.url_rule
-    if request.path.startswith("/api/") and (rule is None or not rule.rule.startswith("/api/")):
-        raise ApiError(404, "not_found", f"no API route {request.method} {request.path}")
+    if not request.path.startswith("/api/") or (rule and rule.rule.startswith("/api/")):
+        return
+    adapter = current_app.url_map.bind("localhost")
+    allowed = []
+    for method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+        try:
+            endpoint, _ = adapter.match(request.path, method=method)
+        except HTTPException:
+            continue
+        if str(endpoint).startswith("api."):
+            allowed.append(method)
+    if allowed:
+        raise ApiError(405, "method_not_allowed", f"{request.path} takes {', '.join(allowed)}")
+    raise ApiError(404, "not_found", f"no API route {request.method} {request.path}")
 
 
 def _read_body_capped() -> bytes:

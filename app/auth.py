@@ -128,11 +128,14 @@ def _login_post() -> Any:
             "too_many_attempts",
             "Too many failed sign-ins; try again in a few minutes.",
             next_url,
+            username,
         )
     user = svc.accounts.authenticate(username, password) if username and password else None
     if user is None:
         throttle.record_failure(username, address)
-        return _login_refused(401, "bad_credentials", "Wrong username or password.", next_url)
+        return _login_refused(
+            401, "bad_credentials", "Wrong username or password.", next_url, username
+        )
     throttle.clear(username)
     login_user(SessionUser(user))
     if request.is_json:
@@ -140,10 +143,10 @@ def _login_post() -> Any:
     return redirect(next_url, code=303)
 
 
-def _login_refused(status: int, code: str, message: str, next_url: str) -> Any:
+def _login_refused(status: int, code: str, message: str, next_url: str, username: str) -> Any:
     if request.is_json:
         raise ApiError(status, code, message)
-    return login_page(next_url=next_url, error=message), status
+    return login_page(next_url=next_url, error=message, username=username), status
 
 
 def _logout() -> Any:

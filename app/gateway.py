@@ -80,8 +80,11 @@ class Gateway:
                 self.hub.ping_all()
                 last_ping = now
             if now - last_check >= RECHECK_EVERY_S:
-                await self.recheck_grants()
                 last_check = now
+                try:
+                    await self.recheck_grants()
+                except Exception:  # PostgreSQL away: keep pinging, try again next round
+                    log.exception("could not re-check the sockets' credentials")
 
     async def recheck_grants(self) -> None:
         """Close sockets whose token expired, whose user was disabled or key revoked."""

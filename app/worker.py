@@ -108,11 +108,18 @@ def demo_tick(services: Services, tenant_id: str, source: DemoSource) -> None:
     services.live.enqueue(tenant_id, source.tick(services.now_ms()))
 
 
+def trim_ingest(services: Services) -> None:
+    """Keep the ingest stream to what some consumer group has yet to acknowledge."""
+    services.live.trim_acknowledged()
+
+
 def scheduled_jobs(
     services: Services,
 ) -> list[tuple[str, Callable[..., Any], IntervalTrigger, list[Any]]]:
     """The worker's jobs as (id, function, trigger, args)."""
-    jobs: list[tuple[str, Callable[..., Any], IntervalTrigger, list[Any]]] = []
+    jobs: list[tuple[str, Callable[..., Any], IntervalTrigger, list[Any]]] = [
+        ("trim-ingest", trim_ingest, IntervalTrigger(seconds=10), []),
+    ]
     if services.settings.demo_data:
         query = select(sources.c.tenant_id, sources.c.name, sources.c.interval_s).where(
             sources.c.kind == "demo", sources.c.enabled.is_(True)

@@ -20,8 +20,12 @@
     return am > bm || (am === bm && as > bs);
   }
   function fmt(v) {
+    for (const [limit, suffix] of [[1e12, "T"], [1e9, "B"], [1e6, "M"]]) {
+      if (Math.abs(v) >= limit) return `${Number((v / limit).toPrecision(3))}${suffix}`;
+    }
     const digits = Math.abs(v) >= 1000 ? 0 : 3;
-    return v.toLocaleString("en-US", {maximumFractionDigits: digits});
+    // Ties to even, as Python's format() does for the value the page loaded with.
+    return v.toLocaleString("en-US", {maximumFractionDigits: digits, roundingMode: "halfEven"});
   }
   function change(v, hourAgo) {
     if (hourAgo === null || hourAgo === undefined || hourAgo === 0) return "no data 1 h ago";
@@ -82,13 +86,15 @@
     connect(data, visible, connection) {
       if (!data || visible === false) return "";
       const proto = window.location.protocol === "https:" ? "wss:" : "ws:";
-      return `${proto}//${window.location.host}/ws?v=${data.now}.${connection.attempt}`;
+      // A new nonce (a reconnect) or new data (a reload) makes a new URL, hence a new socket.
+      return `${proto}//${window.location.host}/ws?v=${data.now}.${connection.nonce || 0}`;
     },
 
     onSocketState(state, data, connection, visible, live) {
       if (!state || !data) return NO();
       if (state.readyState === 1) {
-        window.dash_clientside.set_props("connection", {data: {attempt: 0, open: true}});
+        const nonce = (connection && connection.nonce) || 0;
+        window.dash_clientside.set_props("connection", {data: {attempt: 0, nonce, open: true}});
         const metrics = data.charts.map((c) => c.metric)
           .concat(data.cards.map((c) => c.metric));
         // Subscribing with the cursor replays what was missed before going live, in order.
@@ -98,9 +104,10 @@
       if (state.readyState === 3 && visible !== false) {
         // Reconnect with exponential backoff and jitter; resume picks up from the cursor.
         const attempt = (connection && connection.attempt) || 0;
+        const nonce = ((connection && connection.nonce) || 0) + 1;
         const delay = Math.min(30000, 500 * 2 ** attempt) * (0.75 + Math.random() / 2);
         setTimeout(() => window.dash_clientside.set_props(
-          "connection", {data: {attempt: attempt + 1, open: false}}), delay);
+          "connection", {data: {attempt: attempt + 1, nonce, open: false}}), delay);
       }
       return NO();
     },

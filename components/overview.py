@@ -21,7 +21,7 @@ def overview_page() -> html.Div:
             dcc.Store(id=ids.LIVE_STATE, data={}),
             dcc.Store(id=ids.RELOAD, data=0),
             dcc.Store(id=ids.VISIBLE, data=True),
-            dcc.Store(id=ids.CONNECTION, data={"attempt": 0}),
+            dcc.Store(id=ids.CONNECTION, data={"attempt": 0, "nonce": 0}),
             WebSocket(id=ids.WS),
             dcc.Interval(id=ids.FRESHNESS_TICK, interval=1000),
             html.Div(
@@ -83,7 +83,10 @@ def freshness_badge(kind: str, key: str) -> dbc.Badge:
 
 
 def format_value(value: float) -> str:
-    """A KPI number: grouped thousands, at most three decimals."""
+    """A KPI number: compact past a million, grouped thousands, at most three decimals."""
+    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
+        if abs(value) >= limit:
+            return f"{value / limit:.3g}{suffix}"
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:,.3f}".rstrip("0").rstrip(".")

@@ -20,6 +20,7 @@ import orjson
 from redis import Redis
 from redis.exceptions import ResponseError
 
+from data.messages import cursor_key
 from data.points import Point
 
 GROUP = "writers"
@@ -68,6 +69,10 @@ class PoisonEntry:
 def live_point(point: Point) -> dict[str, Any]:
     """A point as `/ws` and `/api/updates` show it."""
     return {"metric": point.metric, "source": point.source, "ts": point.ts_ms, "value": point.value}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def cursor_ms(cursor: str) -> int:
@@ -185,6 +190,25 @@ class LiveStore:
                 )
                 pipe.xack(self.ingest_key, GROUP, entry.entry_id)
             pipe.execute()
+
+    def trim_acknowledged(self) -> int:
+        """Drop the ingest entries that every consumer group has acknowledged."""
+        try:
+            groups = self.redis.xinfo_groups(self.ingest_key)
+        except ResponseError:
+            return 0  # no stream yet
+        floors = []
+        for group in groups:
+            pending = self.redis.xpending(self.ingest_key, group["name"])
+            if pending["pending"]:
+                floors.append(cursor_key(_text(pending["min"])))
+            else:
+                ms, seq = cursor_key(_text(group["last-delivered-id"]))
+                floors.append((ms, seq + 1))
+        if not floors:
+            return 0
+        ms, seq = min(floors)
+        return int(self.redis.xtrim(self.ingest_key, minid=f"{ms}-{seq}", approximate=False))
 
     def pending_count(self) -> int:
         """How many ingest entries are delivered but not yet acknowledged."""

@@ -118,9 +118,9 @@ def values(frames: list[dict]) -> list[float]:
     return [p["value"] for p in points_of(frames)]
 
 
-async def on_server(server: LiveServer, job: Callable[[], Awaitable[T]]) -> T:
+async def on_server(server: LiveServer, job: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine of the gateway on the server's event loop and wait for its result."""
-    future = asyncio.run_coroutine_threadsafe(job(), server.loop)  # type: ignore[arg-type]
+    future = asyncio.run_coroutine_threadsafe(job(), server.loop)
     return await asyncio.wrap_future(future)
 
 
@@ -253,10 +253,11 @@ def _resume_scenario(live_server: LiveServer, tenant: str, token: str, ingest_ke
             [seen] = await points_frames(ws, 1)
         cursor = seen["cursor"]
 
+        start = now_ms() - 10_000
         for batch in ([1.0, 2.0], [3.0], [4.0, 5.0]):  # several requests, several entries
-            await ingest(live_server, ingest_key,
-                         [point("disk.free", v) for v in batch] + [point("net.in", -v)
-                                                                    for v in batch])
+            missed = [point("disk.free", v, ts_ms=start + int(v)) for v in batch]
+            unwanted = [point("net.in", -v, ts_ms=start + int(v)) for v in batch]
+            await ingest(live_server, ingest_key, missed + unwanted)
         await asyncio.to_thread(wait_for_published, services, tenant, cursor, 10)
 
         async with open_ws(live_server, token) as ws:
@@ -355,13 +356,12 @@ def test_handshake_without_credentials_is_refused(live_server: LiveServer) -> No
     assert run(refused_status(live_server)) == 403
 
 
-@pytest.mark.parametrize("bad", ["not-a-token", "forged"])
+@pytest.mark.parametrize("kind", ["garbage", "bad-signature"])
 def test_handshake_with_invalid_token_is_refused(
-    live_server: LiveServer, token: str, bad: str
+    live_server: LiveServer, token: str, kind: str
 ) -> None:
-    bad_token = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
-    if bad == "not-a-token":
-        bad_token = "not-a-token"
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    bad_token = "not-a-token" if kind == "garbage" else forged
     assert run(refused_status(live_server, token=bad_token)) == 403
 
 
@@ -381,7 +381,8 @@ def test_session_cookie_of_logged_in_user_opens_the_socket(
 
 
 def test_forged_session_cookie_is_refused(live_server: LiveServer) -> None:
-    assert run(refused_status(live_server, cookie="session=eyJfdXNlcl9pZCI6IngifQ.forged")) == 403
+    forged = f"{live_server.gateway.cookies.cookie_name}=eyJfdXNlcl9pZCI6IngifQ.forged"
+    assert run(refused_status(live_server, cookie=forged)) == 403
 
 
 # -- credentials re-checked while connected ---------------------------------------------

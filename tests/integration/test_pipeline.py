@@ -17,8 +17,13 @@ from tests.conftest import wait_until
 def _points(n: int, metric: str = "cpu.usage", start_ms: int | None = None) -> list[dict]:
     start = start_ms or int(time.time() * 1000) - n * 1000
     return [
-        {"data_id": f"p-{uuid.uuid4().hex}", "source": "web-1", "metric_type": metric,
-         "timestamp": (start + i * 1000) / 1000, "value": float(i)}
+        {
+            "data_id": f"p-{uuid.uuid4().hex}",
+            "source": "web-1",
+            "metric_type": metric,
+            "timestamp": (start + i * 1000) / 1000,
+            "value": float(i),
+        }
         for i in range(n)
     ]
 
@@ -43,23 +48,49 @@ def test_ingested_points_are_stored_once_with_latest_and_live_entry(
     pubsub = services.redis.pubsub()
     pubsub.subscribe(services.live.channel(tenant))
     points = _points(5)
-    resp = client.post("/api/ingest", json=points, headers={"Authorization": f"Bearer {ingest_key}"})
+    resp = client.post(
+        "/api/ingest", json=points, headers={"Authorization": f"Bearer {ingest_key}"}
+    )
     assert resp.status_code == 202, resp.json
     assert resp.json == {"accepted": 5}
     wait_until(lambda: services.history.count_points(tenant) == 5)
     latest = services.live.latest(tenant)
     assert latest[("cpu.usage", "web-1")][1] == 4.0
     messages = []
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not messages:
         message = pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
         if message:
             messages.append(orjson.loads(message["data"]))
     assert [p["value"] for p in messages[0]["points"]] == [0.0, 1.0, 2.0, 3.0, 4.0]
     # the same data_ids again: accepted, but never stored twice
-    resp = client.post("/api/ingest", json=points, headers={"Authorization": f"Bearer {ingest_key}"})
+    resp = client.post(
+        "/api/ingest", json=points, headers={"Authorization": f"Bearer {ingest_key}"}
+    )
     assert resp.status_code == 202
     wait_until(lambda: services.live.pending_count() == 0)
     time.sleep(0.3)
     assert services.history.count_points(tenant) == 5
     pubsub.close()
+
+
+def test_trimming_keeps_only_unacknowledged_entries(
+    web, services: Services, tenant: str, ingest_key: str
+) -> None:
+    """Acknowledged entries are dropped; one still pending (delivered, not acked) stays."""
+    client = web.test_client()
+    auth = {"Authorization": f"Bearer {ingest_key}"}
+    live = services.live
+    live.ensure_group()
+    consumer = Consumer(services, f"trim-{uuid.uuid4().hex[:6]}")
+    while consumer.step(block_ms=10):  # drain whatever earlier tests left
+        pass
+    assert client.post("/api/ingest", json=_points(3), headers=auth).status_code == 202
+    held, _ = live.read_ingest(f"holder-{uuid.uuid4().hex[:6]}", 1, 10)
+    assert len(held) == 1
+    live.trim_acknowledged()
+    remaining = [e[0].decode() for e in services.redis.xrange(live.ingest_key)]
+    assert remaining == [held[0].entry_id]
+    live.ack([held[0].entry_id])
+    live.trim_acknowledged()
+    assert services.redis.xlen(live.ingest_key) == 0

@@ -50,11 +50,14 @@ def test_unknown_role_is_never_granted() -> None:
         (-0.5, "-0.5"),
         (999.25, "999.25"),
         (1000, "1,000"),
-        (1234567.8, "1,234,568"),
+        (999_999, "999,999"),
         (-1500, "-1,500"),
+        (1234567.8, "1.23M"),
+        (2.5e9, "2.5B"),
+        (-3.21e12, "-3.21T"),
     ],
 )
-def test_format_value_groups_thousands_and_keeps_at_most_three_decimals(
+def test_format_value_groups_thousands_compacts_millions_and_keeps_three_decimals(
     value: float, text: str
 ) -> None:
     assert format_value(value) == text
