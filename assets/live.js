@@ -98,8 +98,11 @@
         const metrics = data.charts.map((c) => c.metric)
           .concat(data.cards.map((c) => c.metric));
         // Subscribing with the cursor replays what was missed before going live, in order.
+        // The WebSocket component drops a `send` equal to the previous one, so each socket's
+        // subscribe carries its open time (the gateway ignores the field).
         return JSON.stringify({type: "subscribe", metrics: Array.from(new Set(metrics)),
-                               sources: ["*"], cursor: (live && live.cursor) || data.cursor});
+                               sources: ["*"], cursor: (live && live.cursor) || data.cursor,
+                               opened: state.timeStamp});
       }
       if (state.readyState === 3 && visible !== false) {
         // Reconnect with exponential backoff and jitter; resume picks up from the cursor.

@@ -33,7 +33,7 @@ def now_ms() -> float:
 
 
 class Tally:
-    """What the clients saw: latency of every point and counts per client."""
+    """What one client process saw: latencies and the points each of its clients got."""
 
     def __init__(self, clients: int) -> None:
         self.latencies: list[float] = []
@@ -41,13 +41,12 @@ class Tally:
         self.received = [0] * clients
 
 
-async def run_client(index: int, url: str, tally: Tally, ready: asyncio.Event,
-                     stop: asyncio.Event, opened: list[int]) -> None:
-    async with connect(url, max_queue=None, compression=None, open_timeout=60) as ws:
+async def run_client(index: int, full: bool, url: str, tally: Tally, stop: asyncio.Event,
+                     opened: Any) -> None:
+    async with connect(url, max_queue=None, compression=None, open_timeout=120) as ws:
         await ws.send(json.dumps({"type": "subscribe", "metrics": ["bench.*"]}))
-        opened[0] += 1
-        if opened[0] == len(tally.received):
-            ready.set()
+        with opened.get_lock():
+            opened.value += 1
         while not stop.is_set():
             try:
                 raw = await asyncio.wait_for(ws.recv(), 0.5)
@@ -61,13 +60,36 @@ async def run_client(index: int, url: str, tally: Tally, ready: asyncio.Event,
             tally.received[index] += len(points)
             # Every point of a few clients, the newest point of each frame of the others:
             # measuring all of them would make the clients, not Pulse, the bottleneck.
-            if index < FULL_CLIENTS:
+            if full:
                 tally.latencies.extend(arrived - p["value"] for p in points)
             else:
                 tally.newest.append(arrived - points[-1]["value"])
 
 
-def ingest(url: str, key: str, rate: int, batch: int, seconds: float, sent: Any) -> None:
+def client_process(first: int, count: int, url: str, opened: Any, stop: Any,
+                   results: Any) -> None:
+    """Hold `count` sockets in one event loop until `stop`, then report what they saw."""
+
+    async def main() -> Tally:
+        tally, done = Tally(count), asyncio.Event()
+        tasks = []
+        for i in range(count):
+            full = first + i < FULL_CLIENTS
+            tasks.append(asyncio.create_task(run_client(i, full, url, tally, done, opened)))
+            if i % 50 == 49:
+                await asyncio.sleep(0.05)
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        done.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return tally
+
+    tally = asyncio.run(main())
+    results.put((tally.latencies, tally.newest, tally.received))
+
+
+def ingest(url: str, key: str, rate: int, batch: int, seconds: float, sent: Any,
+           stamps: list[float] | None = None) -> None:
     """Post `rate` points a second in batches; each value is its send time in ms.
 
     Runs in its own process so that the clients' event loop never waits for its GIL."""
@@ -83,11 +105,13 @@ def ingest(url: str, key: str, rate: int, batch: int, seconds: float, sent: Any)
         resp = session.post(url + "/api/ingest", json=points, timeout=10)
         resp.raise_for_status()
         sent.value += batch
+        if stamps is not None:
+            stamps.append(stamp)
         next_at += interval
         time.sleep(max(0.0, next_at - time.monotonic()))
 
 
-async def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
+def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
     ingest_key = pulse.admin("create-api-key", "--tenant", "bench", "--name", "in",
                              "--scope", "ingest").splitlines()[-1]
     read_key = pulse.admin("create-api-key", "--tenant", "bench", "--name", "rd",
@@ -96,36 +120,47 @@ async def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, floa
                          headers={"Authorization": f"Bearer {read_key}"}).json()["token"]
     gateway = psutil.Process(pulse.process.pid)
     rss_before = gateway.memory_info().rss
-    tally, ready, stop, opened = Tally(args.clients), asyncio.Event(), asyncio.Event(), [0]
-    url = f"{pulse.ws_url}?token={token}"
-    tasks = []
-    for i in range(args.clients):
-        tasks.append(asyncio.create_task(run_client(i, url, tally, ready, stop, opened)))
-        if i % 100 == 99:
-            await asyncio.sleep(0.05)
-    await asyncio.wait_for(ready.wait(), 120)
-    await asyncio.sleep(1.0)
+    opened, stop, results = multiprocessing.Value("l", 0), multiprocessing.Event(), \
+        multiprocessing.Queue()
+    share = -(-args.clients // args.client_procs)
+    procs = []
+    for first in range(0, args.clients, share):
+        count = min(share, args.clients - first)
+        procs.append(multiprocessing.Process(target=client_process, args=(
+            first, count, f"{pulse.ws_url}?token={token}", opened, stop, results)))
+        procs[-1].start()
+    deadline = time.monotonic() + 180
+    while opened.value < args.clients and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if opened.value < args.clients:
+        raise RuntimeError(f"only {opened.value} of {args.clients} clients connected")
+    time.sleep(1.0)
     rss_per_client = (gateway.memory_info().rss - rss_before) / args.clients
     sent = multiprocessing.Value("l", 0)
     feeder = multiprocessing.Process(target=ingest, args=(pulse.url, ingest_key, args.rate,
                                                           args.batch, args.seconds, sent))
     started = time.monotonic()
     feeder.start()
-    while feeder.is_alive():
-        await asyncio.sleep(0.2)
-    await asyncio.sleep(3.0)  # let the last points arrive
+    feeder.join()
     elapsed = time.monotonic() - started
+    time.sleep(3.0)  # let the last points arrive
     stop.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    expected = sent.value * args.clients
-    delivered = sum(tally.received)
+    latencies: list[float] = []
+    newest: list[float] = []
+    delivered = 0
+    for _ in procs:
+        full, newest_part, received = results.get(timeout=120)
+        latencies += full
+        newest += newest_part
+        delivered += sum(received)
+    for proc in procs:
+        proc.join(30)
     return {
-        "points_sent": sent.value, "rate_achieved": sent.value / (elapsed - 3.0),
-        "p50_ms": percentile(tally.latencies, 50), "p99_ms": percentile(tally.latencies, 99),
-        "max_ms": max(tally.latencies + tally.newest, default=float("nan")),
-        "newest_p50_ms": percentile(tally.newest, 50),
-        "newest_p99_ms": percentile(tally.newest, 99),
-        "delivered": delivered, "expected": expected,
+        "points_sent": sent.value, "rate_achieved": sent.value / elapsed,
+        "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies + newest, default=float("nan")),
+        "newest_p50_ms": percentile(newest, 50), "newest_p99_ms": percentile(newest, 99),
+        "delivered": delivered, "expected": sent.value * args.clients,
         "rss_per_client_kib": rss_per_client / 1024,
     }
 
@@ -155,17 +190,18 @@ def measure_polling(pulse: Pulse, pollers: int, seconds: float) -> dict[str, flo
     threads = [threading.Thread(target=poll, args=(i,)) for i in range(pollers)]
     for t in threads:
         t.start()
-    started = now_ms()
-    ingest(pulse.url, ingest_key, 100, 10, seconds, multiprocessing.Value("l", 0))
+    stamps: list[float] = []
+    ingest(pulse.url, ingest_key, 100, 10, seconds, multiprocessing.Value("l", 0), stamps)
+    time.sleep(1.5)
     stop.set()
     for t in threads:
         t.join()
-    latencies = [
-        at - value
-        for observations in seen
-        for (at, value), (_, before) in zip(observations[1:], observations, strict=False)
-        if value > before and value > started
-    ]
+    latencies = []
+    for observations in seen:
+        for stamp in stamps:
+            shown = next((at for at, value in observations if value >= stamp), None)
+            if shown is not None:
+                latencies.append(shown - stamp)
     return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
             "max_ms": max(latencies, default=float("nan")), "samples": len(latencies)}
 
@@ -177,15 +213,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50, help="points per ingest request")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--pollers", type=int, default=20)
+    parser.add_argument("--client-procs", type=int, default=2,
+                        help="processes holding the client sockets")
     args = parser.parse_args()
     with running_pulse() as pulse:
-        push = asyncio.run(measure_push(pulse, args))
+        push = measure_push(pulse, args)
         poll = measure_polling(pulse, args.pollers, min(args.seconds, 10.0))
     print(f"\nlive latency, {args.clients} WebSocket clients, {args.rate} points/s "
           f"in batches of {args.batch}, {args.seconds:.0f} s")
     print(f"  push  p50 {push['p50_ms']:7.1f} ms  p99 {push['p99_ms']:7.1f} ms  "
           f"max {push['max_ms']:7.1f} ms  delivered {push['delivered']:,}/{push['expected']:,}"
           f"  ({push['rate_achieved']:.0f} points/s sent)")
+    print(f"  newest point of each frame, all clients: p50 {push['newest_p50_ms']:.1f} ms  "
+          f"p99 {push['newest_p99_ms']:.1f} ms")
     print(f"  gateway RSS per client {push['rss_per_client_kib']:.1f} KiB")
     print(f"  baseline: {args.pollers} clients polling /api/metrics every 1 s: "
           f"p50 {poll['p50_ms']:.1f} ms  p99 {poll['p99_ms']:.1f} ms  max {poll['max_ms']:.1f} ms")

@@ -25,11 +25,14 @@ def navbar() -> dbc.Navbar:
                         dbc.Nav(links, navbar=True, className="me-auto"),
                         html.Div(
                             [
-                                html.Span(id=ids.NAV_USER, className="navbar-text me-3 small"),
+                                html.Span(
+                                    id=ids.NAV_USER,
+                                    className="navbar-text me-3 small text-truncate",
+                                ),
                                 html.Form(
                                     html.Button(
                                         "Sign out",
-                                        className="btn btn-outline-light btn-sm",
+                                        className="btn btn-outline-light btn-sm text-nowrap",
                                         type="submit",
                                         id="logout-button",
                                     ),
