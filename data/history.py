@@ -18,6 +18,7 @@ _ROLLUP = """
            count(*), sum(value), min(value), max(value),
            (array_agg(value ORDER BY ts DESC))[1], max(ts)
     FROM ins GROUP BY 1, 2, 3, 4
+    ORDER BY 1, 2, 3, 4  -- one lock order for every writer, so two never deadlock
     ON CONFLICT (tenant_id, metric_type, source, bucket) DO UPDATE SET
         count = r.count + excluded.count,
         sum = r.sum + excluded.sum,
