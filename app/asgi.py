@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 
 from a2wsgi import WSGIMiddleware
@@ -13,6 +14,16 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from app.gateway import Gateway
 from app.services import Services
+from app.settings import Settings
+
+ROLES_ENV = "PULSE_SERVE_ROLES"  # set by app.cli for the server processes it starts
+
+
+def from_environment() -> Starlette:
+    """The ASGI app of one server process, from Settings and the roles app.cli asked for."""
+    roles = os.environ.get(ROLES_ENV, "web,stream").split(",")
+    services = Services.build(Settings(), pool_size=10)
+    return build_asgi(services, web="web" in roles, stream="stream" in roles)
 
 
 def build_asgi(services: Services, web: bool = True, stream: bool = True) -> Starlette:

@@ -87,12 +87,12 @@ def _run_role(role: str, settings: Settings) -> int:
         return 0
     import uvicorn
 
-    from app.asgi import build_asgi
+    from app.asgi import ROLES_ENV
     from app.bootstrap import ensure_demo_tenant
     from app.services import Services
     from data.db import migrate
 
-    services = Services.build(settings, pool_size=10)
+    services = Services.build(settings)
     migrate(services.engine)
     worker = None
     if role == "all":
@@ -104,10 +104,15 @@ def _run_role(role: str, settings: Settings) -> int:
             )
         worker = _spawn_worker(settings)
     print(f"  Pulse on http://{settings.host}:{settings.port}\n", flush=True)
-    asgi = build_asgi(services, web=role in ("all", "web"), stream=role in ("all", "stream"))
+    # Each server process builds its own app from the environment, which now names the
+    # resolved (possibly embedded) services and the roles to serve.
+    os.environ.update(_resolved_env(settings))
+    os.environ[ROLES_ENV] = ",".join(r for r in ("web", "stream") if role in ("all", r))
     try:
         uvicorn.run(
-            asgi,
+            "app.asgi:from_environment",
+            factory=True,
+            workers=settings.web_processes,
             host=settings.host,
             port=settings.port,
             ws="websockets-sansio",
@@ -123,14 +128,18 @@ def _run_role(role: str, settings: Settings) -> int:
     return 0
 
 
+def _resolved_env(settings: Settings) -> dict[str, str]:
+    """The environment that points a child process at the same (possibly embedded) services."""
+    database_url, redis_url = settings.require_urls()
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": settings.require_secret(),
+        "DEMO_DATA": "1" if settings.demo_data else "0",
+    }
+
+
 def _spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
     """The worker role as a child process, on the same (possibly embedded) services."""
-    env = dict(os.environ)
-    database_url, redis_url = settings.require_urls()
-    env.update(
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        SECRET_KEY=settings.require_secret(),
-        DEMO_DATA="1" if settings.demo_data else "0",
-    )
+    env = {**os.environ, **_resolved_env(settings)}
     return subprocess.Popen([sys.executable, "app.py", "worker"], env=env)

@@ -13,9 +13,10 @@ from urllib.parse import urlsplit
 from redis.asyncio import Redis as AsyncRedis
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app.hub import Client, Hub
+from app.hub import Hub
 from app.services import Services
 from app.tokens import SessionCookies, StreamGrant, StreamTokens
+from app.wsclient import Client
 from data.messages import (
     RESET,
     MessageError,
@@ -141,16 +142,13 @@ class Gateway:
         await ws.accept()
         client = Client(grant, ws.send_text, lambda code, reason: ws.close(code, reason))
         self.hub.add(client)
-        writer = asyncio.create_task(client.run_writer())
         try:
             await self._read_messages(ws, client)
         except WebSocketDisconnect:
             pass
         finally:
             self.hub.remove(client)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+            client.stop()
 
     async def _read_messages(self, ws: WebSocket, client: Client) -> None:
         while True:
@@ -160,13 +158,13 @@ class Gateway:
             try:
                 message = parse_client_message(received.get("text") or received.get("bytes") or "")
             except MessageError as exc:
-                await ws.send_text(error_frame(str(exc)))
+                client.push(error_frame(str(exc)))
                 continue
             if isinstance(message, Subscribe):
                 client.subscribe(message.metrics, message.sources)
                 if message.cursor and not await self.hub.resume(client, message.cursor):
-                    await ws.send_text(RESET)
+                    client.push(RESET)
             elif isinstance(message, Unsubscribe):
                 client.unsubscribe(message.metrics)
             elif isinstance(message, Resume) and not await self.hub.resume(client, message.cursor):
-                await ws.send_text(RESET)
+                client.push(RESET)

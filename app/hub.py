@@ -6,122 +6,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis as AsyncRedis
 
-from app.tokens import StreamGrant
+from app.wsclient import Batch, Client
 from data.live import LiveStore
-from data.messages import PING, compile_patterns, cursor_key, points_frame
+from data.messages import PING, cursor_key, points_frame
 
 log = logging.getLogger(__name__)
 
-QUEUE_FRAMES = 32  # frames a client may have in flight before it is conflated
 SLOW_CLIENT_S = 30.0  # a client conflated this long is disconnected
 FLUSH_INTERVAL_S = 0.05  # at most 20 frames a second per tenant: the cost is frames × clients
-Send = Callable[[str], Awaitable[None]]
-Close = Callable[[int, str], Awaitable[None]]
-Batch = tuple[str, list[dict[str, Any]]]  # one live entry: its cursor and points
-
-
-@dataclass(eq=False)
-class Client:
-    """One /ws connection: who it is, what it wants, and what is waiting to be sent."""
-
-    grant: StreamGrant
-    send: Send
-    close: Close
-    metrics: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ("*",)
-    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_FRAMES))
-    conflated: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    conflated_cursor: str | None = None
-    conflated_since: float | None = None
-    replaying: bool = False
-    held: list[Batch] = field(default_factory=list)
-    last_cursor: str | None = None
-    live_since: str | None = None  # the first cursor delivered live: a resume stops there
-    _metric_re: Any = None
-    _source_re: Any = None
-
-    def subscribe(self, metrics: tuple[str, ...], sources: tuple[str, ...]) -> None:
-        """Add metric patterns and set the source patterns."""
-        self.metrics = tuple(dict.fromkeys(self.metrics + metrics))
-        self.sources = sources
-        self._compile()
-
-    def unsubscribe(self, metrics: tuple[str, ...]) -> None:
-        """Drop metric patterns."""
-        self.metrics = tuple(m for m in self.metrics if m not in metrics)
-        self._compile()
-
-    def _compile(self) -> None:
-        self._metric_re = compile_patterns(self.metrics)
-        self._source_re = compile_patterns(self.sources)
-
-    @property
-    def signature(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """Clients with equal signatures receive identical frames."""
-        return self.metrics, self.sources
-
-    def wants(self, point: dict[str, Any]) -> bool:
-        """Whether the point matches this client's subscriptions."""
-        if self._metric_re is None:
-            return False
-        return bool(
-            self._metric_re.fullmatch(point["metric"])
-            and self._source_re.fullmatch(point["source"])
-        )
-
-    def is_stale(self, cursor: str) -> bool:
-        """Whether this cursor was already delivered (after a resume)."""
-        return self.last_cursor is not None and cursor_key(cursor) <= cursor_key(self.last_cursor)
-
-    def offer(self, frame: str, cursor: str, batches: list[Batch]) -> None:
-        """Queue a frame, or conflate to the newest value per series when the client lags.
-
-        `batches` are the entries the frame coalesces; those a resume already sent are left
-        out, so that no point reaches the client twice."""
-        if self.replaying:
-            self.held.extend(batches)
-            return
-        fresh = [(c, batch) for c, batch in batches if not self.is_stale(c)]
-        if not fresh:
-            return
-        points = [p for _, batch in fresh for p in batch]
-        if len(fresh) < len(batches):
-            frame = points_frame(cursor, points)
-        self.last_cursor = cursor
-        self.live_since = self.live_since or fresh[0][0]
-        if self.conflated_since is None and not self.queue.full():
-            self.queue.put_nowait(frame)
-            return
-        if self.conflated_since is None:
-            self.conflated_since = time.monotonic()
-        for p in points:
-            self.conflated[(p["metric"], p["source"])] = p
-        self.conflated_cursor = cursor
-
-    def take_conflated(self) -> str | None:
-        """The conflated frame, once the queue has drained."""
-        if self.conflated_cursor is None or not self.queue.empty():
-            return None
-        frame = points_frame(self.conflated_cursor, list(self.conflated.values()))
-        self.conflated.clear()
-        self.conflated_cursor = None
-        self.conflated_since = None
-        return frame
-
-    async def run_writer(self) -> None:
-        """Send queued frames in order until the connection ends."""
-        while True:
-            frame = await self.queue.get()
-            await self.send(frame)
-            if self.queue.empty() and (conflated := self.take_conflated()):
-                await self.send(conflated)
 
 
 async def _close_quietly(client: Client, code: int, reason: str) -> None:
@@ -259,7 +157,7 @@ class Hub:
             for entry_cursor, points in entries:
                 wanted = [p for p in points if client.wants(p)]
                 if wanted:
-                    await client.send(points_frame(entry_cursor, wanted))
+                    client.push(points_frame(entry_cursor, wanted))
             if client.live_since is None:
                 client.last_cursor = entries[-1][0] if entries else cursor
         finally:
@@ -281,10 +179,10 @@ class Hub:
         return [(eid.decode(), orjson.loads(fields[b"p"])) for eid, fields in raw]
 
     def ping_all(self) -> None:
-        """Queue a ping to every client (a lagging one is already being written to)."""
+        """Send a ping to every client (a lagging one is already being written to)."""
         for client in self.all_clients():
-            if not client.queue.full():
-                client.queue.put_nowait(PING)
+            if client.conflated_since is None:
+                client.push(PING, bounded=True)
 
     async def drop_slow(self) -> None:
         """Disconnect clients that have been conflated for too long."""

@@ -21,7 +21,9 @@ from typing import Any
 import orjson
 import psutil
 import requests
+import uvloop
 from harness import Pulse, percentile, running_pulse
+from redis import Redis
 from websockets.asyncio.client import connect
 
 METRIC = "bench.latency"
@@ -41,29 +43,27 @@ class Tally:
         self.received = [0] * clients
 
 
-async def run_client(index: int, full: bool, url: str, tally: Tally, stop: asyncio.Event,
-                     opened: Any) -> None:
+async def run_client(index: int, full: bool, url: str, tally: Tally, opened: Any) -> None:
     async with connect(url, max_queue=None, compression=None, open_timeout=120) as ws:
         await ws.send(json.dumps({"type": "subscribe", "metrics": ["bench.*"]}))
         with opened.get_lock():
             opened.value += 1
-        while not stop.is_set():
-            try:
-                raw = await asyncio.wait_for(ws.recv(), 0.5)
-            except TimeoutError:
-                continue
+        while True:  # until the task is cancelled
+            raw = await ws.recv(decode=False)
             arrived = now_ms()
-            msg = orjson.loads(raw)
-            if msg.get("type") != "points":
+            if not raw.startswith(b'{"type":"points"'):
                 continue
-            points = msg["points"]
-            tally.received[index] += len(points)
-            # Every point of a few clients, the newest point of each frame of the others:
-            # measuring all of them would make the clients, not Pulse, the bottleneck.
+            # Every point of a few clients is decoded; the others count points and read the
+            # newest one's value without decoding the frame, so that the clients, not Pulse,
+            # are not what is measured.
             if full:
+                points = orjson.loads(raw)["points"]
+                tally.received[index] += len(points)
                 tally.latencies.extend(arrived - p["value"] for p in points)
             else:
-                tally.newest.append(arrived - points[-1]["value"])
+                tally.received[index] += raw.count(b'"value":')
+                newest = raw[raw.rindex(b'"value":') + 8 : raw.rindex(b"}]")]
+                tally.newest.append(arrived - float(newest))
 
 
 def client_process(first: int, count: int, url: str, opened: Any, stop: Any,
@@ -71,20 +71,21 @@ def client_process(first: int, count: int, url: str, opened: Any, stop: Any,
     """Hold `count` sockets in one event loop until `stop`, then report what they saw."""
 
     async def main() -> Tally:
-        tally, done = Tally(count), asyncio.Event()
+        tally = Tally(count)
         tasks = []
         for i in range(count):
             full = first + i < FULL_CLIENTS
-            tasks.append(asyncio.create_task(run_client(i, full, url, tally, done, opened)))
+            tasks.append(asyncio.create_task(run_client(i, full, url, tally, opened)))
             if i % 50 == 49:
                 await asyncio.sleep(0.05)
         while not stop.is_set():
             await asyncio.sleep(0.1)
-        done.set()
+        for task in tasks:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         return tally
 
-    tally = asyncio.run(main())
+    tally = uvloop.run(main())
     results.put((tally.latencies, tally.newest, tally.received))
 
 
@@ -118,8 +119,13 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
                            "--scope", "read").splitlines()[-1]
     token = requests.get(pulse.url + "/api/stream-token", timeout=5,
                          headers={"Authorization": f"Bearer {read_key}"}).json()["token"]
-    gateway = psutil.Process(pulse.process.pid)
-    rss_before = gateway.memory_info().rss
+    # The server processes are uvicorn's children; the worker role's is app.py worker.
+    supervisor = psutil.Process(pulse.process.pid)
+    gateways = [supervisor] + [
+        p for p in supervisor.children(recursive=True) if "worker" not in p.cmdline()
+    ]
+    workers = [p for p in supervisor.children(recursive=True) if "worker" in p.cmdline()]
+    rss_before = sum(p.memory_info().rss for p in gateways)
     opened, stop, results = multiprocessing.Value("l", 0), multiprocessing.Event(), \
         multiprocessing.Queue()
     share = -(-args.clients // args.client_procs)
@@ -135,14 +141,24 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
     if opened.value < args.clients:
         raise RuntimeError(f"only {opened.value} of {args.clients} clients connected")
     time.sleep(1.0)
-    rss_per_client = (gateway.memory_info().rss - rss_before) / args.clients
+    rss_per_client = (sum(p.memory_info().rss for p in gateways) - rss_before) / args.clients
+    watched = {"web+gateway": gateways, "worker": workers,
+               "clients": [psutil.Process(p.pid) for p in procs]}
+    cpu_before = {name: sum(_cpu(p) for p in group) for name, group in watched.items()}
     sent = multiprocessing.Value("l", 0)
     feeder = multiprocessing.Process(target=ingest, args=(pulse.url, ingest_key, args.rate,
                                                           args.batch, args.seconds, sent))
+    published: list[float] = []
+    listener = threading.Thread(target=listen_published,
+                                args=(pulse, "bench", published, args.seconds + 2.0))
+    listener.start()
     started = time.monotonic()
     feeder.start()
     feeder.join()
+    listener.join()
     elapsed = time.monotonic() - started
+    cpu_share = {name: (sum(_cpu(p) for p in group) - cpu_before[name]) / elapsed
+                 for name, group in watched.items()}
     time.sleep(3.0)  # let the last points arrive
     stop.set()
     latencies: list[float] = []
@@ -162,7 +178,30 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
         "newest_p50_ms": percentile(newest, 50), "newest_p99_ms": percentile(newest, 99),
         "delivered": delivered, "expected": sent.value * args.clients,
         "rss_per_client_kib": rss_per_client / 1024,
+        "published_p50_ms": percentile(published, 50),
+        "published_p99_ms": percentile(published, 99),
+        "cpu_cores": cpu_share,
     }
+
+
+def listen_published(pulse: Pulse, tenant: str, out: list[float], seconds: float) -> None:
+    """Ingest-to-publish latency of each batch, read straight off the tenant's channel:
+    what the pipeline costs before the gateway's fan-out."""
+    redis = Redis.from_url(pulse.env["REDIS_URL"])
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(f"{pulse.env['REDIS_PREFIX']}chan:{tenant}")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.5)
+        if message:
+            arrived = now_ms()
+            out.append(arrived - orjson.loads(message["data"])["points"][-1]["value"])
+    pubsub.close()
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 def measure_polling(pulse: Pulse, pollers: int, seconds: float) -> dict[str, float]:
@@ -226,6 +265,9 @@ def main() -> None:
           f"  ({push['rate_achieved']:.0f} points/s sent)")
     print(f"  newest point of each frame, all clients: p50 {push['newest_p50_ms']:.1f} ms  "
           f"p99 {push['newest_p99_ms']:.1f} ms")
+    print(f"  ingest → published on Redis (before fan-out): p50 {push['published_p50_ms']:.1f} ms"
+          f"  p99 {push['published_p99_ms']:.1f} ms")
+    print("  CPU cores used: " + ", ".join(f"{k} {v:.2f}" for k, v in push["cpu_cores"].items()))
     print(f"  gateway RSS per client {push['rss_per_client_kib']:.1f} KiB")
     print(f"  baseline: {args.pollers} clients polling /api/metrics every 1 s: "
           f"p50 {poll['p50_ms']:.1f} ms  p99 {poll['p99_ms']:.1f} ms  max {poll['max_ms']:.1f} ms")

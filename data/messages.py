@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ def error_frame(message: str) -> str:
     return orjson.dumps({"type": "error", "message": message}).decode()
 
 
+@functools.lru_cache(maxsize=4096)  # a flush compares one cursor against every client's
 def cursor_key(cursor: str) -> tuple[int, int]:
     """A stream-id cursor as a sortable pair."""
     ms, _, seq = cursor.partition("-")

@@ -22,7 +22,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.gateway import CLOSE_UNAUTHENTICATED
-from app.hub import QUEUE_FRAMES, SLOW_CLIENT_S, Client, Hub
+from app.hub import SLOW_CLIENT_S, Hub
+from app.wsclient import QUEUE_FRAMES, Client
 from app.services import Services
 from app.tokens import StreamGrant, StreamTokens
 from data.accounts import User
@@ -547,7 +548,6 @@ def test_slow_client_is_conflated_to_newest_value_per_series_never_buffered() ->
 
         client = Client(StreamGrant("t-slow", None, None, None), slow_send, close)
         client.subscribe(("cpu.*",), ("*",))
-        writer = asyncio.create_task(client.run_writer())
         total = QUEUE_FRAMES * 3
         try:
             for i in range(total):
@@ -555,7 +555,7 @@ def test_slow_client_is_conflated_to_newest_value_per_series_never_buffered() ->
                 batch = _series_points(i)
                 client.offer(points_frame(cursor, batch), cursor, [(cursor, batch)])
                 await asyncio.sleep(0)
-                assert client.queue.qsize() <= QUEUE_FRAMES
+                assert len(client.outbox) <= QUEUE_FRAMES
             assert client.conflated_since is not None
             newest = _series_points(total - 1)
             assert list(client.conflated.values()) == newest
@@ -564,7 +564,7 @@ def test_slow_client_is_conflated_to_newest_value_per_series_never_buffered() ->
             while not sent or sent[-1]["cursor"] != f"{1_000 + total - 1}-0":
                 await asyncio.sleep(0.01)
         finally:
-            writer.cancel()
+            client.stop()
         # frame 0 was in flight, 1..QUEUE_FRAMES queued, the rest conflated into one frame
         assert len(sent) == QUEUE_FRAMES + 2
         assert [f["points"] for f in sent[:-1]] == [_series_points(i)
@@ -711,14 +711,13 @@ def test_resume_overlapping_a_batch_still_coalescing_sends_each_point_once(
         hub.receive(tenant, *seen)  # flushed at once
         hub.receive(tenant, *publish(services, tenant, "disk.free", 1.0))  # held to coalesce
         client, recorder = hub_client(hub, tenant, "disk.*")
-        writer = asyncio.create_task(client.run_writer())
         try:
             assert await hub.resume(client, seen[0])
             hub.receive(tenant, *publish(services, tenant, "disk.free", 2.0))
             await recorder.wait_for_value(2.0)
             await asyncio.sleep(0.1)
         finally:
-            writer.cancel()
+            client.stop()
             await redis.aclose()
         assert values(recorder.frames) == [1.0, 2.0]
 
@@ -734,7 +733,6 @@ def test_resume_after_a_coalesced_live_frame_sends_each_point_once(
         redis = AsyncRedis.from_url(services.settings.require_urls()[1])
         hub = Hub(services.live, redis)
         client, recorder = hub_client(hub, tenant, "disk.*")
-        writer = asyncio.create_task(client.run_writer())
         try:
             before = publish(services, tenant, "noise", 0.0)
             hub.receive(tenant, *before)  # flushed at once, not wanted
@@ -744,7 +742,7 @@ def test_resume_after_a_coalesced_live_frame_sends_each_point_once(
             assert await hub.resume(client, before[0])
             await asyncio.sleep(0.1)
         finally:
-            writer.cancel()
+            client.stop()
             await redis.aclose()
         assert values(recorder.frames) == [1.0, 2.0]
 
@@ -764,7 +762,6 @@ def test_points_arriving_during_a_replay_are_held_then_sent_once_in_order(
         hub.receive(tenant, *seen)
         lagging = publish(services, tenant, "disk.free", 1.0)  # in Redis, not yet at the hub
         client, recorder = hub_client(hub, tenant, "disk.*")
-        writer = asyncio.create_task(client.run_writer())
         recorder.open.clear()
         replay = asyncio.create_task(hub.resume(client, seen[0]))
         try:
@@ -777,7 +774,7 @@ def test_points_arriving_during_a_replay_are_held_then_sent_once_in_order(
             await recorder.wait_for_value(2.0)
             await asyncio.sleep(0.1)
         finally:
-            writer.cancel()
+            client.stop()
             await redis.aclose()
         assert values(recorder.frames) == [1.0, 2.0]
         cursors = [f["cursor"] for f in recorder.frames]

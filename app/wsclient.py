@@ -1,0 +1,150 @@
+"""One /ws connection: its grant, subscriptions, and an ordered, bounded outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from app import eager
+from app.tokens import StreamGrant
+from data.messages import compile_patterns, cursor_key, points_frame
+
+log = logging.getLogger(__name__)
+
+QUEUE_FRAMES = 32  # live frames a client may have waiting before it is conflated
+Send = Callable[[str], Coroutine[Any, Any, None]]
+Close = Callable[[int, str], Awaitable[None]]
+Batch = tuple[str, list[dict[str, Any]]]  # one live entry: its cursor and points
+
+
+@dataclass(eq=False)
+class Client:
+    """A subscriber: what it wants, what it was sent, and what still waits to be sent.
+
+    Frames go out in order. A frame is written at once when nothing is waiting (the common
+    case, with no task involved); otherwise it waits in the outbox, which one writer task
+    drains. Past QUEUE_FRAMES live frames the client is conflated: only the newest point
+    per series is kept until the outbox drains."""
+
+    grant: StreamGrant
+    send: Send
+    close: Close
+    metrics: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ("*",)
+    outbox: deque[str] = field(default_factory=deque)
+    conflated: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    conflated_cursor: str | None = None
+    conflated_since: float | None = None
+    replaying: bool = False
+    held: list[Batch] = field(default_factory=list)
+    last_cursor: str | None = None
+    live_since: str | None = None  # the first cursor delivered live: a resume stops there
+    writer: asyncio.Task[None] | None = None
+    _metric_re: Any = None
+    _source_re: Any = None
+
+    def subscribe(self, metrics: tuple[str, ...], sources: tuple[str, ...]) -> None:
+        """Add metric patterns and set the source patterns."""
+        self.metrics = tuple(dict.fromkeys(self.metrics + metrics))
+        self.sources = sources
+        self._compile()
+
+    def unsubscribe(self, metrics: tuple[str, ...]) -> None:
+        """Drop metric patterns."""
+        self.metrics = tuple(m for m in self.metrics if m not in metrics)
+        self._compile()
+
+    def _compile(self) -> None:
+        self._metric_re = compile_patterns(self.metrics)
+        self._source_re = compile_patterns(self.sources)
+
+    @property
+    def signature(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Clients with equal signatures receive identical frames."""
+        return self.metrics, self.sources
+
+    def wants(self, point: dict[str, Any]) -> bool:
+        """Whether the point matches this client's subscriptions."""
+        if self._metric_re is None:
+            return False
+        return bool(
+            self._metric_re.fullmatch(point["metric"])
+            and self._source_re.fullmatch(point["source"])
+        )
+
+    def is_stale(self, cursor: str) -> bool:
+        """Whether this cursor was already delivered (after a resume)."""
+        return self.last_cursor is not None and cursor_key(cursor) <= cursor_key(self.last_cursor)
+
+    def offer(self, frame: str, cursor: str, batches: list[Batch]) -> None:
+        """Send or queue a live frame, or conflate when the client lags.
+
+        `batches` are the entries the frame coalesces; those a resume already sent are left
+        out, so that no point reaches the client twice."""
+        if self.replaying:
+            self.held.extend(batches)
+            return
+        if self.is_stale(batches[0][0]):
+            batches = [(c, batch) for c, batch in batches if not self.is_stale(c)]
+            if not batches:
+                return
+            frame = points_frame(cursor, [p for _, batch in batches for p in batch])
+        self.last_cursor = cursor
+        self.live_since = self.live_since or batches[0][0]
+        if self.conflated_since is None and self.push(frame, bounded=True):
+            return
+        if self.conflated_since is None:
+            self.conflated_since = time.monotonic()
+        for _, batch in batches:
+            for p in batch:
+                self.conflated[(p["metric"], p["source"])] = p
+        self.conflated_cursor = cursor
+
+    def push(self, frame: str, bounded: bool = False) -> bool:
+        """Send `frame` after everything queued; False if `bounded` and the outbox is full."""
+        if self.writer is None and not self.outbox:
+            try:
+                rest = eager.start(self.send(frame))
+            except Exception as exc:  # the peer is gone; the endpoint cleans up
+                log.debug("send failed: %r", exc)
+                return True
+            if rest is not None:  # the socket is busy: finish in the writer, in order
+                self.writer = asyncio.get_running_loop().create_task(self._drain(rest))
+            return True
+        if bounded and len(self.outbox) >= QUEUE_FRAMES:
+            return False
+        self.outbox.append(frame)
+        return True
+
+    def take_conflated(self) -> str | None:
+        """The conflated frame, once the outbox has drained."""
+        if self.conflated_cursor is None or self.outbox:
+            return None
+        frame = points_frame(self.conflated_cursor, list(self.conflated.values()))
+        self.conflated.clear()
+        self.conflated_cursor = None
+        self.conflated_since = None
+        return frame
+
+    async def _drain(self, first: Awaitable[Any]) -> None:
+        try:
+            await first
+            while True:
+                frame = self.outbox.popleft() if self.outbox else self.take_conflated()
+                if frame is None:
+                    return
+                await self.send(frame)
+        except Exception as exc:  # the peer is gone; the endpoint cleans up
+            log.debug("send failed: %r", exc)
+        finally:
+            self.writer = None
+
+    def stop(self) -> None:
+        """Cancel the writer, when the connection ends."""
+        if self.writer is not None:
+            self.writer.cancel()
