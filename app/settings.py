@@ -21,7 +21,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8050
     web_processes: int = Field(
-        1, ge=1, description="processes serving pages, /api and /ws (each fans out to its own sockets)"
+        1,
+        ge=1,
+        description="processes serving pages, /api and /ws (each fans out to its own sockets)",
     )
     embed_allowed_origins: str = Field("", description="space-separated origins for /embed and /ws")
     demo_data: bool | None = Field(

@@ -23,9 +23,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.gateway import CLOSE_UNAUTHENTICATED
 from app.hub import SLOW_CLIENT_S, Hub
-from app.wsclient import QUEUE_FRAMES, Client
 from app.services import Services
 from app.tokens import StreamGrant, StreamTokens
+from app.wsclient import QUEUE_FRAMES, Client
 from data.accounts import User
 from data.live import live_point
 from data.messages import points_frame
