@@ -172,7 +172,7 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
     for proc in procs:
         proc.join(30)
     return {
-        "points_sent": sent.value, "rate_achieved": sent.value / elapsed,
+        "points_sent": sent.value, "rate_achieved": sent.value / args.seconds,
         "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
         "max_ms": max(latencies + newest, default=float("nan")),
         "newest_p50_ms": percentile(newest, 50), "newest_p99_ms": percentile(newest, 99),
