@@ -10,15 +10,17 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import orjson
-from flask import Flask, current_app, redirect, request
+from flask import Flask, current_app, redirect, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.errors import ApiError
 from app.services import Services
+from app.tokens import SESSION_ID
 from components.login import login_page
 from data.accounts import ApiKey, User
+from data.sessions import SessionRegistry
 
 # Paths anyone may load; everything else needs a session (or, under /api, a key).
 PUBLIC_PREFIXES = (
@@ -73,6 +75,11 @@ def services() -> Services:
     return svc
 
 
+def sessions(svc: Services) -> SessionRegistry:
+    """The registry of live sign-in sessions."""
+    return SessionRegistry(svc.redis, svc.settings.redis_prefix)
+
+
 def init_app(server: Flask, svc: Services) -> None:
     """Attach sessions, the login routes and the sign-in guard to the Flask server."""
     server.wsgi_app = ProxyFix(server.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
@@ -83,6 +90,8 @@ def init_app(server: Flask, svc: Services) -> None:
 
     @manager.user_loader
     def _load(user_id: str) -> SessionUser | None:
+        if not sessions(svc).is_live(user_id, session.get(SESSION_ID)):
+            return None  # signed out, or the cookie predates the session record
         user = svc.accounts.get_user(user_id)
         return SessionUser(user) if user and user.active else None
 
@@ -138,6 +147,7 @@ def _login_post() -> Any:
         )
     throttle.clear(username)
     login_user(SessionUser(user))
+    session[SESSION_ID] = sessions(svc).start(user.user_id)
     if request.is_json:
         return {"user": {"username": user.username, "role": user.role, "tenant": user.tenant_id}}
     return redirect(next_url, code=303)
@@ -150,7 +160,10 @@ def _login_refused(status: int, code: str, message: str, next_url: str, username
 
 
 def _logout() -> Any:
+    if current_user.is_authenticated:
+        sessions(services()).end(current_user.user.user_id, session.get(SESSION_ID))
     logout_user()
+    session.pop(SESSION_ID, None)
     return redirect("/login", code=303)
 
 

@@ -26,6 +26,7 @@ from data.messages import (
     error_frame,
     parse_client_message,
 )
+from data.sessions import session_key
 
 log = logging.getLogger(__name__)
 PING_EVERY_S = 20.0
@@ -122,9 +123,13 @@ class Gateway:
         if token:
             return self.tokens.verify(token)
         cookie = ws.cookies.get(self.cookies.cookie_name)
-        user_id = self.cookies.user_id(cookie) if cookie else None
-        if user_id is None:
+        identity = self.cookies.identity(cookie) if cookie else None
+        if identity is None or identity[1] is None:
             return None
+        user_id, sid = identity
+        key = session_key(self.services.settings.redis_prefix, user_id)
+        if not await self.hub.redis.sismember(key, sid):
+            return None  # signed out
         user = await asyncio.to_thread(self.services.accounts.get_user, user_id)
         if user is None or not user.active:
             return None

@@ -10,6 +10,7 @@ from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 TOKEN_SALT = "pulse.stream-token"
+SESSION_ID = "pulse_sid"  # the key of the session id in the Flask session
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +63,16 @@ class SessionCookies:
 
     def user_id(self, cookie: str) -> str | None:
         """The logged-in user of this cookie, or None when it is forged or anonymous."""
+        identity = self.identity(cookie)
+        return identity[0] if identity else None
+
+    def identity(self, cookie: str) -> tuple[str, str | None] | None:
+        """(user id, session id) of a genuine signed-in cookie, else None."""
         try:
             session = self._serializer.loads(cookie)
         except BadSignature:
             return None
-        user_id = session.get("_user_id") if isinstance(session, dict) else None
-        return user_id if isinstance(user_id, str) else None
+        if not isinstance(session, dict) or not isinstance(session.get("_user_id"), str):
+            return None
+        sid = session.get(SESSION_ID)
+        return session["_user_id"], sid if isinstance(sid, str) else None

@@ -381,6 +381,18 @@ def test_session_cookie_of_logged_in_user_opens_the_socket(
     run(scenario())
 
 
+def test_session_cookie_of_a_signed_out_session_is_refused(
+    live_server: LiveServer, tenant: str, make_user: Callable[..., User]
+) -> None:
+    """A copy of the cookie kept after sign-out no longer opens a socket."""
+    cookie = session_cookie(live_server, make_user(tenant, "viewer"))
+    name, _, value = cookie.partition("=")
+    signed_out = requests.post(live_server.url + "/logout", cookies={name: value}, timeout=10,
+                               allow_redirects=False)
+    assert signed_out.status_code == 303
+    assert run(refused_status(live_server, cookie=cookie)) == 403
+
+
 def test_forged_session_cookie_is_refused(live_server: LiveServer) -> None:
     forged = f"{live_server.gateway.cookies.cookie_name}=eyJfdXNlcl9pZCI6IngifQ.forged"
     assert run(refused_status(live_server, cookie=forged)) == 403

@@ -357,6 +357,30 @@ def test_logout_ends_the_session(client, tenant: str, make_user) -> None:
     assert client.get("/").headers["Location"].startswith("/login")
 
 
+def test_a_copy_of_the_cookie_taken_before_logout_no_longer_works(
+    client, web, tenant: str, make_user
+) -> None:
+    """Signing out ends the session on the server, not only in the browser that did it."""
+    login_form(client, make_user(tenant, "viewer").username)
+    stolen = client.get_cookie("session").value
+    other = web.test_client()
+    other.set_cookie("session", stolen)
+    assert signed_in(other)
+    client.post("/logout")
+    assert not signed_in(other)
+    assert other.get("/").headers["Location"].startswith("/login")
+
+
+def test_each_sign_in_is_its_own_session(client, web, tenant: str, make_user) -> None:
+    """Signing out in one browser leaves the user's other sessions alone."""
+    user = make_user(tenant, "viewer")
+    login_form(client, user.username)
+    laptop = web.test_client()
+    login_form(laptop, user.username)
+    client.post("/logout")
+    assert signed_in(laptop) and not signed_in(client)
+
+
 def test_disabled_user_can_no_longer_use_its_session(
     client, services: Services, tenant: str, make_user
 ) -> None:
