@@ -10,7 +10,8 @@ from a2wsgi import WSGIMiddleware
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from app.gateway import Gateway
 from app.services import Services
@@ -19,19 +20,32 @@ from app.settings import Settings
 ROLES_ENV = "PULSE_SERVE_ROLES"  # set by app.cli for the server processes it starts
 
 
-def from_environment() -> Starlette:
+def from_environment() -> PulseASGI:
     """The ASGI app of one server process, from Settings and the roles app.cli asked for."""
     roles = os.environ.get(ROLES_ENV, "web,stream").split(",")
     services = Services.build(Settings(), pool_size=10)
     return build_asgi(services, web="web" in roles, stream="stream" in roles)
 
 
-def build_asgi(services: Services, web: bool = True, stream: bool = True) -> Starlette:
+class PulseASGI:
+    """/ws straight to the gateway (its frames pass no middleware); the rest to Starlette."""
+
+    def __init__(self, starlette: Starlette, gateway: Gateway | None) -> None:
+        self.starlette = starlette
+        self.gateway = gateway
+        self.state = starlette.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.gateway is not None and scope["type"] == "websocket" and scope["path"] == "/ws":
+            await self.gateway(scope, receive, send)
+        else:
+            await self.starlette(scope, receive, send)
+
+
+def build_asgi(services: Services, web: bool = True, stream: bool = True) -> PulseASGI:
     """Serve the web role (pages, /api) and/or the stream role (/ws) from one ASGI app."""
     gateway = Gateway.build(services) if stream else None
-    routes: list[Route | WebSocketRoute | Mount] = []
-    if gateway is not None:
-        routes.append(WebSocketRoute("/ws", gateway.endpoint))
+    routes: list[Route | Mount] = []
     if web:
         from app import create_app  # the stream role alone never loads Dash
 
@@ -48,9 +62,9 @@ def build_asgi(services: Services, web: bool = True, stream: bool = True) -> Sta
         async with gateway.running():
             yield
 
-    asgi = Starlette(routes=routes, lifespan=lifespan)
-    asgi.state.gateway = gateway
-    return asgi
+    starlette = Starlette(routes=routes, lifespan=lifespan)
+    starlette.state.gateway = gateway
+    return PulseASGI(starlette, gateway)
 
 
 async def _healthz(_: Request) -> JSONResponse:

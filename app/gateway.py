@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis as AsyncRedis
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app.fastwrite import FastWriter
 from app.hub import Hub
 from app.services import Services
 from app.tokens import SessionCookies, StreamGrant, StreamTokens
@@ -135,8 +137,10 @@ class Gateway:
             return None
         return StreamGrant(user.tenant_id, user.user_id, None, None)
 
-    async def endpoint(self, ws: WebSocket) -> None:
-        """Serve one /ws connection from handshake to close."""
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one /ws connection from handshake to close (a plain ASGI app, so that the
+        frames it sends pass no middleware)."""
+        ws = WebSocket(scope, receive, send)
         if not self.origin_allowed(ws):
             await ws.close(CLOSE_FORBIDDEN, "origin not allowed")
             return
@@ -145,7 +149,13 @@ class Gateway:
             await ws.close(CLOSE_UNAUTHENTICATED, "sign in or pass ?token=")
             return
         await ws.accept()
-        client = Client(grant, ws.send_text, lambda code, reason: ws.close(code, reason))
+
+        async def send_text(text: str) -> None:
+            await send({"type": "websocket.send", "text": text})
+
+        client = Client(
+            grant, send_text, lambda code, reason: ws.close(code, reason), fast=FastWriter.of(send)
+        )
         self.hub.add(client)
         try:
             await self._read_messages(ws, client)

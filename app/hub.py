@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis as AsyncRedis
 
+from app.fastwrite import text_frame
 from app.wsclient import Batch, Client
 from data.live import LiveStore
 from data.messages import PING, cursor_key, points_frame
@@ -141,8 +142,9 @@ class Hub:
             if not wanted:
                 continue
             frame = points_frame(cursor, [p for _, batch in wanted for p in batch])
+            framed = text_frame(frame)
             for client in members:
-                client.offer(frame, cursor, wanted)
+                client.offer(frame, cursor, wanted, framed)
 
     async def resume(self, client: Client, cursor: str) -> bool:
         """Send the client every point after `cursor` it has not had live; False if too old.

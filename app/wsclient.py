@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app import eager
+from app.fastwrite import FastWriter
 from app.tokens import StreamGrant
 from data.messages import compile_patterns, cursor_key, points_frame
 
@@ -45,6 +46,7 @@ class Client:
     last_cursor: str | None = None
     live_since: str | None = None  # the first cursor delivered live: a resume stops there
     writer: asyncio.Task[None] | None = None
+    fast: FastWriter | None = None  # writes pre-framed bytes straight to the socket
     _metric_re: Any = None
     _source_re: Any = None
 
@@ -81,7 +83,9 @@ class Client:
         """Whether this cursor was already delivered (after a resume)."""
         return self.last_cursor is not None and cursor_key(cursor) <= cursor_key(self.last_cursor)
 
-    def offer(self, frame: str, cursor: str, batches: list[Batch]) -> None:
+    def offer(
+        self, frame: str, cursor: str, batches: list[Batch], framed: bytes | None = None
+    ) -> None:
         """Send or queue a live frame, or conflate when the client lags.
 
         `batches` are the entries the frame coalesces; those a resume already sent are left
@@ -94,9 +98,10 @@ class Client:
             if not batches:
                 return
             frame = points_frame(cursor, [p for _, batch in batches for p in batch])
+            framed = None
         self.last_cursor = cursor
         self.live_since = self.live_since or batches[0][0]
-        if self.conflated_since is None and self.push(frame, bounded=True):
+        if self.conflated_since is None and self.push(frame, bounded=True, framed=framed):
             return
         if self.conflated_since is None:
             self.conflated_since = time.monotonic()
@@ -105,9 +110,13 @@ class Client:
                 self.conflated[(p["metric"], p["source"])] = p
         self.conflated_cursor = cursor
 
-    def push(self, frame: str, bounded: bool = False) -> bool:
-        """Send `frame` after everything queued; False if `bounded` and the outbox is full."""
+    def push(self, frame: str, bounded: bool = False, framed: bytes | None = None) -> bool:
+        """Send `frame` after everything queued; False if `bounded` and the outbox is full.
+
+        `framed`, the frame's bytes on the wire, lets an idle socket be written directly."""
         if self.writer is None and not self.outbox:
+            if framed is not None and self.fast is not None and self.fast.write(framed):
+                return True
             try:
                 rest = eager.start(self.send(frame))
             except Exception as exc:  # the peer is gone; the endpoint cleans up

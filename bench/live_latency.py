@@ -23,8 +23,8 @@ import psutil
 import requests
 import uvloop
 from harness import Pulse, percentile, running_pulse
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 from redis import Redis
-from websockets.asyncio.client import connect
 
 METRIC = "bench.latency"
 FULL_CLIENTS = 10
@@ -43,27 +43,37 @@ class Tally:
         self.received = [0] * clients
 
 
-async def run_client(index: int, full: bool, url: str, tally: Tally, opened: Any) -> None:
-    async with connect(url, max_queue=None, compression=None, open_timeout=120) as ws:
-        await ws.send(json.dumps({"type": "subscribe", "metrics": ["bench.*"]}))
-        with opened.get_lock():
-            opened.value += 1
-        while True:  # until the task is cancelled
-            raw = await ws.recv(decode=False)
-            arrived = now_ms()
-            if not raw.startswith(b'{"type":"points"'):
-                continue
-            # Every point of a few clients is decoded; the others count points and read the
-            # newest one's value without decoding the frame, so that the clients, not Pulse,
-            # are not what is measured.
-            if full:
-                points = orjson.loads(raw)["points"]
-                tally.received[index] += len(points)
-                tally.latencies.extend(arrived - p["value"] for p in points)
-            else:
-                tally.received[index] += raw.count(b'"value":')
-                newest = raw[raw.rindex(b'"value":') + 8 : raw.rindex(b"}]")]
-                tally.newest.append(arrived - float(newest))
+class BenchListener(WSListener):
+    """One client socket: counts the points it receives and times them on arrival.
+
+    picows (Cython) hands over each frame in a callback without a task or a future, so
+    the clients cost little next to Pulse on the same two cores."""
+
+    def __init__(self, index: int, full: bool, tally: Tally, opened: Any) -> None:
+        self.index, self.full, self.tally, self.opened = index, full, tally, opened
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        transport.send(WSMsgType.TEXT, b'{"type": "subscribe", "metrics": ["bench.*"]}')
+        with self.opened.get_lock():
+            self.opened.value += 1
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        arrived = now_ms()
+        if frame.msg_type != WSMsgType.TEXT:
+            return
+        raw = frame.get_payload_as_bytes()
+        if not raw.startswith(b'{"type":"points"'):
+            return
+        # Every point of a few clients is decoded; the others count points and read the
+        # newest one's value without decoding the whole frame.
+        if self.full:
+            points = orjson.loads(raw)["points"]
+            self.tally.received[self.index] += len(points)
+            self.tally.latencies.extend(arrived - p["value"] for p in points)
+        else:
+            self.tally.received[self.index] += raw.count(b'"value":')
+            newest = raw[raw.rindex(b'"value":') + 8 : raw.rindex(b"}]")]
+            self.tally.newest.append(arrived - float(newest))
 
 
 def client_process(first: int, count: int, url: str, opened: Any, stop: Any,
@@ -75,14 +85,15 @@ def client_process(first: int, count: int, url: str, opened: Any, stop: Any,
         tasks = []
         for i in range(count):
             full = first + i < FULL_CLIENTS
-            tasks.append(asyncio.create_task(run_client(i, full, url, tally, opened)))
-            if i % 50 == 49:
-                await asyncio.sleep(0.05)
+            transport, _ = await ws_connect(
+                lambda *_, i=i, full=full: BenchListener(i, full, tally, opened), url,
+                max_frame_size=64 * 1024 * 1024,
+            )
+            tasks.append(transport)
         while not stop.is_set():
             await asyncio.sleep(0.1)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for transport in tasks:
+            transport.disconnect()
         return tally
 
     tally = uvloop.run(main())

@@ -166,6 +166,24 @@ def test_subscribed_point_arrives_as_points_frame_with_ms_timestamp(
     run(scenario())
 
 
+def test_live_frames_take_the_direct_write_path_under_the_locked_uvicorn(
+    live_server: LiveServer, tenant: str, token: str, ingest_key: str
+) -> None:
+    """The gateway writes pre-framed bytes to the socket (app/fastwrite.py); if an upgrade
+    of uvicorn removed what it relies on, this fails rather than silently slowing down."""
+
+    async def scenario() -> None:
+        async with open_ws(live_server, token) as ws:
+            await send(ws, {"type": "subscribe", "metrics": ["cpu.usage"]})
+            await settle(ws)
+            clients = live_server.gateway.hub.clients[tenant]
+            assert [c.fast is not None for c in clients] == [True]
+            await ingest(live_server, ingest_key, [point("cpu.usage", 7.0)])
+            assert values(await points_frames(ws, 1)) == [7.0]
+
+    run(scenario())
+
+
 def test_wildcard_metrics_and_source_filter_select_what_is_delivered(
     live_server: LiveServer, token: str, ingest_key: str
 ) -> None:

@@ -70,3 +70,16 @@ def test_an_error_before_the_first_wait_reaches_the_caller() -> None:
 
     with pytest.raises(ConnectionError):
         eager.start(send())
+
+
+def test_text_frame_is_an_unmasked_final_text_frame_of_any_length() -> None:
+    from websockets.frames import Frame, Opcode
+
+    from app.fastwrite import text_frame
+
+    assert text_frame("hi") == b"\x81\x02hi"
+    long_text = "é" * 40_000  # 80,000 bytes: the 64-bit length form
+    framed = text_frame(long_text)
+    assert framed[:2] == b"\x81\x7f"
+    assert int.from_bytes(framed[2:10], "big") == 80_000
+    assert Frame(Opcode.TEXT, long_text.encode()).serialize(mask=False) == framed
