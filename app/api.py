@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.auth import principal, services
 from app.errors import ApiError
+from app.metrics import POINTS_ACCEPTED, POINTS_REFUSED
 from app.openapi import openapi_document
 from app.tokens import StreamTokens
 from data.points import MAX_BODY_BYTES, MAX_POINTS, BodyError, parse_body, validate_points
@@ -66,6 +67,7 @@ def ingest() -> tuple[Response, int]:
     except BodyError as exc:
         raise ApiError(400, "invalid_body", str(exc)) from None
     if len(items) > MAX_POINTS:
+        POINTS_REFUSED.labels("too_many_points").inc(len(items))
         raise ApiError(413, "too_many_points", f"at most {MAX_POINTS} points per request")
     if not items:
         raise ApiError(422, "no_points", "the request holds no points")
@@ -75,6 +77,7 @@ def ingest() -> tuple[Response, int]:
     points, found = validate_points(items, now_ms, oldest_ms)
     problems += found
     if problems:
+        POINTS_REFUSED.labels("invalid").inc(len(items))
         details = [p.as_dict() for p in sorted(problems, key=lambda p: p.index)]
         raise ApiError(
             422, "invalid_points", f"{len(details)} problem(s); nothing was stored", details
@@ -82,7 +85,9 @@ def ingest() -> tuple[Response, int]:
     try:
         svc.live.enqueue(who.tenant_id, points)
     except RedisError:
+        POINTS_REFUSED.labels("queue_unavailable").inc(len(points))
         raise ApiError(503, "queue_unavailable", "points could not be queued; retry") from None
+    POINTS_ACCEPTED.inc(len(points))
     return jsonify({"accepted": len(points)}), 202
 
 

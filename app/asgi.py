@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from a2wsgi import WSGIMiddleware
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from app.gateway import Gateway
+from app.metrics import exposition
 from app.services import Services
 from app.settings import Settings
 
@@ -53,6 +55,7 @@ def build_asgi(services: Services, web: bool = True, stream: bool = True) -> Pul
         routes.append(Mount("/", app=WSGIMiddleware(dash_app.server, workers=16)))  # type: ignore[arg-type]
     else:
         routes.append(Route("/healthz", _healthz))
+        routes.append(Route("/metrics", _metrics_route(services)))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -69,3 +72,11 @@ def build_asgi(services: Services, web: bool = True, stream: bool = True) -> Pul
 
 async def _healthz(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
+
+
+def _metrics_route(services: Services) -> Callable[[Request], Awaitable[Response]]:
+    async def metrics(_: Request) -> Response:
+        body, content_type = await asyncio.to_thread(exposition, services.live)
+        return Response(body, media_type=content_type)
+
+    return metrics

@@ -87,6 +87,8 @@ def _run_role(role: str, settings: Settings) -> int:
 
         run_worker(settings)
         return 0
+    if role == "all" or settings.web_processes > 1:
+        _share_metrics(settings)
     import uvicorn
 
     from app.asgi import ROLES_ENV
@@ -128,6 +130,18 @@ def _run_role(role: str, settings: Settings) -> int:
             worker.wait(timeout=15)
         services.close()
     return 0
+
+
+def _share_metrics(settings: Settings) -> None:
+    """Let every process of this run (server processes, the worker) count into one place
+    that /metrics adds up. Set before prometheus_client is first imported; wiped per run."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    directory = (settings.var_dir / "metrics").resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def _resolved_env(settings: Settings) -> dict[str, str]:

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.fastwrite import FastWriter
 from app.hub import Hub
+from app.metrics import WS_CLIENTS
 from app.services import Services
 from app.tokens import SessionCookies, StreamGrant, StreamTokens
 from app.wsclient import Client
@@ -157,11 +158,13 @@ class Gateway:
             grant, send_text, lambda code, reason: ws.close(code, reason), fast=FastWriter.of(send)
         )
         self.hub.add(client)
+        WS_CLIENTS.inc()
         try:
             await self._read_messages(ws, client)
         except WebSocketDisconnect:
             pass
         finally:
+            WS_CLIENTS.dec()
             self.hub.remove(client)
             client.stop()
 

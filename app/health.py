@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 
 from app.auth import services
+from app.metrics import exposition
 from data.db import ping
 
 
@@ -14,11 +15,18 @@ def init_app(server: Flask) -> None:
     """Register /healthz and /readyz."""
     server.add_url_rule("/healthz", "healthz", healthz)
     server.add_url_rule("/readyz", "readyz", readyz)
+    server.add_url_rule("/metrics", "metrics", metrics)
 
 
 def healthz() -> dict[str, str]:
     """The process is up and serving."""
     return {"status": "ok"}
+
+
+def metrics() -> Response:
+    """Prometheus exposition of Pulse's own figures."""
+    body, content_type = exposition(services().live)
+    return Response(body, content_type=content_type)
 
 
 def readyz() -> tuple[dict[str, Any], int]:

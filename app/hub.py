@@ -13,6 +13,7 @@ import orjson
 from redis.asyncio import Redis as AsyncRedis
 
 from app.fastwrite import text_frame
+from app.metrics import WS_FRAMES
 from app.wsclient import Batch, Client
 from data.live import LiveStore
 from data.messages import PING, cursor_key, points_frame
@@ -145,6 +146,7 @@ class Hub:
             framed = text_frame(frame)
             for client in members:
                 client.offer(frame, cursor, wanted, framed)
+            WS_FRAMES.inc(len(members))
 
     async def resume(self, client: Client, cursor: str) -> bool:
         """Send the client every point after `cursor` it has not had live; False if too old.

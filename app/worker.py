@@ -16,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
+from app.metrics import BATCH_WRITE_SECONDS, POINTS_WRITTEN
 from app.services import Services
 from app.settings import Settings
 from data.db import migrate
@@ -77,7 +78,10 @@ class Consumer:
         if not entries:
             return 0
         batch = [(e.tenant, p) for e in entries for p in e.points]
-        inserted = self.services.history.write_points(batch)
+        with BATCH_WRITE_SECONDS.time():
+            inserted = self.services.history.write_points(batch)
+        POINTS_WRITTEN.labels("stored").inc(len(inserted))
+        POINTS_WRITTEN.labels("duplicate").inc(len(batch) - len(inserted))
         if self.services.settings.fault_after_commit:
             os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the exactly-once tests
         for tenant, points in _to_publish(entries, inserted).items():

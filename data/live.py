@@ -24,6 +24,7 @@ from data.messages import cursor_key
 from data.points import Point
 
 GROUP = "writers"
+LAG_CAP = 10_000
 ENTRY_POINTS = 1_000
 
 # Updates the latest values (only when newer), appends to the tenant's live stream
@@ -209,6 +210,26 @@ class LiveStore:
             return 0
         ms, seq = min(floors)
         return int(self.redis.xtrim(self.ingest_key, minid=f"{ms}-{seq}", approximate=False))
+
+    def pipeline_state(self) -> dict[str, int]:
+        """Length of the ingest stream, entries pending and not yet delivered, dead letters."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(self.ingest_key)
+            pipe.xlen(self.dead_key)
+            length, dead = pipe.execute()
+        pending = lag = 0
+        try:
+            groups = self.redis.xinfo_groups(self.ingest_key)
+        except ResponseError:
+            groups = []
+        for group in groups:
+            pending += int(group["pending"])
+            if group.get("lag") is not None:
+                lag += int(group["lag"])
+            else:  # Redis before 7 (the embedded one) keeps no lag: count, up to a bound
+                last = _text(group["last-delivered-id"])
+                lag += len(self.redis.xrange(self.ingest_key, min=f"({last}", count=LAG_CAP))
+        return {"length": int(length), "pending": pending, "lag": lag, "dead": int(dead)}
 
     def pending_count(self) -> int:
         """How many ingest entries are delivered but not yet acknowledged."""

@@ -1,0 +1,82 @@
+"""Pulse's own figures in Prometheus form, served at /metrics.
+
+Counters and histograms live in the process that counts them; `python app.py` runs its
+roles in several processes, so it points PROMETHEUS_MULTIPROC_DIR at a fresh directory and
+/metrics adds up every process's files (prometheus_client's multiprocess mode). The state
+of the pipeline (stream backlog, pending entries, dead letters) is read from Redis at scrape
+time, so any web process reports the same, true numbers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from data.live import LiveStore
+
+POINTS_ACCEPTED = Counter("pulse_points_accepted", "Points accepted by POST /api/ingest")
+POINTS_REFUSED = Counter("pulse_points_refused", "Points in refused ingest requests", ["reason"])
+POINTS_WRITTEN = Counter(
+    "pulse_points_written", "Points the worker stored, by outcome", ["outcome"]
+)
+BATCH_WRITE_SECONDS = Histogram(
+    "pulse_batch_write_seconds",
+    "Time to commit one batch of points with its rollups",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+WS_CLIENTS = Gauge("pulse_ws_clients", "Open /ws connections", multiprocess_mode="livesum")
+WS_FRAMES = Counter("pulse_ws_frames_offered", "Live frames offered to /ws clients")
+
+
+class PipelineCollector(Collector):
+    """The ingest stream's state, read from Redis when scraped."""
+
+    def __init__(self, live: LiveStore) -> None:
+        self.live = live
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.live.pipeline_state()
+        yield GaugeMetricFamily(
+            "pulse_stream_length", "Entries in the ingest stream", value=state["length"]
+        )
+        yield GaugeMetricFamily(
+            "pulse_stream_pending",
+            "Entries delivered to a writer, not yet acknowledged",
+            value=state["pending"],
+        )
+        yield GaugeMetricFamily(
+            "pulse_stream_lag", "Entries not yet delivered to any writer", value=state["lag"]
+        )
+        yield GaugeMetricFamily(
+            "pulse_dead_letters", "Entries in the dead-letter stream", value=state["dead"]
+        )
+
+
+class _ThisProcess(Collector):
+    """The metrics counted in this process (when there is no multiprocess directory)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+def exposition(live: LiveStore) -> tuple[bytes, str]:
+    """The /metrics body and its content type."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+    else:
+        registry.register(_ThisProcess())
+    registry.register(PipelineCollector(live))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
