@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,9 +15,11 @@ from app.errors import ApiError
 from app.metrics import POINTS_ACCEPTED, POINTS_REFUSED
 from app.openapi import openapi_document
 from app.tokens import StreamTokens
+from data.deadletters import DeadLetters
 from data.points import MAX_BODY_BYTES, MAX_POINTS, BodyError, parse_body, validate_points
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+DEAD_ID_RE = re.compile(r"\d{1,20}-\d{1,20}")
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
 
@@ -128,6 +131,25 @@ def stream_token() -> Response:
         key_id=who.key.key_id if who.key else None,
     )
     return jsonify({"token": token, "expires_in": tokens.ttl_s})
+
+
+@bp.get("/dead-letters")
+def dead_letters() -> Response:
+    """The tenant's ingest entries that could not be stored, newest first (admins)."""
+    who = principal(role="admin")
+    letters = DeadLetters(services().live).of_tenant(who.tenant_id)
+    return jsonify({"dead_letters": [letter.as_dict() for letter in letters]})
+
+
+@bp.post("/dead-letters/<dead_id>/replay")
+def replay_dead_letter(dead_id: str) -> tuple[Response, int]:
+    """Put a dead letter back into the ingest stream (admins)."""
+    who = principal(role="admin")
+    if not DEAD_ID_RE.fullmatch(dead_id):
+        raise ApiError(404, "not_found", "no such dead letter")
+    if not DeadLetters(services().live).replay(who.tenant_id, dead_id):
+        raise ApiError(404, "not_found", "no such dead letter")
+    return jsonify({"replayed": dead_id}), 202
 
 
 @bp.get("/openapi.json")

@@ -98,6 +98,33 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/dead-letters": {
+                "get": {
+                    "summary": "The tenant's ingest entries that could not be stored (admins)",
+                    "responses": {
+                        "200": {"description": "dead letters, newest first"},
+                        **_AUTH_ERRORS,
+                    },
+                }
+            },
+            "/api/dead-letters/{dead_id}/replay": {
+                "post": {
+                    "summary": "Put a dead letter back into the ingest stream (admins)",
+                    "parameters": [
+                        {
+                            "name": "dead_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "202": {"description": "queued again"},
+                        "404": _ERROR,
+                        **_AUTH_ERRORS,
+                    },
+                }
+            },
             "/api/openapi.json": {
                 "get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}
             },

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     retention_raw_days: int = Field(14, ge=1, description="raw points older than this are refused")
     live_resume_s: int = Field(600, ge=10, description="how far back /ws resume reaches")
     stream_token_ttl_s: int = Field(300, ge=10, description="lifetime of a /ws token")
+    max_deliveries: int = Field(
+        5, ge=1, description="deliveries of a failing entry before it is dead-lettered"
+    )
     claim_idle_ms: int = Field(
         30_000, ge=100, description="pending entries older than this are reclaimed"
     )

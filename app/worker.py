@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from app.metrics import BATCH_WRITE_SECONDS, POINTS_WRITTEN
 from app.services import Services
 from app.settings import Settings
 from data.db import migrate
+from data.deadletters import DeadLetters
 from data.demo import DemoSource
 from data.live import IngestEntry, PoisonEntry
 from data.points import Point
@@ -71,12 +73,36 @@ class Consumer:
         return self.process(entries, poison)
 
     def process(self, entries: Sequence[IngestEntry], poison: Sequence[PoisonEntry]) -> int:
-        """Commit the entries' points, publish the new ones, and only then acknowledge."""
-        live = self.services.live
+        """Commit the entries' points, publish the new ones, and only then acknowledge.
+
+        An outage (PostgreSQL or Redis away) propagates, and the entries are retried. Data
+        PostgreSQL refuses is traced to its entry, which is retried until it has been
+        delivered `max_deliveries` times, then moved to the dead-letter stream."""
         if poison:
-            live.dead_letter(poison)
+            DeadLetters(self.services.live).bury_undecodable(poison)
         if not entries:
             return 0
+        try:
+            return self._commit(entries)
+        except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
+            if len(entries) > 1:
+                return sum(self.process([entry], []) for entry in entries)
+            self._retry_or_bury(entries[0], exc)
+            return 0
+
+    def _retry_or_bury(self, entry: IngestEntry, exc: Exception) -> None:
+        dead = DeadLetters(self.services.live)
+        deliveries = dead.delivery_count(entry.entry_id)
+        if deliveries >= self.services.settings.max_deliveries:
+            log.error(
+                "entry %s dead-lettered after %d deliveries: %s", entry.entry_id, deliveries, exc
+            )
+            dead.bury(entry, f"{type(exc).__name__}: {exc}", deliveries)
+        else:
+            self._holding_pending = True  # read it again (one more delivery) next step
+
+    def _commit(self, entries: Sequence[IngestEntry]) -> int:
+        live = self.services.live
         batch = [(e.tenant, p) for e in entries for p in e.points]
         with BATCH_WRITE_SECONDS.time():
             inserted = self.services.history.write_points(batch)

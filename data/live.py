@@ -180,18 +180,6 @@ class LiveStore:
         if entry_ids:
             self.redis.xack(self.ingest_key, GROUP, *entry_ids)
 
-    def dead_letter(self, poison: Sequence[PoisonEntry]) -> None:
-        """Move undecodable entries to the dead-letter stream, then acknowledge them."""
-        if not poison:
-            return
-        with self.redis.pipeline(transaction=True) as pipe:
-            for entry in poison:
-                pipe.xadd(
-                    self.dead_key, {**entry.fields, "reason": entry.reason, "id": entry.entry_id}
-                )
-                pipe.xack(self.ingest_key, GROUP, entry.entry_id)
-            pipe.execute()
-
     def trim_acknowledged(self) -> int:
         """Drop the ingest entries that every consumer group has acknowledged."""
         try:
