@@ -7,7 +7,7 @@ from pathlib import Path
 import dash
 from flask import Flask
 
-from app import api, auth, errors, health
+from app import api, auth, errors, health, logs
 from app.services import Services
 from app.settings import Settings
 from callbacks import overview, shell
@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     server = Flask("pulse")
     server.secret_key = settings.require_secret()
     server.extensions["pulse.services"] = services
+    logs.init_app(server)
     errors.init_app(server)
     auth.init_app(server, services)
     api.init_app(server)

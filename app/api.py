@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from app.tokens import StreamTokens
 from data.deadletters import DeadLetters
 from data.points import MAX_BODY_BYTES, MAX_POINTS, BodyError, parse_body, validate_points
 
+log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
 DEAD_ID_RE = re.compile(r"\d{1,20}-\d{1,20}")
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
@@ -80,8 +82,9 @@ def ingest() -> tuple[Response, int]:
     points, found = validate_points(items, now_ms, oldest_ms)
     problems += found
     if problems:
-        POINTS_REFUSED.labels("invalid").inc(len(items))
         details = [p.as_dict() for p in sorted(problems, key=lambda p: p.index)]
+        POINTS_REFUSED.labels("invalid").inc(len(items))
+        log.info("refused %d points: %d problem(s)", len(items), len(details))
         raise ApiError(
             422, "invalid_points", f"{len(details)} problem(s); nothing was stored", details
         )

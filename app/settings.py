@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,9 @@ class Settings(BaseSettings):
     retention_raw_days: int = Field(14, ge=1, description="raw points older than this are refused")
     live_resume_s: int = Field(600, ge=10, description="how far back /ws resume reaches")
     stream_token_ttl_s: int = Field(300, ge=10, description="lifetime of a /ws token")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text, or JSON lines with the request id and tenant"
+    )
     max_deliveries: int = Field(
         5, ge=1, description="deliveries of a failing entry before it is dead-lettered"
     )
