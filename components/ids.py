@@ -12,9 +12,9 @@ LIVE_STATE = "live-state"
 WS = "ws"
 WS_STATUS = "ws-status"
 RELOAD = "overview-reload"
-VISIBLE = "page-visible"
+VISIBLE = "page-visible"  # assets/live.js sets it by name on visibilitychange
 FRESHNESS_TICK = "freshness-tick"
-CONNECTION = "connection"
+CONNECTION = "connection"  # assets/live.js sets it by name to reconnect
 
 # pattern-matching id types; the index is the series key "metric|source" or the metric
 KPI_VALUE = "kpi-value"
