@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import orjson
@@ -36,7 +34,6 @@ PUBLIC_PREFIXES = (
     "/api/",
     "/embed/",
 )
-F = TypeVar("F", bound=Callable[..., Any])
 KEY_CACHE_S = 30
 
 
@@ -231,18 +228,3 @@ def verified_key(svc: Services, secret: str) -> ApiKey | None:
     key = svc.accounts.verify_api_key(secret)
     svc.redis.set(cache_key, orjson.dumps(asdict(key) if key else None), ex=KEY_CACHE_S)
     return key
-
-
-def require_role(role: str) -> Callable[[F], F]:
-    """Decorator for Flask views that need a signed-in user of at least `role`."""
-
-    def decorate(view: F) -> F:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not current_user.is_authenticated or not current_user.user.may(role):
-                raise ApiError(403, "forbidden", f"this needs the {role} role")
-            return view(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
