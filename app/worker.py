@@ -143,12 +143,25 @@ def trim_ingest(services: Services) -> None:
     services.live.trim_acknowledged()
 
 
+def reconcile_latest(services: Services, window_s: int = 3_600) -> int:
+    """Repair the live store's latest values from PostgreSQL where they fell behind (a
+    worker that died between commit and publish, a Redis restarted without its data)."""
+    since = services.now_ms() - window_s * 1000
+    repaired = 0
+    for tenant, newest in services.history.newest_per_series(since).items():
+        repaired += services.live.repair_latest(tenant, newest)
+    if repaired:
+        log.warning("repaired %d latest values from PostgreSQL", repaired)
+    return repaired
+
+
 def scheduled_jobs(
     services: Services,
 ) -> list[tuple[str, Callable[..., Any], IntervalTrigger, list[Any]]]:
     """The worker's jobs as (id, function, trigger, args)."""
     jobs: list[tuple[str, Callable[..., Any], IntervalTrigger, list[Any]]] = [
         ("trim-ingest", trim_ingest, IntervalTrigger(seconds=10), []),
+        ("reconcile-latest", reconcile_latest, IntervalTrigger(seconds=60), []),
     ]
     if services.settings.demo_data:
         query = select(sources.c.tenant_id, sources.c.name, sources.c.interval_s).where(

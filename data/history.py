@@ -157,6 +157,27 @@ class HistoryStore:
                 ).scalar_one()
             )
 
+    def newest_per_series(
+        self, since_ms: int
+    ) -> dict[str, dict[tuple[str, str], tuple[int, float]]]:
+        """Per tenant, the newest stored (ts_ms, value) of every series seen since `since_ms`,
+        read from the 1-minute rollup."""
+        query = text(
+            """
+            SELECT DISTINCT ON (tenant_id, metric_type, source)
+                   tenant_id, metric_type, source, last_ts, last
+            FROM rollup_1m WHERE bucket >= :since
+            ORDER BY tenant_id, metric_type, source, bucket DESC, last_ts DESC
+            """
+        )
+        out: dict[str, dict[tuple[str, str], tuple[int, float]]] = {}
+        with self.engine.connect() as conn:
+            for tenant, metric, source, last_ts, last in conn.execute(
+                query, {"since": to_datetime(since_ms - since_ms % 60_000)}
+            ):
+                out.setdefault(tenant, {})[(metric, source)] = (to_ms(last_ts), float(last))
+        return out
+
     def recent_raw(
         self, tenant: str, since_ms: int, limit_per_series: int = 900
     ) -> list[SeriesHistory]:

@@ -48,6 +48,20 @@ return id
 """
 
 
+# Sets latest values only where they are newer than what the hash holds.
+_REPAIR_LUA = """
+local repaired = 0
+for i = 1, #ARGV, 3 do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  if (not cur) or tonumber(string.match(cur, '^[^|]+')) < tonumber(ARGV[i + 1]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1] .. '|' .. ARGV[i + 2])
+    repaired = repaired + 1
+  end
+end
+return repaired
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class IngestEntry:
     """One entry read from the ingest stream by a consumer."""
@@ -95,6 +109,7 @@ class LiveStore:
         self.ingest_key = f"{prefix}ingest"
         self.dead_key = f"{prefix}dead"
         self._publish = redis.register_script(_PUBLISH_LUA)
+        self._repair = redis.register_script(_REPAIR_LUA)
 
     def latest_key(self, tenant: str) -> str:
         return f"{self.prefix}latest:{tenant}"
@@ -254,6 +269,16 @@ class LiveStore:
             ts, _, value = raw.decode().partition("|")
             out[(metric, source)] = (int(ts), float(value))
         return out
+
+    def repair_latest(self, tenant: str, newest: dict[tuple[str, str], tuple[int, float]]) -> int:
+        """Raise the tenant's latest values to `newest` where the store is behind or missing
+        a series; return how many were repaired."""
+        args: list[Any] = []
+        for (metric, source), (ts_ms, value) in newest.items():
+            args += [f"{metric}|{source}", ts_ms, repr(value)]
+        if not args:
+            return 0
+        return int(self._repair(keys=[self.latest_key(tenant)], args=args))
 
     def current_cursor(self, tenant: str) -> str:
         """The cursor of the tenant's newest live entry ('0-0' when there is none)."""
