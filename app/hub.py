@@ -15,8 +15,8 @@ from redis.asyncio import Redis as AsyncRedis
 from app.fastwrite import text_frame
 from app.metrics import WS_FRAMES
 from app.wsclient import Batch, Client
-from data.live import LiveStore
-from data.messages import PING, cursor_key, points_frame
+from data.live import LiveStore, live_entries
+from data.messages import PING, points_frame
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,8 @@ class Hub:
             if tenant not in self.clients:
                 continue
             raw = await self.redis.xrange(self.live.live_key(tenant), min=f"({cursor}")
-            for entry_id, fields in raw:
-                self.receive(tenant, entry_id.decode(), orjson.loads(fields[b"p"]))
+            for entry_cursor, points in live_entries(raw):
+                self.receive(tenant, entry_cursor, points)
 
     def receive(self, tenant: str, cursor: str, points: list[dict[str, Any]]) -> None:
         """Take one live entry; flush at once or within FLUSH_INTERVAL_S, coalescing bursts."""
@@ -175,12 +175,11 @@ class Hub:
     async def _read_since(
         self, tenant: str, cursor: str, until: str | None
     ) -> list[tuple[str, list[dict[str, Any]]]] | None:
-        oldest = int(time.time() * 1000) - self.live.resume_ms
-        if cursor != "0-0" and cursor_key(cursor)[0] < oldest:
+        if not self.live.can_resume(cursor):
             return None
         end = f"({until}" if until else "+"
         raw = await self.redis.xrange(self.live.live_key(tenant), min=f"({cursor}", max=end)
-        return [(eid.decode(), orjson.loads(fields[b"p"])) for eid, fields in raw]
+        return live_entries(raw)
 
     def ping_all(self) -> None:
         """Send a ping to every client (a lagging one is already being written to)."""

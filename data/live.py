@@ -11,6 +11,7 @@ Keys (all under the configured prefix `p`):
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from data.messages import cursor_key
 from data.points import Point
 
 GROUP = "writers"
+CURSOR_RE = re.compile(r"\d{1,20}-\d{1,20}")
 LAG_CAP = 10_000
 ENTRY_POINTS = 1_000
 
@@ -90,12 +92,9 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def cursor_ms(cursor: str) -> int:
-    """The millisecond time part of a stream id cursor; -1 when it is not one."""
-    head, _, tail = cursor.partition("-")
-    if not head.isdigit() or (tail and not tail.isdigit()):
-        return -1
-    return int(head)
+def live_entries(raw: Iterable[Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(cursor, points) pairs from an XRANGE reply of a tenant's live stream."""
+    return [(_text(entry_id), orjson.loads(fields[b"p"])) for entry_id, fields in raw]
 
 
 class LiveStore:
@@ -288,16 +287,16 @@ class LiveStore:
         entry_id = newest[0][0]
         return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
+    def can_resume(self, cursor: str) -> bool:
+        """Whether every entry after `cursor` is still kept ('0-0' means from the start)."""
+        if not CURSOR_RE.fullmatch(cursor):
+            return False
+        return cursor == "0-0" or cursor_key(cursor)[0] >= int(time.time() * 1000) - self.resume_ms
+
     def read_since(
         self, tenant: str, cursor: str, count: int = 10_000
     ) -> list[tuple[str, list[dict[str, Any]]]] | None:
         """Every live entry after `cursor`, oldest first; None when the cursor is too old."""
-        if cursor_ms(cursor) < 0:
+        if not self.can_resume(cursor):
             return None
-        if cursor != "0-0" and cursor_ms(cursor) < int(time.time() * 1000) - self.resume_ms:
-            return None
-        raw = self.redis.xrange(self.live_key(tenant), min=f"({cursor}", count=count)
-        return [
-            (eid.decode() if isinstance(eid, bytes) else eid, orjson.loads(fields[b"p"]))
-            for eid, fields in raw
-        ]
+        return live_entries(self.redis.xrange(self.live_key(tenant), min=f"({cursor}", count=count))
