@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -20,9 +20,11 @@ MAX_FUTURE_MS = 5 * 60 * 1000
 MAX_DATA_ID = 64
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One validated point; `data_id` is the client's key or one generated at ingest."""
+class Point(NamedTuple):
+    """One validated point; `data_id` is the client's key or one generated at ingest.
+
+    A tuple rather than a frozen dataclass: tens of thousands are built per second on both
+    sides of the ingest stream, and a tuple costs a third as much to make."""
 
     data_id: str
     source: str
@@ -32,7 +34,7 @@ class Point:
 
     def packed(self) -> list[Any]:
         """The compact list form carried in the ingest stream."""
-        return [self.data_id, self.source, self.metric, self.ts_ms, self.value]
+        return list(self)
 
     @classmethod
     def unpack(cls, row: list[Any]) -> Point:
@@ -98,21 +100,72 @@ def _parse_ndjson(body: bytes) -> tuple[list[Any], list[Problem]]:
 def validate_points(
     items: list[Any], now_ms: int, oldest_ms: int
 ) -> tuple[list[Point], list[Problem]]:
-    """Check every raw point; return the valid ones and one problem per bad field."""
+    """Check every raw point; return the valid ones and one problem per bad field.
+
+    Well-formed points take a quick path (names a request repeats are checked once); any
+    point it doubts goes through the full check, which names every problem. Points without
+    a `data_id` get a random one, generated for the whole request at once."""
     valid: list[Point] = []
     problems: list[Problem] = []
+    names: set[str] = set()
+    newest_ms = now_ms + MAX_FUTURE_MS
     for index, item in enumerate(items):
-        point, found = validate_point(index, item, now_ms, oldest_ms)
-        problems.extend(found)
-        if point is not None:
-            valid.append(point)
-    return valid, problems
+        point = _quick_point(item, names, oldest_ms, newest_ms)
+        if point is None:
+            point, found = _checked_point(index, item, now_ms, oldest_ms)
+            if point is None:
+                problems.extend(found)
+                continue
+        valid.append(point)
+    return _with_generated_ids(valid), problems
 
 
-def validate_point(
+def _quick_point(item: Any, names: set[str], oldest_ms: int, newest_ms: int) -> Point | None:
+    """The point when it is plainly valid, else None (the full check decides)."""
+    if type(item) is not dict or not 4 <= len(item) <= 5:
+        return None
+    source, metric = item.get("source"), item.get("metric_type")
+    raw_ts, value = item.get("timestamp"), item.get("value")
+    data_id = item.get("data_id")
+    if len(item) == 5 and "data_id" not in item:
+        return None  # an unknown field
+    if type(source) is not str or type(metric) is not str:
+        return None
+    for name in (source, metric):
+        if name not in names:
+            if not NAME_RE.fullmatch(name):
+                return None
+            names.add(name)
+    if data_id is None:
+        data_id = ""
+    elif type(data_id) is not str or not 0 < len(data_id) <= MAX_DATA_ID:
+        return None
+    if not data_id.isprintable():
+        return None
+    if type(value) is int and -(2**53) <= value <= 2**53:
+        value = float(value)
+    if type(value) is not float or not math.isfinite(value):
+        return None
+    ts_ms = parse_timestamp_ms(raw_ts)
+    if ts_ms is None or not oldest_ms <= ts_ms <= newest_ms:
+        return None
+    return Point(data_id, source, metric, ts_ms, value)
+
+
+def _with_generated_ids(points: list[Point]) -> list[Point]:
+    """The points, each one without a `data_id` given 32 random hex digits of its own."""
+    missing = [i for i, p in enumerate(points) if not p.data_id]
+    if missing:
+        ids = os.urandom(16 * len(missing)).hex()
+        for n, i in enumerate(missing):
+            points[i] = points[i]._replace(data_id=ids[32 * n : 32 * n + 32])
+    return points
+
+
+def _checked_point(
     index: int, item: Any, now_ms: int, oldest_ms: int
 ) -> tuple[Point | None, list[Problem]]:
-    """One raw point checked against the contract."""
+    """One raw point checked against the contract, field by field (`data_id` "" if absent)."""
     if item is None:
         return None, []  # an unreadable NDJSON line, already reported
     if not isinstance(item, dict):
@@ -130,7 +183,7 @@ def validate_point(
     if problems:
         return None, problems
     assert source and metric and ts_ms is not None and value is not None
-    return Point(data_id or uuid.uuid4().hex, source, metric, ts_ms, value), []
+    return Point(data_id or "", source, metric, ts_ms, value), []
 
 
 def _check_data_id(index: int, raw: Any, problems: list[Problem]) -> str | None:
