@@ -168,7 +168,7 @@ class Accounting:
                 r.minute_ms for r in rows if r.minute_ms + MINUTE_MS <= horizon and r.in_flight
             ]
             stored_latest = newest.get(tenant, {})
-            live_latest = self.live.latest(tenant)
+            live_latest = self.live.latest(tenant) if stored_latest else {}
             behind = sum(
                 1
                 for series, (ts_ms, _) in stored_latest.items()
