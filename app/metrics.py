@@ -24,6 +24,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from data.accounting import last_reconcile
 from data.live import LiveStore
 
 POINTS_ACCEPTED = Counter("pulse_points_accepted", "Points accepted by POST /api/ingest")
@@ -35,6 +36,11 @@ BATCH_WRITE_SECONDS = Histogram(
     "pulse_batch_write_seconds",
     "Time to commit one batch of points with its rollups",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+ROLLUP_DELAY_SECONDS = Histogram(
+    "pulse_rollup_delay_seconds",
+    "From a point's acceptance (its ingest entry's id) to the commit of raw points + rollups",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
 WS_CLIENTS = Gauge("pulse_ws_clients", "Open /ws connections", multiprocess_mode="livesum")
 WS_FRAMES = Counter("pulse_ws_frames_offered", "Live frames offered to /ws clients")
@@ -62,6 +68,27 @@ class PipelineCollector(Collector):
         yield GaugeMetricFamily(
             "pulse_dead_letters", "Entries in the dead-letter stream", value=state["dead"]
         )
+        yield GaugeMetricFamily(
+            "pulse_stream_oldest_unacked_seconds",
+            "Age of the oldest ingest entry not yet acknowledged (0 when none)",
+            value=state["age_ms"] / 1000,
+        )
+        yield from self._reconcile()
+
+    def _reconcile(self) -> Iterator[Metric]:
+        """The figures of the last reconcile run, over all tenants."""
+        last = last_reconcile(self.live)
+        figures = {
+            "unbalanced_minutes": "Settled minutes whose books do not balance",
+            "behind": "Latest values the live store had behind PostgreSQL",
+            "repaired": "Latest values repaired from PostgreSQL",
+            "series_checked": "Series whose latest value was checked",
+        }
+        for name, doc in figures.items():
+            yield GaugeMetricFamily(
+                f"pulse_reconcile_{name}", f"{doc}, at the last reconcile run",
+                value=last[name] if last else 0,
+            )
 
 
 class _ThisProcess(Collector):

@@ -125,6 +125,33 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/pipeline/accounting": {
+                "get": {
+                    "summary": "The tenant's ingest books per minute: accepted, stored, "
+                    "duplicates, dead-lettered, in flight; the stream lag and the last "
+                    "reconcile result (admins)",
+                    "parameters": [
+                        {
+                            "name": "minutes",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 1440,
+                                "default": 60,
+                            },
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {"$ref": "#/components/schemas/Accounting"}, "the tenant's books"
+                        ),
+                        "422": _ERROR,
+                        **_AUTH_ERRORS,
+                    },
+                }
+            },
             "/api/openapi.json": {
                 "get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}
             },
@@ -158,6 +185,49 @@ def openapi_document() -> dict[str, Any]:
                         "latest_value": {"type": "number"},
                         "latest_time": {"type": "string", "format": "date-time"},
                         "series": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "MinuteBooks": {
+                    "type": "object",
+                    "properties": {
+                        "minute": {"type": "string", "format": "date-time"},
+                        "accepted": {"type": "integer"},
+                        "stored": {"type": "integer"},
+                        "duplicates": {"type": "integer"},
+                        "dead_lettered": {"type": "integer"},
+                        "in_flight": {"type": "integer"},
+                    },
+                },
+                "Accounting": {
+                    "type": "object",
+                    "properties": {
+                        "tenant": {"type": "string"},
+                        "minutes": {"type": "integer"},
+                        "as_of": {"type": "string", "format": "date-time"},
+                        "rows": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/MinuteBooks"},
+                        },
+                        "totals": {"type": "object"},
+                        "stream": {
+                            "type": "object",
+                            "properties": {
+                                "lag_s": {"type": "number"},
+                                "pending": {"type": "integer"},
+                                "undelivered": {"type": "integer"},
+                            },
+                        },
+                        "reconcile": {
+                            "type": ["object", "null"],
+                            "properties": {
+                                "checked_at": {"type": "string", "format": "date-time"},
+                                "series_checked": {"type": "integer"},
+                                "behind": {"type": "integer"},
+                                "repaired": {"type": "integer"},
+                                "unbalanced_minutes": {"type": "integer"},
+                                "unbalanced": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
                     },
                 },
                 "Error": {

@@ -34,7 +34,9 @@ class Services:
         database_url, redis_url = settings.require_urls()
         engine = make_engine(database_url, pool_size=pool_size)
         redis = Redis.from_url(redis_url, health_check_interval=30)
-        live = LiveStore(redis, settings.redis_prefix, settings.live_resume_s)
+        live = LiveStore(
+            redis, settings.redis_prefix, settings.live_resume_s, settings.retention_raw_days + 1
+        )
         return cls(settings, engine, redis, live, HistoryStore(engine), Accounts(engine))
 
     def now_ms(self) -> int:

@@ -17,12 +17,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
-from app.metrics import BATCH_WRITE_SECONDS, POINTS_WRITTEN
+from app.metrics import BATCH_WRITE_SECONDS, POINTS_WRITTEN, ROLLUP_DELAY_SECONDS
 from app.services import Services
 from app.settings import Settings
+from data.accounting import Accounting
 from data.db import migrate
 from data.deadletters import DeadLetters
 from data.demo import DemoSource
+from data.history import EntryRef
 from data.live import IngestEntry, PoisonEntry
 from data.points import Point
 from data.schema import sources
@@ -104,8 +106,12 @@ class Consumer:
     def _commit(self, entries: Sequence[IngestEntry]) -> int:
         live = self.services.live
         batch = [(e.tenant, p) for e in entries for p in e.points]
+        books = [EntryRef(e.tenant, e.entry_id, len(e.points)) for e in entries]
         with BATCH_WRITE_SECONDS.time():
-            inserted = self.services.history.write_points(batch)
+            inserted = self.services.history.write_points(batch, books)
+        committed_ms = time.time() * 1000
+        for entry in entries:  # from acceptance (the entry id's time) to raw + rollups
+            ROLLUP_DELAY_SECONDS.observe(max(0.0, committed_ms - _id_ms(entry.entry_id)) / 1000)
         POINTS_WRITTEN.labels("stored").inc(len(inserted))
         POINTS_WRITTEN.labels("duplicate").inc(len(batch) - len(inserted))
         if self.services.settings.fault_after_commit:
@@ -114,6 +120,10 @@ class Consumer:
             live.publish_points(tenant, points)
         live.ack([e.entry_id for e in entries])
         return len(batch)
+
+
+def _id_ms(entry_id: str) -> int:
+    return int(entry_id.partition("-")[0])
 
 
 def _to_publish(
@@ -144,15 +154,30 @@ def trim_ingest(services: Services) -> None:
 
 
 def reconcile_latest(services: Services, window_s: int = 3_600) -> int:
-    """Repair the live store's latest values from PostgreSQL where they fell behind (a
-    worker that died between commit and publish, a Redis restarted without its data)."""
-    since = services.now_ms() - window_s * 1000
-    repaired = 0
-    for tenant, newest in services.history.newest_per_series(since).items():
-        repaired += services.live.repair_latest(tenant, newest)
-    if repaired:
-        log.warning("repaired %d latest values from PostgreSQL", repaired)
-    return repaired
+    """Check each tenant's books (accepted = stored + duplicates + dead-lettered once a
+    minute is settled) and repair the live store's latest values from PostgreSQL where they
+    fell behind (a worker that died between commit and publish, a Redis restarted without
+    its data); the results are kept in Redis for the API and /metrics. Return how many
+    latest values were repaired."""
+    accounting = Accounting(services.live, services.engine)
+    summary, results = accounting.reconcile(services.history, services.now_ms(), window_s)
+    for tenant, result in results.items():
+        if result.unbalanced_minutes:
+            log.warning(
+                "tenant %s: %d settled minute(s) whose books do not balance, first %s",
+                tenant,
+                result.unbalanced_minutes,
+                result.unbalanced[0],
+            )
+    if summary.repaired:
+        log.warning("repaired %d latest values from PostgreSQL", summary.repaired)
+    return summary.repaired
+
+
+def prune_books(services: Services) -> int:
+    """Forget the PostgreSQL books older than the raw retention (and a day)."""
+    keep_ms = (services.settings.retention_raw_days + 1) * 86_400_000
+    return Accounting(services.live, services.engine).prune(services.now_ms() - keep_ms)
 
 
 def scheduled_jobs(
@@ -162,6 +187,7 @@ def scheduled_jobs(
     jobs: list[tuple[str, Callable[..., Any], IntervalTrigger, list[Any]]] = [
         ("trim-ingest", trim_ingest, IntervalTrigger(seconds=10), []),
         ("reconcile-latest", reconcile_latest, IntervalTrigger(seconds=60), []),
+        ("prune-books", prune_books, IntervalTrigger(hours=1), []),
     ]
     if services.settings.demo_data:
         query = select(sources.c.tenant_id, sources.c.name, sources.c.interval_s).where(

@@ -2,7 +2,13 @@
 
 An entry lands here when it cannot be decoded, or when writing it failed `max_deliveries`
 times for a reason that retrying does not cure (bad data, not a lost connection). An admin
-of its tenant sees it through the API and can replay it into the ingest stream."""
+of its tenant sees it through the API and can replay it into the ingest stream.
+
+The books (see data/accounting.py) stay balanced: burying counts the entry's points as
+dead-lettered in the minute of its id, in the same MULTI as the move; a replay is a new
+acceptance, counted as accepted in the minute of the new entry's id, in the same MULTI as
+the re-queueing. So the old minute keeps accepted = dead-lettered, and the new one balances
+once the replayed entry is stored (or buried again)."""
 
 from __future__ import annotations
 
@@ -55,12 +61,17 @@ class DeadLetters:
         return int(found[0]["times_delivered"]) if found else 0
 
     def bury_undecodable(self, poison: Sequence[PoisonEntry]) -> None:
-        """Move entries that cannot be decoded aside, then acknowledge them."""
+        """Move entries that cannot be decoded aside, then acknowledge them. Their points are
+        counted as dead-lettered when the tenant and the list of points can still be read,
+        as a replay would count them accepted."""
         with self.redis.pipeline(transaction=True) as pipe:
             for entry in poison:
                 fields = {**entry.fields, "reason": entry.reason, "id": entry.entry_id}
                 pipe.xadd(self.live.dead_key, fields)
                 pipe.xack(self.live.ingest_key, GROUP, entry.entry_id)
+                tenant, count = _tenant_and_count(entry.fields)
+                if tenant is not None:
+                    self.live.count_dead(pipe, tenant, entry.entry_id, count)
             pipe.execute()
 
     def bury(self, entry: IngestEntry, reason: str, deliveries: int) -> None:
@@ -75,6 +86,7 @@ class DeadLetters:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.live.dead_key, fields)
             pipe.xack(self.live.ingest_key, GROUP, entry.entry_id)
+            self.live.count_dead(pipe, entry.tenant, entry.entry_id, len(entry.points))
             pipe.execute()
 
     def of_tenant(self, tenant: str, count: int = 100) -> list[DeadLetter]:
@@ -107,11 +119,23 @@ class DeadLetters:
         if not found or _text(found[0][1].get(b"t", b"")) != tenant:
             return False
         fields = found[0][1]
+        _, count = _tenant_and_count(fields)
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                self.live.ingest_key,
-                {"t": fields[b"t"], "r": fields.get(b"r", b"0"), "p": fields.get(b"p", b"[]")},
-            )
+            self.live.add_entries(tenant, [(fields.get(b"p", b"[]"), count)], client=pipe)
             pipe.xdel(self.live.dead_key, dead_id)
             pipe.execute()
         return True
+
+
+def _tenant_and_count(fields: dict[Any, Any]) -> tuple[str | None, int]:
+    """The tenant of an entry's fields and how many points its payload lists, as far as they
+    can be read (None, 0 when there is no readable tenant)."""
+    try:
+        tenant = fields[b"t"].decode()
+    except (KeyError, AttributeError, UnicodeDecodeError):
+        return None, 0
+    try:
+        rows = orjson.loads(fields.get(b"p", b"[]"))
+    except orjson.JSONDecodeError:
+        return tenant, 0
+    return tenant, len(rows) if isinstance(rows, list) else 0

@@ -62,7 +62,40 @@ FROM ins
 """
 
 
+# The books of one batch, in the same transaction as its points: one row per ingest entry
+# (a redelivered entry conflicts and keeps its first delivery's counts) and, from the rows
+# really inserted, the per-minute sums.
+_BOOKS = """
+WITH e AS (
+    INSERT INTO ingest_entries (tenant_id, entry_id, accepted_at, points, stored, duplicates)
+    SELECT t, id, timestamptz 'epoch' + ms * interval '1 millisecond', n, s, n - s
+    FROM unnest(%s::text[], %s::text[], %s::int8[], %s::int4[], %s::int4[]) AS u(t, id, ms, n, s)
+    ORDER BY 1, 2
+    ON CONFLICT (tenant_id, entry_id) DO NOTHING
+    RETURNING tenant_id, accepted_at, points, stored, duplicates
+)
+INSERT INTO ingest_minutes AS b (tenant_id, minute, entries, points, stored, duplicates)
+SELECT tenant_id, date_trunc('minute', accepted_at, 'UTC'), count(*), sum(points),
+       sum(stored), sum(duplicates)
+FROM e GROUP BY 1, 2
+ORDER BY 1, 2  -- one lock order for every writer
+ON CONFLICT (tenant_id, minute) DO UPDATE SET
+    entries = b.entries + excluded.entries,
+    points = b.points + excluded.points,
+    stored = b.stored + excluded.stored,
+    duplicates = b.duplicates + excluded.duplicates
+"""
+
 WRITE_CHUNK = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRef:
+    """Which ingest entry a run of a batch's points came from: `points` consecutive ones."""
+
+    tenant: str
+    entry_id: str
+    points: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +137,51 @@ def to_ms(ts: datetime) -> int:
     return round(ts.timestamp() * 1000)
 
 
+def _books_params(
+    batch: Sequence[tuple[str, Point]],
+    entries: Sequence[EntryRef],
+    inserted: set[tuple[str, str]],
+    all_new: bool,
+) -> tuple[str, str, str, str, str]:
+    """The _BOOKS arrays: per entry, its points and how many of them were stored. When some
+    rows were not new, a point counts as stored for the first entry of the batch holding it
+    (a data_id twice in one batch is inserted once)."""
+    assert sum(e.points for e in entries) == len(batch), "entries must cover the batch"
+    if all_new:
+        stored = [e.points for e in entries]
+    else:
+        stored, claimed, start = [], set(), 0
+        for entry in entries:
+            count = 0
+            for tenant, p in batch[start : start + entry.points]:
+                key = (tenant, p.data_id)
+                if key in inserted and key not in claimed:
+                    claimed.add(key)
+                    count += 1
+            stored.append(count)
+            start += entry.points
+    return (
+        _text_array([e.tenant for e in entries]),
+        _text_array([e.entry_id for e in entries]),
+        _int_array([int(e.entry_id.partition("-")[0]) for e in entries]),
+        _int_array([e.points for e in entries]),
+        _int_array(stored),
+    )
+
+
 class HistoryStore:
     """Reads and writes of points and rollups; every call is scoped to one tenant."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def write_points(self, batch: Sequence[tuple[str, Point]]) -> set[tuple[str, str]]:
-        """Store (tenant, point) pairs in one transaction; return the (tenant, data_id) new ones."""
+    def write_points(
+        self, batch: Sequence[tuple[str, Point]], entries: Sequence[EntryRef] = ()
+    ) -> set[tuple[str, str]]:
+        """Store (tenant, point) pairs in one transaction; return the (tenant, data_id) new ones.
+
+        With `entries` (the batch's points come from them, in order), the books of each entry
+        (points stored, duplicates dropped) are written in the same transaction."""
         if not batch:
             return set()
         raw = self.engine.raw_connection()
@@ -119,6 +189,7 @@ class HistoryStore:
             conn = raw.driver_connection
             assert conn is not None
             inserted: set[tuple[str, str]] = set()
+            new_rows = 0
             with conn.cursor() as cur:
                 for start in range(0, len(batch), WRITE_CHUNK):
                     chunk = batch[start : start + WRITE_CHUNK]
@@ -136,10 +207,14 @@ class HistoryStore:
                     row = cur.fetchone()
                     assert row is not None
                     count, tenants, data_ids = row
+                    new_rows += count
                     if count == len(chunk):  # every row was new
                         inserted.update((t, p.data_id) for t, p in chunk)
                     elif count:
                         inserted.update(zip(tenants, data_ids, strict=True))
+                if entries:
+                    all_new = new_rows == len(batch)
+                    cur.execute(_BOOKS, _books_params(batch, entries, inserted, all_new))
             conn.commit()
             return inserted
         except BaseException:

@@ -7,6 +7,10 @@ Keys (all under the configured prefix `p`):
 - `p live:{tenant}`    stream of what was committed, kept for the resume window; its entry
                         ids are the cursors of `/ws` and `/api/updates`.
 - `p chan:{tenant}`    pub/sub channel carrying each live entry as it is added.
+- `p books:{tenant}:{day}` hash of the tenant's books for one UTC day (days since the epoch):
+                        `a:{minute_ms}` points accepted and `d:{minute_ms}` points
+                        dead-lettered in the minute of their ingest entry's id. Counted in
+                        the same atomic step as the XADD (or the bury), so they are exact.
 """
 
 from __future__ import annotations
@@ -28,6 +32,23 @@ GROUP = "writers"
 CURSOR_RE = re.compile(r"\d{1,20}-\d{1,20}")
 LAG_CAP = 10_000
 ENTRY_POINTS = 1_000
+DAY_MS = 86_400_000
+MINUTE_MS = 60_000
+
+# Adds the ingest entries of one tenant and counts their points as accepted in the minute of
+# each entry's id (which Redis assigns, so it is only known here). ARGV: tenant, received
+# ms, the tenant's books key without its day, the books' lifetime in seconds, then
+# (payload, points) pairs.
+_ENQUEUE_LUA = """
+for i = 5, #ARGV, 2 do
+  local id = redis.call('XADD', KEYS[1], '*', 't', ARGV[1], 'r', ARGV[2], 'p', ARGV[i])
+  local ms = tonumber(string.match(id, '^%d+'))
+  local books = ARGV[3] .. string.format('%d', math.floor(ms / 86400000))
+  redis.call('HINCRBY', books, 'a:' .. string.format('%d', ms - ms % 60000), ARGV[i + 1])
+  redis.call('EXPIRE', books, ARGV[4])
+end
+return #ARGV
+"""
 
 # Updates the latest values (only when newer), appends to the tenant's live stream
 # (trimmed to the resume window) and publishes it, atomically so that the pub/sub
@@ -100,21 +121,32 @@ def live_entries(raw: Iterable[Any]) -> list[tuple[str, list[dict[str, Any]]]]:
 class LiveStore:
     """Everything Pulse keeps in Redis about live data, behind product-level verbs."""
 
-    def __init__(self, redis: Redis, prefix: str = "pulse:", resume_s: int = 600) -> None:
+    def __init__(
+        self, redis: Redis, prefix: str = "pulse:", resume_s: int = 600, books_days: int = 15
+    ) -> None:
         # redis-py's annotations are unions of sync and async replies; treat replies as Any.
         self.redis: Any = redis
         self.prefix = prefix
         self.resume_ms = resume_s * 1000
+        self.books_ttl_s = books_days * 86_400
         self.ingest_key = f"{prefix}ingest"
         self.dead_key = f"{prefix}dead"
         self._publish = redis.register_script(_PUBLISH_LUA)
         self._repair = redis.register_script(_REPAIR_LUA)
+        self._enqueue = redis.register_script(_ENQUEUE_LUA)
 
     def latest_key(self, tenant: str) -> str:
         return f"{self.prefix}latest:{tenant}"
 
     def live_key(self, tenant: str) -> str:
         return f"{self.prefix}live:{tenant}"
+
+    def books_key(self, tenant: str, day: int) -> str:
+        """The tenant's books of one UTC day (days since the epoch)."""
+        return f"{self._books_prefix(tenant)}{day}"
+
+    def _books_prefix(self, tenant: str) -> str:
+        return f"{self.prefix}books:{tenant}:"
 
     def channel(self, tenant: str) -> str:
         return f"{self.prefix}chan:{tenant}"
@@ -131,13 +163,60 @@ class LiveStore:
     # -- ingest side -------------------------------------------------------------------
 
     def enqueue(self, tenant: str, points: Sequence[Point]) -> None:
-        """Durably queue points for the writers, all of them or none (one MULTI/EXEC)."""
-        now = str(int(time.time() * 1000))
-        with self.redis.pipeline(transaction=True) as pipe:
-            for start in range(0, len(points), ENTRY_POINTS):
-                chunk = [p.packed() for p in points[start : start + ENTRY_POINTS]]
-                pipe.xadd(self.ingest_key, {"t": tenant, "r": now, "p": orjson.dumps(chunk)})
-            pipe.execute()
+        """Durably queue points for the writers, all of them or none, and count them as
+        accepted in the same atomic step (one script)."""
+        payloads = []
+        for start in range(0, len(points), ENTRY_POINTS):
+            chunk = [p.packed() for p in points[start : start + ENTRY_POINTS]]
+            payloads.append((orjson.dumps(chunk), len(chunk)))
+        self.add_entries(tenant, payloads)
+
+    def add_entries(
+        self, tenant: str, payloads: Sequence[tuple[bytes, int]], client: Any = None
+    ) -> None:
+        """Add ingest entries (packed points, how many) and count them as accepted, atomically;
+        `client` may be a transaction pipeline the script call joins."""
+        if not payloads:
+            return
+        args: list[Any] = [
+            tenant,
+            str(int(time.time() * 1000)),
+            self._books_prefix(tenant),
+            self.books_ttl_s,
+        ]
+        for payload, count in payloads:
+            args += [payload, count]
+        self._enqueue(keys=[self.ingest_key], args=args, client=client)
+
+    def count_dead(self, pipe: Any, tenant: str, entry_id: str, points: int) -> None:
+        """Queue, on a transaction pipeline, the count of an entry's points as dead-lettered
+        in the minute of its id."""
+        ms = cursor_key(entry_id)[0]
+        key = self.books_key(tenant, ms // DAY_MS)
+        pipe.hincrby(key, f"d:{ms - ms % MINUTE_MS}", points)
+        pipe.expire(key, self.books_ttl_s)
+
+    def books(self, tenant: str, since_ms: int, until_ms: int) -> dict[int, tuple[int, int]]:
+        """(accepted, dead-lettered) points per minute (epoch ms) of [since_ms, until_ms)."""
+        days = range(since_ms // DAY_MS, (until_ms - 1) // DAY_MS + 1)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for day in days:
+                pipe.hgetall(self.books_key(tenant, day))
+            replies = pipe.execute()
+        out: dict[int, tuple[int, int]] = {}
+        for reply in replies:
+            for field, raw in reply.items():
+                kind, _, minute_text = _text(field).partition(":")
+                minute = int(minute_text)
+                if not since_ms <= minute < until_ms:
+                    continue
+                accepted, dead = out.get(minute, (0, 0))
+                if kind == "a":
+                    accepted += int(raw)
+                elif kind == "d":
+                    dead += int(raw)
+                out[minute] = (accepted, dead)
+        return out
 
     def ensure_group(self) -> None:
         """Create the writers' consumer group (and the stream) if missing."""
@@ -214,7 +293,8 @@ class LiveStore:
         return int(self.redis.xtrim(self.ingest_key, minid=f"{ms}-{seq}", approximate=False))
 
     def pipeline_state(self) -> dict[str, int]:
-        """Length of the ingest stream, entries pending and not yet delivered, dead letters."""
+        """Length of the ingest stream, entries pending and not yet delivered, dead letters,
+        and the age in ms of the oldest entry not yet acknowledged (0 when there is none)."""
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.xlen(self.ingest_key)
             pipe.xlen(self.dead_key)
@@ -231,7 +311,36 @@ class LiveStore:
             else:  # Redis before 7 (the embedded one) keeps no lag: count, up to a bound
                 last = _text(group["last-delivered-id"])
                 lag += len(self.redis.xrange(self.ingest_key, min=f"({last}", count=LAG_CAP))
-        return {"length": int(length), "pending": pending, "lag": lag, "dead": int(dead)}
+        oldest = self.oldest_unacknowledged_ms(groups)
+        age = max(0, int(time.time() * 1000) - oldest) if oldest is not None else 0
+        return {
+            "length": int(length),
+            "pending": pending,
+            "lag": lag,
+            "dead": int(dead),
+            "age_ms": age,
+        }
+
+    def oldest_unacknowledged_ms(self, groups: list[Any] | None = None) -> int | None:
+        """The id time (ms) of the oldest ingest entry some group has not acknowledged, pending
+        or not yet delivered; None when every entry is acknowledged."""
+        if groups is None:
+            try:
+                groups = self.redis.xinfo_groups(self.ingest_key)
+            except ResponseError:
+                groups = []
+        candidates: list[str] = []
+        for group in groups:
+            if int(group["pending"]):
+                candidates.append(_text(self.redis.xpending(self.ingest_key, group["name"])["min"]))
+            last = _text(group["last-delivered-id"])
+            after = self.redis.xrange(self.ingest_key, min=f"({last}", count=1)
+            candidates += [_text(entry_id) for entry_id, _ in after]
+        if not groups:  # nobody reads the stream yet: all of it waits
+            first = self.redis.xrange(self.ingest_key, count=1)
+            candidates += [_text(entry_id) for entry_id, _ in first]
+        times = [cursor_key(c)[0] for c in candidates]
+        return min(times) if times else None
 
     def pending_count(self) -> int:
         """How many ingest entries are delivered but not yet acknowledged."""

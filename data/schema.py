@@ -125,6 +125,34 @@ points = Table(
 )
 
 
+# The books of the writers (see data/accounting.py): one row per ingest entry, written in
+# the transaction that stores its points, and the per-minute sums of those rows. The key
+# makes a redelivered entry keep its first delivery's counts.
+ingest_entries = Table(
+    "ingest_entries",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("entry_id", String(41), primary_key=True),
+    Column("accepted_at", DateTime(timezone=True), nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("stored", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("written_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_ingest_entries_accepted_at_brin", "accepted_at", postgresql_using="brin"),
+)
+
+ingest_minutes = Table(
+    "ingest_minutes",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("minute", DateTime(timezone=True), primary_key=True),
+    Column("entries", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("stored", BigInteger, nullable=False),
+    Column("duplicates", BigInteger, nullable=False),
+)
+
+
 def _rollup(name: str) -> Table:
     return Table(
         name,

@@ -29,6 +29,7 @@ from sqlalchemy import text
 
 from app.services import Services
 from app.settings import Settings
+from data.accounting import Accounting, totals
 from data.live import LiveStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,6 +147,12 @@ class Pipeline:
             (p["metric"], p["source"], p["ts"], p["value"]) for _, points in entries for p in points
         )
 
+    def books(self) -> dict[str, int]:
+        """The tenant's accounting totals over the last ten minutes of acceptance."""
+        now = int(time.time() * 1000)
+        accounting = Accounting(self.services.live, self.services.engine)
+        return totals(accounting.minutes(self.tenant, now - 600_000, now + 1))
+
     def assert_exactly_once(self, points: list[dict[str, Any]]) -> None:
         """Every point is stored once, and the rollups count each of them once."""
         expected = {p["data_id"] for p in points}
@@ -252,6 +259,10 @@ def test_worker_killed_between_commit_and_ack_leaves_nothing_lost_or_doubled(
         pubsub.close()
 
     pipeline.assert_exactly_once(points)
+    # the books keep the first delivery's counts: the redelivery found every point stored
+    assert pipeline.books() == {
+        "accepted": 600, "stored": 600, "duplicates": 0, "dead_lettered": 0, "in_flight": 0
+    }
     # the redelivered batch is published, since its first delivery died before publishing
     assert set(pipeline.live_points()) == {live_key(p) for p in points}
     assert set(heard) == {live_key(p) for p in points}
@@ -279,6 +290,11 @@ def test_resent_data_ids_are_stored_once_and_new_ones_are_stored(pipeline: Pipel
     pipeline.ingest(first)
     pipeline.wait_for(pipeline.drained, "the worker acknowledged the resent points")
     pipeline.assert_exactly_once(first + second + third)
+    accepted = 100 + 100 + 100 + 80 + 100
+    assert pipeline.books() == {
+        "accepted": accepted, "stored": 180, "duplicates": accepted - 180,
+        "dead_lettered": 0, "in_flight": 0,
+    }
     # without a redelivery, only new points are published: each exactly once
     assert pipeline.live_points() == Counter(live_key(p) for p in first + second + third)
     assert worker.poll() is None, pipeline.worker_logs()
@@ -307,6 +323,8 @@ def test_worker_sigkilled_mid_write_is_finished_by_a_restarted_worker(
     pipeline.start_worker()
     pipeline.wait_for(pipeline.drained, "a restarted worker finished the backlog")
     pipeline.assert_exactly_once(points)
+    assert pipeline.books()["stored"] == len(points)
+    assert pipeline.books()["in_flight"] == 0
     assert set(pipeline.live_points()) == {live_key(p) for p in points}
 
 
