@@ -36,6 +36,9 @@ BATCH_WRITE_SECONDS = Histogram(
     "Time to commit one batch of points with its rollups",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+PARTITIONS_DROPPED = Counter(
+    "pulse_partitions_dropped", "Time partitions dropped by retention, by table", ["table"]
+)
 WS_CLIENTS = Gauge("pulse_ws_clients", "Open /ws connections", multiprocess_mode="livesum")
 WS_FRAMES = Counter("pulse_ws_frames_offered", "Live frames offered to /ws clients")
 
