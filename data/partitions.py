@@ -113,7 +113,6 @@ _BOUNDS = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
 
 def list_partitions(conn: Connection, tier: Tier) -> list[Partition]:
     """The tier's partitions with their bounds, read from the catalog, oldest first."""
-    conn.execute(text("SET LOCAL TimeZone = 'UTC'"))  # bounds are printed in the session zone
     rows = conn.execute(
         text(
             "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
@@ -127,6 +126,7 @@ def list_partitions(conn: Connection, tier: Tier) -> list[Partition]:
         match = _BOUNDS.search(bound or "")
         if match is None:  # DEFAULT or MINVALUE/MAXVALUE: not one of ours, never touched
             continue
+        # printed in the session's TimeZone, always with its offset
         start, end = (datetime.fromisoformat(value) for value in match.groups())
         found.append(Partition(tier.table, name, start, end))
     return sorted(found, key=lambda p: p.start)
@@ -138,7 +138,7 @@ def create_partitions(conn: Connection, tier: Tier, starts: Iterable[datetime]) 
     wanted = sorted({tier.period_start(start) for start in starts})
     if not wanted:
         return []
-    _lock(conn)
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PARTITION_LOCK})
     existing = list_partitions(conn, tier)
     created = []
     for start in wanted:
@@ -171,6 +171,7 @@ def ensure_partitions(engine: Engine, tier: Tier, first: datetime, last: datetim
         if _covered(list_partitions(conn, tier), tier, periods):
             return []
     with engine.begin() as conn:
+        _lock_timeout(conn)
         created = create_partitions(conn, tier, periods)
     if created:
         log.info("created partitions %s", ", ".join(created))
@@ -194,6 +195,7 @@ def ensure_for_times(engine: Engine, times_ms: Iterable[int]) -> list[str]:
     if not days:
         return []
     with engine.begin() as conn:
+        _lock_timeout(conn)
         created = [name for tier in TIERS for name in create_partitions(conn, tier, days)]
     if created:
         log.warning("created missing partitions %s for a write", ", ".join(created))
@@ -207,7 +209,8 @@ def drop_expired(engine: Engine, tier: Tier, cutoff: datetime) -> list[Partition
         if not any(p.end <= cutoff for p in list_partitions(conn, tier)):
             return []
     with engine.begin() as conn:
-        _lock(conn)
+        _lock_timeout(conn)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PARTITION_LOCK})
         expired = [p for p in list_partitions(conn, tier) if p.end <= cutoff]
         for partition in expired:
             conn.execute(text(f'DROP TABLE "{partition.name}"'))
@@ -237,6 +240,7 @@ def _covered(existing: list[Partition], tier: Tier, starts: list[datetime]) -> b
     )
 
 
-def _lock(conn: Connection) -> None:
+def _lock_timeout(conn: Connection) -> None:
+    """Give up on a lock after LOCK_TIMEOUT, in a transaction of this module's own (the
+    migration's transaction, shared with later revisions, is left as it is)."""
     conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PARTITION_LOCK})

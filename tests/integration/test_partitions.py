@@ -354,3 +354,15 @@ def test_two_processes_ensuring_the_same_partitions_at_once_both_succeed(
         }
     finally:
         other.close()
+
+
+def test_partition_bounds_read_the_same_in_any_session_time_zone(services: Services) -> None:
+    """The catalog prints bounds in the session's zone; they are read back as the same instants."""
+    readings = []
+    for zone in ("UTC", "Asia/Kolkata", "America/St_Johns", "Europe/Amsterdam"):
+        with services.engine.connect() as conn:
+            conn.execute(text(f"SET LOCAL TimeZone = '{zone}'"))
+            readings.append(list_partitions(conn, RAW))
+    assert readings[0] and all(reading == readings[0] for reading in readings)
+    assert all(p.start == RAW.period_start(p.start) for p in readings[0])
+    assert all(p.name == RAW.partition_name(p.start) for p in readings[0])
