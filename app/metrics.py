@@ -42,6 +42,9 @@ ROLLUP_DELAY_SECONDS = Histogram(
     "From a point's acceptance (its ingest entry's id) to the commit of raw points + rollups",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+PARTITIONS_DROPPED = Counter(
+    "pulse_partitions_dropped", "Time partitions dropped by retention, by table", ["table"]
+)
 WS_CLIENTS = Gauge("pulse_ws_clients", "Open /ws connections", multiprocess_mode="livesum")
 WS_FRAMES = Counter("pulse_ws_frames_offered", "Live frames offered to /ws clients")
 

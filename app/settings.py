@@ -33,7 +33,15 @@ class Settings(BaseSettings):
     pulse_admin_password: SecretStr | None = Field(None, description="first admin's password")
     var_dir: Path = Field(Path("var"), description="embedded services and the generated secret")
     redis_prefix: str = Field("pulse:", description="prefix of every Redis key and channel")
-    retention_raw_days: int = Field(14, ge=1, description="raw points older than this are refused")
+    retention_raw_days: int = Field(
+        14, ge=1, description="raw points older than this are refused, then dropped by day"
+    )
+    retention_1m_days: int = Field(
+        90, ge=1, description="1-minute rollups older than this are dropped by month"
+    )
+    retention_1h_days: int = Field(
+        730, ge=1, description="1-hour rollups older than this are dropped by month"
+    )
     live_resume_s: int = Field(600, ge=10, description="how far back /ws resume reaches")
     stream_token_ttl_s: int = Field(300, ge=10, description="lifetime of a /ws token")
     log_format: Literal["text", "json"] = Field(

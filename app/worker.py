@@ -17,15 +17,21 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
-from app.metrics import BATCH_WRITE_SECONDS, POINTS_WRITTEN, ROLLUP_DELAY_SECONDS
+from app.metrics import (
+    BATCH_WRITE_SECONDS,
+    PARTITIONS_DROPPED,
+    POINTS_WRITTEN,
+    ROLLUP_DELAY_SECONDS,
+)
 from app.services import Services
 from app.settings import Settings
 from data.accounting import Accounting
 from data.db import migrate
 from data.deadletters import DeadLetters
 from data.demo import DemoSource
-from data.history import EntryRef
+from data.history import EntryRef, to_datetime
 from data.live import IngestEntry, PoisonEntry
+from data.partitions import Partition, Retention, apply_retention, ensure_window
 from data.points import Point
 from data.schema import sources
 
@@ -180,6 +186,20 @@ def prune_books(services: Services) -> int:
     return Accounting(services.live, services.engine).prune(services.now_ms() - keep_ms)
 
 
+def maintain_partitions(services: Services) -> list[Partition]:
+    """Make the partitions of everything ingest can accept, then drop those past retention."""
+    settings = services.settings
+    retention = Retention(
+        settings.retention_raw_days, settings.retention_1m_days, settings.retention_1h_days
+    )
+    now = to_datetime(services.now_ms())
+    ensure_window(services.engine, now, retention)
+    dropped = apply_retention(services.engine, now, retention)
+    for partition in dropped:
+        PARTITIONS_DROPPED.labels(partition.table).inc()
+    return dropped
+
+
 def scheduled_jobs(
     services: Services,
 ) -> list[tuple[str, Callable[..., Any], IntervalTrigger, list[Any]]]:
@@ -188,6 +208,7 @@ def scheduled_jobs(
         ("trim-ingest", trim_ingest, IntervalTrigger(seconds=10), []),
         ("reconcile-latest", reconcile_latest, IntervalTrigger(seconds=60), []),
         ("prune-books", prune_books, IntervalTrigger(hours=1), []),
+        ("partitions", maintain_partitions, IntervalTrigger(hours=1), []),
     ]
     if services.settings.demo_data:
         query = select(sources.c.tenant_id, sources.c.name, sources.c.interval_s).where(
@@ -205,6 +226,10 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     """Run the worker role until SIGTERM/SIGINT (or `stop`)."""
     services = Services.build(settings)
     migrate(services.engine)
+    try:
+        maintain_partitions(services)
+    except Exception:  # a lock not granted in time: the hourly job and the write path retry
+        log.exception("partition maintenance failed at start")
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import psycopg
 from sqlalchemy import Engine, text
 
+from data.partitions import ensure_for_times
 from data.points import Point
 
 _ROLLUP = """
@@ -45,7 +47,7 @@ WITH ins AS (
     SELECT t, d, s, m, timestamptz 'epoch' + ms * interval '1 millisecond', v
     FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int8[], %s::float8[])
         AS u(t, d, s, m, ms, v)
-    ON CONFLICT (tenant_id, data_id) DO NOTHING
+    ON CONFLICT (tenant_id, data_id, ts) DO NOTHING
     RETURNING tenant_id, data_id, source, metric_type, ts, value
 ),
 agg AS (
@@ -181,7 +183,22 @@ class HistoryStore:
         """Store (tenant, point) pairs in one transaction; return the (tenant, data_id) new ones.
 
         With `entries` (the batch's points come from them, in order), the books of each entry
-        (points stored, duplicates dropped) are written in the same transaction."""
+        (points stored, duplicates dropped) are written in the same transaction.
+
+        Partitions are made ahead of time; should a point still find none (a worker catching
+        up on a day whose partition was not made, or was just dropped by retention), the
+        partitions of the batch's days are created and the batch is written again, once."""
+        try:
+            return self._write_points_once(batch, entries)
+        except psycopg.errors.CheckViolation as exc:
+            if not (exc.diag.message_primary or "").startswith("no partition of relation"):
+                raise
+        ensure_for_times(self.engine, {p.ts_ms for _, p in batch})
+        return self._write_points_once(batch, entries)
+
+    def _write_points_once(
+        self, batch: Sequence[tuple[str, Point]], entries: Sequence[EntryRef]
+    ) -> set[tuple[str, str]]:
         if not batch:
             return set()
         raw = self.engine.raw_connection()

@@ -108,7 +108,9 @@ sources = Table(
     Index("uq_sources_tenant_name", "tenant_id", "name", unique=True),
 )
 
-# One row per accepted point; (tenant_id, data_id) makes redelivery and resends harmless.
+# One row per accepted point; (tenant_id, data_id, ts) makes redelivery and resends harmless
+# (a unique index of a partitioned table must hold the partition key; a resend has its ts).
+# Partitioned by day (data/partitions.py), so that retention drops whole partitions.
 points = Table(
     "points",
     metadata,
@@ -119,9 +121,10 @@ points = Table(
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("value", Float(precision=53), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("uq_points_tenant_data_id", "tenant_id", "data_id", unique=True),
+    Index("uq_points_tenant_data_id_ts", "tenant_id", "data_id", "ts", unique=True),
     Index("ix_points_series_ts", "tenant_id", "metric_type", "source", "ts"),
     Index("ix_points_ts_brin", "ts", postgresql_using="brin"),
+    postgresql_partition_by="RANGE (ts)",
 )
 
 
@@ -154,6 +157,7 @@ ingest_minutes = Table(
 
 
 def _rollup(name: str) -> Table:
+    """A rollup tier, partitioned by month of its bucket (data/partitions.py)."""
     return Table(
         name,
         metadata,
@@ -168,6 +172,7 @@ def _rollup(name: str) -> Table:
         Column("last", Float(precision=53), nullable=False),
         Column("last_ts", DateTime(timezone=True), nullable=False),
         Index(f"ix_{name}_bucket_brin", "bucket", postgresql_using="brin"),
+        postgresql_partition_by="RANGE (bucket)",
     )
 
 

@@ -7,11 +7,17 @@ import os
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+from data.partitions import include_name
 from data.schema import metadata
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        compare_type=True,
+        include_name=include_name,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -59,7 +59,8 @@ def test_books_balance_after_ingest_and_resent_data_ids_count_as_duplicates(
     first = points(5)
     live.enqueue(tenant, first)
     live.enqueue(tenant, first + points(2))  # five resent, two new
-    live.enqueue(tenant, points(2, data_id="twice-in-one-entry"))  # one data_id twice
+    twice = points(1, data_id="twice-in-one-entry")
+    live.enqueue(tenant, twice + twice)  # one point twice in one entry
     drain(Consumer(isolated, "ac-1"))
     assert books(isolated, tenant) == {
         "accepted": 14,
