@@ -29,7 +29,7 @@ from data.accounting import Accounting
 from data.db import migrate
 from data.deadletters import DeadLetters
 from data.demo import DemoSource
-from data.history import EntryRef, to_datetime
+from data.history import EntryRef, Written, point_key, to_datetime
 from data.live import IngestEntry, PoisonEntry
 from data.partitions import Partition, Retention, apply_retention, ensure_window
 from data.points import Point
@@ -114,15 +114,15 @@ class Consumer:
         batch = [(e.tenant, p) for e in entries for p in e.points]
         books = [EntryRef(e.tenant, e.entry_id, len(e.points)) for e in entries]
         with BATCH_WRITE_SECONDS.time():
-            inserted = self.services.history.write_points(batch, books)
+            written = self.services.history.write_points(batch, books)
         committed_ms = time.time() * 1000
         for entry in entries:  # from acceptance (the entry id's time) to raw + rollups
             ROLLUP_DELAY_SECONDS.observe(max(0.0, committed_ms - _id_ms(entry.entry_id)) / 1000)
-        POINTS_WRITTEN.labels("stored").inc(len(inserted))
-        POINTS_WRITTEN.labels("duplicate").inc(len(batch) - len(inserted))
+        POINTS_WRITTEN.labels("stored").inc(written.count)
+        POINTS_WRITTEN.labels("duplicate").inc(len(batch) - written.count)
         if self.services.settings.fault_after_commit:
             os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the exactly-once tests
-        for tenant, points in _to_publish(entries, inserted).items():
+        for tenant, points in _to_publish(entries, written).items():
             live.publish_points(tenant, points)
         live.ack([e.entry_id for e in entries])
         return len(batch)
@@ -132,17 +132,19 @@ def _id_ms(entry_id: str) -> int:
     return int(entry_id.partition("-")[0])
 
 
-def _to_publish(
-    entries: Sequence[IngestEntry], inserted: set[tuple[str, str]]
-) -> dict[str, list[Point]]:
+def _to_publish(entries: Sequence[IngestEntry], written: Written) -> dict[str, list[Point]]:
     """New points per tenant; a redelivered entry is published again since its first
     delivery may have died between commit and publish (clients drop what they have)."""
     out: dict[str, list[Point]] = {}
-    seen: set[tuple[str, str]] = set()
+    if written.keys is None:  # every point was new, each once
+        for entry in entries:
+            out.setdefault(entry.tenant, []).extend(entry.points)
+        return out
+    seen: set[str] = set()
     for entry in entries:
         for p in entry.points:
-            key = (entry.tenant, p.data_id)
-            if key in seen or not (entry.redelivered or key in inserted):
+            key = point_key(entry.tenant, p)
+            if key in seen or not (entry.redelivered or key in written.keys):
                 continue
             seen.add(key)
             out.setdefault(entry.tenant, []).append(p)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, text
@@ -41,13 +42,18 @@ _HOUR_FROM_MINUTES = """SELECT tenant_id, metric_type, source, date_trunc('hour'
 # per (series, bucket) group, so the whole batch goes in one statement. The reply is the
 # number of new rows, and which ones only when some were not new (a redelivery, a resend):
 # fetching 10^5 keys back costs the worker more than building them.
-_WRITE = f"""
+#
+# A batch is first written without ON CONFLICT: the unique index checks every row anyway,
+# and the speculative insertion that ON CONFLICT needs costs a few microseconds a row. When
+# that meets a duplicate (a resend, a redelivery), the transaction is rolled back and the
+# batch written again with ON CONFLICT DO NOTHING.
+_WRITE = """
 WITH ins AS (
     INSERT INTO points (tenant_id, data_id, source, metric_type, ts, value)
     SELECT t, d, s, m, timestamptz 'epoch' + ms * interval '1 millisecond', v
     FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int8[], %s::float8[])
         AS u(t, d, s, m, ms, v)
-    ON CONFLICT (tenant_id, data_id, ts) DO NOTHING
+    {on_conflict}
     RETURNING tenant_id, data_id, source, metric_type, ts, value
 ),
 agg AS (
@@ -56,12 +62,20 @@ agg AS (
            (array_agg(value ORDER BY ts DESC))[1] AS newest, max(ts) AS newest_ts
     FROM ins GROUP BY 1, 2, 3, 4
 ),
-{_ROLLUP.format(name="m", table="rollup_1m", select="SELECT * FROM agg").strip()},
-{_ROLLUP.format(name="h", table="rollup_1h", select=_HOUR_FROM_MINUTES).strip()}
-SELECT count(*), CASE WHEN count(*) < %s THEN array_agg(tenant_id) END,
-       CASE WHEN count(*) < %s THEN array_agg(data_id) END
+{minute},
+{hour}
+SELECT count(*), CASE WHEN count(*) < %s THEN array_agg(concat_ws('|', tenant_id,
+    metric_type, source, round(extract(epoch FROM ts) * 1000)::int8, data_id)) END
 FROM ins
 """
+_ROLLUPS = {
+    "minute": _ROLLUP.format(name="m", table="rollup_1m", select="SELECT * FROM agg").strip(),
+    "hour": _ROLLUP.format(name="h", table="rollup_1h", select=_HOUR_FROM_MINUTES).strip(),
+}
+_WRITE_NEW = _WRITE.format(on_conflict="", **_ROLLUPS)
+_WRITE_SKIPPING_DUPLICATES = _WRITE.format(
+    on_conflict="ON CONFLICT (tenant_id, metric_type, source, ts, data_id) DO NOTHING", **_ROLLUPS
+)
 
 
 # The books of one batch, in the same transaction as its points: one row per ingest entry
@@ -89,6 +103,25 @@ ON CONFLICT (tenant_id, minute) DO UPDATE SET
 """
 
 WRITE_CHUNK = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a batch write stored: `count` new rows; `keys` are their `point_key`s, or None
+    when every point of the batch was new (the common case, not worth a set)."""
+
+    count: int
+    keys: set[str] | None
+
+    def is_new(self, tenant: str, point: Point) -> bool:
+        """Whether this point of the batch was stored by this write."""
+        return self.keys is None or point_key(tenant, point) in self.keys
+
+
+def point_key(tenant: str, p: Point) -> str:
+    """The identity of a stored point, as the unique index of `points` sees it (names have no
+    `|`; the data_id, which may, comes last)."""
+    return f"{tenant}|{p.metric}|{p.source}|{p.ts_ms}|{p.data_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,22 +175,21 @@ def to_ms(ts: datetime) -> int:
 def _books_params(
     batch: Sequence[tuple[str, Point]],
     entries: Sequence[EntryRef],
-    inserted: set[tuple[str, str]],
-    all_new: bool,
+    written: Written,
 ) -> tuple[str, str, str, str, str]:
     """The _BOOKS arrays: per entry, its points and how many of them were stored. When some
     rows were not new, a point counts as stored for the first entry of the batch holding it
-    (a data_id twice in one batch is inserted once)."""
+    (a point twice in one batch is inserted once)."""
     assert sum(e.points for e in entries) == len(batch), "entries must cover the batch"
-    if all_new:
+    if written.keys is None:
         stored = [e.points for e in entries]
     else:
         stored, claimed, start = [], set(), 0
         for entry in entries:
             count = 0
             for tenant, p in batch[start : start + entry.points]:
-                key = (tenant, p.data_id)
-                if key in inserted and key not in claimed:
+                key = point_key(tenant, p)
+                if key in written.keys and key not in claimed:
                     claimed.add(key)
                     count += 1
             stored.append(count)
@@ -171,6 +203,20 @@ def _books_params(
     )
 
 
+def _write_params(chunk: Sequence[tuple[str, Point]]) -> tuple[Any, ...]:
+    """The _WRITE parameters of a chunk: its columns as array literals, then its length."""
+    data_ids, sources, metrics, stamps, values = zip(*(p for _, p in chunk), strict=True)
+    return (
+        _text_array([t for t, _ in chunk]),
+        _text_array(data_ids),
+        _text_array(sources),
+        _text_array(metrics),
+        _int_array(stamps),
+        _float_array(values),
+        len(chunk),
+    )
+
+
 class HistoryStore:
     """Reads and writes of points and rollups; every call is scoped to one tenant."""
 
@@ -179,8 +225,8 @@ class HistoryStore:
 
     def write_points(
         self, batch: Sequence[tuple[str, Point]], entries: Sequence[EntryRef] = ()
-    ) -> set[tuple[str, str]]:
-        """Store (tenant, point) pairs in one transaction; return the (tenant, data_id) new ones.
+    ) -> Written:
+        """Store (tenant, point) pairs in one transaction; tell which ones were new.
 
         With `entries` (the batch's points come from them, in order), the books of each entry
         (points stored, duplicates dropped) are written in the same transaction.
@@ -188,52 +234,50 @@ class HistoryStore:
         Partitions are made ahead of time; should a point still find none (a worker catching
         up on a day whose partition was not made, or was just dropped by retention), the
         partitions of the batch's days are created and the batch is written again, once."""
+        if not batch:
+            return Written(0, set())
         try:
-            return self._write_points_once(batch, entries)
+            return self._write_new_or_skip_duplicates(batch, entries)
         except psycopg.errors.CheckViolation as exc:
             if not (exc.diag.message_primary or "").startswith("no partition of relation"):
                 raise
         ensure_for_times(self.engine, {p.ts_ms for _, p in batch})
-        return self._write_points_once(batch, entries)
+        return self._write_new_or_skip_duplicates(batch, entries)
 
-    def _write_points_once(
+    def _write_new_or_skip_duplicates(
         self, batch: Sequence[tuple[str, Point]], entries: Sequence[EntryRef]
-    ) -> set[tuple[str, str]]:
-        if not batch:
-            return set()
+    ) -> Written:
+        try:
+            return self._write_once(batch, entries, _WRITE_NEW)
+        except psycopg.errors.UniqueViolation:
+            return self._write_once(batch, entries, _WRITE_SKIPPING_DUPLICATES)
+
+    def _write_once(
+        self, batch: Sequence[tuple[str, Point]], entries: Sequence[EntryRef], statement: str
+    ) -> Written:
         raw = self.engine.raw_connection()
         try:
             conn = raw.driver_connection
             assert conn is not None
-            inserted: set[tuple[str, str]] = set()
+            keys: set[str] = set()
             new_rows = 0
             with conn.cursor() as cur:
                 for start in range(0, len(batch), WRITE_CHUNK):
                     chunk = batch[start : start + WRITE_CHUNK]
-                    params = (
-                        _text_array([t for t, _ in chunk]),
-                        _text_array([p.data_id for _, p in chunk]),
-                        _text_array([p.source for _, p in chunk]),
-                        _text_array([p.metric for _, p in chunk]),
-                        _int_array([p.ts_ms for _, p in chunk]),
-                        _float_array([p.value for _, p in chunk]),
-                        len(chunk),
-                        len(chunk),
-                    )
-                    cur.execute(_WRITE, params)
+                    cur.execute(statement, _write_params(chunk))
                     row = cur.fetchone()
                     assert row is not None
-                    count, tenants, data_ids = row
+                    count, new_keys = row
                     new_rows += count
                     if count == len(chunk):  # every row was new
-                        inserted.update((t, p.data_id) for t, p in chunk)
+                        keys.update(point_key(t, p) for t, p in chunk)
                     elif count:
-                        inserted.update(zip(tenants, data_ids, strict=True))
+                        keys.update(new_keys)
+                written = Written(new_rows, None if new_rows == len(batch) else keys)
                 if entries:
-                    all_new = new_rows == len(batch)
-                    cur.execute(_BOOKS, _books_params(batch, entries, inserted, all_new))
+                    cur.execute(_BOOKS, _books_params(batch, entries, written))
             conn.commit()
-            return inserted
+            return written
         except BaseException:
             raw.rollback()
             raise

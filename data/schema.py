@@ -108,8 +108,9 @@ sources = Table(
     Index("uq_sources_tenant_name", "tenant_id", "name", unique=True),
 )
 
-# One row per accepted point; (tenant_id, data_id, ts) makes redelivery and resends harmless
-# (a unique index of a partitioned table must hold the partition key; a resend has its ts).
+# One row per accepted point. (tenant_id, metric_type, source, ts, data_id) is unique, which
+# makes redelivery and resends harmless (a unique index of a partitioned table must hold the
+# partition key; a resend has its series and ts) and serves reads of a series over time.
 # Partitioned by day (data/partitions.py), so that retention drops whole partitions.
 points = Table(
     "points",
@@ -121,8 +122,10 @@ points = Table(
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("value", Float(precision=53), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("uq_points_tenant_data_id_ts", "tenant_id", "data_id", "ts", unique=True),
-    Index("ix_points_series_ts", "tenant_id", "metric_type", "source", "ts"),
+    Index(
+        "uq_points_series_ts_data_id", "tenant_id", "metric_type", "source", "ts", "data_id",
+        unique=True,
+    ),
     Index("ix_points_ts_brin", "ts", postgresql_using="brin"),
     postgresql_partition_by="RANGE (ts)",
 )

@@ -201,7 +201,7 @@ def test_migrating_0001_rows_to_partitions_keeps_every_row_and_idempotency(
     # today's ingest window has its partitions, and the old rows are still one each
     names = partition_names(svc.engine)
     assert RAW.partition_name(RAW.period_start(now + timedelta(days=2))) in names["points"]
-    assert svc.history.write_points([(tenant, p) for p in old + recent]) == set()
+    assert svc.history.write_points([(tenant, p) for p in old + recent]).count == 0
     assert count(svc.engine, "points") == 4
     with svc.engine.connect() as conn:
         assert conn.execute(text("SELECT * FROM rollup_1m ORDER BY bucket")).all() == minutes
@@ -221,13 +221,13 @@ def test_points_of_several_days_land_in_their_day_and_a_redelivery_stores_nothin
     batch = [(tenant, point(day, float(i))) for i, day in enumerate(days)]
     batch += [(tenant, point(days[-1] - timedelta(seconds=1), 9.0))]
 
-    assert services.history.write_points(batch) == {(t, p.data_id) for t, p in batch}
+    assert services.history.write_points(batch).count == len(batch)
     expected = {f"points_p{day:%Y%m%d}": 1 for day in days}
     expected[f"points_p{days[-1] - timedelta(seconds=1):%Y%m%d}"] += 1
     assert rows_per_partition(services.engine, "points", tenant) == expected
     minutes = rows_per_partition(services.engine, "rollup_1m", tenant)
 
-    assert services.history.write_points(batch[::-1]) == set()  # redelivered, reordered
+    assert services.history.write_points(batch[::-1]).count == 0  # redelivered, reordered
     assert rows_per_partition(services.engine, "points", tenant) == expected
     assert rows_per_partition(services.engine, "rollup_1m", tenant) == minutes
     with services.engine.connect() as conn:
@@ -306,7 +306,7 @@ def test_a_point_for_a_day_without_partition_is_still_stored(
     with services.engine.connect() as conn:
         assert not any(p.start.year < 2001 for p in list_partitions(conn, RAW))
 
-    assert len(services.history.write_points([(tenant, p) for p in lost])) == 2
+    assert services.history.write_points([(tenant, p) for p in lost]).count == 2
 
     assert rows_per_partition(services.engine, "points", tenant) == {
         "points_p19991231": 1, "points_p20000101": 1
@@ -314,7 +314,7 @@ def test_a_point_for_a_day_without_partition_is_still_stored(
     assert set(rows_per_partition(services.engine, "rollup_1h", tenant)) == {
         "rollup_1h_p199912", "rollup_1h_p200001"
     }
-    assert services.history.write_points([(tenant, p) for p in lost]) == set()
+    assert services.history.write_points([(tenant, p) for p in lost]).count == 0
 
 
 def test_two_processes_ensuring_the_same_partitions_at_once_both_succeed(

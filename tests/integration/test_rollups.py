@@ -187,8 +187,9 @@ def test_rollups_equal_polars_over_distinct_points_despite_late_and_resent_point
         resent = data.draw(st.lists(st.sampled_from(written), max_size=10)) if written else []
         doubled = data.draw(st.lists(st.sampled_from(fresh), max_size=5)) if fresh else []
         batch = data.draw(st.permutations([*fresh, *resent, *doubled]), label="batch")
-        inserted = services.history.write_points([(tenant, p) for p in batch])
-        assert inserted == {(tenant, p.data_id) for p in fresh}, "only new data_ids are new"
+        result = services.history.write_points([(tenant, p) for p in batch])
+        assert result.count == len(fresh), "only new points are new"
+        assert {p for p in batch if result.is_new(tenant, p)} == set(fresh)
         written.extend(fresh)
 
     assert stored_points(services, tenant) == sorted(
@@ -210,8 +211,8 @@ def test_late_points_update_last_only_when_newer_and_resends_change_nothing(
     data_id changes no rollup."""
     ten = ("cpu.usage", "web-1", _at("10:00:00"))  # the minute 10:00 and the hour 10:00
 
-    def write(*points: Point) -> set[tuple[str, str]]:
-        return services.history.write_points([(tenant, p) for p in points])
+    def write(*points: Point) -> int:
+        return services.history.write_points([(tenant, p) for p in points]).count
 
     def rollups() -> tuple[dict[Key, Rollup], dict[Key, Rollup]]:
         return (stored_rollups(services, "rollup_1m", tenant),
@@ -236,6 +237,6 @@ def test_late_points_update_last_only_when_newer_and_resends_change_nothing(
     assert h[ten] == Rollup(5, 114.0, 114.0, 1.0, 99.0, _at("10:05:00"), frozenset([5.0]))
 
     before = rollups()
-    assert write(older, newer, later_minute) == set()
+    assert write(older, newer, later_minute) == 0
     assert rollups() == before
     assert services.history.count_points(tenant) == 5
