@@ -375,6 +375,29 @@ def test_redis_restarted_empty_is_rebuilt_by_the_worker_and_reconcile(rig: Rig) 
     assert all(w.poll() is None for w in pipeline.workers), pipeline.worker_logs()
 
 
+def test_a_worker_started_while_postgres_is_down_waits_for_it(rig: Rig) -> None:
+    """A worker (re)started during an outage waits for PostgreSQL rather than exiting, then
+    migrates and writes what was queued meanwhile."""
+    pipeline = rig.pipeline
+    points = make_points(2_000)
+    pipeline.ingest(points[:1_000])  # caches the key while PostgreSQL is up
+    rig.postgres.crash()
+    try:
+        worker = pipeline.start_worker()
+        pipeline.ingest(points[1_000:])
+        pipeline.wait_for(
+            lambda: "PostgreSQL unreachable" in pipeline.worker_logs() or worker.poll() is not None,
+            "the worker noticed PostgreSQL is down",
+            timeout=30,
+        )
+        assert worker.poll() is None, pipeline.worker_logs()
+    finally:
+        rig.postgres.start()
+    pipeline.wait_for(pipeline.drained, "the worker drained the stream once PostgreSQL was back")
+    pipeline.assert_exactly_once(points)
+    assert worker.poll() is None, pipeline.worker_logs()
+
+
 def test_ingest_answers_503_json_while_redis_or_postgres_is_down(rig: Rig) -> None:
     """Ingest needs Redis (the queue, the API-key cache) and, for a key not yet cached,
     PostgreSQL: with either down it answers 503 JSON saying to retry, never 500."""
