@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_S = 1
 
 
 class ApiError(Exception):
@@ -32,13 +33,14 @@ class ApiError(Exception):
         body = {"error": {"code": self.code, "message": self.message, "details": self.details}}
         resp = jsonify(body)
         resp.status_code = self.status
+        if self.status == 503:  # a store is away: say when a retry makes sense
+            resp.headers["Retry-After"] = str(RETRY_AFTER_S)
         return resp
 
 
 # Redis or PostgreSQL away (restarting, unreachable): the request may succeed when retried.
 # A Redis ConnectionError also covers "loading the dataset" after a restart.
 _OUTAGES = (RedisConnectionError, RedisTimeoutError, psycopg.OperationalError)
-RETRY_AFTER_S = 1
 
 
 def is_outage(err: BaseException) -> bool:
@@ -70,10 +72,7 @@ def init_app(server: Flask) -> None:
     def _unexpected(err: Exception) -> Any:
         if is_outage(err):
             log.warning("%s %s: service unavailable: %s", request.method, request.path, err)
-            resp = ApiError(
-                503, "service_unavailable", "a backing service is unavailable; retry"
-            ).response()
-            resp.headers["Retry-After"] = str(RETRY_AFTER_S)
-            return resp
+            message = "a backing service is unavailable; retry"
+            return ApiError(503, "service_unavailable", message).response()
         log.exception("unhandled error on %s %s", request.method, request.path)
         return ApiError(500, "internal", "internal error; it has been logged").response()

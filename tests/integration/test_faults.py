@@ -408,6 +408,7 @@ def test_ingest_answers_503_json_while_redis_or_postgres_is_down(rig: Rig) -> No
             "/api/ingest", json=make_points(3), headers={"Authorization": f"Bearer {key}"}
         )
 
+    assert post(pipeline.key).status_code == 202  # verifies the key and caches it in Redis
     rig.redis.kill()
     try:
         resp = post(pipeline.key)
@@ -423,6 +424,9 @@ def test_ingest_answers_503_json_while_redis_or_postgres_is_down(rig: Rig) -> No
         resp = post(fresh_key)
         assert resp.status_code == 503, resp.get_data(as_text=True)
         assert resp.get_json()["error"]["code"] == "service_unavailable"
+        assert resp.headers["Retry-After"]
+        # a key cached before the outage (kept in Redis' AOF) reaches the queue
+        assert post(pipeline.key).status_code == 202
     finally:
         rig.postgres.start()
     assert post(fresh_key).status_code == 202  # the pooled connections recovered
