@@ -5,10 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from flask import Flask, Response, jsonify, request
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_S = 1
 
 
 class ApiError(Exception):
@@ -28,7 +33,21 @@ class ApiError(Exception):
         body = {"error": {"code": self.code, "message": self.message, "details": self.details}}
         resp = jsonify(body)
         resp.status_code = self.status
+        if self.status == 503:  # a store is away: say when a retry makes sense
+            resp.headers["Retry-After"] = str(RETRY_AFTER_S)
         return resp
+
+
+# Redis or PostgreSQL away (restarting, unreachable): the request may succeed when retried.
+# A Redis ConnectionError also covers "loading the dataset" after a restart.
+_OUTAGES = (RedisConnectionError, RedisTimeoutError, psycopg.OperationalError)
+
+
+def is_outage(err: BaseException) -> bool:
+    """Whether `err` says a backing service is unreachable, not that the request is wrong."""
+    if isinstance(err, DBAPIError):  # SQLAlchemy wraps the driver's error
+        return err.connection_invalidated or isinstance(err.orig, psycopg.OperationalError)
+    return isinstance(err, _OUTAGES)
 
 
 def _wants_json() -> bool:
@@ -51,5 +70,9 @@ def init_app(server: Flask) -> None:
 
     @server.errorhandler(Exception)
     def _unexpected(err: Exception) -> Any:
+        if is_outage(err):
+            log.warning("%s %s: service unavailable: %s", request.method, request.path, err)
+            message = "a backing service is unavailable; retry"
+            return ApiError(503, "service_unavailable", message).response()
         log.exception("unhandled error on %s %s", request.method, request.path)
         return ApiError(500, "internal", "internal error; it has been logged").response()

@@ -56,6 +56,7 @@ def openapi_document() -> dict[str, Any]:
                         "400": _ERROR,
                         "413": _ERROR,
                         "422": _ERROR,
+                        "503": _ERROR,  # Redis (or PostgreSQL) away: resend after Retry-After
                         **_AUTH_ERRORS,
                     },
                 }

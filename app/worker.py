@@ -17,6 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
+from app.errors import is_outage
 from app.metrics import (
     BATCH_WRITE_SECONDS,
     PARTITIONS_DROPPED,
@@ -57,8 +58,13 @@ class Consumer:
                 self.services.live.ensure_group()
                 self.step(block_ms=500)
                 backoff = 0.1
-            except Exception:
-                log.exception("consumer %s failed a step; retrying in %.1fs", self.name, backoff)
+            except Exception as exc:
+                if is_outage(exc):  # expected while a server restarts: no traceback per retry
+                    log.warning("consumer %s: %s; retrying in %.1fs", self.name, exc, backoff)
+                else:
+                    log.exception(
+                        "consumer %s failed a step; retrying in %.1fs", self.name, backoff
+                    )
                 self._holding_pending = True
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -224,18 +230,38 @@ def scheduled_jobs(
     return jobs
 
 
+def _migrate_when_reachable(services: Services, stop: threading.Event) -> bool:
+    """Migrate, waiting out a PostgreSQL that is down or restarting (a worker started, or
+    restarted by its supervisor, during an outage keeps trying rather than crash-looping);
+    False if `stop` was set first."""
+    backoff = 0.5
+    while not stop.is_set():
+        try:
+            migrate(services.engine)
+            return True
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("PostgreSQL unreachable (%s); retrying in %.1fs", exc, backoff)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 5.0)
+    return False
+
+
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     """Run the worker role until SIGTERM/SIGINT (or `stop`)."""
     services = Services.build(settings)
-    migrate(services.engine)
-    try:
-        maintain_partitions(services)
-    except Exception:  # a lock not granted in time: the hourly job and the write path retry
-        log.exception("partition maintenance failed at start")
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+    if not _migrate_when_reachable(services, stop):
+        services.close()
+        return
+    try:
+        maintain_partitions(services)
+    except Exception:  # a lock not granted in time: the hourly job and the write path retry
+        log.exception("partition maintenance failed at start")
     scheduler = BackgroundScheduler(
         timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 5}
     )

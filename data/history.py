@@ -279,7 +279,13 @@ class HistoryStore:
             conn.commit()
             return written
         except BaseException:
-            raw.rollback()
+            if raw.driver_connection is not None and raw.driver_connection.broken:
+                # the server went away mid-write (a crash, a restart): rolling back would
+                # only raise "the connection is lost" over the real error, and the pool
+                # would log another failure resetting it; drop it, the server rolls back
+                raw.invalidate()
+            else:
+                raw.rollback()
             raise
         finally:
             raw.close()
