@@ -23,8 +23,10 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from sqlalchemy import Engine
 
 from data.live import LiveStore
+from data.sources import SourceStore
 
 POINTS_ACCEPTED = Counter("pulse_points_accepted", "Points accepted by POST /api/ingest")
 POINTS_REFUSED = Counter("pulse_points_refused", "Points in refused ingest requests", ["reason"])
@@ -36,6 +38,11 @@ BATCH_WRITE_SECONDS = Histogram(
     "Time to commit one batch of points with its rollups",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+SOURCE_POLLS = Counter(
+    "pulse_source_polls", "Source polls by kind and outcome (ok, error, timeout, stuck)",
+    ["kind", "outcome"],
+)
+SOURCE_POINTS = Counter("pulse_source_points", "Points the sources queued, by kind", ["kind"])
 WS_CLIENTS = Gauge("pulse_ws_clients", "Open /ws connections", multiprocess_mode="livesum")
 WS_FRAMES = Counter("pulse_ws_frames_offered", "Live frames offered to /ws clients")
 
@@ -64,6 +71,22 @@ class PipelineCollector(Collector):
         )
 
 
+class SourcesCollector(Collector):
+    """Enabled sources per health status, read from PostgreSQL when scraped (so every
+    process reports the same figures whichever worker polls the sources)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.store = SourceStore(engine)
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "pulse_sources", "Enabled sources by health status", labels=["status"]
+        )
+        for status, count in sorted(self.store.health_counts().items()):
+            family.add_metric([status], count)
+        yield family
+
+
 class _ThisProcess(Collector):
     """The metrics counted in this process (when there is no multiprocess directory)."""
 
@@ -71,7 +94,7 @@ class _ThisProcess(Collector):
         yield from REGISTRY.collect()
 
 
-def exposition(live: LiveStore) -> tuple[bytes, str]:
+def exposition(live: LiveStore, engine: Engine | None = None) -> tuple[bytes, str]:
     """The /metrics body and its content type."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -79,4 +102,6 @@ def exposition(live: LiveStore) -> tuple[bytes, str]:
     else:
         registry.register(_ThisProcess())
     registry.register(PipelineCollector(live))
+    if engine is not None:
+        registry.register(SourcesCollector(engine))
     return generate_latest(registry), CONTENT_TYPE_LATEST

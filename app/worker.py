@@ -1,35 +1,35 @@
-"""The worker role: stream consumers that write points, and scheduled jobs (demo sources)."""
+"""The worker role: stream consumers that write points, and scheduled jobs (sources)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import select
 
 from app.metrics import BATCH_WRITE_SECONDS, POINTS_WRITTEN
 from app.services import Services
 from app.settings import Settings
+from app.sources.runner import SYNC_EVERY_S, SourceRunner
 from data.db import migrate
 from data.deadletters import DeadLetters
-from data.demo import DemoSource
 from data.live import IngestEntry, PoisonEntry
 from data.points import Point
-from data.schema import sources
 
 log = logging.getLogger(__name__)
 READ_COUNT = 100  # entries per read; each holds up to 1,000 points
 CLAIM_EVERY_S = 5.0
+SCHEDULER_THREADS = 32  # a source's job waits up to its timeout; many may wait at once
 
 
 class Consumer:
@@ -133,11 +133,6 @@ def _to_publish(
     return out
 
 
-def demo_tick(services: Services, tenant_id: str, source: DemoSource) -> None:
-    """Queue one second of demo points for a tenant, through the same path as ingest."""
-    services.live.enqueue(tenant_id, source.tick(services.now_ms()))
-
-
 def trim_ingest(services: Services) -> None:
     """Keep the ingest stream to what some consumer group has yet to acknowledge."""
     services.live.trim_acknowledged()
@@ -163,15 +158,6 @@ def scheduled_jobs(
         ("trim-ingest", trim_ingest, IntervalTrigger(seconds=10), []),
         ("reconcile-latest", reconcile_latest, IntervalTrigger(seconds=60), []),
     ]
-    if services.settings.demo_data:
-        query = select(sources.c.tenant_id, sources.c.name, sources.c.interval_s).where(
-            sources.c.kind == "demo", sources.c.enabled.is_(True)
-        )
-        with services.engine.connect() as conn:
-            for tenant_id, name, interval_s in conn.execute(query):
-                demo = DemoSource(random.Random())
-                trigger = IntervalTrigger(seconds=max(0.2, float(interval_s)))
-                jobs.append((f"demo:{tenant_id}:{name}", demo_tick, trigger, [tenant_id, demo]))
     return jobs
 
 
@@ -184,10 +170,20 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     scheduler = BackgroundScheduler(
-        timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 5}
+        timezone="UTC",
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 5},
+        executors={"default": ThreadPoolExecutor(SCHEDULER_THREADS)},
     )
     for job_id, func, trigger, args in scheduled_jobs(services):
         scheduler.add_job(func, trigger, id=job_id, args=[services, *args])
+    # Sources come from the table: the sync job adds, changes and removes their jobs.
+    runner = SourceRunner(services, scheduler)
+    scheduler.add_job(
+        runner.sync,
+        IntervalTrigger(seconds=SYNC_EVERY_S),
+        id="sources-sync",
+        next_run_time=datetime.now(UTC),
+    )
     scheduler.start()
     name = f"{socket.gethostname()}-{os.getpid()}"
     log.info("worker %s consuming %s", name, services.live.ingest_key)
