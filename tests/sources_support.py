@@ -15,8 +15,10 @@ from app.services import Services
 from app.sources.base import PollContext
 from data.live import LiveStore
 
-# (status, content type, body) for a request's path and headers
-Answer = tuple[int, str, bytes]
+# (status, content type, body) for a request's path and headers; a body given as a list of
+# chunks is sent slowly, one chunk per TRICKLE_S (a server that hangs without going silent)
+Answer = tuple[int, str, bytes | list[bytes]]
+TRICKLE_S = 0.2
 Handler = Callable[[str, dict[str, str]], Answer]
 
 
@@ -31,9 +33,14 @@ def http_server(handler: Handler) -> Iterator[str]:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
+                chunks = body if isinstance(body, list) else [body]
+                self.send_header("Content-Length", str(sum(len(c) for c in chunks)))
                 self.end_headers()
-                self.wfile.write(body)
+                for chunk in chunks:
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                    if isinstance(body, list):
+                        time.sleep(TRICKLE_S)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the poller gave up (timeout): expected in the hang tests
 
