@@ -24,6 +24,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from data.live import LiveStore
 from data.sources import SourceStore
@@ -79,10 +80,14 @@ class SourcesCollector(Collector):
         self.store = SourceStore(engine)
 
     def collect(self) -> Iterator[Metric]:
+        try:
+            counts = self.store.health_counts()
+        except SQLAlchemyError:
+            return  # PostgreSQL away: /metrics still answers with everything else
         family = GaugeMetricFamily(
             "pulse_sources", "Enabled sources by health status", labels=["status"]
         )
-        for status, count in sorted(self.store.health_counts().items()):
+        for status, count in sorted(counts.items()):
             family.add_metric([status], count)
         yield family
 

@@ -19,11 +19,11 @@ from sqlalchemy import delete, text, update
 from app.metrics import exposition
 from app.services import Services
 from app.sources.runner import JOB_PREFIX, SourceRunner
-from app.worker import Consumer
+from app.worker import Consumer, run_worker
 from data.events import Events
 from data.schema import sources
 from data.sources import DOWN_AFTER, SourceStore
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 from tests.sources_support import TRICKLE_S, Answer, http_server, isolated
 
 HANG_S = 3.0
@@ -335,3 +335,47 @@ def test_parallel_runners_poll_a_source_once_per_interval(
         thread.join(10)
     assert sorted(results) == ["elsewhere", "ok"]
     assert len(queued_points(svc, tenant)) == 1
+
+
+def test_the_worker_role_picks_up_a_new_source_and_stores_its_points(
+    services: Services, tenant: str, tmp_path: Path
+) -> None:
+    """The real worker (scheduler, sync job, runner, consumer): a source created while it
+    runs is polled within seconds and its points are in PostgreSQL."""
+    prefix = f"{services.settings.redis_prefix}worker-{uuid.uuid4().hex[:8]}:"
+    settings = services.settings.model_copy(
+        update={"redis_prefix": prefix, "source_files_dir": tmp_path}
+    )
+    stop = threading.Event()
+    worker = threading.Thread(target=run_worker, args=(settings, stop), daemon=True)
+    worker.start()
+    try:
+        now = int(time.time())
+        (tmp_path / "feed.jsonl").write_text(
+            "".join(
+                orjson.dumps(
+                    {"timestamp": now - i, "metric": "temp", "source": f"dev-{i}", "value": i}
+                ).decode()
+                + "\n"
+                for i in range(3)
+            )
+        )
+        store = SourceStore(services.engine)
+        source = store.create(
+            tenant,
+            {
+                "name": "feed",
+                "kind": "file_tail",
+                "interval_s": 0.5,
+                "config": {"path": "feed.jsonl", "format": "jsonl"},
+            },
+        )
+        wait_until(lambda: services.history.count_points(tenant) == 3, timeout=30)
+        polled = store.get(tenant, source.source_id)
+        assert polled is not None and polled.status == "up"
+    finally:
+        stop.set()
+        worker.join(15)
+        with services.engine.begin() as conn:
+            conn.execute(delete(sources).where(sources.c.tenant_id == tenant))
+    assert not worker.is_alive()
