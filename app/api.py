@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
 from app.api_pipeline import bp as pipeline_bp
+from app.api_sources import bp as sources_bp
 from app.auth import principal, services
 from app.errors import ApiError
 from app.metrics import POINTS_ACCEPTED, POINTS_REFUSED
@@ -23,6 +24,7 @@ from data.points import MAX_BODY_BYTES, MAX_POINTS, BodyError, parse_body, valid
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.register_blueprint(pipeline_bp)
+bp.register_blueprint(sources_bp)  # /api/sources…
 DEAD_ID_RE = re.compile(r"\d{1,20}-\d{1,20}")
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 

@@ -25,7 +25,7 @@ def healthz() -> dict[str, str]:
 
 def metrics() -> Response:
     """Prometheus exposition of Pulse's own figures."""
-    body, content_type = exposition(services().live)
+    body, content_type = exposition(services().live, services().engine)
     return Response(body, content_type=content_type)
 
 

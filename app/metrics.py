@@ -23,9 +23,12 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from data.accounting import last_reconcile
 from data.live import LiveStore
+from data.sources import SourceStore
 
 POINTS_ACCEPTED = Counter("pulse_points_accepted", "Points accepted by POST /api/ingest")
 POINTS_REFUSED = Counter("pulse_points_refused", "Points in refused ingest requests", ["reason"])
@@ -45,6 +48,11 @@ ROLLUP_DELAY_SECONDS = Histogram(
 PARTITIONS_DROPPED = Counter(
     "pulse_partitions_dropped", "Time partitions dropped by retention, by table", ["table"]
 )
+SOURCE_POLLS = Counter(
+    "pulse_source_polls", "Source polls by kind and outcome (ok, error, timeout, stuck)",
+    ["kind", "outcome"],
+)
+SOURCE_POINTS = Counter("pulse_source_points", "Points the sources queued, by kind", ["kind"])
 WS_CLIENTS = Gauge("pulse_ws_clients", "Open /ws connections", multiprocess_mode="livesum")
 WS_FRAMES = Counter("pulse_ws_frames_offered", "Live frames offered to /ws clients")
 
@@ -94,6 +102,26 @@ class PipelineCollector(Collector):
             )
 
 
+class SourcesCollector(Collector):
+    """Enabled sources per health status, read from PostgreSQL when scraped (so every
+    process reports the same figures whichever worker polls the sources)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.store = SourceStore(engine)
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            counts = self.store.health_counts()
+        except SQLAlchemyError:
+            return  # PostgreSQL away: /metrics still answers with everything else
+        family = GaugeMetricFamily(
+            "pulse_sources", "Enabled sources by health status", labels=["status"]
+        )
+        for status, count in sorted(counts.items()):
+            family.add_metric([status], count)
+        yield family
+
+
 class _ThisProcess(Collector):
     """The metrics counted in this process (when there is no multiprocess directory)."""
 
@@ -101,7 +129,7 @@ class _ThisProcess(Collector):
         yield from REGISTRY.collect()
 
 
-def exposition(live: LiveStore) -> tuple[bytes, str]:
+def exposition(live: LiveStore, engine: Engine | None = None) -> tuple[bytes, str]:
     """The /metrics body and its content type."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -109,4 +137,6 @@ def exposition(live: LiveStore) -> tuple[bytes, str]:
     else:
         registry.register(_ThisProcess())
     registry.register(PipelineCollector(live))
+    if engine is not None:
+        registry.register(SourcesCollector(engine))
     return generate_latest(registry), CONTENT_TYPE_LATEST

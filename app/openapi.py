@@ -12,6 +12,94 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+_SOURCE_ID = {"name": "source_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_SOURCE_REF = {"$ref": "#/components/schemas/Source"}
+_SOURCE = {
+    "type": "object",
+    "required": ["name", "kind"],
+    "properties": {
+        "id": {"type": "string", "readOnly": True},
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
+        "kind": {"enum": ["prometheus", "http_json", "sql", "file_tail", "demo"]},
+        "config": {
+            "type": "object",
+            "description": "per kind, see README 'Sources'; credentials are shown as ***",
+        },
+        "interval_s": {"type": "number", "minimum": 0.2, "default": 10},
+        "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
+        "enabled": {"type": "boolean", "default": True},
+        "health": {
+            "type": "object",
+            "readOnly": True,
+            "properties": {
+                "status": {"enum": ["pending", "up", "failing", "down", "disabled"]},
+                "last_success_at": {"type": ["string", "null"], "format": "date-time"},
+                "last_error_at": {"type": ["string", "null"], "format": "date-time"},
+                "last_error": {"type": ["string", "null"]},
+                "consecutive_failures": {"type": "integer"},
+            },
+        },
+        "state": {"type": "object", "readOnly": True},
+    },
+}
+
+
+def _sources_paths() -> dict[str, Any]:
+    body = {"required": True, "content": {"application/json": {"schema": _SOURCE_REF}}}
+    one = _json(_SOURCE_REF, "the source")
+    return {
+        "/api/sources": {
+            "get": {
+                "summary": "The tenant's polled sources with their health (admins)",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"sources": {"type": "array", "items": _SOURCE_REF}},
+                        },
+                        "sources",
+                    ),
+                    **_AUTH_ERRORS,
+                },
+            },
+            "post": {
+                "summary": "Add a source (admins)",
+                "requestBody": body,
+                "responses": {
+                    "201": one,
+                    "400": _ERROR,
+                    "409": _ERROR,
+                    "422": _ERROR,
+                    **_AUTH_ERRORS,
+                },
+            },
+        },
+        "/api/sources/{source_id}": {
+            "parameters": [_SOURCE_ID],
+            "get": {
+                "summary": "One source with its health (admins)",
+                "responses": {"200": one, "404": _ERROR, **_AUTH_ERRORS},
+            },
+            "put": {
+                "summary": "Change a source; fields left out keep their value (admins)",
+                "requestBody": body,
+                "responses": {
+                    "200": one,
+                    "400": _ERROR,
+                    "404": _ERROR,
+                    "409": _ERROR,
+                    "422": _ERROR,
+                    **_AUTH_ERRORS,
+                },
+            },
+            "delete": {
+                "summary": "Remove a source (admins)",
+                "responses": {"204": {"description": "removed"}, "404": _ERROR, **_AUTH_ERRORS},
+            },
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The document served at /api/openapi.json."""
     return {
@@ -153,6 +241,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **_sources_paths(),
             "/api/openapi.json": {
                 "get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}
             },
@@ -231,6 +320,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                 },
+                "Source": _SOURCE,
                 "Error": {
                     "type": "object",
                     "properties": {

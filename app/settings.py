@@ -58,6 +58,9 @@ class Settings(BaseSettings):
         20, ge=1, description="failures per address before throttling"
     )
     login_window_s: int = Field(900, ge=1, description="throttling window")
+    source_files_dir: Path | None = Field(
+        None, description="file_tail sources read only below it; default VAR_DIR/sources"
+    )
     fault_after_commit: bool = Field(
         False, description="tests only: worker dies between commit and ack"
     )
@@ -71,6 +74,11 @@ class Settings(BaseSettings):
     def allowed_origins(self) -> list[str]:
         """Origins besides the app's own that may open /ws or frame /embed."""
         return self.embed_allowed_origins.split()
+
+    @property
+    def files_dir(self) -> Path:
+        """The directory file_tail sources are confined to."""
+        return self.source_files_dir or self.var_dir / "sources"
 
     def require_urls(self) -> tuple[str, str]:
         """The database and Redis URLs, failing clearly when they were never resolved."""

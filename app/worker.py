@@ -1,21 +1,21 @@
-"""The worker role: stream consumers that write points, and scheduled jobs (demo sources)."""
+"""The worker role: stream consumers that write points, and scheduled jobs (sources)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import select
 
 from app.errors import is_outage
 from app.metrics import (
@@ -26,19 +26,19 @@ from app.metrics import (
 )
 from app.services import Services
 from app.settings import Settings
+from app.sources.runner import SYNC_EVERY_S, SourceRunner
 from data.accounting import Accounting
 from data.db import migrate
 from data.deadletters import DeadLetters
-from data.demo import DemoSource
 from data.history import EntryRef, Written, point_key, to_datetime
 from data.live import IngestEntry, PoisonEntry
 from data.partitions import Partition, Retention, apply_retention, ensure_window
 from data.points import Point
-from data.schema import sources
 
 log = logging.getLogger(__name__)
 READ_COUNT = 100  # entries per read; each holds up to 1,000 points
 CLAIM_EVERY_S = 5.0
+SCHEDULER_THREADS = 32  # a source's job waits up to its timeout; many may wait at once
 
 
 class Consumer:
@@ -157,11 +157,6 @@ def _to_publish(entries: Sequence[IngestEntry], written: Written) -> dict[str, l
     return out
 
 
-def demo_tick(services: Services, tenant_id: str, source: DemoSource) -> None:
-    """Queue one second of demo points for a tenant, through the same path as ingest."""
-    services.live.enqueue(tenant_id, source.tick(services.now_ms()))
-
-
 def trim_ingest(services: Services) -> None:
     """Keep the ingest stream to what some consumer group has yet to acknowledge."""
     services.live.trim_acknowledged()
@@ -218,15 +213,6 @@ def scheduled_jobs(
         ("prune-books", prune_books, IntervalTrigger(hours=1), []),
         ("partitions", maintain_partitions, IntervalTrigger(hours=1), []),
     ]
-    if services.settings.demo_data:
-        query = select(sources.c.tenant_id, sources.c.name, sources.c.interval_s).where(
-            sources.c.kind == "demo", sources.c.enabled.is_(True)
-        )
-        with services.engine.connect() as conn:
-            for tenant_id, name, interval_s in conn.execute(query):
-                demo = DemoSource(random.Random())
-                trigger = IntervalTrigger(seconds=max(0.2, float(interval_s)))
-                jobs.append((f"demo:{tenant_id}:{name}", demo_tick, trigger, [tenant_id, demo]))
     return jobs
 
 
@@ -263,10 +249,20 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     except Exception:  # a lock not granted in time: the hourly job and the write path retry
         log.exception("partition maintenance failed at start")
     scheduler = BackgroundScheduler(
-        timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 5}
+        timezone="UTC",
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 5},
+        executors={"default": ThreadPoolExecutor(SCHEDULER_THREADS)},
     )
     for job_id, func, trigger, args in scheduled_jobs(services):
         scheduler.add_job(func, trigger, id=job_id, args=[services, *args])
+    # Sources come from the table: the sync job adds, changes and removes their jobs.
+    runner = SourceRunner(services, scheduler)
+    scheduler.add_job(
+        runner.sync,
+        IntervalTrigger(seconds=SYNC_EVERY_S),
+        id="sources-sync",
+        next_run_time=datetime.now(UTC),
+    )
     scheduler.start()
     name = f"{socket.gethostname()}-{os.getpid()}"
     log.info("worker %s consuming %s", name, services.live.ingest_key)

@@ -1,4 +1,5 @@
-"""The worker's jobs: first-start bootstrap of tenant `demo`, and the demo source's ticks.
+"""The worker's jobs: first-start bootstrap of tenant `demo`, and the demo source's ticks
+(the demo generator is a source kind, scheduled by the source runner).
 
 The bootstrap tests run on a database of their own (tenant `demo` and the username `admin`
 are fixed names, so the run's shared database cannot show a first start); the tick tests use
@@ -8,7 +9,6 @@ the run's database with a fresh tenant and a Redis prefix of their own.
 from __future__ import annotations
 
 import dataclasses
-import random
 import secrets
 import time
 import uuid
@@ -24,11 +24,15 @@ from sqlalchemy.engine import make_url
 from app.bootstrap import DEMO_TENANT, ensure_demo_tenant
 from app.services import Services
 from app.settings import Settings
-from app.worker import Consumer, demo_tick, scheduled_jobs
+from app.sources import demo
+from app.sources.base import PollContext
+from app.sources.runner import JOB_PREFIX, SourceRunner
+from app.worker import Consumer
 from data.db import migrate
-from data.demo import HOSTS, DemoSource
+from data.demo import HOSTS
 from data.live import LiveStore
 from data.schema import sources, users
+from data.sources import DemoConfig
 
 DEMO_SERIES = {
     ("site.traffic", "web-frontend"),
@@ -83,9 +87,21 @@ def demo_rows(svc: Services) -> tuple[list[tuple[str, str]], list[tuple[str, str
         return [tuple(r) for r in people], [tuple(r) for r in feeds]
 
 
-def demo_jobs(svc: Services) -> list[tuple[str, Callable[..., object], Any, list[Any]]]:
-    """The worker's scheduled jobs that run a demo source."""
-    return [job for job in scheduled_jobs(svc) if job[1] is demo_tick]
+def demo_jobs(svc: Services) -> dict[str, float]:
+    """The source runner's jobs (id → interval) that run a demo source."""
+    with svc.engine.connect() as conn:
+        ids = conn.execute(select(sources.c.source_id).where(sources.c.kind == "demo")).scalars()
+        demo_ids = {JOB_PREFIX + source_id for source_id in ids}
+    return {job: every for job, every in SourceRunner(svc).wanted().items() if job in demo_ids}
+
+
+def demo_tick(svc: Services, tenant: str, state: dict[str, Any]) -> dict[str, Any]:
+    """What the runner does with a demo source: poll it at the clock's time, queue the points."""
+    now_ms = svc.now_ms()
+    ctx = PollContext("demo-source-id", tenant, "demo", now_ms, now_ms - 86_400_000, 1.0)
+    result = demo.poll(DemoConfig(seed=7), state, ctx)
+    svc.live.enqueue(tenant, result.points)
+    return result.state
 
 
 def test_first_start_creates_demo_admin_and_source_and_shows_the_password_once(
@@ -126,18 +142,17 @@ def test_without_demo_data_the_admin_is_created_but_no_demo_source(
     quiet = fresh_start(demo_data=False, pulse_admin_password=None)
     assert ensure_demo_tenant(quiet) is not None
     assert demo_rows(quiet) == ([("admin", "admin")], [])
-    assert demo_jobs(quiet) == []
+    assert demo_jobs(quiet) == {}
 
     lively = fresh_start(demo_data=True, pulse_admin_password=None)
     assert ensure_demo_tenant(lively) is None  # the admin exists: no new password
     assert ensure_demo_tenant(lively) is None
     assert demo_rows(lively) == ([("admin", "admin")], [("demo-generator", "demo", 1.0, True)])
-    jobs = demo_jobs(lively)
-    assert [(job_id, func, args[0]) for job_id, func, _, args in jobs] == [
-        ("demo:demo:demo-generator", demo_tick, DEMO_TENANT)
-    ]
-    assert isinstance(jobs[0][3][1], DemoSource)
-    assert jobs[0][2].interval.total_seconds() == 1.0
+    with lively.engine.connect() as conn:
+        source_id = conn.execute(
+            select(sources.c.source_id).where(sources.c.tenant_id == DEMO_TENANT)
+        ).scalar_one()
+    assert demo_jobs(lively) == {JOB_PREFIX + source_id: 1.0}
 
 
 @pytest.fixture
@@ -165,10 +180,9 @@ def test_demo_tick_queues_one_point_per_demo_series_for_the_second(
     """A tick queues, for its tenant, one point of each demo series stamped with the start of
     the current second; a second tick in the same second carries the same data_ids."""
     second_ms = (int(time.time()) - 5) * 1000
-    source = DemoSource(random.Random(7))
     for offset in (120, 870):
         at = dataclasses.replace(own_queue, clock=lambda o=offset: (second_ms + o) / 1000)
-        demo_tick(at, tenant, source)
+        demo_tick(at, tenant, {})
 
     entries = queued(own_queue)
     assert [t for t, _ in entries] == [tenant, tenant]
@@ -188,10 +202,10 @@ def test_repeated_demo_tick_in_one_second_is_stored_once(own_queue: Services, te
     """The worker stores a second's demo points once even when the tick ran twice, and the
     latest values show every demo series."""
     second_ms = (int(time.time()) - 5) * 1000
-    source = DemoSource(random.Random(11))
+    state: dict[str, Any] = {}
     for offset in (0, 400, 999):
         at = dataclasses.replace(own_queue, clock=lambda o=offset: (second_ms + o) / 1000)
-        demo_tick(at, tenant, source)
+        state = demo_tick(at, tenant, state)
 
     own_queue.live.ensure_group()
     consumer = Consumer(own_queue, f"jobs-{uuid.uuid4().hex[:6]}")

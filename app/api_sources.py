@@ -1,0 +1,91 @@
+"""/api/sources: the tenant's polled sources with their health (admins only).
+
+Another tenant's source answers 404. A bad definition answers 422 with one detail per
+field (`{"field": "config.url", "message": ...}`), a taken name 409. Credentials in a
+config (an SQL URL's password, Authorization-like headers) are shown masked; sending the
+mask back in a PUT keeps the stored value. Changes are written to the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.auth import Principal, principal, services
+from app.errors import ApiError
+from data.sources import Source, SourceConflict, SourceInvalid, SourceStore
+
+bp = Blueprint("sources", __name__, url_prefix="/sources")
+
+
+def _admin() -> tuple[Principal, SourceStore]:
+    who = principal(role="admin")
+    return who, SourceStore(services().engine)
+
+
+def _body() -> Any:
+    doc = request.get_json(silent=True)
+    if doc is None:
+        raise ApiError(400, "invalid_body", "the body must be a JSON object")
+    return doc
+
+
+def _user_id(who: Principal) -> str | None:
+    return who.user.user_id if who.user else None
+
+
+def _found(source: Source | None) -> Source:
+    if source is None:
+        raise ApiError(404, "not_found", "no such source")
+    return source
+
+
+def _refusal(exc: SourceInvalid | SourceConflict) -> ApiError:
+    if isinstance(exc, SourceConflict):
+        return ApiError(409, "name_taken", str(exc))
+    return ApiError(422, "invalid_source", f"{len(exc.details)} problem(s)", exc.details)
+
+
+@bp.get("")
+def list_sources() -> Response:
+    """The tenant's sources with their health, by name."""
+    who, store = _admin()
+    return jsonify({"sources": [s.as_dict() for s in store.of_tenant(who.tenant_id)]})
+
+
+@bp.post("")
+def create_source() -> tuple[Response, int]:
+    """Add a source; the worker starts polling it within seconds."""
+    who, store = _admin()
+    try:
+        source = store.create(who.tenant_id, _body(), _user_id(who))
+    except (SourceInvalid, SourceConflict) as exc:
+        raise _refusal(exc) from None
+    return jsonify(source.as_dict()), 201
+
+
+@bp.get("/<source_id>")
+def get_source(source_id: str) -> Response:
+    """One source with its health and state."""
+    who, store = _admin()
+    return jsonify(_found(store.get(who.tenant_id, source_id)).as_dict())
+
+
+@bp.put("/<source_id>")
+def update_source(source_id: str) -> Response:
+    """Change a source; fields left out keep their value."""
+    who, store = _admin()
+    try:
+        source = store.update(who.tenant_id, source_id, _body(), _user_id(who))
+    except (SourceInvalid, SourceConflict) as exc:
+        raise _refusal(exc) from None
+    return jsonify(_found(source).as_dict())
+
+
+@bp.delete("/<source_id>")
+def delete_source(source_id: str) -> tuple[str, int]:
+    """Remove a source; the worker stops polling it within seconds."""
+    who, store = _admin()
+    if not store.delete(who.tenant_id, source_id, _user_id(who)):
+        raise ApiError(404, "not_found", "no such source")
+    return "", 204

@@ -1,0 +1,543 @@
+"""Sources the worker polls: their configuration per kind, CRUD per tenant, and health.
+
+A source row holds what an admin configured (`kind`, `config`, `interval_s`, `timeout_s`,
+`enabled`), what the poller carries from one run to the next (`state`: offsets, high-water
+marks, previous counter samples) and its health (`last_success_at`, `last_error_at`,
+`last_error`, `consecutive_failures`). A source is *down* once `DOWN_AFTER` polls in a row
+have failed: one timeout is a blip, three in a row is an outage worth an alert.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from sqlalchemy import Engine, bindparam, delete, insert, select, text, update
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError
+
+from data.points import NAME_RE
+from data.schema import audit_log, sources
+
+DOWN_AFTER = 3
+KINDS = ("prometheus", "http_json", "sql", "file_tail", "demo")
+MASK = "***"
+# Header names whose values are credentials: shown masked, kept when sent back masked.
+SECRET_HEADER_WORDS = ("authorization", "cookie", "token", "key", "secret", "password", "auth")
+
+
+def _matching(pattern: str, message: str) -> AfterValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(check)
+
+
+Name = Annotated[str, _matching(NAME_RE.pattern, "must be 1-128 characters of A-Z a-z 0-9 _ . : -")]
+LabelName = Annotated[str, _matching(r"[A-Za-z_][A-Za-z0-9_]{0,127}", "must be a label name")]
+Prefix = Annotated[
+    str, _matching(r"[A-Za-z0-9_.:\-]{0,64}", "must be 0-64 characters of A-Z a-z 0-9 _ . : -")
+]
+Glob = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Headers = dict[
+    Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")],
+    Annotated[str, StringConstraints(max_length=4000, pattern=r"^[^\r\n]*$")],
+]
+JsonPath = Annotated[
+    str,
+    _matching(
+        r"[^.\s]{1,200}(\.[^.\s]{1,200}){0,30}",
+        "must be dotted keys and list indexes, e.g. data.items.0.cpu",
+    ),
+]
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or len(value) > 2000:
+        raise ValueError("must be an http:// or https:// URL of at most 2000 characters")
+    return value
+
+
+HttpUrlText = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_http_url)]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PrometheusConfig(_Config):
+    """Scrape of a Prometheus text exposition: counters become per-second rates."""
+
+    url: HttpUrlText
+    headers: Headers = {}
+    include: list[Glob] = Field(default_factory=lambda: ["*"], min_length=1, max_length=100)
+    exclude: list[Glob] = Field(default_factory=list, max_length=100)
+    source_labels: list[LabelName] = Field(default_factory=list, max_length=10)
+    source: Name | None = None
+    separator: Literal[".", ":", "-", "_"] = "."
+    prefix: Prefix = ""
+    max_series: int = Field(2000, ge=1, le=20_000)
+
+
+class JsonValue(_Config):
+    """Where one value sits in the JSON document, and the series it becomes."""
+
+    path: JsonPath
+    metric: Name
+    source: Name | None = None
+
+
+class HttpJsonConfig(_Config):
+    """Poll of a JSON document over HTTP; each configured path is one point."""
+
+    url: HttpUrlText
+    headers: Headers = {}
+    values: list[JsonValue] = Field(min_length=1, max_length=1000)
+    timestamp_path: JsonPath | None = None
+
+
+class SqlConfig(_Config):
+    """A query returning (timestamp, metric, source, value) rows after a high-water mark."""
+
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    query: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+    since_as: Literal["timestamp", "epoch"] = "timestamp"
+    max_rows: int = Field(10_000, ge=1, le=100_000)
+
+    @field_validator("url")
+    @classmethod
+    def _sqlalchemy_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except (ArgumentError, ValueError):
+            raise ValueError("is not an SQLAlchemy URL (dialect+driver://…)") from None
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _uses_since(cls, value: str) -> str:
+        if not re.search(r":since\b", value):
+            raise ValueError("must use the bound parameter :since (the high-water mark)")
+        return value
+
+
+class FileTailConfig(_Config):
+    """A CSV (header timestamp,metric,source,value) or JSON-lines file another program appends."""
+
+    path: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    format: Literal["csv", "jsonl"]
+    start_at: Literal["beginning", "end"] = "beginning"
+    max_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+
+class DemoConfig(_Config):
+    """The demo generator; `seed` makes its noise repeatable."""
+
+    seed: int | None = None
+
+
+CONFIGS: dict[str, type[_Config]] = {
+    "prometheus": PrometheusConfig,
+    "http_json": HttpJsonConfig,
+    "sql": SqlConfig,
+    "file_tail": FileTailConfig,
+    "demo": DemoConfig,
+}
+
+
+class SourceSpec(BaseModel):
+    """What an admin sends to create or change a source (config checked per kind)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    kind: Literal["prometheus", "http_json", "sql", "file_tail", "demo"]
+    config: dict[str, Any] = Field(default_factory=dict)
+    interval_s: float = Field(10.0, ge=0.2, le=86_400)
+    timeout_s: float | None = Field(None, gt=0, le=600)
+    enabled: bool = True
+
+
+class SourceInvalid(ValueError):
+    """A source definition with per-field problems: [{"field": ..., "message": ...}]."""
+
+    def __init__(self, details: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{d['field']}: {d['message']}" for d in details))
+        self.details = details
+
+
+class SourceConflict(ValueError):
+    """Another source of the tenant has this name."""
+
+
+def _details(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    out = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        field = ".".join(part for part in (prefix, loc) if part)
+        out.append({"field": field or prefix or "body", "message": message})
+    return out
+
+
+def parse_config(kind: str, config: Any) -> _Config:
+    """The typed config of a kind, or SourceInvalid with `config.<field>` details."""
+    model = CONFIGS.get(kind)
+    if model is None:
+        raise SourceInvalid([{"field": "kind", "message": f"must be one of {', '.join(KINDS)}"}])
+    if not isinstance(config, dict):
+        raise SourceInvalid([{"field": "config", "message": "must be a JSON object"}])
+    try:
+        return model.model_validate(config)
+    except ValidationError as exc:
+        raise SourceInvalid(_details(exc, "config")) from None
+
+
+def parse_spec(doc: Any) -> tuple[SourceSpec, _Config]:
+    """A whole source definition checked, its config included."""
+    if not isinstance(doc, dict):
+        raise SourceInvalid([{"field": "body", "message": "must be a JSON object"}])
+    try:
+        spec = SourceSpec.model_validate(doc)
+    except ValidationError as exc:
+        details = _details(exc)
+        if "kind" in doc and not any(d["field"] == "kind" for d in details):
+            try:
+                parse_config(str(doc["kind"]), doc.get("config", {}))
+            except SourceInvalid as bad_config:
+                details += bad_config.details
+        raise SourceInvalid(details) from None
+    return spec, parse_config(spec.kind, spec.config)
+
+
+def _secret_header(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_HEADER_WORDS)
+
+
+def redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The config as the API shows it: passwords and credential headers masked."""
+    out = dict(config)
+    if kind == "sql" and "url" in out:
+        try:
+            out["url"] = make_url(out["url"]).render_as_string(hide_password=True)
+        except (ArgumentError, ValueError):
+            out["url"] = MASK
+    if isinstance(out.get("headers"), dict):
+        out["headers"] = {k: MASK if _secret_header(k) else v for k, v in out["headers"].items()}
+    return out
+
+
+def unredacted(kind: str, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """`new` with masked secrets (as GET showed them) replaced by the stored values."""
+    out = dict(new)
+    if kind == "sql" and isinstance(out.get("url"), str) and isinstance(old.get("url"), str):
+        try:
+            sent, stored = make_url(out["url"]), make_url(old["url"])
+        except (ArgumentError, ValueError):
+            return out
+        if sent.password == MASK:
+            out["url"] = sent.set(password=stored.password).render_as_string(hide_password=False)
+    headers, old_headers = out.get("headers"), old.get("headers") or {}
+    if isinstance(headers, dict):
+        out["headers"] = {k: old_headers.get(k, v) if v == MASK else v for k, v in headers.items()}
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One source row."""
+
+    source_id: str
+    tenant_id: str
+    name: str
+    kind: str
+    config: dict[str, Any]
+    interval_s: float
+    timeout_s: float
+    enabled: bool
+    state: dict[str, Any]
+    last_success_at: datetime | None
+    last_error_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    created_at: datetime
+
+    @property
+    def status(self) -> str:
+        """disabled, pending (never polled), up, failing (fewer than DOWN_AFTER) or down."""
+        if not self.enabled:
+            return "disabled"
+        if self.consecutive_failures >= DOWN_AFTER:
+            return "down"
+        if self.consecutive_failures:
+            return "failing"
+        return "up" if self.last_success_at else "pending"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The API's view: secrets masked, state and health included."""
+        return {
+            "id": self.source_id,
+            "name": self.name,
+            "kind": self.kind,
+            "config": redacted(self.kind, self.config),
+            "interval_s": self.interval_s,
+            "timeout_s": self.timeout_s,
+            "enabled": self.enabled,
+            "created_at": _iso(self.created_at),
+            "health": {
+                "status": self.status,
+                "last_success_at": _iso(self.last_success_at),
+                "last_error_at": _iso(self.last_error_at),
+                "last_error": self.last_error,
+                "consecutive_failures": self.consecutive_failures,
+            },
+            "state": self.state,
+        }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z") if at else None
+
+
+def _source(row: Any) -> Source:
+    return Source(
+        row.source_id,
+        row.tenant_id,
+        row.name,
+        row.kind,
+        dict(row.config or {}),
+        float(row.interval_s),
+        float(row.timeout_s),
+        bool(row.enabled),
+        dict(row.state or {}),
+        row.last_success_at,
+        row.last_error_at,
+        row.last_error,
+        int(row.consecutive_failures),
+        row.created_at,
+    )
+
+
+def _timeout(spec: SourceSpec) -> float:
+    return spec.timeout_s if spec.timeout_s is not None else min(10.0, spec.interval_s)
+
+
+class SourceStore:
+    """Sources in PostgreSQL: admin CRUD scoped by tenant, and the worker's health records."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- admin side, always scoped by tenant --------------------------------------------
+
+    def of_tenant(self, tenant_id: str) -> list[Source]:
+        """The tenant's sources by name."""
+        query = select(sources).where(sources.c.tenant_id == tenant_id).order_by(sources.c.name)
+        with self.engine.connect() as conn:
+            return [_source(row) for row in conn.execute(query)]
+
+    def get(self, tenant_id: str, source_id: str) -> Source | None:
+        """The tenant's source with this id; None for another tenant's or a missing one."""
+        if not _is_uuid(source_id):
+            return None
+        query = select(sources).where(
+            sources.c.tenant_id == tenant_id, sources.c.source_id == source_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _source(row) if row else None
+
+    def create(self, tenant_id: str, doc: Any, user_id: str | None = None) -> Source:
+        """Check and insert a source; SourceInvalid or SourceConflict when refused."""
+        spec, config = parse_spec(doc)
+        source_id = str(uuid.uuid4())
+        values = {
+            "name": spec.name,
+            "kind": spec.kind,
+            "config": config.model_dump(mode="json"),
+            "interval_s": spec.interval_s,
+            "timeout_s": _timeout(spec),
+            "enabled": spec.enabled,
+        }
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(sources).values(source_id=source_id, tenant_id=tenant_id, **values)
+                )
+                _audit(conn, tenant_id, user_id, "source.create", spec.name, {"kind": spec.kind})
+        except IntegrityError:
+            raise SourceConflict(f"a source named {spec.name!r} exists") from None
+        created = self.get(tenant_id, source_id)
+        assert created is not None
+        return created
+
+    def update(
+        self, tenant_id: str, source_id: str, doc: Any, user_id: str | None = None
+    ) -> Source | None:
+        """Change a source: fields left out keep their value; a new kind or config starts
+        from a fresh state (offsets and high-water marks belong to the old config)."""
+        current = self.get(tenant_id, source_id)
+        if current is None:
+            return None
+        if not isinstance(doc, dict):
+            raise SourceInvalid([{"field": "body", "message": "must be a JSON object"}])
+        merged = {
+            "name": current.name,
+            "kind": current.kind,
+            "config": current.config,
+            "interval_s": current.interval_s,
+            "timeout_s": current.timeout_s,
+            "enabled": current.enabled,
+            **doc,
+        }
+        if "config" in doc and isinstance(doc["config"], dict) and merged["kind"] == current.kind:
+            merged["config"] = unredacted(current.kind, doc["config"], current.config)
+        spec, config = parse_spec(merged)
+        values: dict[str, Any] = {
+            "name": spec.name,
+            "kind": spec.kind,
+            "config": config.model_dump(mode="json"),
+            "interval_s": spec.interval_s,
+            "timeout_s": _timeout(spec),
+            "enabled": spec.enabled,
+        }
+        if values["kind"] != current.kind or values["config"] != current.config:
+            values["state"] = {}
+        changed = sorted(k for k, v in values.items() if k != "state" and v != _field(current, k))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(sources)
+                    .where(sources.c.tenant_id == tenant_id, sources.c.source_id == source_id)
+                    .values(**values)
+                )
+                _audit(conn, tenant_id, user_id, "source.update", spec.name, {"changed": changed})
+        except IntegrityError:
+            raise SourceConflict(f"a source named {spec.name!r} exists") from None
+        return self.get(tenant_id, source_id)
+
+    def delete(self, tenant_id: str, source_id: str, user_id: str | None = None) -> bool:
+        """Remove a source; False when the tenant has no such source."""
+        if not _is_uuid(source_id):
+            return False
+        with self.engine.begin() as conn:
+            name = conn.execute(
+                delete(sources)
+                .where(sources.c.tenant_id == tenant_id, sources.c.source_id == source_id)
+                .returning(sources.c.name)
+            ).scalar_one_or_none()
+            if name is None:
+                return False
+            _audit(conn, tenant_id, user_id, "source.delete", name, {})
+        return True
+
+    # -- worker side ---------------------------------------------------------------------
+
+    def load(self, source_id: str) -> Source | None:
+        """Any tenant's source by id (the worker's view)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(sources).where(sources.c.source_id == source_id)).first()
+        return _source(row) if row else None
+
+    def enabled(self, kinds: Iterable[str] = KINDS) -> list[tuple[str, str, float]]:
+        """(source_id, kind, interval_s) of every enabled source of these kinds."""
+        query = select(sources.c.source_id, sources.c.kind, sources.c.interval_s).where(
+            sources.c.enabled.is_(True), sources.c.kind.in_(list(kinds))
+        )
+        with self.engine.connect() as conn:
+            return [(r.source_id, r.kind, float(r.interval_s)) for r in conn.execute(query)]
+
+    def record_success(self, polled: Source, state: dict[str, Any], at: datetime) -> bool:
+        """Save the new state and a success; True when this ends a down spell. The state is
+        kept only if the config is still the one polled (an edit meanwhile reset it)."""
+        with self.engine.begin() as conn:
+            before = conn.execute(
+                text(
+                    "UPDATE sources SET consecutive_failures = 0, last_success_at = :at,"
+                    " state = CASE WHEN sources.kind = :kind AND sources.config = :config"
+                    " THEN :state ELSE sources.state END"
+                    " FROM (SELECT source_id, consecutive_failures AS before FROM sources"
+                    "       WHERE source_id = :id FOR UPDATE) AS old"
+                    " WHERE sources.source_id = old.source_id RETURNING old.before"
+                ).bindparams(_json_param("config", polled.config), _json_param("state", state)),
+                {"id": polled.source_id, "at": at, "kind": polled.kind},
+            ).scalar_one_or_none()
+        return before is not None and before >= DOWN_AFTER
+
+    def record_failure(self, source_id: str, error: str, at: datetime) -> bool:
+        """Count a failure; True exactly when this failure makes the source down."""
+        with self.engine.begin() as conn:
+            failures = conn.execute(
+                update(sources)
+                .where(sources.c.source_id == source_id)
+                .values(
+                    consecutive_failures=sources.c.consecutive_failures + 1,
+                    last_error_at=at,
+                    last_error=error[:2000],
+                )
+                .returning(sources.c.consecutive_failures)
+            ).scalar_one_or_none()
+        return failures == DOWN_AFTER
+
+    def health_counts(self) -> dict[str, int]:
+        """Enabled sources per status (up, failing, down, pending), over every tenant."""
+        status = (
+            "CASE WHEN consecutive_failures >= :down THEN 'down'"
+            " WHEN consecutive_failures > 0 THEN 'failing'"
+            " WHEN last_success_at IS NULL THEN 'pending' ELSE 'up' END"
+        )
+        query = text(f"SELECT {status} AS status, count(*) FROM sources WHERE enabled GROUP BY 1")
+        counts = {"up": 0, "failing": 0, "down": 0, "pending": 0}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query, {"down": DOWN_AFTER}):
+                counts[row[0]] = int(row[1])
+        return counts
+
+
+def _json_param(name: str, value: Any) -> Any:
+    return bindparam(name, value, type_=sources.c.config.type)
+
+
+def _field(source: Source, key: str) -> Any:
+    return getattr(source, key)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _audit(
+    conn: Connection,
+    tenant_id: str,
+    user_id: str | None,
+    action: str,
+    target: str,
+    details: dict[str, Any],
+) -> None:
+    conn.execute(
+        insert(audit_log).values(
+            tenant_id=tenant_id, user_id=user_id, action=action, target=target, details=details
+        )
+    )
