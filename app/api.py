@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
+from app import api_data
 from app.auth import principal, services
 from app.errors import ApiError
 from app.metrics import POINTS_ACCEPTED, POINTS_REFUSED
@@ -28,6 +29,7 @@ NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl
 def init_app(server: Flask) -> None:
     """Register the /api blueprint."""
     server.register_blueprint(bp)
+    server.register_blueprint(api_data.bp)
     server.before_request(_api_routes_only)
 
 
@@ -43,7 +45,7 @@ def _api_routes_only() -> None:
             endpoint, _ = adapter.match(request.path, method=method)
         except HTTPException:
             continue
-        if str(endpoint).startswith("api."):
+        if str(endpoint).startswith(("api.", "api_")):  # this blueprint, or api_data's
             allowed.append(method)
     if allowed:
         raise ApiError(405, "method_not_allowed", f"{request.path} takes {', '.join(allowed)}")
