@@ -37,6 +37,9 @@ BATCH_WRITE_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 WS_CLIENTS = Gauge("pulse_ws_clients", "Open /ws connections", multiprocess_mode="livesum")
+LONG_POLLS = Gauge(
+    "pulse_long_polls", "GET /api/updates requests waiting", multiprocess_mode="livesum"
+)
 WS_FRAMES = Counter("pulse_ws_frames_offered", "Live frames offered to /ws clients")
 
 
