@@ -116,7 +116,7 @@ class LongPoll:
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def _wait_while_connected(
-        self, request: Request, tenant: str, cursor: str, wanted: _Wanted
+        self, request: Request, tenant: str, cursor: str, wanted: Wanted
     ) -> dict[str, Any]:
         """The poll, given up early when the client hangs up (its connection is freed)."""
         if self.waiting >= MAX_WAITING:
@@ -137,7 +137,7 @@ class LongPoll:
             return {"cursor": cursor, "points": []}  # nobody is left to read it
         return poll.result()
 
-    async def poll(self, tenant: str, cursor: str, wanted: _Wanted) -> dict[str, Any]:
+    async def poll(self, tenant: str, cursor: str, wanted: Wanted) -> dict[str, Any]:
         """Points after `cursor` that the caller wants, waiting up to `wait_s` for some."""
         if not self.live.can_resume(cursor):
             return {"cursor": await self._current(tenant), "points": [], "reset": True}
@@ -156,7 +156,7 @@ class LongPoll:
         return {"cursor": cursor, "points": []}
 
 
-class _Wanted:
+class Wanted:
     """The metric and source patterns of a poll."""
 
     def __init__(self, metrics: list[str], sources: list[str]) -> None:
@@ -169,7 +169,7 @@ class _Wanted:
         )
 
 
-def _parse(request: Request) -> tuple[str | None, _Wanted]:
+def _parse(request: Request) -> tuple[str | None, Wanted]:
     """The cursor (None when absent) and the wanted series, or a 422 naming each problem."""
     problems: list[dict[str, str]] = []
     params = request.query_params
@@ -188,7 +188,7 @@ def _parse(request: Request) -> tuple[str | None, _Wanted]:
     if problems:
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         raise Refused(422, "invalid_query", message, problems)
-    return (cursors[0] if cursors else None), _Wanted(metrics, sources)
+    return (cursors[0] if cursors else None), Wanted(metrics, sources)
 
 
 async def _disconnected(request: Request) -> None:

@@ -95,7 +95,7 @@ _ROLLUP_AGG = {
 _SQL = """
 SELECT metric_type, source,
        CAST(extract(epoch FROM {time}) * 1000 AS int8) / :step * :step AS bucket,
-       {agg} AS value
+       CAST({agg} AS float8) AS value
 FROM {table}
 WHERE tenant_id = :tenant AND metric_type = ANY(:metrics) {sources}
   AND {time} >= :start AND {time} < :end
