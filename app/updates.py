@@ -20,6 +20,7 @@ the client reloads from `/api/data` and polls on from there.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
@@ -36,6 +37,7 @@ from app.tokens import SessionCookies
 from data.live import CURSOR_RE, live_entries
 from data.messages import MAX_PATTERNS, PATTERN_RE, compile_patterns
 
+log = logging.getLogger(__name__)
 WAIT_S = 25.0
 MAX_WAITING = 1_000  # polls one process keeps waiting (each holds a Redis connection)
 ENTRIES_PER_ANSWER = 100  # live entries read at once (each holds ≤ 1,000 points)
@@ -72,7 +74,11 @@ class LongPoll:
     @classmethod
     def build(cls, services: Services) -> LongPoll:
         _, redis_url = services.settings.require_urls()
-        return cls(services, AsyncRedis.from_url(redis_url, health_check_interval=30))
+        # redis-py times a reply out after 5 s by default: a blocking read needs longer.
+        redis = AsyncRedis.from_url(
+            redis_url, health_check_interval=30, socket_timeout=WAIT_S + 10
+        )
+        return cls(services, redis)
 
     async def aclose(self) -> None:
         await self.redis.aclose()
@@ -89,7 +95,8 @@ class LongPoll:
             return _json(await self._wait_while_connected(request, tenant, cursor, wanted))
         except Refused as refused:
             return _json(refused.body, refused.status)
-        except RedisError:
+        except RedisError as exc:
+            log.warning("/api/updates could not read the live store: %r", exc)
             return _json(Refused(503, "unavailable", "the live store is unavailable").body, 503)
 
     async def _tenant(self, request: Request) -> str:
