@@ -47,11 +47,17 @@ class PulseASGI:
 def build_asgi(services: Services, web: bool = True, stream: bool = True) -> PulseASGI:
     """Serve the web role (pages, /api) and/or the stream role (/ws) from one ASGI app."""
     gateway = Gateway.build(services) if stream else None
+    long_poll = None
     routes: list[Route | Mount] = []
     if web:
         from app import create_app  # the stream role alone never loads Dash
+        from app.updates import METHODS, LongPoll
 
         dash_app = create_app(services=services)
+        # /api/updates waits up to 25 s per request: served on the event loop, never by
+        # one of Flask's 16 threads (see app/updates.py).
+        long_poll = LongPoll.build(services)
+        routes.append(Route("/api/updates", long_poll.handle, methods=METHODS))
         routes.append(Mount("/", app=WSGIMiddleware(dash_app.server, workers=16)))  # type: ignore[arg-type]
     else:
         routes.append(Route("/healthz", _healthz))
@@ -59,10 +65,11 @@ def build_asgi(services: Services, web: bool = True, stream: bool = True) -> Pul
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if gateway is None:
-            yield
-            return
-        async with gateway.running():
+        async with contextlib.AsyncExitStack() as stack:
+            if long_poll is not None:
+                stack.push_async_callback(long_poll.aclose)
+            if gateway is not None:
+                await stack.enter_async_context(gateway.running())
             yield
 
     starlette = Starlette(routes=routes, lifespan=lifespan)

@@ -38,6 +38,25 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_UNAUTHENTICATED = 4401
 
 
+async def session_grant(
+    services: Services, cookies: SessionCookies, redis: AsyncRedis, cookie: str | None
+) -> StreamGrant | None:
+    """The grant of a signed-in session cookie whose session and user are still live."""
+    identity = cookies.identity(cookie) if cookie else None
+    if identity is None:
+        return None
+    user_id, sid = identity
+    if sid is None:
+        return None
+    key = session_key(services.settings.redis_prefix, user_id)
+    if not await redis.sismember(key, sid):
+        return None  # signed out
+    user = await asyncio.to_thread(services.accounts.get_user, user_id)
+    if user is None or not user.active:
+        return None
+    return StreamGrant(user.tenant_id, user.user_id, None, None)
+
+
 @dataclass
 class Gateway:
     """Everything a gateway process shares between its sockets."""
@@ -126,17 +145,7 @@ class Gateway:
         if token:
             return self.tokens.verify(token)
         cookie = ws.cookies.get(self.cookies.cookie_name)
-        identity = self.cookies.identity(cookie) if cookie else None
-        if identity is None or identity[1] is None:
-            return None
-        user_id, sid = identity
-        key = session_key(self.services.settings.redis_prefix, user_id)
-        if not await self.hub.redis.sismember(key, sid):
-            return None  # signed out
-        user = await asyncio.to_thread(self.services.accounts.get_user, user_id)
-        if user is None or not user.active:
-            return None
-        return StreamGrant(user.tenant_id, user.user_id, None, None)
+        return await session_grant(self.services, self.cookies, self.hub.redis, cookie)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one /ws connection from handshake to close (a plain ASGI app, so that the

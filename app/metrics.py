@@ -54,6 +54,9 @@ SOURCE_POLLS = Counter(
 )
 SOURCE_POINTS = Counter("pulse_source_points", "Points the sources queued, by kind", ["kind"])
 WS_CLIENTS = Gauge("pulse_ws_clients", "Open /ws connections", multiprocess_mode="livesum")
+LONG_POLLS = Gauge(
+    "pulse_long_polls", "GET /api/updates requests waiting", multiprocess_mode="livesum"
+)
 WS_FRAMES = Counter("pulse_ws_frames_offered", "Live frames offered to /ws clients")
 
 

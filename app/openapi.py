@@ -8,6 +8,36 @@ _ERROR = {"$ref": "#/components/responses/Error"}
 _AUTH_ERRORS = {"401": _ERROR, "403": _ERROR}
 
 
+_AGGS = ("avg", "min", "max", "sum", "count", "last")
+_NAMES = {"type": "array", "items": {"type": "string", "maxLength": 128}}
+_TIME = {
+    "type": "string",
+    "description": "RFC 3339, epoch seconds, or relative: now, now-15m, now-6h, now-7d",
+}
+
+
+def _query(
+    name: str, schema: dict[str, Any], required: bool = False, explode: bool = False
+) -> dict[str, Any]:
+    param: dict[str, Any] = {"name": name, "in": "query", "required": required, "schema": schema}
+    if explode:
+        param.update(style="form", explode=True)
+    return param
+
+
+_DATA_PARAMETERS = [
+    _query("metric", _NAMES, required=True, explode=True),
+    _query("source", _NAMES, explode=True),
+    _query("start", {**_TIME, "default": "now-1h"}),
+    _query("end", {**_TIME, "default": "now"}),
+    _query(
+        "step",
+        {"type": "string", "default": "auto", "examples": ["auto", "10s", "1m", "1h", "1d"]},
+    ),
+    _query("agg", {"type": "string", "enum": list(_AGGS), "default": "avg"}),
+]
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -169,6 +199,45 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/data": {
+                "get": {
+                    "summary": "History and trends: bucketed series of the tenant's metrics",
+                    "description": (
+                        "Buckets are aligned to UTC epoch multiples of the step; every bucket"
+                        " overlapping [start, end) is answered whole, empty ones are absent."
+                        " `cursor` is the live cursor read before the query: resuming /ws or"
+                        " /api/updates from it may repeat a point, never miss one. A metric"
+                        " the tenant does not have is absent from `series`."
+                    ),
+                    "parameters": _DATA_PARAMETERS,
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/DataAnswer"}, "series"),
+                        "422": _ERROR,
+                        **_AUTH_ERRORS,
+                    },
+                }
+            },
+            "/api/updates": {
+                "get": {
+                    "summary": "Long-poll fallback of /ws: points after `cursor`, waiting ≤ 25 s",
+                    "description": (
+                        "Without `cursor`, answers at once with the current one. A cursor older"
+                        " than the resume window answers `reset: true` and the current cursor:"
+                        " reload from /api/data, then poll on from it."
+                    ),
+                    "parameters": [
+                        _query("cursor", {"type": "string", "pattern": "^[0-9]+-[0-9]+$"}),
+                        _query("metric", _NAMES, required=True, explode=True),
+                        _query("source", _NAMES, explode=True),
+                    ],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Updates"}, "points"),
+                        "422": _ERROR,
+                        "503": _ERROR,
+                        **_AUTH_ERRORS,
+                    },
+                }
+            },
             "/api/stream-token": {
                 "get": {
                     "summary": "A short-lived signed token for /ws?token=",
@@ -265,6 +334,53 @@ def openapi_document() -> dict[str, Any]:
                             "oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]
                         },
                         "value": {"type": "number"},
+                    },
+                },
+                "DataAnswer": {
+                    "type": "object",
+                    "properties": {
+                        "series": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "metric": {"type": "string"},
+                                    "source": {"type": "string"},
+                                    "step": {"type": "string", "examples": ["1m"]},
+                                    "agg": {"type": "string", "enum": list(_AGGS)},
+                                    "points": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "array",
+                                            "prefixItems": [
+                                                {"type": "integer"},
+                                                {"type": ["number", "null"]},
+                                            ],
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                        "cursor": {"type": ["string", "null"]},
+                    },
+                },
+                "Updates": {
+                    "type": "object",
+                    "properties": {
+                        "cursor": {"type": "string"},
+                        "points": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "metric": {"type": "string"},
+                                    "source": {"type": "string"},
+                                    "ts": {"type": "integer"},
+                                    "value": {"type": "number"},
+                                },
+                            },
+                        },
+                        "reset": {"type": "boolean"},
                     },
                 },
                 "Metric": {

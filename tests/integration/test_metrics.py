@@ -51,10 +51,11 @@ def test_metrics_need_no_session_and_count_accepted_and_refused_points(
 
 
 def test_metrics_report_the_ingest_streams_state_from_redis(web, services: Services) -> None:
-    state = services.live.pipeline_state()
+    before = services.live.pipeline_state()
     figures = scrape(web.test_client())
+    after = services.live.pipeline_state()  # other tests' workers may bury entries meanwhile
     assert figures[("pulse_stream_length", ())] >= 0
-    assert figures[("pulse_dead_letters", ())] == state["dead"]
+    assert before["dead"] <= figures[("pulse_dead_letters", ())] <= after["dead"]
     for name in (
         "pulse_stream_pending",
         "pulse_stream_lag",
