@@ -117,21 +117,22 @@ class Consumer:
 
     def _commit(self, entries: Sequence[IngestEntry]) -> int:
         live = self.services.live
-        batch = [(e.tenant, p) for e in entries for p in e.points]
+        runs = [(e.tenant, e.points) for e in entries]
         books = [EntryRef(e.tenant, e.entry_id, len(e.points)) for e in entries]
+        total = sum(book.points for book in books)
         with BATCH_WRITE_SECONDS.time():
-            written = self.services.history.write_points(batch, books)
+            written = self.services.history.write_runs(runs, books)
         committed_ms = time.time() * 1000
         for entry in entries:  # from acceptance (the entry id's time) to raw + rollups
             ROLLUP_DELAY_SECONDS.observe(max(0.0, committed_ms - _id_ms(entry.entry_id)) / 1000)
         POINTS_WRITTEN.labels("stored").inc(written.count)
-        POINTS_WRITTEN.labels("duplicate").inc(len(batch) - written.count)
+        POINTS_WRITTEN.labels("duplicate").inc(total - written.count)
         if self.services.settings.fault_after_commit:
             os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the exactly-once tests
         for tenant, points in _to_publish(entries, written).items():
             live.publish_points(tenant, points)
         live.ack([e.entry_id for e in entries])
-        return len(batch)
+        return total
 
 
 def _id_ms(entry_id: str) -> int:

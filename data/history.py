@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from itertools import chain, groupby
+from operator import itemgetter
 
 import psycopg
 from sqlalchemy import Engine, text
@@ -40,7 +41,7 @@ _HOUR_FROM_MINUTES = """SELECT tenant_id, metric_type, source, date_trunc('hour'
 # Python per row than psycopg's list adapters. Only rows that were really inserted feed
 # the rollups, so a redelivered or resent point is counted once. The rollup upserts cost
 # per (series, bucket) group, so the whole batch goes in one statement. The reply is the
-# number of new rows, and which ones only when some were not new (a redelivery, a resend):
+# number of new rows, and which ones only from the statement that skips duplicates:
 # fetching 10^5 keys back costs the worker more than building them.
 #
 # A batch is first written without ON CONFLICT: the unique index checks every row anyway,
@@ -64,17 +65,19 @@ agg AS (
 ),
 {minute},
 {hour}
-SELECT count(*), CASE WHEN count(*) < %s THEN array_agg(concat_ws('|', tenant_id,
-    metric_type, source, round(extract(epoch FROM ts) * 1000)::int8, data_id)) END
+{reply}
 FROM ins
 """
 _ROLLUPS = {
     "minute": _ROLLUP.format(name="m", table="rollup_1m", select="SELECT * FROM agg").strip(),
     "hour": _ROLLUP.format(name="h", table="rollup_1h", select=_HOUR_FROM_MINUTES).strip(),
 }
-_WRITE_NEW = _WRITE.format(on_conflict="", **_ROLLUPS)
+_WRITE_NEW = _WRITE.format(on_conflict="", reply="SELECT count(*), NULL::text[]", **_ROLLUPS)
 _WRITE_SKIPPING_DUPLICATES = _WRITE.format(
-    on_conflict="ON CONFLICT (tenant_id, metric_type, source, ts, data_id) DO NOTHING", **_ROLLUPS
+    on_conflict="ON CONFLICT (tenant_id, metric_type, source, ts, data_id) DO NOTHING",
+    reply="""SELECT count(*), array_agg(concat_ws('|', tenant_id, metric_type, source,
+        round(extract(epoch FROM ts) * 1000)::int8, data_id))""",
+    **_ROLLUPS,
 )
 
 
@@ -172,28 +175,49 @@ def to_ms(ts: datetime) -> int:
     return round(ts.timestamp() * 1000)
 
 
-def _books_params(
-    batch: Sequence[tuple[str, Point]],
-    entries: Sequence[EntryRef],
-    written: Written,
-) -> tuple[str, str, str, str, str]:
+# A batch as runs of one tenant's points: (tenant, points). The worker hands over each
+# ingest entry's points as they were decoded, with no per-point tuple.
+Runs = Sequence[tuple[str, Sequence[Point]]]
+
+
+def _flat(runs: Runs) -> Iterator[tuple[str, Point]]:
+    return ((tenant, p) for tenant, points in runs for p in points)
+
+
+def _chunks(runs: Runs, size: int) -> Iterator[list[tuple[str, Sequence[Point]]]]:
+    """The runs cut into chunks of at most `size` points."""
+    chunk: list[tuple[str, Sequence[Point]]] = []
+    room = size
+    for tenant, points in runs:
+        while points:
+            chunk.append((tenant, points[:room]))
+            room -= len(chunk[-1][1])
+            points = points[len(chunk[-1][1]) :]
+            if room == 0:
+                yield chunk
+                chunk, room = [], size
+    if chunk:
+        yield chunk
+
+
+def _books_params(runs: Runs, entries: Sequence[EntryRef], written: Written) -> tuple[str, ...]:
     """The _BOOKS arrays: per entry, its points and how many of them were stored. When some
     rows were not new, a point counts as stored for the first entry of the batch holding it
     (a point twice in one batch is inserted once)."""
-    assert sum(e.points for e in entries) == len(batch), "entries must cover the batch"
+    total = sum(len(points) for _, points in runs)
+    assert sum(e.points for e in entries) == total, "entries must cover the batch"
     if written.keys is None:
         stored = [e.points for e in entries]
     else:
-        stored, claimed, start = [], set(), 0
+        stored, claimed, flat = [], set(), _flat(runs)
         for entry in entries:
             count = 0
-            for tenant, p in batch[start : start + entry.points]:
+            for tenant, p in (next(flat) for _ in range(entry.points)):
                 key = point_key(tenant, p)
                 if key in written.keys and key not in claimed:
                     claimed.add(key)
                     count += 1
             stored.append(count)
-            start += entry.points
     return (
         _text_array([e.tenant for e in entries]),
         _text_array([e.entry_id for e in entries]),
@@ -203,17 +227,21 @@ def _books_params(
     )
 
 
-def _write_params(chunk: Sequence[tuple[str, Point]]) -> tuple[Any, ...]:
-    """The _WRITE parameters of a chunk: its columns as array literals, then its length."""
-    data_ids, sources, metrics, stamps, values = zip(*(p for _, p in chunk), strict=True)
+def _write_params(chunk: Runs) -> tuple[str, ...]:
+    """The _WRITE parameters of a chunk: its columns as array literals, built column-wise
+    with no Python loop per point."""
+    tenants: list[str] = []
+    for tenant, points in chunk:
+        tenants += [tenant] * len(points)
+    columns = zip(*chain.from_iterable(points for _, points in chunk), strict=True)
+    data_ids, sources, metrics, stamps, values = columns
     return (
-        _text_array([t for t, _ in chunk]),
+        _text_array(tenants),
         _text_array(data_ids),
         _text_array(sources),
         _text_array(metrics),
         _int_array(stamps),
         _float_array(values),
-        len(chunk),
     )
 
 
@@ -227,6 +255,12 @@ class HistoryStore:
         self, batch: Sequence[tuple[str, Point]], entries: Sequence[EntryRef] = ()
     ) -> Written:
         """Store (tenant, point) pairs in one transaction; tell which ones were new.
+        See `write_runs`."""
+        runs = [(t, [p for _, p in run]) for t, run in groupby(batch, key=itemgetter(0))]
+        return self.write_runs(runs, entries)
+
+    def write_runs(self, runs: Runs, entries: Sequence[EntryRef] = ()) -> Written:
+        """Store runs of (tenant, points) in one transaction; tell which points were new.
 
         With `entries` (the batch's points come from them, in order), the books of each entry
         (points stored, duplicates dropped) are written in the same transaction.
@@ -234,48 +268,47 @@ class HistoryStore:
         Partitions are made ahead of time; should a point still find none (a worker catching
         up on a day whose partition was not made, or was just dropped by retention), the
         partitions of the batch's days are created and the batch is written again, once."""
-        if not batch:
+        if not any(points for _, points in runs):
             return Written(0, set())
         try:
-            return self._write_new_or_skip_duplicates(batch, entries)
+            return self._write_new_or_skip_duplicates(runs, entries)
         except psycopg.errors.CheckViolation as exc:
             if not (exc.diag.message_primary or "").startswith("no partition of relation"):
                 raise
-        ensure_for_times(self.engine, {p.ts_ms for _, p in batch})
-        return self._write_new_or_skip_duplicates(batch, entries)
+        ensure_for_times(self.engine, {p.ts_ms for _, p in _flat(runs)})
+        return self._write_new_or_skip_duplicates(runs, entries)
 
-    def _write_new_or_skip_duplicates(
-        self, batch: Sequence[tuple[str, Point]], entries: Sequence[EntryRef]
-    ) -> Written:
+    def _write_new_or_skip_duplicates(self, runs: Runs, entries: Sequence[EntryRef]) -> Written:
         try:
-            return self._write_once(batch, entries, _WRITE_NEW)
+            return self._write_once(runs, entries, _WRITE_NEW)
         except psycopg.errors.UniqueViolation:
-            return self._write_once(batch, entries, _WRITE_SKIPPING_DUPLICATES)
+            return self._write_once(runs, entries, _WRITE_SKIPPING_DUPLICATES)
 
-    def _write_once(
-        self, batch: Sequence[tuple[str, Point]], entries: Sequence[EntryRef], statement: str
-    ) -> Written:
+    def _write_once(self, runs: Runs, entries: Sequence[EntryRef], statement: str) -> Written:
         raw = self.engine.raw_connection()
         try:
             conn = raw.driver_connection
             assert conn is not None
-            keys: set[str] = set()
-            new_rows = 0
+            total, new_rows, keys, whole = 0, 0, set(), []
             with conn.cursor() as cur:
-                for start in range(0, len(batch), WRITE_CHUNK):
-                    chunk = batch[start : start + WRITE_CHUNK]
+                for chunk in _chunks(runs, WRITE_CHUNK):
+                    size = sum(len(points) for _, points in chunk)
                     cur.execute(statement, _write_params(chunk))
                     row = cur.fetchone()
                     assert row is not None
                     count, new_keys = row
-                    new_rows += count
-                    if count == len(chunk):  # every row was new
-                        keys.update(point_key(t, p) for t, p in chunk)
+                    total, new_rows = total + size, new_rows + count
+                    if count == size:
+                        whole.append(chunk)  # every row new: its keys only if others are not
                     elif count:
                         keys.update(new_keys)
-                written = Written(new_rows, None if new_rows == len(batch) else keys)
+                if new_rows == total:
+                    written = Written(new_rows, None)
+                else:
+                    keys.update(point_key(t, p) for chunk in whole for t, p in _flat(chunk))
+                    written = Written(new_rows, keys)
                 if entries:
-                    cur.execute(_BOOKS, _books_params(batch, entries, written))
+                    cur.execute(_BOOKS, _books_params(runs, entries, written))
             conn.commit()
             return written
         except BaseException:

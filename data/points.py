@@ -37,10 +37,23 @@ class Point(NamedTuple):
         return list(self)
 
     @classmethod
-    def unpack(cls, row: list[Any]) -> Point:
-        """The inverse of `packed`."""
-        data_id, source, metric, ts_ms, value = row
-        return cls(str(data_id), str(source), str(metric), int(ts_ms), float(value))
+    def unpack_many(cls, rows: list[Any]) -> list[Point]:
+        """The inverse of `packed` for a whole ingest entry, checked column by column rather
+        than point by point; a row of the wrong shape or type raises ValueError or TypeError."""
+        if not isinstance(rows, list):
+            raise TypeError("an entry's points must be a list")
+        if not rows:
+            return []
+        columns = list(zip(*rows, strict=True))
+        if len(columns) != len(cls._fields):
+            raise ValueError(f"a packed point has {len(cls._fields)} fields")
+        for name, column, allowed in zip(cls._fields, columns, _PACKED_TYPES, strict=True):
+            if not set(map(type, column)) <= allowed:
+                raise TypeError(f"packed {name} must be {' or '.join(t.__name__ for t in allowed)}")
+        return list(map(cls._make, rows))
+
+
+_PACKED_TYPES: tuple[set[type], ...] = ({str}, {str}, {str}, {int}, {float, int})
 
 
 @dataclass(frozen=True, slots=True)

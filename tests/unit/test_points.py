@@ -313,3 +313,26 @@ def test_bodies_that_are_not_points_raise_body_error(body: bytes) -> None:
 def test_empty_array_parses_to_no_points() -> None:
     assert parse_body(b"[]", ndjson=False) == ([], [])
     assert check([]) == ([], [])
+
+
+def test_unpack_many_is_the_inverse_of_packed() -> None:
+    points = [Point("a", "web-1", "cpu.usage", NOW_MS, 1.5), Point("b", "db", "x", NOW_MS, 2.0)]
+    assert Point.unpack_many([p.packed() for p in points]) == points
+    assert Point.unpack_many([]) == []
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        {"not": "a list"},
+        [["a", "web-1", "cpu.usage", NOW_MS]],  # a field short
+        [["a", "web-1", "cpu.usage", NOW_MS, 1.0], ["b", "web-1", "cpu.usage", NOW_MS]],
+        [["a", "web-1", "cpu.usage", str(NOW_MS), 1.0]],  # ts as text
+        [["a", "web-1", "cpu.usage", NOW_MS, "1.0"]],  # value as text
+        [["a", "web-1", "cpu.usage", NOW_MS, True]],  # a bool is not a number here
+        [[1, "web-1", "cpu.usage", NOW_MS, 1.0]],  # data_id not text
+    ],
+)
+def test_unpack_many_refuses_entries_of_the_wrong_shape_or_type(rows: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        Point.unpack_many(rows)  # type: ignore[arg-type]
