@@ -38,7 +38,7 @@ POINTS_WRITTEN = Counter(
 BATCH_WRITE_SECONDS = Histogram(
     "pulse_batch_write_seconds",
     "Time to commit one batch of points with its rollups",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 ROLLUP_DELAY_SECONDS = Histogram(
     "pulse_rollup_delay_seconds",

@@ -17,6 +17,7 @@ INSERT (psycopg, one transaction per `--batch` rows, no rollups). Usage:
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import multiprocessing
 import random
@@ -25,6 +26,7 @@ import sys
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import psutil
@@ -67,9 +69,11 @@ def sender(index: int, url: str, key: str, batch: int, rate: float, seconds: flo
     batches = make_points(batch, index)
     bodies = [orjson.dumps(points) for points in batches]
     run = f"{index:04x}{int(time.time()) & 0xFFFFFFF:08x}"
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {key}"
-    session.headers["Content-Type"] = "application/json"
+    # http.client rather than requests: a third of the client CPU per request, which
+    # leaves more of the two shared cores to the Pulse being measured.
+    target = urlsplit(url)
+    conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     interval = batch / rate if rate > 0 else 0.0
     time.sleep(max(0.0, start_at - time.time()))
     deadline = time.monotonic() + seconds
@@ -80,10 +84,12 @@ def sender(index: int, url: str, key: str, batch: int, rate: float, seconds: flo
         began = time.perf_counter()
         body = (with_ids(batches[i % BODIES], f"{run}{i:012x}") if client_ids
                 else bodies[i % BODIES])
-        resp = session.post(url + "/api/ingest", data=body, timeout=30)
+        conn.request("POST", "/api/ingest", body=body, headers=headers)
+        resp = conn.getresponse()
+        answer = resp.read()
         latencies.append((time.perf_counter() - began) * 1000)
-        if resp.status_code == 202:
-            accepted += resp.json()["accepted"]
+        if resp.status == 202:
+            accepted += orjson.loads(answer)["accepted"]
         else:
             refused += batch
         i += 1
