@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import queue
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +33,7 @@ from app.sources.runner import SYNC_EVERY_S, SourceRunner
 from data.accounting import Accounting
 from data.db import migrate
 from data.deadletters import DeadLetters
-from data.history import EntryRef, Written, point_key, to_datetime
+from data.history import EntryRef, PreparedWrite, Written, point_key, prepare_write, to_datetime
 from data.live import IngestEntry, PoisonEntry
 from data.partitions import Partition, Retention, apply_retention, ensure_window
 from data.points import Point
@@ -51,12 +54,18 @@ class Consumer:
         self._last_claim = 0.0
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until `stop` is set, riding out PostgreSQL and Redis outages."""
+        """Consume until `stop` is set, riding out PostgreSQL and Redis outages.
+
+        This name's own pending entries are finished one batch at a time; then new entries
+        flow through a pipeline (`_pipelined`)."""
         backoff = 0.1
         while not stop.is_set():
             try:
                 self.services.live.ensure_group()
-                self.step(block_ms=500)
+                if self._holding_pending:
+                    self.step(block_ms=0)
+                else:
+                    self._pipelined(stop)
                 backoff = 0.1
             except Exception as exc:
                 if is_outage(exc):  # expected while a server restarts: no traceback per retry
@@ -71,22 +80,78 @@ class Consumer:
 
     def step(self, block_ms: int) -> int:
         """Handle one read of entries (pending, reclaimed or new); return how many points."""
-        live = self.services.live
         if self._holding_pending:
-            entries, poison = live.read_ingest(self.name, READ_COUNT, 0, pending=True)
+            entries, poison = self.services.live.read_ingest(
+                self.name, READ_COUNT, 0, pending=True
+            )
             if not entries and not poison:
                 self._holding_pending = False
             return self.process(entries, poison)
+        return self.process(*self._read_next(block_ms))
+
+    def _read_next(self, block_ms: int) -> tuple[list[IngestEntry], list[PoisonEntry]]:
+        """Entries stale in a dead consumer's hands (every CLAIM_EVERY_S), else new ones."""
+        live = self.services.live
         if time.monotonic() - self._last_claim > CLAIM_EVERY_S:
             self._last_claim = time.monotonic()
-            claim_idle = self.services.settings.claim_idle_ms
-            entries, poison = live.claim_stale(self.name, claim_idle, READ_COUNT)
-            if entries or poison:
-                return self.process(entries, poison)
-        entries, poison = live.read_ingest(self.name, READ_COUNT, block_ms)
-        return self.process(entries, poison)
+            claimed = live.claim_stale(self.name, self.services.settings.claim_idle_ms, READ_COUNT)
+            if claimed[0] or claimed[1]:
+                return claimed
+        return live.read_ingest(self.name, READ_COUNT, block_ms)
 
-    def process(self, entries: Sequence[IngestEntry], poison: Sequence[PoisonEntry]) -> int:
+    def _pipelined(self, stop: threading.Event) -> None:
+        """Commit batches while a reader thread reads, decodes and prepares the next one, so
+        PostgreSQL is not left idle while the worker's Python works (the two overlap: the
+        commit waits on PostgreSQL with the GIL released). Batches are committed, published
+        and acknowledged in the order they were read. Returns when `stop` is set or when an
+        entry must be read again from this name's pending list; raises what the reader
+        raised. Entries the reader took but nobody committed stay pending for this name."""
+        ready: queue.Queue[_Prepared | BaseException] = queue.Queue(maxsize=1)
+        halt = threading.Event()
+        reader = threading.Thread(
+            target=self._read_ahead, args=(ready, halt), name=f"{self.name}-reader", daemon=True
+        )
+        reader.start()
+        try:
+            while not stop.is_set() and not self._holding_pending:
+                try:
+                    item = ready.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                self.process(item.entries, [], item.batch)
+        finally:
+            halt.set()
+            with contextlib.suppress(queue.Empty):
+                ready.get_nowait()  # unblock a reader waiting to hand over
+            reader.join()
+
+    def _read_ahead(
+        self, ready: queue.Queue[_Prepared | BaseException], halt: threading.Event
+    ) -> None:
+        """The pipeline's reader: read, bury what cannot be decoded, prepare, hand over."""
+        try:
+            while not halt.is_set():
+                entries, poison = self._read_next(block_ms=500)
+                if poison:
+                    DeadLetters(self.services.live).bury_undecodable(poison)
+                if entries:
+                    item = _Prepared(entries, _prepare(entries))
+                    while not halt.is_set():
+                        with contextlib.suppress(queue.Full):
+                            ready.put(item, timeout=0.5)
+                            break
+        except BaseException as exc:  # handed to the committing thread, which raises it
+            with contextlib.suppress(queue.Full):
+                ready.put(exc, timeout=5)
+
+    def process(
+        self,
+        entries: Sequence[IngestEntry],
+        poison: Sequence[PoisonEntry],
+        batch: PreparedWrite | None = None,
+    ) -> int:
         """Commit the entries' points, publish the new ones, and only then acknowledge.
 
         An outage (PostgreSQL or Redis away) propagates, and the entries are retried. Data
@@ -97,7 +162,7 @@ class Consumer:
         if not entries:
             return 0
         try:
-            return self._commit(entries)
+            return self._commit(entries, batch or _prepare(entries))
         except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
             if len(entries) > 1:
                 return sum(self.process([entry], []) for entry in entries)
@@ -115,13 +180,11 @@ class Consumer:
         else:
             self._holding_pending = True  # read it again (one more delivery) next step
 
-    def _commit(self, entries: Sequence[IngestEntry]) -> int:
+    def _commit(self, entries: Sequence[IngestEntry], batch: PreparedWrite) -> int:
         live = self.services.live
-        runs = [(e.tenant, e.points) for e in entries]
-        books = [EntryRef(e.tenant, e.entry_id, len(e.points)) for e in entries]
-        total = sum(book.points for book in books)
+        total = sum(len(e.points) for e in entries)
         with BATCH_WRITE_SECONDS.time():
-            written = self.services.history.write_runs(runs, books)
+            written = self.services.history.write_prepared(batch)
         committed_ms = time.time() * 1000
         for entry in entries:  # from acceptance (the entry id's time) to raw + rollups
             ROLLUP_DELAY_SECONDS.observe(max(0.0, committed_ms - _id_ms(entry.entry_id)) / 1000)
@@ -133,6 +196,20 @@ class Consumer:
             live.publish_points(tenant, points)
         live.ack([e.entry_id for e in entries])
         return total
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """Entries read ahead, with their write prepared."""
+
+    entries: list[IngestEntry]
+    batch: PreparedWrite
+
+
+def _prepare(entries: Sequence[IngestEntry]) -> PreparedWrite:
+    """The entries' points as one batch write, with the books of each entry."""
+    runs = [(e.tenant, e.points) for e in entries]
+    return prepare_write(runs, [EntryRef(e.tenant, e.entry_id, len(e.points)) for e in entries])
 
 
 def _id_ms(entry_id: str) -> int:

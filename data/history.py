@@ -245,6 +245,25 @@ def _write_params(chunk: Runs) -> tuple[str, ...]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedWrite:
+    """A batch with its statement parameters built, so a worker can prepare the next batch
+    while PostgreSQL writes the current one. `chunks` holds (runs, parameters, points)."""
+
+    runs: Runs
+    entries: Sequence[EntryRef]
+    chunks: Sequence[tuple[Runs, tuple[str, ...], int]]
+
+
+def prepare_write(runs: Runs, entries: Sequence[EntryRef] = ()) -> PreparedWrite:
+    """The batch of `runs` ready for `HistoryStore.write_prepared`."""
+    chunks = [
+        (chunk, _write_params(chunk), sum(len(points) for _, points in chunk))
+        for chunk in _chunks(runs, WRITE_CHUNK)
+    ]
+    return PreparedWrite(runs, entries, chunks)
+
+
 class HistoryStore:
     """Reads and writes of points and rollups; every call is scoped to one tenant."""
 
@@ -263,37 +282,40 @@ class HistoryStore:
         """Store runs of (tenant, points) in one transaction; tell which points were new.
 
         With `entries` (the batch's points come from them, in order), the books of each entry
-        (points stored, duplicates dropped) are written in the same transaction.
+        (points stored, duplicates dropped) are written in the same transaction."""
+        return self.write_prepared(prepare_write(runs, entries))
+
+    def write_prepared(self, batch: PreparedWrite) -> Written:
+        """Store a prepared batch in one transaction; tell which points were new.
 
         Partitions are made ahead of time; should a point still find none (a worker catching
         up on a day whose partition was not made, or was just dropped by retention), the
         partitions of the batch's days are created and the batch is written again, once."""
-        if not any(points for _, points in runs):
+        if not batch.chunks:
             return Written(0, set())
         try:
-            return self._write_new_or_skip_duplicates(runs, entries)
+            return self._write_new_or_skip_duplicates(batch)
         except psycopg.errors.CheckViolation as exc:
             if not (exc.diag.message_primary or "").startswith("no partition of relation"):
                 raise
-        ensure_for_times(self.engine, {p.ts_ms for _, p in _flat(runs)})
-        return self._write_new_or_skip_duplicates(runs, entries)
+        ensure_for_times(self.engine, {p.ts_ms for _, p in _flat(batch.runs)})
+        return self._write_new_or_skip_duplicates(batch)
 
-    def _write_new_or_skip_duplicates(self, runs: Runs, entries: Sequence[EntryRef]) -> Written:
+    def _write_new_or_skip_duplicates(self, batch: PreparedWrite) -> Written:
         try:
-            return self._write_once(runs, entries, _WRITE_NEW)
+            return self._write_once(batch, _WRITE_NEW)
         except psycopg.errors.UniqueViolation:
-            return self._write_once(runs, entries, _WRITE_SKIPPING_DUPLICATES)
+            return self._write_once(batch, _WRITE_SKIPPING_DUPLICATES)
 
-    def _write_once(self, runs: Runs, entries: Sequence[EntryRef], statement: str) -> Written:
+    def _write_once(self, batch: PreparedWrite, statement: str) -> Written:
         raw = self.engine.raw_connection()
         try:
             conn = raw.driver_connection
             assert conn is not None
             total, new_rows, keys, whole = 0, 0, set(), []
             with conn.cursor() as cur:
-                for chunk in _chunks(runs, WRITE_CHUNK):
-                    size = sum(len(points) for _, points in chunk)
-                    cur.execute(statement, _write_params(chunk))
+                for chunk, params, size in batch.chunks:
+                    cur.execute(statement, params)
                     row = cur.fetchone()
                     assert row is not None
                     count, new_keys = row
@@ -307,8 +329,8 @@ class HistoryStore:
                 else:
                     keys.update(point_key(t, p) for chunk in whole for t, p in _flat(chunk))
                     written = Written(new_rows, keys)
-                if entries:
-                    cur.execute(_BOOKS, _books_params(runs, entries, written))
+                if batch.entries:
+                    cur.execute(_BOOKS, _books_params(batch.runs, batch.entries, written))
             conn.commit()
             return written
         except BaseException:

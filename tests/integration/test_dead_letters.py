@@ -4,6 +4,7 @@ rest of their batch is stored; admins of the tenant list and replay them."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import uuid
 
@@ -14,9 +15,9 @@ from app import create_app
 from app.services import Services
 from app.worker import Consumer
 from data.deadletters import DeadLetters
-from data.live import LiveStore
+from data.live import LiveStore, live_entries
 from data.points import Point
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, wait_until
 
 
 @pytest.fixture
@@ -99,3 +100,34 @@ def test_viewers_and_analysts_may_not_see_dead_letters(
         client.post("/login", json={"username": user.username, "password": PASSWORD})
         assert client.get("/api/dead-letters").status_code == 403
         client.post("/logout")
+
+
+def test_the_pipelined_consumer_stores_every_entry_once_in_order_and_buries_the_refused(
+    isolated: Services, tenant: str
+) -> None:
+    """`Consumer.run` reads ahead while it commits: entries still land once each, live
+    entries are published in the order they were queued, and a refused entry goes to the
+    dead-letter stream (via the pending list) without holding up the ones behind it."""
+    live = isolated.live
+    live.ensure_group()
+    batches = [[good_point(float(i * 10 + j)) for j in range(10)] for i in range(30)]
+    for i, batch in enumerate(batches):
+        live.enqueue(tenant, batch)
+        if i == 12:
+            poisoned = poison_entry(live, tenant)
+    stop = threading.Event()
+    worker = threading.Thread(target=Consumer(isolated, "pipe-1").run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        wait_until(lambda: isolated.history.count_points(tenant) == 300, timeout=30)
+        wait_until(lambda: live.pending_count() == 0, timeout=30)
+    finally:
+        stop.set()
+        worker.join(10)
+    assert not worker.is_alive()
+    dead = DeadLetters(live).of_tenant(tenant)
+    assert [letter.entry_id for letter in dead] == [poisoned]
+    entries = live_entries(live.redis.xrange(live.live_key(tenant)))
+    published = [p["value"] for _, points in entries for p in points]
+    assert sorted(published) == published, "published in the order queued"
+    assert set(published) == {p.value for batch in batches for p in batch}
