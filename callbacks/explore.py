@@ -148,14 +148,14 @@ def register(app: Dash, services: Services) -> None:
 
     @app.callback(
         Output(ids.EXPLORE_GRAPH, "figure"),
-        Output(ids.EXPLORE_GRAPH, "className"),
+        Output(ids.EXPLORE_GRAPH_WRAP, "className"),
         Output(ids.EXPLORE_TABLE, "data"),
         Output(ids.EXPLORE_TABLE_WRAP, "className"),
         Output(ids.EXPLORE_MESSAGE, "children"),
         Output(ids.EXPLORE_SUMMARY, "children"),
         Output(ids.EXPLORE_SEARCH, "data"),
         Output(ids.EXPLORE_LIVE, "data"),
-        Output(ids.EXPLORE_DAYS_COL, "className"),
+        Output(ids.EXPLORE_DAYS_COL, "class_name"),
         Output(ids.EXPLORE_BREAKDOWN_COL, "className"),
         *(Input(i, p) for i, p in FILTER_STATES),
         Input(ids.EXPLORE_TZ, "data"),
@@ -168,11 +168,11 @@ def register(app: Dash, services: Services) -> None:
         f = filters_of(*controls)
         chrome = (
             search_of(f),
-            SHOWN if f.range == CUSTOM else HIDDEN,
+            "mb-2" if f.range == CUSTOM else "mb-2 d-none",
             SHOWN if f.chart == "pie" else HIDDEN,
         )
         tz = zone(tz).key
-        nothing = ({}, "d-none pulse-explore-graph", [], HIDDEN)
+        nothing = ({}, HIDDEN, [], HIDDEN)
         try:
             query = data_query(f, tz, services.now_ms())
         except QueryError as exc:
@@ -201,7 +201,7 @@ def register(app: Dash, services: Services) -> None:
         if frame.is_empty():
             notice = message("Nothing yet: new points will appear here as they arrive.",
                              title="No data in this range")  # fmt: skip
-        return (figure, "pulse-explore-graph", [], HIDDEN, notice, summary, chrome[0], live,
+        return (figure, SHOWN, [], HIDDEN, notice, summary, chrome[0], live,
                 *chrome[1:])  # fmt: skip
 
     @app.callback(

@@ -33,9 +33,11 @@ def _options(values: list[str]) -> list[dict[str, str]]:
     return [{"label": v, "value": v} for v in values]
 
 
-def _field(label: str, control: object, **col: object) -> dbc.Col:
+def _field(label: str, control: object, class_name: str = "", **col: object) -> dbc.Col:
     return dbc.Col(
-        [dbc.Label(label, class_name="small text-muted mb-1"), control], class_name="mb-2", **col
+        [dbc.Label(label, class_name="small text-muted mb-1"), control],
+        class_name=f"mb-2 {class_name}".strip(),
+        **col,
     )
 
 
@@ -151,8 +153,10 @@ def results() -> dcc.Loading:
         html.Div(
             [
                 html.Div(id=ids.EXPLORE_MESSAGE),
-                dcc.Graph(id=ids.EXPLORE_GRAPH, figure={}, config=GRAPH_CONFIG,
-                          className="d-none pulse-explore-graph"),
+                html.Div(  # hidden by its wrapper: the Graph does not re-render on className
+                    dcc.Graph(id=ids.EXPLORE_GRAPH, figure={}, config=GRAPH_CONFIG,
+                              className="pulse-explore-graph"),
+                    id=ids.EXPLORE_GRAPH_WRAP, className="d-none"),
                 html.Div(dash_table.DataTable(
                     id=ids.EXPLORE_TABLE, data=[], page_size=PAGE_SIZE,
                     columns=[{"name": n.capitalize(), "id": n}

@@ -120,6 +120,7 @@ def heatmap_figure(cells: pl.DataFrame) -> dict[str, Any]:
         "y": [f"{h:02d}:00" for h in range(24)],
         "z": z,
         "colorscale": "Blues",
+        "reversescale": True,  # Plotly's Blues runs dark to light: darker is more
         "hoverongaps": False,
         "hovertemplate": "%{x} %{y}<br>%{z}<extra></extra>",
     }

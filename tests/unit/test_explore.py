@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from callbacks.explore import live_tail, minimal_csv_export
+from components.explore import explore_page
 from components.explore_charts import view_figure
 from data.explore import (
     DEFAULT,
@@ -56,6 +57,12 @@ VIEWS = [
 @pytest.mark.parametrize("view", VIEWS)
 def test_filters_survive_the_url_round_trip(view: ExploreFilters) -> None:
     assert filters_from_search(search_of(view)) == view
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_page_renders_from_the_url(view: ExploreFilters) -> None:
+    page = explore_page(search_of(view)).to_plotly_json()
+    assert "explore-metrics" in str(page)
 
 
 def test_preset_link_reads_like_the_api_query_and_omits_defaults() -> None:
