@@ -26,7 +26,7 @@ from data.explore import (
     series_names,
     zone,
 )
-from data.queries import DataQueries, DataQuery, QueryError, step_label
+from data.queries import HOUR_MS, DataQueries, DataQuery, QueryError, step_label
 from data.trends import (
     frame_of_series,
     moving_average,
@@ -186,6 +186,10 @@ def register(app: Dash, services: Services) -> None:
             return (*nothing, empty, "", chrome[0], None, *chrome[1:])
         summary = (f"{frame.height:,} buckets of {step_label(query.step_ms)} · {query.agg}"
                    f" · times in {tz}")  # fmt: skip
+        if f.chart == "heatmap" and query.step_ms > HOUR_MS:
+            coarse = message("Pick a step of 1 h or less (or auto) for the hour-by-day heatmap.",
+                             color="warning", title="Step too coarse for a heatmap")  # fmt: skip
+            return (*nothing, coarse, summary, chrome[0], None, *chrome[1:])
         if f.chart == "table":
             rows = table_rows(frame, tz)
             return ({}, nothing[1], rows, SHOWN, None, summary, chrome[0], None, *chrome[1:])
