@@ -7,7 +7,7 @@ from dash import dcc, html
 
 from components import ids
 
-NAV_ITEMS = (("Overview", "/"),)
+NAV_ITEMS = (("Overview", "/"), ("Explore", "/explore"))
 
 
 def navbar() -> dbc.Navbar:

@@ -1,0 +1,278 @@
+"""Explore: filters → the /api/data query (data/queries.py, in process) → chart; live tail
+and the address bar are kept in the browser (assets/explore.js)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import orjson
+import polars as pl
+from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+from flask_login import current_user
+
+from app.services import Services
+from components import ids
+from components.explore_charts import view_figure
+from data.explore import (
+    CUSTOM,
+    ExploreFilters,
+    data_query,
+    previous_period,
+    search_of,
+    series_names,
+    zone,
+)
+from data.queries import HOUR_MS, DataQueries, DataQuery, QueryError, step_label
+from data.trends import (
+    frame_of_series,
+    moving_average,
+    series_keys,
+    shift_forward,
+    table_rows,
+)
+
+FILTER_STATES = (
+    (ids.EXPLORE_METRICS, "value"),
+    (ids.EXPLORE_SOURCES, "value"),
+    (ids.EXPLORE_RANGE, "value"),
+    (ids.EXPLORE_DAYS, "start_date"),
+    (ids.EXPLORE_DAYS, "end_date"),
+    (ids.EXPLORE_AGG, "value"),
+    (ids.EXPLORE_STEP, "value"),
+    (ids.EXPLORE_CHART, "value"),
+    (ids.EXPLORE_MA, "value"),
+    (ids.EXPLORE_COMPARE, "value"),
+    (ids.EXPLORE_BREAKDOWN, "value"),
+    (ids.EXPLORE_LIVE_SWITCH, "value"),
+)
+HIDDEN, SHOWN = "d-none", ""
+
+
+def filters_of(
+    metrics: list[str] | None,
+    sources: list[str] | None,
+    range_: str,
+    start_day: str | None,
+    end_day: str | None,
+    agg: str,
+    step: str,
+    chart: str,
+    ma: str,
+    compare: bool,
+    breakdown: str,
+    live: bool,
+) -> ExploreFilters:
+    """The filters the controls show."""
+    custom = range_ == CUSTOM
+    return ExploreFilters(
+        metrics=tuple(metrics or ()), sources=tuple(sources or ()), range=range_,
+        start_day=start_day if custom else None, end_day=end_day if custom else None,
+        agg=agg, step=step, chart=chart, moving_average=int(ma or 0), compare=bool(compare),
+        breakdown=breakdown, live=bool(live),
+    )  # fmt: skip
+
+
+def message(text: str, color: str = "light", title: str | None = None) -> dbc.Alert:
+    """What shows instead of a chart: a hint, an empty range or an error."""
+    body = [html.Strong(title, className="d-block")] if title else []
+    return dbc.Alert([*body, text], color=color, class_name="border mb-2")
+
+
+def query_problem(exc: QueryError) -> dbc.Alert:
+    """A bad filter, in words (never a stack trace)."""
+    if [d["field"] for d in exc.details] == ["metric"]:
+        return message("Pick one or more metrics to see their history.", title="Nothing to show")
+    text = "; ".join(f"{d['field']}: {d['message']}" for d in exc.details)
+    return message(text, color="warning", title="This range cannot be shown")
+
+
+def load_frame(services: Services, tenant: str, query: DataQuery) -> tuple[pl.DataFrame, Any]:
+    """The buckets of a query and the live cursor read before it, through /api/data's own
+    cached reader."""
+    doc = orjson.loads(DataQueries(services.engine, services.live).answer(tenant, query))
+    return frame_of_series(doc["series"]), doc.get("cursor")
+
+
+def live_tail(f: ExploreFilters, frame: pl.DataFrame, cursor: str | None, now_ms: int) -> Any:
+    """What the browser needs to append live points after the history, or None."""
+    if not f.is_live or cursor is None:
+        return None
+    last = frame.group_by("metric", "source").agg(pl.col("ts_ms").max())
+    return {
+        "nonce": now_ms,
+        "cursor": cursor,
+        "metrics": list(f.metrics),
+        "sources": list(f.sources) or ["*"],
+        "last": {f"{m}|{s}": ts for m, s, ts in last.iter_rows()},
+        # the figure's first traces, in this order (components/explore_charts.py)
+        "traces": [f"{m}|{s}" for m, s in series_keys(frame)],
+    }
+
+
+def minimal_csv_export(frame: pl.DataFrame, tz: str) -> str:
+    """MERGE: stand-in until data/export.py (the shared CSV/Excel export) is on this branch.
+    A CSV of the buckets on screen: local ISO 8601 time, metric, source, value; a text cell
+    starting with = + - @ is neutralised with a leading quote."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([f"time ({tz})", "metric", "source", "value"])
+    for row in table_rows(frame, tz):
+        names = [("'" + n if n[:1] in "=+-@" else n) for n in (row["metric"], row["source"])]
+        writer.writerow([row["time"], *names, row["value"]])
+    return out.getvalue()
+
+
+def register(app: Dash, services: Services) -> None:
+    """Attach the explore page's callbacks to `app`."""
+
+    @app.callback(
+        Output(ids.EXPLORE_METRICS, "options"),
+        Output(ids.EXPLORE_SOURCES, "options"),
+        Output(ids.EXPLORE_EXPORT, "className"),
+        Input(ids.EXPLORE_RELOAD, "data"),
+        State(ids.EXPLORE_METRICS, "value"),
+        State(ids.EXPLORE_SOURCES, "value"),
+    )
+    def load_names(_: int, metrics: list[str] | None, sources: list[str] | None) -> tuple:
+        user = current_user.user
+        names = series_names(services.engine, services.live, user.tenant_id)
+        # what the URL asked for stays offered, so the dropdowns keep it even when unknown
+        metric_names = sorted({m for m, _ in names} | set(metrics or ()))
+        source_names = sorted({s for _, s in names} | set(sources or ()))
+        export = "d-flex gap-2" if user.may("analyst") else HIDDEN
+        return metric_names, source_names, export
+
+    @app.callback(
+        Output(ids.EXPLORE_GRAPH, "figure"),
+        Output(ids.EXPLORE_GRAPH_WRAP, "className"),
+        Output(ids.EXPLORE_TABLE, "data"),
+        Output(ids.EXPLORE_TABLE_WRAP, "className"),
+        Output(ids.EXPLORE_MESSAGE, "children"),
+        Output(ids.EXPLORE_SUMMARY, "children"),
+        Output(ids.EXPLORE_SEARCH, "data"),
+        Output(ids.EXPLORE_LIVE, "data"),
+        Output(ids.EXPLORE_DAYS_COL, "class_name"),
+        Output(ids.EXPLORE_BREAKDOWN_COL, "className"),
+        *(Input(i, p) for i, p in FILTER_STATES),
+        Input(ids.EXPLORE_TZ, "data"),
+        Input(ids.EXPLORE_RELOAD, "data"),
+    )
+    def show(*args: Any) -> tuple:
+        *controls, tz, _ = args
+        if tz is None:
+            raise PreventUpdate  # the browser tells its time zone first
+        f = filters_of(*controls)
+        chrome = (
+            search_of(f),
+            "mb-2" if f.range == CUSTOM else "mb-2 d-none",
+            SHOWN if f.chart == "pie" else HIDDEN,
+        )
+        tz = zone(tz).key
+        nothing = ({}, HIDDEN, [], HIDDEN)
+        try:
+            query = data_query(f, tz, services.now_ms())
+        except QueryError as exc:
+            return (*nothing, query_problem(exc), "", chrome[0], None, *chrome[1:])
+        tenant = current_user.user.tenant_id
+        frame, cursor = load_frame(services, tenant, query)
+        live = live_tail(f, frame, cursor, services.now_ms())
+        if frame.is_empty() and not live:
+            empty = message("Try a longer range, another metric or all sources.",
+                            title="No data in this range")  # fmt: skip
+            return (*nothing, empty, "", chrome[0], None, *chrome[1:])
+        summary = (f"{frame.height:,} buckets of {step_label(query.step_ms)} · {query.agg}"
+                   f" · times in {tz}")  # fmt: skip
+        if f.chart == "heatmap" and query.step_ms > HOUR_MS:
+            coarse = message("Pick a step of 1 h or less (or auto) for the hour-by-day heatmap.",
+                             color="warning", title="Step too coarse for a heatmap")  # fmt: skip
+            return (*nothing, coarse, summary, chrome[0], None, *chrome[1:])
+        if f.chart == "table":
+            rows = table_rows(frame, tz)
+            return ({}, nothing[1], rows, SHOWN, None, summary, chrome[0], None, *chrome[1:])
+        previous = None
+        if f.compare and f.chart in ("line", "area", "bar"):
+            before = previous_period(query)
+            previous = shift_forward(load_frame(services, tenant, before)[0], query, before)
+        averaged = moving_average(frame, f.moving_average) if f.moving_average else None
+        figure = view_figure(
+            f.chart, frame, tz, f.agg, f.breakdown, averaged, previous, f.moving_average
+        )
+        notice = None
+        if frame.is_empty():
+            notice = message("Nothing yet: new points will appear here as they arrive.",
+                             title="No data in this range")  # fmt: skip
+        return (figure, SHOWN, [], HIDDEN, notice, summary, chrome[0], live,
+                *chrome[1:])  # fmt: skip
+
+    @app.callback(
+        Output(ids.EXPLORE_DOWNLOAD, "data"),
+        Output(ids.EXPLORE_MESSAGE, "children", allow_duplicate=True),
+        Input(ids.EXPLORE_CSV, "n_clicks"),
+        Input(ids.EXPLORE_XLSX, "n_clicks"),
+        *(State(i, p) for i, p in FILTER_STATES),
+        State(ids.EXPLORE_TZ, "data"),
+        prevent_initial_call=True,
+    )
+    def download(csv_clicks: int, xlsx_clicks: int, *args: Any) -> tuple:
+        *controls, tz = args
+        user = current_user.user
+        if not user.may("analyst"):
+            return no_update, message("Exports are for analysts and admins.", color="warning")
+        from dash import ctx
+
+        if ctx.triggered_id == ids.EXPLORE_XLSX:  # MERGE: data/export.py writes Excel
+            return no_update, message("Excel export is not available yet.", color="warning")
+        tz = zone(tz).key
+        try:
+            query = data_query(filters_of(*controls), tz, services.now_ms())
+        except QueryError as exc:
+            return no_update, query_problem(exc)
+        frame, _ = load_frame(services, user.tenant_id, query)
+        name = f"pulse-{'-'.join(query.metrics)[:60]}-{query.step}.csv"
+        return dcc.send_string(minimal_csv_export(frame, tz), name), no_update
+
+    _register_clientside(app)
+
+
+def _clientside(app: Dash, name: str, *deps: Any, **options: Any) -> None:
+    app.clientside_callback(ClientsideFunction("pulseExplore", name), *deps, **options)
+
+
+def _register_clientside(app: Dash) -> None:
+    _clientside(app, "timeZone", Output(ids.EXPLORE_TZ, "data"), Input(ids.EXPLORE_RELOAD, "data"))
+    _clientside(
+        app, "toggle", Output(ids.EXPLORE_FILTERS, "is_open"),
+        Input(ids.EXPLORE_FILTERS_TOGGLE, "n_clicks"), State(ids.EXPLORE_FILTERS, "is_open"),
+    )  # fmt: skip
+    _clientside(
+        app, "writeSearch", Output(ids.EXPLORE_SEARCH, "modified_timestamp"),
+        Input(ids.EXPLORE_SEARCH, "data"), prevent_initial_call=True,
+    )  # fmt: skip
+    _clientside(
+        app, "connect", Output(ids.EXPLORE_WS, "url"),
+        Input(ids.EXPLORE_LIVE, "data"), Input(ids.EXPLORE_CONNECTION, "data"),
+        prevent_initial_call=True,
+    )  # fmt: skip
+    _clientside(
+        app, "onSocketState", Output(ids.EXPLORE_WS, "send"),
+        Input(ids.EXPLORE_WS, "state"), State(ids.EXPLORE_LIVE, "data"),
+        State(ids.EXPLORE_LIVE_STATE, "data"), State(ids.EXPLORE_CONNECTION, "data"),
+        prevent_initial_call=True,
+    )  # fmt: skip
+    _clientside(
+        app, "onMessage",
+        Output(ids.EXPLORE_GRAPH, "extendData"), Output(ids.EXPLORE_LIVE_STATE, "data"),
+        Output(ids.EXPLORE_RELOAD, "data"),
+        Input(ids.EXPLORE_WS, "message"), State(ids.EXPLORE_LIVE, "data"),
+        State(ids.EXPLORE_LIVE_STATE, "data"), State(ids.EXPLORE_RELOAD, "data"),
+        prevent_initial_call=True,
+    )  # fmt: skip
+    _clientside(
+        app, "status", Output(ids.EXPLORE_WS_STATUS, "children"),
+        Output(ids.EXPLORE_WS_STATUS, "color"),
+        Input(ids.EXPLORE_WS, "state"), Input(ids.EXPLORE_LIVE, "data"),
+    )  # fmt: skip
