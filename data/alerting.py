@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OK, PENDING, FIRING = "ok", "pending", "firing"
-MIN_BASELINE = 5  # samples a spike rule needs before it judges anything
+MIN_BASELINE = 30  # samples a spike rule needs: fewer make σ too uncertain (false alarms)
 MAX_SAMPLES = 120  # samples kept per window: older ones are thinned to one per slot
-MAD_SCALE = 1.4826  # MAD × this estimates σ for normal data
-MEAN_AD_SCALE = 1.2533  # mean absolute deviation × this estimates σ (used when MAD is 0)
+KEPT_DEVIATIONS = 0.8  # σ comes from the smallest 80 % of deviations from the median
+TRIMMED_SCALE = 1.7872  # their mean × this estimates σ for normal data
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,17 +173,19 @@ def _add_sample(rule: RuleDef, state: SeriesState, ts: int, value: float) -> Non
 
 
 def robust_z(baseline: list[float], value: float) -> float | None:
-    """|value − median| in robust standard deviations (median/MAD) of the baseline.
+    """|value − median| in robust standard deviations of the baseline.
 
-    One outlier moves the median and the MAD hardly at all, so it does not mask the next."""
+    The centre is the median and the spread the mean of the smallest 80 % of absolute
+    deviations from it (scaled to σ): up to a fifth of the baseline may be outliers without
+    moving either much, so one outlier does not mask the next, and the estimate is steadier
+    than the MAD's on the few dozen samples a window holds (fewer false alarms)."""
     if len(baseline) < MIN_BASELINE:
         return None
     ordered = sorted(baseline)
     median = _median(ordered)
     deviations = sorted(abs(v - median) for v in ordered)
-    sigma = MAD_SCALE * _median(deviations)
-    if sigma == 0:
-        sigma = MEAN_AD_SCALE * sum(deviations) / len(deviations)
+    kept = deviations[: max(1, int(len(deviations) * KEPT_DEVIATIONS))]
+    sigma = TRIMMED_SCALE * sum(kept) / len(kept)
     distance = abs(value - median)
     if sigma == 0:
         return 0.0 if distance == 0 else math.inf
