@@ -266,9 +266,12 @@ class AlertEngine:
             for i in missing:
                 rule, source = pairs[i]
                 series = source.removeprefix(DOWN_PREFIX)
-                key = open_ones.get((rule.rule_id, cause, rule.metric, series))
-                if key is not None:
+                found = open_ones.get((rule.rule_id, cause, rule.metric, series))
+                if found is not None:  # firing since then: points up to it were judged
+                    key, fired_ms = found
                     states[i].status, states[i].incident_key = FIRING, key
+                    if cause == "value":
+                        states[i].last_ts = fired_ms
         return states
 
     def _save(self, work: Sequence[Work]) -> None:

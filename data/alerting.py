@@ -12,9 +12,10 @@ Every series a rule watches moves ok → pending → firing → (resolved) ok:
   (event time); a breach meanwhile stays pending and fires when the cooldown ends if it
   still holds. Silence: while a rule is silenced (wall clock) nothing new fires; a firing
   incident still resolves (its firing was notified, its recovery is too).
-- Late points (older than, or as old as, the newest point the series has seen) never
-  move the state backwards: they only join the rate/spike window they belong to, so a
-  redelivered batch or a straggler changes nothing. The incident key is built from the
+- Late points (older than the newest point the series has seen) never move the state
+  backwards: they only join the rate/spike window they belong to. A point as old as the
+  newest is judged (two points may share a time); judging the same point twice leaves the
+  state as it was, so a redelivered batch changes nothing. The incident key is built from the
   rule, the series and the time the breach began, so replaying the same points after a
   restart yields the same key and PostgreSQL's unique index refuses a second incident.
 """
@@ -232,7 +233,7 @@ def observe(
     rule: RuleDef, state: SeriesState, source: str, ts: int, value: float, now_ms: int
 ) -> Transition | None:
     """Judge one point of a value rule's series; mutate `state`, return any transition."""
-    if state.last_ts is not None and ts <= state.last_ts:
+    if state.last_ts is not None and ts < state.last_ts:
         if rule.kind != "threshold":
             _add_sample(rule, state, ts, value)  # late: it belongs in the window, no more
         return None
@@ -304,7 +305,7 @@ def observe_series(
 ) -> list[Transition]:
     """Judge a run of a series' points (any order: they are judged in time order)."""
     out = []
-    for ts, value in sorted(points):
+    for ts, value in sorted(points, key=lambda p: p[0]):  # stable: equal times keep their order
         transition = observe(rule, state, source, ts, value, now_ms)
         if transition is not None:
             out.append(transition)

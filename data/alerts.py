@@ -172,8 +172,10 @@ def _details(exc: ValidationError) -> list[dict[str, str]]:
     out = []
     for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
-        # a union's member name (e.g. 'list[...]') is noise in a field path
-        field = ".".join(p for p in loc if not p.startswith(("list[", "function-")) and p != "str")
+        # a union's (one URL or a list of them) member names are noise: name the field only
+        if any(p.startswith(("list[", "function-")) or p == "str" for p in loc):
+            loc = loc[:1]
+        field = ".".join(loc)
         message = str(error["msg"]).removeprefix("Value error, ")
         out.append({"field": field or "body", "message": message})
     seen: set[tuple[str, str]] = set()

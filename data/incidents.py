@@ -219,18 +219,27 @@ def record(
     return out
 
 
-def open_incidents(conn: Connection, rule_ids: list[str]) -> dict[tuple[str, str, str, str], str]:
-    """(rule_id, cause, metric, source) → incident_key of the open incidents of these rules."""
+def open_incidents(
+    conn: Connection, rule_ids: list[str]
+) -> dict[tuple[str, str, str, str], tuple[str, int]]:
+    """(rule_id, cause, metric, source) → (incident_key, fired at ms) of the open incidents
+    of these rules."""
     if not rule_ids:
         return {}
     rows = conn.execute(
         text(
-            "SELECT rule_id, cause, metric, source, incident_key FROM incidents"
+            "SELECT rule_id, cause, metric, source, incident_key, started_at FROM incidents"
             " WHERE rule_id = ANY(:rules) AND state = 'firing'"
         ),
         {"rules": rule_ids},
     )
-    return {(r.rule_id, r.cause, r.metric or "", r.source): r.incident_key for r in rows}
+    return {
+        (r.rule_id, r.cause, r.metric or "", r.source): (
+            r.incident_key,
+            int(r.started_at.timestamp() * 1000),
+        )
+        for r in rows
+    }
 
 
 # -- reads and the user's actions --------------------------------------------------------
