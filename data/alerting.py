@@ -304,12 +304,37 @@ def observe_series(
     now_ms: int,
 ) -> list[Transition]:
     """Judge a run of a series' points (any order: they are judged in time order)."""
+    if rule.kind == "threshold" and _nothing_changes(rule, state, points):
+        return []
     out = []
     for ts, value in sorted(points, key=lambda p: p[0]):  # stable: equal times keep their order
         transition = observe(rule, state, source, ts, value, now_ms)
         if transition is not None:
             out.append(transition)
     return out
+
+
+def _nothing_changes(
+    rule: RuleDef, state: SeriesState, points: Iterable[tuple[int, float]]
+) -> bool:
+    """The common case, decided without a step per point: an ok series none of whose new
+    points breaches, or a firing one none of whose new points clears. Only the newest time
+    moves (late points would be skipped anyway)."""
+    if state.status == PENDING:
+        return False
+    last = state.last_ts if state.last_ts is not None else -1
+    fresh = [v for ts, v in points if ts >= last]
+    if not fresh:
+        return True
+    low, high = min(fresh), max(fresh)
+    if rule.op == "<":  # the measure is -value
+        low, high = -high, -low
+    if state.status == OK and high > rule.trigger:
+        return False
+    if state.status == FIRING and low <= rule.clear_level:
+        return False
+    state.last_ts = max(last, max(ts for ts, _ in points))
+    return True
 
 
 # -- nodata and source.down ------------------------------------------------------------
