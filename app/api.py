@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
+from app.api_alerts import bp as alerts_bp
 from app.api_data import bp as data_bp
 from app.api_pipeline import bp as pipeline_bp
 from app.api_sources import bp as sources_bp
@@ -27,6 +28,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 bp.register_blueprint(data_bp)  # /api/data
 bp.register_blueprint(pipeline_bp)
 bp.register_blueprint(sources_bp)  # /api/sources…
+bp.register_blueprint(alerts_bp)  # /api/alerts…, /api/incidents…, /api/notifications…
 DEAD_ID_RE = re.compile(r"\d{1,20}-\d{1,20}")
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 

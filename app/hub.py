@@ -16,7 +16,7 @@ from app.fastwrite import text_frame
 from app.metrics import WS_FRAMES
 from app.wsclient import Batch, Client
 from data.live import LiveStore, live_entries
-from data.messages import PING, points_frame
+from data.messages import PING, notification_frame, points_frame
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +89,20 @@ class Hub:
     async def _listen(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.psubscribe(self.live.channel_pattern)
+            await pubsub.psubscribe(self.live.channel_pattern, self.live.notice_pattern)
             await self._fill_gaps()
             self.connected.set()
             while True:
                 message = await pubsub.get_message(timeout=5.0)
                 if message is None:
                     continue
-                tenant = self.live.tenant_of_channel(message["channel"].decode())
+                channel = message["channel"].decode()
                 doc = orjson.loads(message["data"])
-                self.receive(tenant, doc["cursor"], doc["points"])
+                noticed = self.live.tenant_of_notice_channel(channel)
+                if noticed is not None:
+                    self.notify(noticed, doc["users"])
+                    continue
+                self.receive(self.live.tenant_of_channel(channel), doc["cursor"], doc["points"])
         finally:
             await pubsub.aclose()
 
@@ -126,6 +130,14 @@ class Hub:
         else:
             pending.scheduled = True
             asyncio.get_running_loop().call_later(wait, self._flush, tenant)
+
+    def notify(self, tenant: str, by_user: dict[str, dict[str, Any]]) -> None:
+        """Send each recipient's notification to every socket of theirs, whatever it
+        subscribed to (CONTRACT.md §4); never conflated or dropped for a lagging client."""
+        for client in self.clients.get(tenant, ()):
+            mine = by_user.get(client.grant.user_id or "")
+            if mine is not None:
+                client.push(notification_frame(mine["notification"], mine.get("unread")))
 
     def _flush(self, tenant: str) -> None:
         pending = self._pending[tenant]

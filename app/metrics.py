@@ -58,6 +58,18 @@ LONG_POLLS = Gauge(
     "pulse_long_polls", "GET /api/updates requests waiting", multiprocess_mode="livesum"
 )
 WS_FRAMES = Counter("pulse_ws_frames_offered", "Live frames offered to /ws clients")
+ALERT_EVALUATIONS = Counter(
+    "pulse_alert_evaluations", "(rule, series) evaluations: per batch, nodata check or event"
+)
+ALERT_TRANSITIONS = Counter(
+    "pulse_alert_transitions", "Incidents that fired or resolved", ["state"]
+)
+NOTIFICATIONS_CREATED = Counter("pulse_notifications_created", "In-app notifications stored")
+ALERT_DELIVERIES = Counter(
+    "pulse_alert_deliveries",
+    "Webhook and e-mail delivery attempts by channel and outcome (sent, retry, failed)",
+    ["channel", "outcome"],
+)
 
 
 class PipelineCollector(Collector):

@@ -130,6 +130,282 @@ def _sources_paths() -> dict[str, Any]:
     }
 
 
+_RULE_ID = {"name": "rule_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_RULE_REF = {"$ref": "#/components/schemas/AlertRule"}
+_NOTIFICATION_REF = {"$ref": "#/components/schemas/Notification"}
+_INCIDENT_REF = {"$ref": "#/components/schemas/Incident"}
+_RULE = {
+    "type": "object",
+    "required": ["name", "metric", "kind"],
+    "description": (
+        "Parameters per kind: threshold (op, threshold, clear_threshold, for_s), rate"
+        " (change_pct, direction, window_s, clear_threshold, for_s), spike (zscore, window_s,"
+        " clear_threshold, for_s: robust z-score against the series' median/MAD over"
+        " window_s), nodata (window_s, source_down: also fire on the pipeline's source.down"
+        " events of the source named by `source`, or any with *)."
+    ),
+    "properties": {
+        "id": {"type": "string", "readOnly": True},
+        "name": {"type": "string", "maxLength": 200},
+        "metric": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
+        "source": {"type": "string", "default": "*"},
+        "kind": {"enum": ["threshold", "rate", "spike", "nodata"]},
+        "op": {"enum": [">", "<"], "default": ">"},
+        "threshold": {"type": "number"},
+        "clear_threshold": {"type": ["number", "null"]},
+        "for_s": {"type": "number", "minimum": 0, "default": 0},
+        "change_pct": {"type": "number", "exclusiveMinimum": 0},
+        "direction": {"enum": ["up", "down", "both"], "default": "both"},
+        "zscore": {"type": "number", "exclusiveMinimum": 0},
+        "window_s": {"type": "number", "minimum": 1},
+        "source_down": {"type": "boolean", "default": False},
+        "severity": {"enum": ["info", "warning", "critical"], "default": "warning"},
+        "cooldown_s": {"type": "number", "minimum": 0, "default": 300},
+        "channels": {
+            "type": "array",
+            "items": {"enum": ["in_app", "webhook", "email"]},
+            "default": ["in_app"],
+        },
+        "webhook_url": {
+            "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+        },
+        "email_to": {
+            "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+        },
+        "enabled": {"type": "boolean", "default": True},
+        "silenced_until": {"type": ["string", "null"], "format": "date-time", "readOnly": True},
+        "webhook_secret": {
+            "type": "string",
+            "readOnly": True,
+            "description": "HMAC-SHA256 key of X-Pulse-Signature (shown to analysts, admins)",
+        },
+    },
+}
+_NOTIFICATION = {
+    "type": "object",
+    "properties": {
+        "notification_id": {"type": "string"},
+        "rule_id": {"type": "string"},
+        "incident_id": {"type": "string"},
+        "message": {"type": "string"},
+        "severity": {"enum": ["info", "warning", "critical"]},
+        "state": {"enum": ["firing", "resolved"]},
+        "metric": {"type": "string"},
+        "source": {"type": "string"},
+        "value": {"type": ["number", "null"]},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "read": {"type": "boolean"},
+    },
+}
+_INCIDENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "incident_key": {"type": "string"},
+        "rule_id": {"type": "string"},
+        "rule_name": {"type": "string"},
+        "cause": {"enum": ["value", "nodata", "source_down"]},
+        "metric": {"type": "string"},
+        "source": {"type": "string"},
+        "state": {"enum": ["firing", "resolved"]},
+        "severity": {"type": "string"},
+        "message": {"type": "string"},
+        "value": {"type": ["number", "null"]},
+        "resolved_value": {"type": ["number", "null"]},
+        "started_at": {"type": "string", "format": "date-time"},
+        "resolved_at": {"type": ["string", "null"], "format": "date-time"},
+        "acknowledged_by": {"type": ["string", "null"]},
+        "acknowledged_at": {"type": ["string", "null"], "format": "date-time"},
+        "deliveries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "state": {"enum": ["firing", "resolved"]},
+                    "channel": {"enum": ["webhook", "email"]},
+                    "target": {"type": "string"},
+                    "status": {"enum": ["pending", "sending", "retrying", "sent", "failed"]},
+                    "attempts": {"type": "integer"},
+                    "last_error": {"type": ["string", "null"]},
+                    "sent_at": {"type": ["string", "null"], "format": "date-time"},
+                    "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+                },
+            },
+        },
+    },
+}
+_PAGING = [
+    _query("limit", {"type": "integer", "minimum": 1, "default": 50}),
+    _query("offset", {"type": "integer", "minimum": 0, "default": 0}),
+]
+
+
+def _alerts_paths() -> dict[str, Any]:
+    body = {"required": True, "content": {"application/json": {"schema": _RULE_REF}}}
+    one = _json(_RULE_REF, "the rule")
+    refused = {"400": _ERROR, "422": _ERROR, **_AUTH_ERRORS}
+    return {
+        "/api/alerts": {
+            "get": {
+                "summary": "The tenant's alert rules",
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"alerts": {"type": "array",
+                                                                     "items": _RULE_REF}}},
+                        "rules",
+                    ),
+                    **_AUTH_ERRORS,
+                },
+            },
+            "post": {
+                "summary": "Create a rule (analysts, admins)",
+                "requestBody": body,
+                "responses": {"201": one, "409": _ERROR, **refused},
+            },
+        },
+        "/api/alerts/preview": {
+            "post": {
+                "summary": "Replay a rule definition over the last 7 days (1-minute rollup):"
+                " when it would have fired (analysts, admins)",
+                "requestBody": body,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "from": {"type": "string", "format": "date-time"},
+                                "to": {"type": "string", "format": "date-time"},
+                                "step": {"type": "string"},
+                                "fired": {"type": "integer"},
+                                "series": {"type": "array", "items": {"type": "object"}},
+                            },
+                        },
+                        "firings per series",
+                    ),
+                    **refused,
+                },
+            }
+        },
+        "/api/alerts/{rule_id}": {
+            "parameters": [_RULE_ID],
+            "get": {"summary": "One rule", "responses": {"200": one, "404": _ERROR,
+                                                         **_AUTH_ERRORS}},
+            "put": {
+                "summary": "Change a rule; fields left out keep their value (analysts, admins)",
+                "requestBody": body,
+                "responses": {"200": one, "404": _ERROR, **refused},
+            },
+            "delete": {
+                "summary": "Remove a rule and its incidents (analysts, admins)",
+                "responses": {"204": {"description": "removed"}, "404": _ERROR, **_AUTH_ERRORS},
+            },
+        },
+        "/api/alerts/{rule_id}/silence": {
+            "parameters": [_RULE_ID],
+            "post": {
+                "summary": "Silence a rule: {until: time|null} or {for_s: n} (analysts, admins)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "until": {"type": ["string", "number", "null"]},
+                                    "for_s": {"type": "number"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": one, "404": _ERROR, **refused},
+            },
+        },
+        "/api/incidents": {
+            "get": {
+                "summary": "The tenant's incidents, newest first, with their deliveries",
+                "parameters": [
+                    _query("rule_id", {"type": "string"}),
+                    _query("state", {"enum": ["firing", "resolved"]}),
+                    *_PAGING,
+                ],
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"incidents": {"type": "array",
+                                                                        "items": _INCIDENT_REF}}},
+                        "incidents",
+                    ),
+                    "422": _ERROR,
+                    **_AUTH_ERRORS,
+                },
+            }
+        },
+        "/api/incidents/{incident_id}": {
+            "get": {
+                "summary": "One incident",
+                "parameters": [{"name": "incident_id", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": _json(_INCIDENT_REF, "the incident"), "404": _ERROR,
+                              **_AUTH_ERRORS},
+            }
+        },
+        "/api/incidents/{incident_id}/ack": {
+            "post": {
+                "summary": "Acknowledge an incident (any signed-in user of the tenant)",
+                "parameters": [{"name": "incident_id", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": _json(_INCIDENT_REF, "the incident"), "404": _ERROR,
+                              **_AUTH_ERRORS},
+            }
+        },
+        "/api/notifications": {
+            "get": {
+                "summary": "The caller's notifications: unread first, then newest",
+                "parameters": [
+                    _query("unread", {"type": "boolean"}),
+                    _query("severity", {"enum": ["info", "warning", "critical"],
+                                        "description": "this level and above"}),
+                    _query("since", _TIME),
+                    _query("until", _TIME),
+                    *_PAGING,
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "notifications": {"type": "array", "items": _NOTIFICATION_REF},
+                                "total": {"type": "integer"},
+                                "unread": {"type": "integer"},
+                            },
+                        },
+                        "a page of notifications",
+                    ),
+                    "422": _ERROR,
+                    **_AUTH_ERRORS,
+                },
+            }
+        },
+        "/api/notifications/{notification_id}/read": {
+            "post": {
+                "summary": "Mark one of the caller's notifications read",
+                "parameters": [{"name": "notification_id", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": _json({"type": "object"}, "it, and the unread count"),
+                              "404": _ERROR, **_AUTH_ERRORS},
+            }
+        },
+        "/api/notifications/read-all": {
+            "post": {
+                "summary": "Mark every notification of the caller read",
+                "responses": {"200": _json({"type": "object"}, "how many were marked"),
+                              **_AUTH_ERRORS},
+            }
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The document served at /api/openapi.json."""
     return {
@@ -311,6 +587,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             **_sources_paths(),
+            **_alerts_paths(),
             "/api/openapi.json": {
                 "get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}
             },
@@ -437,6 +714,9 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "Source": _SOURCE,
+                "AlertRule": _RULE,
+                "Notification": _NOTIFICATION,
+                "Incident": _INCIDENT,
                 "Error": {
                     "type": "object",
                     "properties": {

@@ -61,6 +61,19 @@ class Settings(BaseSettings):
     source_files_dir: Path | None = Field(
         None, description="file_tail sources read only below it; default VAR_DIR/sources"
     )
+    smtp_host: str | None = Field(None, description="SMTP server for alert e-mail; unset: none")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port")
+    smtp_username: str | None = Field(None, description="SMTP login, if the server needs one")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_from: str = Field("pulse@localhost", description="From address of alert e-mail")
+    smtp_starttls: bool = Field(False, description="upgrade the SMTP connection with STARTTLS")
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="timeout of one webhook call")
+    alert_delivery_attempts: int = Field(
+        8, ge=1, le=50, description="attempts of a webhook or e-mail before it is marked failed"
+    )
+    alert_retry_base_s: float = Field(
+        2.0, gt=0, le=600, description="first retry delay of a delivery; doubles per attempt"
+    )
     fault_after_commit: bool = Field(
         False, description="tests only: worker dies between commit and ack"
     )

@@ -20,6 +20,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from app.alert_engine import AlertEngine, evaluate_alerts
+from app.deliveries import Deliverer
 from app.errors import is_outage
 from app.metrics import (
     BATCH_WRITE_SECONDS,
@@ -52,6 +54,7 @@ class Consumer:
         self.name = name
         self._holding_pending = True  # start by finishing what this name left unacknowledged
         self._last_claim = 0.0
+        self.alerts = AlertEngine(services)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set, riding out PostgreSQL and Redis outages.
@@ -192,8 +195,10 @@ class Consumer:
         POINTS_WRITTEN.labels("duplicate").inc(total - written.count)
         if self.services.settings.fault_after_commit:
             os.kill(os.getpid(), signal.SIGKILL)  # fault injection for the exactly-once tests
-        for tenant, points in _to_publish(entries, written).items():
+        published = _to_publish(entries, written)
+        for tenant, points in published.items():
             live.publish_points(tenant, points)
+        evaluate_alerts(self.alerts, published)
         live.ack([e.entry_id for e in entries])
         return total
 
@@ -281,15 +286,35 @@ def maintain_partitions(services: Services) -> list[Partition]:
     return dropped
 
 
+def check_nodata(services: Services, alerts: AlertEngine) -> None:
+    """Judge the nodata rules against the newest point of each series."""
+    alerts.check_nodata()
+
+
+def consume_source_events(services: Services, alerts: AlertEngine, consumer: str) -> None:
+    """Judge the pipeline's source.down/source.up events for nodata rules that ask for them."""
+    alerts.consume_events(consumer)
+
+
+def deliver_alerts(services: Services, deliverer: Deliverer) -> None:
+    """Send the due webhooks and e-mails of incidents (off the write path)."""
+    deliverer.run_once()
+
+
 def scheduled_jobs(
     services: Services,
 ) -> list[tuple[str, Callable[..., Any], IntervalTrigger, list[Any]]]:
     """The worker's jobs as (id, function, trigger, args)."""
+    alerts = AlertEngine(services)
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
     jobs: list[tuple[str, Callable[..., Any], IntervalTrigger, list[Any]]] = [
         ("trim-ingest", trim_ingest, IntervalTrigger(seconds=10), []),
         ("reconcile-latest", reconcile_latest, IntervalTrigger(seconds=60), []),
         ("prune-books", prune_books, IntervalTrigger(hours=1), []),
         ("partitions", maintain_partitions, IntervalTrigger(hours=1), []),
+        ("alerts-nodata", check_nodata, IntervalTrigger(seconds=2), [alerts]),
+        ("alerts-events", consume_source_events, IntervalTrigger(seconds=1), [alerts, consumer]),
+        ("alerts-deliver", deliver_alerts, IntervalTrigger(seconds=1), [Deliverer(services)]),
     ]
     return jobs
 

@@ -7,6 +7,8 @@ Keys (all under the configured prefix `p`):
 - `p live:{tenant}`    stream of what was committed, kept for the resume window; its entry
                         ids are the cursors of `/ws` and `/api/updates`.
 - `p chan:{tenant}`    pub/sub channel carrying each live entry as it is added.
+- `p notice:{tenant}`  pub/sub channel carrying in-app notifications for the tenant's users
+                        (`{"users": {user_id: {"notification": {...}, "unread": n}}}`).
 - `p books:{tenant}:{day}` hash of the tenant's books for one UTC day (days since the epoch):
                         `a:{minute_ms}` points accepted and `d:{minute_ms}` points
                         dead-lettered in the minute of their ingest entry's id. Counted in
@@ -159,6 +161,25 @@ class LiveStore:
     def tenant_of_channel(self, channel: str) -> str:
         """The tenant whose channel this is."""
         return channel[len(self.prefix) + len("chan:") :]
+
+    def notice_channel(self, tenant: str) -> str:
+        return f"{self.prefix}notice:{tenant}"
+
+    @property
+    def notice_pattern(self) -> str:
+        """The pattern matching every tenant's notification channel."""
+        return f"{self.prefix}notice:*"
+
+    def tenant_of_notice_channel(self, channel: str) -> str | None:
+        """The tenant of a notification channel; None for any other channel."""
+        head = f"{self.prefix}notice:"
+        return channel[len(head) :] if channel.startswith(head) else None
+
+    def publish_notices(self, tenant: str, by_user: dict[str, dict[str, Any]]) -> None:
+        """Push notifications to the tenant's users' open sockets (best effort: they are
+        stored, and a client that missed one finds it in GET /api/notifications)."""
+        if by_user:
+            self.redis.publish(self.notice_channel(tenant), orjson.dumps({"users": by_user}))
 
     # -- ingest side -------------------------------------------------------------------
 

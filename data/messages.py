@@ -88,6 +88,15 @@ def points_frame(cursor: str, points: Sequence[dict[str, Any]]) -> str:
     return orjson.dumps({"type": "points", "cursor": cursor, "points": points}).decode()
 
 
+def notification_frame(notification: dict[str, Any], unread: int | None = None) -> str:
+    """The server's `notification` message; `unread` (our extension) is the recipient's
+    unread count after it, for the navbar badge."""
+    doc: dict[str, Any] = {"type": "notification", "notification": notification}
+    if unread is not None:
+        doc["unread"] = unread
+    return orjson.dumps(doc).decode()
+
+
 def error_frame(message: str) -> str:
     """A message telling the client what was wrong with what it sent."""
     return orjson.dumps({"type": "error", "message": message}).decode()

@@ -215,6 +215,7 @@ alert_rules = Table(
     Column("created_by", String(36), ForeignKey("users.user_id", ondelete="SET NULL")),
     _created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("webhook_secret", String(64)),  # signs the rule's webhook bodies (HMAC-SHA256)
     CheckConstraint("kind IN ('threshold', 'rate', 'spike', 'nodata')", name="kind"),
     Index("ix_alert_rules_metric", "tenant_id", "metric"),
 )
@@ -236,8 +237,47 @@ incidents = Table(
     Column("resolved_at", DateTime(timezone=True)),
     Column("acknowledged_by", String(36)),
     Column("acknowledged_at", DateTime(timezone=True)),
+    Column("metric", String(128)),
+    # value: a value rule's breach; nodata: a silent series; source_down: a source.down event
+    Column("cause", String(16), nullable=False, server_default=text("'value'")),
+    Column("severity", String(16)),
+    Column("message", Text),
+    Column("resolved_value", Float(precision=53)),
     Index("uq_incidents_key", "incident_key", unique=True),
     Index("ix_incidents_rule", "tenant_id", "rule_id", "started_at"),
+    # at most one open incident per rule and series, whatever keys a lost state invents
+    Index(
+        "uq_incidents_open", "rule_id", "cause", "metric", "source",
+        unique=True, postgresql_where=text("state = 'firing'"),
+    ),
+)
+
+# The outbound queue: one row per incident state, channel and target, so that a worker
+# restart can never send the same webhook or e-mail twice; its status is visible per incident.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("delivery_id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column(
+        "incident_id",
+        String(36),
+        ForeignKey("incidents.incident_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("state", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("target", String(2000), nullable=False),
+    Column("payload", JSONDoc, nullable=False),
+    Column("status", String(16), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_error", Text),
+    Column("sent_at", DateTime(timezone=True)),
+    _created_at(),
+    CheckConstraint("channel IN ('webhook', 'email')", name="channel"),
+    Index("uq_alert_deliveries_once", "incident_id", "state", "channel", "target", unique=True),
+    Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
 )
 
 notifications = Table(

@@ -1,0 +1,183 @@
+"""Outbound alert deliveries (webhooks, e-mail), sent by the worker off the write path.
+
+The queue is the `alert_deliveries` table: one row per incident state, channel and target
+(unique), written in the transaction that records the incident state, so a restart never
+queues one twice. A worker claims due rows with `FOR UPDATE SKIP LOCKED` and leases them
+(status `sending`, `next_attempt_at` = now + lease) before sending, so two workers never
+send the same row at once; a worker that dies mid-send leaves a lease that expires and the
+row is sent again — the one case of a repeat, which the `X-Pulse-Delivery` id (and the body's
+`idempotency_key`, incident key + state) lets a receiver drop. Failures are retried with
+exponential backoff and recorded (`attempts`, `last_error`), visible in GET /api/incidents.
+
+Webhooks: POST of the JSON payload with `X-Pulse-Signature: sha256=<hex HMAC-SHA256 of the
+body with the rule's webhook secret>`. A 2xx answer is a success; anything else a failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import smtplib
+from concurrent.futures import ThreadPoolExecutor
+from email.message import EmailMessage
+from typing import Any
+
+import orjson
+import requests
+from sqlalchemy import text
+
+from app.metrics import ALERT_DELIVERIES
+from app.services import Services
+
+log = logging.getLogger(__name__)
+LEASE_S = 120
+CLAIM_BATCH = 20
+MAX_BACKOFF_S = 600.0
+SIGNATURE_HEADER = "X-Pulse-Signature"
+
+_CLAIM = text(
+    """
+    UPDATE alert_deliveries d SET status = 'sending', attempts = d.attempts + 1,
+           next_attempt_at = now() + make_interval(secs => :lease)
+    FROM (SELECT delivery_id FROM alert_deliveries
+          WHERE status IN ('pending', 'retrying', 'sending') AND next_attempt_at <= now()
+          ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED) due,
+         incidents i, alert_rules r
+    WHERE d.delivery_id = due.delivery_id AND i.incident_id = d.incident_id
+      AND r.rule_id = i.rule_id
+    RETURNING d.delivery_id, d.channel, d.target, d.payload, d.attempts, r.webhook_secret
+    """
+)
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The signature header's value of a webhook body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Deliverer:
+    """Sends due deliveries; `run_once` is the worker's job (every second)."""
+
+    def __init__(self, services: Services, threads: int = 8) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="delivery")
+
+    def run_once(self) -> int:
+        """Claim and send the due deliveries; how many were attempted."""
+        with self.services.engine.begin() as conn:
+            claimed = conn.execute(_CLAIM, {"lease": LEASE_S, "n": CLAIM_BATCH}).all()
+        if claimed:
+            list(self.pool.map(self._attempt, claimed))
+        return len(claimed)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False)
+
+    def _attempt(self, row: Any) -> None:
+        payload = row.payload if isinstance(row.payload, dict) else orjson.loads(row.payload)
+        try:
+            if row.channel == "webhook":
+                self._webhook(row.delivery_id, row.target, payload, row.webhook_secret or "")
+            else:
+                self._email(row.target, payload)
+        except Exception as exc:  # any failure is recorded on the row and retried
+            self._failed(row, f"{type(exc).__name__}: {exc}"[:2000])
+            return
+        with self.services.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE alert_deliveries SET status = 'sent', sent_at = now(),"
+                    " last_error = NULL WHERE delivery_id = :id"
+                ),
+                {"id": row.delivery_id},
+            )
+        ALERT_DELIVERIES.labels(row.channel, "sent").inc()
+
+    def _failed(self, row: Any, error: str) -> None:
+        final = row.attempts >= self.settings.alert_delivery_attempts or error.startswith(
+            "SmtpNotConfigured"
+        )
+        delay = min(self.settings.alert_retry_base_s * 2 ** (row.attempts - 1), MAX_BACKOFF_S)
+        with self.services.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE alert_deliveries SET status = :status, last_error = :error,"
+                    " next_attempt_at = now() + make_interval(secs => :delay)"
+                    " WHERE delivery_id = :id"
+                ),
+                {
+                    "id": row.delivery_id,
+                    "status": "failed" if final else "retrying",
+                    "error": error,
+                    "delay": delay,
+                },
+            )
+        ALERT_DELIVERIES.labels(row.channel, "failed" if final else "retry").inc()
+        log.warning(
+            "delivery %s to %s failed (attempt %d): %s",
+            row.delivery_id,
+            row.target,
+            row.attempts,
+            error,
+        )
+
+    def _webhook(self, delivery_id: str, url: str, payload: dict[str, Any], secret: str) -> None:
+        body = orjson.dumps(payload)
+        resp = requests.post(
+            url,
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: signature(secret, body),
+                "X-Pulse-Delivery": delivery_id,
+                "X-Pulse-Event": str(payload.get("event", "")),
+                "User-Agent": "Pulse-Alerts/1",
+            },
+            timeout=self.settings.webhook_timeout_s,
+            allow_redirects=False,
+        )
+        if not 200 <= resp.status_code < 300:
+            raise WebhookRefused(f"HTTP {resp.status_code} from {url}")
+
+    def _email(self, address: str, payload: dict[str, Any]) -> None:
+        s = self.settings
+        if not s.smtp_host:
+            raise SmtpNotConfigured("SMTP_HOST is not set")
+        message = EmailMessage()
+        state = payload.get("state", "")
+        message["Subject"] = (
+            f"[Pulse] {payload.get('severity', '')} {state}: {payload.get('message', '')}"[:250]
+        )
+        message["From"] = s.smtp_from
+        message["To"] = address
+        message["X-Pulse-Idempotency-Key"] = str(payload.get("idempotency_key", ""))
+        lines = [str(payload.get("message", "")), ""]
+        for key in (
+            "state",
+            "severity",
+            "metric",
+            "source",
+            "value",
+            "timestamp",
+            "rule",
+            "incident_id",
+        ):
+            lines.append(f"{key}: {payload.get(key)}")
+        message.set_content("\n".join(lines) + "\n")
+        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.webhook_timeout_s) as smtp:
+            if s.smtp_starttls:
+                smtp.starttls()
+            if s.smtp_username:
+                password = s.smtp_password.get_secret_value() if s.smtp_password else ""
+                smtp.login(s.smtp_username, password)
+            smtp.send_message(message)
+
+
+class WebhookRefused(RuntimeError):
+    """The receiver answered with a non-2xx status."""
+
+
+class SmtpNotConfigured(RuntimeError):
+    """E-mail was asked for, but SMTP_HOST is not set: no point in retrying."""
