@@ -230,7 +230,7 @@ def route_callback() -> dict[str, Any]:
                     {"id": "nav-user", "property": "children"}],
         "inputs": [{"id": "url", "property": "pathname", "value": "/"}],
         "changedPropIds": ["url.pathname"],
-        "state": [],
+        "state": [{"id": "url", "property": "search", "value": ""}],
     }
 
 
