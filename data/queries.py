@@ -32,7 +32,7 @@ import contextlib
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,9 +158,13 @@ class DataQuery:
 # -- parsing ------------------------------------------------------------------------------
 
 
-def parse_query(args: Mapping[str, Sequence[str]], now_ms: int) -> DataQuery:
+def parse_query(
+    args: Mapping[str, Sequence[str]], now_ms: int, max_buckets: int | None = MAX_BUCKETS
+) -> DataQuery:
     """A DataQuery from query-string lists (`metric` and `source` repeat), or QueryError
-    naming every bad parameter. Parameters it does not know are ignored."""
+    naming every bad parameter. Parameters it does not know are ignored. `max_buckets`
+    caps an explicit step's buckets per series (None: no cap; a file export streams any
+    number of rows, an answer in JSON does not)."""
     problems: list[dict[str, str]] = []
 
     def problem(field: str, message: str) -> None:
@@ -189,8 +193,12 @@ def parse_query(args: Mapping[str, Sequence[str]], now_ms: int) -> DataQuery:
             problem("end", "must be after start")
         elif end - start > MAX_RANGE_MS:
             problem("end", f"the range is at most {MAX_RANGE_MS // DAY_MS} days")
-        elif step_ms is not None and _bucket_count(start, end, step_ms) > MAX_BUCKETS:
-            problem("step", f"too fine for this range: at most {MAX_BUCKETS} buckets per series")
+        elif (
+            step_ms is not None
+            and max_buckets is not None
+            and _bucket_count(start, end, step_ms) > max_buckets
+        ):
+            problem("step", f"too fine for this range: at most {max_buckets} buckets per series")
     if problems:
         raise QueryError(problems)
     assert start is not None and end is not None
@@ -274,6 +282,25 @@ def step_label(step_ms: int) -> str:
 
 def query_frame(engine: Engine, tenant: str, query: DataQuery) -> pl.DataFrame:
     """The buckets of the query for this tenant: metric, source, ts_ms, value, sorted."""
+    sql, params = statement(tenant, query)
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), params).all()
+    return pl.DataFrame(rows, schema=SCHEMA, orient="row")
+
+
+def iter_buckets(
+    engine: Engine, tenant: str, query: DataQuery, batch: int = 10_000
+) -> Iterator[Sequence[Any]]:
+    """The rows of query_frame (metric, source, ts_ms, value; sorted) in batches, through a
+    server-side cursor: a file export of millions of buckets never holds them all."""
+    sql, params = statement(tenant, query)
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True).execute(text(sql), params)
+        yield from result.partitions(batch)
+
+
+def statement(tenant: str, query: DataQuery) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters computing the query's buckets for this tenant."""
     table, time_column = TIERS[query.tier]
     aggregate = (_RAW_AGG if query.tier == "raw" else _ROLLUP_AGG)[query.agg]
     sql = _SQL.format(
@@ -291,9 +318,7 @@ def query_frame(engine: Engine, tenant: str, query: DataQuery) -> pl.DataFrame:
     }
     if query.sources:
         params["sources"] = list(query.sources)
-    with engine.connect() as conn:
-        rows = conn.execute(text(sql), params).all()
-    return pl.DataFrame(rows, schema=SCHEMA, orient="row")
+    return sql, params
 
 
 def series_of(frame: pl.DataFrame, query: DataQuery) -> list[dict[str, Any]]:
