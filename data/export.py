@@ -35,7 +35,15 @@ from zoneinfo import ZoneInfo
 import xlsxwriter
 from sqlalchemy import Engine, text
 
-from data.queries import NICE_STEPS_MS, DataQuery, QueryError, iter_buckets, statement, step_label
+from data.queries import (
+    NICE_STEPS_MS,
+    DataQuery,
+    QueryError,
+    iter_buckets,
+    statement,
+    step_label,
+    tune,
+)
 
 XLSX_MAX_ROWS = 1_048_576  # rows of an Excel sheet, its header row included
 XLSX_MAX_SHEETS = 500  # series of one workbook: past it a workbook is no way to read them
@@ -201,6 +209,7 @@ def _refuse_oversized(engine: Engine, tenant: str, query: DataQuery, max_rows: i
     counted = (f"SELECT metric_type, source, count(*) FROM ({sql}) AS q "
                "GROUP BY 1, 2 HAVING count(*) > :rows_limit ORDER BY 1, 2")  # fmt: skip
     with engine.connect() as conn:
+        tune(conn)
         over = conn.execute(text(counted), {**params, "rows_limit": max_rows - 1}).all()
     if over:
         raise _too_many_rows(query, [(m, s, int(n)) for m, s, n in over], max_rows)
