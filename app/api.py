@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.api_alerts import bp as alerts_bp
 from app.api_data import bp as data_bp
+from app.api_export import bp as export_bp
 from app.api_pipeline import bp as pipeline_bp
 from app.api_sources import bp as sources_bp
 from app.auth import principal, services
@@ -26,6 +27,7 @@ from data.points import MAX_BODY_BYTES, MAX_POINTS, BodyError, parse_body, valid
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.register_blueprint(data_bp)  # /api/data
+bp.register_blueprint(export_bp)  # /api/export
 bp.register_blueprint(pipeline_bp)
 bp.register_blueprint(sources_bp)  # /api/sources…
 bp.register_blueprint(alerts_bp)  # /api/alerts…, /api/incidents…, /api/notifications…

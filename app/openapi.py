@@ -493,6 +493,43 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/export": {
+                "get": {
+                    "summary": "The query of /api/data as a CSV or Excel file (analyst, admin,"
+                    " or a read key)",
+                    "description": (
+                        "Same parameters and buckets as /api/data; an explicit step is not"
+                        " capped at 10,000 buckets per series. Times are bucket starts in"
+                        " `tz` (else the user's `timezone` preference, else UTC), named:"
+                        " CSV columns time (ISO 8601 with offset), time_zone, metric, source,"
+                        " agg, step, value; the workbook has a sheet describing the query,"
+                        " then one sheet per series (date cells in local time, value, ISO"
+                        " 8601). Text cells starting with = + - @ or a control character"
+                        " are prefixed with '. A series over Excel's 1,048,575 rows per"
+                        " sheet answers 422 too_many_rows before anything is sent."
+                    ),
+                    "parameters": [
+                        *_DATA_PARAMETERS,
+                        _query("format", {"type": "string", "enum": ["csv", "xlsx"],
+                                          "default": "csv"}),  # fmt: skip
+                        _query("tz", {"type": "string", "examples": ["Europe/Paris", "UTC"]}),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the file, as an attachment (CSV streamed)",
+                            "content": {
+                                "text/csv": {"schema": {"type": "string"}},
+                                "application/vnd.openxmlformats-officedocument"
+                                ".spreadsheetml.sheet": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                },
+                            },
+                        },
+                        "422": _ERROR,
+                        **_AUTH_ERRORS,
+                    },
+                }
+            },
             "/api/updates": {
                 "get": {
                     "summary": "Long-poll fallback of /ws: points after `cursor`, waiting ≤ 25 s",

@@ -59,13 +59,17 @@ def service_urls() -> tuple[str, str]:
 
 
 @contextmanager
-def running_pulse(extra_env: dict[str, str] | None = None) -> Iterator[Pulse]:
-    """Start Pulse on a fresh database and key prefix; remove both afterwards."""
+def running_pulse(
+    extra_env: dict[str, str] | None = None, database: str | None = None
+) -> Iterator[Pulse]:
+    """Start Pulse on a fresh database and key prefix; remove both afterwards. With
+    `database`, Pulse runs on that existing database instead, which is kept."""
     server_url, redis_url = service_urls()
-    name = f"pulse_bench_{secrets.token_hex(4)}"
+    name = database or f"pulse_bench_{secrets.token_hex(4)}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    if database is None:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     prefix = f"pulse-bench-{secrets.token_hex(4)}:"
     port = free_port()
     env = dict(os.environ)
@@ -91,8 +95,9 @@ def running_pulse(extra_env: dict[str, str] | None = None) -> Iterator[Pulse]:
         keys = list(redis.scan_iter(match=f"{prefix}*", count=1000))
         if keys:
             redis.delete(*keys)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if database is None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:

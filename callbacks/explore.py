@@ -3,8 +3,6 @@ and the address bar are kept in the browser (assets/explore.js)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -26,6 +24,7 @@ from data.explore import (
     series_names,
     zone,
 )
+from data.export import export_csv, export_xlsx, filename
 from data.queries import HOUR_MS, DataQueries, DataQuery, QueryError, step_label
 from data.trends import (
     frame_of_series,
@@ -113,17 +112,14 @@ def live_tail(f: ExploreFilters, frame: pl.DataFrame, cursor: str | None, now_ms
     }
 
 
-def minimal_csv_export(frame: pl.DataFrame, tz: str) -> str:
-    """MERGE: stand-in until data/export.py (the shared CSV/Excel export) is on this branch.
-    A CSV of the buckets on screen: local ISO 8601 time, metric, source, value; a text cell
-    starting with = + - @ is neutralised with a leading quote."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([f"time ({tz})", "metric", "source", "value"])
-    for row in table_rows(frame, tz):
-        names = [("'" + n if n[:1] in "=+-@" else n) for n in (row["metric"], row["source"])]
-        writer.writerow([row["time"], *names, row["value"]])
-    return out.getvalue()
+def export_file(services: Services, tenant: str, query: DataQuery, tz: str, fmt: str) -> dict:
+    """The file of what is on screen, written by the same code as GET /api/export."""
+    local = zone(tz)
+    if fmt == "xlsx":
+        chunks = export_xlsx(services.engine, tenant, query, local, services.now_ms())
+    else:
+        chunks = export_csv(services.engine, tenant, query, local)
+    return dcc.send_bytes(b"".join(chunks), filename(query, local, fmt))
 
 
 def register(app: Dash, services: Services) -> None:
@@ -224,16 +220,13 @@ def register(app: Dash, services: Services) -> None:
             return no_update, message("Exports are for analysts and admins.", color="warning")
         from dash import ctx
 
-        if ctx.triggered_id == ids.EXPLORE_XLSX:  # MERGE: data/export.py writes Excel
-            return no_update, message("Excel export is not available yet.", color="warning")
+        fmt = "xlsx" if ctx.triggered_id == ids.EXPLORE_XLSX else "csv"
         tz = zone(tz).key
         try:
             query = data_query(filters_of(*controls), tz, services.now_ms())
-        except QueryError as exc:
+            return export_file(services, user.tenant_id, query, tz, fmt), no_update
+        except QueryError as exc:  # TooManyRows too: the message says what to change
             return no_update, query_problem(exc)
-        frame, _ = load_frame(services, user.tenant_id, query)
-        name = f"pulse-{'-'.join(query.metrics)[:60]}-{query.step}.csv"
-        return dcc.send_string(minimal_csv_export(frame, tz), name), no_update
 
     _register_clientside(app)
 

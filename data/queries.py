@@ -10,6 +10,10 @@ The tier follows the step: a step that is a multiple of an hour reads `rollup_1h
 minute `rollup_1m`, anything finer the raw `points`. The rollup rows are combined into the
 bigger bucket with the aggregate that composes (sum of counts and sums, min of mins, max of
 maxes, avg = sum(sum) / sum(count), last = the `last` with the greatest `last_ts`).
+`step=auto` picks the smallest nice step within 1,500 buckets whose tier stays cheap for the
+range (AUTO_TIER_MAX_SPAN_MS): 30 days come at 1h from `rollup_1h` rather than at 30m from
+43,200 minute rows per series. Each query runs with a larger `work_mem` (QUERY_WORK_MEM):
+with the default 4 MB, grouping 30 days of minute rows sorted on disk (external merge).
 
 PostgreSQL groups and aggregates, so what crosses the wire is at most one row per bucket
 (≤ 1,500 per series with step=auto); rows become a Polars frame and then the contract's JSON.
@@ -32,14 +36,14 @@ import contextlib
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import polars as pl
 from redis.exceptions import RedisError
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from data.history import to_datetime
 from data.live import LiveStore
@@ -60,7 +64,13 @@ MAX_TIME_MS = 32_503_680_000_000  # 3000-01-01: times past it are typos, and ove
 MAX_METRICS = 20
 MAX_SOURCES = 100
 DEFAULT_RANGE = ("now-1h", "now")
+QUERY_WORK_MEM = "32MB"  # groups ≤ 1,500 buckets × series in memory, not on disk
 CACHE_TTL_S = 5  # a popular query is answered from Redis for this long
+# step=auto reads a finer tier only over ranges where that stays cheap: what a query costs is
+# the rows it reads, not the buckets it answers. 30 days at 30m read 43,200 minute rows per
+# series (~120-330 ms measured by bench/history.py), at 1h 720 hour rows (~8 ms). The limits
+# keep a series at about 21,600 rows read: 15 days of minutes, 6 hours of points at 1 Hz.
+AUTO_TIER_MAX_SPAN_MS = {"raw": 6 * HOUR_MS, "1m": 15 * DAY_MS}
 # The "nice" steps step=auto picks from: the smallest one keeping a series ≤ 1,500 points.
 NICE_STEPS_MS = tuple(
     n * UNIT_MS[unit]
@@ -137,11 +147,7 @@ class DataQuery:
     @property
     def tier(self) -> str:
         """Where the buckets are computed from: `raw`, `1m` or `1h`."""
-        if self.step_ms % HOUR_MS == 0:
-            return "1h"
-        if self.step_ms % MINUTE_MS == 0:
-            return "1m"
-        return "raw"
+        return tier_of(self.step_ms)
 
     @property
     def buckets(self) -> int:
@@ -158,9 +164,13 @@ class DataQuery:
 # -- parsing ------------------------------------------------------------------------------
 
 
-def parse_query(args: Mapping[str, Sequence[str]], now_ms: int) -> DataQuery:
+def parse_query(
+    args: Mapping[str, Sequence[str]], now_ms: int, max_buckets: int | None = MAX_BUCKETS
+) -> DataQuery:
     """A DataQuery from query-string lists (`metric` and `source` repeat), or QueryError
-    naming every bad parameter. Parameters it does not know are ignored."""
+    naming every bad parameter. Parameters it does not know are ignored. `max_buckets`
+    caps an explicit step's buckets per series (None: no cap; a file export streams any
+    number of rows, an answer in JSON does not)."""
     problems: list[dict[str, str]] = []
 
     def problem(field: str, message: str) -> None:
@@ -189,8 +199,12 @@ def parse_query(args: Mapping[str, Sequence[str]], now_ms: int) -> DataQuery:
             problem("end", "must be after start")
         elif end - start > MAX_RANGE_MS:
             problem("end", f"the range is at most {MAX_RANGE_MS // DAY_MS} days")
-        elif step_ms is not None and _bucket_count(start, end, step_ms) > MAX_BUCKETS:
-            problem("step", f"too fine for this range: at most {MAX_BUCKETS} buckets per series")
+        elif (
+            step_ms is not None
+            and max_buckets is not None
+            and _bucket_count(start, end, step_ms) > max_buckets
+        ):
+            problem("step", f"too fine for this range: at most {max_buckets} buckets per series")
     if problems:
         raise QueryError(problems)
     assert start is not None and end is not None
@@ -253,10 +267,22 @@ def _bucket_count(start_ms: int, end_ms: int, step_ms: int) -> int:
     return -(-end_ms // step_ms) - start_ms // step_ms
 
 
+def tier_of(step_ms: int) -> str:
+    """The tier a step is computed from: `1h` for whole hours, `1m` for whole minutes."""
+    if step_ms % HOUR_MS == 0:
+        return "1h"
+    if step_ms % MINUTE_MS == 0:
+        return "1m"
+    return "raw"
+
+
 def auto_step_ms(start_ms: int, end_ms: int) -> int:
-    """The smallest nice step keeping the widened range at or under AUTO_MAX_POINTS buckets."""
+    """The smallest nice step keeping the widened range at or under AUTO_MAX_POINTS buckets
+    whose tier may serve a range this long (AUTO_TIER_MAX_SPAN_MS)."""
     for step in NICE_STEPS_MS:
-        if _bucket_count(start_ms, end_ms, step) <= AUTO_MAX_POINTS:
+        if _bucket_count(start_ms, end_ms, step) > AUTO_MAX_POINTS:
+            continue
+        if end_ms - start_ms <= AUTO_TIER_MAX_SPAN_MS.get(tier_of(step), MAX_RANGE_MS):
             return step
     return NICE_STEPS_MS[-1]  # not reached within MAX_RANGE_MS
 
@@ -274,6 +300,32 @@ def step_label(step_ms: int) -> str:
 
 def query_frame(engine: Engine, tenant: str, query: DataQuery) -> pl.DataFrame:
     """The buckets of the query for this tenant: metric, source, ts_ms, value, sorted."""
+    sql, params = statement(tenant, query)
+    with engine.connect() as conn:
+        tune(conn)
+        rows = conn.execute(text(sql), params).all()
+    return pl.DataFrame(rows, schema=SCHEMA, orient="row")
+
+
+def iter_buckets(
+    engine: Engine, tenant: str, query: DataQuery, batch: int = 10_000
+) -> Iterator[Sequence[Any]]:
+    """The rows of query_frame (metric, source, ts_ms, value; sorted) in batches, through a
+    server-side cursor: a file export of millions of buckets never holds them all."""
+    sql, params = statement(tenant, query)
+    with engine.connect() as conn:
+        tune(conn)
+        result = conn.execution_options(stream_results=True).execute(text(sql), params)
+        yield from result.partitions(batch)
+
+
+def tune(conn: Connection) -> None:
+    """Settings of the query's transaction (SET LOCAL: they end with it)."""
+    conn.execute(text(f"SET LOCAL work_mem = '{QUERY_WORK_MEM}'"))
+
+
+def statement(tenant: str, query: DataQuery) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters computing the query's buckets for this tenant."""
     table, time_column = TIERS[query.tier]
     aggregate = (_RAW_AGG if query.tier == "raw" else _ROLLUP_AGG)[query.agg]
     sql = _SQL.format(
@@ -291,9 +343,7 @@ def query_frame(engine: Engine, tenant: str, query: DataQuery) -> pl.DataFrame:
     }
     if query.sources:
         params["sources"] = list(query.sources)
-    with engine.connect() as conn:
-        rows = conn.execute(text(sql), params).all()
-    return pl.DataFrame(rows, schema=SCHEMA, orient="row")
+    return sql, params
 
 
 def series_of(frame: pl.DataFrame, query: DataQuery) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import openpyxl
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -100,8 +101,15 @@ def test_pick_metric_and_day_switch_charts_download_and_reload(
     wait_until(lambda: [p for p in downloads.glob("*.csv")], 10)
     with next(downloads.glob("*.csv")).open() as fh:
         rows = list(csv.reader(fh))
-    assert rows[0][1:] == ["metric", "source", "value"] and rows[0][0].startswith("time (")
-    assert len(rows) == HOURS + 1 and {r[1] for r in rows[1:]} == {METRIC}
+    assert rows[0] == ["time", "time_zone", "metric", "source", "agg", "step", "value"]
+    assert len(rows) == HOURS + 1 and {r[2] for r in rows[1:]} == {METRIC}
+
+    dash_duo.find_element(f"#{ids.EXPLORE_XLSX}").click()
+    wait_until(lambda: [p for p in downloads.glob("*.xlsx")], 10)
+    book = openpyxl.load_workbook(next(downloads.glob("*.xlsx")), read_only=True)
+    assert book.sheetnames[0] == "query" and len(book.sheetnames) == 2
+    values = [r[1] for r in book[book.sheetnames[1]].iter_rows(min_row=2, values_only=True)]
+    assert len(values) == HOURS and all(isinstance(v, float | int) for v in values)
 
     dash_duo.driver.refresh()
     dash_duo.wait_for_contains_text(f"#{ids.EXPLORE_TABLE}", METRIC, timeout=10)

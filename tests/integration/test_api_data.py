@@ -214,13 +214,16 @@ def test_the_tier_follows_the_step() -> None:
 
 @pytest.mark.parametrize(
     ("span_ms", "step"),
-    [(15 * MINUTE_MS, "1s"), (HOUR_MS, "5s"), (24 * HOUR_MS, "1m"),
-     (7 * DAY_MS, "10m"), (30 * DAY_MS, "30m"), (400 * DAY_MS, "12h")],
+    [(15 * MINUTE_MS, "1s"), (HOUR_MS, "5s"), (6 * HOUR_MS, "15s"), (12 * HOUR_MS, "1m"),
+     (24 * HOUR_MS, "1m"), (7 * DAY_MS, "10m"), (15 * DAY_MS, "15m"), (16 * DAY_MS, "1h"),
+     (30 * DAY_MS, "1h"), (400 * DAY_MS, "12h")],
 )  # fmt: skip
-def test_auto_step_is_the_smallest_nice_step_within_1500_points(
+def test_auto_step_is_the_smallest_nice_step_within_1500_points_of_a_cheap_tier(
     web, services: Services, tenant: str, span_ms: int, step: str
 ) -> None:
-    """A point every bucket at the finest step would overflow 1,500; auto keeps ≤ 1,500."""
+    """A point every bucket at the finest step would overflow 1,500; auto keeps ≤ 1,500,
+    reading raw points up to 6 h and minute rollups up to 15 days (12 h come at 1m, not
+    30s; 30 days at 1h from rollup_1h, not 30m from 43,200 minute rows a series)."""
     end_ms = int(time.time() * 1000)
     start_ms = end_ms - span_ms
     every = max(span_ms // 3000, SECOND_MS)
