@@ -15,7 +15,7 @@ from redis.asyncio import Redis as AsyncRedis
 from app.fastwrite import text_frame
 from app.metrics import WS_FRAMES
 from app.wsclient import Batch, Client
-from data.live import LiveStore, live_entries
+from data.live import LiveStore, cursor_of_live_message, live_entries
 from data.messages import PING, notification_frame, points_frame
 
 log = logging.getLogger(__name__)
@@ -97,12 +97,16 @@ class Hub:
                 if message is None:
                     continue
                 channel = message["channel"].decode()
-                doc = orjson.loads(message["data"])
                 noticed = self.live.tenant_of_notice_channel(channel)
                 if noticed is not None:
-                    self.notify(noticed, doc["users"])
+                    self.notify(noticed, orjson.loads(message["data"])["users"])
                     continue
-                self.receive(self.live.tenant_of_channel(channel), doc["cursor"], doc["points"])
+                tenant = self.live.tenant_of_channel(channel)
+                if tenant not in self.clients:  # nobody watches: keep the cursor, skip the rest
+                    self._last_cursor[tenant] = cursor_of_live_message(message["data"])
+                    continue
+                doc = orjson.loads(message["data"])
+                self.receive(tenant, doc["cursor"], doc["points"])
         finally:
             await pubsub.aclose()
 

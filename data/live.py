@@ -115,6 +115,14 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def cursor_of_live_message(data: bytes) -> str:
+    """The cursor of a message of a live channel without decoding its points (the gateway
+    skips the points of tenants nobody watches). The publish script writes the cursor
+    first: `{"cursor":"<id>","points":[...]}`."""
+    start = len(b'{"cursor":"')
+    return data[start : data.index(b'"', start)].decode()
+
+
 def live_entries(raw: Iterable[Any]) -> list[tuple[str, list[dict[str, Any]]]]:
     """(cursor, points) pairs from an XRANGE reply of a tenant's live stream."""
     return [(_text(entry_id), orjson.loads(fields[b"p"])) for entry_id, fields in raw]

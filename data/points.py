@@ -8,6 +8,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -44,11 +45,10 @@ class Point(NamedTuple):
             raise TypeError("an entry's points must be a list")
         if not rows:
             return []
-        columns = list(zip(*rows, strict=True))
-        if len(columns) != len(cls._fields):
-            raise ValueError(f"a packed point has {len(cls._fields)} fields")
-        for name, column, allowed in zip(cls._fields, columns, _PACKED_TYPES, strict=True):
-            if not set(map(type, column)) <= allowed:
+        if set(map(type, rows)) != {list} or set(map(len, rows)) != {len(cls._fields)}:
+            raise ValueError(f"a packed point is a list of {len(cls._fields)} fields")
+        for index, (name, allowed) in enumerate(zip(cls._fields, _PACKED_TYPES, strict=True)):
+            if not set(map(type, map(itemgetter(index), rows))) <= allowed:
                 raise TypeError(f"packed {name} must be {' or '.join(t.__name__ for t in allowed)}")
         return list(map(cls._make, rows))
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.services import Services
 from app.worker import Consumer
-from data.live import LiveStore
+from data.live import LiveStore, cursor_of_live_message
 from data.points import Point
 from tests.conftest import wait_until
 
@@ -96,3 +96,22 @@ def test_trimming_keeps_only_unacknowledged_entries(services: Services, tenant: 
     live.enqueue(tenant, points)  # undelivered entries are never trimmed
     live.trim_acknowledged()
     assert services.redis.xlen(live.ingest_key) == 1
+
+
+def test_the_cursor_of_a_live_message_is_read_without_decoding_its_points(
+    services: Services, tenant: str
+) -> None:
+    pubsub = services.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(services.live.channel(tenant))
+    wait_until(lambda: pubsub.get_message(timeout=0.1) is None)  # subscribed
+    point = Point(uuid.uuid4().hex, "web-1", "cpu.usage", int(time.time() * 1000), 1.0)
+    cursor = services.live.publish_points(tenant, [point])
+    message = None
+    deadline = time.monotonic() + 5
+    while message is None and time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.5)
+    assert message is not None
+    assert cursor_of_live_message(message["data"]) == cursor == orjson.loads(message["data"])[
+        "cursor"
+    ]
+    pubsub.close()
