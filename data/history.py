@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from itertools import chain, groupby
 from operator import itemgetter
 
+import orjson
 import psycopg
 from sqlalchemy import Engine, text
 
@@ -145,24 +146,24 @@ class SeriesHistory:
     points: list[tuple[int, float]]
 
 
+# Array literals are written by orjson, in C: a JSON array of strings, integers or doubles
+# is a PostgreSQL array literal once its brackets become braces. Strings are quoted and `"`
+# and `\\` escaped alike in both; the control characters JSON would escape differently never
+# reach here (names are restricted and data_ids printable), and doubles come out in their
+# shortest form that reads back exactly.
 def _text_array(values: Sequence[str]) -> str:
     """A PostgreSQL array literal of strings, every element quoted."""
-    if not values:
-        return "{}"
-    joined = '","'.join(values)
-    if "\\" in joined or '"' in joined:  # rare (a data_id): escape element by element
-        joined = '","'.join(v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
-    return '{"' + joined + '"}'
+    return "{" + orjson.dumps(values)[1:-1].decode() + "}"
 
 
 def _int_array(values: Sequence[int]) -> str:
     """A PostgreSQL array literal of integers."""
-    return "{" + ",".join(map(str, map(int, values))) + "}"
+    return "{" + orjson.dumps(values)[1:-1].decode() + "}"
 
 
 def _float_array(values: Sequence[float]) -> str:
-    """A PostgreSQL array literal of doubles (the repr of a float reads back exactly)."""
-    return "{" + ",".join(map(repr, map(float, values))) + "}"
+    """A PostgreSQL array literal of doubles."""
+    return "{" + orjson.dumps(values)[1:-1].decode() + "}"
 
 
 def to_datetime(ts_ms: int) -> datetime:

@@ -290,7 +290,7 @@ class LiveStore:
                 continue  # deleted while pending: nothing left to write
             try:
                 tenant = fields[b"t"].decode()
-                points = Point.unpack_many(orjson.loads(fields[b"p"]))
+                points = Point.unpack_many(fields[b"p"])
             except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
                 poison.append(PoisonEntry(eid, f"undecodable entry: {exc!r}", dict(fields)))
                 continue

@@ -8,6 +8,7 @@ import uuid
 
 import orjson
 import pytest
+from sqlalchemy import text
 
 from app.services import Services
 from app.worker import Consumer
@@ -115,3 +116,18 @@ def test_the_cursor_of_a_live_message_is_read_without_decoding_its_points(
         "cursor"
     ]
     pubsub.close()
+
+
+def test_data_ids_with_quotes_backslashes_and_accents_are_stored_as_sent(
+    services: Services, tenant: str
+) -> None:
+    """The batch write passes columns as array literals: quoting must round-trip exactly."""
+    now = int(time.time() * 1000)
+    odd = ['a"b', "c\\d", 'e\\"f', "été ü", "{x,y}", "NULL", " spaced "]
+    points = [Point(d, "web-1", "cpu.usage", now - i, 0.1 + i) for i, d in enumerate(odd)]
+    assert services.history.write_points([(tenant, p) for p in points]).count == len(odd)
+    with services.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT data_id, value FROM points WHERE tenant_id = :t"), {"t": tenant}
+        ).all()
+    assert sorted(stored) == sorted((p.data_id, p.value) for p in points)

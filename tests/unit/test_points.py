@@ -317,8 +317,8 @@ def test_empty_array_parses_to_no_points() -> None:
 
 def test_unpack_many_is_the_inverse_of_packed() -> None:
     points = [Point("a", "web-1", "cpu.usage", NOW_MS, 1.5), Point("b", "db", "x", NOW_MS, 2.0)]
-    assert Point.unpack_many([p.packed() for p in points]) == points
-    assert Point.unpack_many([]) == []
+    assert Point.unpack_many(orjson.dumps([p.packed() for p in points])) == points
+    assert Point.unpack_many(b"[]") == []
 
 
 @pytest.mark.parametrize(
@@ -334,5 +334,10 @@ def test_unpack_many_is_the_inverse_of_packed() -> None:
     ],
 )
 def test_unpack_many_refuses_entries_of_the_wrong_shape_or_type(rows: object) -> None:
-    with pytest.raises((TypeError, ValueError)):
-        Point.unpack_many(rows)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Point.unpack_many(orjson.dumps(rows))
+
+
+def test_unpack_many_refuses_what_is_not_json() -> None:
+    with pytest.raises(ValueError):
+        Point.unpack_many(b"[[\"a\", ")
