@@ -20,9 +20,10 @@ from flask import Blueprint, Response, jsonify, request
 from app.auth import Principal, principal, services
 from app.errors import ApiError
 from data.alerting import replay
-from data.alerts import AlertRules, RuleInvalid, RuleLimit, is_uuid, parse_rule, spec_def
+from data.alerts import AlertRules, RuleInvalid, RuleLimit, parse_rule, spec_def
 from data.incidents import SEVERITY_RANK, Incidents, iso, ms_time, preview_history
 from data.queries import parse_time_ms
+from data.schema import is_uuid
 
 bp = Blueprint("alerts", __name__)
 PREVIEW_DAYS = 7

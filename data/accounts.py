@@ -16,7 +16,8 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from data.schema import ROLES, api_keys, audit_log, tenants, users
+from data.audit import record_audit
+from data.schema import ROLES, api_keys, tenants, users
 
 # OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
 PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
@@ -113,7 +114,7 @@ class Accounts:
                         password_hash=PASSWORDS.hash(password),
                     )
                 )
-                _audit(conn, tenant_id, None, "user.create", username, {"role": role})
+                record_audit(conn, tenant_id, None, "user.create", username, {"role": role})
         except IntegrityError:
             raise AccountError(f"username {username!r} is taken") from None
         return User(user_id, tenant_id, username, email, role, True, {})
@@ -174,7 +175,7 @@ class Accounts:
                     key_hash=_key_hash(key),
                 )
             )
-            _audit(conn, tenant_id, None, "api_key.create", name, {"scope": scope})
+            record_audit(conn, tenant_id, None, "api_key.create", name, {"scope": scope})
         return key
 
     def verify_api_key(self, key: str) -> ApiKey | None:
@@ -210,17 +211,3 @@ def _key_hash(key: str) -> str:
     # Keys carry 256 random bits, so a fast hash is enough; argon2 would cost every request.
     return hashlib.sha256(key.encode()).hexdigest()
 
-
-def _audit(
-    conn: Connection,
-    tenant_id: str,
-    user_id: str | None,
-    action: str,
-    target: str,
-    details: dict[str, Any],
-) -> None:
-    conn.execute(
-        insert(audit_log).values(
-            tenant_id=tenant_id, user_id=user_id, action=action, target=target, details=details
-        )
-    )

@@ -20,11 +20,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from redis import Redis
 from sqlalchemy import Engine, delete, insert, select, update
-from sqlalchemy.engine import Connection
 
 from data.alerting import RuleDef
+from data.audit import record_audit
 from data.points import NAME_RE
-from data.schema import alert_rules, audit_log
+from data.schema import alert_rules, is_uuid
 
 KINDS = ("threshold", "rate", "spike", "nodata")
 SEVERITIES = ("info", "warning", "critical")
@@ -383,14 +383,6 @@ def _rule(row: Any) -> Rule:
     )
 
 
-def is_uuid(value: str) -> bool:
-    """Whether `value` is a UUID (ids are; anything else cannot name a row)."""
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
 
 class RuleLimit(ValueError):
     """The tenant has as many rules as it may have."""
@@ -454,7 +446,7 @@ class AlertRules:
                     **_values(spec),
                 )
             )
-            _audit(conn, tenant_id, user_id, "alert.create", rule_id, {"name": spec.name})
+            record_audit(conn, tenant_id, user_id, "alert.create", rule_id, {"name": spec.name})
         self._changed(tenant_id)
         created = self.get(tenant_id, rule_id)
         assert created is not None
@@ -482,7 +474,7 @@ class AlertRules:
                 .where(alert_rules.c.tenant_id == tenant_id, alert_rules.c.rule_id == rule_id)
                 .values(updated_at=datetime.now(UTC), **values)
             )
-            _audit(conn, tenant_id, user_id, "alert.update", rule_id, {"changed": changed})
+            record_audit(conn, tenant_id, user_id, "alert.update", rule_id, {"changed": changed})
         reset = {"kind", "metric", "source"} & set(changed) or (
             current.params.get("window_s") != values["params"].get("window_s")
         )
@@ -503,7 +495,7 @@ class AlertRules:
             ).scalar_one_or_none()
             if name is None:
                 return False
-            _audit(conn, tenant_id, user_id, "alert.delete", rule_id, {"name": name})
+            record_audit(conn, tenant_id, user_id, "alert.delete", rule_id, {"name": name})
         self.redis.delete(self.state_key(rule_id))
         self._changed(tenant_id)
         return True
@@ -523,7 +515,7 @@ class AlertRules:
             ).scalar_one_or_none()
             if found is None:
                 return None
-            _audit(conn, tenant_id, user_id, "alert.silence", rule_id, {"until": _iso(until)})
+            record_audit(conn, tenant_id, user_id, "alert.silence", rule_id, {"until": _iso(until)})
         self._changed(tenant_id)
         return self.get(tenant_id, rule_id)
 
@@ -576,17 +568,3 @@ def _values(spec: RuleSpec) -> dict[str, Any]:
 def _current(rule: Rule, key: str) -> Any:
     return rule.params if key == "params" else getattr(rule, key)
 
-
-def _audit(
-    conn: Connection,
-    tenant_id: str,
-    user_id: str | None,
-    action: str,
-    target: str,
-    details: dict[str, Any],
-) -> None:
-    conn.execute(
-        insert(audit_log).values(
-            tenant_id=tenant_id, user_id=user_id, action=action, target=target, details=details
-        )
-    )

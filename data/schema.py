@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -33,6 +35,15 @@ metadata = MetaData(
 )
 
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+def is_uuid(value: str) -> bool:
+    """Whether `value` is a UUID: row ids are, so anything else cannot name a row."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 ROLES = ("viewer", "analyst", "admin")
 
 

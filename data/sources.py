@@ -26,11 +26,12 @@ from pydantic import (
     field_validator,
 )
 from sqlalchemy import Engine, bindparam, delete, insert, select, text, update
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
+from data.audit import record_audit
 from data.points import NAME_RE
-from data.schema import audit_log, sources
+from data.schema import is_uuid, sources
 
 DOWN_AFTER = 3
 KINDS = ("prometheus", "http_json", "sql", "file_tail", "demo")
@@ -356,7 +357,7 @@ class SourceStore:
 
     def get(self, tenant_id: str, source_id: str) -> Source | None:
         """The tenant's source with this id; None for another tenant's or a missing one."""
-        if not _is_uuid(source_id):
+        if not is_uuid(source_id):
             return None
         query = select(sources).where(
             sources.c.tenant_id == tenant_id, sources.c.source_id == source_id
@@ -382,7 +383,8 @@ class SourceStore:
                 conn.execute(
                     insert(sources).values(source_id=source_id, tenant_id=tenant_id, **values)
                 )
-                _audit(conn, tenant_id, user_id, "source.create", spec.name, {"kind": spec.kind})
+                details = {"kind": spec.kind}
+                record_audit(conn, tenant_id, user_id, "source.create", spec.name, details)
         except IntegrityError:
             raise SourceConflict(f"a source named {spec.name!r} exists") from None
         created = self.get(tenant_id, source_id)
@@ -429,14 +431,15 @@ class SourceStore:
                     .where(sources.c.tenant_id == tenant_id, sources.c.source_id == source_id)
                     .values(**values)
                 )
-                _audit(conn, tenant_id, user_id, "source.update", spec.name, {"changed": changed})
+                details = {"changed": changed}
+                record_audit(conn, tenant_id, user_id, "source.update", spec.name, details)
         except IntegrityError:
             raise SourceConflict(f"a source named {spec.name!r} exists") from None
         return self.get(tenant_id, source_id)
 
     def delete(self, tenant_id: str, source_id: str, user_id: str | None = None) -> bool:
         """Remove a source; False when the tenant has no such source."""
-        if not _is_uuid(source_id):
+        if not is_uuid(source_id):
             return False
         with self.engine.begin() as conn:
             name = conn.execute(
@@ -446,7 +449,7 @@ class SourceStore:
             ).scalar_one_or_none()
             if name is None:
                 return False
-            _audit(conn, tenant_id, user_id, "source.delete", name, {})
+            record_audit(conn, tenant_id, user_id, "source.delete", name, {})
         return True
 
     # -- worker side ---------------------------------------------------------------------
@@ -520,24 +523,3 @@ def _field(source: Source, key: str) -> Any:
     return getattr(source, key)
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _audit(
-    conn: Connection,
-    tenant_id: str,
-    user_id: str | None,
-    action: str,
-    target: str,
-    details: dict[str, Any],
-) -> None:
-    conn.execute(
-        insert(audit_log).values(
-            tenant_id=tenant_id, user_id=user_id, action=action, target=target, details=details
-        )
-    )
