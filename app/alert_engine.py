@@ -143,11 +143,26 @@ class AlertEngine:
                         jobs.append((rule, source, values))
         if not jobs:
             return outcome
-        states = self._load([(rule, source) for rule, source, _ in jobs], "value")
+
+        def judge(rule: RuleDef, state: SeriesState, source: str, values: Any) -> list[Transition]:
+            return list(observe_series(rule, state, source, values, now_ms))
+
+        return self._judge(jobs, "value", judge)
+
+    def _judge(
+        self,
+        jobs: Sequence[tuple[RuleDef, str, Any]],
+        kind: str,
+        judge: Callable[[RuleDef, SeriesState, str, Any], Iterable[Transition]],
+    ) -> Outcome:
+        """Load the states of (rule, source, evidence) jobs, judge each, record what fired
+        and save the states (in that order: a worker dying in between judges again, and
+        the incident keys make the second recording a no-op)."""
+        outcome = Outcome()
+        states = self._load([(rule, source) for rule, source, _ in jobs], kind)
         fired: list[tuple[RuleDef, Transition, SeriesState]] = []
-        for (rule, source, values), state in zip(jobs, states, strict=True):
-            for transition in observe_series(rule, state, source, values, now_ms):
-                fired.append((rule, transition, state))
+        for (rule, source, evidence), state in zip(jobs, states, strict=True):
+            fired.extend((rule, t, state) for t in judge(rule, state, source, evidence))
         outcome.series = len(jobs)
         ALERT_EVALUATIONS.inc(len(jobs))
         self._record(fired, outcome)
@@ -175,19 +190,12 @@ class AlertEngine:
                         jobs.append((rule, source, ts_ms))
         if not jobs:
             return outcome
-        states = self._load([(rule, source) for rule, source, _ in jobs], "nodata")
-        fired = []
-        for (rule, source, ts_ms), state in zip(jobs, states, strict=True):
+
+        def judge(rule: RuleDef, state: SeriesState, source: str, ts_ms: int) -> list[Transition]:
             transition = check_silence(rule, state, source, ts_ms, now_ms)
-            if transition is not None:
-                fired.append((rule, transition, state))
-        outcome.series = len(jobs)
-        ALERT_EVALUATIONS.inc(len(jobs))
-        self._record(fired, outcome)
-        self._save(
-            [(rule, source, state) for (rule, source, _), state in zip(jobs, states, strict=True)]
-        )
-        return outcome
+            return [] if transition is None else [transition]
+
+        return self._judge(jobs, "nodata", judge)
 
     # -- source.down / source.up events ---------------------------------------------------
 
