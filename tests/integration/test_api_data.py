@@ -370,3 +370,26 @@ def test_auth_any_role_or_a_read_key(web, services: Services, tenant: str, make_
     assert resp.status_code == 200
     assert client.get("/api/data?metric=m").status_code == 200
     assert client.post("/api/data?metric=m").status_code == 405
+
+
+def test_a_range_across_the_raw_retention_boundary_answers_what_each_tier_keeps(
+    web, services: Services, tenant: str
+) -> None:
+    """Retention drops raw partitions past RETENTION_RAW_DAYS but keeps their rollups: a
+    raw-tier query across the boundary answers only the retained raw points (and equals
+    Polars over them), a minute-tier one still answers both sides from the rollups."""
+    from app.worker import maintain_partitions
+
+    now = services.now_ms()
+    cutoff = now - services.settings.retention_raw_days * 86_400_000
+    old = [("ret.m", "web-1", cutoff - 30 * 3_600_000 + i * 1000, float(i)) for i in range(5)]
+    new = [("ret.m", "web-1", cutoff + 6 * 3_600_000 + i * 1000, 10.0 + i) for i in range(5)]
+    write(services, tenant, old + new)
+    maintain_partitions(services)  # drops the old day's raw partition, not its rollups
+    headers = read_key(services, tenant)
+    start, end = cutoff - 36 * 3_600_000, cutoff + 12 * 3_600_000
+    params = {"metric": "ret.m", "start": start / 1000, "end": end / 1000, "agg": "sum"}
+    raw = by_series(get(web.test_client(), headers, step="30s", **params))
+    assert raw == reference(new, ["ret.m"], [], start, end, 30_000, "sum")
+    minutes = by_series(get(web.test_client(), headers, step="1m", **params))
+    assert minutes == reference(old + new, ["ret.m"], [], start, end, 60_000, "sum")
