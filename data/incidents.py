@@ -387,6 +387,25 @@ class Incidents:
             unread = self._unread(conn, tenant_id, user_id)
         return [notification_doc(r) for r in rows], int(total), unread
 
+    def acknowledged(self, tenant_id: str, incident_ids: list[str]) -> set[str]:
+        """Which of these incidents of the tenant are acknowledged."""
+        if not incident_ids:
+            return set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT incident_id FROM incidents WHERE tenant_id = :t"
+                    " AND incident_id = ANY(:ids) AND acknowledged_at IS NOT NULL"
+                ),
+                {"t": tenant_id, "ids": incident_ids},
+            )
+            return {r.incident_id for r in rows}
+
+    def unread(self, tenant_id: str, user_id: str) -> int:
+        """How many of the user's notifications are unread (the navbar badge)."""
+        with self.engine.connect() as conn:
+            return self._unread(conn, tenant_id, user_id)
+
     @staticmethod
     def _unread(conn: Connection, tenant_id: str, user_id: str) -> int:
         return int(
