@@ -10,7 +10,7 @@ from flask import Flask
 from app import api, auth, errors, health, logs
 from app.services import Services
 from app.settings import Settings
-from callbacks import explore, overview, shell
+from callbacks import alerts, explore, notifications, overview, shell
 from components.layout import app_shell
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,4 +41,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     shell.register(app, services)
     overview.register(app, services)
     explore.register(app, services)
+    notifications.register(app, services)
+    alerts.register(app, services)
     return app

@@ -11,7 +11,6 @@ answers 404. A bad definition answers 422 with one `{"field", "message"}` detail
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -19,9 +18,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.auth import Principal, principal, services
 from app.errors import ApiError
-from data.alerting import replay
-from data.alerts import AlertRules, RuleInvalid, RuleLimit, parse_rule, spec_def
-from data.incidents import SEVERITY_RANK, Incidents, iso, ms_time, preview_history
+from data.alerts import AlertRules, RuleInvalid, RuleLimit
+from data.incidents import SEVERITY_RANK, Incidents, ms_time, preview
 from data.queries import parse_time_ms
 from data.schema import is_uuid
 
@@ -127,54 +125,11 @@ def preview_rule() -> Response:
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= PREVIEW_DAYS:
         detail = {"field": "days", "message": f"must be an integer in 1..{PREVIEW_DAYS}"}
         raise ApiError(422, "invalid_rule", "1 problem(s)", [detail])
-    doc.setdefault("name", "preview")
     try:
-        spec = parse_rule(doc)
+        found = preview(services().engine, who.tenant_id, doc, services().now_ms(), days)
     except RuleInvalid as exc:
         raise _invalid(exc) from None
-    rule = spec_def(spec, who.tenant_id)
-    # History is per minute: shorter windows are judged at that resolution.
-    if rule.kind in ("rate", "spike"):
-        rule = dataclasses.replace(rule, window_s=max(rule.window_s, 120.0))
-    if rule.kind == "nodata":
-        rule = dataclasses.replace(rule, window_s=max(rule.window_s, 60.0))
-    column = {"threshold": "min" if rule.op == "<" else "max", "nodata": "bucket"}.get(
-        rule.kind, "avg"
-    )
-    until_ms = services().now_ms()
-    since_ms = until_ms - days * 86_400_000
-    history = preview_history(
-        services().engine, who.tenant_id, rule.metric, rule.source, since_ms, until_ms, column
-    )
-    series = []
-    fired = 0
-    for source, points in history.items():
-        firings = replay(rule, source, points, until_ms)
-        fired += len(firings)
-        series.append(
-            {
-                "source": source,
-                "points": len(points),
-                "firings": [
-                    {
-                        "fired_at": iso(ms_time(f.fired_ms)),
-                        "resolved_at": iso(ms_time(f.resolved_ms)) if f.resolved_ms else None,
-                        "value": f.value,
-                        "message": f.message,
-                    }
-                    for f in firings
-                ],
-            }
-        )
-    return jsonify(
-        {
-            "from": iso(ms_time(since_ms)),
-            "to": iso(ms_time(until_ms)),
-            "step": "1m",
-            "fired": fired,
-            "series": series,
-        }
-    )
+    return jsonify(found)
 
 
 @bp.get("/alerts/<rule_id>")

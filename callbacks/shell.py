@@ -1,19 +1,28 @@
-"""Routing between pages, the navbar toggler and the signed-in user's name."""
+"""Routing between pages, the navbar toggler, the signed-in user's name, the unread badge
+and the shell's notification socket (assets/notify.js)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dash import Dash, Input, Output, State
+from dash import ClientsideFunction, Dash, Input, Output, State
 from flask_login import current_user
 
 from app.services import Services
 from components import ids
+from components.alerts import alerts_page
 from components.explore import explore_page
 from components.layout import not_found
+from components.notifications import notifications_page, unread_label
 from components.overview import overview_page
+from data.incidents import Incidents
 
-PAGES = {"/": overview_page, "/explore": explore_page}
+PAGES = {
+    "/": overview_page,
+    "/explore": explore_page,
+    "/alerts": alerts_page,
+    "/notifications": notifications_page,
+}
 FROM_QUERY = {"/explore"}  # pages whose layout starts from the URL's query string
 
 
@@ -26,22 +35,55 @@ def render_page(pathname: str | None, search: str | None = None) -> Any:
     return page(search) if path in FROM_QUERY else page()
 
 
+def _clientside(app: Dash, name: str, *deps: Any, **options: Any) -> None:
+    app.clientside_callback(ClientsideFunction("pulseNotify", name), *deps, **options)
+
+
 def register(app: Dash, services: Services) -> None:
     """Attach the shell's callbacks to `app`."""
+    incidents = Incidents(services.engine)
 
     @app.callback(
         Output(ids.PAGE, "children"),
         Output(ids.NAV_USER, "children"),
+        Output(ids.NAV_UNREAD, "children"),
         Input(ids.URL, "pathname"),
         State(ids.URL, "search"),
     )
-    def route(pathname: str | None, search: str | None) -> tuple[Any, str]:
+    def route(pathname: str | None, search: str | None) -> tuple[Any, str, str]:
         user = current_user.user
-        return render_page(pathname, search), f"{user.username} · {user.role} · {user.tenant_id}"
+        unread = incidents.unread(user.tenant_id, user.user_id)
+        return (
+            render_page(pathname, search),
+            f"{user.username} · {user.role} · {user.tenant_id}",
+            unread_label(unread),
+        )
 
     app.clientside_callback(
         "function(n, open) { return n ? !open : open; }",
         Output(ids.NAVBAR_COLLAPSE, "is_open"),
         Input(ids.NAVBAR_TOGGLER, "n_clicks"),
         State(ids.NAVBAR_COLLAPSE, "is_open"),
+    )
+    _clientside(app, "connect", Output(ids.SHELL_WS, "url"), Input(ids.SHELL_CONNECTION, "data"))
+    _clientside(
+        app,
+        "onSocketState",
+        Output(ids.SHELL_WS, "send"),
+        Input(ids.SHELL_WS, "state"),
+        State(ids.SHELL_CONNECTION, "data"),
+        prevent_initial_call=True,
+    )
+    _clientside(
+        app,
+        "onMessage",
+        Output(ids.TOAST, "is_open"),
+        Output(ids.TOAST, "header"),
+        Output(ids.TOAST, "icon"),
+        Output(ids.TOAST_BODY, "children"),
+        Output(ids.TOAST_LINK, "href"),
+        Output(ids.NAV_UNREAD, "children", allow_duplicate=True),
+        Output(ids.NOTIFY_LAST, "data"),
+        Input(ids.SHELL_WS, "message"),
+        prevent_initial_call=True,
     )

@@ -57,3 +57,41 @@ EXPLORE_EXPORT = "explore-export"
 EXPLORE_CSV = "explore-csv"
 EXPLORE_XLSX = "explore-xlsx"
 EXPLORE_DOWNLOAD = "explore-download"
+
+# the shell's notifications: one socket per tab, whatever the page (assets/notify.js)
+NAV_UNREAD = "nav-unread"  # the navbar bell's unread badge
+SHELL_WS = "shell-ws"
+SHELL_CONNECTION = "shell-connection"  # assets/notify.js sets it by name to reconnect
+NOTIFY_LAST = "notify-last"  # the last notification pushed, for pages that list them
+TOAST = "notify-toast"
+TOAST_BODY = "notify-toast-body"
+TOAST_LINK = "notify-toast-link"
+
+NOTIFS_SEVERITY = "notifs-severity"
+NOTIFS_PERIOD = "notifs-period"
+NOTIFS_LIST = "notifs-list"
+NOTIFS_SUMMARY = "notifs-summary"
+NOTIFS_READ_ALL = "notifs-read-all"
+NOTIFS_RELOAD = "notifs-reload"
+NOTIF_READ = "notif-read"  # pattern-matching, index: notification id
+NOTIF_ACK = "notif-ack"  # pattern-matching, index: incident id
+
+ALERTS_RELOAD = "alerts-reload"
+ALERTS_RULES = "alerts-rules"
+ALERTS_INCIDENTS = "alerts-incidents"
+ALERTS_NEW = "alerts-new"
+ALERTS_MESSAGE = "alerts-message"
+ALERTS_MODAL = "alerts-modal"
+ALERTS_MODAL_TITLE = "alerts-modal-title"
+ALERTS_EDITING = "alerts-editing"  # the rule id being edited; None for a new rule
+ALERTS_SAVE = "alerts-save"
+ALERTS_CANCEL = "alerts-cancel"
+ALERTS_PREVIEW = "alerts-preview"
+ALERTS_PREVIEW_OUT = "alerts-preview-out"
+ALERTS_FORM_ERROR = "alerts-form-error"
+ALERTS_CONFIRM = "alerts-confirm"
+ALERTS_DELETING = "alerts-deleting"
+RULE_FIELD = "rule-field"  # pattern-matching, index: the field's name
+RULE_ERROR = "rule-error"
+RULE_ROW = "rule-row"
+RULE_ACTION = "rule-action"  # pattern-matching, index: "<action>|<rule id>"

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
+from dash_extensions import WebSocket
 
 from components import ids
 
-NAV_ITEMS = (("Overview", "/"), ("Explore", "/explore"))
+NAV_ITEMS = (
+    ("Overview", "/"),
+    ("Explore", "/explore"),
+    ("Alerts", "/alerts"),
+    ("Notifications", "/notifications"),
+)
 
 
 def navbar() -> dbc.Navbar:
@@ -19,6 +25,7 @@ def navbar() -> dbc.Navbar:
         dbc.Container(
             [
                 dbc.NavbarBrand([html.Span("●", className="pulse-logo me-2"), "Pulse"], href="/"),
+                bell(),
                 dbc.NavbarToggler(id=ids.NAVBAR_TOGGLER, n_clicks=0),
                 dbc.Collapse(
                     [
@@ -58,12 +65,50 @@ def navbar() -> dbc.Navbar:
     )
 
 
+def bell() -> dcc.Link:
+    """The link to the notification centre with the unread count; outside the collapse so
+    phones see it too. The count comes with each page and each pushed notification."""
+    return dcc.Link(
+        [
+            html.Span(className="pulse-bell-icon", **{"aria-hidden": "true"}),
+            html.Span("Notifications", className="visually-hidden"),
+            dbc.Badge("", id=ids.NAV_UNREAD, color="danger", pill=True, className="pulse-unread"),
+        ],
+        href="/notifications",
+        className="pulse-bell ms-auto me-2 order-md-last ms-md-3",
+        title="Notifications",
+    )
+
+
+def notification_toast() -> dbc.Toast:
+    """The toast a pushed notification opens (assets/notify.js fills it)."""
+    return dbc.Toast(
+        [
+            html.Div(id=ids.TOAST_BODY, className="mb-2"),
+            dcc.Link("Open the chart", id=ids.TOAST_LINK, href="/explore", className="small"),
+        ],
+        id=ids.TOAST,
+        header="Alert",
+        icon="warning",
+        is_open=False,
+        dismissable=True,
+        duration=10_000,
+        className="pulse-toast",
+    )
+
+
 def app_shell() -> html.Div:
     """The layout of every page; called per request so each load starts fresh."""
     return html.Div(
         [
             dcc.Location(id=ids.URL, refresh="callback-nav"),
+            # One socket per tab for notifications, whichever page shows (pages open their
+            # own for points; a notification reaches every socket of its recipient).
+            WebSocket(id=ids.SHELL_WS),
+            dcc.Store(id=ids.SHELL_CONNECTION, data={"nonce": 0}),
+            dcc.Store(id=ids.NOTIFY_LAST),
             navbar(),
+            notification_toast(),
             dbc.Container(id=ids.PAGE, fluid=True, className="pb-4"),
         ]
     )

@@ -13,6 +13,7 @@ each with their own read state.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +23,8 @@ import orjson
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
-from data.alerting import RuleDef, Transition
+from data.alerting import RuleDef, Transition, replay
+from data.alerts import parse_rule, spec_def
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -387,6 +389,25 @@ class Incidents:
             unread = self._unread(conn, tenant_id, user_id)
         return [notification_doc(r) for r in rows], int(total), unread
 
+    def acknowledged(self, tenant_id: str, incident_ids: list[str]) -> set[str]:
+        """Which of these incidents of the tenant are acknowledged."""
+        if not incident_ids:
+            return set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT incident_id FROM incidents WHERE tenant_id = :t"
+                    " AND incident_id = ANY(:ids) AND acknowledged_at IS NOT NULL"
+                ),
+                {"t": tenant_id, "ids": incident_ids},
+            )
+            return {r.incident_id for r in rows}
+
+    def unread(self, tenant_id: str, user_id: str) -> int:
+        """How many of the user's notifications are unread (the navbar badge)."""
+        with self.engine.connect() as conn:
+            return self._unread(conn, tenant_id, user_id)
+
     @staticmethod
     def _unread(conn: Connection, tenant_id: str, user_id: str) -> int:
         return int(
@@ -468,3 +489,46 @@ def preview_history(
         for src, bucket, v in conn.execute(query, params):
             out.setdefault(src, []).append((int(bucket.timestamp() * 1000), float(v)))
     return out
+
+
+def preview(
+    engine: Engine, tenant_id: str, doc: dict[str, Any], now_ms: int, days: int = 7
+) -> dict[str, Any]:
+    """Replay a rule definition over the last `days` of the 1-minute rollup: when it would
+    have fired and resolved, per series. RuleInvalid when the definition is bad."""
+    spec = parse_rule({"name": "preview", **doc})
+    rule = spec_def(spec, tenant_id)
+    # History is per minute: shorter windows are judged at that resolution.
+    if rule.kind in ("rate", "spike"):
+        rule = dataclasses.replace(rule, window_s=max(rule.window_s, 120.0))
+    if rule.kind == "nodata":
+        rule = dataclasses.replace(rule, window_s=max(rule.window_s, 60.0))
+    column = {"threshold": "min" if rule.op == "<" else "max", "nodata": "bucket"}.get(
+        rule.kind, "avg"
+    )
+    since_ms = now_ms - days * 86_400_000
+    history = preview_history(
+        engine, tenant_id, rule.metric, rule.source, since_ms, now_ms, column
+    )
+    series = []
+    fired = 0
+    for source, points in history.items():
+        firings = replay(rule, source, points, now_ms)
+        fired += len(firings)
+        series.append(
+            {
+                "source": source,
+                "points": len(points),
+                "firings": [
+                    {
+                        "fired_at": iso(ms_time(f.fired_ms)),
+                        "resolved_at": iso(ms_time(f.resolved_ms)) if f.resolved_ms else None,
+                        "value": f.value,
+                        "message": f.message,
+                    }
+                    for f in firings
+                ],
+            }
+        )
+    return {"from": iso(ms_time(since_ms)), "to": iso(ms_time(now_ms)), "step": "1m",
+            "fired": fired, "series": series}  # fmt: skip

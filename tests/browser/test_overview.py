@@ -203,10 +203,11 @@ document.dispatchEvent(new Event('visibilitychange'));
 
 
 def sockets_of(live_server: LiveServer, tenant: str) -> list[tuple[str, ...]]:
-    """The metric subscriptions of each /ws socket the gateway holds for a tenant."""
+    """The metric subscriptions of each subscribed /ws socket the gateway holds for a tenant
+    (the shell's notification socket subscribes to nothing and stays open while hidden)."""
 
     async def read() -> list[tuple[str, ...]]:
-        return [c.metrics for c in live_server.gateway.hub.clients.get(tenant, ())]
+        return [c.metrics for c in live_server.gateway.hub.clients.get(tenant, ()) if c.metrics]
 
     return asyncio.run_coroutine_threadsafe(read(), live_server.loop).result(5)
 

@@ -225,9 +225,10 @@ def test_overview_page_loads_with_a_session(client, tenant: str, make_user) -> N
 def route_callback() -> dict[str, Any]:
     """The Dash request the browser makes to render the page at /."""
     return {
-        "output": "..page.children...nav-user.children..",
+        "output": "..page.children...nav-user.children...nav-unread.children..",
         "outputs": [{"id": "page", "property": "children"},
-                    {"id": "nav-user", "property": "children"}],
+                    {"id": "nav-user", "property": "children"},
+                    {"id": "nav-unread", "property": "children"}],
         "inputs": [{"id": "url", "property": "pathname", "value": "/"}],
         "changedPropIds": ["url.pathname"],
         "state": [{"id": "url", "property": "search", "value": ""}],

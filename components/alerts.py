@@ -1,0 +1,190 @@
+"""The /alerts page: the tenant's rules, their editor with a 7-day preview, and the
+incident history. Viewers see the same page without the editing controls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from components import ids
+from components.notifications import SEVERITY_COLOR, when
+
+# (field, label, kind of control, options); the kinds that use a field are in KIND_PARAMS
+FIELDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("name", "Name", "text", ()),
+    ("metric", "Metric", "text", ()),
+    ("source", "Source (or *)", "text", ()),
+    ("kind", "Kind", "select", ("threshold", "rate", "spike", "nodata")),
+    ("op", "Fires when the value is", "select", (">", "<")),
+    ("threshold", "Threshold", "number", ()),
+    ("change_pct", "Change (%)", "number", ()),
+    ("direction", "Direction", "select", ("both", "up", "down")),
+    ("zscore", "Robust z-score", "number", ()),
+    ("window_s", "Window (s)", "number", ()),
+    ("clear_threshold", "Clears at (optional)", "number", ()),
+    ("for_s", "Held for (s)", "number", ()),
+    ("severity", "Severity", "select", ("info", "warning", "critical")),
+    ("cooldown_s", "Cooldown (s)", "number", ()),
+)
+COMMON = ("name", "metric", "source", "kind", "severity", "cooldown_s")
+DEFAULTS = {"source": "*", "kind": "threshold", "op": ">", "direction": "both",
+            "severity": "warning", "cooldown_s": "300", "for_s": "0"}  # fmt: skip
+
+
+def alerts_page() -> html.Div:
+    """The page's frame; the lists arrive from the server."""
+    return html.Div(
+        [
+            dcc.Store(id=ids.ALERTS_RELOAD, data=0),
+            dcc.Store(id=ids.ALERTS_EDITING),
+            dcc.Store(id=ids.ALERTS_DELETING),
+            dcc.ConfirmDialog(id=ids.ALERTS_CONFIRM, message="Delete this rule?"),
+            html.Div(
+                [
+                    html.H1("Alerts", className="h4 mb-0 me-auto"),
+                    dbc.Button("New rule", id=ids.ALERTS_NEW, color="primary", size="sm",
+                               n_clicks=0, className="d-none"),
+                ],  # fmt: skip
+                className="d-flex align-items-center gap-2 mb-3",
+            ),
+            html.Div(id=ids.ALERTS_MESSAGE),
+            html.H2("Rules", className="h6 text-muted"),
+            dcc.Loading(html.Div(id=ids.ALERTS_RULES), type="dot", delay_show=300),
+            html.H2("Incident history", className="h6 text-muted mt-4"),
+            html.Div(id=ids.ALERTS_INCIDENTS),
+            rule_modal(),
+        ],
+        className="pulse-alerts",
+    )
+
+
+def _control(field: str, kind: str, options: tuple[str, ...]) -> Any:
+    control_id = {"type": ids.RULE_FIELD, "index": field}
+    if kind == "select":
+        return dbc.Select(id=control_id, options=[{"label": o, "value": o} for o in options],
+                          value=DEFAULTS.get(field, options[0]), size="sm")  # fmt: skip
+    return dbc.Input(id=control_id, type="text", size="sm", value=DEFAULTS.get(field, ""),
+                     inputMode="decimal" if kind == "number" else "text")  # fmt: skip
+
+
+def rule_modal() -> dbc.Modal:
+    """The rule editor: one row per field with its own error, a preview and save."""
+    rows = [
+        dbc.Col(
+            [
+                dbc.Label(label, className="small mb-0"),
+                _control(field, kind, options),
+                dbc.FormFeedback(id={"type": ids.RULE_ERROR, "index": field}, type="invalid"),
+            ],
+            id={"type": ids.RULE_ROW, "index": field},
+            xs=12,
+            sm=6,
+            className="mb-2",
+        )
+        for field, label, kind, options in FIELDS
+    ]
+    return dbc.Modal(
+        [
+            dbc.ModalHeader(dbc.ModalTitle("New rule", id=ids.ALERTS_MODAL_TITLE)),
+            dbc.ModalBody(
+                [
+                    dbc.Row(rows, className="g-2"),
+                    html.Div(id=ids.ALERTS_FORM_ERROR),
+                    dcc.Loading(html.Div(id=ids.ALERTS_PREVIEW_OUT, className="mt-2"),
+                                type="dot"),
+                ]  # fmt: skip
+            ),
+            dbc.ModalFooter(
+                [
+                    dbc.Button("Preview 7 days", id=ids.ALERTS_PREVIEW, color="secondary",
+                               outline=True, n_clicks=0),
+                    dbc.Button("Cancel", id=ids.ALERTS_CANCEL, color="link", n_clicks=0),
+                    dbc.Button("Save", id=ids.ALERTS_SAVE, color="primary", n_clicks=0),
+                ]  # fmt: skip
+            ),
+        ],
+        id=ids.ALERTS_MODAL,
+        is_open=False,
+        size="lg",
+        scrollable=True,
+    )
+
+
+def _action(label: str, action: str, rule_id: str, color: str = "secondary") -> dbc.Button:
+    return dbc.Button(label, id={"type": ids.RULE_ACTION, "index": f"{action}|{rule_id}"},
+                      size="sm", color=color, outline=True, n_clicks=0)  # fmt: skip
+
+
+def condition(rule: dict[str, Any]) -> str:
+    """A rule's trigger in words."""
+    kind = rule["kind"]
+    if kind == "threshold":
+        held = f" for {rule['for_s']:g} s" if rule.get("for_s") else ""
+        return f"{rule['op']} {rule['threshold']:g}{held}"
+    if kind == "rate":
+        return f"{rule['direction']} {rule['change_pct']:g} % in {rule['window_s']:g} s"
+    if kind == "spike":
+        return f"z > {rule['zscore']:g} over {rule['window_s']:g} s"
+    return f"no data for {rule['window_s']:g} s"
+
+
+def rule_table(rules: list[dict[str, Any]], firing: set[str], editor: bool) -> Any:
+    """The rules with their state; editors get each rule's actions."""
+    if not rules:
+        hint = "Create one with New rule." if editor else "An analyst or admin can add them."
+        return dbc.Alert([html.Strong("No alert rules yet", className="d-block"), hint],
+                         color="light", className="border")  # fmt: skip
+    # what matters most first: phones scroll the table sideways from the left
+    head = ["Name", "State", "Severity", "Metric", "Source", "Kind", "Condition", "Enabled",
+            "Silenced until"] + (["Actions"] if editor else [])  # fmt: skip
+    body = []
+    for r in rules:
+        state = ("firing", "danger") if r["id"] in firing else ("ok", "success")
+        cells: list[Any] = [
+            html.Td(r["name"], className="fw-semibold"),
+            html.Td(dbc.Badge(state[0], color=state[1])),
+            html.Td(dbc.Badge(r["severity"], color=SEVERITY_COLOR.get(r["severity"], "info"))),
+            html.Td(r["metric"]),
+            html.Td(r["source"]),
+            html.Td(r["kind"]),
+            html.Td(condition(r), className="text-nowrap"),
+            html.Td("yes" if r["enabled"] else "no"),
+            html.Td(when(r["silenced_until"]) or "—", className="small text-nowrap"),
+        ]
+        if editor:
+            cells.append(html.Td(html.Div([
+                _action("Edit", "edit", r["id"]),
+                _action("Disable" if r["enabled"] else "Enable", "toggle", r["id"]),
+                _action("Silence 1 h", "silence1h", r["id"]),
+                _action("Silence 24 h", "silence24h", r["id"]),
+                _action("Delete", "delete", r["id"], "danger"),
+            ], className="d-flex gap-1 flex-nowrap")))  # fmt: skip
+        body.append(html.Tr(cells, id=f"rule-{r['id']}"))
+    table = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
+                      size="sm", hover=True, className="mb-0 bg-white align-middle")  # fmt: skip
+    return html.Div(table, className="table-responsive border rounded")
+
+
+def incident_table(incidents: list[dict[str, Any]]) -> Any:
+    """The recent incidents: rule, state, when it started and resolved, acknowledged by."""
+    if not incidents:
+        return html.P("No incidents yet.", className="text-muted small")
+    head = ["Rule", "State", "Series", "Value", "Started", "Resolved", "Acknowledged"]
+    rows = [
+        html.Tr([
+            html.Td(i["rule_name"]),
+            html.Td(dbc.Badge(i["state"], color="danger" if i["state"] == "firing"
+                              else "success")),
+            html.Td(f"{i['metric']} · {i['source']}"),
+            html.Td("" if i["value"] is None else f"{i['value']:g}"),
+            html.Td(when(i["started_at"]), className="small text-nowrap"),
+            html.Td(when(i["resolved_at"]) or "—", className="small text-nowrap"),
+            html.Td(when(i["acknowledged_at"]) or "—", className="small text-nowrap"),
+        ])  # fmt: skip
+        for i in incidents
+    ]
+    table = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)],
+                      size="sm", className="mb-0 bg-white align-middle")  # fmt: skip
+    return html.Div(table, className="table-responsive border rounded")
