@@ -33,6 +33,7 @@ import requests
 import uvloop
 from harness import Pulse, percentile, running_pulse
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from redis import Redis
 from sqlalchemy import create_engine, text
 
 TENANT = "alertbench"
@@ -93,6 +94,34 @@ def client_process(url: str, sockets: int, opened: Any, received: Any, stop: Any
         return seen
 
     results.put(uvloop.run(main()))
+
+
+def redis_tap(redis_url: str, prefix: str, stop: Any, results: Any) -> None:
+    """Where the time goes: when each breach's point is published on the tenant's live
+    channel (stream → PostgreSQL commit → live store) and when its notification is
+    published on the notice channel (after evaluation and its transaction), both before
+    the gateway."""
+    redis = Redis.from_url(redis_url)
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    points_channel, notice_channel = f"{prefix}chan:{TENANT}", f"{prefix}notice:{TENANT}"
+    pubsub.subscribe(points_channel, notice_channel)
+    published: dict[str, float] = {}
+    noticed: dict[str, float] = {}
+    while not stop.is_set():
+        message = pubsub.get_message(timeout=0.2)
+        if not message:
+            continue
+        arrived = now_ms()
+        channel = message["channel"].decode()
+        if channel == points_channel:
+            if b'"b-' in message["data"]:
+                for p in orjson.loads(message["data"])["points"]:
+                    published.setdefault(p["source"], arrived)
+        elif channel == notice_channel:
+            for doc in orjson.loads(message["data"])["users"].values():
+                noticed.setdefault(doc["notification"]["source"], arrived)
+    pubsub.close()
+    results.put((published, noticed))
 
 
 # -- the senders -----------------------------------------------------------------------------
@@ -235,6 +264,10 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
     feeder.start()
     time.sleep(args.warmup)  # the rule cache loaded, the background flowing
 
+    stop_tap, tap_results = multiprocessing.Event(), multiprocessing.Queue()
+    tap = multiprocessing.Process(target=redis_tap, args=(
+        pulse.env["REDIS_URL"], pulse.env["REDIS_PREFIX"], stop_tap, tap_results))
+    tap.start()
     first_polled: dict[str, float] = {}
     stop_poll = threading.Event()
     polling = threading.Thread(target=poller, args=(session, pulse.url, stop_poll,
@@ -264,19 +297,33 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
     stop_clients.set()
     seen = client_results.get(timeout=60)
     clients.join(30)
+    stop_tap.set()
+    published, noticed = tap_results.get(timeout=60)
+    tap.join(30)
 
     latencies: list[float] = []
     per_socket = Counter((index, source) for index, _, source, _, _ in seen)
     duplicates = sum(n - 1 for n in per_socket.values() if n > 1)
     unknown = sum(1 for _, _, source, _, _ in seen if source not in sent_at)
     firsts: dict[str, float] = {}
+    windows: dict[int, list[float]] = {}  # latencies by 10 s of the run: does it drift?
+    t0 = min(sent_at.values(), default=0.0)
     for index, arrived, source, _, _ in seen:
         if index == 0 and source in sent_at and source not in firsts:
             firsts[source] = arrived
             latencies.append(arrived - sent_at[source])
+            windows.setdefault(int((sent_at[source] - t0) // 10_000), []).append(latencies[-1])
     per_socket_missing = [
         sum(1 for s in sent_at if (i, s) not in per_socket) for i in range(args.sockets)
     ]
+    to_published = [published[s] - sent_at[s] for s in sent_at if s in published]
+    to_noticed = [noticed[s] - published[s] for s in sent_at if s in noticed and s in published]
+    to_socket = [firsts[s] - noticed[s] for s in sent_at if s in firsts and s in noticed]
+    stages = {name: {"p50": round(percentile(v, 50), 1), "p99": round(percentile(v, 99), 1),
+                     "max": round(max(v, default=float("nan")), 1)}
+              for name, v in (("ingest→points published", to_published),
+                              ("→notification published", to_noticed),
+                              ("→/ws client", to_socket))}
     polled = [first_polled[s] - sent_at[s] for s in sent_at if s in first_polled]
     return {
         "breaches_sent": len(sent_at), "breach_rate": len(sent_at) / elapsed,
@@ -292,7 +339,9 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
         "poll_samples": len(polled), "poll_p50_ms": percentile(polled, 50),
         "poll_p95_ms": percentile(polled, 95), "poll_p99_ms": percentile(polled, 99),
         "poll_max_ms": max(polled, default=float("nan")),
-        "cpu_cores": cpu, "db": db_counts(pulse),
+        "cpu_cores": cpu, "db": db_counts(pulse), "stages_ms": stages,
+        "p99_by_10s": [round(percentile(windows[w], 99)) for w in sorted(windows)],
+        "max_by_10s": [round(max(windows[w])) for w in sorted(windows)],
     }
 
 
@@ -317,6 +366,9 @@ def main() -> None:
     print(f"  ingest request → /ws notification: p50 {r['p50_ms']:.1f} ms  "
           f"p95 {r['p95_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms  max {r['max_ms']:.1f} ms  "
           f"(> 1 s: {r['over_1s']})")
+    print(f"  p99 by 10 s of the run (ms): {r['p99_by_10s']}")
+    print("  stages (ms): " + "; ".join(
+        f"{k} p50 {v['p50']} p99 {v['p99']} max {v['max']}" for k, v in r["stages_ms"].items()))
     print(f"  the ingest request itself: p50 {r['ingest_request_p50_ms']:.1f} ms  "
           f"p99 {r['ingest_request_p99_ms']:.1f} ms")
     print(f"  baseline, polling GET /api/notifications every 1 s ({r['poll_samples']:,} "
