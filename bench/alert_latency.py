@@ -183,6 +183,20 @@ def poller(session: requests.Session, url: str, stop: threading.Event,
         stop.wait(max(0.0, 1.0 - (time.monotonic() - started)))
 
 
+def commit_probe(database_url: str, stop: threading.Event, out: list[float]) -> None:
+    """How long a one-row commit takes on the shared PostgreSQL meanwhile (5 a second): the
+    worker records each transition in its own transaction, so this is its floor."""
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_probe (at timestamptz)"))
+    while not stop.wait(0.2):
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO bench_probe VALUES (now())"))
+        out.append((time.perf_counter() - started) * 1000)
+    engine.dispose()
+
+
 # -- set-up and the run ----------------------------------------------------------------------
 
 
@@ -273,6 +287,10 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
     polling = threading.Thread(target=poller, args=(session, pulse.url, stop_poll,
                                                     first_polled))
     polling.start()
+    commits: list[float] = []
+    probing = threading.Thread(target=commit_probe, args=(pulse.env["DATABASE_URL"], stop_poll,
+                                                          commits))
+    probing.start()
     cpu_before = {"web+gateway": _cpu(web), "worker": _cpu(workers)}
     bg_before = bg_sent.value
     sender_results: Any = multiprocessing.Queue()
@@ -292,6 +310,7 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
     time.sleep(1.5)  # a last poll, and any duplicate arriving late
     stop_poll.set()
     polling.join()
+    probing.join()
     stop_background.set()
     feeder.join()
     stop_clients.set()
@@ -339,6 +358,7 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
         "poll_samples": len(polled), "poll_p50_ms": percentile(polled, 50),
         "poll_p95_ms": percentile(polled, 95), "poll_p99_ms": percentile(polled, 99),
         "poll_max_ms": max(polled, default=float("nan")),
+        "commit_p50_ms": percentile(commits, 50), "commit_p99_ms": percentile(commits, 99),
         "cpu_cores": cpu, "db": db_counts(pulse), "stages_ms": stages,
         "p99_by_10s": [round(percentile(windows[w], 99)) for w in sorted(windows)],
         "max_by_10s": [round(max(windows[w])) for w in sorted(windows)],
@@ -374,6 +394,8 @@ def main() -> None:
     print(f"  baseline, polling GET /api/notifications every 1 s ({r['poll_samples']:,} "
           f"breaches seen): p50 {r['poll_p50_ms']:.1f} ms  p95 {r['poll_p95_ms']:.1f} ms  "
           f"p99 {r['poll_p99_ms']:.1f} ms  max {r['poll_max_ms']:.1f} ms")
+    print(f"  a one-row commit on PostgreSQL meanwhile: p50 {r['commit_p50_ms']:.1f} ms  "
+          f"p99 {r['commit_p99_ms']:.1f} ms")
     print("  CPU cores used: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores"].items()))
     print(f"  PostgreSQL: {r['db']}")
     print(json.dumps(r))
