@@ -269,8 +269,11 @@ class AlertEngine:
         states = [SeriesState.from_doc(orjson.loads(r)) if r else SeriesState() for r in raw]
         missing = [i for i, r in enumerate(raw) if r is None]
         if missing:
+            wanted = {
+                (pairs[i][0].rule_id, pairs[i][1].removeprefix(DOWN_PREFIX)) for i in missing
+            }
             with self.services.engine.connect() as conn:
-                open_ones = open_incidents(conn, list({pairs[i][0].rule_id for i in missing}))
+                open_ones = open_incidents(conn, sorted(wanted))
             for i in missing:
                 rule, source = pairs[i]
                 series = source.removeprefix(DOWN_PREFIX)

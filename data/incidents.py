@@ -222,18 +222,22 @@ def record(
 
 
 def open_incidents(
-    conn: Connection, rule_ids: list[str]
+    conn: Connection, series: list[tuple[str, str]]
 ) -> dict[tuple[str, str, str, str], tuple[str, int]]:
     """(rule_id, cause, metric, source) → (incident_key, fired at ms) of the open incidents
-    of these rules."""
-    if not rule_ids:
+    of these (rule_id, source) series: only those, through the index of open incidents, so
+    the cost follows the series asked about, not how many incidents are open."""
+    if not series:
         return {}
     rows = conn.execute(
         text(
-            "SELECT rule_id, cause, metric, source, incident_key, started_at FROM incidents"
-            " WHERE rule_id = ANY(:rules) AND state = 'firing'"
+            "SELECT i.rule_id, i.cause, i.metric, i.source, i.incident_key, i.started_at"
+            " FROM incidents i JOIN unnest(CAST(:rules AS text[]), CAST(:sources AS text[]))"
+            " AS wanted(rule_id, source)"
+            " ON i.rule_id = wanted.rule_id AND i.source = wanted.source"
+            " WHERE i.state = 'firing'"
         ),
-        {"rules": rule_ids},
+        {"rules": [r for r, _ in series], "sources": [s for _, s in series]},
     )
     return {
         (r.rule_id, r.cause, r.metric or "", r.source): (
