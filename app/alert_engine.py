@@ -299,11 +299,14 @@ class AlertEngine:
     def _record(
         self, fired: list[tuple[RuleDef, Transition, SeriesState]], outcome: Outcome
     ) -> None:
-        """Write each transition's rows (one transaction each), then push the new
-        notifications to the recipients' sockets."""
-        for rule, transition, state in fired:
-            with self.services.engine.begin() as conn:
-                recorded = record(conn, rule, transition, rule.targets)
+        """Write the transitions' rows in one transaction (a commit each would cost a
+        WAL flush per breach, and a burst of breaches would hold up the next batch), then
+        push the new notifications to the recipients' sockets."""
+        if not fired:
+            return
+        with self.services.engine.begin() as conn:
+            records = [record(conn, rule, t, rule.targets) for rule, t, _ in fired]
+        for (rule, transition, state), recorded in zip(fired, records, strict=True):
             if transition.state == "firing" and recorded.incident_key:
                 state.incident_key = recorded.incident_key  # an open one adopted
             outcome.transitions += 1
