@@ -30,6 +30,7 @@ from sqlalchemy import text
 from app.services import Services
 from app.settings import Settings
 from data.accounting import Accounting, totals
+from data.alerts import AlertRules
 from data.live import LiveStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -367,3 +368,47 @@ def test_two_workers_share_the_backlog_through_the_consumer_group(pipeline: Pipe
     assert holders == consumers, f"entries were taken by {holders} of {consumers}"
     pipeline.assert_exactly_once(points)
     assert a.poll() is None and b.poll() is None, pipeline.worker_logs()
+
+
+def test_a_worker_killed_before_judging_a_breach_leaves_one_incident_and_notification(
+    pipeline: Pipeline, make_user: Callable[..., Any]
+) -> None:
+    """Issue 5 across a real process kill: the first worker commits breaching points and
+    dies before judging them; the next one judges the redelivered batch, and every series
+    gets exactly one incident and its recipient one notification — and breaching points
+    that arrive later on the still-firing series add none."""
+    svc = pipeline.services
+    recipient = make_user(pipeline.tenant, "viewer")
+    rules = AlertRules(svc.engine, svc.redis, svc.settings.redis_prefix)
+    rule = rules.create(pipeline.tenant, {
+        "name": "orders high", "metric": "orders.count", "source": "*", "kind": "threshold",
+        "op": ">", "threshold": 500, "clear_threshold": 400, "for_s": 0,
+        "severity": "critical", "cooldown_s": 0, "channels": ["in_app"],
+    })  # fmt: skip
+    points = make_points(600, start_ms=int(time.time() * 1000) - 20_000)
+    pipeline.ingest(points)
+    faulty = pipeline.start_worker(fault_after_commit=True)
+    assert wait_dead(pipeline, faulty, "the FAULT_AFTER_COMMIT worker killed itself") == (
+        -signal.SIGKILL
+    )
+
+    def counts() -> tuple[int, int]:
+        with svc.engine.connect() as conn:
+            incidents = conn.execute(
+                text("SELECT count(*) FROM incidents WHERE rule_id = :r"), {"r": rule.rule_id}
+            ).scalar_one()
+            notes = conn.execute(
+                text("SELECT count(*) FROM notifications WHERE user_id = :u"),
+                {"u": recipient.user_id},
+            ).scalar_one()
+        return int(incidents), int(notes)
+
+    assert counts() == (0, 0), "the dead worker committed the points, judged nothing"
+    pipeline.start_worker()
+    pipeline.wait_for(pipeline.drained, "the next worker finished the dead worker's batch")
+    pipeline.wait_for(lambda: counts() == (3, 3), "one incident per breaching source")
+    later = make_points(300, start_ms=int(time.time() * 1000) - 10_000)
+    pipeline.ingest([{**p, "value": 550.0 + p["value"]} for p in later])  # all above clear
+    pipeline.wait_for(pipeline.drained, "the second batch was written")
+    time.sleep(1)
+    assert counts() == (3, 3), "still firing: no second incident, no second notification"
