@@ -361,7 +361,9 @@ class LiveStore:
         candidates: list[str] = []
         for group in groups:
             if int(group["pending"]):
-                candidates.append(_text(self.redis.xpending(self.ingest_key, group["name"])["min"]))
+                # acknowledged since XINFO, maybe: then the summary has no oldest entry
+                oldest = self.redis.xpending(self.ingest_key, group["name"])["min"]
+                candidates += [_text(oldest)] if oldest is not None else []
             last = _text(group["last-delivered-id"])
             after = self.redis.xrange(self.ingest_key, min=f"({last}", count=1)
             candidates += [_text(entry_id) for entry_id, _ in after]
