@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -88,6 +89,23 @@ def settings() -> Iterator[Settings]:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
     stop_embedded()
+
+
+@contextmanager
+def scratch_database(settings: Settings, prefix: str) -> Iterator[str]:
+    """The URL of a new, empty database on the run's server, dropped (even while in use)
+    when the block ends: for tests that must not share the run's database."""
+    server_url, _ = settings.require_urls()
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def _drop_redis_prefix(settings: Settings) -> None:

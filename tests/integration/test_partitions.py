@@ -4,7 +4,6 @@ a write for a day without a partition still succeeds."""
 
 from __future__ import annotations
 
-import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,8 +14,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
 from app.services import Services
 from app.settings import Settings
@@ -37,6 +35,7 @@ from data.partitions import (
 )
 from data.points import Point
 from data.schema import metadata
+from tests.conftest import scratch_database
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
@@ -65,28 +64,20 @@ def downgrade(engine: Engine, revision: str) -> None:
 def fresh_db(settings: Settings) -> Iterator[Callable[..., Services]]:
     """Services on a new, empty database of the test's own (retention here drops partitions
     the rest of the session relies on): migrated to head unless told a revision."""
-    server_url, _ = settings.require_urls()
-    name = f"pulse_parts_{secrets.token_hex(4)}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     built: list[Services] = []
+    with scratch_database(settings, "pulse_parts") as url:
 
-    def build(revision: str = "head", **overrides: object) -> Services:
-        svc = Services.build(settings.model_copy(update={"database_url": url, **overrides}))
-        upgrade(svc.engine, revision)
-        built.append(svc)
-        return svc
+        def build(revision: str = "head", **overrides: object) -> Services:
+            svc = Services.build(settings.model_copy(update={"database_url": url, **overrides}))
+            upgrade(svc.engine, revision)
+            built.append(svc)
+            return svc
 
-    try:
-        yield build
-    finally:
-        for svc in built:
-            svc.close()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        try:
+            yield build
+        finally:
+            for svc in built:
+                svc.close()
 
 
 def new_tenant(engine: Engine) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import threading
@@ -17,7 +16,6 @@ import orjson
 import pytest
 import requests
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from app.settings import Settings
@@ -25,7 +23,7 @@ from app.sources import demo, file_tail, http_json, prometheus, sql
 from app.sources.base import SourceError
 from data.points import NAME_RE, Point
 from data.sources import parse_config
-from tests.conftest import free_port
+from tests.conftest import free_port, scratch_database
 from tests.sources_support import context, http_server
 
 NODE_EXPORTER = os.environ.get("NODE_EXPORTER", "/usr/bin/prometheus-node-exporter")
@@ -285,27 +283,17 @@ def test_http_json_refuses_non_json_and_non_numbers() -> None:
 @pytest.fixture
 def sales_db(settings: Settings) -> Iterator[str]:
     """A private PostgreSQL database with a sales table; dropped afterwards."""
-    server_url, _ = settings.require_urls()
-    name = f"pulse_sales_{secrets.token_hex(4)}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE TABLE sales (ts timestamptz NOT NULL, shop text NOT NULL,"
-                " amount numeric(12, 2) NOT NULL)"
+    with scratch_database(settings, "pulse_sales") as url:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "CREATE TABLE sales (ts timestamptz NOT NULL, shop text NOT NULL,"
+                    " amount numeric(12, 2) NOT NULL)"
+                )
             )
-        )
-    engine.dispose()
-    try:
+        engine.dispose()
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def add_sales(url: str, rows: list[tuple[datetime, str, float]]) -> None:

@@ -18,8 +18,7 @@ from typing import Any
 import orjson
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, text
 
 from app.bootstrap import DEMO_TENANT, ensure_demo_tenant
 from app.services import Services
@@ -33,6 +32,7 @@ from data.demo import HOSTS
 from data.live import LiveStore
 from data.schema import sources, users
 from data.sources import DemoConfig
+from tests.conftest import scratch_database
 
 DEMO_SERIES = {
     ("site.traffic", "web-frontend"),
@@ -48,29 +48,21 @@ DEMO_SERIES = {
 @pytest.fixture
 def fresh_start(settings: Settings) -> Iterator[Callable[..., Services]]:
     """Build services on a new, migrated, empty database, as on a first start of Pulse."""
-    server_url, _ = settings.require_urls()
-    name = f"pulse_first_{secrets.token_hex(4)}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     built: list[Services] = []
+    with scratch_database(settings, "pulse_first") as url:
 
-    def build(**overrides: object) -> Services:
-        svc = Services.build(settings.model_copy(update={"database_url": url, **overrides}))
-        if not built:
-            migrate(svc.engine)
-        built.append(svc)
-        return svc
+        def build(**overrides: object) -> Services:
+            svc = Services.build(settings.model_copy(update={"database_url": url, **overrides}))
+            if not built:
+                migrate(svc.engine)
+            built.append(svc)
+            return svc
 
-    try:
-        yield build
-    finally:
-        for svc in built:
-            svc.close()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        try:
+            yield build
+        finally:
+            for svc in built:
+                svc.close()
 
 
 def demo_rows(svc: Services) -> tuple[list[tuple[str, str]], list[tuple[str, str, float, bool]]]:
