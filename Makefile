@@ -7,15 +7,18 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 .PHONY: run test lint bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@test -x $(PY) || { echo "==> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "==> installing the locked dependencies into $(VENV) (a minute the first time)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) app.py
+	@echo "==> starting Pulse (python app.py); Ctrl-C stops it and the servers it started"
+	@$(PY) app.py
 
 lint: $(STAMP)
+	@echo "==> ruff and mypy"
 	$(VENV)/bin/ruff check app data components callbacks tests bench
 	$(VENV)/bin/mypy
 

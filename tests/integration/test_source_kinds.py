@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +12,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-import requests
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
@@ -24,9 +21,8 @@ from app.sources.base import SourceError
 from data.points import NAME_RE, Point
 from data.sources import parse_config
 from tests.conftest import free_port, scratch_database
+from tests.exporters import NODE_EXPORTER, host_exporter, node_exporter, node_exporter_binary
 from tests.sources_support import context, http_server
-
-NODE_EXPORTER = os.environ.get("NODE_EXPORTER", "/usr/bin/prometheus-node-exporter")
 
 
 def roundtrip(state: dict) -> dict:
@@ -41,50 +37,30 @@ def by_series(points: list[Point]) -> dict[tuple[str, str], float]:
 # -- prometheus ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def node_exporter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """Debian's prometheus-node-exporter on a free loopback port, with a few collectors and
-    a textfile directory the tests write counters into."""
-    binary = shutil.which(NODE_EXPORTER) or (
-        NODE_EXPORTER if os.access(NODE_EXPORTER, os.X_OK) else None
-    )
-    if binary is None:
-        message = f"{NODE_EXPORTER} is not installed (apt-get install prometheus-node-exporter)"
-        if os.environ.get("PULSE_REQUIRE_SERVICES"):
-            pytest.fail(message)
-        pytest.skip(message)
+def _exporter_kinds() -> list[str]:
+    """The prometheus_client host exporter always; the node exporter where it is installed,
+    and always where the machine's services are required (CI installs it)."""
+    if node_exporter_binary() or os.environ.get("PULSE_REQUIRE_SERVICES"):
+        return ["client_python", "node_exporter"]
+    return ["client_python"]
+
+
+@pytest.fixture(scope="module", params=_exporter_kinds())
+def exporter(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """A real exporter of cpu, load, memory and a textfile directory the tests write
+    counters into, on a free loopback port: (its /metrics URL, the textfile directory)."""
     textfiles = tmp_path_factory.mktemp("textfile")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--collector.disable-defaults",
-            "--collector.cpu",
-            "--collector.loadavg",
-            "--collector.meminfo",
-            "--collector.textfile",
-            f"--collector.textfile.directory={textfiles}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/metrics"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if requests.get(url, timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert process.poll() is None, "the node exporter exited"
-            assert time.monotonic() < deadline, "the node exporter did not come up"
-            time.sleep(0.1)
+    if request.param == "client_python":
+        with host_exporter(textfiles) as url:
+            yield url, textfiles
+        return
+    binary = node_exporter_binary()
+    if binary is None:
+        pytest.fail(f"{NODE_EXPORTER} is not installed (apt-get install prometheus-node-exporter)")
+    with node_exporter(binary, textfiles, free_port()) as url:
         yield url, textfiles
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def write_textfile(directory: Path, value: float) -> None:
@@ -94,10 +70,10 @@ def write_textfile(directory: Path, value: float) -> None:
     tmp.rename(directory / "pulse.prom")
 
 
-def test_node_exporter_gauges_stay_values_and_counters_become_rates(
-    node_exporter: tuple[str, Path],
+def test_exporter_gauges_stay_values_and_counters_become_rates(
+    exporter: tuple[str, Path],
 ) -> None:
-    url, textfiles = node_exporter
+    url, textfiles = exporter
     config = parse_config(
         "prometheus",
         {
@@ -137,8 +113,8 @@ def test_node_exporter_gauges_stay_values_and_counters_become_rates(
         assert p.ts_ms == now
 
 
-def test_a_counter_reset_gives_no_negative_rate(node_exporter: tuple[str, Path]) -> None:
-    url, textfiles = node_exporter
+def test_a_counter_reset_gives_no_negative_rate(exporter: tuple[str, Path]) -> None:
+    url, textfiles = exporter
     config = parse_config("prometheus", {"url": url, "include": ["pulse_test_*"]})
     t0 = int(time.time() * 1000)
     write_textfile(textfiles, 500)
@@ -151,8 +127,8 @@ def test_a_counter_reset_gives_no_negative_rate(node_exporter: tuple[str, Path])
     assert by_series(resumed.points) == {("pulse_test_events_total", "c"): 3.0}
 
 
-def test_too_many_series_fail_the_poll(node_exporter: tuple[str, Path]) -> None:
-    url, _ = node_exporter
+def test_too_many_series_fail_the_poll(exporter: tuple[str, Path]) -> None:
+    url, _ = exporter
     config = parse_config("prometheus", {"url": url, "max_series": 3})
     with pytest.raises(SourceError, match="max_series"):
         prometheus.poll(config, {}, context())
