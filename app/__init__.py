@@ -7,7 +7,7 @@ from pathlib import Path
 import dash
 from flask import Flask
 
-from app import api, auth, errors, health, logs
+from app import api, auth, errors, health, logs, security
 from app.services import Services
 from app.settings import Settings
 from callbacks import alerts, explore, notifications, overview, shell
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     server.extensions["pulse.services"] = services
     logs.init_app(server)
     errors.init_app(server)
+    security.init_app(server)
     auth.init_app(server, services)
     api.init_app(server)
     health.init_app(server)

@@ -32,7 +32,6 @@ PUBLIC_PREFIXES = (
     "/_dash-component-suites/",
     "/_favicon.ico",
     "/api/",
-    "/embed/",
 )
 KEY_CACHE_S = 30
 
@@ -96,7 +95,8 @@ def init_app(server: Flask, svc: Services) -> None:
     server.before_request(_require_sign_in)
     server.add_url_rule("/login", "login", _login_form, methods=["GET"])
     server.add_url_rule("/login", "login_post", _login_post, methods=["POST"])
-    server.add_url_rule("/logout", "logout", _logout, methods=["POST", "GET"])
+    # POST only: a signing-out GET could be triggered by any page's <img src="/logout">
+    server.add_url_rule("/logout", "logout", _logout, methods=["POST"])
 
 
 def _require_sign_in() -> Any:
@@ -108,10 +108,19 @@ def _require_sign_in() -> Any:
 
 
 def _safe_next(target: str | None) -> str:
-    parts = urlsplit(target or "/")
-    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+    """`target` when it is a path on this site, else `/`: browsers read `//host`, `/\\host`
+    and paths with tabs or newlines in them (which they strip) as another site."""
+    target = target or "/"
+    parts = urlsplit(target)
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+        or any(ch == "\\" or not ch.isprintable() or ch.isspace() for ch in target)
+    ):
         return "/"
-    return target or "/"
+    return target
 
 
 def _login_form() -> Any:

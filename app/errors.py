@@ -10,7 +10,7 @@ from flask import Flask, Response, jsonify, request
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 1
@@ -65,6 +65,9 @@ def init_app(server: Flask) -> None:
     def _http_error(err: HTTPException) -> Any:
         if not _wants_json():
             return err
+        if isinstance(err, RequestEntityTooLarge):  # a body without Content-Length, cut off
+            limit = request.max_content_length
+            return ApiError(413, "body_too_large", f"the body is over {limit} bytes").response()
         code = (err.name or "error").lower().replace(" ", "_")
         return ApiError(err.code or 500, code, err.description or err.name).response()
 

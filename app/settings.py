@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +80,13 @@ class Settings(BaseSettings):
         False, description="tests only: worker dies between commit and ack"
     )
 
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """Fields as pydantic shows them, with the passwords in URLs masked (logs, tracebacks)."""
+        for name, value in super().__repr_args__():
+            if name in ("database_url", "redis_url") and isinstance(value, str):
+                value = masked_url(value)
+            yield name, value
+
     @field_validator("redis_prefix")
     @classmethod
     def _prefix_ends_with_colon(cls, value: str) -> str:
@@ -106,3 +115,13 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             raise RuntimeError("SECRET_KEY is not set")
         return self.secret_key.get_secret_value()
+
+
+def masked_url(url: str) -> str:
+    """`url` with the password of its user part replaced by `***`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

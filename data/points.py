@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -11,7 +10,8 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import msgspec
-import orjson
+
+from data import jsontext
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 FIELDS = ("data_id", "source", "metric_type", "timestamp", "value")
@@ -72,7 +72,7 @@ def parse_body(body: bytes, ndjson: bool) -> tuple[list[Any], list[Problem]]:
     if ndjson:
         return _parse_ndjson(body)
     try:
-        doc = _loads(body)
+        doc = jsontext.loads(body)
     except ValueError as exc:
         raise BodyError(f"body is not valid JSON: {exc}") from None
     if isinstance(doc, dict) and set(doc) == {"points"}:
@@ -82,14 +82,6 @@ def parse_body(body: bytes, ndjson: bool) -> tuple[list[Any], list[Problem]]:
     return doc, []
 
 
-def _loads(raw: bytes) -> Any:
-    """orjson, falling back to the standard parser so that NaN and 1e400 reach validation."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)
-
-
 def _parse_ndjson(body: bytes) -> tuple[list[Any], list[Problem]]:
     items: list[Any] = []
     problems: list[Problem] = []
@@ -97,7 +89,7 @@ def _parse_ndjson(body: bytes) -> tuple[list[Any], list[Problem]]:
         if not line.strip():
             continue
         try:
-            items.append(_loads(line))
+            items.append(jsontext.loads(line))
         except ValueError as exc:
             problems.append(Problem(len(items), "", f"line is not valid JSON: {exc}"))
             items.append(None)

@@ -93,7 +93,16 @@ def test_login_returns_to_next_but_never_to_another_site(client, tenant: str, ma
     assert login_form(client, user.username, next="/explore?x=1").headers["Location"] == (
         "/explore?x=1"
     )
-    for target in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)"):
+    for target in (
+        "https://evil.example/",
+        "//evil.example/x",
+        "////evil.example",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "javascript:alert(1)",
+        "http:/evil.example",
+    ):
         resp = login_form(client, user.username, next=target)
         assert resp.headers["Location"] == "/", target
     assert signed_in(client)

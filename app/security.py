@@ -1,0 +1,100 @@
+"""What every request passes before a route sees it: body limits, JSON that cannot crash a
+parser, and refusal of cross-site writes made with the session cookie (CSRF).
+
+Cross-site writes: a browser attaches the session cookie to a form or fetch another site
+sends here (`SameSite=Lax` spares only some of them), so a write carried by the cookie must
+come from a page of this origin. Browsers name the page's origin in `Origin` (every POST,
+PUT and DELETE) or at least `Referer`; a request with neither is not a browser acting on
+its own. Writes to `/api` and Dash callbacks must also be JSON, a content type no form can
+send and no other site may use without a CORS preflight, which Pulse never grants. Requests
+with `Authorization: Bearer` are exempt: a browser never adds that header by itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
+
+from app.errors import ApiError
+from data import jsontext
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+JSON_TYPES = ("application/json", "application/x-ndjson", "application/ndjson", "application/jsonl")
+# the largest body each kind of request may send
+LOGIN_BODY_BYTES = 64 * 1024
+API_BODY_BYTES = 1024 * 1024
+DASH_BODY_BYTES = 8 * 1024 * 1024  # callbacks post the state they read (figures, tables)
+OTHER_BODY_BYTES = 64 * 1024
+
+
+class SafeJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, reading request bodies through `jsontext.loads` (no RecursionError)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return jsontext.loads(s)
+
+
+def init_app(server: Flask) -> None:
+    """Install the body limits, the JSON provider and the cross-site check."""
+    server.json = SafeJSONProvider(server)
+    server.before_request(limit_body)
+    server.before_request(refuse_cross_site_writes)
+
+
+def body_limit(path: str) -> int | None:
+    """The most bytes a request to `path` may send (None: the route enforces its own)."""
+    if path == "/api/ingest":
+        return None  # it reads at most one byte past MAX_BODY_BYTES and says 413 itself
+    if path.startswith("/login"):
+        return LOGIN_BODY_BYTES
+    if path.startswith("/api/"):
+        return API_BODY_BYTES
+    if path.startswith("/_dash-"):
+        return DASH_BODY_BYTES
+    return OTHER_BODY_BYTES
+
+
+def limit_body() -> None:
+    """Refuse an over-long body before anything reads it."""
+    limit = body_limit(request.path)
+    request.max_content_length = limit
+    if limit is not None and (request.content_length or 0) > limit:
+        raise ApiError(413, "body_too_large", f"the body is over {limit} bytes")
+
+
+def refuse_cross_site_writes() -> None:
+    """Refuse a cookie-carried write whose page is of another origin, or that is not JSON."""
+    if request.method not in UNSAFE_METHODS or _has_bearer():
+        return
+    origin = _page_origin()
+    if origin is not None and origin != _own_origin():
+        raise ApiError(403, "cross_site", "writes must come from Pulse's own pages")
+    needs_json = request.path.startswith(("/api/", "/_dash-"))
+    if needs_json and request.headers.get("Content-Type") and request.mimetype not in JSON_TYPES:
+        raise ApiError(
+            415, "unsupported_media_type", "send the body as application/json (or x-ndjson)"
+        )
+
+
+def _has_bearer() -> bool:
+    return request.headers.get("Authorization", "").startswith("Bearer ")
+
+
+def _page_origin() -> str | None:
+    """The origin of the page that made the request, as the browser told it (None: no
+    browser said; `null` from a sandboxed or privacy-stripped page counts as foreign)."""
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        return origin
+    referer = request.headers.get("Referer")
+    if not referer:
+        return None
+    parts = urlsplit(referer)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else "null"
+
+
+def _own_origin() -> str:
+    return f"{request.scheme}://{request.host}"
