@@ -11,7 +11,6 @@ import orjson
 from flask import Flask, current_app, redirect, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.errors import ApiError
 from app.logs import TENANT
@@ -20,6 +19,7 @@ from app.tokens import SESSION_ID
 from components.login import login_page
 from data.accounts import ApiKey, User
 from data.sessions import SessionRegistry
+from data.throttle import SlidingWindows, Window
 
 # Paths anyone may load; everything else needs a session (or, under /api, a key).
 PUBLIC_PREFIXES = (
@@ -79,7 +79,9 @@ def sessions(svc: Services) -> SessionRegistry:
 
 def init_app(server: Flask, svc: Services) -> None:
     """Attach sessions, the login routes and the sign-in guard to the Flask server."""
-    server.wsgi_app = ProxyFix(server.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    # No ProxyFix: uvicorn already applies X-Forwarded-For/-Proto, and only from the proxies
+    # named in FORWARDED_ALLOW_IPS; trusting them from anyone would let a client pick its own
+    # address (and escape the sign-in throttle).
     server.session_interface = TlsAwareSessions()
     server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     manager = LoginManager(server)
@@ -138,7 +140,8 @@ def _login_post() -> Any:
     next_url = _safe_next(doc.get("next") or request.args.get("next"))
     throttle = LoginThrottle(svc)
     address = request.remote_addr or "unknown"
-    if throttle.is_blocked(username, address):
+    attempt = throttle.begin(username, address)
+    if attempt is None:
         return _login_refused(
             429,
             "too_many_attempts",
@@ -148,11 +151,10 @@ def _login_post() -> Any:
         )
     user = svc.accounts.authenticate(username, password) if username and password else None
     if user is None:
-        throttle.record_failure(username, address)
         return _login_refused(
             401, "bad_credentials", "Wrong username or password.", next_url, username
         )
-    throttle.clear(username)
+    throttle.succeeded(attempt, username, address)
     login_user(SessionUser(user))
     session[SESSION_ID] = sessions(svc).start(user.user_id)
     if request.is_json:
@@ -175,35 +177,35 @@ def _logout() -> Any:
 
 
 class LoginThrottle:
-    """Counts failed sign-ins per username and per address in Redis, over a window."""
+    """Sign-in attempts per (username, address) and per address, in sliding windows.
+
+    Throttling a username by itself would let anyone keep its owner locked out by failing on
+    purpose; per pair, a guesser is slowed while the owner, from their own address, is not.
+    An attempt is counted before the password is checked (so a burst of parallel guesses
+    cannot all slip under the limit) and given back when it succeeds.
+    """
 
     def __init__(self, svc: Services) -> None:
-        self.redis = svc.redis
-        self.prefix = f"{svc.settings.redis_prefix}login-failures:"
-        self.window = svc.settings.login_window_s
-        self.max_user = svc.settings.login_max_failures
+        self.windows = SlidingWindows(svc.redis, svc.settings.login_window_s, svc.now_ms)
+        self.prefix = f"{svc.settings.redis_prefix}login-attempts:"
+        self.max_pair = svc.settings.login_max_failures
         self.max_address = svc.settings.login_max_failures_per_ip
 
-    def _keys(self, username: str, address: str) -> tuple[str, str]:
-        return f"{self.prefix}user:{username.lower()}", f"{self.prefix}addr:{address}"
+    def _pair(self, username: str, address: str) -> Window:
+        return Window(f"{self.prefix}pair:{address}:{username.lower()}", self.max_pair)
 
-    def is_blocked(self, username: str, address: str) -> bool:
-        """Whether either counter has reached its limit."""
-        user_key, addr_key = self._keys(username, address)
-        by_user, by_addr = self.redis.mget(user_key, addr_key)
-        return int(by_user or 0) >= self.max_user or int(by_addr or 0) >= self.max_address
+    def _address(self, address: str) -> Window:
+        return Window(f"{self.prefix}addr:{address}", self.max_address)
 
-    def record_failure(self, username: str, address: str) -> None:
-        """Count one failure against the username and the address."""
-        with self.redis.pipeline() as pipe:
-            for key in self._keys(username, address):
-                pipe.incr(key)
-                pipe.expire(key, self.window, nx=True)
-            pipe.execute()
+    def begin(self, username: str, address: str) -> str | None:
+        """Count an attempt; None when this user from this address, or this address, has
+        failed too often lately."""
+        return self.windows.reserve([self._pair(username, address), self._address(address)])
 
-    def clear(self, username: str) -> None:
-        """Forget the username's failures after a success."""
-        self.redis.delete(self._keys(username, "")[0])
+    def succeeded(self, attempt: str, username: str, address: str) -> None:
+        """Forget the pair's failures and give the address its attempt back."""
+        self.windows.clear(self._pair(username, address))
+        self.windows.refund(attempt, [self._address(address)])
 
 
 def principal(scope: str | None = None, role: str = "viewer") -> Principal:

@@ -55,11 +55,13 @@ class Settings(BaseSettings):
     claim_idle_ms: int = Field(
         30_000, ge=100, description="pending entries older than this are reclaimed"
     )
-    login_max_failures: int = Field(5, ge=1, description="failures per user before throttling")
-    login_max_failures_per_ip: int = Field(
-        20, ge=1, description="failures per address before throttling"
+    login_max_failures: int = Field(
+        5, ge=1, description="failed sign-ins per username and address within the window"
     )
-    login_window_s: int = Field(900, ge=1, description="throttling window")
+    login_max_failures_per_ip: int = Field(
+        20, ge=1, description="failed sign-ins per address within the window"
+    )
+    login_window_s: int = Field(900, ge=1, description="sliding window of sign-in throttling")
     source_files_dir: Path | None = Field(
         None, description="file_tail sources read only below it; default VAR_DIR/sources"
     )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
+from app.auth import LoginThrottle
 from app.services import Services
 from app.tokens import StreamTokens
 from data.points import Point
@@ -80,8 +82,9 @@ def test_good_form_login_redirects_with_httponly_lax_session_cookie(
 
 def test_session_cookie_is_secure_behind_tls(client, tenant: str, make_user) -> None:
     user = make_user(tenant, "viewer")
+    # uvicorn sets the scheme from a trusted proxy's X-Forwarded-Proto; Flask sees https
     resp = client.post("/login", data={"username": user.username, "password": PASSWORD},
-                       headers={"X-Forwarded-Proto": "https"})
+                       base_url="https://pulse.example")
     assert resp.status_code == 303
     header = session_cookie_header(resp)
     assert header is not None
@@ -189,6 +192,50 @@ def test_throttling_is_per_username_and_ignores_case(
         login_form(client, victim.username.upper(), "wrong-password")
     assert login_form(client, victim.username).status_code == 429
     assert login_form(client, other.username).status_code == 303
+
+
+def test_failing_on_purpose_locks_nobody_else_out(
+    client, web, settings, tenant: str, make_user
+) -> None:
+    """Throttling counts per username *and address*: an attacker failing as `victim` from
+    their own address is refused, while the victim, from theirs, still signs in."""
+    victim = make_user(tenant, "viewer")
+    for _ in range(settings.login_max_failures + 3):
+        login_form(client, victim.username, "wrong-password")
+    assert login_form(client, victim.username).status_code == 429
+    elsewhere = web.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "192.0.2.77"
+    assert login_form(elsewhere, victim.username).status_code == 303
+
+
+def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
+    web, settings, tenant: str, make_user
+) -> None:
+    """The attempt is counted before the password is checked, atomically."""
+    user = make_user(tenant, "viewer")
+    address = "198.51.100." + str(uuid.uuid4().int % 250)
+
+    def guess(_: int) -> int:
+        attacker = web.test_client()
+        attacker.environ_base["REMOTE_ADDR"] = address
+        return int(login_form(attacker, user.username, "wrong-password").status_code)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(guess, range(24)))
+    assert answers.count(401) == settings.login_max_failures
+    assert answers.count(429) == 24 - settings.login_max_failures
+
+
+def test_failures_slide_out_of_the_window(client, services, settings, tenant, make_user) -> None:
+    user = make_user(tenant, "viewer")
+    throttle = LoginThrottle(services)
+    for _ in range(settings.login_max_failures):
+        assert throttle.begin(user.username, "203.0.113.5") is not None
+    assert throttle.begin(user.username, "203.0.113.5") is None
+    later = LoginThrottle(services)
+    now = services.now_ms()
+    later.windows.clock_ms = lambda: now + settings.login_window_s * 1000 + 1
+    assert later.begin(user.username, "203.0.113.5") is not None
 
 
 def test_a_successful_login_forgets_earlier_failures(

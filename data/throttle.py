@@ -1,0 +1,73 @@
+"""Sliding-window attempt counters in Redis, reserved atomically and refundable.
+
+Sign-in throttling needs two things a plain counter does not give: the check and the count
+must be one step (else a burst of parallel guesses all pass the check before any is
+counted), and an attempt that turns out well must be taken back (else a busy office behind
+one address throttles itself). So an attempt is *reserved* in every window it counts against
+by one Lua script — refused as a whole if any window is full — and *refunded* by id later.
+Each window is a sorted set of attempt ids scored by time: a true sliding window, no
+boundary at which a burst of twice the limit gets through.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# KEYS: the windows; ARGV: now_ms, window_ms, attempt id, then one limit per key.
+_RESERVE = """
+local now, window, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[3 + i]) then
+    return 0
+  end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, id)
+  redis.call('PEXPIRE', key, window)
+end
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One sliding window: its Redis key and how many attempts it holds."""
+
+    key: str
+    limit: int
+
+
+class SlidingWindows:
+    """Reserves and refunds attempts in sliding windows of `window_s` seconds."""
+
+    def __init__(
+        self, redis: Any, window_s: int, clock_ms: Callable[[], int] | None = None
+    ) -> None:
+        self.redis = redis
+        self.window_ms = window_s * 1000
+        self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        self._reserve = redis.register_script(_RESERVE)
+
+    def reserve(self, windows: Sequence[Window]) -> str | None:
+        """Count one attempt in every window and return its id, or None (and count
+        nothing) when any of them is full."""
+        attempt = secrets.token_hex(8)
+        args = [self.clock_ms(), self.window_ms, attempt, *(w.limit for w in windows)]
+        ok = self._reserve(keys=[w.key for w in windows], args=args)
+        return attempt if ok else None
+
+    def refund(self, attempt: str, windows: Sequence[Window]) -> None:
+        """Take a reserved attempt back out of these windows."""
+        with self.redis.pipeline() as pipe:
+            for window in windows:
+                pipe.zrem(window.key, attempt)
+            pipe.execute()
+
+    def clear(self, window: Window) -> None:
+        """Forget every attempt in a window."""
+        self.redis.delete(window.key)
