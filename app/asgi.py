@@ -25,7 +25,9 @@ ROLES_ENV = "PULSE_SERVE_ROLES"  # set by app.cli for the server processes it st
 def from_environment() -> PulseASGI:
     """The ASGI app of one server process, from Settings and the roles app.cli asked for."""
     roles = os.environ.get(ROLES_ENV, "web,stream").split(",")
-    services = Services.build(Settings(), pool_size=10)
+    settings = Settings()
+    timeout_ms = settings.web_statement_timeout_ms if "web" in roles else None
+    services = Services.build(settings, pool_size=10, statement_timeout_ms=timeout_ms)
     return build_asgi(services, web="web" in roles, stream="stream" in roles)
 
 

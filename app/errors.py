@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 from flask import Flask, Response, jsonify, request
+from psycopg.errors import QueryCanceled
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
@@ -73,6 +74,10 @@ def init_app(server: Flask) -> None:
 
     @server.errorhandler(Exception)
     def _unexpected(err: Exception) -> Any:
+        if isinstance(err, DBAPIError) and isinstance(err.orig, QueryCanceled):
+            log.warning("%s %s: statement timeout", request.method, request.path)
+            message = "the query took too long; narrow the range or choose a coarser step"
+            return ApiError(422, "query_too_expensive", message).response()
         if is_outage(err):
             log.warning("%s %s: service unavailable: %s", request.method, request.path, err)
             message = "a backing service is unavailable; retry"

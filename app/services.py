@@ -29,10 +29,13 @@ class Services:
     clock: Callable[[], float] = field(default=time.time)
 
     @classmethod
-    def build(cls, settings: Settings, pool_size: int = 5) -> Services:
-        """Connect to PostgreSQL and Redis as the settings say (nothing is migrated here)."""
+    def build(
+        cls, settings: Settings, pool_size: int = 5, statement_timeout_ms: int | None = None
+    ) -> Services:
+        """Connect to PostgreSQL and Redis as the settings say (nothing is migrated here);
+        `statement_timeout_ms` bounds every statement (the web role's, asked for by users)."""
         database_url, redis_url = settings.require_urls()
-        engine = make_engine(database_url, pool_size=pool_size)
+        engine = make_engine(database_url, pool_size, statement_timeout_ms)
         redis = Redis.from_url(redis_url, health_check_interval=30)
         live = LiveStore(
             redis, settings.redis_prefix, settings.live_resume_s, settings.retention_raw_days + 1

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     claim_idle_ms: int = Field(
         30_000, ge=100, description="pending entries older than this are reclaimed"
     )
+    web_statement_timeout_ms: int = Field(
+        15_000, ge=100, description="PostgreSQL cancels a web request's statement running longer"
+    )
     login_max_failures: int = Field(
         5, ge=1, description="failed sign-ins per username and address within the window"
     )

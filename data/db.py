@@ -13,9 +13,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x50554C5345
 
 
-def make_engine(url: str, pool_size: int = 5) -> Engine:
-    """A pooled engine for `url` that notices connections dropped by a restarted server."""
-    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+def make_engine(url: str, pool_size: int = 5, statement_timeout_ms: int | None = None) -> Engine:
+    """A pooled engine for `url` that notices connections dropped by a restarted server; with
+    `statement_timeout_ms`, PostgreSQL cancels any statement of it running longer."""
+    connect_args = {}
+    if statement_timeout_ms is not None:
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
+    )
 
 
 def migrate(engine: Engine) -> None:

@@ -71,6 +71,11 @@ CACHE_TTL_S = 5  # a popular query is answered from Redis for this long
 # series (~120-330 ms measured by bench/history.py), at 1h 720 hour rows (~8 ms). The limits
 # keep a series at about 21,600 rows read: 15 days of minutes, 6 hours of points at 1 Hz.
 AUTO_TIER_MAX_SPAN_MS = {"raw": 6 * HOUR_MS, "1m": 15 * DAY_MS}
+# An explicit step is the caller's choice, so it may read more, but not without bound: a step
+# of 3457 s is no whole minute, so it reads raw points, and over 400 days that is every point
+# kept. Past these spans an answer in JSON needs a step the next tier can compute.
+EXPLICIT_TIER_MAX_SPAN_MS = {"raw": 2 * DAY_MS, "1m": 92 * DAY_MS}
+_COARSER_STEP = {"raw": "a whole number of minutes or hours", "1m": "a whole number of hours"}
 # The "nice" steps step=auto picks from: the smallest one keeping a series ≤ 1,500 points.
 NICE_STEPS_MS = tuple(
     n * UNIT_MS[unit]
@@ -199,17 +204,30 @@ def parse_query(
             problem("end", "must be after start")
         elif end - start > MAX_RANGE_MS:
             problem("end", f"the range is at most {MAX_RANGE_MS // DAY_MS} days")
-        elif (
-            step_ms is not None
-            and max_buckets is not None
-            and _bucket_count(start, end, step_ms) > max_buckets
-        ):
-            problem("step", f"too fine for this range: at most {max_buckets} buckets per series")
+        elif step_ms is not None and max_buckets is not None:
+            _check_explicit_step(start, end, step_ms, max_buckets, problem)
     if problems:
         raise QueryError(problems)
     assert start is not None and end is not None
     step = step_ms if step_ms is not None else auto_step_ms(start, end)
     return DataQuery(metrics, sources, start - start % step, -(-end // step) * step, step, agg)
+
+
+def _check_explicit_step(
+    start: int, end: int, step_ms: int, max_buckets: int, problem: Any
+) -> None:
+    """An explicit step answers at most `max_buckets` per series and reads a tier only over
+    the span where that stays cheap."""
+    tier = tier_of(step_ms)
+    span = EXPLICIT_TIER_MAX_SPAN_MS.get(tier)
+    if _bucket_count(start, end, step_ms) > max_buckets:
+        problem("step", f"too fine for this range: at most {max_buckets} buckets per series")
+    elif span is not None and end - start > span:
+        problem(
+            "step",
+            f"over more than {span // DAY_MS} days, use a step of {_COARSER_STEP[tier]}"
+            " (or step=auto)",
+        )
 
 
 def _one(args: Mapping[str, Sequence[str]], field: str, default: str, problem: Any) -> str:

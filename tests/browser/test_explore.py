@@ -76,8 +76,8 @@ def test_pick_metric_and_day_switch_charts_download_and_reload(
     dash_duo.find_element("body").send_keys(Keys.ESCAPE)
     Select(dash_duo.find_element(f"#{ids.EXPLORE_RANGE}")).select_by_value("24h")
     wait_until(lambda: traces(dash_duo) == [["scatter", HOURS]], 10)
-    wait_until(dash_duo.find_element(f"#{ids.EXPLORE_GRAPH}").is_displayed, 5)
-    assert dash_duo.find_element(f"#{ids.EXPLORE_GRAPH}").size["height"] > 300
+    # laid out after it is shown: wait for the height rather than read it at once
+    wait_until(lambda: dash_duo.find_element(f"#{ids.EXPLORE_GRAPH}").size["height"] > 300, 10)
     wait_until(lambda: query_of(dash_duo).get("start") == ["now-24h"], 5)
     assert query_of(dash_duo)["metric"] == [METRIC]
     screenshot("explore-1280")

@@ -161,3 +161,42 @@ def test_settings_never_print_passwords() -> None:
         for secret in ("db-secret", "redis-secret", "signing-secret", "smtp-secret"):
             assert secret not in text
         assert "db.example" in text and "cache.example" in text
+
+
+# -- expensive queries -----------------------------------------------------------------------
+
+
+def test_the_web_roles_statements_are_cancelled_past_the_timeout_with_a_422(settings) -> None:
+    """The web role's engine carries a statement_timeout; a statement cancelled by it is the
+    caller's too-expensive query (422), not a server error."""
+    from flask import Flask
+    from sqlalchemy import text
+
+    from app import errors
+    from app.services import Services
+
+    svc = Services.build(settings, pool_size=1, statement_timeout_ms=200)
+    server = Flask("slow")
+    errors.init_app(server)
+
+    @server.get("/api/slow")
+    def slow() -> str:
+        with svc.engine.connect() as conn:
+            conn.execute(text("SELECT pg_sleep(5)"))
+        return "done"
+
+    try:
+        resp = server.test_client().get("/api/slow")
+        assert resp.status_code == 422
+        assert resp.get_json()["error"]["code"] == "query_too_expensive"
+    finally:
+        svc.close()
+
+
+def test_an_explicit_step_that_reads_raw_points_over_months_is_refused(analyst) -> None:
+    resp = analyst.get("/api/data?metric=m&start=now-400d&end=now&step=3457s")
+    assert resp.status_code == 422
+    (detail,) = resp.get_json()["error"]["details"]
+    assert detail["field"] == "step" and "whole number of minutes" in detail["message"]
+    assert analyst.get("/api/data?metric=m&start=now-400d&end=now&step=1h").status_code == 200
+    assert analyst.get("/api/data?metric=m&start=now-1d&end=now&step=17s").status_code == 200
