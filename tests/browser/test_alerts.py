@@ -16,7 +16,7 @@ from tests.conftest import PASSWORD, LiveServer, wait_until
 pytestmark = pytest.mark.browser
 
 METRIC, SOURCE = "cpu.usage", "web-1"
-PUSH_WAIT_S = 5  # a breach reaches the toast within this (the target is 1 s)
+PUSH_WAIT_S = 15  # generous: a behaviour test, not a latency one (bench/alert_latency.py is)
 
 
 def rules_of(live_server: LiveServer) -> AlertRules:
