@@ -13,6 +13,7 @@ with `Authorization: Bearer` are exempt: a browser never adds that header by its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -103,7 +104,7 @@ def _own_origin() -> str:
     return f"{request.scheme}://{request.host}"
 
 
-def content_security_policy(script_hashes: list[str]) -> dict[str, str | list[str]]:
+def content_security_policy(script_hashes: Sequence[str]) -> dict[str, str | list[str]]:
     """What a page may load and run: its own origin's files, the inline scripts Dash writes
     into every page (allowed by their hashes, nothing else inline), styles inline (React and
     Plotly set them on elements), images and fonts as data: URLs too, and no framing by
