@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import dash
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 
@@ -98,3 +99,21 @@ def _page_origin() -> str | None:
 
 def _own_origin() -> str:
     return f"{request.scheme}://{request.host}"
+
+
+def refuse_unknown_callbacks(app: dash.Dash) -> None:
+    """Answer a callback request that names no server callback with a 404: clientside
+    callbacks run in the browser, anything else is forged, and Dash would raise a KeyError
+    (a 500) for either."""
+    path = f"{app.config.routes_pathname_prefix}_dash-update-component"
+
+    def check() -> None:
+        if request.path != path or request.method != "POST":
+            return
+        body = request.get_json(silent=True)
+        output = body.get("output") if isinstance(body, dict) else None
+        entry = app.callback_map.get(output) if isinstance(output, str) else None
+        if entry is None or "callback" not in entry:
+            raise ApiError(404, "no_such_callback", "no server callback has this output")
+
+    app.server.before_request(check)
