@@ -45,4 +45,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     notifications.register(app, services)
     alerts.register(app, services)
     security.init_headers(app)
+    security.refuse_unknown_callbacks(app)
     return app

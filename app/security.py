@@ -134,3 +134,21 @@ def init_headers(app: dash.Dash) -> None:
         content_security_policy=content_security_policy(app.csp_hashes()),
         referrer_policy="same-origin",
     )
+
+
+def refuse_unknown_callbacks(app: dash.Dash) -> None:
+    """Answer a callback request that names no server callback with a 404: clientside
+    callbacks run in the browser, anything else is forged, and Dash would raise a KeyError
+    (a 500) for either."""
+    path = f"{app.config.routes_pathname_prefix}_dash-update-component"
+
+    def check() -> None:
+        if request.path != path or request.method != "POST":
+            return
+        body = request.get_json(silent=True)
+        output = body.get("output") if isinstance(body, dict) else None
+        entry = app.callback_map.get(output) if isinstance(output, str) else None
+        if entry is None or "callback" not in entry:
+            raise ApiError(404, "no_such_callback", "no server callback has this output")
+
+    app.server.before_request(check)

@@ -12,6 +12,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 from flask_login import current_user
 
 from app.services import Services
@@ -137,16 +138,17 @@ def register(app: Dash, services: Services) -> None:
     def open_editor(*_: Any) -> tuple[Any, ...]:
         trigger = ctx.triggered_id
         clean = [False] * len(FIELD_NAMES)
+        # PreventUpdate, not no_update: Dash refuses no_update for the ALL outputs (a 500)
         if not ctx.triggered or not ctx.triggered[0].get("value") or not may_edit():
-            return (no_update,) * 7
+            raise PreventUpdate
         if trigger == ids.ALERTS_CANCEL:
             return False, no_update, None, [no_update] * len(FIELD_NAMES), clean, None, None
         if trigger == ids.ALERTS_NEW:
             return True, "New rule", None, form_values(None), clean, None, None
         action, _, rule_id = str(trigger["index"]).partition("|")
         rule = rules.get(current_user.user.tenant_id, rule_id) if action == "edit" else None
-        if rule is None:
-            return (no_update,) * 7
+        if rule is None:  # another tenant's id, or deleted meanwhile
+            raise PreventUpdate
         return True, f"Edit {rule.name}", rule_id, form_values(rule.as_dict()), clean, None, None
 
     @app.callback(
@@ -236,6 +238,8 @@ def register(app: Dash, services: Services) -> None:
     def show_preview(clicks: int, values: list[Any]) -> Any:
         if not clicks:
             return no_update
+        if not may_edit():  # as POST /api/alerts/preview: previewing is building rules
+            return dbc.Alert("Only analysts and admins preview rules.", color="warning")
         tenant = current_user.user.tenant_id
         doc = rule_doc(dict(zip(FIELD_NAMES, values, strict=True)))
         doc.setdefault("name", "preview")
