@@ -3,7 +3,9 @@
 Another tenant's source answers 404. A bad definition answers 422 with one detail per
 field (`{"field": "config.url", "message": ...}`), a taken name 409. Credentials in a
 config (an SQL URL's password, Authorization-like headers) are shown masked; sending the
-mask back in a PUT keeps the stored value. Changes are written to the audit log."""
+mask back in a PUT keeps the stored value (an SQL password only for the same server,
+database and user). A URL the outbound policy refuses (app/outbound.py) answers 422 on
+`config.url`. Changes are written to the audit log."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.auth import Principal, principal, services
 from app.errors import ApiError
+from app.outbound import outbound_policy
 from data.sources import Source, SourceConflict, SourceInvalid, SourceStore
 
 bp = Blueprint("sources", __name__, url_prefix="/sources")
@@ -20,7 +23,8 @@ bp = Blueprint("sources", __name__, url_prefix="/sources")
 
 def _admin() -> tuple[Principal, SourceStore]:
     who = principal(role="admin")
-    return who, SourceStore(services().engine)
+    svc = services()
+    return who, SourceStore(svc.engine, outbound_policy(svc.settings))
 
 
 def _body() -> Any:

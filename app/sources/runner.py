@@ -33,6 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
 
 from app.metrics import SOURCE_POINTS, SOURCE_POLLS
+from app.outbound import outbound_policy
 from app.services import Services
 from app.sources import POLLERS
 from app.sources.base import PollContext, PollResult, SourceError
@@ -136,7 +137,8 @@ class SourceRunner:
             now_ms=now_ms,
             oldest_ms=now_ms - settings.retention_raw_days * 86_400_000,
             timeout_s=source.timeout_s,
-            files_dir=settings.files_dir,
+            files_dir=settings.files_dir / source.tenant_id,
+            outbound=outbound_policy(settings),
         )
         outcome: dict[str, Any] = {}
 
