@@ -131,9 +131,10 @@ class OutboundPolicy:
             or (str(ip), port) in self.host_ports
         )
 
-    def check_host(self, host: str, port: int) -> list[IPAddress]:
+    def check_host(self, host: str, port: int, must_resolve: bool = True) -> list[IPAddress]:
         """Resolve `host` and check every address; the addresses, all allowed. A name that
-        does not resolve is refused too (there is nothing to check it against)."""
+        does not resolve is refused, unless `must_resolve` is False (a save: the worker may
+        see names the web role does not; its connections are checked anyway)."""
         name = _host_key(host)
         if not name:
             raise OutboundRefused("the URL has no host")
@@ -142,19 +143,21 @@ class OutboundPolicy:
         try:
             addresses = resolve(name, port)
         except (OSError, UnicodeError, ValueError):
+            if not must_resolve:
+                return []
             raise OutboundRefused(f"host {name!r} does not resolve") from None
         for ip in addresses:
             self.check_address(name, ip, port)
         return addresses
 
-    def check_url(self, url: str) -> list[IPAddress]:
+    def check_url(self, url: str, must_resolve: bool = True) -> list[IPAddress]:
         """check_host of an http(s) URL's host and port."""
         parts = urlsplit(url)
         try:
             port = parts.port or DEFAULT_PORTS.get(parts.scheme, 80)
         except ValueError:
             raise OutboundRefused("the URL's port is not a number") from None
-        return self.check_host(parts.hostname or "", port)
+        return self.check_host(parts.hostname or "", port, must_resolve)
 
     def check_socket(self, path: str) -> None:
         """Refuse a unix socket directory unless OUTBOUND_ALLOW names it; Pulse's own
@@ -165,7 +168,7 @@ class OutboundPolicy:
         if not any(_same_or_below(target, opened) for opened in self.socket_dirs):
             raise OutboundRefused("unix sockets are not allowed (see OUTBOUND_ALLOW)")
 
-    def check_sql(self, url: str | URL) -> list[IPAddress]:
+    def check_sql(self, url: str | URL, must_resolve: bool = True) -> list[IPAddress]:
         """The checked addresses an SQL source's URL connects to ([] for an allowed socket)."""
         if not self.sql_sources_enabled:
             raise OutboundRefused("sql sources are disabled (SQL_SOURCES_ENABLED=1 enables them)")
@@ -185,7 +188,7 @@ class OutboundPolicy:
             self.check_socket(socket_dir or parsed.host or "/")
             return []
         port = parsed.port or DEFAULT_PORTS.get(backend, 0)
-        return self.check_host(parsed.host, port)
+        return self.check_host(parsed.host, port, must_resolve)
 
 
 def _same_or_below(path: str, directory: str) -> bool:

@@ -386,9 +386,9 @@ class SourceStore:
             return
         try:
             if kind == "sql":
-                self.policy.check_sql(url)
+                self.policy.check_sql(url, must_resolve=False)
             else:
-                self.policy.check_url(url)
+                self.policy.check_url(url, must_resolve=False)
         except OutboundRefused as exc:
             raise SourceInvalid([{"field": "config.url", "message": str(exc)}]) from None
 
