@@ -16,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.auth import Principal, principal, services
 from app.errors import ApiError
 from app.outbound import outbound_policy
-from data.sources import Source, SourceConflict, SourceInvalid, SourceStore
+from data.sources import Source, SourceConflict, SourceInvalid, SourceLimit, SourceStore
 
 bp = Blueprint("sources", __name__, url_prefix="/sources")
 
@@ -24,7 +24,8 @@ bp = Blueprint("sources", __name__, url_prefix="/sources")
 def _admin() -> tuple[Principal, SourceStore]:
     who = principal(role="admin")
     svc = services()
-    return who, SourceStore(svc.engine, outbound_policy(svc.settings))
+    policy = outbound_policy(svc.settings)
+    return who, SourceStore(svc.engine, policy, svc.settings.max_sources_per_tenant)
 
 
 def _body() -> Any:
@@ -44,9 +45,11 @@ def _found(source: Source | None) -> Source:
     return source
 
 
-def _refusal(exc: SourceInvalid | SourceConflict) -> ApiError:
+def _refusal(exc: SourceInvalid | SourceConflict | SourceLimit) -> ApiError:
     if isinstance(exc, SourceConflict):
         return ApiError(409, "name_taken", str(exc))
+    if isinstance(exc, SourceLimit):
+        return ApiError(409, "too_many_sources", str(exc))
     return ApiError(422, "invalid_source", f"{len(exc.details)} problem(s)", exc.details)
 
 
@@ -63,7 +66,7 @@ def create_source() -> tuple[Response, int]:
     who, store = _admin()
     try:
         source = store.create(who.tenant_id, _body(), _user_id(who))
-    except (SourceInvalid, SourceConflict) as exc:
+    except (SourceInvalid, SourceConflict, SourceLimit) as exc:
         raise _refusal(exc) from None
     return jsonify(source.as_dict()), 201
 

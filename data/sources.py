@@ -25,17 +25,18 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from sqlalchemy import Engine, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
 from data.audit import record_audit
 from data.outbound import OutboundPolicy, OutboundRefused
 from data.points import NAME_RE
-from data.schema import is_uuid, sources
+from data.schema import is_uuid, sources, tenants
 from data.url_secrets import MaskedCredential, mask_url, unmask_url
 
 DOWN_AFTER = 3
+MAX_TIMEOUT_S = 60.0  # a poll holds a worker thread this long at most
 KINDS = ("prometheus", "http_json", "sql", "file_tail", "demo")
 MASK = "***"
 NETWORK_KINDS = ("prometheus", "http_json", "sql")
@@ -184,7 +185,7 @@ class SourceSpec(BaseModel):
     kind: Literal["prometheus", "http_json", "sql", "file_tail", "demo"]
     config: dict[str, Any] = Field(default_factory=dict)
     interval_s: float = Field(10.0, ge=0.2, le=86_400)
-    timeout_s: float | None = Field(None, gt=0, le=600)
+    timeout_s: float | None = Field(None, gt=0, le=MAX_TIMEOUT_S)
     enabled: bool = True
 
 
@@ -198,6 +199,10 @@ class SourceInvalid(ValueError):
 
 class SourceConflict(ValueError):
     """Another source of the tenant has this name."""
+
+
+class SourceLimit(ValueError):
+    """The tenant has as many sources as it may."""
 
 
 def _details(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
@@ -375,9 +380,12 @@ def _timeout(spec: SourceSpec) -> float:
 class SourceStore:
     """Sources in PostgreSQL: admin CRUD scoped by tenant, and the worker's health records."""
 
-    def __init__(self, engine: Engine, policy: OutboundPolicy | None = None) -> None:
+    def __init__(
+        self, engine: Engine, policy: OutboundPolicy | None = None, max_per_tenant: int = 50
+    ) -> None:
         self.engine = engine
         self.policy = policy or OutboundPolicy()  # none given: only public addresses
+        self.max_per_tenant = max_per_tenant
 
     def _check_target(self, kind: str, config: _Config) -> None:
         """SourceInvalid when the config points where the outbound policy refuses to go."""
@@ -426,6 +434,7 @@ class SourceStore:
         }
         try:
             with self.engine.begin() as conn:
+                self._within_quota(conn, tenant_id)
                 conn.execute(
                     insert(sources).values(source_id=source_id, tenant_id=tenant_id, **values)
                 )
@@ -483,6 +492,17 @@ class SourceStore:
         except IntegrityError:
             raise SourceConflict(f"a source named {spec.name!r} exists") from None
         return self.get(tenant_id, source_id)
+
+    def _within_quota(self, conn: Connection, tenant_id: str) -> None:
+        """SourceLimit when the tenant is at its quota (its row lock serialises creates)."""
+        conn.execute(
+            select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id).with_for_update()
+        )
+        count = conn.execute(
+            select(func.count()).select_from(sources).where(sources.c.tenant_id == tenant_id)
+        ).scalar_one()
+        if count >= self.max_per_tenant:
+            raise SourceLimit(f"a tenant may have at most {self.max_per_tenant} sources")
 
     def delete(self, tenant_id: str, source_id: str, user_id: str | None = None) -> bool:
         """Remove a source; False when the tenant has no such source."""

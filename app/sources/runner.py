@@ -42,6 +42,7 @@ from data.sources import Source, SourceInvalid, SourceStore, parse_config
 
 log = logging.getLogger(__name__)
 JOB_PREFIX = "source:"
+SOURCES_EXECUTOR = "sources"  # the worker's scheduler pool that only source polls use
 SYNC_EVERY_S = 5.0
 
 # Extends the lease only if this runner still holds it; ARGV[2] = 0 deletes it.
@@ -55,9 +56,15 @@ return redis.call('DEL', KEYS[1])
 class SourceRunner:
     """Schedules, runs under a deadline, and records the health of every source."""
 
-    def __init__(self, services: Services, scheduler: BaseScheduler | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        scheduler: BaseScheduler | None = None,
+        executor: str = "default",
+    ) -> None:
         self.services = services
         self.scheduler = scheduler
+        self.executor = executor
         self.store = SourceStore(services.engine)
         self.events = Events(services.redis, services.settings.redis_prefix)
         self._stuck: dict[str, threading.Thread] = {}
@@ -89,6 +96,7 @@ class SourceRunner:
                     trigger,
                     id=job_id,
                     args=[job_id.removeprefix(JOB_PREFIX)],
+                    executor=self.executor,
                     next_run_time=first,
                     max_instances=1,
                     coalesce=True,

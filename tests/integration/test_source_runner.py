@@ -14,12 +14,13 @@ import orjson
 import pytest
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import delete, text, update
 
 from app.metrics import exposition
 from app.outbound import outbound_policy
 from app.services import Services
-from app.sources.runner import JOB_PREFIX, SourceRunner
+from app.sources.runner import JOB_PREFIX, SOURCES_EXECUTOR, SourceRunner
 from app.worker import Consumer, run_worker
 from data.events import Events
 from data.schema import sources
@@ -202,6 +203,37 @@ def test_the_scheduler_follows_the_table_and_a_hang_stalls_nothing(
         assert our_jobs() == {}
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_stuck_sources_fill_their_own_pool_and_never_the_worker_jobs_one(
+    svc: Services, tenant: str
+) -> None:
+    """Sources that hang until released hold every thread of the sources pool; a job of
+    the default pool (alert delivery, nodata, partitions) keeps running meanwhile."""
+    release = threading.Event()
+
+    def held(path: str, headers: dict[str, str]) -> Answer:
+        release.wait(30)
+        return 200, "application/json", b'{"load": {"now": 1}}'
+
+    store = SourceStore(svc.engine, outbound_policy(svc.settings))
+    scheduler = BackgroundScheduler(
+        timezone="UTC",
+        executors={"default": ThreadPoolExecutor(1), SOURCES_EXECUTOR: ThreadPoolExecutor(2)},
+    )
+    runner = SourceRunner(svc, scheduler, executor=SOURCES_EXECUTOR)
+    ticks: list[int] = []
+    scheduler.add_job(lambda: ticks.append(1), IntervalTrigger(seconds=0.2), id="alert-like")
+    with http_server(held) as base:
+        for i in range(4):
+            store.create(tenant, json_source(f"held-{i}", base + "/", interval_s=0.2, timeout_s=60))
+        scheduler.start()
+        try:
+            runner.sync()
+            wait_until(lambda: len(ticks) >= 5, timeout=20)
+        finally:
+            release.set()
+            scheduler.shutdown(wait=False)
 
 
 def test_demo_sources_run_only_with_demo_data(services: Services, tenant: str) -> None:

@@ -290,6 +290,26 @@ def test_credentials_in_http_urls_are_masked_and_kept_only_for_the_same_host(
     assert stored_config(services, source_id)["url"] == url
 
 
+def test_a_tenant_has_at_most_its_quota_of_sources_and_timeouts_of_60_s(
+    services: Services, tenant: str, make_user: Any
+) -> None:
+    admin = signed_in(with_settings(services, max_sources_per_tenant=2), make_user(tenant, "admin"))
+    try:
+        for name in ("a", "b"):
+            assert admin.post("/api/sources", json={**PROM, "name": name}).status_code == 201
+        resp = admin.post("/api/sources", json={**PROM, "name": "c"})
+        assert resp.status_code == 409
+        assert resp.get_json()["error"]["code"] == "too_many_sources"
+        assert "at most 2 sources" in resp.get_json()["error"]["message"]
+        assert len(admin.get("/api/sources").get_json()["sources"]) == 2
+        first = admin.get("/api/sources").get_json()["sources"][0]["id"]
+        assert "timeout_s" in problems(admin.put(f"/api/sources/{first}", json={"timeout_s": 61}))
+        assert admin.put(f"/api/sources/{first}", json={"timeout_s": 60}).status_code == 200
+    finally:
+        with services.engine.begin() as conn:
+            conn.execute(delete(sources).where(sources.c.tenant_id == tenant))
+
+
 def test_a_changed_config_starts_from_a_fresh_state(admin: Any, services: Services) -> None:
     source_id = admin.post("/api/sources", json=PROM).get_json()["id"]
     with services.engine.begin() as conn:
