@@ -15,7 +15,7 @@ import ipaddress
 import os
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import psutil
@@ -87,7 +87,6 @@ class OutboundPolicy:
     own_sockets: tuple[str, ...] = ()
     socket_dirs: tuple[str, ...] = ()  # unix socket directories OUTBOUND_ALLOW opens
     sql_sources_enabled: bool = False
-    local_addresses: frozenset[IPAddress] = field(default_factory=frozenset)
 
     @classmethod
     def build(
@@ -106,7 +105,6 @@ class OutboundPolicy:
         return cls(
             tuple(networks), frozenset(hosts), frozenset(host_ports), frozenset(endpoints),
             frozenset(names), tuple(sockets), socket_dirs, sql_sources_enabled,
-            frozenset(local),
         )  # fmt: skip
 
     def check_address(self, host: str, ip: IPAddress, port: int) -> None:
