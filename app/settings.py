@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     source_files_dir: Path | None = Field(
         None, description="file_tail sources read only below it; default VAR_DIR/sources"
     )
+    source_poll_threads: int = Field(
+        16, ge=1, le=256, description="worker threads for source polls (apart from alert jobs)"
+    )
+    max_sources_per_tenant: int = Field(50, ge=1, description="sources a tenant may have")
+    outbound_allow: str = Field(
+        "",
+        description="space-separated hosts, CIDRs or host:port that sources and webhooks may"
+        " reach besides public addresses (never Pulse's own PostgreSQL or Redis)",
+    )
+    sql_sources_enabled: bool = Field(False, description="allow sql sources")
     smtp_host: str | None = Field(None, description="SMTP server for alert e-mail; unset: none")
     smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port")
     smtp_username: str | None = Field(None, description="SMTP login, if the server needs one")

@@ -93,6 +93,9 @@ def settings() -> Iterator[Settings]:
         claim_idle_ms=1_000,
         login_max_failures=3,
         embed_allowed_origins="https://intranet.example",
+        # The tests' sources and webhook receivers listen on loopback; Pulse's own
+        # PostgreSQL and Redis stay refused even so (tests/integration/test_outbound.py).
+        outbound_allow="127.0.0.1",
     )
     yield test_settings
     _drop_redis_prefix(test_settings)
