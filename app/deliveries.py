@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import logging
 import smtplib
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from typing import Any
@@ -201,7 +202,9 @@ class Deliverer:
         message.set_content("\n".join(lines) + "\n")
         with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.webhook_timeout_s) as smtp:
             if s.smtp_starttls:
-                smtp.starttls()
+                # verify the server's certificate and name: an unverified upgrade would hand
+                # the login and the mail to whoever sits in between
+                smtp.starttls(context=ssl.create_default_context())
             if s.smtp_username:
                 password = s.smtp_password.get_secret_value() if s.smtp_password else ""
                 smtp.login(s.smtp_username, password)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -101,6 +101,14 @@ class Settings(BaseSettings):
             if name in ("database_url", "redis_url") and isinstance(value, str):
                 value = masked_url(value)
             yield name, value
+
+    @model_validator(mode="after")
+    def _smtp_login_only_over_tls(self) -> Settings:
+        if self.smtp_username and not self.smtp_starttls:
+            raise ValueError(
+                "SMTP_USERNAME needs SMTP_STARTTLS=1: Pulse never sends a password unencrypted"
+            )
+        return self
 
     @field_validator("redis_prefix")
     @classmethod
