@@ -26,6 +26,13 @@ FIELD_NAMES = [f for f, *_ in FIELDS]
 SILENCE = {"silence1h": timedelta(hours=1), "silence24h": timedelta(hours=24)}
 
 
+def unchanged() -> tuple[Any, ...]:
+    """no_update for every output of the running callback; a pattern-matching output needs
+    one per component it matched (Dash refuses a bare no_update there)."""
+    return tuple([no_update] * len(o) if isinstance(o, list) else no_update
+                 for o in ctx.outputs_list)  # fmt: skip
+
+
 def may_edit() -> bool:
     return bool(current_user.user.may("analyst"))
 
@@ -138,7 +145,7 @@ def register(app: Dash, services: Services) -> None:
         trigger = ctx.triggered_id
         clean = [False] * len(FIELD_NAMES)
         if not ctx.triggered or not ctx.triggered[0].get("value") or not may_edit():
-            return (no_update,) * 7
+            return unchanged()
         if trigger == ids.ALERTS_CANCEL:
             return False, no_update, None, [no_update] * len(FIELD_NAMES), clean, None, None
         if trigger == ids.ALERTS_NEW:
@@ -146,7 +153,7 @@ def register(app: Dash, services: Services) -> None:
         action, _, rule_id = str(trigger["index"]).partition("|")
         rule = rules.get(current_user.user.tenant_id, rule_id) if action == "edit" else None
         if rule is None:
-            return (no_update,) * 7
+            return unchanged()
         return True, f"Edit {rule.name}", rule_id, form_values(rule.as_dict()), clean, None, None
 
     @app.callback(
@@ -164,7 +171,7 @@ def register(app: Dash, services: Services) -> None:
     def save(clicks: int, values: list[Any], editing: str | None, reload: int) -> tuple:
         none = [False] * len(FIELD_NAMES)
         if not clicks:
-            return (no_update,) * 5
+            return unchanged()
         if not may_edit():
             refused = dbc.Alert("Only analysts and admins change rules.", color="danger")
             return no_update, none, [""] * len(FIELD_NAMES), refused, no_update
