@@ -45,7 +45,9 @@ class Row:
 
     @property
     def name(self) -> str:
-        return self.path.strip("/").split("?")[0].replace("/", "-") or "overview"
+        """The screenshot's file name: the path and query with dashes."""
+        parts = self.path.strip("/").replace("?", "-").replace("=", "-").replace("/", "-")
+        return parts or "overview"
 
 
 ROWS = (
