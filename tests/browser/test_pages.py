@@ -170,8 +170,8 @@ def visit_all(dash_duo, live_server: LiveServer, role: str, shots: bool = False)
 
 
 def test_login_page_is_clean_at_every_width(dash_duo, live_server: LiveServer) -> None:
-    """The sign-in page, before anyone has signed in."""
-    found = visit_all(dash_duo, live_server, "anonymous")
+    """The sign-in page, before anyone has signed in (saved under /tmp/shots)."""
+    found = visit_all(dash_duo, live_server, "anonymous", shots=True)
     assert not found, report(found)
 
 
