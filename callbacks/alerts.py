@@ -27,6 +27,13 @@ FIELD_NAMES = [f for f, *_ in FIELDS]
 SILENCE = {"silence1h": timedelta(hours=1), "silence24h": timedelta(hours=24)}
 
 
+def unchanged() -> tuple[Any, ...]:
+    """no_update for every output of the running callback; a pattern-matching output needs
+    one per component it matched (Dash refuses a bare no_update there)."""
+    return tuple([no_update] * len(o) if isinstance(o, list) else no_update
+                 for o in ctx.outputs_list)  # fmt: skip
+
+
 def may_edit() -> bool:
     return bool(current_user.user.may("analyst"))
 
@@ -166,7 +173,7 @@ def register(app: Dash, services: Services) -> None:
     def save(clicks: int, values: list[Any], editing: str | None, reload: int) -> tuple:
         none = [False] * len(FIELD_NAMES)
         if not clicks:
-            return (no_update,) * 5
+            return unchanged()
         if not may_edit():
             refused = dbc.Alert("Only analysts and admins change rules.", color="danger")
             return no_update, none, [""] * len(FIELD_NAMES), refused, no_update
