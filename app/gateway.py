@@ -8,8 +8,10 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
+from redis.asyncio import BlockingConnectionPool, ConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -18,6 +20,7 @@ from app.fastwrite import FastWriter
 from app.hub import Hub
 from app.metrics import WS_CLIENTS
 from app.services import Services
+from app.settings import Settings
 from app.tokens import SessionCookies, StreamGrant, StreamTokens
 from app.wsclient import Client
 from data.messages import (
@@ -57,6 +60,23 @@ async def session_grant(
     return StreamGrant(user.tenant_id, user.user_id, None, None)
 
 
+def redis_pool(settings: Settings, redis_url: str) -> ConnectionPool:
+    """The gateway's Redis connections, shared by every socket of the process.
+
+    Each handshake (session check) and resume (XRANGE) borrows one. In a reconnect storm
+    thousands do so at once: they queue for up to GATEWAY_REDIS_WAIT_S rather than being
+    answered 500, as redis-py's default pool does past its 100 connections."""
+    sizing: dict[str, Any] = {
+        "max_connections": settings.gateway_redis_connections,
+        "health_check_interval": 30,
+    }
+    if settings.gateway_redis_wait_s == 0:
+        return ConnectionPool.from_url(redis_url, **sizing)
+    return BlockingConnectionPool.from_url(
+        redis_url, timeout=settings.gateway_redis_wait_s, **sizing
+    )
+
+
 @dataclass
 class Gateway:
     """Everything a gateway process shares between its sockets."""
@@ -70,7 +90,7 @@ class Gateway:
     def build(cls, services: Services) -> Gateway:
         settings = services.settings
         _, redis_url = settings.require_urls()
-        redis = AsyncRedis.from_url(redis_url, health_check_interval=30)
+        redis = AsyncRedis.from_pool(redis_pool(settings, redis_url))
         secret = settings.require_secret()
         return cls(
             services,
