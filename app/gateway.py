@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from app.fastwrite import FastWriter
 from app.hub import Hub
 from app.metrics import WS_CLIENTS
+from app.pipelined import PipelinedCommands
 from app.services import Services
 from app.settings import Settings
 from app.tokens import SessionCookies, StreamGrant, StreamTokens
@@ -42,7 +43,10 @@ CLOSE_UNAUTHENTICATED = 4401
 
 
 async def session_grant(
-    services: Services, cookies: SessionCookies, redis: AsyncRedis, cookie: str | None
+    services: Services,
+    cookies: SessionCookies,
+    redis: AsyncRedis | PipelinedCommands,
+    cookie: str | None,
 ) -> StreamGrant | None:
     """The grant of a signed-in session cookie whose session and user are still live."""
     identity = cookies.identity(cookie) if cookie else None
@@ -63,9 +67,10 @@ async def session_grant(
 def redis_pool(settings: Settings, redis_url: str) -> ConnectionPool:
     """The gateway's Redis connections, shared by every socket of the process.
 
-    Each handshake (session check) and resume (XRANGE) borrows one. In a reconnect storm
-    thousands do so at once: they queue for up to GATEWAY_REDIS_WAIT_S rather than being
-    answered 500, as redis-py's default pool does past its 100 connections."""
+    Handshakes (session checks) and resumes (XRANGE) share pipelined round trips
+    (app/pipelined.py); anything else that finds every connection busy, as in a reconnect
+    storm, queues for up to GATEWAY_REDIS_WAIT_S rather than being answered 500, as
+    redis-py's default pool does past its 100 connections."""
     sizing: dict[str, Any] = {
         "max_connections": settings.gateway_redis_connections,
         "health_check_interval": 30,
@@ -112,6 +117,7 @@ class Gateway:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.hub.commands.aclose()
             await self.hub.redis.aclose()
 
     async def _chores(self) -> None:
@@ -165,7 +171,7 @@ class Gateway:
         if token:
             return self.tokens.verify(token)
         cookie = ws.cookies.get(self.cookies.cookie_name)
-        return await session_grant(self.services, self.cookies, self.hub.redis, cookie)
+        return await session_grant(self.services, self.cookies, self.hub.commands, cookie)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one /ws connection from handshake to close (a plain ASGI app, so that the
