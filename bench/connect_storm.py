@@ -4,8 +4,9 @@ Each socket signs in like a browser (a session cookie; a share with `?token=`), 
 with the cursor it had (a resume: one XRANGE each), then waits for the next point. Per
 scenario it prints accepted / refused / errors, handshake p50/p99, the time until every
 socket has the next point, and the gateway's RSS. The baseline runs the same storms against
-the pool the gateway had before (GATEWAY_REDIS_WAIT_S=0, 100 connections: redis-py's
-default pool, which answers 500 once all are busy). Usage:
+Pulse as it was before issue 9 (`--baseline-ref`, checked out into a temporary directory):
+one pooled Redis connection per handshake and per resume, from redis-py's default pool,
+which answers 500 once its 100 connections are busy. Usage:
 
     .venv/bin/python bench/connect_storm.py [--sockets 1500] [--rate 400] [--no-baseline]
 """
@@ -18,23 +19,28 @@ import json
 import multiprocessing
 import resource
 import secrets
+import subprocess
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
 import psutil
 import requests
 import uvloop
-from harness import Pulse, percentile, running_pulse
+from harness import ROOT, Pulse, percentile, running_pulse
 from picows import WSFrame, WSInvalidStatusError, WSListener, WSMsgType, WSTransport, ws_connect
 from redis import Redis
 
 METRIC = "storm.load"
 MISSED = -1.0  # the value of the point published before the storm: each socket resumes it
 WAIT_S = 120.0  # for handshakes and for the next point: a storm's cost shows, not a timeout
-OLD_POOL = {"GATEWAY_REDIS_WAIT_S": "0", "GATEWAY_REDIS_CONNECTIONS": "100"}
+BEFORE_ISSUE_9 = "d636220"  # the gateway with redis-py's default, non-blocking pool
 
 
 class StormListener(WSListener):
@@ -241,9 +247,19 @@ def storm(pulse: Pulse, viewers: Viewers, rate: float) -> dict[str, Any]:
     }
 
 
-def run_config(args: argparse.Namespace, extra_env: dict[str, str]) -> dict[str, Any]:
-    """Both storms (at once, then at --rate) on one Pulse started with `extra_env`."""
-    with running_pulse(extra_env) as pulse:
+@contextmanager
+def checkout(ref: str) -> Iterator[Path]:
+    """The repository's files at `ref`, in a temporary directory (no worktree, no .git)."""
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True,
+                             check=True).stdout
+    with tempfile.TemporaryDirectory(prefix="pulse-baseline-") as directory:
+        subprocess.run(["tar", "-x", "-C", directory], input=archive, check=True)
+        yield Path(directory)
+
+
+def run_config(args: argparse.Namespace, root: Path = ROOT) -> dict[str, Any]:
+    """Both storms (at once, then at --rate) on one Pulse, the one checked out at `root`."""
+    with running_pulse(root=root) as pulse:
         viewers = Viewers(pulse, args.sockets, args.sessions, args.token_share)
         return {"at once": storm(pulse, viewers, 0.0),
                 f"{args.rate:g}/s": storm(pulse, viewers, args.rate)}
@@ -268,14 +284,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=400, help="sockets a second, 2nd storm")
     parser.add_argument("--sessions", type=int, default=100, help="distinct sign-in sessions")
     parser.add_argument("--token-share", type=float, default=0.2, help="share with ?token=")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the old pool's run")
+    parser.add_argument("--baseline-ref", default=BEFORE_ISSUE_9,
+                        help="git commit of the baseline gateway")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the baseline's run")
     args = parser.parse_args()
-    results = {"blocking pool": run_config(args, {})}
-    report("gateway (BlockingConnectionPool, defaults)", results["blocking pool"], args.sockets)
+    results = {"gateway": run_config(args)}
+    report("gateway (this checkout)", results["gateway"], args.sockets)
     if not args.no_baseline:
-        results["old pool"] = run_config(args, OLD_POOL)
-        report("baseline: the old pool (" + " ".join(f"{k}={v}" for k, v in OLD_POOL.items())
-               + ")", results["old pool"], args.sockets)
+        with checkout(args.baseline_ref) as old_pulse:
+            results["baseline"] = run_config(args, old_pulse)
+        report(f"baseline: the gateway at {args.baseline_ref}, before issue 9",
+               results["baseline"], args.sockets)
     print(json.dumps(results))
 
 
