@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -13,6 +15,10 @@ from app import logs
 from app.settings import Settings
 
 ROLES = ("all", "web", "stream", "worker")
+# Connections the kernel may hold for the server before it accepts them (capped by
+# net.core.somaxconn): a reconnect storm arrives faster than one event loop accepts.
+LISTEN_BACKLOG = 4096
+log = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -88,6 +94,7 @@ def _run_role(role: str, settings: Settings) -> int:
         return 0
     if role == "all" or settings.web_processes > 1:
         _share_metrics(settings)
+    allow_many_open_files()
     import uvicorn
 
     from app.asgi import ROLES_ENV
@@ -122,6 +129,7 @@ def _run_role(role: str, settings: Settings) -> int:
             ws_per_message_deflate=False,
             log_level="warning",
             proxy_headers=True,
+            backlog=LISTEN_BACKLOG,
         )
     finally:
         if worker is not None:
@@ -129,6 +137,19 @@ def _run_role(role: str, settings: Settings) -> int:
             worker.wait(timeout=15)
         services.close()
     return 0
+
+
+def allow_many_open_files() -> None:
+    """Raise this process's open-file soft limit to its hard limit (the server processes
+    inherit it): every /ws viewer holds a descriptor, and the usual soft limit of 1,024
+    would refuse a reconnect storm of a thousand viewers."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:  # e.g. an unlimited hard limit the kernel refuses
+        log.warning("could not raise the open-file limit from %s to %s: %s", soft, hard, exc)
 
 
 def _share_metrics(settings: Settings) -> None:

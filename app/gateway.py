@@ -8,8 +8,10 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
+from redis.asyncio import BlockingConnectionPool, ConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -17,7 +19,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from app.fastwrite import FastWriter
 from app.hub import Hub
 from app.metrics import WS_CLIENTS
+from app.pipelined import PipelinedCommands
 from app.services import Services
+from app.settings import Settings
 from app.tokens import SessionCookies, StreamGrant, StreamTokens
 from app.wsclient import Client
 from data.messages import (
@@ -39,7 +43,10 @@ CLOSE_UNAUTHENTICATED = 4401
 
 
 async def session_grant(
-    services: Services, cookies: SessionCookies, redis: AsyncRedis, cookie: str | None
+    services: Services,
+    cookies: SessionCookies,
+    redis: AsyncRedis | PipelinedCommands,
+    cookie: str | None,
 ) -> StreamGrant | None:
     """The grant of a signed-in session cookie whose session and user are still live."""
     identity = cookies.identity(cookie) if cookie else None
@@ -57,6 +64,24 @@ async def session_grant(
     return StreamGrant(user.tenant_id, user.user_id, None, None)
 
 
+def redis_pool(settings: Settings, redis_url: str) -> ConnectionPool:
+    """The gateway's Redis connections, shared by every socket of the process.
+
+    Handshakes (session checks) and resumes (XRANGE) share pipelined round trips
+    (app/pipelined.py); anything else that finds every connection busy, as in a reconnect
+    storm, queues for up to GATEWAY_REDIS_WAIT_S rather than being answered 500, as
+    redis-py's default pool does past its 100 connections."""
+    sizing: dict[str, Any] = {
+        "max_connections": settings.gateway_redis_connections,
+        "health_check_interval": 30,
+    }
+    if settings.gateway_redis_wait_s == 0:
+        return ConnectionPool.from_url(redis_url, **sizing)
+    return BlockingConnectionPool.from_url(
+        redis_url, timeout=settings.gateway_redis_wait_s, **sizing
+    )
+
+
 @dataclass
 class Gateway:
     """Everything a gateway process shares between its sockets."""
@@ -70,7 +95,7 @@ class Gateway:
     def build(cls, services: Services) -> Gateway:
         settings = services.settings
         _, redis_url = settings.require_urls()
-        redis = AsyncRedis.from_url(redis_url, health_check_interval=30)
+        redis = AsyncRedis.from_pool(redis_pool(settings, redis_url))
         secret = settings.require_secret()
         return cls(
             services,
@@ -92,6 +117,7 @@ class Gateway:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.hub.commands.aclose()
             await self.hub.redis.aclose()
 
     async def _chores(self) -> None:
@@ -145,7 +171,7 @@ class Gateway:
         if token:
             return self.tokens.verify(token)
         cookie = ws.cookies.get(self.cookies.cookie_name)
-        return await session_grant(self.services, self.cookies, self.hub.redis, cookie)
+        return await session_grant(self.services, self.cookies, self.hub.commands, cookie)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one /ws connection from handshake to close (a plain ASGI app, so that the

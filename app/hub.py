@@ -14,6 +14,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from app.fastwrite import text_frame
 from app.metrics import WS_FRAMES
+from app.pipelined import PipelinedCommands
 from app.wsclient import Batch, Client
 from data.live import LiveStore, cursor_of_live_message, live_entries
 from data.messages import PING, notification_frame, points_frame
@@ -43,6 +44,7 @@ class Hub:
         self.live = live
         # redis-py's annotations are unions of sync and async replies; treat replies as Any.
         self.redis: Any = redis
+        self.commands = PipelinedCommands(redis)  # resumes and session checks, batched
         self.clients: dict[str, set[Client]] = {}
         self._pending: dict[str, _Pending] = {}
         self._last_cursor: dict[str, str] = {}
@@ -194,7 +196,7 @@ class Hub:
         if not self.live.can_resume(cursor):
             return None
         end = f"({until}" if until else "+"
-        raw = await self.redis.xrange(self.live.live_key(tenant), min=f"({cursor}", max=end)
+        raw = await self.commands.run("XRANGE", self.live.live_key(tenant), f"({cursor}", end)
         return live_entries(raw)
 
     def ping_all(self) -> None:
