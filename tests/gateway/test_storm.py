@@ -50,9 +50,13 @@ def raise_fd_limit(needed: int) -> None:
 
 def credentials(server: LiveServer, users: list[User], read_key: str) -> list[dict[str, str]]:
     """Per socket, a Cookie of one of the viewers' sign-ins or a `?token=`, interleaved."""
+    # one viewer's sign-ins one after another: the throttle holds a user's attempts in flight
+    # from one address to the limit (parallel guesses at one account), successes included
+    def sign_ins(user: User) -> list[str]:
+        return [session_cookie(server, user) for _ in range(SIGN_INS_PER_VIEWER)]
+
     with ThreadPoolExecutor(8) as pool:
-        cookies = list(pool.map(lambda u: session_cookie(server, u),
-                                [u for u in users for _ in range(SIGN_INS_PER_VIEWER)]))
+        cookies = [cookie for batch in pool.map(sign_ins, users) for cookie in batch]
     tokens = [stream_token(server, read_key) for _ in range(3)]
     by_cookie = [{"cookie": cookies[i % len(cookies)]} for i in range(SOCKETS - TOKEN_SOCKETS)]
     by_token = [{"token": tokens[i % len(tokens)]} for i in range(TOKEN_SOCKETS)]
