@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,8 @@ from redis.asyncio import Redis as AsyncRedis
 
 from app.fastwrite import text_frame
 from app.metrics import WS_FRAMES
-from app.wsclient import Batch, Client
+from app.tokens import StreamGrant
+from app.wsclient import OVERFLOW_REASON, Batch, Client
 from data.live import LiveStore, cursor_of_live_message, live_entries
 from data.messages import PING, notification_frame, points_frame
 
@@ -44,20 +46,41 @@ class Hub:
         # redis-py's annotations are unions of sync and async replies; treat replies as Any.
         self.redis: Any = redis
         self.clients: dict[str, set[Client]] = {}
+        self._per_owner: Counter[str] = Counter()  # open sockets per user or key
         self._pending: dict[str, _Pending] = {}
         self._last_cursor: dict[str, str] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
 
+    def admit(self, client: Client, max_per_owner: int) -> bool:
+        """Add the client, unless its user or key already holds `max_per_owner` sockets."""
+        owner = _owner(client.grant)
+        if owner is not None and self._per_owner[owner] >= max_per_owner:
+            return False
+        self.add(client)
+        return True
+
     def add(self, client: Client) -> None:
-        self.clients.setdefault(client.grant.tenant_id, set()).add(client)
+        tenant_clients = self.clients.setdefault(client.grant.tenant_id, set())
+        if client not in tenant_clients:
+            tenant_clients.add(client)
+            self._count(client, 1)
 
     def remove(self, client: Client) -> None:
         tenant_clients = self.clients.get(client.grant.tenant_id)
-        if tenant_clients is not None:
+        if tenant_clients is not None and client in tenant_clients:
             tenant_clients.discard(client)
+            self._count(client, -1)
             if not tenant_clients:
                 del self.clients[client.grant.tenant_id]
+
+    def _count(self, client: Client, change: int) -> None:
+        owner = _owner(client.grant)
+        if owner is None:
+            return
+        self._per_owner[owner] += change
+        if self._per_owner[owner] <= 0:
+            del self._per_owner[owner]
 
     def all_clients(self) -> list[Client]:
         return [c for group in self.clients.values() for c in group]
@@ -174,10 +197,11 @@ class Hub:
             entries = await self._read_since(client.grant.tenant_id, cursor, client.live_since)
             if entries is None:
                 return False
-            for entry_cursor, points in entries:
-                wanted = [p for p in points if client.wants(p)]
-                if wanted:
-                    client.push(points_frame(entry_cursor, wanted))
+            client.push_replay([
+                points_frame(entry_cursor, wanted)
+                for entry_cursor, points in entries
+                if (wanted := [p for p in points if client.wants(p)])
+            ])
             if client.live_since is None:
                 client.last_cursor = entries[-1][0] if entries else cursor
         finally:
@@ -204,11 +228,20 @@ class Hub:
                 client.push(PING, bounded=True)
 
     async def drop_slow(self) -> None:
-        """Disconnect clients that have been conflated for too long."""
-        now = time.monotonic()
+        """Disconnect clients conflated for too long, or that overflowed their outbox."""
+        lagging_since = time.monotonic() - SLOW_CLIENT_S
         for client in self.all_clients():
-            if client.conflated_since is not None and now - client.conflated_since > SLOW_CLIENT_S:
+            if client.overflowed:
+                self.disconnect(client, 1008, OVERFLOW_REASON)
+            elif client.conflated_since is not None and client.conflated_since < lagging_since:
                 self.disconnect(client, 1008, "too slow to keep up")
+
+
+def _owner(grant: StreamGrant) -> str | None:
+    """Whose sockets count together towards the per-user cap: the user's, else the key's."""
+    if grant.user_id:
+        return f"user:{grant.user_id}"
+    return f"key:{grant.key_id}" if grant.key_id else None
 
 
 def _wanted(client: Client, batches: list[Batch]) -> list[Batch]:

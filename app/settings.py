@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     )
     live_resume_s: int = Field(600, ge=10, description="how far back /ws resume reaches")
     stream_token_ttl_s: int = Field(300, ge=10, description="lifetime of a /ws token")
+    ws_max_sockets_per_user: int = Field(
+        20, ge=1, description="open /ws sockets one user or API key may hold per gateway process"
+    )
     log_format: Literal["text", "json"] = Field(
         "text", description="text, or JSON lines with the request id and tenant"
     )
