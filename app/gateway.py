@@ -37,7 +37,10 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_POLICY = 1008  # too many sockets, or a client flooding its own outbox
 OVERFLOW_CLOSE_WAIT_S = 5.0  # a client that floods and never reads may not take the close
-RESUME_BUSY = "a resume is still being sent: read its frames before resuming again"
+RESUME_EVERY_S = 1.0  # a socket's resumes at most this often: each may replay 10 minutes
+RESUME_BUSY = (
+    "one resume at a time, at most one a second: read the last one's frames, then resume"
+)
 
 
 async def session_grant(
@@ -210,8 +213,11 @@ class Gateway:
             client.unsubscribe(message.metrics)
             return
         cursor = message.cursor
-        if cursor and client.replay_in_flight:
-            raise MessageError(RESUME_BUSY)  # each loop would queue another full replay
+        if cursor:
+            # Each resume of a loop would decode and queue another full replay.
+            if client.replay_in_flight or time.monotonic() - client.resumed_at < RESUME_EVERY_S:
+                raise MessageError(RESUME_BUSY)
+            client.resumed_at = time.monotonic()
         if isinstance(message, Subscribe):
             client.subscribe(message.metrics, message.sources)
         if cursor and not await self.hub.resume(client, cursor):

@@ -56,6 +56,7 @@ class Client:
     sent_total: int = 0  # frames ever taken out of it
     replay_until: int = 0  # queued_total after the last replay's frames
     overflowed: bool = False  # refused a frame: the endpoint closes it
+    resumed_at: float = float("-inf")  # monotonic time of the last resume accepted
     _metric_matcher: PatternSet | None = None
     _source_matcher: PatternSet | None = None
 
