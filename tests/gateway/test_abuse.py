@@ -114,8 +114,11 @@ def test_a_resume_loop_of_a_client_that_does_not_read_is_refused_then_closed(
     async def scenario() -> None:
         async with open_ws(live_server, token, max_queue=1) as ws:
             await send(ws, {"type": "subscribe", "metrics": ["bulk.*"], "cursor": cursor})
-            for _ in range(400):  # reading nothing meanwhile
+            # Reading nothing for 4 s: a resume a second is accepted (while the kernel's
+            # buffers take its replay), the rest are refused, until refusals pile up.
+            for _ in range(800):
                 await send(ws, {"type": "resume", "cursor": cursor})
+                await asyncio.sleep(0.005)
             assert await healthz_ok(live_server)
             code, reason = await _close_of(ws)
         assert (code, reason) == (1008, OVERFLOW_REASON)
