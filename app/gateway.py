@@ -23,11 +23,10 @@ from app.pipelined import PipelinedCommands
 from app.services import Services
 from app.settings import Settings
 from app.tokens import SessionCookies, StreamGrant, StreamTokens
-from app.wsclient import Client
+from app.wsclient import OVERFLOW_REASON, Client
 from data.messages import (
     RESET,
     MessageError,
-    Resume,
     Subscribe,
     Unsubscribe,
     error_frame,
@@ -40,6 +39,12 @@ PING_EVERY_S = 20.0
 RECHECK_EVERY_S = 30.0  # an expired token or disabled user is dropped within this
 CLOSE_FORBIDDEN = 4403
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_POLICY = 1008  # too many sockets, or a client flooding its own outbox
+OVERFLOW_CLOSE_WAIT_S = 5.0  # a client that floods and never reads may not take the close
+RESUME_EVERY_S = 1.0  # a socket's resumes at most this often: each may replay 10 minutes
+RESUME_BUSY = (
+    "one resume at a time, at most one a second: read the last one's frames, then resume"
+)
 
 
 async def session_grant(
@@ -184,7 +189,6 @@ class Gateway:
         if grant is None:
             await ws.close(CLOSE_UNAUTHENTICATED, "sign in or pass ?token=")
             return
-        await ws.accept()
 
         async def send_text(text: str) -> None:
             await send({"type": "websocket.send", "text": text})
@@ -192,7 +196,24 @@ class Gateway:
         client = Client(
             grant, send_text, lambda code, reason: ws.close(code, reason), fast=FastWriter.of(send)
         )
-        self.hub.add(client)
+        settings = self.services.settings
+        per_user, per_key = settings.ws_max_sockets_per_user, settings.ws_max_sockets_per_key
+        # before any await: two handshakes can race
+        admitted = self.hub.admit(client, per_user, per_key)
+        limit = per_user if grant.user_id else per_key
+        try:
+            await ws.accept()
+            if not admitted:  # accepted first, so that the client sees the code and reason
+                owner = "user" if grant.user_id else "key"
+                reason = f"too many open sockets for this {owner} (at most {limit})"
+                await ws.close(CLOSE_POLICY, reason)
+                return
+            await self._serve(ws, client)
+        finally:
+            self.hub.remove(client)
+            client.stop()
+
+    async def _serve(self, ws: WebSocket, client: Client) -> None:
         WS_CLIENTS.inc()
         try:
             await self._read_messages(ws, client)
@@ -200,24 +221,34 @@ class Gateway:
             pass
         finally:
             WS_CLIENTS.dec()
-            self.hub.remove(client)
-            client.stop()
 
     async def _read_messages(self, ws: WebSocket, client: Client) -> None:
-        while True:
+        while not client.overflowed:
             received = await ws.receive()  # text or binary frames alike
             if received["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(received.get("code", 1000), received.get("reason"))
             try:
-                message = parse_client_message(received.get("text") or received.get("bytes") or "")
+                await self._handle(client, received.get("text") or received.get("bytes") or "")
             except MessageError as exc:
                 client.push(error_frame(str(exc)))
-                continue
-            if isinstance(message, Subscribe):
-                client.subscribe(message.metrics, message.sources)
-                if message.cursor and not await self.hub.resume(client, message.cursor):
-                    client.push(RESET)
-            elif isinstance(message, Unsubscribe):
-                client.unsubscribe(message.metrics)
-            elif isinstance(message, Resume) and not await self.hub.resume(client, message.cursor):
-                client.push(RESET)
+        # It sent more than it read: stop reading it, and close without waiting long.
+        self.hub.remove(client)
+        with contextlib.suppress(Exception, asyncio.TimeoutError):
+            await asyncio.wait_for(ws.close(CLOSE_POLICY, OVERFLOW_REASON), OVERFLOW_CLOSE_WAIT_S)
+
+    async def _handle(self, client: Client, text: str | bytes) -> None:
+        """Act on one client message; MessageError when it is refused."""
+        message = parse_client_message(text)
+        if isinstance(message, Unsubscribe):
+            client.unsubscribe(message.metrics)
+            return
+        cursor = message.cursor
+        if cursor:
+            # Each resume of a loop would decode and queue another full replay.
+            if client.replay_in_flight or time.monotonic() - client.resumed_at < RESUME_EVERY_S:
+                raise MessageError(RESUME_BUSY)
+            client.resumed_at = time.monotonic()
+        if isinstance(message, Subscribe):
+            client.subscribe(message.metrics, message.sources)
+        if cursor and not await self.hub.resume(client, cursor):
+            client.push(RESET)

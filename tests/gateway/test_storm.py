@@ -34,8 +34,8 @@ from tests.gateway.test_ws import (
 
 SOCKETS = 1_500
 TOKEN_SOCKETS = 300  # the rest open with a session cookie
-VIEWERS = 10
-SIGN_INS_PER_VIEWER = 10  # 100 distinct sessions: each is checked in Redis at handshake
+VIEWERS = 100  # 12 sockets each, within WS_MAX_SOCKETS_PER_USER
+SIGN_INS_PER_VIEWER = 1  # 100 distinct sessions: each is checked in Redis at handshake
 OPEN_TIMEOUT_S = 60.0  # generous: on two shared cores the handshakes queue
 
 
