@@ -210,6 +210,11 @@ def test_a_signal_stops_every_process_of_the_run_and_keeps_the_data(
 ) -> None:
     metric = f"shutdown.{uuid.uuid4().hex[:8]}"
     run.start()
+    # a wrong password is refused with the message (the throttle's EXPIRE NX needs Redis 7+)
+    refused = requests.post(f"{run.url}/login", json={"username": "admin", "password": "wrong"},
+                            timeout=10)  # fmt: skip
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"]["message"] == "Wrong username or password."
     run.sign_in()
     run.ingest(metric, 1.0, age_s=60)
     run.wait_stored(metric, [1.0])
