@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import getpass
 import logging
 import os
@@ -10,6 +12,8 @@ import resource
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from types import FrameType
 
 from app import logs
 from app.settings import Settings
@@ -19,6 +23,46 @@ ROLES = ("all", "web", "stream", "worker")
 # net.core.somaxconn): a reconnect storm arrives faster than one event loop accepts.
 LISTEN_BACKLOG = 4096
 log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+GRACEFUL_SHUTDOWN_S = 3
+WORKER_STOP_S = 4.0  # its pending entries are safe in the stream: the next worker takes them
+
+
+class StopSignals:
+    """SIGTERM and SIGINT as SystemExit, so that every `finally` of the run (the worker child,
+    the embedded servers) runs: SIGTERM's default action ends the process without any, and
+    atexit handlers don't run then either. Held back while the embedded servers start, so a
+    start is never cut in half (a server half started would be left running)."""
+
+    def __init__(self) -> None:
+        """Nothing held, nothing received yet; install() puts the handlers in place."""
+        self._holding = False
+        self._received: int | None = None
+
+    def install(self) -> None:
+        """Handle both signals in this process (uvicorn puts these handlers back when done)."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._handle)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Defer a stop signal to the end of the block."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+            if self._received is not None:
+                self._handle(self._received, None)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self._holding:
+            self._received = signum
+            return
+        for sig in STOP_SIGNALS:  # a second signal must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -47,13 +91,21 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(settings.log_format)
     from app.embedded import resolve
 
-    settings, embedded = resolve(settings)
+    stop_signals = StopSignals()
+    stop_signals.install()
+    embedded = None
     try:
+        with stop_signals.held():
+            settings, embedded = resolve(settings)
         if args.command in ("create-user", "create-api-key"):
             return _admin_command(args, settings)
         return _run_role(args.command, settings)
     finally:
-        embedded.stop()
+        if embedded is not None:
+            embedded.stop()
+        # the interpreter's last garbage collections walk every object of Dash, Plotly and
+        # Polars (seconds on a busy machine) only to free memory that exit returns anyway
+        gc.freeze()
 
 
 def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -112,13 +164,14 @@ def _run_role(role: str, settings: Settings) -> int:
                 f"\n  Pulse admin: username 'admin', password '{password}' (shown once)\n",
                 flush=True,
             )
-        worker = _spawn_worker(settings)
     print(f"  Pulse on http://{settings.host}:{settings.port}\n", flush=True)
     # Each server process builds its own app from the environment, which now names the
     # resolved (possibly embedded) services and the roles to serve.
     os.environ.update(_resolved_env(settings))
     os.environ[ROLES_ENV] = ",".join(r for r in ("web", "stream") if role in ("all", r))
     try:
+        if role == "all":  # inside the try: a stop signal right after the spawn still stops it
+            worker = _spawn_worker(settings)
         uvicorn.run(
             "app.asgi:from_environment",
             factory=True,
@@ -130,11 +183,12 @@ def _run_role(role: str, settings: Settings) -> int:
             log_level="warning",
             proxy_headers=True,
             backlog=LISTEN_BACKLOG,
+            # open /ws sockets and long-polls must not hold up a stop (all of it within 10 s)
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )
     finally:
         if worker is not None:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=15)
+            _stop_worker(worker)
         services.close()
     return 0
 
@@ -150,6 +204,18 @@ def allow_many_open_files() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ValueError, OSError) as exc:  # e.g. an unlimited hard limit the kernel refuses
         log.warning("could not raise the open-file limit from %s to %s: %s", soft, hard, exc)
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the worker child and wait for it; kill it if it does not finish in time."""
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=WORKER_STOP_S)
+    except subprocess.TimeoutExpired:
+        print(f"  worker {worker.pid} did not stop within {WORKER_STOP_S}s; killing it",
+              file=sys.stderr, flush=True)  # fmt: skip
+        worker.kill()
+        worker.wait()
 
 
 def _share_metrics(settings: Settings) -> None:
