@@ -14,9 +14,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from types import FrameType
+from urllib.parse import unquote
 
 from app import logs
-from app.settings import Settings
+from app.settings import Settings, masked_url
 
 ROLES = ("all", "web", "stream", "worker")
 # Connections the kernel may hold for the server before it accepts them (capped by
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     embedded = None
     try:
         with stop_signals.held():
+            if args.command in ("all", "web", "stream"):
+                _say_what_is_embedded(settings)
             settings, embedded = resolve(settings)
         if args.command in ("create-user", "create-api-key"):
             return _admin_command(args, settings)
@@ -155,16 +158,16 @@ def _run_role(role: str, settings: Settings) -> int:
     from data.db import migrate
 
     services = Services.build(settings)
+    step("bringing the database schema up to date")
     migrate(services.engine)
     worker = None
+    password = None
     if role == "all":
+        step("checking the demo tenant and its admin")
         password = ensure_demo_tenant(services)
-        if password:
-            print(
-                f"\n  Pulse admin: username 'admin', password '{password}' (shown once)\n",
-                flush=True,
-            )
-    print(f"  Pulse on http://{settings.host}:{settings.port}\n", flush=True)
+        step("starting the worker (ingest writer, sources, alerts)")
+    step(f"serving pages, /api and /ws on {settings.host}:{settings.port}")
+    print(banner(settings, password), flush=True)
     # Each server process builds its own app from the environment, which now names the
     # resolved (possibly embedded) services and the roles to serve.
     os.environ.update(_resolved_env(settings))
@@ -191,6 +194,37 @@ def _run_role(role: str, settings: Settings) -> int:
             _stop_worker(worker)
         services.close()
     return 0
+
+
+def step(text: str) -> None:
+    """One line of what a start is doing, so a first run (initdb, installs) never looks hung."""
+    print(f"==> {text}", flush=True)
+
+
+def _say_what_is_embedded(settings: Settings) -> None:
+    var_dir = settings.var_dir.expanduser().resolve()
+    if not (settings.database_url or "").strip():
+        first = "" if (var_dir / "pg").exists() else " (first start: initialising it)"
+        step(f"starting the embedded PostgreSQL in {var_dir / 'pg'}{first}")
+    if not (settings.redis_url or "").strip():
+        step(f"starting the embedded Redis (Valkey) in {var_dir / 'redis'}")
+
+
+def banner(settings: Settings, admin_password: str | None) -> str:
+    """What a person starting Pulse needs next: where it is, how to sign in, where data is."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    lines = ["", f"  Pulse is running on http://{host}:{settings.port}"]
+    if admin_password:
+        lines.append(
+            f"  Sign in as 'admin' with password '{admin_password}' (shown once; tenant 'demo')"
+        )
+    var_dir = str(settings.var_dir.expanduser().resolve())
+    database_url, redis_url = settings.require_urls()
+    for name, url in (("PostgreSQL", database_url), ("Redis", redis_url)):
+        where = f"embedded, under {var_dir}" if var_dir in unquote(url) else masked_url(url)
+        lines.append(f"  {name}: {where}")
+    lines += ["  Ctrl-C stops Pulse and the servers it started; the data stays.", ""]
+    return "\n".join(lines)
 
 
 def allow_many_open_files() -> None:

@@ -237,6 +237,21 @@ def test_a_signal_stops_every_process_of_the_run_and_keeps_the_data(
 def test_servers_left_by_a_killed_run_are_reused_with_their_data(run: Run) -> None:
     metric = f"killed.{uuid.uuid4().hex[:8]}"
     run.start()
+    # a first start says what it does, one line a step, then where Pulse is and its data
+    said = run.log_tail()
+    var_dir = str(run.var_dir.resolve())
+    for line in (
+        f"==> starting the embedded PostgreSQL in {var_dir}/pg (first start: initialising it)",
+        f"==> starting the embedded Redis (Valkey) in {var_dir}/redis",
+        "==> bringing the database schema up to date",
+        "==> starting the worker (ingest writer, sources, alerts)",
+        f"  Pulse is running on {run.url}",
+        f"  PostgreSQL: embedded, under {var_dir}",
+        f"  Redis: embedded, under {var_dir}",
+        "  Ctrl-C stops Pulse and the servers it started; the data stays.",
+    ):
+        assert line in said, line
+    assert ADMIN_PASSWORD not in said  # chosen by the operator: never printed
     run.sign_in()
     run.ingest(metric, 1.0, age_s=60)
     run.wait_stored(metric, [1.0])
