@@ -66,7 +66,7 @@ async def session_grant(
     user = await asyncio.to_thread(services.accounts.get_user, user_id)
     if user is None or not user.active:
         return None
-    return StreamGrant(user.tenant_id, user.user_id, None, None)
+    return StreamGrant(user.tenant_id, user.user_id, None, None, sid)
 
 
 def redis_pool(settings: Settings, redis_url: str) -> ConnectionPool:
@@ -142,13 +142,22 @@ class Gateway:
                     log.exception("could not re-check the sockets' credentials")
 
     async def recheck_grants(self) -> None:
-        """Close sockets whose token expired, whose user was disabled or key revoked."""
+        """Close sockets whose token expired, whose user was disabled or signed out of the
+        session the socket came from, or whose key was revoked."""
         accounts = self.services.accounts
         users: dict[str, bool] = {}
         keys: dict[str, bool] = {}
+        sessions: dict[tuple[str, str], bool] = {}
+        prefix = self.services.settings.redis_prefix
         for client in self.hub.all_clients():
             grant = client.grant
             ok = grant.expires_at is None or grant.expires_at > time.time()
+            if ok and grant.user_id and grant.session_id:
+                signed_in = (grant.user_id, grant.session_id)
+                if signed_in not in sessions:
+                    key = session_key(prefix, grant.user_id)
+                    sessions[signed_in] = await self.hub.commands.sismember(key, grant.session_id)
+                ok = sessions[signed_in]
             if ok and grant.user_id:
                 if grant.user_id not in users:
                     user = await asyncio.to_thread(accounts.get_user, grant.user_id)
