@@ -2,7 +2,10 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
+# What `make run` needs (requirements.lock), and what `make test` adds (requirements-test.lock):
+# the tools of the tests never ship with the product, nor hold back its dependencies.
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+TEST_STAMP := $(VENV)/.tested-$(shell cat requirements.lock requirements-test.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run test lint bench lock clean
 
@@ -13,11 +16,17 @@ $(STAMP): requirements.lock pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP) requirements-test.lock
+	@echo "==> installing the test tools into $(VENV)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-test.lock
+	@rm -f $(VENV)/.tested-*
+	@touch $(TEST_STAMP)
+
 run: $(STAMP)
 	@echo "==> starting Pulse (python app.py); Ctrl-C stops it and the servers it started"
 	@$(PY) app.py
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	@echo "==> ruff and mypy"
 	$(VENV)/bin/ruff check app data components callbacks tests bench
 	$(VENV)/bin/mypy
@@ -25,14 +34,21 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(PY) bench/live_latency.py
 
-# Re-pin every dependency after changing pyproject.toml.
+# Re-pin every dependency after changing pyproject.toml: the product's, then the tests' on top.
+LOCK_VENV := /tmp/pulse-lock
 lock:
-	rm -rf /tmp/pulse-lock && $(PYTHON) -m venv /tmp/pulse-lock
-	/tmp/pulse-lock/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
-	/tmp/pulse-lock/bin/pip freeze --exclude-editable | grep -v '^pulse' > requirements.lock
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	  open("$(LOCK_VENV)/runtime.in", "w").write("\n".join(p["dependencies"])); \
+	  open("$(LOCK_VENV)/test.in", "w").write("\n".join(p["optional-dependencies"]["test"]))'
+	$(LOCK_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(LOCK_VENV)/runtime.in
+	$(LOCK_VENV)/bin/pip freeze > requirements.lock
+	$(LOCK_VENV)/bin/pip install --quiet --disable-pip-version-check -c requirements.lock \
+	  -r $(LOCK_VENV)/test.in
+	$(LOCK_VENV)/bin/pip freeze | grep -vxFf requirements.lock > requirements-test.lock
 
 clean:
 	rm -rf $(VENV)

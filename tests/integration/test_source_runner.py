@@ -406,8 +406,8 @@ def test_the_worker_role_picks_up_a_new_source_and_stores_its_points(
             },
         )
         wait_until(lambda: services.history.count_points(tenant) == 3, timeout=30)
-        polled = store.get(tenant, source.source_id)
-        assert polled is not None and polled.status == "up"
+        # the poll's health is saved after its points are queued: it may land a moment later
+        wait_until(lambda: getattr(store.get(tenant, source.source_id), "status", None) == "up")
     finally:
         stop.set()
         worker.join(15)
