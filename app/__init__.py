@@ -44,4 +44,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     explore.register(app, services)
     notifications.register(app, services)
     alerts.register(app, services)
+    security.init_headers(app)
+    security.refuse_unknown_callbacks(app)
     return app

@@ -16,7 +16,7 @@ from app.api_data import bp as data_bp
 from app.api_export import bp as export_bp
 from app.api_pipeline import bp as pipeline_bp
 from app.api_sources import bp as sources_bp
-from app.auth import principal, services
+from app.auth import ANY_SCOPE, principal, services
 from app.errors import ApiError
 from app.metrics import POINTS_ACCEPTED, POINTS_REFUSED
 from app.openapi import openapi_document
@@ -167,7 +167,9 @@ def replay_dead_letter(dead_id: str) -> tuple[Response, int]:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    """The OpenAPI 3 document of every /api route."""
+    """The OpenAPI 3 document of every /api route, for any signed-in user or key: the
+    contract answers 401 on every /api route without credentials."""
+    principal(scope=ANY_SCOPE)
     return jsonify(openapi_document())
 
 

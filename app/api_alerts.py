@@ -18,6 +18,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.auth import Principal, principal, services
 from app.errors import ApiError
+from app.outbound import outbound_policy
 from data.alerts import AlertRules, RuleInvalid, RuleLimit
 from data.incidents import SEVERITY_RANK, Incidents, ms_time, preview
 from data.queries import parse_time_ms
@@ -30,7 +31,9 @@ MAX_SILENCE_MS = 366 * 86_400_000
 
 def _rules() -> AlertRules:
     svc = services()
-    return AlertRules(svc.engine, svc.redis, svc.settings.redis_prefix)
+    return AlertRules(
+        svc.engine, svc.redis, svc.settings.redis_prefix, outbound_policy(svc.settings)
+    )
 
 
 def _incidents() -> Incidents:

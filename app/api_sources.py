@@ -3,7 +3,9 @@
 Another tenant's source answers 404. A bad definition answers 422 with one detail per
 field (`{"field": "config.url", "message": ...}`), a taken name 409. Credentials in a
 config (an SQL URL's password, Authorization-like headers) are shown masked; sending the
-mask back in a PUT keeps the stored value. Changes are written to the audit log."""
+mask back in a PUT keeps the stored value (an SQL password only for the same server,
+database and user). A URL the outbound policy refuses (app/outbound.py) answers 422 on
+`config.url`. Changes are written to the audit log."""
 
 from __future__ import annotations
 
@@ -13,14 +15,17 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.auth import Principal, principal, services
 from app.errors import ApiError
-from data.sources import Source, SourceConflict, SourceInvalid, SourceStore
+from app.outbound import outbound_policy
+from data.sources import Source, SourceConflict, SourceInvalid, SourceLimit, SourceStore
 
 bp = Blueprint("sources", __name__, url_prefix="/sources")
 
 
 def _admin() -> tuple[Principal, SourceStore]:
     who = principal(role="admin")
-    return who, SourceStore(services().engine)
+    svc = services()
+    policy = outbound_policy(svc.settings)
+    return who, SourceStore(svc.engine, policy, svc.settings.max_sources_per_tenant)
 
 
 def _body() -> Any:
@@ -40,9 +45,11 @@ def _found(source: Source | None) -> Source:
     return source
 
 
-def _refusal(exc: SourceInvalid | SourceConflict) -> ApiError:
+def _refusal(exc: SourceInvalid | SourceConflict | SourceLimit) -> ApiError:
     if isinstance(exc, SourceConflict):
         return ApiError(409, "name_taken", str(exc))
+    if isinstance(exc, SourceLimit):
+        return ApiError(409, "too_many_sources", str(exc))
     return ApiError(422, "invalid_source", f"{len(exc.details)} problem(s)", exc.details)
 
 
@@ -59,7 +66,7 @@ def create_source() -> tuple[Response, int]:
     who, store = _admin()
     try:
         source = store.create(who.tenant_id, _body(), _user_id(who))
-    except (SourceInvalid, SourceConflict) as exc:
+    except (SourceInvalid, SourceConflict, SourceLimit) as exc:
         raise _refusal(exc) from None
     return jsonify(source.as_dict()), 201
 

@@ -35,6 +35,7 @@ PUBLIC_PREFIXES = (
     "/api/",
 )
 KEY_CACHE_S = 30
+ANY_SCOPE = "*"  # principal(scope=ANY_SCOPE): a key of any scope will do
 
 
 class SessionUser(UserMixin):
@@ -214,13 +215,14 @@ class LoginThrottle:
 
 
 def principal(scope: str | None = None, role: str = "viewer") -> Principal:
-    """The caller of an /api route: a key with `scope`, or a session user with `role`."""
+    """The caller of an /api route: a key with `scope` (any with ANY_SCOPE), or a session
+    user with `role`."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         key = verified_key(services(), header[7:].strip())
         if key is None:
             raise ApiError(401, "unauthenticated", "unknown or revoked API key")
-        if scope is None or key.scope != scope:
+        if scope is None or scope not in (ANY_SCOPE, key.scope):
             raise ApiError(403, "forbidden", f"this route needs a key of scope {scope or 'none'}")
         TENANT.set(key.tenant_id)
         return Principal(key.tenant_id, None, key)

@@ -9,26 +9,38 @@ row is sent again — the one case of a repeat, which the `X-Pulse-Delivery` id 
 `idempotency_key`, incident key + state) lets a receiver drop. Failures are retried with
 exponential backoff and recorded (`attempts`, `last_error`), visible in GET /api/incidents.
 
-Webhooks: POST of the JSON payload with `X-Pulse-Signature: sha256=<hex HMAC-SHA256 of the
-body with the rule's webhook secret>`. A 2xx answer is a success; anything else a failure.
+Webhooks: POST of the JSON payload, signed twice with the rule's webhook secret:
+`X-Pulse-Signature: sha256=<hex HMAC-SHA256 of the body>`, and the Standard Webhooks
+headers `webhook-id` (the delivery id), `webhook-timestamp` (Unix seconds) and
+`webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, whose timestamp
+lets a receiver refuse a replayed call. The HMAC key is the secret's text, so a Standard
+Webhooks library verifies with `"whsec_" + base64(secret)`. A 2xx answer is a success;
+anything else a failure. Webhooks go out through the outbound policy (app/outbound.py), so a
+rule cannot aim them at Pulse's own services or the loopback. What viewers see of a failure
+(`last_error`) is "delivery failed: could not connect" for a refused, unreachable or silent
+receiver alike, or the HTTP status: a receiver's words and the difference between a closed
+and a filtered port stay in the server log.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
 import smtplib
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from typing import Any
 
 import orjson
-import requests
 from sqlalchemy import text
 
 from app.metrics import ALERT_DELIVERIES
+from app.outbound import outbound_policy, outbound_session
 from app.services import Services
+from data.url_secrets import mask_url
 
 log = logging.getLogger(__name__)
 LEASE_S = 120
@@ -54,6 +66,21 @@ _CLAIM = text(
 def signature(secret: str, body: bytes) -> str:
     """The signature header's value of a webhook body."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def standard_signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
+    """The Standard Webhooks `webhook-signature` value: v1,<base64 HMAC-SHA256>."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def standard_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers of a call (the key is the secret's text)."""
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": standard_signature(secret.encode(), message_id, timestamp, body),
+    }
 
 
 class Deliverer:
@@ -83,7 +110,8 @@ class Deliverer:
             else:
                 self._email(row.target, payload)
         except Exception as exc:  # any failure is recorded on the row and retried
-            self._failed(row, f"{type(exc).__name__}: {exc}"[:2000])
+            log.warning("delivery %s failed: %s: %s", row.delivery_id, type(exc).__name__, exc)
+            self._failed(row, _shown_error(exc))
             return
         with self.services.engine.begin() as conn:
             conn.execute(
@@ -97,7 +125,7 @@ class Deliverer:
 
     def _failed(self, row: Any, error: str) -> None:
         final = row.attempts >= self.settings.alert_delivery_attempts or error.startswith(
-            "SmtpNotConfigured"
+            SMTP_NOT_CONFIGURED
         )
         delay = min(self.settings.alert_retry_base_s * 2 ** (row.attempts - 1), MAX_BACKOFF_S)
         with self.services.engine.begin() as conn:
@@ -118,28 +146,34 @@ class Deliverer:
         log.warning(
             "delivery %s to %s failed (attempt %d): %s",
             row.delivery_id,
-            row.target,
+            mask_url(row.target),
             row.attempts,
             error,
         )
 
     def _webhook(self, delivery_id: str, url: str, payload: dict[str, Any], secret: str) -> None:
         body = orjson.dumps(payload)
-        resp = requests.post(
-            url,
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: signature(secret, body),
-                "X-Pulse-Delivery": delivery_id,
-                "X-Pulse-Event": str(payload.get("event", "")),
-                "User-Agent": "Pulse-Alerts/1",
-            },
-            timeout=self.settings.webhook_timeout_s,
-            allow_redirects=False,
-        )
+        timestamp = int(self.services.clock())
+        policy = outbound_policy(self.settings)
+        with outbound_session(policy) as session:
+            resp = session.post(
+                url,
+                data=body,
+                headers={
+                    "Content-Type": "application/json",
+                    SIGNATURE_HEADER: signature(secret, body),
+                    **standard_headers(secret, delivery_id, timestamp, body),
+                    "X-Pulse-Delivery": delivery_id,
+                    "X-Pulse-Event": str(payload.get("event", "")),
+                    "User-Agent": "Pulse-Alerts/1",
+                },
+                timeout=self.settings.webhook_timeout_s,
+                allow_redirects=False,
+                stream=True,
+            )
+            resp.close()  # the receiver's body is never read, let alone shown
         if not 200 <= resp.status_code < 300:
-            raise WebhookRefused(f"HTTP {resp.status_code} from {url}")
+            raise WebhookRefused(f"HTTP {resp.status_code}")
 
     def _email(self, address: str, payload: dict[str, Any]) -> None:
         s = self.settings
@@ -168,11 +202,26 @@ class Deliverer:
         message.set_content("\n".join(lines) + "\n")
         with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.webhook_timeout_s) as smtp:
             if s.smtp_starttls:
-                smtp.starttls()
+                # verify the server's certificate and name: an unverified upgrade would hand
+                # the login and the mail to whoever sits in between
+                smtp.starttls(context=ssl.create_default_context())
             if s.smtp_username:
                 password = s.smtp_password.get_secret_value() if s.smtp_password else ""
                 smtp.login(s.smtp_username, password)
             smtp.send_message(message)
+
+
+SMTP_NOT_CONFIGURED = "e-mail is not configured"
+
+
+def _shown_error(exc: Exception) -> str:
+    """What the incident shows of a failed delivery: the receiver's status, or one message
+    for every way of not getting through (policy, refused, unreachable, timed out)."""
+    if isinstance(exc, WebhookRefused):
+        return f"delivery failed: {exc}"
+    if isinstance(exc, SmtpNotConfigured):
+        return f"{SMTP_NOT_CONFIGURED} (SMTP_HOST is not set)"
+    return "delivery failed: could not connect"
 
 
 class WebhookRefused(RuntimeError):

@@ -626,7 +626,10 @@ def openapi_document() -> dict[str, Any]:
             **_sources_paths(),
             **_alerts_paths(),
             "/api/openapi.json": {
-                "get": {"summary": "This document", "responses": {"200": {"description": "OK"}}}
+                "get": {
+                    "summary": "This document (any signed-in user or API key)",
+                    "responses": {"200": {"description": "OK"}, "401": _ERROR},
+                }
             },
         },
         "components": {

@@ -1,5 +1,6 @@
 """What every request passes before a route sees it: body limits, JSON that cannot crash a
-parser, and refusal of cross-site writes made with the session cookie (CSRF).
+parser, and refusal of cross-site writes made with the session cookie (CSRF); and the
+headers every answer carries (Content-Security-Policy, framing, referrer).
 
 Cross-site writes: a browser attaches the session cookie to a form or fetch another site
 sends here (`SameSite=Lax` spares only some of them), so a write carried by the cookie must
@@ -12,11 +13,14 @@ with `Authorization: Bearer` are exempt: a browser never adds that header by its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import dash
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
+from flask_talisman import Talisman
 
 from app.errors import ApiError
 from data import jsontext
@@ -98,3 +102,53 @@ def _page_origin() -> str | None:
 
 def _own_origin() -> str:
     return f"{request.scheme}://{request.host}"
+
+
+def content_security_policy(script_hashes: Sequence[str]) -> dict[str, str | list[str]]:
+    """What a page may load and run: its own origin's files, the inline scripts Dash writes
+    into every page (allowed by their hashes, nothing else inline), styles inline (React and
+    Plotly set them on elements), images and fonts as data: URLs too, and no framing by
+    other sites (clickjacking)."""
+    return {
+        "default-src": "'self'",
+        "script-src": ["'self'", *script_hashes],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": "'self'",  # fetches and the same-origin /ws
+        "object-src": "'none'",
+        "base-uri": "'self'",
+        "form-action": "'self'",
+        "frame-ancestors": "'self'",
+    }
+
+
+def init_headers(app: dash.Dash) -> None:
+    """Security headers on every answer; call once every callback is registered, since the
+    hashes cover the inline scripts Dash writes for them."""
+    Talisman(
+        app.server,
+        force_https=False,  # TLS is the proxy's business; Secure cookies follow the scheme
+        session_cookie_secure=False,  # the session interface marks it Secure under TLS
+        frame_options="SAMEORIGIN",
+        content_security_policy=content_security_policy(app.csp_hashes()),
+        referrer_policy="same-origin",
+    )
+
+
+def refuse_unknown_callbacks(app: dash.Dash) -> None:
+    """Answer a callback request that names no server callback with a 404: clientside
+    callbacks run in the browser, anything else is forged, and Dash would raise a KeyError
+    (a 500) for either."""
+    path = f"{app.config.routes_pathname_prefix}_dash-update-component"
+
+    def check() -> None:
+        if request.path != path or request.method != "POST":
+            return
+        body = request.get_json(silent=True)
+        output = body.get("output") if isinstance(body, dict) else None
+        entry = app.callback_map.get(output) if isinstance(output, str) else None
+        if entry is None or "callback" not in entry:
+            raise ApiError(404, "no_such_callback", "no server callback has this output")
+
+    app.server.before_request(check)

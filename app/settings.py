@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     source_files_dir: Path | None = Field(
         None, description="file_tail sources read only below it; default VAR_DIR/sources"
     )
+    source_poll_threads: int = Field(
+        16, ge=1, le=256, description="worker threads for source polls (apart from alert jobs)"
+    )
+    max_sources_per_tenant: int = Field(50, ge=1, description="sources a tenant may have")
+    outbound_allow: str = Field(
+        "",
+        description="space-separated hosts, CIDRs or host:port that sources and webhooks may"
+        " reach besides public addresses (never Pulse's own PostgreSQL or Redis)",
+    )
+    sql_sources_enabled: bool = Field(False, description="allow sql sources")
     smtp_host: str | None = Field(None, description="SMTP server for alert e-mail; unset: none")
     smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port")
     smtp_username: str | None = Field(None, description="SMTP login, if the server needs one")
@@ -91,6 +101,14 @@ class Settings(BaseSettings):
             if name in ("database_url", "redis_url") and isinstance(value, str):
                 value = masked_url(value)
             yield name, value
+
+    @model_validator(mode="after")
+    def _smtp_login_only_over_tls(self) -> Settings:
+        if self.smtp_username and not self.smtp_starttls:
+            raise ValueError(
+                "SMTP_USERNAME needs SMTP_STARTTLS=1: Pulse never sends a password unencrypted"
+            )
+        return self
 
     @field_validator("redis_prefix")
     @classmethod

@@ -31,7 +31,7 @@ from app.metrics import (
 )
 from app.services import Services
 from app.settings import Settings
-from app.sources.runner import SYNC_EVERY_S, SourceRunner
+from app.sources.runner import SOURCES_EXECUTOR, SYNC_EVERY_S, SourceRunner
 from data.accounting import Accounting
 from data.db import migrate
 from data.deadletters import DeadLetters
@@ -43,7 +43,7 @@ from data.points import Point
 log = logging.getLogger(__name__)
 READ_COUNT = 100  # entries per read; each holds up to 1,000 points
 CLAIM_EVERY_S = 5.0
-SCHEDULER_THREADS = 32  # a source's job waits up to its timeout; many may wait at once
+SCHEDULER_THREADS = 16  # the worker's own jobs; sources have SOURCE_POLL_THREADS
 
 
 class Consumer:
@@ -354,12 +354,17 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     scheduler = BackgroundScheduler(
         timezone="UTC",
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 5},
-        executors={"default": ThreadPoolExecutor(SCHEDULER_THREADS)},
+        executors={
+            "default": ThreadPoolExecutor(SCHEDULER_THREADS),
+            # Tenants' polls get threads of their own: slow sources can fill this pool,
+            # never the one that runs alert delivery, nodata and partition jobs.
+            SOURCES_EXECUTOR: ThreadPoolExecutor(settings.source_poll_threads),
+        },
     )
     for job_id, func, trigger, args in scheduled_jobs(services):
         scheduler.add_job(func, trigger, id=job_id, args=[services, *args])
     # Sources come from the table: the sync job adds, changes and removes their jobs.
-    runner = SourceRunner(services, scheduler)
+    runner = SourceRunner(services, scheduler, executor=SOURCES_EXECUTOR)
     scheduler.add_job(
         runner.sync,
         IntervalTrigger(seconds=SYNC_EVERY_S),

@@ -28,7 +28,9 @@
     return v.toLocaleString("en-US", {maximumFractionDigits: digits, roundingMode: "halfEven"});
   }
   function change(v, hourAgo) {
-    if (hourAgo === null || hourAgo === undefined || hourAgo === 0) return "no data 1 h ago";
+    // the same words as components/overview.py format_change
+    if (hourAgo === null || hourAgo === undefined) return "— vs 1 h ago (no value then)";
+    if (hourAgo === 0) return "— vs 1 h ago (was 0)";
     const pct = ((v - hourAgo) / Math.abs(hourAgo)) * 100;
     const arrow = pct > 0 ? "▲" : pct < 0 ? "▼" : "■";
     return `${arrow} ${Math.abs(pct).toFixed(1)}% vs 1 h ago`;

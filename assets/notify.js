@@ -52,7 +52,11 @@
     },
 
     onMessage(message) {
-      const skip = [NO(), NO(), NO(), NO(), NO(), NO(), NO()];
+      // The last output is pattern-matching (one store per page that lists notifications,
+      // none on the others): one value per matched store.
+      const perPage = (value) => window.dash_clientside.callback_context.outputs_list[6]
+        .map(() => value);
+      const skip = [NO(), NO(), NO(), NO(), NO(), NO(), perPage(NO())];
       if (!message) return skip;
       let msg;
       try { msg = JSON.parse(message.data); } catch (e) { return skip; }
@@ -63,7 +67,7 @@
       const header = resolved ? `Resolved · ${level}` : `${level[0].toUpperCase()}${level.slice(1)}`;
       const unread = msg.unread === undefined ? NO() : badge(msg.unread);
       return [true, header, resolved ? "success" : (COLOR[level] || "secondary"), n.message,
-              chartLink(n), unread, {id: n.notification_id, at: Date.now()}];
+              chartLink(n), unread, perPage({id: n.notification_id, at: Date.now()})];
     },
   };
 })();

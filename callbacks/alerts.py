@@ -12,6 +12,7 @@ from typing import Any
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 from flask_login import current_user
 
 from app.services import Services
@@ -24,6 +25,13 @@ from data.queries import parse_time_ms
 OPTIONAL = ("threshold", "clear_threshold", "change_pct", "zscore", "window_s")
 FIELD_NAMES = [f for f, *_ in FIELDS]
 SILENCE = {"silence1h": timedelta(hours=1), "silence24h": timedelta(hours=24)}
+
+
+def unchanged() -> tuple[Any, ...]:
+    """no_update for every output of the running callback; a pattern-matching output needs
+    one per component it matched (Dash refuses a bare no_update there)."""
+    return tuple([no_update] * len(o) if isinstance(o, list) else no_update
+                 for o in ctx.outputs_list)  # fmt: skip
 
 
 def may_edit() -> bool:
@@ -137,16 +145,17 @@ def register(app: Dash, services: Services) -> None:
     def open_editor(*_: Any) -> tuple[Any, ...]:
         trigger = ctx.triggered_id
         clean = [False] * len(FIELD_NAMES)
+        # PreventUpdate, not no_update: Dash refuses no_update for the ALL outputs (a 500)
         if not ctx.triggered or not ctx.triggered[0].get("value") or not may_edit():
-            return (no_update,) * 7
+            raise PreventUpdate
         if trigger == ids.ALERTS_CANCEL:
             return False, no_update, None, [no_update] * len(FIELD_NAMES), clean, None, None
         if trigger == ids.ALERTS_NEW:
             return True, "New rule", None, form_values(None), clean, None, None
         action, _, rule_id = str(trigger["index"]).partition("|")
         rule = rules.get(current_user.user.tenant_id, rule_id) if action == "edit" else None
-        if rule is None:
-            return (no_update,) * 7
+        if rule is None:  # another tenant's id, or deleted meanwhile
+            raise PreventUpdate
         return True, f"Edit {rule.name}", rule_id, form_values(rule.as_dict()), clean, None, None
 
     @app.callback(
@@ -164,7 +173,7 @@ def register(app: Dash, services: Services) -> None:
     def save(clicks: int, values: list[Any], editing: str | None, reload: int) -> tuple:
         none = [False] * len(FIELD_NAMES)
         if not clicks:
-            return (no_update,) * 5
+            return unchanged()
         if not may_edit():
             refused = dbc.Alert("Only analysts and admins change rules.", color="danger")
             return no_update, none, [""] * len(FIELD_NAMES), refused, no_update
@@ -236,6 +245,8 @@ def register(app: Dash, services: Services) -> None:
     def show_preview(clicks: int, values: list[Any]) -> Any:
         if not clicks:
             return no_update
+        if not may_edit():  # as POST /api/alerts/preview: previewing is building rules
+            return dbc.Alert("Only analysts and admins preview rules.", color="warning")
         tenant = current_user.user.tenant_id
         doc = rule_doc(dict(zip(FIELD_NAMES, values, strict=True)))
         doc.setdefault("name", "preview")

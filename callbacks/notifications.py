@@ -44,7 +44,7 @@ def register(app: Dash, services: Services) -> None:
         Output(ids.NAV_UNREAD, "children", allow_duplicate=True),
         Input(ids.NOTIFS_SEVERITY, "value"),
         Input(ids.NOTIFS_PERIOD, "value"),
-        Input(ids.NOTIFY_LAST, "data"),
+        Input({"type": ids.NOTIFY_LAST, "index": ALL}, "data"),
         Input(ids.NOTIFS_READ_ALL, "n_clicks"),
         Input({"type": ids.NOTIF_READ, "index": ALL}, "n_clicks"),
         Input({"type": ids.NOTIF_ACK, "index": ALL}, "n_clicks"),

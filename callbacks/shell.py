@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import ClientsideFunction, Dash, Input, Output, State
+from dash import ALL, ClientsideFunction, Dash, Input, Output, State
 from flask_login import current_user
 
 from app.services import Services
@@ -83,7 +83,7 @@ def register(app: Dash, services: Services) -> None:
         Output(ids.TOAST_BODY, "children"),
         Output(ids.TOAST_LINK, "href"),
         Output(ids.NAV_UNREAD, "children", allow_duplicate=True),
-        Output(ids.NOTIFY_LAST, "data"),
+        Output({"type": ids.NOTIFY_LAST, "index": ALL}, "data"),
         Input(ids.SHELL_WS, "message"),
         prevent_initial_call=True,
     )

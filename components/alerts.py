@@ -136,7 +136,6 @@ def rule_table(rules: list[dict[str, Any]], firing: set[str], editor: bool) -> A
         hint = "Create one with New rule." if editor else "An analyst or admin can add them."
         return dbc.Alert([html.Strong("No alert rules yet", className="d-block"), hint],
                          color="light", className="border")  # fmt: skip
-    # what matters most first: phones scroll the table sideways from the left
     head = ["Name", "State", "Severity", "Metric", "Source", "Kind", "Condition", "Enabled",
             "Silenced until"] + (["Actions"] if editor else [])  # fmt: skip
     body = []
@@ -161,10 +160,19 @@ def rule_table(rules: list[dict[str, Any]], firing: set[str], editor: bool) -> A
                 _action("Silence 24 h", "silence24h", r["id"]),
                 _action("Delete", "delete", r["id"], "danger"),
             ], className="d-flex gap-1 flex-nowrap")))  # fmt: skip
-        body.append(html.Tr(cells, id=f"rule-{r['id']}"))
+        body.append(html.Tr(labelled(cells, head), id=f"rule-{r['id']}"))
     table = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
-                      size="sm", hover=True, className="mb-0 bg-white align-middle")  # fmt: skip
+                      size="sm", hover=True,
+                      className="mb-0 bg-white align-middle pulse-stack")  # fmt: skip
     return html.Div(table, className="table-responsive border rounded")
+
+
+def labelled(cells: list[Any], head: list[str]) -> list[Any]:
+    """Each cell with its column's name in `data-label`: on a phone the table stacks into one
+    card per row (assets/pulse.css), each value under its name, every action in reach."""
+    for cell, label in zip(cells, head, strict=True):
+        setattr(cell, "data-label", label)
+    return cells
 
 
 def incident_table(incidents: list[dict[str, Any]]) -> Any:
@@ -173,7 +181,7 @@ def incident_table(incidents: list[dict[str, Any]]) -> Any:
         return html.P("No incidents yet.", className="text-muted small")
     head = ["Rule", "State", "Series", "Value", "Started", "Resolved", "Acknowledged"]
     rows = [
-        html.Tr([
+        html.Tr(labelled([
             html.Td(i["rule_name"]),
             html.Td(dbc.Badge(i["state"], color="danger" if i["state"] == "firing"
                               else "success")),
@@ -182,9 +190,9 @@ def incident_table(incidents: list[dict[str, Any]]) -> Any:
             html.Td(when(i["started_at"]), className="small text-nowrap"),
             html.Td(when(i["resolved_at"]) or "—", className="small text-nowrap"),
             html.Td(when(i["acknowledged_at"]) or "—", className="small text-nowrap"),
-        ])  # fmt: skip
+        ], head))  # fmt: skip
         for i in incidents
     ]
     table = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)],
-                      size="sm", className="mb-0 bg-white align-middle")  # fmt: skip
+                      size="sm", className="mb-0 bg-white align-middle pulse-stack")  # fmt: skip
     return html.Div(table, className="table-responsive border rounded")

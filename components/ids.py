@@ -62,7 +62,10 @@ EXPLORE_DOWNLOAD = "explore-download"
 NAV_UNREAD = "nav-unread"  # the navbar bell's unread badge
 SHELL_WS = "shell-ws"
 SHELL_CONNECTION = "shell-connection"  # assets/notify.js sets it by name to reconnect
-NOTIFY_LAST = "notify-last"  # the last notification pushed, for pages that list them
+# pattern-matching, index: the page; the last notification pushed, kept by each page that
+# lists notifications (a plain id in the shell would make those pages' callbacks fire, and
+# fail on their missing inputs, on every other page)
+NOTIFY_LAST = "notify-last"
 TOAST = "notify-toast"
 TOAST_BODY = "notify-toast-body"
 TOAST_LINK = "notify-toast-link"

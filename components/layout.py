@@ -106,7 +106,6 @@ def app_shell() -> html.Div:
             # own for points; a notification reaches every socket of its recipient).
             WebSocket(id=ids.SHELL_WS),
             dcc.Store(id=ids.SHELL_CONNECTION, data={"nonce": 0}),
-            dcc.Store(id=ids.NOTIFY_LAST),
             navbar(),
             notification_toast(),
             dbc.Container(id=ids.PAGE, fluid=True, className="pb-4"),

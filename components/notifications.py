@@ -105,6 +105,7 @@ def notifications_page() -> html.Div:
     return html.Div(
         [
             dcc.Store(id=ids.NOTIFS_RELOAD, data=0),
+            dcc.Store(id={"type": ids.NOTIFY_LAST, "index": "notifications"}),
             html.Div(
                 [
                     html.H1("Notifications", className="h4 mb-0 me-auto"),

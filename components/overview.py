@@ -93,9 +93,12 @@ def format_value(value: float) -> str:
 
 
 def format_change(value: float, hour_ago: float | None) -> str:
-    """The change against an hour ago, as the browser also writes it."""
-    if not hour_ago:
-        return "no data 1 h ago"
+    """The change against an hour ago, as the browser also writes it; a dash where there is
+    no percentage: nothing stored an hour ago, or a zero there (the series has data now)."""
+    if hour_ago is None:
+        return "— vs 1 h ago (no value then)"
+    if hour_ago == 0:
+        return "— vs 1 h ago (was 0)"
     pct = (value - hour_ago) / abs(hour_ago) * 100
     arrow = "▲" if pct > 0 else "▼" if pct < 0 else "■"
     return f"{arrow} {abs(pct):.1f}% vs 1 h ago"

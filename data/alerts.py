@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from redis import Redis
@@ -24,8 +26,10 @@ from sqlalchemy import Engine, delete, insert, select, update
 from data.alerting import RuleDef
 from data.audit import record_audit
 from data.jsontext import storable
+from data.outbound import OutboundPolicy, OutboundRefused
 from data.points import NAME_RE
 from data.schema import alert_rules, is_uuid
+from data.url_secrets import MaskedCredential, mask_url, unmask_url
 
 KINDS = ("threshold", "rate", "spike", "nodata")
 SEVERITIES = ("info", "warning", "critical")
@@ -252,6 +256,8 @@ class Rule:
         for key in ("webhook_url", "email_to"):
             if self.params.get(key) is not None:
                 out[key] = self.params[key]
+        if out.get("webhook_url") is not None:  # credentials in a URL are shown masked
+            out["webhook_url"] = _map_urls(mask_url, out["webhook_url"])
         if with_secret and "webhook" in self.channels:
             out["webhook_secret"] = self.webhook_secret
         return out
@@ -399,7 +405,10 @@ class RuleLimit(ValueError):
 class AlertRules:
     """Rules in PostgreSQL, scoped by tenant; each change bumps the tenant's version."""
 
-    def __init__(self, engine: Engine, redis: Redis, prefix: str) -> None:
+    def __init__(
+        self, engine: Engine, redis: Redis, prefix: str, policy: OutboundPolicy | None = None
+    ) -> None:
+        self.policy = policy or OutboundPolicy()  # none given: only public addresses
         self.engine = engine
         self.redis: Any = redis
         self.prefix = prefix
@@ -438,6 +447,7 @@ class AlertRules:
     def create(self, tenant_id: str, doc: Any, user_id: str | None = None) -> Rule:
         """Check and insert a rule; RuleInvalid or RuleLimit when refused."""
         spec = parse_rule(doc)
+        self._check_webhooks(spec)
         rule_id = str(uuid.uuid4())
         with self.engine.begin() as conn:
             count = conn.execute(
@@ -473,7 +483,10 @@ class AlertRules:
         merged = {**current.spec_doc(), **{k: v for k, v in doc.items() if k != "id"}}
         if merged.get("kind") != current.kind:  # the old kind's parameters do not carry over
             merged = {k: v for k, v in merged.items() if k not in PARAMS or k in doc}
+        if isinstance(doc.get("webhook_url"), str | list):
+            merged["webhook_url"] = _unmasked_webhooks(doc["webhook_url"], current)
         spec = parse_rule(merged)
+        self._check_webhooks(spec)
         values = _values(spec)
         changed = sorted(k for k, v in values.items() if v != _current(current, k))
         with self.engine.begin() as conn:
@@ -552,11 +565,44 @@ class AlertRules:
         with self.engine.connect() as conn:
             return [_rule(row).definition() for row in conn.execute(query)]
 
+    def _check_webhooks(self, spec: RuleSpec) -> None:
+        """RuleInvalid when a webhook URL points where the outbound policy refuses to go."""
+        if "webhook" not in spec.channels:
+            return
+        for url in _as_list(spec.webhook_url):
+            try:
+                self.policy.check_url(url, must_resolve=False)
+            except OutboundRefused as exc:
+                raise RuleInvalid([{"field": "webhook_url", "message": str(exc)}]) from None
+
     def webhook_secret(self, rule_id: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(
                 select(alert_rules.c.webhook_secret).where(alert_rules.c.rule_id == rule_id)
             ).scalar_one_or_none()
+
+
+def _map_urls(change: Callable[[str], str], urls: str | list[str]) -> str | list[str]:
+    return change(urls) if isinstance(urls, str) else [change(u) for u in urls]
+
+
+def _unmasked_webhooks(sent: Any, current: Rule) -> Any:
+    """Webhook URLs sent back with *** (as GET showed them) with the stored credentials,
+    each restored only onto the host it was taken from."""
+    stored = _as_list(current.params.get("webhook_url"))
+
+    def restore(url: Any) -> Any:
+        if not isinstance(url, str):
+            return url  # parse_rule names the problem
+        same_host = [s for s in stored if urlsplit(s).netloc.rsplit("@", 1)[-1]
+                     == urlsplit(url).netloc.rsplit("@", 1)[-1]]  # fmt: skip
+        candidates = [s for s in same_host if mask_url(s) == url] or same_host
+        try:
+            return unmask_url(url, candidates[0] if candidates else None)
+        except MaskedCredential as exc:
+            raise RuleInvalid([{"field": "webhook_url", "message": str(exc)}]) from None
+
+    return [restore(u) for u in sent] if isinstance(sent, list) else restore(sent)
 
 
 def _values(spec: RuleSpec) -> dict[str, Any]:

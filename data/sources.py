@@ -25,17 +25,21 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from sqlalchemy import Engine, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
 from data.audit import record_audit
+from data.outbound import OutboundPolicy, OutboundRefused
 from data.points import NAME_RE
-from data.schema import is_uuid, sources
+from data.schema import is_uuid, sources, tenants
+from data.url_secrets import MaskedCredential, mask_url, unmask_url
 
 DOWN_AFTER = 3
+MAX_TIMEOUT_S = 60.0  # a poll holds a worker thread this long at most
 KINDS = ("prometheus", "http_json", "sql", "file_tail", "demo")
 MASK = "***"
+NETWORK_KINDS = ("prometheus", "http_json", "sql")
 # Header names whose values are credentials: shown masked, kept when sent back masked.
 SECRET_HEADER_WORDS = ("authorization", "cookie", "token", "key", "secret", "password", "auth")
 
@@ -139,10 +143,19 @@ class SqlConfig(_Config):
         return value
 
 
+def _relative_path(value: str) -> str:
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith(("/", "~")) or ".." in parts or "\x00" in value:
+        raise ValueError("must be a path relative to the tenant's source folder, without ..")
+    return value
+
+
 class FileTailConfig(_Config):
     """A CSV (header timestamp,metric,source,value) or JSON-lines file another program appends."""
 
-    path: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    path: Annotated[
+        str, StringConstraints(min_length=1, max_length=1000), AfterValidator(_relative_path)
+    ]
     format: Literal["csv", "jsonl"]
     start_at: Literal["beginning", "end"] = "beginning"
     max_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
@@ -172,7 +185,7 @@ class SourceSpec(BaseModel):
     kind: Literal["prometheus", "http_json", "sql", "file_tail", "demo"]
     config: dict[str, Any] = Field(default_factory=dict)
     interval_s: float = Field(10.0, ge=0.2, le=86_400)
-    timeout_s: float | None = Field(None, gt=0, le=600)
+    timeout_s: float | None = Field(None, gt=0, le=MAX_TIMEOUT_S)
     enabled: bool = True
 
 
@@ -186,6 +199,10 @@ class SourceInvalid(ValueError):
 
 class SourceConflict(ValueError):
     """Another source of the tenant has this name."""
+
+
+class SourceLimit(ValueError):
+    """The tenant has as many sources as it may."""
 
 
 def _details(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
@@ -234,13 +251,16 @@ def _secret_header(name: str) -> bool:
 
 
 def redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The config as the API shows it: passwords and credential headers masked."""
+    """The config as the API shows it: passwords, credentials in URLs (userinfo, `?token=`
+    and the like) and credential headers masked."""
     out = dict(config)
     if kind == "sql" and "url" in out:
         try:
             out["url"] = make_url(out["url"]).render_as_string(hide_password=True)
         except (ArgumentError, ValueError):
             out["url"] = MASK
+    elif isinstance(out.get("url"), str):
+        out["url"] = mask_url(out["url"])
     if isinstance(out.get("headers"), dict):
         out["headers"] = {k: MASK if _secret_header(k) else v for k, v in out["headers"].items()}
     return out
@@ -250,16 +270,32 @@ def unredacted(kind: str, new: dict[str, Any], old: dict[str, Any]) -> dict[str,
     """`new` with masked secrets (as GET showed them) replaced by the stored values."""
     out = dict(new)
     if kind == "sql" and isinstance(out.get("url"), str) and isinstance(old.get("url"), str):
+        out["url"] = _unmasked_sql_url(out["url"], old["url"])
+    elif isinstance(out.get("url"), str):
         try:
-            sent, stored = make_url(out["url"]), make_url(old["url"])
-        except (ArgumentError, ValueError):
-            return out
-        if sent.password == MASK:
-            out["url"] = sent.set(password=stored.password).render_as_string(hide_password=False)
+            out["url"] = unmask_url(out["url"], old.get("url"))
+        except MaskedCredential as exc:
+            raise SourceInvalid([{"field": "config.url", "message": str(exc)}]) from None
     headers, old_headers = out.get("headers"), old.get("headers") or {}
     if isinstance(headers, dict):
         out["headers"] = {k: old_headers.get(k, v) if v == MASK else v for k, v in headers.items()}
     return out
+
+
+def _unmasked_sql_url(sent_text: str, stored_text: str) -> str:
+    """The sent SQL URL, with the stored password in place of *** only when it goes to the
+    same server, database and user: anywhere else, the stored password must not follow."""
+    try:
+        sent, stored = make_url(sent_text), make_url(stored_text)
+    except (ArgumentError, ValueError):
+        return sent_text
+    if sent.password != MASK:
+        return sent_text
+    same = ("drivername", "host", "port", "database", "username")
+    if any(getattr(sent, part) != getattr(stored, part) for part in same):
+        message = "a changed server, database or user needs its own password (not ***)"
+        raise SourceInvalid([{"field": "config.url", "message": message}])
+    return sent.set(password=stored.password).render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,8 +380,25 @@ def _timeout(spec: SourceSpec) -> float:
 class SourceStore:
     """Sources in PostgreSQL: admin CRUD scoped by tenant, and the worker's health records."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, policy: OutboundPolicy | None = None, max_per_tenant: int = 50
+    ) -> None:
         self.engine = engine
+        self.policy = policy or OutboundPolicy()  # none given: only public addresses
+        self.max_per_tenant = max_per_tenant
+
+    def _check_target(self, kind: str, config: _Config) -> None:
+        """SourceInvalid when the config points where the outbound policy refuses to go."""
+        url = getattr(config, "url", None)
+        if kind not in NETWORK_KINDS or not isinstance(url, str):
+            return
+        try:
+            if kind == "sql":
+                self.policy.check_sql(url, must_resolve=False)
+            else:
+                self.policy.check_url(url, must_resolve=False)
+        except OutboundRefused as exc:
+            raise SourceInvalid([{"field": "config.url", "message": str(exc)}]) from None
 
     # -- admin side, always scoped by tenant --------------------------------------------
 
@@ -369,6 +422,7 @@ class SourceStore:
     def create(self, tenant_id: str, doc: Any, user_id: str | None = None) -> Source:
         """Check and insert a source; SourceInvalid or SourceConflict when refused."""
         spec, config = parse_spec(doc)
+        self._check_target(spec.kind, config)
         source_id = str(uuid.uuid4())
         values = {
             "name": spec.name,
@@ -380,6 +434,7 @@ class SourceStore:
         }
         try:
             with self.engine.begin() as conn:
+                self._within_quota(conn, tenant_id)
                 conn.execute(
                     insert(sources).values(source_id=source_id, tenant_id=tenant_id, **values)
                 )
@@ -413,6 +468,7 @@ class SourceStore:
         if "config" in doc and isinstance(doc["config"], dict) and merged["kind"] == current.kind:
             merged["config"] = unredacted(current.kind, doc["config"], current.config)
         spec, config = parse_spec(merged)
+        self._check_target(spec.kind, config)
         values: dict[str, Any] = {
             "name": spec.name,
             "kind": spec.kind,
@@ -436,6 +492,17 @@ class SourceStore:
         except IntegrityError:
             raise SourceConflict(f"a source named {spec.name!r} exists") from None
         return self.get(tenant_id, source_id)
+
+    def _within_quota(self, conn: Connection, tenant_id: str) -> None:
+        """SourceLimit when the tenant is at its quota (its row lock serialises creates)."""
+        conn.execute(
+            select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id).with_for_update()
+        )
+        count = conn.execute(
+            select(func.count()).select_from(sources).where(sources.c.tenant_id == tenant_id)
+        ).scalar_one()
+        if count >= self.max_per_tenant:
+            raise SourceLimit(f"a tenant may have at most {self.max_per_tenant} sources")
 
     def delete(self, tenant_id: str, source_id: str, user_id: str | None = None) -> bool:
         """Remove a source; False when the tenant has no such source."""

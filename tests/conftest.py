@@ -34,13 +34,27 @@ from data.accounts import User
 from data.db import migrate
 
 PASSWORD = "correct-horse-battery"
+LOGGING_PREFS = "goog:loggingPrefs"
 
 
 def pytest_setup_options():  # type: ignore[no-untyped-def]
-    """Chromium options for dash[testing]: headless, as root, on a closed network."""
+    """Chromium options for dash[testing]: headless, as root, on a closed network, with the
+    whole console and the DevTools network events logged (tests/browser/pagecheck.py)."""
     from selenium.webdriver.chrome.options import Options
 
-    options = Options()
+    class KeepLogLevels(Options):
+        # dash[testing] sets goog:loggingPrefs to {"browser": "SEVERE"} after this hook,
+        # which would switch the performance log off: our levels win over its.
+        def set_capability(self, name, value):  # type: ignore[no-untyped-def]
+            if name == LOGGING_PREFS:
+                value = {**value, **self.capabilities.get(name, {})}
+            super().set_capability(name, value)
+
+    options = KeepLogLevels()
+    options.set_capability(LOGGING_PREFS, {"browser": "ALL", "performance": "ALL"})
+    # only the Network domain: page and timeline events would fill the log for nothing
+    options.add_experimental_option("perfLoggingPrefs", {"enableNetwork": True,
+                                                         "enablePage": False})
     options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     for arg in ("--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update",
@@ -93,6 +107,9 @@ def settings() -> Iterator[Settings]:
         claim_idle_ms=1_000,
         login_max_failures=3,
         embed_allowed_origins="https://intranet.example",
+        # The tests' sources and webhook receivers listen on loopback; Pulse's own
+        # PostgreSQL and Redis stay refused even so (tests/integration/test_outbound.py).
+        outbound_allow="127.0.0.1",
     )
     yield test_settings
     _drop_redis_prefix(test_settings)

@@ -14,12 +14,17 @@ from pathlib import Path
 from app.services import Services
 from app.sources.base import PollContext
 from data.live import LiveStore
+from data.outbound import OutboundPolicy
 
 # (status, content type, body) for a request's path and headers; a body given as a list of
 # chunks is sent slowly, one chunk per TRICKLE_S (a server that hangs without going silent)
 Answer = tuple[int, str, bytes | list[bytes]]
 TRICKLE_S = 0.2
 Handler = Callable[[str, dict[str, str]], Answer]
+# The test servers' loopback and every unix socket opened, sql sources on, and no "own"
+# services: the sql tests read scratch databases on the run's own server (over its socket
+# when it is embedded). tests/integration/test_outbound.py checks the refusals.
+LOOPBACK_OPEN = OutboundPolicy.build("127.0.0.1 /", (), sql_sources_enabled=True)
 
 
 @contextmanager
@@ -64,8 +69,10 @@ def context(
     timeout_s: float = 5.0,
     files_dir: Path = Path("."),
     source_id: str | None = None,
+    outbound: OutboundPolicy = LOOPBACK_OPEN,
 ) -> PollContext:
-    """A poll context as the runner builds it (retention 14 days)."""
+    """A poll context as the runner builds it (retention 14 days); by default its
+    outbound policy opens the loopback, where the tests' servers listen."""
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     return PollContext(
         source_id=source_id or str(uuid.uuid4()),
@@ -75,6 +82,7 @@ def context(
         oldest_ms=now - 14 * 86_400_000,
         timeout_s=timeout_s,
         files_dir=files_dir,
+        outbound=outbound,
     )
 
 

@@ -7,9 +7,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
+from app.outbound import OutboundRefused, outbound_session
+from data.outbound import OutboundPolicy
 from data.points import NAME_RE, Point, validate_points
 
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
@@ -30,7 +33,8 @@ class PollContext:
     now_ms: int
     oldest_ms: int  # points older than this are refused, as at ingest
     timeout_s: float
-    files_dir: Path = Path("var/sources")
+    files_dir: Path = Path("var/sources")  # this tenant's own folder of file_tail files
+    outbound: OutboundPolicy = OutboundPolicy()  # nothing opened: public addresses only
 
 
 @dataclass(slots=True)
@@ -76,26 +80,37 @@ def checked_point(
     return point._replace(data_id=data_id), None
 
 
-def fetch(url: str, headers: dict[str, str], timeout_s: float, accept: str) -> bytes:
-    """GET `url`, failing on a non-2xx answer or a body over MAX_RESPONSE_BYTES."""
+def fetch(
+    url: str, headers: dict[str, str], ctx: PollContext, accept: str
+) -> bytes:
+    """GET `url` where the outbound policy allows, failing on a non-2xx answer or a body
+    over MAX_RESPONSE_BYTES. Errors name the host only: the URL may carry a token, and the
+    answer's body is never echoed (it may be anything the target chose to say)."""
+    host = urlsplit(url).hostname or "?"
     try:
-        with requests.get(
+        with outbound_session(ctx.outbound) as session, session.get(
             url,
             headers={"Accept": accept, "User-Agent": "pulse-source/1", **headers},
-            timeout=(timeout_s, timeout_s),
+            timeout=(ctx.timeout_s, ctx.timeout_s),
             stream=True,
             allow_redirects=False,
         ) as resp:
             if not 200 <= resp.status_code < 300:
-                raise SourceError(f"HTTP {resp.status_code} from {url}")
-            chunks, size = [], 0
-            for chunk in resp.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise SourceError(f"response over {MAX_RESPONSE_BYTES} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
+                raise SourceError(f"HTTP {resp.status_code} from {host}")
+            return _read_capped(resp)
+    except OutboundRefused as exc:
+        raise SourceError(str(exc)) from None
     except requests.Timeout:
-        raise SourceError(f"no answer from {url} within {timeout_s:g}s") from None
+        raise SourceError(f"no answer from {host} within {ctx.timeout_s:g}s") from None
     except requests.RequestException as exc:
-        raise SourceError(f"cannot reach {url}: {type(exc).__name__}") from None
+        raise SourceError(f"cannot reach {host}: {type(exc).__name__}") from None
+
+
+def _read_capped(resp: requests.Response) -> bytes:
+    chunks, size = [], 0
+    for chunk in resp.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise SourceError(f"response over {MAX_RESPONSE_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -10,8 +10,9 @@ offset, so a poll repeated after a crash (before its state was saved) is stored 
 that are not points (bad JSON, a missing field, a time outside the accepted window) are
 skipped and counted; they never block the lines after them.
 
-Paths are relative to SOURCE_FILES_DIR, and may not leave it: an admin's source can read no
-other file of the worker host.
+Paths are relative to the tenant's own folder, SOURCE_FILES_DIR/<tenant>/, and may not
+leave it (`..`, absolute paths and symlinks pointing out are refused): an admin's source
+can read no other tenant's file, nor any other file of the worker host.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ COLUMNS = ("timestamp", "metric", "source", "value")
 
 
 def resolve(path: str, files_dir: Path) -> Path:
-    """The file under `files_dir` that `path` names; SourceError when it would leave it."""
+    """The file under `files_dir` (the tenant's folder) that `path` names, symlinks
+    followed; SourceError when it would leave the folder. The message names the path as
+    the admin wrote it, never the server's absolute paths."""
     root = files_dir.resolve()
     target = (root / path).resolve()
-    if target != root and root not in target.parents:
-        raise SourceError(f"path {path!r} is outside SOURCE_FILES_DIR ({root})")
+    if Path(path).is_absolute() or root not in target.parents:
+        raise SourceError(f"path {path!r} is outside this tenant's source folder")
     return target
 
 

@@ -36,11 +36,11 @@ def lookup(doc: Any, path: str) -> Any:
 
 def poll(config: HttpJsonConfig, state: dict[str, Any], ctx: PollContext) -> PollResult:
     """Fetch the document once and read every configured value out of it."""
-    body = fetch(config.url, config.headers, ctx.timeout_s, ACCEPT)
+    body = fetch(config.url, config.headers, ctx, ACCEPT)
     try:
         doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise SourceError(f"the answer is not JSON: {exc}") from None
+    except orjson.JSONDecodeError:
+        raise SourceError("the answer is not JSON") from None
     timestamp: Any = ctx.now_ms / 1000
     if config.timestamp_path:
         timestamp = lookup(doc, config.timestamp_path)

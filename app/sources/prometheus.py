@@ -35,7 +35,7 @@ SUMMED_TYPES = ("histogram", "summary")
 
 def poll(config: PrometheusConfig, state: dict[str, Any], ctx: PollContext) -> PollResult:
     """Scrape once; return gauges, rates of counters since the last scrape, and the state."""
-    body = fetch(config.url, config.headers, ctx.timeout_s, ACCEPT)
+    body = fetch(config.url, config.headers, ctx, ACCEPT)
     gauges, counters = collect(body.decode("utf-8", errors="replace"), config, ctx.name)
     if len(gauges) + len(counters) > config.max_series:
         raise SourceError(
@@ -53,8 +53,9 @@ def collect(
     """(gauges, counters) keyed `metric|source`, from an exposition text."""
     try:
         families = list(text_string_to_metric_families(text))
-    except Exception as exc:  # the parser raises assorted errors on garbage
-        raise SourceError(f"not a Prometheus text exposition: {str(exc)[:200]}") from None
+    except Exception:  # the parser raises assorted errors on garbage
+        # Its messages quote the offending line: the body is the target's, never shown.
+        raise SourceError("not a Prometheus text exposition") from None
     if not families and text.strip():
         raise SourceError("not a Prometheus text exposition: no metrics found")
     with_created = {f.name for f in families if f.type in RATE_TYPES + SUMMED_TYPES}

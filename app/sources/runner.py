@@ -33,6 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from redis.exceptions import RedisError
 
 from app.metrics import SOURCE_POINTS, SOURCE_POLLS
+from app.outbound import outbound_policy
 from app.services import Services
 from app.sources import POLLERS
 from app.sources.base import PollContext, PollResult, SourceError
@@ -41,6 +42,7 @@ from data.sources import Source, SourceInvalid, SourceStore, parse_config
 
 log = logging.getLogger(__name__)
 JOB_PREFIX = "source:"
+SOURCES_EXECUTOR = "sources"  # the worker's scheduler pool that only source polls use
 SYNC_EVERY_S = 5.0
 
 # Extends the lease only if this runner still holds it; ARGV[2] = 0 deletes it.
@@ -54,9 +56,15 @@ return redis.call('DEL', KEYS[1])
 class SourceRunner:
     """Schedules, runs under a deadline, and records the health of every source."""
 
-    def __init__(self, services: Services, scheduler: BaseScheduler | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        scheduler: BaseScheduler | None = None,
+        executor: str = "default",
+    ) -> None:
         self.services = services
         self.scheduler = scheduler
+        self.executor = executor
         self.store = SourceStore(services.engine)
         self.events = Events(services.redis, services.settings.redis_prefix)
         self._stuck: dict[str, threading.Thread] = {}
@@ -88,6 +96,7 @@ class SourceRunner:
                     trigger,
                     id=job_id,
                     args=[job_id.removeprefix(JOB_PREFIX)],
+                    executor=self.executor,
                     next_run_time=first,
                     max_instances=1,
                     coalesce=True,
@@ -136,7 +145,8 @@ class SourceRunner:
             now_ms=now_ms,
             oldest_ms=now_ms - settings.retention_raw_days * 86_400_000,
             timeout_s=source.timeout_s,
-            files_dir=settings.files_dir,
+            files_dir=settings.files_dir / source.tenant_id,
+            outbound=outbound_policy(settings),
         )
         outcome: dict[str, Any] = {}
 

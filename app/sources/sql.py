@@ -11,22 +11,30 @@ timestamp), so a re-read after a crash is stored once.
 
 On PostgreSQL the query runs in a read-only transaction under `statement_timeout` (the
 source's timeout) and MySQL gets `max_execution_time`; other databases are bounded by the
-worker's deadline alone. Naive timestamps are taken as UTC. The URL is the admin's: it can
-reach any database the worker host can, so give it a read-only role.
+worker's deadline alone. Naive timestamps are taken as UTC.
+
+SQL sources are off unless SQL_SOURCES_ENABLED=1, and then reach only what the outbound
+policy allows (data/outbound.py): never Pulse's own database server, no unix socket or
+database file, no URL parameter that picks another host or a local file. Give the URL a
+read-only role all the same.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from app.outbound import OutboundRefused
 from app.sources.base import PollContext, PollResult, SourceError, checked_point
 from data.sources import SqlConfig
+
+log = logging.getLogger(__name__)
 
 
 def poll(config: SqlConfig, state: dict[str, Any], ctx: PollContext) -> PollResult:
@@ -36,13 +44,9 @@ def poll(config: SqlConfig, state: dict[str, Any], ctx: PollContext) -> PollResu
         f"SELECT * FROM ({config.query.strip().rstrip(';')}) AS pulse_rows"
         " ORDER BY 1 LIMIT :pulse_limit"
     )
-    url = make_url(config.url)
-    connect_args = {"connect_timeout": max(1, round(ctx.timeout_s))}
-    if url.get_backend_name() not in ("postgresql", "mysql", "mariadb"):
-        connect_args = {}
-    engine = create_engine(url, poolclass=NullPool, connect_args=connect_args)
+    engine = _checked_engine(config, ctx)
     try:
-        with engine.connect() as conn, conn.begin():
+        with _connect(engine) as conn, conn.begin():
             _bound(conn, ctx.timeout_s)
             params = {"since": since, "pulse_limit": config.max_rows}
             rows = [tuple(row) for row in conn.execute(query, params)]
@@ -53,6 +57,35 @@ def poll(config: SqlConfig, state: dict[str, Any], ctx: PollContext) -> PollResu
         engine.dispose()
     rows = _whole_timestamps(rows, config.max_rows)
     return _to_result(rows, state, ctx)
+
+
+def _checked_engine(config: SqlConfig, ctx: PollContext) -> Engine:
+    """An engine bound to an address the outbound policy checked (the one connected to,
+    so a name re-resolving elsewhere between check and connect changes nothing)."""
+    url = make_url(config.url)
+    try:
+        addresses = ctx.outbound.check_sql(url)
+    except OutboundRefused as exc:
+        raise SourceError(str(exc)) from None
+    backend = url.get_backend_name()
+    connect_args: dict[str, Any] = {}
+    if backend in ("postgresql", "mysql", "mariadb"):
+        connect_args["connect_timeout"] = max(1, round(ctx.timeout_s))
+    if addresses and backend == "postgresql":
+        connect_args["hostaddr"] = str(addresses[0])  # libpq keeps `host` for TLS checks
+    elif addresses:
+        url = url.set(host=str(addresses[0]))
+    return create_engine(url, poolclass=NullPool, connect_args=connect_args)
+
+
+def _connect(engine: Engine) -> Connection:
+    """A connection; failing, a message that says no more than that: the driver's (refused,
+    timed out, no route, no such user) would map the worker's network for a tenant."""
+    try:
+        return engine.connect()
+    except SQLAlchemyError as exc:
+        log.warning("sql source could not connect: %s", exc)
+        raise SourceError("query failed: could not connect to the database") from None
 
 
 def _since_param(config: SqlConfig, state: dict[str, Any], ctx: PollContext) -> Any:

@@ -11,7 +11,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from components import ids
-from components.overview import format_value
+from components.overview import format_change, format_value
 from tests.browser.conftest import by_id, dash_id, point
 from tests.conftest import PASSWORD, LiveServer, wait_until
 
@@ -98,6 +98,9 @@ def test_new_point_reaches_kpi_card_within_2s_and_badge_says_live(
     # "4,242": what the server writes for this value on a reload (ties round to even)
     dash_duo.wait_for_text_to_equal(by_id(ids.KPI_VALUE, KEY), "4,242", timeout=LIVE_WAIT_S)
     assert format_value(4242.5) == "4,242"
+    # the history is younger than an hour: the browser says so in the server's words
+    dash_duo.wait_for_text_to_equal(by_id(ids.KPI_CHANGE, KEY), format_change(4242.5, None),
+                                    timeout=2)
     dash_duo.wait_for_text_to_equal(by_id(ids.KPI_BADGE, KEY), "live", timeout=2)
     wait_until(lambda: trace_lengths(dash_duo, METRIC) == [len(HISTORY) + 1], 2)
 

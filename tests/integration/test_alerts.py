@@ -8,6 +8,7 @@ and the clock where a test needs time to pass."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import hashlib
 import hmac
@@ -175,6 +176,18 @@ class Pushes:
         return out
 
 
+def assert_standard_webhook(call: dict[str, Any], secret: str) -> None:
+    """The call verifies as a Standard Webhook: v1 HMAC over "{id}.{timestamp}.{body}" with
+    the secret's text as key, and a timestamp of now (what lets a receiver refuse replays)."""
+    headers = {k.lower(): v for k, v in call["headers"].items()}
+    msg_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
+    assert abs(int(timestamp) - time.time()) < 300
+    signed = f"{msg_id}.{timestamp}.".encode() + call["body"]
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
+    assert headers["webhook-signature"] == "v1," + base64.b64encode(digest).decode()
+    assert msg_id == headers["x-pulse-delivery"]
+
+
 # -- the whole way round ------------------------------------------------------------------------
 
 
@@ -236,6 +249,7 @@ def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhoo
     expected = "sha256=" + hmac.new(rule["webhook_secret"].encode(), call["body"],
                                     hashlib.sha256).hexdigest()
     assert call["headers"][SIGNATURE_HEADER] == expected
+    assert_standard_webhook(call, rule["webhook_secret"])
     body = orjson.loads(call["body"])
     assert body["state"] == "firing" and body["message"] == note["message"]
     assert box.messages[0]["To"] == "oncall@example.com"

@@ -375,8 +375,9 @@ def test_accepted_points_keep_their_fields(client, services: Services, tenant: s
 # -- the /api surface ----------------------------------------------------------------------
 
 
-def test_openapi_lists_every_api_route_with_its_methods(client, web) -> None:
-    resp = client.get("/api/openapi.json")
+def test_openapi_lists_every_api_route_with_its_methods(client, web, ingest_key: str) -> None:
+    assert_error(client.get("/api/openapi.json"), 401, "unauthenticated")
+    resp = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {ingest_key}"})
     assert resp.status_code == 200
     doc = resp.get_json()
     assert doc["openapi"].startswith("3.")

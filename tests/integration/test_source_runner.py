@@ -14,11 +14,13 @@ import orjson
 import pytest
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import delete, text, update
 
 from app.metrics import exposition
+from app.outbound import outbound_policy
 from app.services import Services
-from app.sources.runner import JOB_PREFIX, SourceRunner
+from app.sources.runner import JOB_PREFIX, SOURCES_EXECUTOR, SourceRunner
 from app.worker import Consumer, run_worker
 from data.events import Events
 from data.schema import sources
@@ -80,7 +82,7 @@ def events_of(svc: Services, source_id: str) -> list[str]:
 def test_failing_hanging_and_garbage_sources_go_down_once_while_another_keeps_producing(
     svc: Services, tenant: str, endpoints: str
 ) -> None:
-    store = SourceStore(svc.engine)
+    store = SourceStore(svc.engine, outbound_policy(svc.settings))
     fast = {"interval_s": 0.2, "timeout_s": 0.5}
     good = store.create(tenant, json_source("good", endpoints + "/good", **fast))
     refused = store.create(
@@ -145,7 +147,7 @@ def test_recovery_raises_one_source_up(svc: Services, tenant: str) -> None:
             else (500, "text/plain", b"boom")
         )
 
-    store = SourceStore(svc.engine)
+    store = SourceStore(svc.engine, outbound_policy(svc.settings))
     runner = SourceRunner(svc)
     with http_server(flaky) as base:
         source = store.create(tenant, json_source("flaky", base, interval_s=0.2))
@@ -167,7 +169,7 @@ def test_recovery_raises_one_source_up(svc: Services, tenant: str) -> None:
 def test_the_scheduler_follows_the_table_and_a_hang_stalls_nothing(
     svc: Services, tenant: str, endpoints: str
 ) -> None:
-    store = SourceStore(svc.engine)
+    store = SourceStore(svc.engine, outbound_policy(svc.settings))
     scheduler = BackgroundScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(8)})
     runner = SourceRunner(svc, scheduler)
     good = store.create(tenant, json_source("good", endpoints + "/good", interval_s=0.2))
@@ -203,8 +205,39 @@ def test_the_scheduler_follows_the_table_and_a_hang_stalls_nothing(
         scheduler.shutdown(wait=False)
 
 
+def test_stuck_sources_fill_their_own_pool_and_never_the_worker_jobs_one(
+    svc: Services, tenant: str
+) -> None:
+    """Sources that hang until released hold every thread of the sources pool; a job of
+    the default pool (alert delivery, nodata, partitions) keeps running meanwhile."""
+    release = threading.Event()
+
+    def held(path: str, headers: dict[str, str]) -> Answer:
+        release.wait(30)
+        return 200, "application/json", b'{"load": {"now": 1}}'
+
+    store = SourceStore(svc.engine, outbound_policy(svc.settings))
+    scheduler = BackgroundScheduler(
+        timezone="UTC",
+        executors={"default": ThreadPoolExecutor(1), SOURCES_EXECUTOR: ThreadPoolExecutor(2)},
+    )
+    runner = SourceRunner(svc, scheduler, executor=SOURCES_EXECUTOR)
+    ticks: list[int] = []
+    scheduler.add_job(lambda: ticks.append(1), IntervalTrigger(seconds=0.2), id="alert-like")
+    with http_server(held) as base:
+        for i in range(4):
+            store.create(tenant, json_source(f"held-{i}", base + "/", interval_s=0.2, timeout_s=60))
+        scheduler.start()
+        try:
+            runner.sync()
+            wait_until(lambda: len(ticks) >= 5, timeout=20)
+        finally:
+            release.set()
+            scheduler.shutdown(wait=False)
+
+
 def test_demo_sources_run_only_with_demo_data(services: Services, tenant: str) -> None:
-    store = SourceStore(services.engine)
+    store = SourceStore(services.engine, outbound_policy(services.settings))
     source = store.create(tenant, {"name": "demo", "kind": "demo", "interval_s": 1})
     assert JOB_PREFIX + source.source_id not in SourceRunner(isolated(services)).wanted()
     lively = isolated(services, demo_data=True)
@@ -221,7 +254,7 @@ def test_an_edit_meanwhile_keeps_the_fresh_state(
 ) -> None:
     """A poll that finishes after its source's config changed records its success but does
     not overwrite the state the edit reset."""
-    store = SourceStore(svc.engine)
+    store = SourceStore(svc.engine, outbound_policy(svc.settings))
     source = store.create(tenant, json_source("edited", endpoints + "/good"))
     edited = store.update(
         tenant, source.source_id, {"config": json_source("x", endpoints + "/good?v=2")["config"]}
@@ -235,7 +268,7 @@ def test_an_edit_meanwhile_keeps_the_fresh_state(
 def test_a_source_row_with_a_broken_config_fails_with_the_reason(
     svc: Services, tenant: str
 ) -> None:
-    store = SourceStore(svc.engine)
+    store = SourceStore(svc.engine, outbound_policy(svc.settings))
     source = store.create(tenant, {"name": "later-broken", "kind": "demo"})
     with svc.engine.begin() as conn:
         conn.execute(
@@ -254,12 +287,13 @@ def test_a_file_sources_points_land_in_postgresql_once(
     """End to end: file → runner → ingest stream → consumer → PostgreSQL; a poll repeated
     from the old state (a crash before the state was saved) stores nothing twice."""
     now = int(time.time())
-    feed = tmp_path / "sales.csv"
+    (tmp_path / tenant).mkdir()
+    feed = tmp_path / tenant / "sales.csv"
     feed.write_text(
         "timestamp,metric,source,value\n"
         + "".join(f"{now - 5 + i},sales.orders,shop-{i % 2},{i}\n" for i in range(5))
     )
-    store = SourceStore(svc.engine)
+    store = SourceStore(svc.engine, outbound_policy(svc.settings))
     source = store.create(
         tenant,
         {
@@ -321,7 +355,7 @@ def test_parallel_runners_poll_a_source_once_per_interval(
     svc: Services, tenant: str, endpoints: str
 ) -> None:
     """Two workers scheduling the same source: the lease lets one of them poll it."""
-    store = SourceStore(svc.engine)
+    store = SourceStore(svc.engine, outbound_policy(svc.settings))
     source = store.create(tenant, json_source("shared", endpoints + "/good", interval_s=5))
     first, second = SourceRunner(svc), SourceRunner(svc)
     results: list[str] = []
@@ -351,7 +385,8 @@ def test_the_worker_role_picks_up_a_new_source_and_stores_its_points(
     worker.start()
     try:
         now = int(time.time())
-        (tmp_path / "feed.jsonl").write_text(
+        (tmp_path / tenant).mkdir()
+        (tmp_path / tenant / "feed.jsonl").write_text(
             "".join(
                 orjson.dumps(
                     {"timestamp": now - i, "metric": "temp", "source": f"dev-{i}", "value": i}
@@ -360,7 +395,7 @@ def test_the_worker_role_picks_up_a_new_source_and_stores_its_points(
                 for i in range(3)
             )
         )
-        store = SourceStore(services.engine)
+        store = SourceStore(services.engine, outbound_policy(services.settings))
         source = store.create(
             tenant,
             {

@@ -3,6 +3,7 @@ other tenants' sources are 404, credentials masked, changes audited."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -157,14 +158,33 @@ def test_other_tenants_and_lesser_roles_get_nothing(
     assert admin.get(f"/api/sources/{source_id}").get_json()["enabled"] is True
 
 
-def test_credentials_are_masked_and_kept_when_sent_back(admin: Any, services: Services) -> None:
+def with_settings(services: Services, **changes: Any) -> Services:
+    """The run's services under changed settings (the same database and Redis)."""
+    return dataclasses.replace(services, settings=services.settings.model_copy(update=changes))
+
+
+@pytest.fixture
+def sql_admin(services: Services, tenant: str, make_user) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """A signed-in admin of the test tenant on a Pulse with SQL_SOURCES_ENABLED=1."""
+    yield signed_in(with_settings(services, sql_sources_enabled=True), make_user(tenant, "admin"))
+    with services.engine.begin() as conn:
+        conn.execute(delete(sources).where(sources.c.tenant_id == tenant))
+
+
+SHOP_QUERY = "SELECT ts, 'm', s, v FROM t WHERE ts > :since"
+
+
+def test_credentials_are_masked_and_kept_when_sent_back(
+    sql_admin: Any, services: Services
+) -> None:
+    admin = sql_admin
     url = "postgresql+psycopg://reader:hunter2@db.internal:5432/shop"
     resp = admin.post(
         "/api/sources",
         json={
             "name": "shop-db",
             "kind": "sql",
-            "config": {"url": url, "query": "SELECT ts, 'm', s, v FROM t WHERE ts > :since"},
+            "config": {"url": url, "query": SHOP_QUERY},
         },
     )
     shown = resp.get_json()
@@ -197,6 +217,97 @@ def test_credentials_are_masked_and_kept_when_sent_back(admin: Any, services: Se
             select(sources.c.config).where(sources.c.source_id == api["id"])
         ).scalar_one()
     assert stored["headers"] == {"Authorization": "Bearer tok-1", "Accept-Language": "en"}
+
+
+def stored_config(services: Services, source_id: str) -> dict[str, Any]:
+    with services.engine.connect() as conn:
+        return dict(
+            conn.execute(
+                select(sources.c.config).where(sources.c.source_id == source_id)
+            ).scalar_one()
+        )
+
+
+def test_a_masked_sql_password_follows_only_the_same_server_database_and_user(
+    sql_admin: Any, services: Services
+) -> None:
+    url = "postgresql+psycopg://reader:hunter2@db.internal:5432/shop"
+    created = sql_admin.post(
+        "/api/sources",
+        json={"name": "shop-db", "kind": "sql", "config": {"url": url, "query": SHOP_QUERY}},
+    ).get_json()
+    masked = created["config"]["url"]
+    for moved in (
+        masked.replace("db.internal", "evil.example"),
+        masked.replace(":5432", ":5433"),
+        masked.replace("/shop", "/other"),
+        masked.replace("reader:", "admin:"),
+    ):
+        resp = sql_admin.put(
+            f"/api/sources/{created['id']}", json={"config": {**created["config"], "url": moved}}
+        )
+        assert problems(resp) == {
+            "config.url": "a changed server, database or user needs its own password (not ***)"
+        }
+    assert stored_config(services, created["id"])["url"] == url
+    moved_with_password = url.replace("db.internal", "db2.internal")
+    resp = sql_admin.put(
+        f"/api/sources/{created['id']}",
+        json={"config": {**created["config"], "url": moved_with_password}},
+    )
+    assert resp.status_code == 200
+    assert stored_config(services, created["id"])["url"] == moved_with_password
+
+
+def test_credentials_in_http_urls_are_masked_and_kept_only_for_the_same_host(
+    admin: Any, services: Services
+) -> None:
+    url = "https://user:pa55@api.example/stats?token=t0k&api_key=k3y&apikey=k4&access_token=a"
+    url += "&password=pw&page=2"
+    resp = admin.post(
+        "/api/sources",
+        json={
+            "name": "api",
+            "kind": "http_json",
+            "config": {"url": url, "values": [{"path": "a", "metric": "m"}]},
+        },
+    )
+    assert resp.status_code == 201, resp.get_json()
+    text = resp.get_data(as_text=True)
+    for secret in ("pa55", "t0k", "k3y", "k4", "=a&", "pw"):
+        assert secret not in text
+    shown = resp.get_json()["config"]
+    assert shown["url"] == (
+        "https://user:***@api.example/stats?token=***&api_key=***&apikey=***"
+        "&access_token=***&password=***&page=2"
+    )
+    source_id = resp.get_json()["id"]
+    assert admin.put(f"/api/sources/{source_id}", json={"config": shown}).status_code == 200
+    assert stored_config(services, source_id)["url"] == url
+    elsewhere = {**shown, "url": shown["url"].replace("api.example", "collector.example")}
+    resp = admin.put(f"/api/sources/{source_id}", json={"config": elsewhere})
+    assert "config.url" in problems(resp)
+    assert stored_config(services, source_id)["url"] == url
+
+
+def test_a_tenant_has_at_most_its_quota_of_sources_and_timeouts_of_60_s(
+    services: Services, tenant: str, make_user: Any
+) -> None:
+    admin = signed_in(with_settings(services, max_sources_per_tenant=2), make_user(tenant, "admin"))
+    try:
+        for name in ("a", "b"):
+            assert admin.post("/api/sources", json={**PROM, "name": name}).status_code == 201
+        resp = admin.post("/api/sources", json={**PROM, "name": "c"})
+        assert resp.status_code == 409
+        assert resp.get_json()["error"]["code"] == "too_many_sources"
+        assert "at most 2 sources" in resp.get_json()["error"]["message"]
+        assert len(admin.get("/api/sources").get_json()["sources"]) == 2
+        first = admin.get("/api/sources").get_json()["sources"][0]["id"]
+        assert "timeout_s" in problems(admin.put(f"/api/sources/{first}", json={"timeout_s": 61}))
+        assert admin.put(f"/api/sources/{first}", json={"timeout_s": 60}).status_code == 200
+    finally:
+        with services.engine.begin() as conn:
+            conn.execute(delete(sources).where(sources.c.tenant_id == tenant))
 
 
 def test_a_changed_config_starts_from_a_fresh_state(admin: Any, services: Services) -> None:

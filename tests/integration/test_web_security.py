@@ -200,3 +200,26 @@ def test_an_explicit_step_that_reads_raw_points_over_months_is_refused(analyst) 
     assert detail["field"] == "step" and "whole number of minutes" in detail["message"]
     assert analyst.get("/api/data?metric=m&start=now-400d&end=now&step=1h").status_code == 200
     assert analyst.get("/api/data?metric=m&start=now-1d&end=now&step=17s").status_code == 200
+
+
+# -- headers -----------------------------------------------------------------------------------
+
+
+def directives(resp: Any) -> dict[str, list[str]]:
+    policy = resp.headers["Content-Security-Policy"]
+    parsed = (part.strip().split() for part in policy.split(";") if part.strip())
+    return {name: values for name, *values in parsed}
+
+
+def test_every_page_forbids_framing_by_other_sites_and_inline_scripts(web, analyst) -> None:
+    for resp in (web.test_client().get("/login"), analyst.get("/"), analyst.get("/alerts")):
+        assert resp.status_code == 200
+        assert resp.headers["X-Frame-Options"] == "SAMEORIGIN"
+        assert resp.headers["Referrer-Policy"] == "same-origin"
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        policy = directives(resp)
+        assert policy["frame-ancestors"] == ["'self'"]
+        assert policy["object-src"] == ["'none'"]
+        scripts = policy["script-src"]
+        assert "'unsafe-inline'" not in scripts and "'unsafe-eval'" not in scripts
+        assert all(s == "'self'" or s.startswith("'sha256-") for s in scripts)

@@ -80,9 +80,13 @@ def test_format_change_is_the_signed_percentage_against_an_hour_ago(
     assert format_change(value, hour_ago) == text
 
 
-@pytest.mark.parametrize("hour_ago", [None, 0, 0.0])
-def test_format_change_without_a_usable_hour_ago_says_so(hour_ago: float | None) -> None:
-    assert format_change(42.0, hour_ago) == "no data 1 h ago"
+def test_format_change_without_a_value_an_hour_ago_says_there_is_nothing_to_compare() -> None:
+    assert format_change(42.0, None) == "— vs 1 h ago (no value then)"
+
+
+@pytest.mark.parametrize("hour_ago", [0, 0.0])
+def test_format_change_from_zero_an_hour_ago_gives_no_percentage(hour_ago: float) -> None:
+    assert format_change(42.0, hour_ago) == "— vs 1 h ago (was 0)"
 
 
 # -- overview helpers ----------------------------------------------------------------------

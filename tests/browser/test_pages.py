@@ -1,0 +1,190 @@
+"""Every page, for every role, at phone and desktop widths: no console error, no failed
+request, no sideways scroll (CONTRACT.md §5).
+
+The table below lists the pages; `test_every_served_page_has_a_row` fails when the app
+serves a page the table does not visit. Each role gets one browser and one sign-in, and
+visits its rows at both widths; the problems of every visit are reported together.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from callbacks.shell import PAGES
+from components import ids
+from data.accounts import User
+from data.alerts import AlertRules
+from data.incidents import Incidents
+from tests.browser.conftest import point
+from tests.browser.pagecheck import PageWatch
+from tests.conftest import PASSWORD, LiveServer, wait_until
+
+pytestmark = pytest.mark.browser
+
+ANONYMOUS = ("anonymous",)
+SIGNED_IN = ("viewer", "analyst", "admin")
+WIDTHS = (1280, 375)
+SHOTS = Path("/tmp/shots")
+METRIC, SOURCE = "cpu.usage", "web-1"
+UNKNOWN_PATH = "/no-such-page"
+
+
+@dataclass(frozen=True)
+class Row:
+    """A page to visit, who visits it, and what shows once its content has arrived."""
+
+    path: str
+    roles: tuple[str, ...]
+    ready: str  # CSS selector of the page's content
+    text: str = ""  # ...which contains this
+
+    @property
+    def name(self) -> str:
+        """The screenshot's file name: the path and query with dashes."""
+        parts = self.path.strip("/").replace("?", "-").replace("=", "-").replace("/", "-")
+        return parts or "overview"
+
+
+ROWS = (
+    Row("/login", ANONYMOUS, "#login-submit", "Sign in"),
+    Row("/", SIGNED_IN, f"#{ids.OVERVIEW_BODY} .pulse-kpi", METRIC),
+    Row("/explore", SIGNED_IN, f"#{ids.EXPLORE_MESSAGE}", "Pick one or more metrics"),
+    Row(f"/explore?metric={METRIC}", SIGNED_IN, f"#{ids.EXPLORE_GRAPH} .js-plotly-plot"),
+    Row("/alerts", SIGNED_IN, f"#{ids.ALERTS_INCIDENTS}", "CPU hot"),
+    Row("/notifications", SIGNED_IN, f"#{ids.NOTIFS_LIST}", "CPU hot"),
+    Row(UNKNOWN_PATH, SIGNED_IN, f"#{ids.PAGE} h1", "Page not found"),
+)
+
+# Flask routes that are not pages: actions, machine endpoints and Dash's own plumbing.
+NOT_PAGES = ("/logout", "/healthz", "/readyz", "/metrics", "/_reload-hash", "/_favicon.ico")
+NOT_PAGE_PREFIXES = ("/api/", "/_dash-", "/assets/", "/static/")
+DASH_ROUTES = ("/", "/<path:path>")  # Dash's catch-all: the pages of callbacks/shell.PAGES
+
+OVERFLOW = """
+const width = window.innerWidth;
+const wide = Array.from(document.body.querySelectorAll('*')).filter((el) => {
+  const box = el.getBoundingClientRect();
+  return box.width > 0 && box.height > 0 && box.right > width + 1;
+}).map((el) => el.tagName.toLowerCase() + '#' + el.id + '.' + el.className).slice(0, 3);
+return document.documentElement.scrollWidth > width ? wide.concat(['(page scrolls)']) : [];
+"""
+
+
+def served_pages(web) -> set[str]:  # type: ignore[no-untyped-def]
+    """Paths of every page the app serves: its HTML routes and the Dash pages."""
+    rules = {
+        rule.rule
+        for rule in web.url_map.iter_rules()
+        if "GET" in (rule.methods or ())
+        and rule.rule not in NOT_PAGES
+        and not rule.rule.startswith(NOT_PAGE_PREFIXES)
+    }
+    return (rules - set(DASH_ROUTES)) | set(PAGES)
+
+
+def test_every_served_page_has_a_row(web) -> None:  # type: ignore[no-untyped-def]
+    """A page added to the app without a row in ROWS is noticed here."""
+    visited = {urlsplit(row.path).path for row in ROWS} - {UNKNOWN_PATH}
+    assert visited == served_pages(web)
+    assert UNKNOWN_PATH not in PAGES
+
+
+@pytest.fixture
+def tenant_with_rule(live_server: LiveServer, tenant, ingest_key, ingest, stored) -> str:
+    """A tenant with an hour of cpu.usage and a rule on it that has not fired yet."""
+    now = int(time.time() * 1000)
+    history = [point(METRIC, SOURCE, 50.0 + i, now - 65 * 60_000 + i * 5 * 60_000)
+               for i in range(13)]  # fmt: skip
+    ingest(ingest_key, history)
+    stored(tenant, len(history), (METRIC, SOURCE), 62.0)
+    services = live_server.services
+    AlertRules(services.engine, services.redis, services.settings.redis_prefix).create(tenant, {
+        "name": "CPU hot", "metric": METRIC, "source": "*", "kind": "threshold", "op": ">",
+        "threshold": 80, "severity": "critical", "cooldown_s": 0})  # fmt: skip
+    return tenant
+
+
+def fire_rule(live_server: LiveServer, tenant: str, key: str, ingest, user: User) -> None:  # type: ignore[no-untyped-def]
+    """Breach the tenant's rule and wait for the user's notification of it."""
+    ingest(key, [point(METRIC, SOURCE, 95.5)])
+    incidents = Incidents(live_server.services.engine)
+    wait_until(lambda: incidents.unread(tenant, user.user_id) == 1, 10)
+
+
+def set_width(driver, width: int) -> None:  # type: ignore[no-untyped-def]
+    """Lay pages out at `width` CSS pixels; phones as a mobile viewport."""
+    if width >= 1000:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        driver.set_window_size(width, 1000)
+    else:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": width, "height": 812, "deviceScaleFactor": 1,
+                                "mobile": True})  # fmt: skip
+    wait_until(lambda: driver.execute_script("return window.innerWidth") == width, 5)
+
+
+def visit(dash_duo, watch: PageWatch, url: str, row: Row, width: int) -> list[str]:
+    """Open a page at a width and wait until it settles; what went wrong on the way."""
+    set_width(dash_duo.driver, width)
+    watch.reset()
+    dash_duo.driver.get(url + row.path)
+    problems = []
+    try:
+        dash_duo.wait_for_element(row.ready, timeout=15)
+        if row.text:
+            dash_duo.wait_for_contains_text(row.ready, row.text, timeout=15)
+        watch.settle()
+    except Exception as exc:  # a page that never shows its content is one more problem
+        problems.append(f"not ready: {type(exc).__name__}: {exc}".splitlines()[0])
+    problems += watch.problems()
+    problems += [f"wider than {width} px: {el}" for el in dash_duo.driver.execute_script(OVERFLOW)]
+    return problems
+
+
+def report(found: dict[str, list[str]]) -> str:
+    """The problems of every visit, one a line, under the visit's name."""
+    return "\n".join(f"{visit}:\n  " + "\n  ".join(lines) for visit, lines in found.items())
+
+
+def visit_all(dash_duo, live_server: LiveServer, role: str, shots: bool = False) -> dict:
+    """Visit every row of a role at every width; the problems of each visit that had any."""
+    watch = PageWatch(dash_duo.driver)
+    found = {}
+    try:
+        for row in (r for r in ROWS if role in r.roles):
+            for width in WIDTHS:
+                problems = visit(dash_duo, watch, live_server.url, row, width)
+                if problems:
+                    found[f"{row.path} @ {width}px"] = problems
+                if shots:
+                    SHOTS.mkdir(parents=True, exist_ok=True)
+                    dash_duo.driver.save_screenshot(str(SHOTS / f"{row.name}-{width}.png"))
+    finally:
+        dash_duo.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    return found
+
+
+def test_login_page_is_clean_at_every_width(dash_duo, live_server: LiveServer) -> None:
+    """The sign-in page, before anyone has signed in (saved under /tmp/shots)."""
+    found = visit_all(dash_duo, live_server, "anonymous", shots=True)
+    assert not found, report(found)
+
+
+@pytest.mark.parametrize("role", SIGNED_IN)
+def test_every_page_is_clean_for_role_at_every_width(
+    dash_duo, live_server: LiveServer, tenant_with_rule, ingest_key, ingest, make_user,
+    sign_in, role: str,
+) -> None:
+    """Each signed-in role opens every page at 1280 and 375 px: no console error, no failed
+    request, nothing wider than the screen (admin's visits are saved under /tmp/shots)."""
+    user = make_user(tenant_with_rule, role)
+    fire_rule(live_server, tenant_with_rule, ingest_key, ingest, user)
+    sign_in(user.username, PASSWORD)
+    dash_duo.wait_for_element(f"#{ids.NAV_USER}", timeout=10)
+    found = visit_all(dash_duo, live_server, role, shots=role == "admin")
+    assert not found, report(found)

@@ -1,0 +1,175 @@
+"""The world the permission matrix runs in: tenant A with one caller of each kind and one
+object of each kind, tenant B with an admin and a read key, and a Flask test client per
+caller (CONTRACT.md §2: nothing crosses tenants; another tenant's object answers 404).
+
+Every name Pulse could leak from A carries `A_MARK`, so a test can check that nothing B is
+shown contains it. Objects a cell may change or delete are made fresh for that cell
+(`fresh_*`), so the order of the cells never matters.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import dash
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from app import create_app
+from app.services import Services
+from data.alerting import Transition
+from data.alerts import AlertRules
+from data.deadletters import DeadLetters
+from data.incidents import record
+from data.live import IngestEntry
+from data.points import Point
+from data.sources import SourceStore
+from tests.conftest import PASSWORD
+
+# The callers of every cell, in the order of the matrix's columns.
+CALLERS = ("anonymous", "A viewer", "A analyst", "A admin", "A ingest key", "A read key",
+           "B admin", "B read key")  # fmt: skip
+B_CALLERS = ("B admin", "B read key")
+A_MARK = "matrixsecret"  # in every name of tenant A's objects
+A_METRIC = f"{A_MARK}.cpu"
+
+
+@dataclass
+class World:
+    """Two tenants, their callers and tenant A's objects."""
+
+    services: Services
+    app: dash.Dash
+    tenant_a: str
+    tenant_b: str
+    clients: dict[str, FlaskClient]
+    users: dict[str, Any]  # caller name → User, for the signed-in callers
+    keys: dict[str, str]  # caller name → API key secret
+    rule_id: str = ""
+    incident_id: str = ""
+    source_id: str = ""
+    dead_id: str = ""
+    notifications: dict[str, str] = field(default_factory=dict)  # caller → its notification
+
+    @property
+    def rules(self) -> AlertRules:
+        svc = self.services
+        return AlertRules(svc.engine, svc.redis, svc.settings.redis_prefix)
+
+    def headers(self, caller: str) -> dict[str, str]:
+        """The Authorization header of a key caller (none for the others)."""
+        key = self.keys.get(caller)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def fresh_rule(self, **changes: Any) -> str:
+        """A new threshold rule of tenant A; its id."""
+        doc = rule_doc(f"{A_MARK}-rule-{uuid.uuid4().hex[:6]}", **changes)
+        return self.rules.create(self.tenant_a, doc).rule_id
+
+    def fresh_incident(self) -> str:
+        """A new firing incident of tenant A, with a notification for each of A's users."""
+        rule = self.rules.get(self.tenant_a, self.rule_id)
+        assert rule is not None
+        at_ms = int(time.time() * 1000)
+        series = f"{A_MARK}-host-{uuid.uuid4().hex[:6]}"
+        transition = Transition("firing", f"{rule.rule_id}|value|{A_METRIC}|{series}|{at_ms}",
+                                "value", A_METRIC, series, at_ms, 93.5,
+                                f"{A_MARK} CPU hot: {A_METRIC} 93.5 > 80 on {series}")  # fmt: skip
+        with self.services.engine.begin() as conn:
+            recorded = record(conn, rule.definition(), transition, [])
+        assert recorded.incident_id is not None
+        return recorded.incident_id
+
+    def notification_of(self, incident_id: str, caller: str) -> str:
+        """The id of the notification of `incident_id` sent to `caller`."""
+        with self.services.engine.connect() as conn:
+            return str(conn.execute(
+                text("SELECT notification_id FROM notifications"
+                     " WHERE incident_id = :i AND user_id = :u"),
+                {"i": incident_id, "u": self.users[caller].user_id},
+            ).scalar_one())  # fmt: skip
+
+    def fresh_source(self) -> str:
+        """A new, disabled demo source of tenant A; its id."""
+        doc = {"name": f"{A_MARK}-source-{uuid.uuid4().hex[:6]}", "kind": "demo",
+               "config": {"seed": 1}, "enabled": False}  # fmt: skip
+        return SourceStore(self.services.engine).create(self.tenant_a, doc).source_id
+
+    def fresh_dead_letter(self) -> str:
+        """A new dead letter of tenant A (a point PostgreSQL 'kept refusing'); its id."""
+        live = self.services.live
+        live.ensure_group()
+        now_ms = int(time.time() * 1000)
+        point = Point(uuid.uuid4().hex, f"{A_MARK}-dead", A_METRIC, now_ms, 1.0)
+        entry = IngestEntry(f"{now_ms}-{uuid.uuid4().int % 1_000_000}", self.tenant_a, [point],
+                            True)  # fmt: skip
+        letters = DeadLetters(live)
+        letters.bury(entry, f"{A_MARK} refused", 5)
+        found = [d for d in letters.of_tenant(self.tenant_a) if d.entry_id == entry.entry_id]
+        return found[0].dead_id
+
+    def dead_letter_exists(self, dead_id: str) -> bool:
+        live = self.services.live
+        return bool(live.redis.xrange(live.dead_key, min=dead_id, max=dead_id))
+
+    def row(self, sql: str, **params: Any) -> Any:
+        """One row of a query on the run's database."""
+        with self.services.engine.connect() as conn:
+            return conn.execute(text(sql), params).first()
+
+
+def rule_doc(name: str, **changes: Any) -> dict[str, Any]:
+    """A valid threshold rule definition on A_METRIC."""
+    doc = {"name": name, "metric": A_METRIC, "source": "*", "kind": "threshold", "op": ">",
+           "threshold": 80, "clear_threshold": 75, "for_s": 0, "severity": "critical",
+           "cooldown_s": 300, "channels": ["in_app"], "enabled": True}  # fmt: skip
+    doc.update(changes)
+    return doc
+
+
+def signed_in(app: dash.Dash, user: Any) -> FlaskClient:
+    """A test client holding `user`'s session cookie."""
+    client = app.server.test_client()
+    resp = client.post("/login", json={"username": user.username, "password": PASSWORD})
+    assert resp.status_code == 200, resp.get_json()
+    return client
+
+
+def build_world(services: Services) -> World:
+    """Create both tenants, their callers, and A's shared objects."""
+    suffix = uuid.uuid4().hex[:8]
+    tenant_a, tenant_b = f"matrix-a-{suffix}", f"matrix-b-{suffix}"
+    accounts = services.accounts
+    users = {
+        "A viewer": accounts.create_user(tenant_a, f"mx-viewer-{suffix}", f"v{suffix}@a.example",
+                                         "viewer", PASSWORD),
+        "A analyst": accounts.create_user(tenant_a, f"mx-analyst-{suffix}",
+                                          f"n{suffix}@a.example", "analyst", PASSWORD),
+        "A admin": accounts.create_user(tenant_a, f"mx-admin-{suffix}", f"d{suffix}@a.example",
+                                        "admin", PASSWORD),
+        "B admin": accounts.create_user(tenant_b, f"mx-badmin-{suffix}", f"b{suffix}@b.example",
+                                        "admin", PASSWORD),
+    }  # fmt: skip
+    keys = {
+        "A ingest key": accounts.create_api_key(tenant_a, "matrix ingest", "ingest"),
+        "A read key": accounts.create_api_key(tenant_a, "matrix read", "read"),
+        "B read key": accounts.create_api_key(tenant_b, "matrix read", "read"),
+    }
+    app = create_app(services=services)
+    clients = {name: signed_in(app, user) for name, user in users.items()}
+    for name in ("anonymous", *keys):
+        clients[name] = app.server.test_client()
+    world = World(services, app, tenant_a, tenant_b, clients, users, keys)
+    world.rule_id = world.fresh_rule()
+    world.incident_id = world.fresh_incident()
+    world.notifications = {c: world.notification_of(world.incident_id, c) for c in users
+                           if c.startswith("A ")}  # fmt: skip
+    world.source_id = world.fresh_source()
+    world.dead_id = world.fresh_dead_letter()
+    point = Point(uuid.uuid4().hex, f"{A_MARK}-host", A_METRIC, int(time.time() * 1000), 42.0)
+    services.history.write_points([(tenant_a, point)])  # as the worker stores and publishes it
+    services.live.publish_points(tenant_a, [point])
+    return world
