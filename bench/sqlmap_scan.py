@@ -64,7 +64,8 @@ def _ingest_some_points(url: str, key: str) -> None:
 def _print_row(result: ScanResult, seconds: float) -> None:
     state = "finished" if result.finished else "CUT OFF"
     print(f"{result.target:<14} {len(result.parameters):>3} parameters {result.requests:>7}"
-          f" requests {len(result.injectable):>3} injectable {seconds:>7.1f} s  {state}"
+          f" requests {len(result.injectable):>3} injectable ({len(result.false_positives)}"
+          f" dismissed by sqlmap as false positives) {seconds:>7.1f} s  {state}"
           f"  [{', '.join(sorted(result.parameters))}]", flush=True)  # fmt: skip
 
 

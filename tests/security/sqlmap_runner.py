@@ -25,6 +25,10 @@ INJECTABLE_RE = re.compile(
     r"parameter '(?:JSON )?([^']+)' "
     r"(?:is '[^']*' injectable|is vulnerable|appears to be '[^']*' injectable)"
 )
+# At level 5 / risk 3 a parameter "appears to be ... injectable" (OR boolean-based: a refused
+# name and a refused name differ in the echoed text), and sqlmap's own false-positive check
+# then dismisses it: its verdict is the final "does not seem to be injectable".
+DISMISSED_RE = re.compile(r"parameter '(?:JSON )?([^']+)' does not seem to be injectable")
 IDENTIFIED = "sqlmap identified the following injection point"
 
 
@@ -46,6 +50,7 @@ class ScanResult:
     target: str
     parameters: set[str] = field(default_factory=set)
     injectable: set[str] = field(default_factory=set)
+    false_positives: set[str] = field(default_factory=set)  # claimed, then dismissed by sqlmap
     requests: int = 0
     finished: bool = False  # sqlmap reached its end (not cut off by the time bound)
     output: str = ""
@@ -112,7 +117,10 @@ def scan(
         if traffic.exists():
             result.requests = traffic.read_text(errors="replace").count("HTTP request [#")
     result.parameters = set(PARAMETER_RE.findall(result.output))
-    result.injectable = set(INJECTABLE_RE.findall(result.output))
+    claimed = set(INJECTABLE_RE.findall(result.output))
+    dismissed = set(DISMISSED_RE.findall(result.output))
+    result.injectable = claimed - dismissed
+    result.false_positives = claimed & dismissed
     if IDENTIFIED in result.output and not result.injectable:
         result.injectable = {"(unnamed)"}
     return result
