@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, session
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
@@ -20,7 +20,7 @@ from app.auth import ANY_SCOPE, principal, services
 from app.errors import ApiError
 from app.metrics import POINTS_ACCEPTED, POINTS_REFUSED
 from app.openapi import openapi_document
-from app.tokens import StreamTokens
+from app.tokens import SESSION_ID, StreamTokens
 from data.deadletters import DeadLetters
 from data.points import MAX_BODY_BYTES, MAX_POINTS, BodyError, parse_body, validate_points
 
@@ -142,6 +142,7 @@ def stream_token() -> Response:
         who.tenant_id,
         user_id=who.user.user_id if who.user else None,
         key_id=who.key.key_id if who.key else None,
+        session_id=session.get(SESSION_ID) if who.user else None,
     )
     return jsonify({"token": token, "expires_in": tokens.ttl_s})
 

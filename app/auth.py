@@ -157,10 +157,11 @@ def _login_post() -> Any:
         )
     user = svc.accounts.authenticate(username, password) if username and password else None
     if user is None:
+        throttle.failed(attempt, address)
         return _login_refused(
             401, "bad_credentials", "Wrong username or password.", next_url, username
         )
-    throttle.succeeded(attempt, username, address)
+    throttle.succeeded(username, address)
     login_user(SessionUser(user))
     session[SESSION_ID] = sessions(svc).start(user.user_id)
     if request.is_json:
@@ -187,8 +188,10 @@ class LoginThrottle:
 
     Throttling a username by itself would let anyone keep its owner locked out by failing on
     purpose; per pair, a guesser is slowed while the owner, from their own address, is not.
-    An attempt is counted before the password is checked (so a burst of parallel guesses
-    cannot all slip under the limit) and given back when it succeeds.
+    A pair's attempt is counted before the password is checked (so a burst of parallel
+    guesses at one account cannot all slip under the limit) and forgotten when it succeeds.
+    The address counts failures only, after the fact: counting its attempts in flight would
+    refuse an office behind one address whose people all sign in at the same moment.
     """
 
     def __init__(self, svc: Services) -> None:
@@ -206,12 +209,17 @@ class LoginThrottle:
     def begin(self, username: str, address: str) -> str | None:
         """Count an attempt; None when this user from this address, or this address, has
         failed too often lately."""
-        return self.windows.reserve([self._pair(username, address), self._address(address)])
+        if self.windows.full(self._address(address)):
+            return None
+        return self.windows.reserve([self._pair(username, address)])
 
-    def succeeded(self, attempt: str, username: str, address: str) -> None:
-        """Forget the pair's failures and give the address its attempt back."""
+    def failed(self, attempt: str, address: str) -> None:
+        """Count the failure against the address too."""
+        self.windows.add(attempt, self._address(address))
+
+    def succeeded(self, username: str, address: str) -> None:
+        """Forget the pair's failures."""
         self.windows.clear(self._pair(username, address))
-        self.windows.refund(attempt, [self._address(address)])
 
 
 def principal(scope: str | None = None, role: str = "viewer") -> Principal:

@@ -3,16 +3,67 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import getpass
+import logging
 import os
+import resource
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from types import FrameType
+from urllib.parse import unquote
 
 from app import logs
-from app.settings import Settings
+from app.settings import Settings, masked_url
 
 ROLES = ("all", "web", "stream", "worker")
+# Connections the kernel may hold for the server before it accepts them (capped by
+# net.core.somaxconn): a reconnect storm arrives faster than one event loop accepts.
+LISTEN_BACKLOG = 4096
+log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+GRACEFUL_SHUTDOWN_S = 3
+WORKER_STOP_S = 4.0  # its pending entries are safe in the stream: the next worker takes them
+
+
+class StopSignals:
+    """SIGTERM and SIGINT as SystemExit, so that every `finally` of the run (the worker child,
+    the embedded servers) runs: SIGTERM's default action ends the process without any, and
+    atexit handlers don't run then either. Held back while the embedded servers start, so a
+    start is never cut in half (a server half started would be left running)."""
+
+    def __init__(self) -> None:
+        """Nothing held, nothing received yet; install() puts the handlers in place."""
+        self._holding = False
+        self._received: int | None = None
+
+    def install(self) -> None:
+        """Handle both signals in this process (uvicorn puts these handlers back when done)."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._handle)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Defer a stop signal to the end of the block."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+            if self._received is not None:
+                self._handle(self._received, None)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self._holding:
+            self._received = signum
+            return
+        for sig in STOP_SIGNALS:  # a second signal must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -41,13 +92,23 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(settings.log_format)
     from app.embedded import resolve
 
-    settings, embedded = resolve(settings)
+    stop_signals = StopSignals()
+    stop_signals.install()
+    embedded = None
     try:
+        with stop_signals.held():
+            if args.command in ("all", "web", "stream"):
+                _say_what_is_embedded(settings)
+            settings, embedded = resolve(settings)
         if args.command in ("create-user", "create-api-key"):
             return _admin_command(args, settings)
         return _run_role(args.command, settings)
     finally:
-        embedded.stop()
+        if embedded is not None:
+            embedded.stop()
+        # the interpreter's last garbage collections walk every object of Dash, Plotly and
+        # Polars (seconds on a busy machine) only to free memory that exit returns anyway
+        gc.freeze()
 
 
 def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -88,6 +149,7 @@ def _run_role(role: str, settings: Settings) -> int:
         return 0
     if role == "all" or settings.web_processes > 1:
         _share_metrics(settings)
+    allow_many_open_files()
     import uvicorn
 
     from app.asgi import ROLES_ENV
@@ -96,22 +158,23 @@ def _run_role(role: str, settings: Settings) -> int:
     from data.db import migrate
 
     services = Services.build(settings)
+    step("bringing the database schema up to date")
     migrate(services.engine)
     worker = None
+    password = None
     if role == "all":
+        step("checking the demo tenant and its admin")
         password = ensure_demo_tenant(services)
-        if password:
-            print(
-                f"\n  Pulse admin: username 'admin', password '{password}' (shown once)\n",
-                flush=True,
-            )
-        worker = _spawn_worker(settings)
-    print(f"  Pulse on http://{settings.host}:{settings.port}\n", flush=True)
+        step("starting the worker (ingest writer, sources, alerts)")
+    step(f"serving pages, /api and /ws on {settings.host}:{settings.port}")
+    print(banner(settings, password), flush=True)
     # Each server process builds its own app from the environment, which now names the
     # resolved (possibly embedded) services and the roles to serve.
     os.environ.update(_resolved_env(settings))
     os.environ[ROLES_ENV] = ",".join(r for r in ("web", "stream") if role in ("all", r))
     try:
+        if role == "all":  # inside the try: a stop signal right after the spawn still stops it
+            worker = _spawn_worker(settings)
         uvicorn.run(
             "app.asgi:from_environment",
             factory=True,
@@ -122,13 +185,71 @@ def _run_role(role: str, settings: Settings) -> int:
             ws_per_message_deflate=False,
             log_level="warning",
             proxy_headers=True,
+            backlog=LISTEN_BACKLOG,
+            # open /ws sockets and long-polls must not hold up a stop (all of it within 10 s)
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )
     finally:
         if worker is not None:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=15)
+            _stop_worker(worker)
         services.close()
     return 0
+
+
+def step(text: str) -> None:
+    """One line of what a start is doing, so a first run (initdb, installs) never looks hung."""
+    print(f"==> {text}", flush=True)
+
+
+def _say_what_is_embedded(settings: Settings) -> None:
+    var_dir = settings.var_dir.expanduser().resolve()
+    if not (settings.database_url or "").strip():
+        first = "" if (var_dir / "pg").exists() else " (first start: initialising it)"
+        step(f"starting the embedded PostgreSQL in {var_dir / 'pg'}{first}")
+    if not (settings.redis_url or "").strip():
+        step(f"starting the embedded Redis (Valkey) in {var_dir / 'redis'}")
+
+
+def banner(settings: Settings, admin_password: str | None) -> str:
+    """What a person starting Pulse needs next: where it is, how to sign in, where data is."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    lines = ["", f"  Pulse is running on http://{host}:{settings.port}"]
+    if admin_password:
+        lines.append(
+            f"  Sign in as 'admin' with password '{admin_password}' (shown once; tenant 'demo')"
+        )
+    var_dir = str(settings.var_dir.expanduser().resolve())
+    database_url, redis_url = settings.require_urls()
+    for name, url in (("PostgreSQL", database_url), ("Redis", redis_url)):
+        where = f"embedded, under {var_dir}" if var_dir in unquote(url) else masked_url(url)
+        lines.append(f"  {name}: {where}")
+    lines += ["  Ctrl-C stops Pulse and the servers it started; the data stays.", ""]
+    return "\n".join(lines)
+
+
+def allow_many_open_files() -> None:
+    """Raise this process's open-file soft limit to its hard limit (the server processes
+    inherit it): every /ws viewer holds a descriptor, and the usual soft limit of 1,024
+    would refuse a reconnect storm of a thousand viewers."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:  # e.g. an unlimited hard limit the kernel refuses
+        log.warning("could not raise the open-file limit from %s to %s: %s", soft, hard, exc)
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the worker child and wait for it; kill it if it does not finish in time."""
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=WORKER_STOP_S)
+    except subprocess.TimeoutExpired:
+        print(f"  worker {worker.pid} did not stop within {WORKER_STOP_S}s; killing it",
+              file=sys.stderr, flush=True)  # fmt: skip
+        worker.kill()
+        worker.wait()
 
 
 def _share_metrics(settings: Settings) -> None:

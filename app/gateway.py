@@ -8,8 +8,10 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
+from redis.asyncio import BlockingConnectionPool, ConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -17,13 +19,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from app.fastwrite import FastWriter
 from app.hub import Hub
 from app.metrics import WS_CLIENTS
+from app.pipelined import PipelinedCommands
 from app.services import Services
+from app.settings import Settings
 from app.tokens import SessionCookies, StreamGrant, StreamTokens
-from app.wsclient import Client
+from app.wsclient import OVERFLOW_REASON, Client
 from data.messages import (
     RESET,
     MessageError,
-    Resume,
     Subscribe,
     Unsubscribe,
     error_frame,
@@ -36,10 +39,19 @@ PING_EVERY_S = 20.0
 RECHECK_EVERY_S = 30.0  # an expired token or disabled user is dropped within this
 CLOSE_FORBIDDEN = 4403
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_POLICY = 1008  # too many sockets, or a client flooding its own outbox
+OVERFLOW_CLOSE_WAIT_S = 5.0  # a client that floods and never reads may not take the close
+RESUME_EVERY_S = 1.0  # a socket's resumes at most this often: each may replay 10 minutes
+RESUME_BUSY = (
+    "one resume at a time, at most one a second: read the last one's frames, then resume"
+)
 
 
 async def session_grant(
-    services: Services, cookies: SessionCookies, redis: AsyncRedis, cookie: str | None
+    services: Services,
+    cookies: SessionCookies,
+    redis: AsyncRedis | PipelinedCommands,
+    cookie: str | None,
 ) -> StreamGrant | None:
     """The grant of a signed-in session cookie whose session and user are still live."""
     identity = cookies.identity(cookie) if cookie else None
@@ -54,7 +66,25 @@ async def session_grant(
     user = await asyncio.to_thread(services.accounts.get_user, user_id)
     if user is None or not user.active:
         return None
-    return StreamGrant(user.tenant_id, user.user_id, None, None)
+    return StreamGrant(user.tenant_id, user.user_id, None, None, sid)
+
+
+def redis_pool(settings: Settings, redis_url: str) -> ConnectionPool:
+    """The gateway's Redis connections, shared by every socket of the process.
+
+    Handshakes (session checks) and resumes (XRANGE) share pipelined round trips
+    (app/pipelined.py); anything else that finds every connection busy, as in a reconnect
+    storm, queues for up to GATEWAY_REDIS_WAIT_S rather than being answered 500, as
+    redis-py's default pool does past its 100 connections."""
+    sizing: dict[str, Any] = {
+        "max_connections": settings.gateway_redis_connections,
+        "health_check_interval": 30,
+    }
+    if settings.gateway_redis_wait_s == 0:
+        return ConnectionPool.from_url(redis_url, **sizing)
+    return BlockingConnectionPool.from_url(
+        redis_url, timeout=settings.gateway_redis_wait_s, **sizing
+    )
 
 
 @dataclass
@@ -70,7 +100,7 @@ class Gateway:
     def build(cls, services: Services) -> Gateway:
         settings = services.settings
         _, redis_url = settings.require_urls()
-        redis = AsyncRedis.from_url(redis_url, health_check_interval=30)
+        redis = AsyncRedis.from_pool(redis_pool(settings, redis_url))
         secret = settings.require_secret()
         return cls(
             services,
@@ -92,6 +122,7 @@ class Gateway:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.hub.commands.aclose()
             await self.hub.redis.aclose()
 
     async def _chores(self) -> None:
@@ -111,13 +142,22 @@ class Gateway:
                     log.exception("could not re-check the sockets' credentials")
 
     async def recheck_grants(self) -> None:
-        """Close sockets whose token expired, whose user was disabled or key revoked."""
+        """Close sockets whose token expired, whose user was disabled or signed out of the
+        session the socket came from, or whose key was revoked."""
         accounts = self.services.accounts
         users: dict[str, bool] = {}
         keys: dict[str, bool] = {}
+        sessions: dict[tuple[str, str], bool] = {}
+        prefix = self.services.settings.redis_prefix
         for client in self.hub.all_clients():
             grant = client.grant
             ok = grant.expires_at is None or grant.expires_at > time.time()
+            if ok and grant.user_id and grant.session_id:
+                signed_in = (grant.user_id, grant.session_id)
+                if signed_in not in sessions:
+                    key = session_key(prefix, grant.user_id)
+                    sessions[signed_in] = await self.hub.commands.sismember(key, grant.session_id)
+                ok = sessions[signed_in]
             if ok and grant.user_id:
                 if grant.user_id not in users:
                     user = await asyncio.to_thread(accounts.get_user, grant.user_id)
@@ -145,7 +185,7 @@ class Gateway:
         if token:
             return self.tokens.verify(token)
         cookie = ws.cookies.get(self.cookies.cookie_name)
-        return await session_grant(self.services, self.cookies, self.hub.redis, cookie)
+        return await session_grant(self.services, self.cookies, self.hub.commands, cookie)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one /ws connection from handshake to close (a plain ASGI app, so that the
@@ -158,7 +198,6 @@ class Gateway:
         if grant is None:
             await ws.close(CLOSE_UNAUTHENTICATED, "sign in or pass ?token=")
             return
-        await ws.accept()
 
         async def send_text(text: str) -> None:
             await send({"type": "websocket.send", "text": text})
@@ -166,7 +205,24 @@ class Gateway:
         client = Client(
             grant, send_text, lambda code, reason: ws.close(code, reason), fast=FastWriter.of(send)
         )
-        self.hub.add(client)
+        settings = self.services.settings
+        per_user, per_key = settings.ws_max_sockets_per_user, settings.ws_max_sockets_per_key
+        # before any await: two handshakes can race
+        admitted = self.hub.admit(client, per_user, per_key)
+        limit = per_user if grant.user_id else per_key
+        try:
+            await ws.accept()
+            if not admitted:  # accepted first, so that the client sees the code and reason
+                owner = "user" if grant.user_id else "key"
+                reason = f"too many open sockets for this {owner} (at most {limit})"
+                await ws.close(CLOSE_POLICY, reason)
+                return
+            await self._serve(ws, client)
+        finally:
+            self.hub.remove(client)
+            client.stop()
+
+    async def _serve(self, ws: WebSocket, client: Client) -> None:
         WS_CLIENTS.inc()
         try:
             await self._read_messages(ws, client)
@@ -174,24 +230,34 @@ class Gateway:
             pass
         finally:
             WS_CLIENTS.dec()
-            self.hub.remove(client)
-            client.stop()
 
     async def _read_messages(self, ws: WebSocket, client: Client) -> None:
-        while True:
+        while not client.overflowed:
             received = await ws.receive()  # text or binary frames alike
             if received["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(received.get("code", 1000), received.get("reason"))
             try:
-                message = parse_client_message(received.get("text") or received.get("bytes") or "")
+                await self._handle(client, received.get("text") or received.get("bytes") or "")
             except MessageError as exc:
                 client.push(error_frame(str(exc)))
-                continue
-            if isinstance(message, Subscribe):
-                client.subscribe(message.metrics, message.sources)
-                if message.cursor and not await self.hub.resume(client, message.cursor):
-                    client.push(RESET)
-            elif isinstance(message, Unsubscribe):
-                client.unsubscribe(message.metrics)
-            elif isinstance(message, Resume) and not await self.hub.resume(client, message.cursor):
-                client.push(RESET)
+        # It sent more than it read: stop reading it, and close without waiting long.
+        self.hub.remove(client)
+        with contextlib.suppress(Exception, asyncio.TimeoutError):
+            await asyncio.wait_for(ws.close(CLOSE_POLICY, OVERFLOW_REASON), OVERFLOW_CLOSE_WAIT_S)
+
+    async def _handle(self, client: Client, text: str | bytes) -> None:
+        """Act on one client message; MessageError when it is refused."""
+        message = parse_client_message(text)
+        if isinstance(message, Unsubscribe):
+            client.unsubscribe(message.metrics)
+            return
+        cursor = message.cursor
+        if cursor:
+            # Each resume of a loop would decode and queue another full replay.
+            if client.replay_in_flight or time.monotonic() - client.resumed_at < RESUME_EVERY_S:
+                raise MessageError(RESUME_BUSY)
+            client.resumed_at = time.monotonic()
+        if isinstance(message, Subscribe):
+            client.subscribe(message.metrics, message.sources)
+        if cursor and not await self.hub.resume(client, cursor):
+            client.push(RESET)

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +16,9 @@ from redis.asyncio import Redis as AsyncRedis
 
 from app.fastwrite import text_frame
 from app.metrics import WS_FRAMES
-from app.wsclient import Batch, Client
+from app.pipelined import PipelinedCommands
+from app.tokens import StreamGrant
+from app.wsclient import OVERFLOW_REASON, Batch, Client
 from data.live import LiveStore, cursor_of_live_message, live_entries
 from data.messages import PING, notification_frame, points_frame
 
@@ -22,6 +26,10 @@ log = logging.getLogger(__name__)
 
 SLOW_CLIENT_S = 30.0  # a client conflated this long is disconnected
 FLUSH_INTERVAL_S = 0.05  # at most 20 frames a second per tenant: the cost is frames × clients
+RESUME_PAGE_ENTRIES = 10  # live entries (one worker commit each) a resume reads at once
+# Replays decoded at the same time by one process; the others wait (their sockets' reads
+# wait with them), so resumes share the CPU with the rest of the process, never take it all.
+MAX_CONCURRENT_REPLAYS = 1
 
 
 async def _close_quietly(client: Client, code: int, reason: str) -> None:
@@ -43,21 +51,46 @@ class Hub:
         self.live = live
         # redis-py's annotations are unions of sync and async replies; treat replies as Any.
         self.redis: Any = redis
+        self.commands = PipelinedCommands(redis)  # resumes and session checks, batched
         self.clients: dict[str, set[Client]] = {}
+        self._per_owner: Counter[str] = Counter()  # open sockets per user or key
         self._pending: dict[str, _Pending] = {}
         self._last_cursor: dict[str, str] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
+        self._replays = asyncio.Semaphore(MAX_CONCURRENT_REPLAYS)
+
+    def admit(self, client: Client, max_per_user: int, max_per_key: int) -> bool:
+        """Add the client, unless its user already holds `max_per_user` sockets, or its key
+        (a kiosk fleet, an intranet page showing a chart to everyone) `max_per_key`."""
+        owner = _owner(client.grant)
+        limit = max_per_user if client.grant.user_id else max_per_key
+        if owner is not None and self._per_owner[owner] >= limit:
+            return False
+        self.add(client)
+        return True
 
     def add(self, client: Client) -> None:
-        self.clients.setdefault(client.grant.tenant_id, set()).add(client)
+        tenant_clients = self.clients.setdefault(client.grant.tenant_id, set())
+        if client not in tenant_clients:
+            tenant_clients.add(client)
+            self._count(client, 1)
 
     def remove(self, client: Client) -> None:
         tenant_clients = self.clients.get(client.grant.tenant_id)
-        if tenant_clients is not None:
+        if tenant_clients is not None and client in tenant_clients:
             tenant_clients.discard(client)
+            self._count(client, -1)
             if not tenant_clients:
                 del self.clients[client.grant.tenant_id]
+
+    def _count(self, client: Client, change: int) -> None:
+        owner = _owner(client.grant)
+        if owner is None:
+            return
+        self._per_owner[owner] += change
+        if self._per_owner[owner] <= 0:
+            del self._per_owner[owner]
 
     def all_clients(self) -> list[Client]:
         return [c for group in self.clients.values() for c in group]
@@ -168,18 +201,23 @@ class Hub:
         """Send the client every point after `cursor` it has not had live; False if too old.
 
         Frames arriving meanwhile are held and released afterwards, so nothing is lost
-        or sent twice; subscribing with a cursor makes the replay come first."""
+        or sent twice; subscribing with a cursor makes the replay come first. The replay is
+        read a page at a time: ten minutes of entries decoded at once would hold up every
+        other socket and request of the process."""
+        if not self.live.can_resume(cursor):
+            return False
         client.replaying = True
         try:
-            entries = await self._read_since(client.grant.tenant_id, cursor, client.live_since)
-            if entries is None:
-                return False
-            for entry_cursor, points in entries:
-                wanted = [p for p in points if client.wants(p)]
-                if wanted:
-                    client.push(points_frame(entry_cursor, wanted))
+            async with self._replays:
+                last = cursor
+                tenant = client.grant.tenant_id
+                async for raw in self._pages_since(tenant, cursor, client.live_since):
+                    # Decoding and filtering a page is most of a replay's cost: in a thread,
+                    # the event loop still gets the GIL every few milliseconds meanwhile.
+                    frames, last = await asyncio.to_thread(_replay_frames, client, raw)
+                    client.push_replay(frames)
             if client.live_since is None:
-                client.last_cursor = entries[-1][0] if entries else cursor
+                client.last_cursor = last
         finally:
             client.replaying = False
             held, client.held = client.held, []
@@ -188,14 +226,32 @@ class Hub:
             client.offer(points_frame(held[-1][0], held_points), held[-1][0], released)
         return True
 
-    async def _read_since(
+    async def _pages_since(
         self, tenant: str, cursor: str, until: str | None
-    ) -> list[tuple[str, list[dict[str, Any]]]] | None:
-        if not self.live.can_resume(cursor):
-            return None
-        end = f"({until}" if until else "+"
-        raw = await self.redis.xrange(self.live.live_key(tenant), min=f"({cursor}", max=end)
-        return live_entries(raw)
+    ) -> AsyncIterator[list[Any]]:
+        """The live entries after `cursor` (before `until`, else up to the newest now), in
+        pages of RESUME_PAGE_ENTRIES; the newest is fixed first so that the replay ends. The
+        reads share pipelined round trips: a storm of resumes queues in batches, not for
+        pooled connections."""
+        key = self.live.live_key(tenant)
+        if until is not None:
+            end = f"({until}"
+        else:
+            newest = await self.commands.run("XREVRANGE", key, "+", "-", "COUNT", 1)
+            if not newest:
+                return
+            end = _entry_id(newest[0])
+        start = f"({cursor}"
+        while True:
+            raw = await self.commands.run(
+                "XRANGE", key, start, end, "COUNT", RESUME_PAGE_ENTRIES
+            )
+            if not raw:
+                return
+            yield raw
+            if len(raw) < RESUME_PAGE_ENTRIES:
+                return
+            start = f"({_entry_id(raw[-1])}"
 
     def ping_all(self) -> None:
         """Send a ping to every client (a lagging one is already being written to)."""
@@ -204,11 +260,37 @@ class Hub:
                 client.push(PING, bounded=True)
 
     async def drop_slow(self) -> None:
-        """Disconnect clients that have been conflated for too long."""
-        now = time.monotonic()
+        """Disconnect clients conflated for too long, or that overflowed their outbox."""
+        lagging_since = time.monotonic() - SLOW_CLIENT_S
         for client in self.all_clients():
-            if client.conflated_since is not None and now - client.conflated_since > SLOW_CLIENT_S:
+            if client.overflowed:
+                self.disconnect(client, 1008, OVERFLOW_REASON)
+            elif client.conflated_since is not None and client.conflated_since < lagging_since:
                 self.disconnect(client, 1008, "too slow to keep up")
+
+
+def _entry_id(entry: Any) -> str:
+    """The id of one entry of an XRANGE reply."""
+    entry_id = entry[0]
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+def _replay_frames(client: Client, raw: list[Any]) -> tuple[list[str], str]:
+    """The `points` frames of one page of a replay, and the page's last cursor."""
+    entries = live_entries(raw)
+    frames = [
+        points_frame(entry_cursor, wanted)
+        for entry_cursor, points in entries
+        if (wanted := [p for p in points if client.wants(p)])
+    ]
+    return frames, entries[-1][0]
+
+
+def _owner(grant: StreamGrant) -> str | None:
+    """Whose sockets count together towards the per-user cap: the user's, else the key's."""
+    if grant.user_id:
+        return f"user:{grant.user_id}"
+    return f"key:{grant.key_id}" if grant.key_id else None
 
 
 def _wanted(client: Client, batches: list[Batch]) -> list[Batch]:

@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     )
     live_resume_s: int = Field(600, ge=10, description="how far back /ws resume reaches")
     stream_token_ttl_s: int = Field(300, ge=10, description="lifetime of a /ws token")
+    gateway_redis_connections: int = Field(
+        50, ge=2, description="Redis connections of one /ws gateway process, its pub/sub included"
+    )
+    gateway_redis_wait_s: float = Field(
+        20.0, ge=0, description="how long a /ws handshake or resume waits for one; 0: fail at once"
+    )
+    ws_max_sockets_per_user: int = Field(
+        20, ge=1, description="open /ws sockets one user may hold per gateway process"
+    )
+    ws_max_sockets_per_key: int = Field(
+        2_000, ge=1, description="open /ws sockets one API key may hold per gateway process"
+    )
     log_format: Literal["text", "json"] = Field(
         "text", description="text, or JSON lines with the request id and tenant"
     )

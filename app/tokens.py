@@ -21,6 +21,9 @@ class StreamGrant:
     user_id: str | None
     key_id: str | None
     expires_at: float | None
+    # the sign-in session it came from (a cookie, or a token fetched with one): signing out
+    # of that session ends the socket too
+    session_id: str | None = None
 
 
 class StreamTokens:
@@ -30,9 +33,16 @@ class StreamTokens:
         self._serializer = URLSafeTimedSerializer(secret, salt=TOKEN_SALT)
         self.ttl_s = ttl_s
 
-    def issue(self, tenant_id: str, user_id: str | None = None, key_id: str | None = None) -> str:
-        """A token for this tenant and user (or read key), valid for `ttl_s`."""
-        return self._serializer.dumps({"t": tenant_id, "u": user_id, "k": key_id})
+    def issue(
+        self,
+        tenant_id: str,
+        user_id: str | None = None,
+        key_id: str | None = None,
+        session_id: str | None = None,
+    ) -> str:
+        """A token for this tenant and user (or read key), valid for `ttl_s`; a user's token
+        names the sign-in session it was fetched with, and dies with it."""
+        return self._serializer.dumps({"t": tenant_id, "u": user_id, "k": key_id, "s": session_id})
 
     def verify(self, token: str, now: float | None = None) -> StreamGrant | None:
         """The grant inside a genuine, unexpired token; None otherwise."""
@@ -47,7 +57,9 @@ class StreamTokens:
         expires = signed_at.timestamp() + self.ttl_s
         if (now if now is not None else time.time()) > expires:
             return None
-        return StreamGrant(payload["t"], payload.get("u"), payload.get("k"), expires)
+        return StreamGrant(
+            payload["t"], payload.get("u"), payload.get("k"), expires, payload.get("s")
+        )
 
 
 class SessionCookies:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -35,7 +36,14 @@ from app.metrics import LONG_POLLS
 from app.services import Services
 from app.tokens import SessionCookies
 from data.live import CURSOR_RE, live_entries
-from data.messages import MAX_PATTERNS, PATTERN_RE, compile_patterns
+from data.messages import (
+    MAX_PATTERNS,
+    PATTERN_RE,
+    MessageError,
+    check_pattern_total,
+    check_wildcards,
+    compile_patterns,
+)
 
 log = logging.getLogger(__name__)
 WAIT_S = 25.0
@@ -171,9 +179,7 @@ class Wanted:
         self._sources = compile_patterns(sources)
 
     def wants(self, point: dict[str, Any]) -> bool:
-        return bool(
-            self._metrics.fullmatch(point["metric"]) and self._sources.fullmatch(point["source"])
-        )
+        return self._metrics.matches(point["metric"]) and self._sources.matches(point["source"])
 
 
 def _parse(request: Request) -> tuple[str | None, Wanted]:
@@ -192,10 +198,21 @@ def _parse(request: Request) -> tuple[str | None, Wanted]:
             if not PATTERN_RE.fullmatch(name):
                 message = f"{name[:140]!r} is not a name, or a pattern where * matches anything"
                 problems.append({"field": field, "message": message})
+        problems.extend(_refusal(field, check_wildcards, field, names))
+    problems.extend(_refusal("metric", check_pattern_total, metrics, sources))
     if problems:
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         raise Refused(422, "invalid_query", message, problems)
     return (cursors[0] if cursors else None), Wanted(metrics, sources)
+
+
+def _refusal(field: str, check: Callable[..., None], *args: Any) -> list[dict[str, str]]:
+    """The problem `check(*args)` raises as a MessageError, as a 422 detail."""
+    try:
+        check(*args)
+    except MessageError as exc:
+        return [{"field": field, "message": str(exc)}]
+    return []
 
 
 async def _disconnected(request: Request) -> None:

@@ -13,11 +13,16 @@ from typing import Any
 from app import eager
 from app.fastwrite import FastWriter
 from app.tokens import StreamGrant
-from data.messages import compile_patterns, cursor_key, points_frame
+from data.messages import check_pattern_total, compile_patterns, cursor_key, points_frame
+from data.patterns import PatternSet
 
 log = logging.getLogger(__name__)
 
 QUEUE_FRAMES = 32  # live frames a client may have waiting before it is conflated
+# Frames of any kind (errors, resets, notifications, pings) waiting after the last replay:
+# past this the client sends faster than it reads, and is closed rather than buffered.
+MAX_WAITING_FRAMES = QUEUE_FRAMES + 64
+OVERFLOW_REASON = "too many frames waiting: the client sends faster than it reads"
 Send = Callable[[str], Coroutine[Any, Any, None]]
 Close = Callable[[int, str], Awaitable[None]]
 Batch = tuple[str, list[dict[str, Any]]]  # one live entry: its cursor and points
@@ -47,12 +52,19 @@ class Client:
     live_since: str | None = None  # the first cursor delivered live: a resume stops there
     writer: asyncio.Task[None] | None = None
     fast: FastWriter | None = None  # writes pre-framed bytes straight to the socket
-    _metric_re: Any = None
-    _source_re: Any = None
+    queued_total: int = 0  # frames ever put in the outbox
+    sent_total: int = 0  # frames ever taken out of it
+    replay_until: int = 0  # queued_total after the last replay's frames
+    overflowed: bool = False  # refused a frame: the endpoint closes it
+    resumed_at: float = float("-inf")  # monotonic time of the last resume accepted
+    _metric_matcher: PatternSet | None = None
+    _source_matcher: PatternSet | None = None
 
     def subscribe(self, metrics: tuple[str, ...], sources: tuple[str, ...]) -> None:
-        """Add metric patterns and set the source patterns."""
-        self.metrics = tuple(dict.fromkeys(self.metrics + metrics))
+        """Add metric patterns and set the source patterns; MessageError past MAX_PATTERNS."""
+        merged = tuple(dict.fromkeys(self.metrics + metrics))
+        check_pattern_total(merged, sources)
+        self.metrics = merged
         self.sources = sources
         self._compile()
 
@@ -62,8 +74,8 @@ class Client:
         self._compile()
 
     def _compile(self) -> None:
-        self._metric_re = compile_patterns(self.metrics)
-        self._source_re = compile_patterns(self.sources)
+        self._metric_matcher = compile_patterns(self.metrics)
+        self._source_matcher = compile_patterns(self.sources)
 
     @property
     def signature(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -72,12 +84,23 @@ class Client:
 
     def wants(self, point: dict[str, Any]) -> bool:
         """Whether the point matches this client's subscriptions."""
-        if self._metric_re is None:
+        if self._metric_matcher is None or self._source_matcher is None:
             return False
-        return bool(
-            self._metric_re.fullmatch(point["metric"])
-            and self._source_re.fullmatch(point["source"])
+        return self._metric_matcher.matches(point["metric"]) and self._source_matcher.matches(
+            point["source"]
         )
+
+    @property
+    def replay_in_flight(self) -> bool:
+        """Whether frames of the last replay still wait in the outbox."""
+        return self.sent_total < self.replay_until
+
+    def push_replay(self, frames: list[str]) -> None:
+        """Send a replay's frames in order; they are bounded by the resume window, not
+        MAX_WAITING_FRAMES, and a resume is refused until they are out."""
+        for frame in frames:
+            self.push(frame, replay=True)
+        self.replay_until = self.queued_total
 
     def is_stale(self, cursor: str) -> bool:
         """Whether this cursor was already delivered (after a resume)."""
@@ -110,10 +133,16 @@ class Client:
                 self.conflated[(p["metric"], p["source"])] = p
         self.conflated_cursor = cursor
 
-    def push(self, frame: str, bounded: bool = False, framed: bytes | None = None) -> bool:
+    def push(
+        self, frame: str, bounded: bool = False, framed: bytes | None = None, replay: bool = False
+    ) -> bool:
         """Send `frame` after everything queued; False if `bounded` and the outbox is full.
 
-        `framed`, the frame's bytes on the wire, lets an idle socket be written directly."""
+        Past MAX_WAITING_FRAMES after the last replay the frame is dropped and the client
+        marked `overflowed`. `framed`, the frame's bytes on the wire, lets an idle socket be
+        written directly."""
+        if self.overflowed:
+            return False
         if self.writer is None and not self.outbox:
             if framed is not None and self.fast is not None and self.fast.write(framed):
                 return True
@@ -127,7 +156,14 @@ class Client:
             return True
         if bounded and len(self.outbox) >= QUEUE_FRAMES:
             return False
+        if not replay and self.queued_total - max(self.sent_total, self.replay_until) >= (
+            MAX_WAITING_FRAMES
+        ):
+            self.overflowed = True
+            self.outbox.clear()  # nobody will read them: free the memory now
+            return False
         self.outbox.append(frame)
+        self.queued_total += 1
         return True
 
     def take_conflated(self) -> str | None:
@@ -144,7 +180,11 @@ class Client:
         try:
             await first
             while True:
-                frame = self.outbox.popleft() if self.outbox else self.take_conflated()
+                if self.outbox:
+                    frame: str | None = self.outbox.popleft()
+                    self.sent_total += 1
+                else:
+                    frame = self.take_conflated()
                 if frame is None:
                     return
                 await self.send(frame)

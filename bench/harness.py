@@ -30,10 +30,11 @@ class Pulse:
     ws_url: str
     process: subprocess.Popen[bytes]
     env: dict[str, str]
+    root: Path = ROOT
 
     def admin(self, *args: str, stdin: str = "") -> str:
         """Run an admin command of app.py against this Pulse; return what it printed."""
-        out = subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env=self.env,
+        out = subprocess.run([sys.executable, "app.py", *args], cwd=self.root, env=self.env,
                              input=stdin.encode(), capture_output=True, check=True)
         return out.stdout.decode().strip()
 
@@ -60,10 +61,11 @@ def service_urls() -> tuple[str, str]:
 
 @contextmanager
 def running_pulse(
-    extra_env: dict[str, str] | None = None, database: str | None = None
+    extra_env: dict[str, str] | None = None, database: str | None = None, root: Path = ROOT
 ) -> Iterator[Pulse]:
     """Start Pulse on a fresh database and key prefix; remove both afterwards. With
-    `database`, Pulse runs on that existing database instead, which is kept."""
+    `database`, Pulse runs on that existing database instead, which is kept; with `root`,
+    the Pulse checked out there (an older version, as a baseline)."""
     server_url, redis_url = service_urls()
     name = database or f"pulse_bench_{secrets.token_hex(4)}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
@@ -79,12 +81,12 @@ def running_pulse(
         DEMO_DATA="0", PORT=str(port), PULSE_ADMIN_PASSWORD=secrets.token_hex(8),
         **(extra_env or {}),
     )
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, process)
-        yield Pulse(url, f"ws://127.0.0.1:{port}/ws", process, env)
+        yield Pulse(url, f"ws://127.0.0.1:{port}/ws", process, env, root)
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -193,7 +193,7 @@ def server_processes(pulse: Pulse) -> dict[str, list[psutil.Process]]:
         if proc.info["name"] == "postgres" and (f" {database} " in line
                                                 or any(s in line for s in shared)):
             postgres.append(proc)
-        elif proc.info["name"] == "redis-server":
+        elif proc.info["name"] in ("valkey-server", "redis-server"):
             redis.append(proc)
     return {"postgres": postgres, "redis": redis}
 

@@ -7,7 +7,7 @@ changes nothing."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
@@ -15,12 +15,14 @@ from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from flask_login import current_user
 
-from app.services import Services
 from components import ids
 from components.alerts import COMMON, DEFAULTS, FIELDS, incident_table, rule_table
 from data.alerts import KIND_PARAMS, AlertRules, RuleInvalid, RuleLimit
 from data.incidents import Incidents, ms_time, preview, preview_history
 from data.queries import parse_time_ms
+
+if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
+    from app.services import Services
 
 OPTIONAL = ("threshold", "clear_threshold", "change_pct", "zscore", "window_s")
 FIELD_NAMES = [f for f, *_ in FIELDS]

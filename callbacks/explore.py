@@ -3,7 +3,7 @@ and the address bar are kept in the browser (assets/explore.js)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dash_bootstrap_components as dbc
 import orjson
@@ -12,7 +12,6 @@ from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_u
 from dash.exceptions import PreventUpdate
 from flask_login import current_user
 
-from app.services import Services
 from components import ids
 from components.explore_charts import view_figure
 from data.explore import (
@@ -33,6 +32,9 @@ from data.trends import (
     shift_forward,
     table_rows,
 )
+
+if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
+    from app.services import Services
 
 FILTER_STATES = (
     (ids.EXPLORE_METRICS, "value"),

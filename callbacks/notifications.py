@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dash import ALL, Dash, Input, Output, ctx
 from flask_login import current_user
 
-from app.services import Services
 from components import ids
 from components.notifications import PAGE_SIZE, notification_list, since_of, unread_label
 from data.incidents import SEVERITY_RANK, Incidents
 from data.schema import is_uuid
+
+if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
+    from app.services import Services
 
 
 def _clicked() -> bool:

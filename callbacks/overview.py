@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State
 from flask_login import current_user
 
-from app.services import Services
 from components import ids
 from components.overview import overview_body
 from data.overview import load_overview
+
+if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
+    from app.services import Services
 
 
 def _pattern(kind: str) -> dict[str, Any]:

@@ -3,12 +3,11 @@ and the shell's notification socket (assets/notify.js)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State
 from flask_login import current_user
 
-from app.services import Services
 from components import ids
 from components.alerts import alerts_page
 from components.explore import explore_page
@@ -16,6 +15,9 @@ from components.layout import not_found
 from components.notifications import notifications_page, unread_label
 from components.overview import overview_page
 from data.incidents import Incidents
+
+if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
+    from app.services import Services
 
 PAGES = {
     "/": overview_page,

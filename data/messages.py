@@ -10,7 +10,9 @@ from typing import Any
 
 import orjson
 
-MAX_PATTERNS = 200
+from data.patterns import MAX_WILDCARDS, PatternSet, wildcards
+
+MAX_PATTERNS = 100  # metrics + sources patterns of one socket, or of one /api/updates poll
 PATTERN_RE = re.compile(r"[A-Za-z0-9_.:\-*]{1,128}")
 PING = orjson.dumps({"type": "ping"}).decode()
 RESET = orjson.dumps({"type": "reset"}).decode()
@@ -48,7 +50,27 @@ def _patterns(doc: dict[str, Any], field: str, default: Sequence[str] | None) ->
         raise MessageError(f"{field} must be a list of 1-{MAX_PATTERNS} names or patterns")
     if not all(isinstance(p, str) and PATTERN_RE.fullmatch(p) for p in raw):
         raise MessageError(f"{field}: each entry is a name where * matches anything")
+    check_wildcards(field, raw)
     return tuple(raw)
+
+
+def check_wildcards(field: str, patterns: Sequence[str]) -> None:
+    """MessageError naming the first pattern with more than MAX_WILDCARDS `*`."""
+    for pattern in patterns:
+        if wildcards(pattern) > MAX_WILDCARDS:
+            raise MessageError(
+                f"{field}: {pattern[:40]!r} has more than {MAX_WILDCARDS} * (at most"
+                f" {MAX_WILDCARDS} a pattern)"
+            )
+
+
+def check_pattern_total(metrics: Sequence[str], sources: Sequence[str]) -> None:
+    """MessageError when a socket or a poll would hold more than MAX_PATTERNS patterns."""
+    total = len(metrics) + len(sources)
+    if total > MAX_PATTERNS:
+        raise MessageError(
+            f"at most {MAX_PATTERNS} metrics and sources patterns in all, not {total}"
+        )
 
 
 def parse_client_message(text: str | bytes) -> ClientMessage:
@@ -77,10 +99,9 @@ def _cursor(doc: dict[str, Any]) -> str:
     return cursor
 
 
-def compile_patterns(patterns: Sequence[str]) -> re.Pattern[str]:
-    """One regex matching any of the patterns, `*` standing for any run of characters."""
-    parts = (re.escape(p).replace(r"\*", ".*") for p in patterns)
-    return re.compile("|".join(f"(?:{p})" for p in parts) or "(?!)")
+def compile_patterns(patterns: Sequence[str]) -> PatternSet:
+    """A matcher of any of the patterns, `*` standing for any run of characters."""
+    return PatternSet(patterns)
 
 
 def points_frame(cursor: str, points: Sequence[dict[str, Any]]) -> str:

@@ -1,12 +1,11 @@
-"""Sliding-window attempt counters in Redis, reserved atomically and refundable.
+"""Sliding-window attempt counters in Redis.
 
-Sign-in throttling needs two things a plain counter does not give: the check and the count
-must be one step (else a burst of parallel guesses all pass the check before any is
-counted), and an attempt that turns out well must be taken back (else a busy office behind
-one address throttles itself). So an attempt is *reserved* in every window it counts against
-by one Lua script — refused as a whole if any window is full — and *refunded* by id later.
-Each window is a sorted set of attempt ids scored by time: a true sliding window, no
-boundary at which a burst of twice the limit gets through.
+Sign-in throttling needs the check and the count of an attempt at one account to be one step
+(else a burst of parallel guesses all pass the check before any is counted): `reserve` counts
+an attempt in every window it names by one Lua script, refused as a whole if any is full.
+Windows that should count only what went wrong are checked with `full` and fed with `add`
+after the fact. Each window is a sorted set of attempt ids scored by time: a true sliding
+window, with no boundary at which a burst of twice the limit gets through.
 """
 
 from __future__ import annotations
@@ -61,11 +60,19 @@ class SlidingWindows:
         ok = self._reserve(keys=[w.key for w in windows], args=args)
         return attempt if ok else None
 
-    def refund(self, attempt: str, windows: Sequence[Window]) -> None:
-        """Take a reserved attempt back out of these windows."""
+    def full(self, window: Window) -> bool:
+        """Whether the window holds its limit of attempts now."""
         with self.redis.pipeline() as pipe:
-            for window in windows:
-                pipe.zrem(window.key, attempt)
+            pipe.zremrangebyscore(window.key, "-inf", self.clock_ms() - self.window_ms)
+            pipe.zcard(window.key)
+            _, held = pipe.execute()
+        return int(held) >= window.limit
+
+    def add(self, attempt: str, window: Window) -> None:
+        """Count an attempt in a window after the fact."""
+        with self.redis.pipeline() as pipe:
+            pipe.zadd(window.key, {attempt: self.clock_ms()})
+            pipe.pexpire(window.key, self.window_ms)
             pipe.execute()
 
     def clear(self, window: Window) -> None:

@@ -1,8 +1,11 @@
-"""Imports flow one way: app → callbacks → components, data; data knows no web framework."""
+"""Imports flow one way: app → callbacks → components, data; data knows no web framework,
+and its domain modules do no I/O. Modules are named by their full dotted path, so a rule
+about `app.worker` catches `from app.worker import …` and `import app.worker.x` alike."""
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,32 +13,142 @@ import pytest
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("app", "callbacks", "components", "data")
+# Pure domain logic: decisions on values, testable without a server. Storage lives beside it.
+DOMAIN = (
+    "data.alerting",
+    "data.demo",
+    "data.jsontext",
+    "data.messages",
+    "data.patterns",
+    "data.points",
+    "data.trends",
+    "data.url_secrets",
+)
+IO_LIBRARIES = {
+    "alembic", "http", "httpx", "psycopg", "redis", "requests", "smtplib", "socket",
+    "sqlalchemy", "subprocess", "urllib.request", "valkey", "xlsxwriter",
+}  # fmt: skip
+WEB_ROLES = {
+    "app.api", "app.asgi", "app.auth", "app.cli", "app.gateway", "app.hub", "app.updates",
+    "app.worker", "app.wsclient",
+}  # fmt: skip
 
 
-def _imports(package: str) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for path in (ROOT / package).rglob("*.py"):
-        names: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module.split(".")[0])
-        found[str(path.relative_to(ROOT))] = names
-    return found
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node except those under `if TYPE_CHECKING:` (annotations only, never run)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            yield from (n for child in node.orelse for n in ast.walk(child))
+            continue
+        yield node
+        yield from _runtime_nodes(node)
+
+
+def imports_of(path: Path, module_level_only: bool = False) -> set[str]:
+    """The full dotted names a module imports at run time (`from a.b import c` gives `a.b`
+    and `a.b.c`, since c may be a module)."""
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if module_level_only else _runtime_nodes(tree)
+    names: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def modules(*packages: str) -> dict[str, Path]:
+    return {module_name(p): p for pkg in packages for p in (ROOT / pkg).rglob("*.py")}
+
+
+def breaks(imported: set[str], forbidden: set[str]) -> set[str]:
+    """The imported names that are, or lie inside, a forbidden module or package."""
+    return {
+        name for name in imported
+        if any(name == f or name.startswith(f + ".") for f in forbidden)
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
         ("data", {"app", "callbacks", "components", "dash", "flask", "flask_login"}),
-        ("components", {"app", "callbacks"}),
-        ("callbacks", {"app.cli", "app.worker"}),
+        ("components", {"app", "callbacks", "flask_login"}),
+        ("callbacks", {"app"}),  # Services only under TYPE_CHECKING: no web role, no cycle
     ],
 )
 def test_layers_do_not_import_upwards(package: str, forbidden: set[str]) -> None:
-    offenders = {path: names & forbidden for path, names in _imports(package).items()}
-    assert {path: names for path, names in offenders.items() if names} == {}
+    offenders = {
+        name: breaks(imports_of(path), forbidden) for name, path in modules(package).items()
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_callbacks_and_components_never_import_a_web_role() -> None:
+    offenders = {
+        name: breaks(imports_of(path), WEB_ROLES)
+        for name, path in modules("callbacks", "components").items()
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+@pytest.mark.parametrize("domain_module", DOMAIN)
+def test_domain_modules_do_no_io(domain_module: str) -> None:
+    path = modules("data")[domain_module]
+    assert breaks(imports_of(path), IO_LIBRARIES) == set()
+
+
+def test_no_import_cycles_between_modules() -> None:
+    """Module-level imports form no cycle (an import inside a function is a deliberate late
+    binding, e.g. the CLI loading a role only when asked for it)."""
+    known = modules(*PACKAGES)
+    graph = {
+        name: {
+            dep for dep in imports_of(path, module_level_only=True) if dep in known and dep != name
+        }
+        for name, path in known.items()
+    }
+    cycle = _find_cycle(graph)
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                return path[path.index(dep):] + [dep]
+            if dep not in state and (found := visit(dep)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:

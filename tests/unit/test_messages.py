@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -14,10 +13,12 @@ from data.messages import (
     Resume,
     Subscribe,
     Unsubscribe,
+    check_pattern_total,
     compile_patterns,
     cursor_key,
     parse_client_message,
 )
+from data.patterns import MAX_WILDCARDS
 
 
 def parse(doc: Any) -> Any:
@@ -131,7 +132,7 @@ def test_resume_without_cursor_is_refused() -> None:
 
 
 def matches(patterns: list[str], name: str) -> bool:
-    return compile_patterns(patterns).fullmatch(name) is not None
+    return compile_patterns(patterns).matches(name)
 
 
 def test_prefix_wildcard_matches_names_under_the_prefix_only() -> None:
@@ -167,10 +168,30 @@ def test_no_patterns_match_nothing() -> None:
 
 
 def test_regex_characters_in_patterns_are_literal() -> None:
-    """Only `*` is special; a compiled pattern is an ordinary regex object."""
-    compiled = compile_patterns(["a.b"])
-    assert isinstance(compiled, re.Pattern)
-    assert compiled.fullmatch("a.b") and not compiled.fullmatch("aXb")
+    """Only `*` is special: `.`, `-` and `:` stand for themselves."""
+    assert matches(["a.b"], "a.b") and not matches(["a.b"], "aXb")
+    assert matches(["a-*:b"], "a-x.y:b") and not matches(["a-*:b"], "a-x.y:bb")
+
+
+# -- caps ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["subscribe", "unsubscribe"])
+def test_a_pattern_with_more_than_the_wildcard_cap_is_refused_not_trimmed(kind: str) -> None:
+    assert parse({"type": kind, "metrics": ["*." * MAX_WILDCARDS + "x"]}).metrics
+    with pytest.raises(MessageError, match=f"more than {MAX_WILDCARDS} \\*"):
+        parse({"type": kind, "metrics": ["cpu.usage", "*" * (MAX_WILDCARDS + 1)]})
+
+
+def test_too_many_source_wildcards_are_refused() -> None:
+    with pytest.raises(MessageError, match="sources"):
+        parse({"type": "subscribe", "metrics": ["a"], "sources": ["*" * 40]})
+
+
+def test_pattern_total_counts_metrics_and_sources_together() -> None:
+    check_pattern_total(["m"] * (MAX_PATTERNS - 1), ["*"])
+    with pytest.raises(MessageError, match=f"at most {MAX_PATTERNS}.*not {MAX_PATTERNS + 1}"):
+        check_pattern_total(["m"] * MAX_PATTERNS, ["*"])
 
 
 # -- cursors -------------------------------------------------------------------------------
