@@ -18,6 +18,7 @@ from app.services import Services
 from app.tokens import SESSION_ID
 from components.login import login_page
 from data.accounts import ApiKey, User
+from data.jsontext import storable
 from data.sessions import SessionRegistry
 from data.throttle import SlidingWindows, Window
 
@@ -138,6 +139,10 @@ def _login_post() -> Any:
     doc: Any = body if isinstance(body, dict) or hasattr(body, "get") else {}
     username = str(doc.get("username") or "")[:64]
     password = str(doc.get("password") or "")[:1024]
+    # No account has a name PostgreSQL cannot store, nor a password no encoder accepts: such
+    # input is a wrong credential (a 401, still counted), not a failing query (a 500).
+    username = username if storable(username) else ""
+    password = password if storable(password) else ""
     next_url = _safe_next(doc.get("next") or request.args.get("next"))
     throttle = LoginThrottle(svc)
     address = request.remote_addr or "unknown"

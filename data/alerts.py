@@ -25,6 +25,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from data.alerting import RuleDef
 from data.audit import record_audit
+from data.jsontext import storable
 from data.outbound import OutboundPolicy, OutboundRefused
 from data.points import NAME_RE
 from data.schema import alert_rules, is_uuid
@@ -195,6 +196,13 @@ def parse_rule(doc: Any) -> RuleSpec:
     """A checked rule definition, or RuleInvalid with one detail per field."""
     if not isinstance(doc, dict):
         raise RuleInvalid([{"field": "body", "message": "must be a JSON object"}])
+    unstorable = [
+        {"field": str(key), "message": "must not contain NUL or unpaired surrogate characters"}
+        for key, value in doc.items()
+        if not (storable(key) and storable(value))
+    ]
+    if unstorable:  # PostgreSQL would refuse them on insert: a 500 instead of a 422
+        raise RuleInvalid(unstorable)
     try:
         spec = RuleSpec.model_validate(doc)
     except ValidationError as exc:

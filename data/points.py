@@ -63,6 +63,11 @@ class Problem:
         return {"index": self.index, "field": self.field, "message": self.message}
 
 
+# Stands in for an NDJSON line that is no JSON at all (its problem is already reported); a
+# sentinel rather than None, since `null` is a point the client did send and must be refused.
+UNREADABLE_LINE: Any = object()
+
+
 class BodyError(ValueError):
     """The request body as a whole cannot be read as points."""
 
@@ -92,7 +97,7 @@ def _parse_ndjson(body: bytes) -> tuple[list[Any], list[Problem]]:
             items.append(jsontext.loads(line))
         except ValueError as exc:
             problems.append(Problem(len(items), "", f"line is not valid JSON: {exc}"))
-            items.append(None)
+            items.append(UNREADABLE_LINE)
     return items, problems
 
 
@@ -165,8 +170,8 @@ def _checked_point(
     index: int, item: Any, now_ms: int, oldest_ms: int
 ) -> tuple[Point | None, list[Problem]]:
     """One raw point checked against the contract, field by field (`data_id` "" if absent)."""
-    if item is None:
-        return None, []  # an unreadable NDJSON line, already reported
+    if item is UNREADABLE_LINE:
+        return None, []
     if not isinstance(item, dict):
         return None, [Problem(index, "", "a point must be a JSON object")]
     problems = [

@@ -300,6 +300,20 @@ def test_ndjson_unreadable_line_is_one_problem_at_its_index() -> None:
     assert problems == [] and len(valid) == 2  # the bad line is reported once, not twice
 
 
+@pytest.mark.parametrize("ndjson", [False, True])
+def test_a_null_point_is_refused_not_dropped(ndjson: bool) -> None:
+    """Found by fuzzing: `[null]` was answered 202 with nothing queued, and `[null, point]`
+    silently stored one point of two (null was taken for an unreadable NDJSON line)."""
+    good = orjson.dumps(point())
+    body = good + b"\nnull" if ndjson else b"[" + good + b",null]"
+    items, line_problems = parse_body(body, ndjson=ndjson)
+    valid, problems = check(items)
+    assert line_problems == [] and len(valid) == 1
+    assert [(p.index, p.field, p.message) for p in problems] == [
+        (1, "", "a point must be a JSON object")
+    ]
+
+
 @pytest.mark.parametrize(
     "body",
     [b"", b"not json", b"{", b'"a string"', b"42", b"null",
