@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 TEST_STAMP := $(VENV)/.tested-$(shell cat requirements.lock requirements-test.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench lock clean
+.PHONY: run test lint bench lock clean system-packages
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || { echo "==> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
@@ -31,7 +31,11 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check app data components callbacks tests bench
 	$(VENV)/bin/mypy
 
-test: lint
+# Chromium, chromedriver and sqlmap, which the browser and security tests drive.
+system-packages:
+	@bash .ci/system-packages
+
+test: lint system-packages
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(TEST_STAMP)
