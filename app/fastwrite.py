@@ -4,11 +4,12 @@ that reaches past a public API, pinned to the versions it was written for.
 Why it exists: a flush sends the same frame to every subscriber of a tenant. The public
 path (the ASGI `send`, in a task per idle socket, as Python 3.11 has no eager tasks)
 re-encodes and re-frames the text per socket and passes the server's layers before the
-socket write; measured with `bench/live_latency.py` at 1,000 clients it cost the gateway
-~75 % more CPU and took p50 from 25-26 ms to 34-37 ms and p99 from 63-69 ms to 280-340 ms
-(bench/RESULTS.md), missing the target (p50 <= 25 ms, p99 <= 100 ms). Server frames are
-not masked, so one frame's bytes serve every connection: the hub frames once and writes
-those bytes to each idle transport.
+socket write; measured with `bench/live_latency.py` at 1,000 clients it cost the web +
+gateway process ~0.1 core more (0.23-0.27 against 0.13-0.14) and its best run was p50
+31 ms / p99 166 ms, against the target of p50 <= 25 ms, p99 <= 100 ms, which this path
+meets on a quiet machine (bench/RESULTS.md, issue 11). Server frames are not masked, so
+one frame's bytes serve every connection: the hub frames once and writes those bytes to
+each idle transport.
 
 What it relies on: uvicorn's `websockets-sansio` protocol (the object behind the ASGI
 `send` it hands to the app) and its attributes `transport`, `writable`, `close_sent` and
