@@ -1,25 +1,38 @@
-"""Write one pre-framed WebSocket message to many uvicorn connections, skipping the layers.
+"""Write one pre-framed WebSocket message to many uvicorn connections: the one fast path
+that reaches past a public API, pinned to the versions it was written for.
 
-A flush sends the same frame to every subscriber of a tenant. Through ASGI each send
-re-encodes the text, frames it (websockets), and passes three layers of wrappers before
-the socket write, which is itself the dearest part; measured at 1,000 sockets, the layers
-cost as much again as the write. Server frames are not masked, so one frame's bytes serve
-every connection: the hub frames once and writes those bytes to each transport.
+Why it exists: a flush sends the same frame to every subscriber of a tenant. The public
+path (the ASGI `send`, in a task per idle socket, as Python 3.11 has no eager tasks)
+re-encodes and re-frames the text per socket and passes the server's layers before the
+socket write; measured with `bench/live_latency.py` at 1,000 clients it cost the web +
+gateway process ~0.1 core more (0.23-0.27 against 0.13-0.14) and its best run was p50
+31 ms / p99 166 ms, against the target of p50 <= 25 ms, p99 <= 100 ms, which this path
+meets on a quiet machine (bench/RESULTS.md, issue 11). Server frames are not masked, so
+one frame's bytes serve every connection: the hub frames once and writes those bytes to
+each idle transport.
 
-This reaches into uvicorn's `websockets-sansio` protocol (the object behind the ASGI `send`
-it hands to the app): `transport`, `writable`, `close_sent`, `disconnected`. Where those
-are missing (another server or protocol), `FastWriter.of` answers None and the ordinary
-ASGI send is used; a test pins that the locked uvicorn takes the fast path.
+What it relies on: uvicorn's `websockets-sansio` protocol (the object behind the ASGI
+`send` it hands to the app) and its attributes `transport`, `writable`, `close_sent` and
+`disconnected`. They carry no underscore but are not a documented API, so the path is
+used only with the exact versions below (checked once when the gateway starts, which logs
+the path it takes); any other install takes the public ASGI path. When upgrading uvicorn
+or websockets, re-read `WebSocketsSansIOProtocol.send` and bump PINNED;
+tests/gateway/test_ws.py counts the frames that went through here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from websockets.frames import Frame, Opcode
 
-_NEEDED = ("transport", "writable", "close_sent", "disconnected")
+log = logging.getLogger(__name__)
+
+# The versions whose WebSocketsSansIOProtocol.send this was checked against.
+PINNED: Mapping[str, str] = {"uvicorn": "0.54.0", "websockets": "17.4"}
 
 
 def text_frame(text: str) -> bytes:
@@ -27,17 +40,52 @@ def text_frame(text: str) -> bytes:
     return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
+def installed_versions() -> dict[str, str | None]:
+    """The installed version of each pinned package (None when it is not installed)."""
+    found: dict[str, str | None] = {}
+    for package in PINNED:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def direct_writes_enabled(installed: Mapping[str, str | None] | None = None) -> bool:
+    """Whether the installed versions are the pinned ones; logs which path /ws takes."""
+    installed = installed_versions() if installed is None else installed
+    if all(installed.get(package) == pinned for package, pinned in PINNED.items()):
+        log.info("/ws frames: direct writes for uvicorn websockets-sansio (%s)", _list(PINNED))
+        return True
+    log.warning(
+        "/ws frames: the ASGI send path; direct writes are written for %s, installed: %s",
+        _list(PINNED),
+        _list(installed),
+    )
+    return False
+
+
+def _list(versions: Mapping[str, str | None]) -> str:
+    return ", ".join(f"{package} {found}" for package, found in versions.items())
+
+
 class FastWriter:
     """Writes framed bytes to one connection when it can take them at once."""
 
     def __init__(self, protocol: Any) -> None:
         self.protocol = protocol
+        self.frames_written = 0  # proof, for the tests, that frames really went this way
 
     @classmethod
     def of(cls, send: Callable[..., Any]) -> FastWriter | None:
-        """A writer for the connection behind uvicorn's ASGI `send`, or None."""
+        """A writer for the connection behind uvicorn's ASGI `send`, or None when `send`
+        belongs to anything else (another protocol or server, a middleware's wrapper)."""
+        from uvicorn.protocols.websockets.websockets_sansio_impl import (
+            WebSocketsSansIOProtocol,
+        )
+
         protocol = getattr(send, "__self__", None)
-        if protocol is None or not all(hasattr(protocol, name) for name in _NEEDED):
+        if type(protocol) is not WebSocketsSansIOProtocol:
             return None
         return cls(protocol)
 
@@ -51,4 +99,5 @@ class FastWriter:
         if transport is None or transport.is_closing():
             return False
         transport.write(framed)
+        self.frames_written += 1
         return True

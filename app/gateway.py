@@ -16,7 +16,7 @@ from redis.asyncio import Redis as AsyncRedis
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app.fastwrite import FastWriter
+from app.fastwrite import FastWriter, direct_writes_enabled
 from app.hub import Hub
 from app.metrics import WS_CLIENTS
 from app.pipelined import PipelinedCommands
@@ -95,6 +95,7 @@ class Gateway:
     hub: Hub
     tokens: StreamTokens
     cookies: SessionCookies
+    direct_writes: bool = False  # the pinned fast path for live frames (app/fastwrite.py)
 
     @classmethod
     def build(cls, services: Services) -> Gateway:
@@ -107,6 +108,7 @@ class Gateway:
             Hub(services.live, redis),
             StreamTokens(secret, settings.stream_token_ttl_s),
             SessionCookies(secret),
+            direct_writes=direct_writes_enabled(),
         )
 
     @contextlib.asynccontextmanager
@@ -203,7 +205,10 @@ class Gateway:
             await send({"type": "websocket.send", "text": text})
 
         client = Client(
-            grant, send_text, lambda code, reason: ws.close(code, reason), fast=FastWriter.of(send)
+            grant,
+            send_text,
+            lambda code, reason: ws.close(code, reason),
+            fast=FastWriter.of(send) if self.direct_writes else None,
         )
         settings = self.services.settings
         per_user, per_key = settings.ws_max_sockets_per_user, settings.ws_max_sockets_per_key

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from app import eager
 from app.fastwrite import FastWriter
 from app.tokens import StreamGrant
 from data.messages import check_pattern_total, compile_patterns, cursor_key, points_frame
@@ -32,10 +32,12 @@ Batch = tuple[str, list[dict[str, Any]]]  # one live entry: its cursor and point
 class Client:
     """A subscriber: what it wants, what it was sent, and what still waits to be sent.
 
-    Frames go out in order. A frame is written at once when nothing is waiting (the common
-    case, with no task involved); otherwise it waits in the outbox, which one writer task
-    drains. Past QUEUE_FRAMES live frames the client is conflated: only the newest point
-    per series is kept until the outbox drains."""
+    Frames go out in order. A live frame that finds the client idle is written directly
+    when the gateway runs the pinned fast path (app/fastwrite.py); any other frame goes
+    through the ASGI `send` inside the client's writer task: a frame that finds the client
+    idle starts that task, frames pushed while it runs wait in the outbox, and the task
+    drains them before it ends. Past QUEUE_FRAMES live frames the client is conflated: only
+    the newest point per series is kept until the outbox drains."""
 
     grant: StreamGrant
     send: Send
@@ -146,13 +148,9 @@ class Client:
         if self.writer is None and not self.outbox:
             if framed is not None and self.fast is not None and self.fast.write(framed):
                 return True
-            try:
-                rest = eager.start(self.send(frame))
-            except Exception as exc:  # the peer is gone; the endpoint cleans up
-                log.debug("send failed: %r", exc)
-                return True
-            if rest is not None:  # the socket is busy: finish in the writer, in order
-                self.writer = asyncio.get_running_loop().create_task(self._drain(rest))
+            writer = _start_task(self._drain(frame))
+            if not writer.done():  # an eager task may have sent it already
+                self.writer = writer
             return True
         if bounded and len(self.outbox) >= QUEUE_FRAMES:
             return False
@@ -176,24 +174,37 @@ class Client:
         self.conflated_since = None
         return frame
 
-    async def _drain(self, first: Awaitable[Any]) -> None:
+    async def _drain(self, first: str) -> None:
+        """Send `first`, then what was queued meanwhile, until nothing waits."""
         try:
-            await first
-            while True:
-                if self.outbox:
-                    frame: str | None = self.outbox.popleft()
-                    self.sent_total += 1
-                else:
-                    frame = self.take_conflated()
-                if frame is None:
-                    return
+            frame: str | None = first
+            while frame is not None:
                 await self.send(frame)
+                frame = self._next_frame()
         except Exception as exc:  # the peer is gone; the endpoint cleans up
             log.debug("send failed: %r", exc)
         finally:
             self.writer = None
 
+    def _next_frame(self) -> str | None:
+        if self.outbox:
+            self.sent_total += 1
+            return self.outbox.popleft()
+        return self.take_conflated()
+
     def stop(self) -> None:
         """Cancel the writer, when the connection ends."""
         if self.writer is not None:
             self.writer.cancel()
+
+
+def _start_task(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A task running `coro`; started eagerly where asyncio can (3.12+).
+
+    An eager task runs up to its first wait at once and, as nearly every send completes
+    without waiting, is done before it is ever scheduled. Python 3.11 has no eager start,
+    so there the task takes its turn in the event loop."""
+    loop = asyncio.get_running_loop()
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+    return loop.create_task(coro)

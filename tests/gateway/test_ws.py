@@ -166,22 +166,54 @@ def test_subscribed_point_arrives_as_points_frame_with_ms_timestamp(
     run(scenario())
 
 
-def test_live_frames_take_the_direct_write_path_under_the_locked_uvicorn(
+def test_live_frames_go_through_the_pinned_direct_writes_under_the_locked_versions(
     live_server: LiveServer, tenant: str, token: str, ingest_key: str
 ) -> None:
-    """The gateway writes pre-framed bytes to the socket (app/fastwrite.py); if an upgrade
-    of uvicorn removed what it relies on, this fails rather than silently slowing down."""
+    """With the locked uvicorn and websockets the gateway writes pre-framed bytes to idle
+    sockets (app/fastwrite.py): every live frame the client got went that way, counted.
+    After an upgrade this fails (direct writes off) rather than silently slowing down."""
+
+    async def scenario() -> None:
+        assert live_server.gateway.direct_writes
+        async with open_ws(live_server, token) as ws:
+            await send(ws, {"type": "subscribe", "metrics": ["cpu.usage"]})
+            await settle(ws)
+            (client,) = live_server.gateway.hub.clients[tenant]
+            assert client.fast is not None and client.fast.frames_written == 0
+            received: list[float] = []
+            for value in (1.0, 2.0, 3.0):
+                await ingest(live_server, ingest_key, [point("cpu.usage", value)])
+                received += values(await points_frames(ws, 1))
+            assert received == [1.0, 2.0, 3.0]
+            assert client.fast.frames_written == 3
+
+    run(scenario())
+
+
+def test_live_frames_arrive_through_the_asgi_send_when_direct_writes_are_off(
+    live_server: LiveServer, tenant: str, token: str, ingest_key: str
+) -> None:
+    """The public path taken by any other uvicorn or websockets version: frames go through
+    the ASGI send in the client's writer task, in order."""
+    gateway = live_server.gateway
+    gateway.direct_writes = False
 
     async def scenario() -> None:
         async with open_ws(live_server, token) as ws:
             await send(ws, {"type": "subscribe", "metrics": ["cpu.usage"]})
             await settle(ws)
-            clients = live_server.gateway.hub.clients[tenant]
-            assert [c.fast is not None for c in clients] == [True]
-            await ingest(live_server, ingest_key, [point("cpu.usage", 7.0)])
-            assert values(await points_frames(ws, 1)) == [7.0]
+            (client,) = gateway.hub.clients[tenant]
+            assert client.fast is None
+            received: list[float] = []
+            for value in (4.0, 5.0, 6.0):
+                await ingest(live_server, ingest_key, [point("cpu.usage", value)])
+                received += values(await points_frames(ws, 1))
+            assert received == [4.0, 5.0, 6.0]
 
-    run(scenario())
+    try:
+        run(scenario())
+    finally:
+        gateway.direct_writes = True
 
 
 def test_wildcard_metrics_and_source_filter_select_what_is_delivered(
