@@ -12,14 +12,15 @@ answers 404. A bad definition answers 422 with one `{"field", "message"}` detail
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from app.auth import Principal, principal, services
+from app.bodies import json_body
 from app.errors import ApiError
 from app.outbound import outbound_policy
-from data.alerts import AlertRules, RuleInvalid, RuleLimit
+from data.alerts import AlertRules
+from data.errors import Invalid, NotFound
 from data.incidents import SEVERITY_RANK, Incidents, ms_time, preview
 from data.queries import parse_time_ms
 from data.schema import is_uuid
@@ -40,27 +41,12 @@ def _incidents() -> Incidents:
     return Incidents(services().engine)
 
 
-def _body() -> Any:
-    doc = request.get_json(silent=True)
-    if not isinstance(doc, dict):
-        raise ApiError(400, "invalid_body", "the body must be a JSON object")
-    return doc
-
-
 def _user_id(who: Principal) -> str | None:
     return who.user.user_id if who.user else None
 
 
 def _editor(who: Principal) -> bool:
     return who.user is not None and who.user.may("analyst")
-
-
-def _invalid(exc: RuleInvalid) -> ApiError:
-    return ApiError(422, "invalid_rule", f"{len(exc.details)} problem(s)", exc.details)
-
-
-def _not_found(what: str) -> ApiError:
-    return ApiError(404, "not_found", f"no such {what}")
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -109,12 +95,7 @@ def list_rules() -> Response:
 def create_rule() -> tuple[Response, int]:
     """Add a rule (analysts, admins); it is evaluated from the next batch on."""
     who = principal(role="analyst")
-    try:
-        rule = _rules().create(who.tenant_id, _body(), _user_id(who))
-    except RuleInvalid as exc:
-        raise _invalid(exc) from None
-    except RuleLimit as exc:
-        raise ApiError(409, "too_many_rules", str(exc)) from None
+    rule = _rules().create(who.tenant_id, json_body(), _user_id(who))
     return jsonify(rule.as_dict(with_secret=True)), 201
 
 
@@ -123,15 +104,11 @@ def preview_rule() -> Response:
     """Replay a rule definition over the last 7 days of the 1-minute rollup: when it would
     have fired and resolved, per series (analysts, admins)."""
     who = principal(role="analyst")
-    doc = _body()
+    doc = json_body()
     days = doc.pop("days", PREVIEW_DAYS)
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= PREVIEW_DAYS:
-        detail = {"field": "days", "message": f"must be an integer in 1..{PREVIEW_DAYS}"}
-        raise ApiError(422, "invalid_rule", "1 problem(s)", [detail])
-    try:
-        found = preview(services().engine, who.tenant_id, doc, services().now_ms(), days)
-    except RuleInvalid as exc:
-        raise _invalid(exc) from None
+        raise Invalid.field("days", f"must be an integer in 1..{PREVIEW_DAYS}", "rule")
+    found = preview(services().engine, who.tenant_id, doc, services().now_ms(), days)
     return jsonify(found)
 
 
@@ -140,7 +117,7 @@ def get_rule(rule_id: str) -> Response:
     who = principal(scope="read")
     rule = _rules().get(who.tenant_id, rule_id)
     if rule is None:
-        raise _not_found("alert rule")
+        raise NotFound("alert rule")
     return jsonify(rule.as_dict(_editor(who)))
 
 
@@ -148,12 +125,9 @@ def get_rule(rule_id: str) -> Response:
 def update_rule(rule_id: str) -> Response:
     """Change a rule; fields left out keep their value (analysts, admins)."""
     who = principal(role="analyst")
-    try:
-        rule = _rules().update(who.tenant_id, rule_id, _body(), _user_id(who))
-    except RuleInvalid as exc:
-        raise _invalid(exc) from None
+    rule = _rules().update(who.tenant_id, rule_id, json_body(), _user_id(who))
     if rule is None:
-        raise _not_found("alert rule")
+        raise NotFound("alert rule")
     return jsonify(rule.as_dict(with_secret=True))
 
 
@@ -162,7 +136,7 @@ def delete_rule(rule_id: str) -> tuple[str, int]:
     """Remove a rule with its incidents (analysts, admins)."""
     who = principal(role="analyst")
     if not _rules().delete(who.tenant_id, rule_id, _user_id(who)):
-        raise _not_found("alert rule")
+        raise NotFound("alert rule")
     return "", 204
 
 
@@ -171,7 +145,7 @@ def silence_rule(rule_id: str) -> Response:
     """Silence a rule until `until` (RFC 3339, epoch seconds or now+2h), or for `for_s`
     seconds; `{"until": null}` lifts it (analysts, admins)."""
     who = principal(role="analyst")
-    doc = _body()
+    doc = json_body()
     now_ms = services().now_ms()
     until: datetime | None
     if "for_s" in doc:
@@ -199,7 +173,7 @@ def silence_rule(rule_id: str) -> Response:
         raise ApiError(422, "invalid_silence", "1 problem(s)", [detail])
     rule = _rules().silence(who.tenant_id, rule_id, until, _user_id(who))
     if rule is None:
-        raise _not_found("alert rule")
+        raise NotFound("alert rule")
     return jsonify(rule.as_dict(with_secret=True))
 
 
@@ -232,7 +206,7 @@ def get_incident(incident_id: str) -> Response:
     who = principal(scope="read")
     found = _incidents().get(who.tenant_id, incident_id) if is_uuid(incident_id) else None
     if found is None:
-        raise _not_found("incident")
+        raise NotFound("incident")
     return jsonify(found)
 
 
@@ -244,7 +218,7 @@ def acknowledge_incident(incident_id: str) -> Response:
     if not is_uuid(incident_id) or not incidents.acknowledge(
         who.tenant_id, incident_id, _user_id(who)
     ):
-        raise _not_found("incident")
+        raise NotFound("incident")
     found = incidents.get(who.tenant_id, incident_id)
     return jsonify(found)
 
@@ -293,7 +267,7 @@ def read_notification(notification_id: str) -> Response:
         else None
     )
     if found is None:
-        raise _not_found("notification")
+        raise NotFound("notification")
     doc, unread = found
     return jsonify({"notification": doc, "unread": unread})
 

@@ -18,7 +18,8 @@ from flask_login import current_user
 from app.services import Services
 from components import ids
 from components.alerts import COMMON, DEFAULTS, FIELDS, incident_table, rule_table
-from data.alerts import KIND_PARAMS, AlertRules, RuleInvalid, RuleLimit
+from data.alerts import KIND_PARAMS, AlertRules
+from data.errors import Invalid, QuotaExceeded
 from data.incidents import Incidents, ms_time, preview, preview_history
 from data.queries import parse_time_ms
 
@@ -187,10 +188,10 @@ def register(app: Dash, services: Services) -> None:
                     return no_update, none, [""] * len(FIELD_NAMES), gone, (reload or 0) + 1
             else:
                 rules.create(user.tenant_id, doc, user.user_id)
-        except RuleInvalid as exc:
+        except Invalid as exc:
             invalid, messages, general = errors_of(exc.details)
             return no_update, invalid, messages, general, no_update
-        except RuleLimit as exc:
+        except QuotaExceeded as exc:
             return no_update, none, [""] * len(FIELD_NAMES), dbc.Alert(str(exc), color="danger"), \
                 no_update  # fmt: skip
         return False, none, [""] * len(FIELD_NAMES), None, (reload or 0) + 1
@@ -253,7 +254,7 @@ def register(app: Dash, services: Services) -> None:
         now_ms = services.now_ms()
         try:
             found = preview(services.engine, tenant, doc, now_ms)
-        except RuleInvalid as exc:
+        except Invalid as exc:
             text = "; ".join(f"{d['field']}: {d['message']}" for d in exc.details)
             return dbc.Alert(f"Cannot preview: {text}", color="warning", className="py-2")
         start = parse_time_ms(found["from"], now_ms) or now_ms - 7 * 86_400_000

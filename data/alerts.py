@@ -25,6 +25,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from data.alerting import RuleDef
 from data.audit import record_audit
+from data.errors import Invalid, QuotaExceeded
 from data.outbound import OutboundPolicy, OutboundRefused
 from data.points import NAME_RE
 from data.schema import alert_rules, is_uuid
@@ -115,14 +116,6 @@ class RuleSpec(BaseModel):
     source_down: bool = False
 
 
-class RuleInvalid(ValueError):
-    """A rule definition with per-field problems: [{"field": ..., "message": ...}]."""
-
-    def __init__(self, details: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{d['field']}: {d['message']}" for d in details))
-        self.details = details
-
-
 def _as_list(value: str | list[str] | None) -> list[str]:
     if value is None:
         return []
@@ -192,16 +185,16 @@ def _details(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def parse_rule(doc: Any) -> RuleSpec:
-    """A checked rule definition, or RuleInvalid with one detail per field."""
+    """A checked rule definition, or Invalid (subject "rule") with one detail per field."""
     if not isinstance(doc, dict):
-        raise RuleInvalid([{"field": "body", "message": "must be a JSON object"}])
+        raise Invalid.field("body", "must be a JSON object", "rule")
     try:
         spec = RuleSpec.model_validate(doc)
     except ValidationError as exc:
-        raise RuleInvalid(_details(exc)) from None
+        raise Invalid(_details(exc), "rule") from None
     problems = _kind_problems(spec)
     if problems:
-        raise RuleInvalid(problems)
+        raise Invalid(problems, "rule")
     return spec
 
 
@@ -390,10 +383,6 @@ def _rule(row: Any) -> Rule:
 
 
 
-class RuleLimit(ValueError):
-    """The tenant has as many rules as it may have."""
-
-
 class AlertRules:
     """Rules in PostgreSQL, scoped by tenant; each change bumps the tenant's version."""
 
@@ -437,7 +426,7 @@ class AlertRules:
         return _rule(row) if row else None
 
     def create(self, tenant_id: str, doc: Any, user_id: str | None = None) -> Rule:
-        """Check and insert a rule; RuleInvalid or RuleLimit when refused."""
+        """Check and insert a rule; Invalid or QuotaExceeded when refused."""
         spec = parse_rule(doc)
         self._check_webhooks(spec)
         rule_id = str(uuid.uuid4())
@@ -446,7 +435,8 @@ class AlertRules:
                 select(alert_rules.c.rule_id).where(alert_rules.c.tenant_id == tenant_id)
             ).all()
             if len(count) >= MAX_RULES_PER_TENANT:
-                raise RuleLimit(f"a tenant may have at most {MAX_RULES_PER_TENANT} rules")
+                message = f"a tenant may have at most {MAX_RULES_PER_TENANT} rules"
+                raise QuotaExceeded(message, "too_many_rules")
             conn.execute(
                 insert(alert_rules).values(
                     rule_id=rule_id,
@@ -471,7 +461,7 @@ class AlertRules:
         if current is None:
             return None
         if not isinstance(doc, dict):
-            raise RuleInvalid([{"field": "body", "message": "must be a JSON object"}])
+            raise Invalid.field("body", "must be a JSON object", "rule")
         merged = {**current.spec_doc(), **{k: v for k, v in doc.items() if k != "id"}}
         if merged.get("kind") != current.kind:  # the old kind's parameters do not carry over
             merged = {k: v for k, v in merged.items() if k not in PARAMS or k in doc}
@@ -558,14 +548,14 @@ class AlertRules:
             return [_rule(row).definition() for row in conn.execute(query)]
 
     def _check_webhooks(self, spec: RuleSpec) -> None:
-        """RuleInvalid when a webhook URL points where the outbound policy refuses to go."""
+        """Invalid when a webhook URL points where the outbound policy refuses to go."""
         if "webhook" not in spec.channels:
             return
         for url in _as_list(spec.webhook_url):
             try:
                 self.policy.check_url(url, must_resolve=False)
             except OutboundRefused as exc:
-                raise RuleInvalid([{"field": "webhook_url", "message": str(exc)}]) from None
+                raise Invalid.field("webhook_url", str(exc), "rule") from None
 
     def webhook_secret(self, rule_id: str) -> str | None:
         with self.engine.connect() as conn:
@@ -592,7 +582,7 @@ def _unmasked_webhooks(sent: Any, current: Rule) -> Any:
         try:
             return unmask_url(url, candidates[0] if candidates else None)
         except MaskedCredential as exc:
-            raise RuleInvalid([{"field": "webhook_url", "message": str(exc)}]) from None
+            raise Invalid.field("webhook_url", str(exc), "rule") from None
 
     return [restore(u) for u in sent] if isinstance(sent, list) else restore(sent)
 

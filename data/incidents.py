@@ -499,7 +499,7 @@ def preview(
     engine: Engine, tenant_id: str, doc: dict[str, Any], now_ms: int, days: int = 7
 ) -> dict[str, Any]:
     """Replay a rule definition over the last `days` of the 1-minute rollup: when it would
-    have fired and resolved, per series. RuleInvalid when the definition is bad."""
+    have fired and resolved, per series. Invalid when the definition is bad."""
     spec = parse_rule({"name": "preview", **doc})
     rule = spec_def(spec, tenant_id)
     # History is per minute: shorter windows are judged at that resolution.
