@@ -21,9 +21,10 @@ from app.errors import ApiError
 from app.outbound import outbound_policy
 from data.alerts import AlertRules
 from data.errors import Invalid, NotFound
-from data.incidents import SEVERITY_RANK, Incidents, ms_time, preview
+from data.incidents import SEVERITY_RANK, Incidents, preview
 from data.queries import parse_time_ms
 from data.schema import is_uuid
+from data.timefmt import to_datetime
 
 bp = Blueprint("alerts", __name__)
 PREVIEW_DAYS = 7
@@ -77,7 +78,7 @@ def _time_arg(name: str, now_ms: int) -> datetime | None:
         raise ApiError(
             422, "invalid_query", f"{name} {message}", [{"field": name, "message": message}]
         )
-    return ms_time(ts_ms)
+    return to_datetime(ts_ms)
 
 
 # -- rules ---------------------------------------------------------------------------------
@@ -157,7 +158,7 @@ def silence_rule(rule_id: str) -> Response:
         ):
             detail = {"field": "for_s", "message": "must be a number of seconds, at most a year"}
             raise ApiError(422, "invalid_silence", "1 problem(s)", [detail])
-        until = ms_time(now_ms + int(seconds * 1000))
+        until = to_datetime(now_ms + int(seconds * 1000))
     elif "until" in doc:
         raw = doc["until"]
         if raw is None:
@@ -167,7 +168,7 @@ def silence_rule(rule_id: str) -> Response:
             if ts_ms is None or not now_ms < ts_ms <= now_ms + MAX_SILENCE_MS:
                 detail = {"field": "until", "message": "must be a time within the next year"}
                 raise ApiError(422, "invalid_silence", "1 problem(s)", [detail])
-            until = ms_time(ts_ms)
+            until = to_datetime(ts_ms)
     else:
         detail = {"field": "until", "message": "give until (a time, or null) or for_s"}
         raise ApiError(422, "invalid_silence", "1 problem(s)", [detail])

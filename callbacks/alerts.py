@@ -20,8 +20,9 @@ from components import ids
 from components.alerts import COMMON, DEFAULTS, FIELDS, incident_table, rule_table
 from data.alerts import KIND_PARAMS, AlertRules
 from data.errors import Invalid, QuotaExceeded
-from data.incidents import Incidents, ms_time, preview, preview_history
+from data.incidents import Incidents, preview, preview_history
 from data.queries import parse_time_ms
+from data.timefmt import to_datetime
 
 OPTIONAL = ("threshold", "clear_threshold", "change_pct", "zscore", "window_s")
 FIELD_NAMES = [f for f, *_ in FIELDS]
@@ -88,7 +89,7 @@ def preview_figure(history: dict[str, list[tuple[int, float]]], found: dict[str,
     """The metric's history per source with each would-be firing shaded."""
     fig = go.Figure()
     for source, points in history.items():
-        fig.add_scatter(x=[ms_time(t) for t, _ in points], y=[v for _, v in points],
+        fig.add_scatter(x=[to_datetime(t) for t, _ in points], y=[v for _, v in points],
                         mode="lines", name=source, line={"width": 1.4})  # fmt: skip
     end = found["to"]
     for series in found["series"]:

@@ -29,7 +29,9 @@ from data.errors import Invalid, QuotaExceeded
 from data.outbound import OutboundPolicy, OutboundRefused
 from data.points import NAME_RE
 from data.schema import alert_rules, is_uuid
+from data.timefmt import iso_datetime
 from data.url_secrets import MaskedCredential, mask_url, unmask_url
+from data.validation import field_problems, http_url_without_spaces, matching
 
 KINDS = ("threshold", "rate", "spike", "nodata")
 SEVERITIES = ("info", "warning", "critical")
@@ -58,28 +60,13 @@ KIND_PARAMS = {
 EMAIL_RE = re.compile(r"[^@\s,;<>]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 
 
-def _matching(pattern: re.Pattern[str], message: str) -> AfterValidator:
-    def check(value: str) -> str:
-        if not pattern.fullmatch(value):
-            raise ValueError(message)
-        return value
-
-    return AfterValidator(check)
-
-
-def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")) or len(value) > 2000 or " " in value:
-        raise ValueError("must be an http:// or https:// URL of at most 2000 characters")
-    return value
-
-
-Name = Annotated[str, _matching(NAME_RE, "must be 1-128 characters of A-Z a-z 0-9 _ . : -")]
+Name = Annotated[str, matching(NAME_RE, "must be 1-128 characters of A-Z a-z 0-9 _ . : -")]
 SourceName = Annotated[
     str,
-    _matching(re.compile(r"\*|[A-Za-z0-9_.:\-]{1,128}"), "must be a source name or *"),
+    matching(re.compile(r"\*|[A-Za-z0-9_.:\-]{1,128}"), "must be a source name or *"),
 ]
-Url = Annotated[str, AfterValidator(_http_url)]
-Email = Annotated[str, _matching(EMAIL_RE, "must be an e-mail address")]
+Url = Annotated[str, AfterValidator(http_url_without_spaces)]
+Email = Annotated[str, matching(EMAIL_RE, "must be an e-mail address")]
 Seconds = Annotated[float, Field(ge=0, le=7 * 86_400)]
 
 
@@ -165,25 +152,6 @@ def _kind_problems(spec: RuleSpec) -> list[dict[str, str]]:
     return problems
 
 
-def _details(exc: ValidationError) -> list[dict[str, str]]:
-    out = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        # a union's (one URL or a list of them) member names are noise: name the field only
-        if any(p.startswith(("list[", "function-")) or p == "str" for p in loc):
-            loc = loc[:1]
-        field = ".".join(loc)
-        message = str(error["msg"]).removeprefix("Value error, ")
-        out.append({"field": field or "body", "message": message})
-    seen: set[tuple[str, str]] = set()
-    unique = []
-    for d in out:
-        if (d["field"], d["message"]) not in seen:
-            seen.add((d["field"], d["message"]))
-            unique.append(d)
-    return unique
-
-
 def parse_rule(doc: Any) -> RuleSpec:
     """A checked rule definition, or Invalid (subject "rule") with one detail per field."""
     if not isinstance(doc, dict):
@@ -191,7 +159,7 @@ def parse_rule(doc: Any) -> RuleSpec:
     try:
         spec = RuleSpec.model_validate(doc)
     except ValidationError as exc:
-        raise Invalid(_details(exc), "rule") from None
+        raise Invalid(field_problems(exc), "rule") from None
     problems = _kind_problems(spec)
     if problems:
         raise Invalid(problems, "rule")
@@ -234,9 +202,9 @@ class Rule:
             cooldown_s=self.cooldown_s,
             channels=list(self.channels),
             enabled=self.enabled,
-            silenced_until=_iso(self.silenced_until),
-            created_at=_iso(self.created_at),
-            updated_at=_iso(self.updated_at),
+            silenced_until=iso_datetime(self.silenced_until),
+            created_at=iso_datetime(self.created_at),
+            updated_at=iso_datetime(self.updated_at),
         )
         for key in ("webhook_url", "email_to"):
             if self.params.get(key) is not None:
@@ -356,10 +324,6 @@ def _params(spec: RuleSpec) -> dict[str, Any]:
     if spec.kind in ("rate", "spike") and params.get("clear_threshold") is None:
         params.pop("clear_threshold", None)
     return params
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z") if at else None
 
 
 def _rule(row: Any) -> Rule:
@@ -518,7 +482,8 @@ class AlertRules:
             ).scalar_one_or_none()
             if found is None:
                 return None
-            record_audit(conn, tenant_id, user_id, "alert.silence", rule_id, {"until": _iso(until)})
+            details = {"until": iso_datetime(until)}
+            record_audit(conn, tenant_id, user_id, "alert.silence", rule_id, details)
         self._changed(tenant_id)
         return self.get(tenant_id, rule_id)
 

@@ -46,9 +46,9 @@ from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine, text
 
 from data.errors import Invalid
-from data.history import to_datetime
 from data.live import LiveStore
 from data.points import NAME_RE, parse_timestamp_ms
+from data.timefmt import to_datetime
 
 SECOND_MS = 1_000
 MINUTE_MS = 60 * SECOND_MS

@@ -34,7 +34,9 @@ from data.errors import Conflict, Invalid, QuotaExceeded
 from data.outbound import OutboundPolicy, OutboundRefused
 from data.points import NAME_RE
 from data.schema import is_uuid, sources, tenants
+from data.timefmt import iso_datetime
 from data.url_secrets import MaskedCredential, mask_url, unmask_url
+from data.validation import field_problems, http_url, matching
 
 DOWN_AFTER = 3
 MAX_TIMEOUT_S = 60.0  # a poll holds a worker thread this long at most
@@ -45,21 +47,10 @@ NETWORK_KINDS = ("prometheus", "http_json", "sql")
 SECRET_HEADER_WORDS = ("authorization", "cookie", "token", "key", "secret", "password", "auth")
 
 
-def _matching(pattern: str, message: str) -> AfterValidator:
-    compiled = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(message)
-        return value
-
-    return AfterValidator(check)
-
-
-Name = Annotated[str, _matching(NAME_RE.pattern, "must be 1-128 characters of A-Z a-z 0-9 _ . : -")]
-LabelName = Annotated[str, _matching(r"[A-Za-z_][A-Za-z0-9_]{0,127}", "must be a label name")]
+Name = Annotated[str, matching(NAME_RE.pattern, "must be 1-128 characters of A-Z a-z 0-9 _ . : -")]
+LabelName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]{0,127}", "must be a label name")]
 Prefix = Annotated[
-    str, _matching(r"[A-Za-z0-9_.:\-]{0,64}", "must be 0-64 characters of A-Z a-z 0-9 _ . : -")
+    str, matching(r"[A-Za-z0-9_.:\-]{0,64}", "must be 0-64 characters of A-Z a-z 0-9 _ . : -")
 ]
 Glob = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Headers = dict[
@@ -68,20 +59,14 @@ Headers = dict[
 ]
 JsonPath = Annotated[
     str,
-    _matching(
+    matching(
         r"[^.\s]{1,200}(\.[^.\s]{1,200}){0,30}",
         "must be dotted keys and list indexes, e.g. data.items.0.cpu",
     ),
 ]
 
 
-def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")) or len(value) > 2000:
-        raise ValueError("must be an http:// or https:// URL of at most 2000 characters")
-    return value
-
-
-HttpUrlText = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_http_url)]
+HttpUrlText = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(http_url)]
 
 
 class _Config(BaseModel):
@@ -190,16 +175,6 @@ class SourceSpec(BaseModel):
     enabled: bool = True
 
 
-def _details(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
-    out = []
-    for error in exc.errors():
-        loc = ".".join(str(part) for part in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        field = ".".join(part for part in (prefix, loc) if part)
-        out.append({"field": field or prefix or "body", "message": message})
-    return out
-
-
 def parse_config(kind: str, config: Any) -> _Config:
     """The typed config of a kind, or Invalid with `config.<field>` details."""
     model = CONFIGS.get(kind)
@@ -210,7 +185,7 @@ def parse_config(kind: str, config: Any) -> _Config:
     try:
         return model.model_validate(config)
     except ValidationError as exc:
-        raise Invalid(_details(exc, "config"), "source") from None
+        raise Invalid(field_problems(exc, "config"), "source") from None
 
 
 def parse_spec(doc: Any) -> tuple[SourceSpec, _Config]:
@@ -220,7 +195,7 @@ def parse_spec(doc: Any) -> tuple[SourceSpec, _Config]:
     try:
         spec = SourceSpec.model_validate(doc)
     except ValidationError as exc:
-        details = _details(exc)
+        details = field_problems(exc)
         if "kind" in doc and not any(d["field"] == "kind" for d in details):
             try:
                 parse_config(str(doc["kind"]), doc.get("config", {}))
@@ -323,20 +298,16 @@ class Source:
             "interval_s": self.interval_s,
             "timeout_s": self.timeout_s,
             "enabled": self.enabled,
-            "created_at": _iso(self.created_at),
+            "created_at": iso_datetime(self.created_at),
             "health": {
                 "status": self.status,
-                "last_success_at": _iso(self.last_success_at),
-                "last_error_at": _iso(self.last_error_at),
+                "last_success_at": iso_datetime(self.last_success_at),
+                "last_error_at": iso_datetime(self.last_error_at),
                 "last_error": self.last_error,
                 "consecutive_failures": self.consecutive_failures,
             },
             "state": self.state,
         }
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z") if at else None
 
 
 def _source(row: Any) -> Source:

@@ -40,6 +40,7 @@ from app.sources.base import PollContext, PollResult, SourceError
 from data.errors import Invalid
 from data.events import Events
 from data.sources import Source, SourceStore, parse_config
+from data.timefmt import iso_datetime
 
 log = logging.getLogger(__name__)
 JOB_PREFIX = "source:"
@@ -207,7 +208,7 @@ class SourceRunner:
                 name=source.name,
                 kind=source.kind,
                 error=error,
-                at=self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                at=iso_datetime(self._now()),
             )
         except RedisError:
             log.exception("could not publish %s for source %s", event_type, source.source_id)
