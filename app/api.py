@@ -21,7 +21,7 @@ from app.metrics import POINTS_ACCEPTED, POINTS_REFUSED
 from app.openapi import openapi_document
 from app.tokens import SESSION_ID, StreamTokens
 from data.deadletters import DeadLetters
-from data.points import MAX_BODY_BYTES, MAX_POINTS, BodyError, parse_body, validate_points
+from data.points import MAX_BODY_BYTES, MAX_POINTS, parse_body, validate_points
 from data.timefmt import iso_ms
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,7 @@ def ingest() -> tuple[Response, int]:
     who = principal(scope="ingest", role="analyst")
     body = _read_body_capped()
     ndjson = (request.mimetype or "") in NDJSON_TYPES
-    try:
-        items, problems = parse_body(body, ndjson)
-    except BodyError as exc:
-        raise ApiError(400, "invalid_body", str(exc)) from None
+    items, problems = parse_body(body, ndjson)
     if len(items) > MAX_POINTS:
         POINTS_REFUSED.labels("too_many_points").inc(len(items))
         raise ApiError(413, "too_many_points", f"at most {MAX_POINTS} points per request")

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import request
 
-from app.errors import ApiError
+from data.errors import Unreadable
 
 
 def json_body(objects_only: bool = True) -> Any:
@@ -15,5 +15,5 @@ def json_body(objects_only: bool = True) -> Any:
     as a problem of its definition (a 422 with a `body` detail)."""
     doc = request.get_json(silent=True)
     if doc is None or (objects_only and not isinstance(doc, dict)):
-        raise ApiError(400, "invalid_body", "the body must be a JSON object")
+        raise Unreadable("the body must be a JSON object")
     return doc

@@ -13,7 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from data.errors import Conflict, DomainError, Invalid, NotFound, QuotaExceeded
+from data.errors import Conflict, DomainError, Invalid, NotFound, QuotaExceeded, Unreadable
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 1
@@ -55,6 +55,7 @@ def is_outage(err: BaseException) -> bool:
 
 # The contract's status of each domain refusal (the most specific class listed first wins).
 _STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (Unreadable, 400),
     (Invalid, 422),
     (NotFound, 404),
     (Conflict, 409),

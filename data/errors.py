@@ -46,6 +46,12 @@ class Invalid(DomainError, ValueError):
         return cls([{"field": field, "message": message}], subject)
 
 
+class Unreadable(DomainError, ValueError):
+    """The request as a whole cannot be read (not JSON, not the shape asked for)."""
+
+    code = "invalid_body"
+
+
 class NotFound(DomainError, LookupError):
     """No such thing for this caller (another tenant's looks the same: not found)."""
 
