@@ -50,6 +50,11 @@ def _editor(who: Principal) -> bool:
     return who.user is not None and who.user.may("analyst")
 
 
+def _bad_arg(name: str, message: str) -> Invalid:
+    """A refused query parameter: the message names it, the detail says what it must be."""
+    return Invalid([{"field": name, "message": message}], "query", f"{name} {message}")
+
+
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
@@ -59,12 +64,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     except ValueError:
         value = low - 1
     if not low <= value <= high:
-        raise ApiError(
-            422,
-            "invalid_query",
-            f"{name} must be an integer in {low}..{high}",
-            [{"field": name, "message": f"must be an integer in {low}..{high}"}],
-        )
+        raise _bad_arg(name, f"must be an integer in {low}..{high}")
     return value
 
 
@@ -74,10 +74,7 @@ def _time_arg(name: str, now_ms: int) -> datetime | None:
         return None
     ts_ms = parse_time_ms(raw, now_ms)
     if ts_ms is None:
-        message = "must be RFC 3339, epoch seconds, or relative: now-15m, now-7d"
-        raise ApiError(
-            422, "invalid_query", f"{name} {message}", [{"field": name, "message": message}]
-        )
+        raise _bad_arg(name, "must be RFC 3339, epoch seconds, or relative: now-15m, now-7d")
     return to_datetime(ts_ms)
 
 
@@ -156,8 +153,8 @@ def silence_rule(rule_id: str) -> Response:
             or isinstance(seconds, bool)
             or not (0 < seconds * 1000 <= MAX_SILENCE_MS)
         ):
-            detail = {"field": "for_s", "message": "must be a number of seconds, at most a year"}
-            raise ApiError(422, "invalid_silence", "1 problem(s)", [detail])
+            message = "must be a number of seconds, at most a year"
+            raise Invalid.field("for_s", message, "silence")
         until = to_datetime(now_ms + int(seconds * 1000))
     elif "until" in doc:
         raw = doc["until"]
@@ -166,12 +163,12 @@ def silence_rule(rule_id: str) -> Response:
         else:
             ts_ms = parse_time_ms(str(raw), now_ms) if isinstance(raw, str | int | float) else None
             if ts_ms is None or not now_ms < ts_ms <= now_ms + MAX_SILENCE_MS:
-                detail = {"field": "until", "message": "must be a time within the next year"}
-                raise ApiError(422, "invalid_silence", "1 problem(s)", [detail])
+                message = "must be a time within the next year"
+                raise Invalid.field("until", message, "silence")
             until = to_datetime(ts_ms)
     else:
-        detail = {"field": "until", "message": "give until (a time, or null) or for_s"}
-        raise ApiError(422, "invalid_silence", "1 problem(s)", [detail])
+        message = "give until (a time, or null) or for_s"
+        raise Invalid.field("until", message, "silence")
     rule = _rules().silence(who.tenant_id, rule_id, until, _user_id(who))
     if rule is None:
         raise NotFound("alert rule")
@@ -187,8 +184,7 @@ def list_incidents() -> Response:
     who = principal(scope="read")
     state = request.args.get("state")
     if state not in (None, "firing", "resolved"):
-        detail = {"field": "state", "message": "must be firing or resolved"}
-        raise ApiError(422, "invalid_query", "state must be firing or resolved", [detail])
+        raise _bad_arg("state", "must be firing or resolved")
     rule_id = request.args.get("rule_id")
     if rule_id is not None and not is_uuid(rule_id):
         return jsonify({"incidents": []})
@@ -241,8 +237,7 @@ def list_notifications() -> Response:
     tenant_id, user_id = _recipient()
     severity = request.args.get("severity")
     if severity is not None and severity not in SEVERITY_RANK:
-        detail = {"field": "severity", "message": "must be info, warning or critical"}
-        raise ApiError(422, "invalid_query", "severity must be info, warning or critical", [detail])
+        raise _bad_arg("severity", "must be info, warning or critical")
     unread = request.args.get("unread", "").lower() in ("1", "true", "yes")
     now_ms = services().now_ms()
     page, total, unread_count = _incidents().notifications(

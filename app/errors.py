@@ -61,9 +61,9 @@ _STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (Conflict, 409),
     (QuotaExceeded, 409),
 )
-# A refused rule or source definition is summed up by its count of problems (the details
-# name each); a refused query by the problems themselves, as a page shows them.
-_COUNTED_SUBJECTS = ("rule", "source")
+# A refused rule, source or silence is summed up by its count of problems (the details name
+# each); a refused query by the problems themselves, as a page shows them.
+_COUNTED_SUBJECTS = ("rule", "source", "silence")
 
 
 def domain_response(err: DomainError) -> ApiError:

@@ -19,6 +19,7 @@ def answer(err: DomainError) -> tuple[int, str, str, list]:
 def test_a_refused_definition_is_a_422_counting_its_problems() -> None:
     assert answer(Invalid(TWO, "rule")) == (422, "invalid_rule", "2 problem(s)", TWO)
     assert answer(Invalid(TWO, "source")) == (422, "invalid_source", "2 problem(s)", TWO)
+    assert answer(Invalid(TWO[:1], "silence")) == (422, "invalid_silence", "1 problem(s)", TWO[:1])
 
 
 def test_a_refused_query_is_a_422_naming_its_problems() -> None:
