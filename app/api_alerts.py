@@ -12,17 +12,19 @@ answers 404. A bad definition answers 422 with one `{"field", "message"}` detail
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from app.auth import Principal, principal, services
+from app.bodies import json_body
 from app.errors import ApiError
 from app.outbound import outbound_policy
-from data.alerts import AlertRules, RuleInvalid, RuleLimit
-from data.incidents import SEVERITY_RANK, Incidents, ms_time, preview
+from data.alerts import AlertRules
+from data.errors import Invalid, NotFound
+from data.incidents import SEVERITY_RANK, Incidents, preview
 from data.queries import parse_time_ms
 from data.schema import is_uuid
+from data.timefmt import to_datetime
 
 bp = Blueprint("alerts", __name__)
 PREVIEW_DAYS = 7
@@ -40,13 +42,6 @@ def _incidents() -> Incidents:
     return Incidents(services().engine)
 
 
-def _body() -> Any:
-    doc = request.get_json(silent=True)
-    if not isinstance(doc, dict):
-        raise ApiError(400, "invalid_body", "the body must be a JSON object")
-    return doc
-
-
 def _user_id(who: Principal) -> str | None:
     return who.user.user_id if who.user else None
 
@@ -55,12 +50,9 @@ def _editor(who: Principal) -> bool:
     return who.user is not None and who.user.may("analyst")
 
 
-def _invalid(exc: RuleInvalid) -> ApiError:
-    return ApiError(422, "invalid_rule", f"{len(exc.details)} problem(s)", exc.details)
-
-
-def _not_found(what: str) -> ApiError:
-    return ApiError(404, "not_found", f"no such {what}")
+def _bad_arg(name: str, message: str) -> Invalid:
+    """A refused query parameter: the message names it, the detail says what it must be."""
+    return Invalid([{"field": name, "message": message}], "query", f"{name} {message}")
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -72,12 +64,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     except ValueError:
         value = low - 1
     if not low <= value <= high:
-        raise ApiError(
-            422,
-            "invalid_query",
-            f"{name} must be an integer in {low}..{high}",
-            [{"field": name, "message": f"must be an integer in {low}..{high}"}],
-        )
+        raise _bad_arg(name, f"must be an integer in {low}..{high}")
     return value
 
 
@@ -87,11 +74,8 @@ def _time_arg(name: str, now_ms: int) -> datetime | None:
         return None
     ts_ms = parse_time_ms(raw, now_ms)
     if ts_ms is None:
-        message = "must be RFC 3339, epoch seconds, or relative: now-15m, now-7d"
-        raise ApiError(
-            422, "invalid_query", f"{name} {message}", [{"field": name, "message": message}]
-        )
-    return ms_time(ts_ms)
+        raise _bad_arg(name, "must be RFC 3339, epoch seconds, or relative: now-15m, now-7d")
+    return to_datetime(ts_ms)
 
 
 # -- rules ---------------------------------------------------------------------------------
@@ -109,12 +93,7 @@ def list_rules() -> Response:
 def create_rule() -> tuple[Response, int]:
     """Add a rule (analysts, admins); it is evaluated from the next batch on."""
     who = principal(role="analyst")
-    try:
-        rule = _rules().create(who.tenant_id, _body(), _user_id(who))
-    except RuleInvalid as exc:
-        raise _invalid(exc) from None
-    except RuleLimit as exc:
-        raise ApiError(409, "too_many_rules", str(exc)) from None
+    rule = _rules().create(who.tenant_id, json_body(), _user_id(who))
     return jsonify(rule.as_dict(with_secret=True)), 201
 
 
@@ -123,15 +102,11 @@ def preview_rule() -> Response:
     """Replay a rule definition over the last 7 days of the 1-minute rollup: when it would
     have fired and resolved, per series (analysts, admins)."""
     who = principal(role="analyst")
-    doc = _body()
+    doc = json_body()
     days = doc.pop("days", PREVIEW_DAYS)
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= PREVIEW_DAYS:
-        detail = {"field": "days", "message": f"must be an integer in 1..{PREVIEW_DAYS}"}
-        raise ApiError(422, "invalid_rule", "1 problem(s)", [detail])
-    try:
-        found = preview(services().engine, who.tenant_id, doc, services().now_ms(), days)
-    except RuleInvalid as exc:
-        raise _invalid(exc) from None
+        raise Invalid.field("days", f"must be an integer in 1..{PREVIEW_DAYS}", "rule")
+    found = preview(services().engine, who.tenant_id, doc, services().now_ms(), days)
     return jsonify(found)
 
 
@@ -140,7 +115,7 @@ def get_rule(rule_id: str) -> Response:
     who = principal(scope="read")
     rule = _rules().get(who.tenant_id, rule_id)
     if rule is None:
-        raise _not_found("alert rule")
+        raise NotFound("alert rule")
     return jsonify(rule.as_dict(_editor(who)))
 
 
@@ -148,12 +123,9 @@ def get_rule(rule_id: str) -> Response:
 def update_rule(rule_id: str) -> Response:
     """Change a rule; fields left out keep their value (analysts, admins)."""
     who = principal(role="analyst")
-    try:
-        rule = _rules().update(who.tenant_id, rule_id, _body(), _user_id(who))
-    except RuleInvalid as exc:
-        raise _invalid(exc) from None
+    rule = _rules().update(who.tenant_id, rule_id, json_body(), _user_id(who))
     if rule is None:
-        raise _not_found("alert rule")
+        raise NotFound("alert rule")
     return jsonify(rule.as_dict(with_secret=True))
 
 
@@ -162,7 +134,7 @@ def delete_rule(rule_id: str) -> tuple[str, int]:
     """Remove a rule with its incidents (analysts, admins)."""
     who = principal(role="analyst")
     if not _rules().delete(who.tenant_id, rule_id, _user_id(who)):
-        raise _not_found("alert rule")
+        raise NotFound("alert rule")
     return "", 204
 
 
@@ -171,7 +143,7 @@ def silence_rule(rule_id: str) -> Response:
     """Silence a rule until `until` (RFC 3339, epoch seconds or now+2h), or for `for_s`
     seconds; `{"until": null}` lifts it (analysts, admins)."""
     who = principal(role="analyst")
-    doc = _body()
+    doc = json_body()
     now_ms = services().now_ms()
     until: datetime | None
     if "for_s" in doc:
@@ -181,9 +153,9 @@ def silence_rule(rule_id: str) -> Response:
             or isinstance(seconds, bool)
             or not (0 < seconds * 1000 <= MAX_SILENCE_MS)
         ):
-            detail = {"field": "for_s", "message": "must be a number of seconds, at most a year"}
-            raise ApiError(422, "invalid_silence", "1 problem(s)", [detail])
-        until = ms_time(now_ms + int(seconds * 1000))
+            message = "must be a number of seconds, at most a year"
+            raise Invalid.field("for_s", message, "silence")
+        until = to_datetime(now_ms + int(seconds * 1000))
     elif "until" in doc:
         raw = doc["until"]
         if raw is None:
@@ -191,15 +163,15 @@ def silence_rule(rule_id: str) -> Response:
         else:
             ts_ms = parse_time_ms(str(raw), now_ms) if isinstance(raw, str | int | float) else None
             if ts_ms is None or not now_ms < ts_ms <= now_ms + MAX_SILENCE_MS:
-                detail = {"field": "until", "message": "must be a time within the next year"}
-                raise ApiError(422, "invalid_silence", "1 problem(s)", [detail])
-            until = ms_time(ts_ms)
+                message = "must be a time within the next year"
+                raise Invalid.field("until", message, "silence")
+            until = to_datetime(ts_ms)
     else:
-        detail = {"field": "until", "message": "give until (a time, or null) or for_s"}
-        raise ApiError(422, "invalid_silence", "1 problem(s)", [detail])
+        message = "give until (a time, or null) or for_s"
+        raise Invalid.field("until", message, "silence")
     rule = _rules().silence(who.tenant_id, rule_id, until, _user_id(who))
     if rule is None:
-        raise _not_found("alert rule")
+        raise NotFound("alert rule")
     return jsonify(rule.as_dict(with_secret=True))
 
 
@@ -212,8 +184,7 @@ def list_incidents() -> Response:
     who = principal(scope="read")
     state = request.args.get("state")
     if state not in (None, "firing", "resolved"):
-        detail = {"field": "state", "message": "must be firing or resolved"}
-        raise ApiError(422, "invalid_query", "state must be firing or resolved", [detail])
+        raise _bad_arg("state", "must be firing or resolved")
     rule_id = request.args.get("rule_id")
     if rule_id is not None and not is_uuid(rule_id):
         return jsonify({"incidents": []})
@@ -232,7 +203,7 @@ def get_incident(incident_id: str) -> Response:
     who = principal(scope="read")
     found = _incidents().get(who.tenant_id, incident_id) if is_uuid(incident_id) else None
     if found is None:
-        raise _not_found("incident")
+        raise NotFound("incident")
     return jsonify(found)
 
 
@@ -244,7 +215,7 @@ def acknowledge_incident(incident_id: str) -> Response:
     if not is_uuid(incident_id) or not incidents.acknowledge(
         who.tenant_id, incident_id, _user_id(who)
     ):
-        raise _not_found("incident")
+        raise NotFound("incident")
     found = incidents.get(who.tenant_id, incident_id)
     return jsonify(found)
 
@@ -266,8 +237,7 @@ def list_notifications() -> Response:
     tenant_id, user_id = _recipient()
     severity = request.args.get("severity")
     if severity is not None and severity not in SEVERITY_RANK:
-        detail = {"field": "severity", "message": "must be info, warning or critical"}
-        raise ApiError(422, "invalid_query", "severity must be info, warning or critical", [detail])
+        raise _bad_arg("severity", "must be info, warning or critical")
     unread = request.args.get("unread", "").lower() in ("1", "true", "yes")
     now_ms = services().now_ms()
     page, total, unread_count = _incidents().notifications(
@@ -293,7 +263,7 @@ def read_notification(notification_id: str) -> Response:
         else None
     )
     if found is None:
-        raise _not_found("notification")
+        raise NotFound("notification")
     doc, unread = found
     return jsonify({"notification": doc, "unread": unread})
 

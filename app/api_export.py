@@ -12,7 +12,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, request, stream_with_context
 
 from app.auth import principal, services
-from app.errors import ApiError
 from data import export
 from data.queries import QueryError, parse_query
 
@@ -43,14 +42,10 @@ def export_file() -> Response:
     except QueryError as exc:
         problems += exc.details
     if problems or query is None or zone is None:
-        message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        raise ApiError(422, "invalid_query", message, problems)
-    if fmt == "xlsx":
-        try:
-            chunks = export.export_xlsx(svc.engine, who.tenant_id, query, zone, svc.now_ms(),
-                                        max_rows=export.XLSX_MAX_ROWS)  # fmt: skip
-        except export.TooManyRows as exc:
-            raise ApiError(422, "too_many_rows", str(exc), exc.details) from None
+        raise QueryError(problems)
+    if fmt == "xlsx":  # TooManyRows is raised here, before the first byte
+        chunks = export.export_xlsx(svc.engine, who.tenant_id, query, zone, svc.now_ms(),
+                                    max_rows=export.XLSX_MAX_ROWS)  # fmt: skip
     else:
         chunks = stream_with_context(export.export_csv(svc.engine, who.tenant_id, query, zone))
     name = export.filename(query, zone, fmt)

@@ -6,7 +6,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.auth import principal, services
 from app.errors import ApiError
-from data.accounting import Accounting, iso, last_reconcile, totals
+from data.accounting import Accounting, last_reconcile, totals
+from data.timefmt import iso_ms
 
 # Nested under the /api blueprint (app/api.py), so its endpoints are "api.pipeline.*".
 bp = Blueprint("pipeline", __name__, url_prefix="/pipeline")
@@ -42,7 +43,7 @@ def accounting() -> Response:
         {
             "tenant": who.tenant_id,
             "minutes": minutes,
-            "as_of": iso(now_ms),
+            "as_of": iso_ms(now_ms, "seconds"),
             "rows": [row.as_dict() for row in rows],
             "totals": totals(rows),
             "stream": {

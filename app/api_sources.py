@@ -9,14 +9,13 @@ database and user). A URL the outbound policy refuses (app/outbound.py) answers 
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from app.auth import Principal, principal, services
-from app.errors import ApiError
+from app.bodies import json_body
 from app.outbound import outbound_policy
-from data.sources import Source, SourceConflict, SourceInvalid, SourceLimit, SourceStore
+from data.errors import NotFound
+from data.sources import Source, SourceStore
 
 bp = Blueprint("sources", __name__, url_prefix="/sources")
 
@@ -28,29 +27,14 @@ def _admin() -> tuple[Principal, SourceStore]:
     return who, SourceStore(svc.engine, policy, svc.settings.max_sources_per_tenant)
 
 
-def _body() -> Any:
-    doc = request.get_json(silent=True)
-    if doc is None:
-        raise ApiError(400, "invalid_body", "the body must be a JSON object")
-    return doc
-
-
 def _user_id(who: Principal) -> str | None:
     return who.user.user_id if who.user else None
 
 
 def _found(source: Source | None) -> Source:
     if source is None:
-        raise ApiError(404, "not_found", "no such source")
+        raise NotFound("source")
     return source
-
-
-def _refusal(exc: SourceInvalid | SourceConflict | SourceLimit) -> ApiError:
-    if isinstance(exc, SourceConflict):
-        return ApiError(409, "name_taken", str(exc))
-    if isinstance(exc, SourceLimit):
-        return ApiError(409, "too_many_sources", str(exc))
-    return ApiError(422, "invalid_source", f"{len(exc.details)} problem(s)", exc.details)
 
 
 @bp.get("")
@@ -64,10 +48,7 @@ def list_sources() -> Response:
 def create_source() -> tuple[Response, int]:
     """Add a source; the worker starts polling it within seconds."""
     who, store = _admin()
-    try:
-        source = store.create(who.tenant_id, _body(), _user_id(who))
-    except (SourceInvalid, SourceConflict, SourceLimit) as exc:
-        raise _refusal(exc) from None
+    source = store.create(who.tenant_id, json_body(objects_only=False), _user_id(who))
     return jsonify(source.as_dict()), 201
 
 
@@ -82,10 +63,7 @@ def get_source(source_id: str) -> Response:
 def update_source(source_id: str) -> Response:
     """Change a source; fields left out keep their value."""
     who, store = _admin()
-    try:
-        source = store.update(who.tenant_id, source_id, _body(), _user_id(who))
-    except (SourceInvalid, SourceConflict) as exc:
-        raise _refusal(exc) from None
+    source = store.update(who.tenant_id, source_id, json_body(objects_only=False), _user_id(who))
     return jsonify(_found(source).as_dict())
 
 
@@ -94,5 +72,5 @@ def delete_source(source_id: str) -> tuple[str, int]:
     """Remove a source; the worker stops polling it within seconds."""
     who, store = _admin()
     if not store.delete(who.tenant_id, source_id, _user_id(who)):
-        raise ApiError(404, "not_found", "no such source")
+        raise NotFound("source")
     return "", 204

@@ -111,7 +111,7 @@ class Deliverer:
                 self._email(row.target, payload)
         except Exception as exc:  # any failure is recorded on the row and retried
             log.warning("delivery %s failed: %s: %s", row.delivery_id, type(exc).__name__, exc)
-            self._failed(row, _shown_error(exc))
+            self._failed(row, _shown_error(exc), retry=not isinstance(exc, SmtpNotConfigured))
             return
         with self.services.engine.begin() as conn:
             conn.execute(
@@ -123,10 +123,8 @@ class Deliverer:
             )
         ALERT_DELIVERIES.labels(row.channel, "sent").inc()
 
-    def _failed(self, row: Any, error: str) -> None:
-        final = row.attempts >= self.settings.alert_delivery_attempts or error.startswith(
-            SMTP_NOT_CONFIGURED
-        )
+    def _failed(self, row: Any, error: str, retry: bool = True) -> None:
+        final = not retry or row.attempts >= self.settings.alert_delivery_attempts
         delay = min(self.settings.alert_retry_base_s * 2 ** (row.attempts - 1), MAX_BACKOFF_S)
         with self.services.engine.begin() as conn:
             conn.execute(

@@ -13,6 +13,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from data.errors import Conflict, DomainError, Invalid, NotFound, QuotaExceeded, Unreadable
+
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 1
 
@@ -51,16 +53,44 @@ def is_outage(err: BaseException) -> bool:
     return isinstance(err, _OUTAGES)
 
 
+# The contract's status of each domain refusal (the most specific class listed first wins).
+_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (Unreadable, 400),
+    (Invalid, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (QuotaExceeded, 409),
+)
+# A refused rule, source or silence is summed up by its count of problems (the details name
+# each); a refused query by the problems themselves, as a page shows them.
+_COUNTED_SUBJECTS = ("rule", "source", "silence")
+
+
+def domain_response(err: DomainError) -> ApiError:
+    """The contract's answer to a domain refusal."""
+    status = next((code for kind, code in _STATUS if isinstance(err, kind)), 422)
+    if isinstance(err, Invalid):
+        message = err.message
+        if err.subject in _COUNTED_SUBJECTS:
+            message = f"{len(err.details)} problem(s)"
+        return ApiError(status, err.code, message, err.details)
+    return ApiError(status, err.code, err.message)
+
+
 def _wants_json() -> bool:
     return request.path.startswith(("/api/", "/_dash-")) or request.is_json
 
 
 def init_app(server: Flask) -> None:
-    """Render ApiError, and any HTTP error under /api, as JSON."""
+    """Render ApiError, domain refusals, and any HTTP error under /api, as JSON."""
 
     @server.errorhandler(ApiError)
     def _api_error(err: ApiError) -> Response:
         return err.response()
+
+    @server.errorhandler(DomainError)
+    def _domain_error(err: DomainError) -> Response:
+        return domain_response(err).response()
 
     @server.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Any:

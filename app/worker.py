@@ -35,10 +35,11 @@ from app.sources.runner import SOURCES_EXECUTOR, SYNC_EVERY_S, SourceRunner
 from data.accounting import Accounting
 from data.db import migrate
 from data.deadletters import DeadLetters
-from data.history import EntryRef, PreparedWrite, Written, point_key, prepare_write, to_datetime
+from data.history import EntryRef, PreparedWrite, Written, point_key, prepare_write
 from data.live import IngestEntry, PoisonEntry
 from data.partitions import Partition, Retention, apply_retention, ensure_window
 from data.points import Point
+from data.timefmt import to_datetime
 
 log = logging.getLogger(__name__)
 READ_COUNT = 100  # entries per read; each holds up to 1,000 points

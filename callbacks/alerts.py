@@ -17,9 +17,11 @@ from flask_login import current_user
 
 from components import ids
 from components.alerts import COMMON, DEFAULTS, FIELDS, incident_table, rule_table
-from data.alerts import KIND_PARAMS, AlertRules, RuleInvalid, RuleLimit
-from data.incidents import Incidents, ms_time, preview, preview_history
+from data.alerts import KIND_PARAMS, AlertRules
+from data.errors import Invalid, QuotaExceeded
+from data.incidents import Incidents, preview, preview_history
 from data.queries import parse_time_ms
+from data.timefmt import to_datetime
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
     from app.services import Services
@@ -27,13 +29,31 @@ if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
 OPTIONAL = ("threshold", "clear_threshold", "change_pct", "zscore", "window_s")
 FIELD_NAMES = [f for f, *_ in FIELDS]
 SILENCE = {"silence1h": timedelta(hours=1), "silence24h": timedelta(hours=24)}
+FIELD_VALUES = Output({"type": ids.RULE_FIELD, "index": ALL}, "value")
+# What the editor's callbacks answer, by name (two share the form's flags and error line).
+EDITOR_OUTPUTS = {
+    "is_open": Output(ids.ALERTS_MODAL, "is_open"),
+    "title": Output(ids.ALERTS_MODAL_TITLE, "children"),
+    "editing": Output(ids.ALERTS_EDITING, "data"),
+    "values": FIELD_VALUES,
+    "invalid": Output({"type": ids.RULE_FIELD, "index": ALL}, "invalid", allow_duplicate=True),
+    "form_error": Output(ids.ALERTS_FORM_ERROR, "children", allow_duplicate=True),
+    "preview": Output(ids.ALERTS_PREVIEW_OUT, "children", allow_duplicate=True),
+}
+SAVE_OUTPUTS = {
+    "is_open": Output(ids.ALERTS_MODAL, "is_open", allow_duplicate=True),
+    "invalid": Output({"type": ids.RULE_FIELD, "index": ALL}, "invalid"),
+    "messages": Output({"type": ids.RULE_ERROR, "index": ALL}, "children"),
+    "form_error": Output(ids.ALERTS_FORM_ERROR, "children"),
+    "reload": Output(ids.ALERTS_RELOAD, "data", allow_duplicate=True),
+}
 
 
-def unchanged() -> tuple[Any, ...]:
+def unchanged(outputs: dict[str, Output]) -> dict[str, Any]:
     """no_update for every output of the running callback; a pattern-matching output needs
     one per component it matched (Dash refuses a bare no_update there)."""
-    return tuple([no_update] * len(o) if isinstance(o, list) else no_update
-                 for o in ctx.outputs_list)  # fmt: skip
+    return {name: [no_update] * len(o) if isinstance(o, list) else no_update
+            for name, o in zip(outputs, ctx.outputs_list, strict=True)}  # fmt: skip
 
 
 def may_edit() -> bool:
@@ -89,7 +109,7 @@ def preview_figure(history: dict[str, list[tuple[int, float]]], found: dict[str,
     """The metric's history per source with each would-be firing shaded."""
     fig = go.Figure()
     for source, points in history.items():
-        fig.add_scatter(x=[ms_time(t) for t, _ in points], y=[v for _, v in points],
+        fig.add_scatter(x=[to_datetime(t) for t, _ in points], y=[v for _, v in points],
                         mode="lines", name=source, line={"width": 1.4})  # fmt: skip
     end = found["to"]
     for series in found["series"]:
@@ -106,7 +126,7 @@ def register(app: Dash, services: Services) -> None:
     """Attach the alerts page's callbacks to `app`."""
     rules = AlertRules(services.engine, services.redis, services.settings.redis_prefix)
     incidents = Incidents(services.engine)
-    fields = {"type": ids.RULE_FIELD, "index": ALL}
+    fields = FIELD_VALUES.component_id
 
     @app.callback(
         Output(ids.ALERTS_RULES, "children"),
@@ -132,53 +152,52 @@ def register(app: Dash, services: Services) -> None:
         return ["mb-2" if f in used else "d-none" for f in FIELD_NAMES]
 
     @app.callback(
-        Output(ids.ALERTS_MODAL, "is_open"),
-        Output(ids.ALERTS_MODAL_TITLE, "children"),
-        Output(ids.ALERTS_EDITING, "data"),
-        Output(fields, "value"),
-        Output({"type": ids.RULE_FIELD, "index": ALL}, "invalid", allow_duplicate=True),
-        Output(ids.ALERTS_FORM_ERROR, "children", allow_duplicate=True),
-        Output(ids.ALERTS_PREVIEW_OUT, "children", allow_duplicate=True),
-        Input(ids.ALERTS_NEW, "n_clicks"),
-        Input({"type": ids.RULE_ACTION, "index": ALL}, "n_clicks"),
-        Input(ids.ALERTS_CANCEL, "n_clicks"),
+        output=EDITOR_OUTPUTS,
+        inputs=[
+            Input(ids.ALERTS_NEW, "n_clicks"),
+            Input({"type": ids.RULE_ACTION, "index": ALL}, "n_clicks"),
+            Input(ids.ALERTS_CANCEL, "n_clicks"),
+        ],
         prevent_initial_call=True,
     )
-    def open_editor(*_: Any) -> tuple[Any, ...]:
+    def open_editor(*_: Any) -> dict[str, Any]:
         trigger = ctx.triggered_id
-        clean = [False] * len(FIELD_NAMES)
         # PreventUpdate, not no_update: Dash refuses no_update for the ALL outputs (a 500)
         if not ctx.triggered or not ctx.triggered[0].get("value") or not may_edit():
             raise PreventUpdate
+        clean = {"invalid": [False] * len(FIELD_NAMES), "form_error": None, "preview": None}
         if trigger == ids.ALERTS_CANCEL:
-            return False, no_update, None, [no_update] * len(FIELD_NAMES), clean, None, None
+            return {"is_open": False, "title": no_update, "editing": None,
+                    "values": [no_update] * len(FIELD_NAMES), **clean}  # fmt: skip
         if trigger == ids.ALERTS_NEW:
-            return True, "New rule", None, form_values(None), clean, None, None
+            return {"is_open": True, "title": "New rule", "editing": None,
+                    "values": form_values(None), **clean}  # fmt: skip
         action, _, rule_id = str(trigger["index"]).partition("|")
         rule = rules.get(current_user.user.tenant_id, rule_id) if action == "edit" else None
         if rule is None:  # another tenant's id, or deleted meanwhile
             raise PreventUpdate
-        return True, f"Edit {rule.name}", rule_id, form_values(rule.as_dict()), clean, None, None
+        return {"is_open": True, "title": f"Edit {rule.name}", "editing": rule_id,
+                "values": form_values(rule.as_dict()), **clean}  # fmt: skip
 
     @app.callback(
-        Output(ids.ALERTS_MODAL, "is_open", allow_duplicate=True),
-        Output({"type": ids.RULE_FIELD, "index": ALL}, "invalid"),
-        Output({"type": ids.RULE_ERROR, "index": ALL}, "children"),
-        Output(ids.ALERTS_FORM_ERROR, "children"),
-        Output(ids.ALERTS_RELOAD, "data", allow_duplicate=True),
-        Input(ids.ALERTS_SAVE, "n_clicks"),
-        State(fields, "value"),
-        State(ids.ALERTS_EDITING, "data"),
-        State(ids.ALERTS_RELOAD, "data"),
+        output=SAVE_OUTPUTS,
+        inputs=[Input(ids.ALERTS_SAVE, "n_clicks")],
+        state=[
+            State(fields, "value"),
+            State(ids.ALERTS_EDITING, "data"),
+            State(ids.ALERTS_RELOAD, "data"),
+        ],
         prevent_initial_call=True,
     )
-    def save(clicks: int, values: list[Any], editing: str | None, reload: int) -> tuple:
-        none = [False] * len(FIELD_NAMES)
+    def save(clicks: int, values: list[Any], editing: str | None, reload: int) -> dict[str, Any]:
         if not clicks:
-            return unchanged()
+            return unchanged(SAVE_OUTPUTS)
+        # the form without a flagged field, open, the list as it is
+        kept = {"is_open": no_update, "invalid": [False] * len(FIELD_NAMES),
+                "messages": [""] * len(FIELD_NAMES), "reload": no_update}  # fmt: skip
         if not may_edit():
             refused = dbc.Alert("Only analysts and admins change rules.", color="danger")
-            return no_update, none, [""] * len(FIELD_NAMES), refused, no_update
+            return {**kept, "form_error": refused}
         user = current_user.user
         doc = rule_doc(dict(zip(FIELD_NAMES, values, strict=True)))
         try:
@@ -186,16 +205,15 @@ def register(app: Dash, services: Services) -> None:
                 saved = rules.update(user.tenant_id, editing, doc, user.user_id)
                 if saved is None:
                     gone = dbc.Alert("This rule no longer exists.", color="warning")
-                    return no_update, none, [""] * len(FIELD_NAMES), gone, (reload or 0) + 1
+                    return {**kept, "form_error": gone, "reload": (reload or 0) + 1}
             else:
                 rules.create(user.tenant_id, doc, user.user_id)
-        except RuleInvalid as exc:
+        except Invalid as exc:
             invalid, messages, general = errors_of(exc.details)
-            return no_update, invalid, messages, general, no_update
-        except RuleLimit as exc:
-            return no_update, none, [""] * len(FIELD_NAMES), dbc.Alert(str(exc), color="danger"), \
-                no_update  # fmt: skip
-        return False, none, [""] * len(FIELD_NAMES), None, (reload or 0) + 1
+            return {**kept, "invalid": invalid, "messages": messages, "form_error": general}
+        except QuotaExceeded as exc:
+            return {**kept, "form_error": dbc.Alert(str(exc), color="danger")}
+        return {**kept, "is_open": False, "form_error": None, "reload": (reload or 0) + 1}
 
     @app.callback(
         Output(ids.ALERTS_RELOAD, "data", allow_duplicate=True),
@@ -255,7 +273,7 @@ def register(app: Dash, services: Services) -> None:
         now_ms = services.now_ms()
         try:
             found = preview(services.engine, tenant, doc, now_ms)
-        except RuleInvalid as exc:
+        except Invalid as exc:
             text = "; ".join(f"{d['field']}: {d['message']}" for d in exc.details)
             return dbc.Alert(f"Cannot preview: {text}", color="warning", className="py-2")
         start = parse_time_ms(found["from"], now_ms) or now_ms - 7 * 86_400_000

@@ -51,6 +51,28 @@ FILTER_STATES = (
     (ids.EXPLORE_LIVE_SWITCH, "value"),
 )
 HIDDEN, SHOWN = "d-none", ""
+# What the explore page's `show` answers, by name.
+SHOW_OUTPUTS = {
+    "figure": Output(ids.EXPLORE_GRAPH, "figure"),
+    "graph_class": Output(ids.EXPLORE_GRAPH_WRAP, "className"),
+    "rows": Output(ids.EXPLORE_TABLE, "data"),
+    "table_class": Output(ids.EXPLORE_TABLE_WRAP, "className"),
+    "message": Output(ids.EXPLORE_MESSAGE, "children"),
+    "summary": Output(ids.EXPLORE_SUMMARY, "children"),
+    "search": Output(ids.EXPLORE_SEARCH, "data"),
+    "live": Output(ids.EXPLORE_LIVE, "data"),
+    "days_class": Output(ids.EXPLORE_DAYS_COL, "class_name"),
+    "breakdown_class": Output(ids.EXPLORE_BREAKDOWN_COL, "className"),
+}
+NOTHING_SHOWN = {
+    "figure": {},
+    "graph_class": HIDDEN,
+    "rows": [],
+    "table_class": HIDDEN,
+    "message": None,
+    "summary": "",
+    "live": None,
+}
 
 
 def filters_of(
@@ -145,52 +167,45 @@ def register(app: Dash, services: Services) -> None:
         return metric_names, source_names, export
 
     @app.callback(
-        Output(ids.EXPLORE_GRAPH, "figure"),
-        Output(ids.EXPLORE_GRAPH_WRAP, "className"),
-        Output(ids.EXPLORE_TABLE, "data"),
-        Output(ids.EXPLORE_TABLE_WRAP, "className"),
-        Output(ids.EXPLORE_MESSAGE, "children"),
-        Output(ids.EXPLORE_SUMMARY, "children"),
-        Output(ids.EXPLORE_SEARCH, "data"),
-        Output(ids.EXPLORE_LIVE, "data"),
-        Output(ids.EXPLORE_DAYS_COL, "class_name"),
-        Output(ids.EXPLORE_BREAKDOWN_COL, "className"),
-        *(Input(i, p) for i, p in FILTER_STATES),
-        Input(ids.EXPLORE_TZ, "data"),
-        Input(ids.EXPLORE_RELOAD, "data"),
+        output=SHOW_OUTPUTS,
+        inputs=[
+            *(Input(i, p) for i, p in FILTER_STATES),
+            Input(ids.EXPLORE_TZ, "data"),
+            Input(ids.EXPLORE_RELOAD, "data"),
+        ],
     )
-    def show(*args: Any) -> tuple:
+    def show(*args: Any) -> dict[str, Any]:
         *controls, tz, _ = args
         if tz is None:
             raise PreventUpdate  # the browser tells its time zone first
         f = filters_of(*controls)
-        chrome = (
-            search_of(f),
-            "mb-2" if f.range == CUSTOM else "mb-2 d-none",
-            SHOWN if f.chart == "pie" else HIDDEN,
-        )
         tz = zone(tz).key
-        nothing = ({}, HIDDEN, [], HIDDEN)
+        # what every answer holds: the controls' state, and no chart, table or live tail
+        base = {
+            "search": search_of(f),
+            "days_class": "mb-2" if f.range == CUSTOM else "mb-2 d-none",
+            "breakdown_class": SHOWN if f.chart == "pie" else HIDDEN,
+            **NOTHING_SHOWN,
+        }
         try:
             query = data_query(f, tz, services.now_ms())
         except QueryError as exc:
-            return (*nothing, query_problem(exc), "", chrome[0], None, *chrome[1:])
+            return {**base, "message": query_problem(exc)}
         tenant = current_user.user.tenant_id
         frame, cursor = load_frame(services, tenant, query)
         live = live_tail(f, frame, cursor, services.now_ms())
         if frame.is_empty() and not live:
             empty = message("Try a longer range, another metric or all sources.",
                             title="No data in this range")  # fmt: skip
-            return (*nothing, empty, "", chrome[0], None, *chrome[1:])
-        summary = (f"{frame.height:,} buckets of {step_label(query.step_ms)} · {query.agg}"
-                   f" · times in {tz}")  # fmt: skip
+            return {**base, "message": empty}
+        base["summary"] = (f"{frame.height:,} buckets of {step_label(query.step_ms)}"
+                           f" · {query.agg} · times in {tz}")  # fmt: skip
         if f.chart == "heatmap" and query.step_ms > HOUR_MS:
             coarse = message("Pick a step of 1 h or less (or auto) for the hour-by-day heatmap.",
                              color="warning", title="Step too coarse for a heatmap")  # fmt: skip
-            return (*nothing, coarse, summary, chrome[0], None, *chrome[1:])
+            return {**base, "message": coarse}
         if f.chart == "table":
-            rows = table_rows(frame, tz)
-            return ({}, nothing[1], rows, SHOWN, None, summary, chrome[0], None, *chrome[1:])
+            return {**base, "rows": table_rows(frame, tz), "table_class": SHOWN}
         previous = None
         if f.compare and f.chart in ("line", "area", "bar"):
             before = previous_period(query)
@@ -203,8 +218,7 @@ def register(app: Dash, services: Services) -> None:
         if frame.is_empty():
             notice = message("Nothing yet: new points will appear here as they arrive.",
                              title="No data in this range")  # fmt: skip
-        return (figure, SHOWN, [], HIDDEN, notice, summary, chrome[0], live,
-                *chrome[1:])  # fmt: skip
+        return {**base, "figure": figure, "graph_class": SHOWN, "message": notice, "live": live}
 
     @app.callback(
         Output(ids.EXPLORE_DOWNLOAD, "data"),

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -30,15 +29,10 @@ from sqlalchemy import Engine, text
 
 from data.history import HistoryStore
 from data.live import MINUTE_MS, LiveStore
+from data.timefmt import iso_ms, to_datetime
 
 GRACE_MS = 120_000
 RESULT_TTL_S = 86_400
-
-
-def iso(ts_ms: int) -> str:
-    """RFC 3339 UTC text of epoch milliseconds."""
-    stamp = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
-    return stamp.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def floor_minute(ts_ms: int) -> int:
@@ -62,7 +56,7 @@ class MinuteBooks:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "minute": iso(self.minute_ms),
+            "minute": iso_ms(self.minute_ms, "seconds"),
             "accepted": self.accepted,
             "stored": self.stored,
             "duplicates": self.duplicates,
@@ -123,7 +117,7 @@ class Accounting:
             WHERE tenant_id = :t AND minute >= :since AND minute < :until
             """
         )
-        params = {"t": tenant, "since": _dt(since_ms), "until": _dt(until_ms)}
+        params = {"t": tenant, "since": to_datetime(since_ms), "until": to_datetime(until_ms)}
         with self.engine.connect() as conn:
             return {
                 round(minute.timestamp() * 1000): (int(stored), int(duplicates))
@@ -138,7 +132,7 @@ class Accounting:
     def prune(self, before_ms: int) -> int:
         """Forget the PostgreSQL books of entries accepted before `before_ms` (Redis expires
         its own); return how many entry rows went."""
-        before = {"b": _dt(before_ms)}
+        before = {"b": to_datetime(before_ms)}
         with self.engine.begin() as conn:
             gone = conn.execute(
                 text("DELETE FROM ingest_entries WHERE accepted_at < :b"), before
@@ -160,7 +154,7 @@ class Accounting:
         horizon = now_ms - grace_ms if oldest is None else min(now_ms - grace_ms, oldest)
         since = floor_minute(now_ms - window_s * 1000)
         newest = history.newest_per_series(since)
-        checked_at = iso(now_ms)
+        checked_at = iso_ms(now_ms, "seconds")
         results: dict[str, ReconcileResult] = {}
         for tenant in sorted(set(self.tenants()) | set(newest)):
             rows = self.minutes(tenant, since, now_ms + 1)
@@ -181,7 +175,7 @@ class Accounting:
                 behind,
                 repaired,
                 len(unbalanced),
-                [iso(m) for m in unbalanced[:60]],
+                [iso_ms(m, "seconds") for m in unbalanced[:60]],
             )
         summary = ReconcileResult(
             checked_at,
@@ -211,7 +205,3 @@ def last_reconcile(live: LiveStore, tenant: str | None = None) -> dict[str, Any]
 
 def _result_key(live: LiveStore, tenant: str | None) -> str:
     return f"{live.prefix}reconcile:{tenant}" if tenant else f"{live.prefix}reconcile"
-
-
-def _dt(ts_ms: int) -> datetime:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC)

@@ -25,11 +25,14 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from data.alerting import RuleDef
 from data.audit import record_audit
+from data.errors import Invalid, QuotaExceeded
 from data.jsontext import storable
 from data.outbound import OutboundPolicy, OutboundRefused
 from data.points import NAME_RE
 from data.schema import alert_rules, is_uuid
+from data.timefmt import iso_datetime
 from data.url_secrets import MaskedCredential, mask_url, unmask_url
+from data.validation import field_problems, http_url_without_spaces, matching
 
 KINDS = ("threshold", "rate", "spike", "nodata")
 SEVERITIES = ("info", "warning", "critical")
@@ -58,28 +61,13 @@ KIND_PARAMS = {
 EMAIL_RE = re.compile(r"[^@\s,;<>]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 
 
-def _matching(pattern: re.Pattern[str], message: str) -> AfterValidator:
-    def check(value: str) -> str:
-        if not pattern.fullmatch(value):
-            raise ValueError(message)
-        return value
-
-    return AfterValidator(check)
-
-
-def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")) or len(value) > 2000 or " " in value:
-        raise ValueError("must be an http:// or https:// URL of at most 2000 characters")
-    return value
-
-
-Name = Annotated[str, _matching(NAME_RE, "must be 1-128 characters of A-Z a-z 0-9 _ . : -")]
+Name = Annotated[str, matching(NAME_RE, "must be 1-128 characters of A-Z a-z 0-9 _ . : -")]
 SourceName = Annotated[
     str,
-    _matching(re.compile(r"\*|[A-Za-z0-9_.:\-]{1,128}"), "must be a source name or *"),
+    matching(re.compile(r"\*|[A-Za-z0-9_.:\-]{1,128}"), "must be a source name or *"),
 ]
-Url = Annotated[str, AfterValidator(_http_url)]
-Email = Annotated[str, _matching(EMAIL_RE, "must be an e-mail address")]
+Url = Annotated[str, AfterValidator(http_url_without_spaces)]
+Email = Annotated[str, matching(EMAIL_RE, "must be an e-mail address")]
 Seconds = Annotated[float, Field(ge=0, le=7 * 86_400)]
 
 
@@ -114,14 +102,6 @@ class RuleSpec(BaseModel):
     zscore: Annotated[float, Field(gt=0, le=1000)] | None = None
     window_s: Annotated[float, Field(ge=1, le=7 * 86_400)] | None = None
     source_down: bool = False
-
-
-class RuleInvalid(ValueError):
-    """A rule definition with per-field problems: [{"field": ..., "message": ...}]."""
-
-    def __init__(self, details: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{d['field']}: {d['message']}" for d in details))
-        self.details = details
 
 
 def _as_list(value: str | list[str] | None) -> list[str]:
@@ -173,43 +153,24 @@ def _kind_problems(spec: RuleSpec) -> list[dict[str, str]]:
     return problems
 
 
-def _details(exc: ValidationError) -> list[dict[str, str]]:
-    out = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        # a union's (one URL or a list of them) member names are noise: name the field only
-        if any(p.startswith(("list[", "function-")) or p == "str" for p in loc):
-            loc = loc[:1]
-        field = ".".join(loc)
-        message = str(error["msg"]).removeprefix("Value error, ")
-        out.append({"field": field or "body", "message": message})
-    seen: set[tuple[str, str]] = set()
-    unique = []
-    for d in out:
-        if (d["field"], d["message"]) not in seen:
-            seen.add((d["field"], d["message"]))
-            unique.append(d)
-    return unique
-
-
 def parse_rule(doc: Any) -> RuleSpec:
-    """A checked rule definition, or RuleInvalid with one detail per field."""
+    """A checked rule definition, or Invalid (subject "rule") with one detail per field."""
     if not isinstance(doc, dict):
-        raise RuleInvalid([{"field": "body", "message": "must be a JSON object"}])
+        raise Invalid.field("body", "must be a JSON object", "rule")
     unstorable = [
         {"field": str(key), "message": "must not contain NUL or unpaired surrogate characters"}
         for key, value in doc.items()
         if not (storable(key) and storable(value))
     ]
     if unstorable:  # PostgreSQL would refuse them on insert: a 500 instead of a 422
-        raise RuleInvalid(unstorable)
+        raise Invalid(unstorable, "rule")
     try:
         spec = RuleSpec.model_validate(doc)
     except ValidationError as exc:
-        raise RuleInvalid(_details(exc)) from None
+        raise Invalid(field_problems(exc), "rule") from None
     problems = _kind_problems(spec)
     if problems:
-        raise RuleInvalid(problems)
+        raise Invalid(problems, "rule")
     return spec
 
 
@@ -249,9 +210,9 @@ class Rule:
             cooldown_s=self.cooldown_s,
             channels=list(self.channels),
             enabled=self.enabled,
-            silenced_until=_iso(self.silenced_until),
-            created_at=_iso(self.created_at),
-            updated_at=_iso(self.updated_at),
+            silenced_until=iso_datetime(self.silenced_until),
+            created_at=iso_datetime(self.created_at),
+            updated_at=iso_datetime(self.updated_at),
         )
         for key in ("webhook_url", "email_to"):
             if self.params.get(key) is not None:
@@ -373,10 +334,6 @@ def _params(spec: RuleSpec) -> dict[str, Any]:
     return params
 
 
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z") if at else None
-
-
 def _rule(row: Any) -> Rule:
     return Rule(
         row.rule_id,
@@ -396,10 +353,6 @@ def _rule(row: Any) -> Rule:
         row.updated_at,
     )
 
-
-
-class RuleLimit(ValueError):
-    """The tenant has as many rules as it may have."""
 
 
 class AlertRules:
@@ -445,7 +398,7 @@ class AlertRules:
         return _rule(row) if row else None
 
     def create(self, tenant_id: str, doc: Any, user_id: str | None = None) -> Rule:
-        """Check and insert a rule; RuleInvalid or RuleLimit when refused."""
+        """Check and insert a rule; Invalid or QuotaExceeded when refused."""
         spec = parse_rule(doc)
         self._check_webhooks(spec)
         rule_id = str(uuid.uuid4())
@@ -454,7 +407,8 @@ class AlertRules:
                 select(alert_rules.c.rule_id).where(alert_rules.c.tenant_id == tenant_id)
             ).all()
             if len(count) >= MAX_RULES_PER_TENANT:
-                raise RuleLimit(f"a tenant may have at most {MAX_RULES_PER_TENANT} rules")
+                message = f"a tenant may have at most {MAX_RULES_PER_TENANT} rules"
+                raise QuotaExceeded(message, "too_many_rules")
             conn.execute(
                 insert(alert_rules).values(
                     rule_id=rule_id,
@@ -479,7 +433,7 @@ class AlertRules:
         if current is None:
             return None
         if not isinstance(doc, dict):
-            raise RuleInvalid([{"field": "body", "message": "must be a JSON object"}])
+            raise Invalid.field("body", "must be a JSON object", "rule")
         merged = {**current.spec_doc(), **{k: v for k, v in doc.items() if k != "id"}}
         if merged.get("kind") != current.kind:  # the old kind's parameters do not carry over
             merged = {k: v for k, v in merged.items() if k not in PARAMS or k in doc}
@@ -536,7 +490,8 @@ class AlertRules:
             ).scalar_one_or_none()
             if found is None:
                 return None
-            record_audit(conn, tenant_id, user_id, "alert.silence", rule_id, {"until": _iso(until)})
+            details = {"until": iso_datetime(until)}
+            record_audit(conn, tenant_id, user_id, "alert.silence", rule_id, details)
         self._changed(tenant_id)
         return self.get(tenant_id, rule_id)
 
@@ -566,14 +521,14 @@ class AlertRules:
             return [_rule(row).definition() for row in conn.execute(query)]
 
     def _check_webhooks(self, spec: RuleSpec) -> None:
-        """RuleInvalid when a webhook URL points where the outbound policy refuses to go."""
+        """Invalid when a webhook URL points where the outbound policy refuses to go."""
         if "webhook" not in spec.channels:
             return
         for url in _as_list(spec.webhook_url):
             try:
                 self.policy.check_url(url, must_resolve=False)
             except OutboundRefused as exc:
-                raise RuleInvalid([{"field": "webhook_url", "message": str(exc)}]) from None
+                raise Invalid.field("webhook_url", str(exc), "rule") from None
 
     def webhook_secret(self, rule_id: str) -> str | None:
         with self.engine.connect() as conn:
@@ -600,7 +555,7 @@ def _unmasked_webhooks(sent: Any, current: Rule) -> Any:
         try:
             return unmask_url(url, candidates[0] if candidates else None)
         except MaskedCredential as exc:
-            raise RuleInvalid([{"field": "webhook_url", "message": str(exc)}]) from None
+            raise Invalid.field("webhook_url", str(exc), "rule") from None
 
     return [restore(u) for u in sent] if isinstance(sent, list) else restore(sent)
 

@@ -65,6 +65,10 @@ _DESCRIPTION_SHEET = "query"
 class TooManyRows(QueryError):
     """An Excel export with a series over a sheet's row limit; nothing was sent."""
 
+    def __init__(self, details: list[dict[str, str]]) -> None:
+        super().__init__(details)
+        self.code = "too_many_rows"  # a page treats it as a query to change; the API names it
+
 
 # -- text cells and time zones -------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import chain, groupby
 from operator import itemgetter
 
@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 
 from data.partitions import ensure_for_times
 from data.points import Point
+from data.timefmt import to_datetime
 
 _ROLLUP = """
 {name} AS (
@@ -164,11 +165,6 @@ def _int_array(values: Sequence[int]) -> str:
 def _float_array(values: Sequence[float]) -> str:
     """A PostgreSQL array literal of doubles."""
     return "{" + orjson.dumps(values)[1:-1].decode() + "}"
-
-
-def to_datetime(ts_ms: int) -> datetime:
-    """An aware UTC datetime from epoch milliseconds."""
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
 
 
 def to_ms(ts: datetime) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -25,16 +25,9 @@ from sqlalchemy.engine import Connection
 
 from data.alerting import RuleDef, Transition, replay
 from data.alerts import parse_rule, spec_def
+from data.timefmt import iso_datetime, iso_ms, to_datetime
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
-
-
-def iso(at: datetime | None) -> str | None:
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z") if at else None
-
-
-def ms_time(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 @dataclass
@@ -60,7 +53,7 @@ def notification_doc(row: Any) -> dict[str, Any]:
         "metric": row.metric,
         "source": row.source,
         "value": row.value,
-        "timestamp": iso(row.timestamp),
+        "timestamp": iso_datetime(row.timestamp),
         "read": bool(row.read),
     }
 
@@ -142,7 +135,7 @@ def record(
                 "value": t.value,
                 "severity": rule.severity,
                 "message": t.message,
-                "at": ms_time(t.at_ms),
+                "at": to_datetime(t.at_ms),
             },
         ).scalar_one_or_none()
         if inserted is None:  # already recorded (a replay), or an open one of this series
@@ -159,7 +152,7 @@ def record(
         if not incident_id:
             return Recorded(None, None)
         resolved = conn.execute(
-            _RESOLVE, {"id": incident_id, "at": ms_time(t.at_ms), "value": t.value}
+            _RESOLVE, {"id": incident_id, "at": to_datetime(t.at_ms), "value": t.value}
         ).scalar_one_or_none()
         if resolved is None:
             return Recorded(incident_id, t.incident_key)  # resolved already: a replay
@@ -177,7 +170,7 @@ def record(
                 "metric": t.metric,
                 "source": t.source,
                 "value": t.value,
-                "at": ms_time(t.at_ms),
+                "at": to_datetime(t.at_ms),
                 "tenant": rule.tenant_id,
             },
         ).all()
@@ -200,7 +193,7 @@ def record(
                 "metric": t.metric,
                 "source": t.source,
                 "value": t.value,
-                "timestamp": iso(ms_time(t.at_ms)),
+                "timestamp": iso_ms(t.at_ms),
                 "tenant": rule.tenant_id,
             }
         ).decode()
@@ -265,10 +258,10 @@ def _incident_doc(row: Any, deliveries: list[dict[str, Any]]) -> dict[str, Any]:
         "message": row.message,
         "value": row.value,
         "resolved_value": row.resolved_value,
-        "started_at": iso(row.started_at),
-        "resolved_at": iso(row.resolved_at),
+        "started_at": iso_datetime(row.started_at),
+        "resolved_at": iso_datetime(row.resolved_at),
         "acknowledged_by": row.acknowledged_by,
-        "acknowledged_at": iso(row.acknowledged_at),
+        "acknowledged_at": iso_datetime(row.acknowledged_at),
         "deliveries": deliveries,
     }
 
@@ -324,8 +317,8 @@ class Incidents:
                             "status": d.status,
                             "attempts": d.attempts,
                             "last_error": d.last_error,
-                            "sent_at": iso(d.sent_at),
-                            "next_attempt_at": iso(d.next_attempt_at)
+                            "sent_at": iso_datetime(d.sent_at),
+                            "next_attempt_at": iso_datetime(d.next_attempt_at)
                             if d.status in ("pending", "retrying")
                             else None,
                         }
@@ -474,8 +467,8 @@ def preview_history(
     params: dict[str, Any] = {
         "t": tenant_id,
         "m": metric,
-        "since": ms_time(since_ms),
-        "until": ms_time(until_ms),
+        "since": to_datetime(since_ms),
+        "until": to_datetime(until_ms),
     }
     if source != "*":
         where += " AND source = :s"
@@ -499,7 +492,7 @@ def preview(
     engine: Engine, tenant_id: str, doc: dict[str, Any], now_ms: int, days: int = 7
 ) -> dict[str, Any]:
     """Replay a rule definition over the last `days` of the 1-minute rollup: when it would
-    have fired and resolved, per series. RuleInvalid when the definition is bad."""
+    have fired and resolved, per series. Invalid when the definition is bad."""
     spec = parse_rule({"name": "preview", **doc})
     rule = spec_def(spec, tenant_id)
     # History is per minute: shorter windows are judged at that resolution.
@@ -525,8 +518,8 @@ def preview(
                 "points": len(points),
                 "firings": [
                     {
-                        "fired_at": iso(ms_time(f.fired_ms)),
-                        "resolved_at": iso(ms_time(f.resolved_ms)) if f.resolved_ms else None,
+                        "fired_at": iso_ms(f.fired_ms),
+                        "resolved_at": iso_ms(f.resolved_ms) if f.resolved_ms else None,
                         "value": f.value,
                         "message": f.message,
                     }
@@ -534,5 +527,5 @@ def preview(
                 ],
             }
         )
-    return {"from": iso(ms_time(since_ms)), "to": iso(ms_time(now_ms)), "step": "1m",
+    return {"from": iso_ms(since_ms), "to": iso_ms(now_ms), "step": "1m",
             "fired": fired, "series": series}  # fmt: skip

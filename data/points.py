@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from data import jsontext
+from data.errors import Unreadable
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 FIELDS = ("data_id", "source", "metric_type", "timestamp", "value")
@@ -68,8 +69,8 @@ class Problem:
 UNREADABLE_LINE: Any = object()
 
 
-class BodyError(ValueError):
-    """The request body as a whole cannot be read as points."""
+class BodyError(Unreadable):
+    """The request body as a whole cannot be read as points (a 400 `invalid_body`)."""
 
 
 def parse_body(body: bytes, ndjson: bool) -> tuple[list[Any], list[Problem]]:

@@ -45,9 +45,10 @@ import polars as pl
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine, text
 
-from data.history import to_datetime
+from data.errors import Invalid
 from data.live import LiveStore
 from data.points import NAME_RE, parse_timestamp_ms
+from data.timefmt import to_datetime
 
 SECOND_MS = 1_000
 MINUTE_MS = 60 * SECOND_MS
@@ -125,12 +126,11 @@ TIERS = {"raw": ("points", "ts"), "1m": ("rollup_1m", "bucket"), "1h": ("rollup_
 SCHEMA = {"metric": pl.String, "source": pl.String, "ts_ms": pl.Int64, "value": pl.Float64}
 
 
-class QueryError(ValueError):
+class QueryError(Invalid):
     """A query with bad parameters; `details` has one {"field", "message"} per problem."""
 
     def __init__(self, details: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{d['field']}: {d['message']}" for d in details))
-        self.details = details
+        super().__init__(details, "query")
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,10 +30,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
 from data.audit import record_audit
+from data.errors import Conflict, Invalid, QuotaExceeded
 from data.outbound import OutboundPolicy, OutboundRefused
 from data.points import NAME_RE
 from data.schema import is_uuid, sources, tenants
+from data.timefmt import iso_datetime
 from data.url_secrets import MaskedCredential, mask_url, unmask_url
+from data.validation import field_problems, http_url, matching
 
 DOWN_AFTER = 3
 MAX_TIMEOUT_S = 60.0  # a poll holds a worker thread this long at most
@@ -44,21 +47,10 @@ NETWORK_KINDS = ("prometheus", "http_json", "sql")
 SECRET_HEADER_WORDS = ("authorization", "cookie", "token", "key", "secret", "password", "auth")
 
 
-def _matching(pattern: str, message: str) -> AfterValidator:
-    compiled = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(message)
-        return value
-
-    return AfterValidator(check)
-
-
-Name = Annotated[str, _matching(NAME_RE.pattern, "must be 1-128 characters of A-Z a-z 0-9 _ . : -")]
-LabelName = Annotated[str, _matching(r"[A-Za-z_][A-Za-z0-9_]{0,127}", "must be a label name")]
+Name = Annotated[str, matching(NAME_RE.pattern, "must be 1-128 characters of A-Z a-z 0-9 _ . : -")]
+LabelName = Annotated[str, matching(r"[A-Za-z_][A-Za-z0-9_]{0,127}", "must be a label name")]
 Prefix = Annotated[
-    str, _matching(r"[A-Za-z0-9_.:\-]{0,64}", "must be 0-64 characters of A-Z a-z 0-9 _ . : -")
+    str, matching(r"[A-Za-z0-9_.:\-]{0,64}", "must be 0-64 characters of A-Z a-z 0-9 _ . : -")
 ]
 Glob = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Headers = dict[
@@ -67,20 +59,14 @@ Headers = dict[
 ]
 JsonPath = Annotated[
     str,
-    _matching(
+    matching(
         r"[^.\s]{1,200}(\.[^.\s]{1,200}){0,30}",
         "must be dotted keys and list indexes, e.g. data.items.0.cpu",
     ),
 ]
 
 
-def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")) or len(value) > 2000:
-        raise ValueError("must be an http:// or https:// URL of at most 2000 characters")
-    return value
-
-
-HttpUrlText = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_http_url)]
+HttpUrlText = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(http_url)]
 
 
 class _Config(BaseModel):
@@ -189,59 +175,33 @@ class SourceSpec(BaseModel):
     enabled: bool = True
 
 
-class SourceInvalid(ValueError):
-    """A source definition with per-field problems: [{"field": ..., "message": ...}]."""
-
-    def __init__(self, details: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{d['field']}: {d['message']}" for d in details))
-        self.details = details
-
-
-class SourceConflict(ValueError):
-    """Another source of the tenant has this name."""
-
-
-class SourceLimit(ValueError):
-    """The tenant has as many sources as it may."""
-
-
-def _details(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
-    out = []
-    for error in exc.errors():
-        loc = ".".join(str(part) for part in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        field = ".".join(part for part in (prefix, loc) if part)
-        out.append({"field": field or prefix or "body", "message": message})
-    return out
-
-
 def parse_config(kind: str, config: Any) -> _Config:
-    """The typed config of a kind, or SourceInvalid with `config.<field>` details."""
+    """The typed config of a kind, or Invalid with `config.<field>` details."""
     model = CONFIGS.get(kind)
     if model is None:
-        raise SourceInvalid([{"field": "kind", "message": f"must be one of {', '.join(KINDS)}"}])
+        raise Invalid.field("kind", f"must be one of {', '.join(KINDS)}", "source")
     if not isinstance(config, dict):
-        raise SourceInvalid([{"field": "config", "message": "must be a JSON object"}])
+        raise Invalid.field("config", "must be a JSON object", "source")
     try:
         return model.model_validate(config)
     except ValidationError as exc:
-        raise SourceInvalid(_details(exc, "config")) from None
+        raise Invalid(field_problems(exc, "config"), "source") from None
 
 
 def parse_spec(doc: Any) -> tuple[SourceSpec, _Config]:
     """A whole source definition checked, its config included."""
     if not isinstance(doc, dict):
-        raise SourceInvalid([{"field": "body", "message": "must be a JSON object"}])
+        raise Invalid.field("body", "must be a JSON object", "source")
     try:
         spec = SourceSpec.model_validate(doc)
     except ValidationError as exc:
-        details = _details(exc)
+        details = field_problems(exc)
         if "kind" in doc and not any(d["field"] == "kind" for d in details):
             try:
                 parse_config(str(doc["kind"]), doc.get("config", {}))
-            except SourceInvalid as bad_config:
+            except Invalid as bad_config:
                 details += bad_config.details
-        raise SourceInvalid(details) from None
+        raise Invalid(details, "source") from None
     return spec, parse_config(spec.kind, spec.config)
 
 
@@ -275,7 +235,7 @@ def unredacted(kind: str, new: dict[str, Any], old: dict[str, Any]) -> dict[str,
         try:
             out["url"] = unmask_url(out["url"], old.get("url"))
         except MaskedCredential as exc:
-            raise SourceInvalid([{"field": "config.url", "message": str(exc)}]) from None
+            raise Invalid.field("config.url", str(exc), "source") from None
     headers, old_headers = out.get("headers"), old.get("headers") or {}
     if isinstance(headers, dict):
         out["headers"] = {k: old_headers.get(k, v) if v == MASK else v for k, v in headers.items()}
@@ -294,7 +254,7 @@ def _unmasked_sql_url(sent_text: str, stored_text: str) -> str:
     same = ("drivername", "host", "port", "database", "username")
     if any(getattr(sent, part) != getattr(stored, part) for part in same):
         message = "a changed server, database or user needs its own password (not ***)"
-        raise SourceInvalid([{"field": "config.url", "message": message}])
+        raise Invalid.field("config.url", message, "source")
     return sent.set(password=stored.password).render_as_string(hide_password=False)
 
 
@@ -338,20 +298,16 @@ class Source:
             "interval_s": self.interval_s,
             "timeout_s": self.timeout_s,
             "enabled": self.enabled,
-            "created_at": _iso(self.created_at),
+            "created_at": iso_datetime(self.created_at),
             "health": {
                 "status": self.status,
-                "last_success_at": _iso(self.last_success_at),
-                "last_error_at": _iso(self.last_error_at),
+                "last_success_at": iso_datetime(self.last_success_at),
+                "last_error_at": iso_datetime(self.last_error_at),
                 "last_error": self.last_error,
                 "consecutive_failures": self.consecutive_failures,
             },
             "state": self.state,
         }
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z") if at else None
 
 
 def _source(row: Any) -> Source:
@@ -388,7 +344,7 @@ class SourceStore:
         self.max_per_tenant = max_per_tenant
 
     def _check_target(self, kind: str, config: _Config) -> None:
-        """SourceInvalid when the config points where the outbound policy refuses to go."""
+        """Invalid when the config points where the outbound policy refuses to go."""
         url = getattr(config, "url", None)
         if kind not in NETWORK_KINDS or not isinstance(url, str):
             return
@@ -398,7 +354,7 @@ class SourceStore:
             else:
                 self.policy.check_url(url, must_resolve=False)
         except OutboundRefused as exc:
-            raise SourceInvalid([{"field": "config.url", "message": str(exc)}]) from None
+            raise Invalid.field("config.url", str(exc), "source") from None
 
     # -- admin side, always scoped by tenant --------------------------------------------
 
@@ -420,7 +376,7 @@ class SourceStore:
         return _source(row) if row else None
 
     def create(self, tenant_id: str, doc: Any, user_id: str | None = None) -> Source:
-        """Check and insert a source; SourceInvalid or SourceConflict when refused."""
+        """Check and insert a source; Invalid, Conflict or QuotaExceeded when refused."""
         spec, config = parse_spec(doc)
         self._check_target(spec.kind, config)
         source_id = str(uuid.uuid4())
@@ -441,7 +397,7 @@ class SourceStore:
                 details = {"kind": spec.kind}
                 record_audit(conn, tenant_id, user_id, "source.create", spec.name, details)
         except IntegrityError:
-            raise SourceConflict(f"a source named {spec.name!r} exists") from None
+            raise _name_taken(spec.name) from None
         created = self.get(tenant_id, source_id)
         assert created is not None
         return created
@@ -455,7 +411,7 @@ class SourceStore:
         if current is None:
             return None
         if not isinstance(doc, dict):
-            raise SourceInvalid([{"field": "body", "message": "must be a JSON object"}])
+            raise Invalid.field("body", "must be a JSON object", "source")
         merged = {
             "name": current.name,
             "kind": current.kind,
@@ -490,11 +446,11 @@ class SourceStore:
                 details = {"changed": changed}
                 record_audit(conn, tenant_id, user_id, "source.update", spec.name, details)
         except IntegrityError:
-            raise SourceConflict(f"a source named {spec.name!r} exists") from None
+            raise _name_taken(spec.name) from None
         return self.get(tenant_id, source_id)
 
     def _within_quota(self, conn: Connection, tenant_id: str) -> None:
-        """SourceLimit when the tenant is at its quota (its row lock serialises creates)."""
+        """QuotaExceeded when the tenant is at its quota (its row lock serialises creates)."""
         conn.execute(
             select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id).with_for_update()
         )
@@ -502,7 +458,8 @@ class SourceStore:
             select(func.count()).select_from(sources).where(sources.c.tenant_id == tenant_id)
         ).scalar_one()
         if count >= self.max_per_tenant:
-            raise SourceLimit(f"a tenant may have at most {self.max_per_tenant} sources")
+            message = f"a tenant may have at most {self.max_per_tenant} sources"
+            raise QuotaExceeded(message, "too_many_sources")
 
     def delete(self, tenant_id: str, source_id: str, user_id: str | None = None) -> bool:
         """Remove a source; False when the tenant has no such source."""
@@ -580,6 +537,10 @@ class SourceStore:
             for row in conn.execute(query, {"down": DOWN_AFTER}):
                 counts[row[0]] = int(row[1])
         return counts
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(f"a source named {name!r} exists", "name_taken")
 
 
 def _json_param(name: str, value: Any) -> Any:

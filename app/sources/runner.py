@@ -37,8 +37,10 @@ from app.outbound import outbound_policy
 from app.services import Services
 from app.sources import POLLERS
 from app.sources.base import PollContext, PollResult, SourceError
+from data.errors import Invalid
 from data.events import Events
-from data.sources import Source, SourceInvalid, SourceStore, parse_config
+from data.sources import Source, SourceStore, parse_config
+from data.timefmt import iso_datetime
 
 log = logging.getLogger(__name__)
 JOB_PREFIX = "source:"
@@ -134,7 +136,7 @@ class SourceRunner:
     def _poll(self, source: Source) -> str:
         try:
             config = parse_config(source.kind, source.config)
-        except SourceInvalid as exc:
+        except Invalid as exc:
             return self._failed(source, "error", f"invalid config: {exc}")
         settings = self.services.settings
         now_ms = self.services.now_ms()
@@ -206,7 +208,7 @@ class SourceRunner:
                 name=source.name,
                 kind=source.kind,
                 error=error,
-                at=self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                at=iso_datetime(self._now()),
             )
         except RedisError:
             log.exception("could not publish %s for source %s", event_type, source.source_id)

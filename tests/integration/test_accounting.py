@@ -16,10 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import create_app
 from app.services import Services
 from app.worker import Consumer, reconcile_latest
-from data.accounting import Accounting, iso, last_reconcile, totals
+from data.accounting import Accounting, last_reconcile, totals
 from data.deadletters import DeadLetters
 from data.live import DAY_MS, MINUTE_MS, LiveStore
 from data.points import Point
+from data.timefmt import iso_ms
 from tests.conftest import PASSWORD
 
 
@@ -182,7 +183,7 @@ def test_reconcile_repairs_a_wiped_live_store_and_records_what_it_found(
     result = last_reconcile(live, tenant)
     assert result is not None
     assert result["behind"] == 0 and result["unbalanced_minutes"] == 1
-    assert result["unbalanced"] == [iso(minute)]
+    assert result["unbalanced"] == [iso_ms(minute, "seconds")]
     assert any("do not balance" in r.getMessage() and tenant in r.getMessage()
                for r in caplog.records)
 

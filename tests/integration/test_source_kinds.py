@@ -18,8 +18,9 @@ from werkzeug.serving import make_server
 from app.settings import Settings
 from app.sources import demo, file_tail, http_json, prometheus, sql
 from app.sources.base import SourceError
+from data.errors import Invalid
 from data.points import NAME_RE, Point
-from data.sources import SourceInvalid, parse_config
+from data.sources import parse_config
 from tests.conftest import free_port, scratch_database
 from tests.exporters import NODE_EXPORTER, host_exporter, node_exporter, node_exporter_binary
 from tests.sources_support import context, http_server
@@ -436,7 +437,7 @@ def test_file_tail_start_at_end_and_confinement(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", ["../other-tenant/feed.csv", "/etc/passwd", "a/../../x.csv"])
 def test_file_tail_paths_leaving_the_tenant_folder_are_refused_at_save(path: str) -> None:
-    with pytest.raises(SourceInvalid) as refused:
+    with pytest.raises(Invalid) as refused:
         parse_config("file_tail", {"path": path, "format": "csv"})
     assert [d["field"] for d in refused.value.details] == ["config.path"]
 
