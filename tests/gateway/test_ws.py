@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 import orjson
 import pytest
 import requests
-from itsdangerous import TimestampSigner
 from redis.asyncio import Redis as AsyncRedis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -24,13 +23,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from app.gateway import CLOSE_UNAUTHENTICATED
 from app.hub import SLOW_CLIENT_S, Hub
 from app.services import Services
-from app.tokens import StreamGrant, StreamTokens
+from app.tokens import StreamGrant
 from app.wsclient import QUEUE_FRAMES, Client
 from data.accounts import User
 from data.live import live_point
 from data.messages import points_frame
 from data.points import Point
-from tests.conftest import LiveServer, wait_until
+from tests.conftest import FakeClock, LiveServer, wait_until
 from tests.gateway.conftest import session_cookie, stream_token
 
 T = TypeVar("T")
@@ -477,27 +476,23 @@ def test_signing_out_closes_the_sessions_sockets_and_its_tokens_at_the_next_rech
 
 
 def test_expired_token_is_disconnected_by_recheck(
-    live_server: LiveServer, services: Services, tenant: str, make_user: Callable[..., User],
-    monkeypatch: pytest.MonkeyPatch,
+    live_server: LiveServer, tenant: str, make_user: Callable[..., User], clock: FakeClock
 ) -> None:
     """A token that expires while its socket is open closes that socket at the next re-check."""
-    settings = services.settings
-    ttl = settings.stream_token_ttl_s
-    tokens = StreamTokens(settings.require_secret(), ttl)
+    tokens = live_server.gateway.tokens  # on the services' clock, as the handshake is
     user = make_user(tenant, "viewer")
-    with monkeypatch.context() as clock:  # a token signed almost its whole lifetime ago
-        clock.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - ttl + 2)
-        short_lived = tokens.issue(tenant, user_id=user.user_id)
-    grant = tokens.verify(short_lived)
+    token = tokens.issue(tenant, user_id=user.user_id)
+    grant = tokens.verify(token)
     assert grant is not None and grant.expires_at is not None
 
     async def scenario() -> None:
-        async with open_ws(live_server, short_lived) as ws:
+        async with open_ws(live_server, token) as ws:
             await send(ws, {"type": "subscribe", "metrics": ["cpu.usage"]})
             await settle(ws)
+            clock.advance(grant.expires_at - clock() - 2)
             await on_server(live_server, live_server.gateway.recheck_grants)
             await settle(ws)  # still valid: still open
-            await asyncio.sleep(max(0.0, grant.expires_at - time.time()) + 0.2)
+            clock.advance(3)
             await on_server(live_server, live_server.gateway.recheck_grants)
             assert await closed_code(ws) == CLOSE_UNAUTHENTICATED
 
