@@ -37,7 +37,7 @@ def _rules() -> AlertRules:
 
 
 def _incidents() -> Incidents:
-    return Incidents(services().engine)
+    return Incidents(services().engine, services().clock)
 
 
 def _body() -> Any:

@@ -49,7 +49,8 @@ class Services:
             settings.retention_raw_days + 1,
             clock=clock,
         )
-        return cls(settings, engine, redis, live, HistoryStore(engine), Accounts(engine), clock)
+        accounts = Accounts(engine, clock)
+        return cls(settings, engine, redis, live, HistoryStore(engine), accounts, clock)
 
     def now_ms(self) -> int:
         """The current time in epoch milliseconds, from the injected clock."""

@@ -105,7 +105,7 @@ def register(app: Dash, services: Services) -> None:
     rules = AlertRules(
         services.engine, services.redis, services.settings.redis_prefix, clock=services.clock
     )
-    incidents = Incidents(services.engine)
+    incidents = Incidents(services.engine, services.clock)
     fields = {"type": ids.RULE_FIELD, "index": ALL}
 
     @app.callback(

@@ -387,6 +387,19 @@ def test_rule_times_and_silences_follow_the_injected_clock(
     assert abs(epoch_s(silenced["silenced_until"]) - (clock() + 3600)) < 5
 
 
+def test_acknowledgement_is_stamped_by_the_injected_clock(
+    services: Services, web: Any, tenant: str, analyst: Any, make_user: Callable[..., User],
+    clock: FakeClock,
+) -> None:
+    viewer = login(web, make_user(tenant, "viewer"))
+    analyst.post("/api/alerts", json=rule_doc())
+    AlertEngine(services).evaluate_batch({tenant: points([90])})
+    incident = viewer.get("/api/incidents?state=firing").json["incidents"][0]
+    clock.advance(3_600)
+    acked = viewer.post(f"/api/incidents/{incident['id']}/ack").json
+    assert abs(epoch_s(acked["acknowledged_at"]) - clock()) < 5
+
+
 def epoch_s(rfc3339: str) -> float:
     return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
 
@@ -606,18 +619,25 @@ def test_incidents_list_and_acknowledge(
 
 
 def test_failed_webhooks_are_retried_with_backoff_and_visible_on_the_incident(
-    services: Services, tenant: str, analyst: Any, receiver: Receiver,
+    services: Services, tenant: str, analyst: Any, receiver: Receiver, clock: FakeClock,
 ) -> None:
     analyst.post("/api/alerts", json=rule_doc(channels=["webhook"], webhook_url=receiver.url))
     receiver.statuses = [500, 503]
     AlertEngine(services).evaluate_batch({tenant: points([90])})
-    sender = deliverer(services)
+    sender = Deliverer(dataclasses.replace(services, settings=services.settings.model_copy(
+        update={"alert_retry_base_s": 60})))
     assert sender.run_once() == 1
     delivery = analyst.get("/api/incidents").json["incidents"][0]["deliveries"][0]
     assert delivery["status"] == "retrying" and delivery["attempts"] == 1
     assert "HTTP 500" in delivery["last_error"]
+    clock.advance(59)
     assert sender.run_once() == 0  # not due yet: backing off
-    wait_until(lambda: sender.run_once() == 0 and len(receiver.calls) == 3, timeout=10)
+    clock.advance(2)
+    assert sender.run_once() == 1 and len(receiver.calls) == 2  # 503: backs off twice as long
+    clock.advance(119)
+    assert sender.run_once() == 0
+    clock.advance(2)
+    assert sender.run_once() == 1 and len(receiver.calls) == 3
     delivery = analyst.get("/api/incidents").json["incidents"][0]["deliveries"][0]
     assert delivery["status"] == "sent" and delivery["attempts"] == 3
     sender.close()
