@@ -20,7 +20,7 @@ from data.accounts import User
 from data.messages import MAX_PATTERNS, error_frame
 from data.patterns import MAX_WILDCARDS
 from data.points import Point
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, wait_until
 from tests.gateway.conftest import session_cookie
 from tests.gateway.test_ws import (
     ingest,
@@ -173,7 +173,8 @@ def test_sockets_per_user_are_capped_and_a_closed_one_frees_its_place(
                 code, reason = await _close_of(extra)
             assert code == 1008 and reason is not None and "too many open sockets" in reason
             await sockets.pop().close()
-            await asyncio.sleep(0.2)  # the server notices the close
+            hub = live_server.gateway.hub  # the server has let go of the closed socket
+            await asyncio.to_thread(wait_until, lambda: len(hub.clients.get(tenant, ())) == cap - 1)
             async with user_ws() as again:
                 assert await settle(again) == []
 

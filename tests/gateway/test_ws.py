@@ -742,6 +742,18 @@ class Recorder:
             await asyncio.sleep(0.01)
 
 
+LATER = 99.0  # the value of the point that proves nothing else is coming
+
+
+async def after_a_later_point(
+    services: Services, hub: Hub, tenant: str, recorder: Recorder
+) -> None:
+    """Publish a point after everything else and wait until it is sent: a duplicate of an
+    earlier point, were there one, would have been sent before it."""
+    hub.receive(tenant, *publish(services, tenant, "disk.free", LATER))
+    await recorder.wait_for_value(LATER)
+
+
 def publish(services: Services, tenant: str, metric: str, value: float) -> tuple[str, list]:
     """Commit one point to the tenant's live stream as the worker does: (cursor, live points)."""
     stored = Point(uuid.uuid4().hex, "web-1", metric, now_ms(), value)
@@ -772,12 +784,11 @@ def test_resume_overlapping_a_batch_still_coalescing_sends_each_point_once(
         try:
             assert await hub.resume(client, seen[0])
             hub.receive(tenant, *publish(services, tenant, "disk.free", 2.0))
-            await recorder.wait_for_value(2.0)
-            await asyncio.sleep(0.1)
+            await after_a_later_point(services, hub, tenant, recorder)
         finally:
             client.stop()
             await redis.aclose()
-        assert values(recorder.frames) == [1.0, 2.0]
+        assert values(recorder.frames) == [1.0, 2.0, LATER]
 
     run(scenario(), timeout=10)
 
@@ -798,11 +809,11 @@ def test_resume_after_a_coalesced_live_frame_sends_each_point_once(
             hub.receive(tenant, *publish(services, tenant, "disk.free", 2.0))  # coalesce
             await recorder.wait_for_value(2.0)
             assert await hub.resume(client, before[0])
-            await asyncio.sleep(0.1)
+            await after_a_later_point(services, hub, tenant, recorder)
         finally:
             client.stop()
             await redis.aclose()
-        assert values(recorder.frames) == [1.0, 2.0]
+        assert values(recorder.frames) == [1.0, 2.0, LATER]
 
     run(scenario(), timeout=10)
 
@@ -830,11 +841,11 @@ def test_points_arriving_during_a_replay_are_held_then_sent_once_in_order(
             recorder.open.set()
             assert await replay
             await recorder.wait_for_value(2.0)
-            await asyncio.sleep(0.1)
+            await after_a_later_point(services, hub, tenant, recorder)
         finally:
             client.stop()
             await redis.aclose()
-        assert values(recorder.frames) == [1.0, 2.0]
+        assert values(recorder.frames) == [1.0, 2.0, LATER]
         cursors = [f["cursor"] for f in recorder.frames]
         assert cursors == sorted(cursors, key=lambda c: tuple(map(int, c.split("-"))))
 
