@@ -16,7 +16,7 @@ from redis.asyncio import Redis as AsyncRedis
 from app.services import Services
 from app.updates import WAIT_S, LongPoll, Wanted
 from data.points import Point
-from tests.conftest import PASSWORD, LiveServer, wait_until
+from tests.conftest import PASSWORD, FakeClock, LiveServer, wait_until
 
 
 def now_ms() -> int:
@@ -110,6 +110,19 @@ def test_a_cursor_older_than_the_resume_window_is_told_to_reset(
     current = services.live.publish_points(tenant, [point()])
     stale = f"{now_ms() - 11 * 60 * 1000}-0"
     doc = ok(poll(live_server, read_auth, cursor=stale, metric="cpu.usage"))
+    assert doc == {"cursor": current, "points": [], "reset": True}
+
+
+def test_the_resume_window_is_measured_by_the_injected_clock(
+    live_server: LiveServer, services: Services, tenant: str, read_auth: dict[str, str],
+    clock: FakeClock,
+) -> None:
+    cursor = services.live.publish_points(tenant, [point(value=1.0)])
+    current = services.live.publish_points(tenant, [point(value=2.0)])
+    doc = ok(poll(live_server, read_auth, cursor=cursor, metric="cpu.usage"))
+    assert [p["value"] for p in doc["points"]] == [2.0]
+    clock.advance(services.settings.live_resume_s + 1)
+    doc = ok(poll(live_server, read_auth, cursor=cursor, metric="cpu.usage"))
     assert doc == {"cursor": current, "points": [], "reset": True}
 
 
