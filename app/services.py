@@ -26,6 +26,9 @@ class Services:
     live: LiveStore
     history: HistoryStore
     accounts: Accounts
+    # Epoch seconds: every "now" of the product. The live store and the accounts hold the
+    # clock they were built with (Services.build(clock=...)); a copy made with another
+    # clock (dataclasses.replace) moves only what reads Services.clock.
     clock: Callable[[], float] = field(default=time.time)
 
     @classmethod
