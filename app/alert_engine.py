@@ -114,7 +114,9 @@ class AlertEngine:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.rules = AlertRules(services.engine, services.redis, services.settings.redis_prefix)
+        self.rules = AlertRules(
+            services.engine, services.redis, services.settings.redis_prefix, clock=services.clock
+        )
         self.cache = RuleCache(self.rules)
         self.redis: Any = services.redis
         self.events = Events(services.redis, services.settings.redis_prefix)

@@ -134,7 +134,9 @@ def stream_token() -> Response:
     """A short-lived signed token that opens /ws for the caller's tenant."""
     who = principal(scope="read")
     svc = services()
-    tokens = StreamTokens(svc.settings.require_secret(), svc.settings.stream_token_ttl_s)
+    tokens = StreamTokens(
+        svc.settings.require_secret(), svc.settings.stream_token_ttl_s, clock=svc.clock
+    )
     token = tokens.issue(
         who.tenant_id,
         user_id=who.user.user_id if who.user else None,

@@ -34,12 +34,12 @@ MAX_SILENCE_MS = 366 * 86_400_000
 def _rules() -> AlertRules:
     svc = services()
     return AlertRules(
-        svc.engine, svc.redis, svc.settings.redis_prefix, outbound_policy(svc.settings)
+        svc.engine, svc.redis, svc.settings.redis_prefix, outbound_policy(svc.settings), svc.clock
     )
 
 
 def _incidents() -> Incidents:
-    return Incidents(services().engine)
+    return Incidents(services().engine, services().clock)
 
 
 def _user_id(who: Principal) -> str | None:

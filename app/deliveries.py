@@ -31,6 +31,7 @@ import logging
 import smtplib
 import ssl
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -40,6 +41,7 @@ from sqlalchemy import text
 from app.metrics import ALERT_DELIVERIES
 from app.outbound import outbound_policy, outbound_session
 from app.services import Services
+from data.history import to_datetime
 from data.url_secrets import mask_url
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,9 @@ SIGNATURE_HEADER = "X-Pulse-Signature"
 _CLAIM = text(
     """
     UPDATE alert_deliveries d SET status = 'sending', attempts = d.attempts + 1,
-           next_attempt_at = now() + make_interval(secs => :lease)
+           next_attempt_at = :now + make_interval(secs => :lease)
     FROM (SELECT delivery_id FROM alert_deliveries
-          WHERE status IN ('pending', 'retrying', 'sending') AND next_attempt_at <= now()
+          WHERE status IN ('pending', 'retrying', 'sending') AND next_attempt_at <= :now
           ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED) due,
          incidents i, alert_rules r
     WHERE d.delivery_id = due.delivery_id AND i.incident_id = d.incident_id
@@ -94,13 +96,18 @@ class Deliverer:
     def run_once(self) -> int:
         """Claim and send the due deliveries; how many were attempted."""
         with self.services.engine.begin() as conn:
-            claimed = conn.execute(_CLAIM, {"lease": LEASE_S, "n": CLAIM_BATCH}).all()
+            due = {"lease": LEASE_S, "n": CLAIM_BATCH, **self._now()}
+            claimed = conn.execute(_CLAIM, due).all()
         if claimed:
             list(self.pool.map(self._attempt, claimed))
         return len(claimed)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False)
+
+    def _now(self) -> dict[str, datetime]:
+        """The `:now` of a statement: due times, leases and sends are on the injected clock."""
+        return {"now": to_datetime(self.services.now_ms())}
 
     def _attempt(self, row: Any) -> None:
         payload = row.payload if isinstance(row.payload, dict) else orjson.loads(row.payload)
@@ -116,10 +123,10 @@ class Deliverer:
         with self.services.engine.begin() as conn:
             conn.execute(
                 text(
-                    "UPDATE alert_deliveries SET status = 'sent', sent_at = now(),"
+                    "UPDATE alert_deliveries SET status = 'sent', sent_at = :now,"
                     " last_error = NULL WHERE delivery_id = :id"
                 ),
-                {"id": row.delivery_id},
+                {"id": row.delivery_id, **self._now()},
             )
         ALERT_DELIVERIES.labels(row.channel, "sent").inc()
 
@@ -130,7 +137,7 @@ class Deliverer:
             conn.execute(
                 text(
                     "UPDATE alert_deliveries SET status = :status, last_error = :error,"
-                    " next_attempt_at = now() + make_interval(secs => :delay)"
+                    " next_attempt_at = :now + make_interval(secs => :delay)"
                     " WHERE delivery_id = :id"
                 ),
                 {
@@ -138,6 +145,7 @@ class Deliverer:
                     "status": "failed" if final else "retrying",
                     "error": error,
                     "delay": delay,
+                    **self._now(),
                 },
             )
         ALERT_DELIVERIES.labels(row.channel, "failed" if final else "retry").inc()

@@ -106,7 +106,7 @@ class Gateway:
         return cls(
             services,
             Hub(services.live, redis),
-            StreamTokens(secret, settings.stream_token_ttl_s),
+            StreamTokens(secret, settings.stream_token_ttl_s, clock=services.clock),
             SessionCookies(secret),
             direct_writes=direct_writes_enabled(),
         )
@@ -128,6 +128,7 @@ class Gateway:
             await self.hub.redis.aclose()
 
     async def _chores(self) -> None:
+        # monotonic: these are intervals between chores, not moments of the product's clock
         last_ping = last_check = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
@@ -153,7 +154,7 @@ class Gateway:
         prefix = self.services.settings.redis_prefix
         for client in self.hub.all_clients():
             grant = client.grant
-            ok = grant.expires_at is None or grant.expires_at > time.time()
+            ok = grant.expires_at is None or grant.expires_at > self.services.clock()
             if ok and grant.user_id and grant.session_id:
                 signed_in = (grant.user_id, grant.session_id)
                 if signed_in not in sessions:
@@ -258,7 +259,8 @@ class Gateway:
             return
         cursor = message.cursor
         if cursor:
-            # Each resume of a loop would decode and queue another full replay.
+            # Each resume of a loop would decode and queue another full replay. (A rate
+            # limit measures an interval: monotonic time, not the product's clock.)
             if client.replay_in_flight or time.monotonic() - client.resumed_at < RESUME_EVERY_S:
                 raise MessageError(RESUME_BUSY)
             client.resumed_at = time.monotonic()

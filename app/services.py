@@ -26,21 +26,34 @@ class Services:
     live: LiveStore
     history: HistoryStore
     accounts: Accounts
+    # Epoch seconds: every "now" of the product. The live store and the accounts hold the
+    # clock they were built with (Services.build(clock=...)); a copy made with another
+    # clock (dataclasses.replace) moves only what reads Services.clock.
     clock: Callable[[], float] = field(default=time.time)
 
     @classmethod
     def build(
-        cls, settings: Settings, pool_size: int = 5, statement_timeout_ms: int | None = None
+        cls,
+        settings: Settings,
+        pool_size: int = 5,
+        statement_timeout_ms: int | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> Services:
         """Connect to PostgreSQL and Redis as the settings say (nothing is migrated here);
-        `statement_timeout_ms` bounds every statement (the web role's, asked for by users)."""
+        `statement_timeout_ms` bounds every statement (the web role's, asked for by users);
+        `clock` (epoch seconds) is the time every part reads, the live store's included."""
         database_url, redis_url = settings.require_urls()
         engine = make_engine(database_url, pool_size, statement_timeout_ms)
         redis = Redis.from_url(redis_url, health_check_interval=30)
         live = LiveStore(
-            redis, settings.redis_prefix, settings.live_resume_s, settings.retention_raw_days + 1
+            redis,
+            settings.redis_prefix,
+            settings.live_resume_s,
+            settings.retention_raw_days + 1,
+            clock=clock,
         )
-        return cls(settings, engine, redis, live, HistoryStore(engine), Accounts(engine))
+        accounts = Accounts(engine, clock)
+        return cls(settings, engine, redis, live, HistoryStore(engine), accounts, clock)
 
     def now_ms(self) -> int:
         """The current time in epoch milliseconds, from the injected clock."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 TOKEN_SALT = "pulse.stream-token"
 SESSION_ID = "pulse_sid"  # the key of the session id in the Flask session
@@ -26,12 +27,24 @@ class StreamGrant:
     session_id: str | None = None
 
 
+def _signer_on(clock: Callable[[], float]) -> type[TimestampSigner]:
+    """A TimestampSigner that signs and checks ages by `clock` instead of the wall clock."""
+
+    class ClockedSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(clock())
+
+    return ClockedSigner
+
+
 class StreamTokens:
     """Issues and checks the tokens of `GET /api/stream-token`."""
 
-    def __init__(self, secret: str, ttl_s: int) -> None:
-        self._serializer = URLSafeTimedSerializer(secret, salt=TOKEN_SALT)
+    def __init__(self, secret: str, ttl_s: int, clock: Callable[[], float] = time.time) -> None:
+        # itsdangerous stamps and ages tokens by its signer's clock: make it ours
+        self._serializer = URLSafeTimedSerializer(secret, salt=TOKEN_SALT, signer=_signer_on(clock))
         self.ttl_s = ttl_s
+        self.clock = clock
 
     def issue(
         self,
@@ -44,8 +57,8 @@ class StreamTokens:
         names the sign-in session it was fetched with, and dies with it."""
         return self._serializer.dumps({"t": tenant_id, "u": user_id, "k": key_id, "s": session_id})
 
-    def verify(self, token: str, now: float | None = None) -> StreamGrant | None:
-        """The grant inside a genuine, unexpired token; None otherwise."""
+    def verify(self, token: str) -> StreamGrant | None:
+        """The grant inside a genuine token unexpired by the clock; None otherwise."""
         try:
             payload, signed_at = self._serializer.loads(
                 token, max_age=self.ttl_s, return_timestamp=True
@@ -55,7 +68,7 @@ class StreamTokens:
         if not isinstance(payload, dict) or not isinstance(payload.get("t"), str):
             return None
         expires = signed_at.timestamp() + self.ttl_s
-        if (now if now is not None else time.time()) > expires:
+        if self.clock() > expires:
             return None
         return StreamGrant(
             payload["t"], payload.get("u"), payload.get("k"), expires, payload.get("s")

@@ -189,6 +189,8 @@ class Consumer:
         total = sum(len(e.points) for e in entries)
         with BATCH_WRITE_SECONDS.time():
             written = self.services.history.write_prepared(batch)
+        # The wall clock, not the injected one: a metric measured against the entry ids,
+        # which Redis stamps with its own real clock.
         committed_ms = time.time() * 1000
         for entry in entries:  # from acceptance (the entry id's time) to raw + rollups
             ROLLUP_DELAY_SECONDS.observe(max(0.0, committed_ms - _id_ms(entry.entry_id)) / 1000)
@@ -370,7 +372,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
         runner.sync,
         IntervalTrigger(seconds=SYNC_EVERY_S),
         id="sources-sync",
-        next_run_time=datetime.now(UTC),
+        next_run_time=datetime.now(UTC),  # at once, by APScheduler's own (real) clock
     )
     scheduler.start()
     name = f"{socket.gethostname()}-{os.getpid()}"

@@ -124,8 +124,10 @@ def preview_figure(history: dict[str, list[tuple[int, float]]], found: dict[str,
 
 def register(app: Dash, services: Services) -> None:
     """Attach the alerts page's callbacks to `app`."""
-    rules = AlertRules(services.engine, services.redis, services.settings.redis_prefix)
-    incidents = Incidents(services.engine)
+    rules = AlertRules(
+        services.engine, services.redis, services.settings.redis_prefix, clock=services.clock
+    )
+    incidents = Incidents(services.engine, services.clock)
     fields = FIELD_VALUES.component_id
 
     @app.callback(
@@ -236,7 +238,7 @@ def register(app: Dash, services: Services) -> None:
             if rule is not None:
                 rules.update(user.tenant_id, rule_id, {"enabled": not rule.enabled}, user.user_id)
         elif action in SILENCE:
-            until = datetime.now(UTC) + SILENCE[action]
+            until = datetime.fromtimestamp(services.clock(), UTC) + SILENCE[action]
             rules.silence(user.tenant_id, rule_id, until, user.user_id)
         else:
             return no_update, no_update, no_update

@@ -38,7 +38,7 @@ def act(incidents: Incidents, tenant: str, user: str) -> None:
 
 def register(app: Dash, services: Services) -> None:
     """Attach the notification centre's callbacks to `app`."""
-    incidents = Incidents(services.engine)
+    incidents = Incidents(services.engine, services.clock)
 
     @app.callback(
         Output(ids.NOTIFS_LIST, "children"),

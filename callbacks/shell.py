@@ -43,7 +43,7 @@ def _clientside(app: Dash, name: str, *deps: Any, **options: Any) -> None:
 
 def register(app: Dash, services: Services) -> None:
     """Attach the shell's callbacks to `app`."""
-    incidents = Incidents(services.engine)
+    incidents = Incidents(services.engine, services.clock)
 
     @app.callback(
         Output(ids.PAGE, "children"),

@@ -6,13 +6,16 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -75,8 +78,9 @@ def _user(row: Any) -> User:
 class Accounts:
     """The account store over PostgreSQL."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
+        self.clock = clock  # epoch seconds: when a revocation is recorded
 
     def ensure_tenant(self, conn: Connection, tenant_id: str) -> None:
         """Create the tenant if it does not exist yet."""
@@ -201,9 +205,10 @@ class Accounts:
 
     def revoke_api_key(self, key_id: str) -> None:
         """Revoke a key; requests and sockets using it stop being served."""
+        revoked_at = datetime.fromtimestamp(self.clock(), UTC)
         with self.engine.begin() as conn:
             conn.execute(
-                update(api_keys).where(api_keys.c.key_id == key_id).values(revoked_at=func.now())
+                update(api_keys).where(api_keys.c.key_id == key_id).values(revoked_at=revoked_at)
             )
 
 

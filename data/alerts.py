@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -359,9 +360,15 @@ class AlertRules:
     """Rules in PostgreSQL, scoped by tenant; each change bumps the tenant's version."""
 
     def __init__(
-        self, engine: Engine, redis: Redis, prefix: str, policy: OutboundPolicy | None = None
+        self,
+        engine: Engine,
+        redis: Redis,
+        prefix: str,
+        policy: OutboundPolicy | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.policy = policy or OutboundPolicy()  # none given: only public addresses
+        self.clock = clock  # epoch seconds: when a change is recorded as made
         self.engine = engine
         self.redis: Any = redis
         self.prefix = prefix
@@ -372,6 +379,9 @@ class AlertRules:
     def state_key(self, rule_id: str) -> str:
         """The Redis hash of a rule's per-series evaluation state (data/alert_engine.py)."""
         return f"{self.prefix}alert-state:{rule_id}"
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     def _changed(self, tenant_id: str) -> None:
         self.redis.incr(self.version_key(tenant_id))
@@ -415,6 +425,8 @@ class AlertRules:
                     tenant_id=tenant_id,
                     created_by=user_id,
                     webhook_secret=secrets.token_hex(32),
+                    created_at=(now := self._now()),
+                    updated_at=now,
                     **_values(spec),
                 )
             )
@@ -447,7 +459,7 @@ class AlertRules:
             conn.execute(
                 update(alert_rules)
                 .where(alert_rules.c.tenant_id == tenant_id, alert_rules.c.rule_id == rule_id)
-                .values(updated_at=datetime.now(UTC), **values)
+                .values(updated_at=self._now(), **values)
             )
             record_audit(conn, tenant_id, user_id, "alert.update", rule_id, {"changed": changed})
         reset = {"kind", "metric", "source"} & set(changed) or (
@@ -485,7 +497,7 @@ class AlertRules:
             found = conn.execute(
                 update(alert_rules)
                 .where(alert_rules.c.tenant_id == tenant_id, alert_rules.c.rule_id == rule_id)
-                .values(silenced_until=until, updated_at=datetime.now(UTC))
+                .values(silenced_until=until, updated_at=self._now())
                 .returning(alert_rules.c.rule_id)
             ).scalar_one_or_none()
             if found is None:

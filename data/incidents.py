@@ -14,9 +14,11 @@ each with their own read state.
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -269,8 +271,9 @@ def _incident_doc(row: Any, deliveries: list[dict[str, Any]]) -> dict[str, Any]:
 class Incidents:
     """The API's reads of incidents and notifications, always of one tenant (and user)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
+        self.clock = clock  # epoch seconds: when an acknowledgement is recorded
 
     def find(
         self,
@@ -336,10 +339,15 @@ class Incidents:
             found = conn.execute(
                 text(
                     "UPDATE incidents SET acknowledged_by = coalesce(acknowledged_by, :u),"
-                    " acknowledged_at = coalesce(acknowledged_at, now())"
+                    " acknowledged_at = coalesce(acknowledged_at, :now)"
                     " WHERE tenant_id = :t AND incident_id = :i RETURNING incident_id"
                 ),
-                {"t": tenant_id, "i": incident_id, "u": user_id},
+                {
+                    "t": tenant_id,
+                    "i": incident_id,
+                    "u": user_id,
+                    "now": datetime.fromtimestamp(self.clock(), UTC),
+                },
             ).scalar_one_or_none()
         return found is not None
 

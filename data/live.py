@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,10 +132,16 @@ class LiveStore:
     """Everything Pulse keeps in Redis about live data, behind product-level verbs."""
 
     def __init__(
-        self, redis: Redis, prefix: str = "pulse:", resume_s: int = 600, books_days: int = 15
+        self,
+        redis: Redis,
+        prefix: str = "pulse:",
+        resume_s: int = 600,
+        books_days: int = 15,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         # redis-py's annotations are unions of sync and async replies; treat replies as Any.
         self.redis: Any = redis
+        self.clock = clock
         self.prefix = prefix
         self.resume_ms = resume_s * 1000
         self.books_ttl_s = books_days * 86_400
@@ -144,6 +150,10 @@ class LiveStore:
         self._publish = redis.register_script(_PUBLISH_LUA)
         self._repair = redis.register_script(_REPAIR_LUA)
         self._enqueue = redis.register_script(_ENQUEUE_LUA)
+
+    def now_ms(self) -> int:
+        """The current time in epoch milliseconds, from the injected clock."""
+        return int(self.clock() * 1000)
 
     def latest_key(self, tenant: str) -> str:
         return f"{self.prefix}latest:{tenant}"
@@ -209,7 +219,7 @@ class LiveStore:
             return
         args: list[Any] = [
             tenant,
-            str(int(time.time() * 1000)),
+            str(self.now_ms()),
             self._books_prefix(tenant),
             self.books_ttl_s,
         ]
@@ -341,7 +351,7 @@ class LiveStore:
                 last = _text(group["last-delivered-id"])
                 lag += len(self.redis.xrange(self.ingest_key, min=f"({last}", count=LAG_CAP))
         oldest = self.oldest_unacknowledged_ms(groups)
-        age = max(0, int(time.time() * 1000) - oldest) if oldest is not None else 0
+        age = max(0, self.now_ms() - oldest) if oldest is not None else 0
         return {
             "length": int(length),
             "pending": pending,
@@ -392,7 +402,7 @@ class LiveStore:
                 newest[key] = p
         args: list[Any] = [
             orjson.dumps([live_point(p) for p in points]),
-            str(int(time.time() * 1000) - self.resume_ms),
+            str(self.now_ms() - self.resume_ms),
             self.channel(tenant),
         ]
         for key, p in newest.items():
@@ -431,7 +441,7 @@ class LiveStore:
         """Whether every entry after `cursor` is still kept ('0-0' means from the start)."""
         if not CURSOR_RE.fullmatch(cursor):
             return False
-        return cursor == "0-0" or cursor_key(cursor)[0] >= int(time.time() * 1000) - self.resume_ms
+        return cursor == "0-0" or cursor_key(cursor)[0] >= self.now_ms() - self.resume_ms
 
     def read_since(
         self, tenant: str, cursor: str, count: int = 10_000

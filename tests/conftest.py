@@ -146,13 +146,46 @@ def _drop_redis_prefix(settings: Settings) -> None:
     client.close()
 
 
+class FakeClock:
+    """The clock the tests' Services read: the wall clock, moved forward as far as a test
+    has advanced it, so expiry is reached without sleeping (and the servers, the worker
+    and Redis' own stream ids keep running on real time meanwhile)."""
+
+    def __init__(self) -> None:
+        self.ahead_s = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead_s
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock `seconds` forward."""
+        self.ahead_s += seconds
+
+    def reset(self) -> None:
+        """Back to the wall clock."""
+        self.ahead_s = 0.0
+
+
 @pytest.fixture(scope="session")
-def services(settings: Settings) -> Iterator[Services]:
-    """Services on the run's database, migrated."""
-    svc = Services.build(settings, pool_size=10)
+def _session_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def services(settings: Settings, _session_clock: FakeClock) -> Iterator[Services]:
+    """Services on the run's database, migrated, on the run's FakeClock."""
+    svc = Services.build(settings, pool_size=10, clock=_session_clock)
     migrate(svc.engine)
     yield svc
     svc.close()
+
+
+@pytest.fixture
+def clock(_session_clock: FakeClock) -> Iterator[FakeClock]:
+    """The clock of `services` (and of the live server), for a test to advance; back to
+    the wall clock afterwards."""
+    yield _session_clock
+    _session_clock.reset()
 
 
 @pytest.fixture

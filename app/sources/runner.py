@@ -91,7 +91,8 @@ class SourceRunner:
             job = self.scheduler.get_job(job_id)
             trigger = IntervalTrigger(seconds=interval)
             if job is None:
-                # Spread first runs so that sources created together do not poll in step.
+                # Spread first runs so that sources created together do not poll in step
+                # (APScheduler runs jobs by the real clock; a poll's time is Services.clock).
                 first = datetime.now(UTC) + timedelta(seconds=random.uniform(0, min(interval, 2)))
                 self.scheduler.add_job(
                     self.run,

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 import orjson
 import pytest
 import requests
-from itsdangerous import TimestampSigner
 from redis.asyncio import Redis as AsyncRedis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -24,13 +23,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from app.gateway import CLOSE_UNAUTHENTICATED
 from app.hub import SLOW_CLIENT_S, Hub
 from app.services import Services
-from app.tokens import StreamGrant, StreamTokens
+from app.tokens import StreamGrant
 from app.wsclient import QUEUE_FRAMES, Client
 from data.accounts import User
 from data.live import live_point
 from data.messages import points_frame
 from data.points import Point
-from tests.conftest import LiveServer, wait_until
+from tests.conftest import FakeClock, LiveServer, wait_until
 from tests.gateway.conftest import session_cookie, stream_token
 
 T = TypeVar("T")
@@ -509,27 +508,23 @@ def test_signing_out_closes_the_sessions_sockets_and_its_tokens_at_the_next_rech
 
 
 def test_expired_token_is_disconnected_by_recheck(
-    live_server: LiveServer, services: Services, tenant: str, make_user: Callable[..., User],
-    monkeypatch: pytest.MonkeyPatch,
+    live_server: LiveServer, tenant: str, make_user: Callable[..., User], clock: FakeClock
 ) -> None:
     """A token that expires while its socket is open closes that socket at the next re-check."""
-    settings = services.settings
-    ttl = settings.stream_token_ttl_s
-    tokens = StreamTokens(settings.require_secret(), ttl)
+    tokens = live_server.gateway.tokens  # on the services' clock, as the handshake is
     user = make_user(tenant, "viewer")
-    with monkeypatch.context() as clock:  # a token signed almost its whole lifetime ago
-        clock.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - ttl + 2)
-        short_lived = tokens.issue(tenant, user_id=user.user_id)
-    grant = tokens.verify(short_lived)
+    token = tokens.issue(tenant, user_id=user.user_id)
+    grant = tokens.verify(token)
     assert grant is not None and grant.expires_at is not None
 
     async def scenario() -> None:
-        async with open_ws(live_server, short_lived) as ws:
+        async with open_ws(live_server, token) as ws:
             await send(ws, {"type": "subscribe", "metrics": ["cpu.usage"]})
             await settle(ws)
+            clock.advance(grant.expires_at - clock() - 2)
             await on_server(live_server, live_server.gateway.recheck_grants)
             await settle(ws)  # still valid: still open
-            await asyncio.sleep(max(0.0, grant.expires_at - time.time()) + 0.2)
+            clock.advance(3)
             await on_server(live_server, live_server.gateway.recheck_grants)
             assert await closed_code(ws) == CLOSE_UNAUTHENTICATED
 
@@ -779,6 +774,18 @@ class Recorder:
             await asyncio.sleep(0.01)
 
 
+LATER = 99.0  # the value of the point that proves nothing else is coming
+
+
+async def after_a_later_point(
+    services: Services, hub: Hub, tenant: str, recorder: Recorder
+) -> None:
+    """Publish a point after everything else and wait until it is sent: a duplicate of an
+    earlier point, were there one, would have been sent before it."""
+    hub.receive(tenant, *publish(services, tenant, "disk.free", LATER))
+    await recorder.wait_for_value(LATER)
+
+
 def publish(services: Services, tenant: str, metric: str, value: float) -> tuple[str, list]:
     """Commit one point to the tenant's live stream as the worker does: (cursor, live points)."""
     stored = Point(uuid.uuid4().hex, "web-1", metric, now_ms(), value)
@@ -809,12 +816,11 @@ def test_resume_overlapping_a_batch_still_coalescing_sends_each_point_once(
         try:
             assert await hub.resume(client, seen[0])
             hub.receive(tenant, *publish(services, tenant, "disk.free", 2.0))
-            await recorder.wait_for_value(2.0)
-            await asyncio.sleep(0.1)
+            await after_a_later_point(services, hub, tenant, recorder)
         finally:
             client.stop()
             await redis.aclose()
-        assert values(recorder.frames) == [1.0, 2.0]
+        assert values(recorder.frames) == [1.0, 2.0, LATER]
 
     run(scenario(), timeout=10)
 
@@ -835,11 +841,11 @@ def test_resume_after_a_coalesced_live_frame_sends_each_point_once(
             hub.receive(tenant, *publish(services, tenant, "disk.free", 2.0))  # coalesce
             await recorder.wait_for_value(2.0)
             assert await hub.resume(client, before[0])
-            await asyncio.sleep(0.1)
+            await after_a_later_point(services, hub, tenant, recorder)
         finally:
             client.stop()
             await redis.aclose()
-        assert values(recorder.frames) == [1.0, 2.0]
+        assert values(recorder.frames) == [1.0, 2.0, LATER]
 
     run(scenario(), timeout=10)
 
@@ -867,11 +873,11 @@ def test_points_arriving_during_a_replay_are_held_then_sent_once_in_order(
             recorder.open.set()
             assert await replay
             await recorder.wait_for_value(2.0)
-            await asyncio.sleep(0.1)
+            await after_a_later_point(services, hub, tenant, recorder)
         finally:
             client.stop()
             await redis.aclose()
-        assert values(recorder.frames) == [1.0, 2.0]
+        assert values(recorder.frames) == [1.0, 2.0, LATER]
         cursors = [f["cursor"] for f in recorder.frames]
         assert cursors == sorted(cursors, key=lambda c: tuple(map(int, c.split("-"))))
 

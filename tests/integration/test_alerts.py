@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,7 +33,7 @@ from data.accounts import User
 from data.alerts import AlertRules
 from data.events import Events
 from data.points import Point
-from tests.conftest import PASSWORD, LiveServer, free_port, wait_until
+from tests.conftest import PASSWORD, FakeClock, LiveServer, free_port, wait_until
 
 # -- edge doubles -----------------------------------------------------------------------------
 
@@ -108,6 +109,14 @@ def login(web: Any, user: User) -> Any:
     resp = client.post("/login", json={"username": user.username, "password": PASSWORD})
     assert resp.status_code == 200, resp.json
     return client
+
+
+def judged_up_to(services: Services, rule_id: str, source: str) -> int:
+    """The time of the newest point the rule has judged on that source (-1 before any)."""
+    rules = AlertRules(services.engine, services.redis, services.settings.redis_prefix)
+    state = services.redis.hget(rules.state_key(rule_id), source)
+    last = orjson.loads(state).get("l") if state else None
+    return -1 if last is None else int(last)
 
 
 def rule_doc(**kw: Any) -> dict[str, Any]:
@@ -213,6 +222,7 @@ def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhoo
 
     async def scenario() -> list[dict]:
         async with open_ws(live_server, origin=live_server.url, cookie=cookie) as ws:
+            await send(ws, {"type": "subscribe", "metrics": ["marker.seen"]})
             await settle(ws)
             await ingest(live_server, ingest_key, [point("cpu.usage", 50.0),
                                                    point("cpu.usage", 91.2)])
@@ -221,10 +231,15 @@ def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhoo
                 message = await receive(ws)
                 if message["type"] == "notification":
                     got.append(message)
-            await ingest(live_server, ingest_key, [point("cpu.usage", 95.0)])  # still firing
-            await asyncio.sleep(1.0)
-            await send(ws, {"type": "are-you-there"})
-            while (message := await receive(ws))["type"] != "error":
+            still_ts = now_ms()
+            await ingest(live_server, ingest_key, [point("cpu.usage", 95.0, ts_ms=still_ts)])
+            # Before proving that no second notification comes: the rule has judged the 95.0
+            # (a notification of it would be published before its state is saved) ...
+            await asyncio.to_thread(
+                wait_until, lambda: judged_up_to(services, rule["id"], "web-1") >= still_ts)
+            # ... and a point published after that reaches the socket behind all it caused.
+            await ingest(live_server, ingest_key, [point("marker.seen", 1.0)])
+            while (message := await receive(ws))["type"] != "points":
                 if message["type"] == "notification":
                     got.append(message)
             return got
@@ -357,6 +372,36 @@ def test_silenced_rule_opens_no_incident(
     assert lifted.status_code == 200 and lifted.json["silenced_until"] is None
     engine.evaluate_batch({tenant: points([96], start=now_ms())})
     assert incidents_of(services, tenant) == 1
+
+
+def test_rule_times_and_silences_follow_the_injected_clock(
+    tenant: str, analyst: Any, make_user: Callable[..., User], clock: FakeClock,
+) -> None:
+    """Created, updated and silenced-until are the product's clock's times, not the wall's."""
+    make_user(tenant, "viewer")
+    clock.advance(86_400)
+    rule = analyst.post("/api/alerts", json=rule_doc()).json
+    assert abs(epoch_s(rule["created_at"]) - clock()) < 5
+    silenced = analyst.post(f"/api/alerts/{rule['id']}/silence", json={"for_s": 3600}).json
+    assert abs(epoch_s(silenced["updated_at"]) - clock()) < 5
+    assert abs(epoch_s(silenced["silenced_until"]) - (clock() + 3600)) < 5
+
+
+def test_acknowledgement_is_stamped_by_the_injected_clock(
+    services: Services, web: Any, tenant: str, analyst: Any, make_user: Callable[..., User],
+    clock: FakeClock,
+) -> None:
+    viewer = login(web, make_user(tenant, "viewer"))
+    analyst.post("/api/alerts", json=rule_doc())
+    AlertEngine(services).evaluate_batch({tenant: points([90])})
+    incident = viewer.get("/api/incidents?state=firing").json["incidents"][0]
+    clock.advance(3_600)
+    acked = viewer.post(f"/api/incidents/{incident['id']}/ack").json
+    assert abs(epoch_s(acked["acknowledged_at"]) - clock()) < 5
+
+
+def epoch_s(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
 
 
 # -- nodata and source.down -----------------------------------------------------------------
@@ -574,18 +619,25 @@ def test_incidents_list_and_acknowledge(
 
 
 def test_failed_webhooks_are_retried_with_backoff_and_visible_on_the_incident(
-    services: Services, tenant: str, analyst: Any, receiver: Receiver,
+    services: Services, tenant: str, analyst: Any, receiver: Receiver, clock: FakeClock,
 ) -> None:
     analyst.post("/api/alerts", json=rule_doc(channels=["webhook"], webhook_url=receiver.url))
     receiver.statuses = [500, 503]
     AlertEngine(services).evaluate_batch({tenant: points([90])})
-    sender = deliverer(services)
+    sender = Deliverer(dataclasses.replace(services, settings=services.settings.model_copy(
+        update={"alert_retry_base_s": 60})))
     assert sender.run_once() == 1
     delivery = analyst.get("/api/incidents").json["incidents"][0]["deliveries"][0]
     assert delivery["status"] == "retrying" and delivery["attempts"] == 1
     assert "HTTP 500" in delivery["last_error"]
+    clock.advance(59)
     assert sender.run_once() == 0  # not due yet: backing off
-    wait_until(lambda: sender.run_once() == 0 and len(receiver.calls) == 3, timeout=10)
+    clock.advance(2)
+    assert sender.run_once() == 1 and len(receiver.calls) == 2  # 503: backs off twice as long
+    clock.advance(119)
+    assert sender.run_once() == 0
+    clock.advance(2)
+    assert sender.run_once() == 1 and len(receiver.calls) == 3
     delivery = analyst.get("/api/incidents").json["incidents"][0]["deliveries"][0]
     assert delivery["status"] == "sent" and delivery["attempts"] == 3
     sender.close()

@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis as AsyncRedis
 
 from app.services import Services
 from app.updates import WAIT_S, LongPoll, Wanted
 from data.points import Point
-from tests.conftest import PASSWORD, LiveServer, wait_until
+from tests.conftest import PASSWORD, FakeClock, LiveServer, wait_until
 
 
 def now_ms() -> int:
@@ -42,6 +43,11 @@ def ok(resp: requests.Response) -> dict[str, Any]:
     return doc
 
 
+def polls_waiting() -> float:
+    """How many /api/updates polls the server (in this process) holds waiting."""
+    return REGISTRY.get_sample_value("pulse_long_polls") or 0.0
+
+
 def in_background(fn: Any, *args: Any, **kwargs: Any) -> Future[Any]:
     pool = ThreadPoolExecutor(max_workers=1)
     future = pool.submit(fn, *args, **kwargs)
@@ -63,8 +69,9 @@ def test_a_point_published_during_the_wait_arrives_at_once(
     live_server: LiveServer, services: Services, tenant: str, read_auth: dict[str, str]
 ) -> None:
     cursor = services.live.publish_points(tenant, [point(value=1.0)])
+    polls_before = polls_waiting()
     waiting = in_background(poll, live_server, read_auth, cursor=cursor, metric="cpu.usage")
-    time.sleep(0.5)
+    wait_until(lambda: polls_waiting() > polls_before)
     assert not waiting.done(), "nothing after the cursor yet: the poll waits"
     sent = point(value=2.0)
     published_at = time.monotonic()
@@ -106,16 +113,29 @@ def test_a_cursor_older_than_the_resume_window_is_told_to_reset(
     assert doc == {"cursor": current, "points": [], "reset": True}
 
 
+def test_the_resume_window_is_measured_by_the_injected_clock(
+    live_server: LiveServer, services: Services, tenant: str, read_auth: dict[str, str],
+    clock: FakeClock,
+) -> None:
+    cursor = services.live.publish_points(tenant, [point(value=1.0)])
+    current = services.live.publish_points(tenant, [point(value=2.0)])
+    doc = ok(poll(live_server, read_auth, cursor=cursor, metric="cpu.usage"))
+    assert [p["value"] for p in doc["points"]] == [2.0]
+    clock.advance(services.settings.live_resume_s + 1)
+    doc = ok(poll(live_server, read_auth, cursor=cursor, metric="cpu.usage"))
+    assert doc == {"cursor": current, "points": [], "reset": True}
+
+
 def test_another_tenants_points_never_arrive(
     live_server: LiveServer, services: Services, tenant: str, read_auth: dict[str, str]
 ) -> None:
     other = f"t-{uuid.uuid4().hex[:12]}"
     cursor = services.live.publish_points(tenant, [point()])
+    polls_before = polls_waiting()
     waiting = in_background(poll, live_server, read_auth, cursor=cursor, metric="*")
-    time.sleep(0.3)
+    wait_until(lambda: polls_waiting() > polls_before)
     services.live.publish_points(other, [point("cpu.usage", "web-1", 666.0)])
-    time.sleep(0.3)
-    mine = point(value=7.0)
+    mine = point(value=7.0)  # published after theirs: had theirs leaked, it came first
     services.live.publish_points(tenant, [mine])
     doc = ok(waiting.result(timeout=10))
     assert [p["value"] for p in doc["points"]] == [7.0]

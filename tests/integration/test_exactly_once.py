@@ -409,6 +409,7 @@ def test_a_worker_killed_before_judging_a_breach_leaves_one_incident_and_notific
     pipeline.wait_for(lambda: counts() == (3, 3), "one incident per breaching source")
     later = make_points(300, start_ms=int(time.time() * 1000) - 10_000)
     pipeline.ingest([{**p, "value": 550.0 + p["value"]} for p in later])  # all above clear
-    pipeline.wait_for(pipeline.drained, "the second batch was written")
-    time.sleep(1)
+    # drained = acknowledged, which the worker does only after judging the batch and
+    # committing what it fired: a second incident or notification would be counted now
+    pipeline.wait_for(pipeline.drained, "the second batch was written and judged")
     assert counts() == (3, 3), "still firing: no second incident, no second notification"

@@ -12,10 +12,12 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import select
 
 from app.services import Services
 from data.points import MAX_BODY_BYTES, MAX_POINTS
-from tests.conftest import PASSWORD
+from data.schema import api_keys
+from tests.conftest import PASSWORD, FakeClock
 
 
 def now_s() -> float:
@@ -119,6 +121,19 @@ def test_revoked_key_is_401(refused, services: Services, tenant: str) -> None:
     key = services.accounts.create_api_key(tenant, "revoked", "ingest")
     services.accounts.revoke_api_key(key.split("_")[1])
     refused(401, "unauthenticated", headers=bearer(key), json=points(1))
+
+
+def test_revocation_is_stamped_by_the_injected_clock(
+    services: Services, tenant: str, clock: FakeClock
+) -> None:
+    key_id = services.accounts.create_api_key(tenant, "revoked", "ingest").split("_")[1]
+    clock.advance(86_400)
+    services.accounts.revoke_api_key(key_id)
+    with services.engine.connect() as conn:
+        revoked_at = conn.execute(
+            select(api_keys.c.revoked_at).where(api_keys.c.key_id == key_id)
+        ).scalar_one()
+    assert abs(revoked_at.timestamp() - clock()) < 5
 
 
 def test_read_scope_key_is_403(refused, services: Services, tenant: str) -> None:

@@ -12,6 +12,7 @@ from app.tokens import SessionCookies, StreamGrant, StreamTokens
 
 SECRET = "unit-test-secret"
 TTL_S = 300
+ISSUED_AT = 1_780_000_000.0  # a whole second, as token timestamps are
 
 
 def flask_cookie(session: dict[str, Any], secret: str = SECRET) -> str:
@@ -42,6 +43,14 @@ def test_stream_token_round_trip_carries_tenant_and_user() -> None:
     assert before + TTL_S - 2 <= grant.expires_at <= time.time() + TTL_S + 1
 
 
+def test_stream_token_is_stamped_by_the_injected_clock() -> None:
+    """Issued at the clock's time (not the wall clock's): it expires TTL_S after that."""
+    tokens = StreamTokens(SECRET, TTL_S, clock=lambda: ISSUED_AT)
+    grant = tokens.verify(tokens.issue("acme", user_id="u-1"))
+    assert grant is not None
+    assert grant.expires_at == ISSUED_AT + TTL_S
+
+
 def test_stream_token_round_trip_carries_key_id() -> None:
     tokens = StreamTokens(SECRET, TTL_S)
     grant = tokens.verify(tokens.issue("acme", key_id="k-9"))
@@ -50,11 +59,13 @@ def test_stream_token_round_trip_carries_key_id() -> None:
 
 
 def test_stream_token_is_valid_until_its_ttl_and_refused_after() -> None:
-    tokens = StreamTokens(SECRET, TTL_S)
+    now = [ISSUED_AT]
+    tokens = StreamTokens(SECRET, TTL_S, clock=lambda: now[0])
     token = tokens.issue("acme", user_id="u-1")
-    now = time.time()
-    assert tokens.verify(token, now=now + TTL_S - 5) is not None
-    assert tokens.verify(token, now=now + TTL_S + 5) is None
+    now[0] = ISSUED_AT + TTL_S - 1
+    assert tokens.verify(token) is not None
+    now[0] = ISSUED_AT + TTL_S + 1
+    assert tokens.verify(token) is None
 
 
 def test_tampered_stream_token_is_refused() -> None:
