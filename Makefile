@@ -29,6 +29,7 @@ run: $(STAMP)
 lint: $(TEST_STAMP)
 	@echo "==> ruff and mypy"
 	$(VENV)/bin/ruff check app data components callbacks tests bench
+	$(VENV)/bin/ruff format --check app data components callbacks tests bench
 	$(VENV)/bin/mypy
 
 # Chromium, chromedriver and sqlmap, which the browser and security tests drive.

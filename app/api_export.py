@@ -44,8 +44,9 @@ def export_file() -> Response:
     if problems or query is None or zone is None:
         raise QueryError(problems)
     if fmt == "xlsx":  # TooManyRows is raised here, before the first byte
-        chunks = export.export_xlsx(svc.engine, who.tenant_id, query, zone, svc.now_ms(),
-                                    max_rows=export.XLSX_MAX_ROWS)  # fmt: skip
+        chunks = export.export_xlsx(
+            svc.engine, who.tenant_id, query, zone, svc.now_ms(), max_rows=export.XLSX_MAX_ROWS
+        )
     else:
         chunks = stream_with_context(export.export_csv(svc.engine, who.tenant_id, query, zone))
     name = export.filename(query, zone, fmt)

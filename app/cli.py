@@ -246,8 +246,11 @@ def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
     try:
         worker.wait(timeout=WORKER_STOP_S)
     except subprocess.TimeoutExpired:
-        print(f"  worker {worker.pid} did not stop within {WORKER_STOP_S}s; killing it",
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"  worker {worker.pid} did not stop within {WORKER_STOP_S}s; killing it",
+            file=sys.stderr,
+            flush=True,
+        )
         worker.kill()
         worker.wait()
 

@@ -42,9 +42,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_POLICY = 1008  # too many sockets, or a client flooding its own outbox
 OVERFLOW_CLOSE_WAIT_S = 5.0  # a client that floods and never reads may not take the close
 RESUME_EVERY_S = 1.0  # a socket's resumes at most this often: each may replay 10 minutes
-RESUME_BUSY = (
-    "one resume at a time, at most one a second: read the last one's frames, then resume"
-)
+RESUME_BUSY = "one resume at a time, at most one a second: read the last one's frames, then resume"
 
 
 async def session_grant(

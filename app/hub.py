@@ -243,9 +243,7 @@ class Hub:
             end = _entry_id(newest[0])
         start = f"({cursor}"
         while True:
-            raw = await self.commands.run(
-                "XRANGE", key, start, end, "COUNT", RESUME_PAGE_ENTRIES
-            )
+            raw = await self.commands.run("XRANGE", key, start, end, "COUNT", RESUME_PAGE_ENTRIES)
             if not raw:
                 return
             yield raw

@@ -49,7 +49,8 @@ PARTITIONS_DROPPED = Counter(
     "pulse_partitions_dropped", "Time partitions dropped by retention, by table", ["table"]
 )
 SOURCE_POLLS = Counter(
-    "pulse_source_polls", "Source polls by kind and outcome (ok, error, timeout, stuck)",
+    "pulse_source_polls",
+    "Source polls by kind and outcome (ok, error, timeout, stuck)",
     ["kind", "outcome"],
 )
 SOURCE_POINTS = Counter("pulse_source_points", "Points the sources queued, by kind", ["kind"])
@@ -112,7 +113,8 @@ class PipelineCollector(Collector):
         }
         for name, doc in figures.items():
             yield GaugeMetricFamily(
-                f"pulse_reconcile_{name}", f"{doc}, at the last reconcile run",
+                f"pulse_reconcile_{name}",
+                f"{doc}, at the last reconcile run",
                 value=last[name] if last else 0,
             )
 

@@ -169,9 +169,7 @@ _RULE = {
         "webhook_url": {
             "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
         },
-        "email_to": {
-            "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
-        },
+        "email_to": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
         "enabled": {"type": "boolean", "default": True},
         "silenced_until": {"type": ["string", "null"], "format": "date-time", "readOnly": True},
         "webhook_secret": {
@@ -251,8 +249,10 @@ def _alerts_paths() -> dict[str, Any]:
                 "summary": "The tenant's alert rules",
                 "responses": {
                     "200": _json(
-                        {"type": "object", "properties": {"alerts": {"type": "array",
-                                                                     "items": _RULE_REF}}},
+                        {
+                            "type": "object",
+                            "properties": {"alerts": {"type": "array", "items": _RULE_REF}},
+                        },
                         "rules",
                     ),
                     **_AUTH_ERRORS,
@@ -289,8 +289,10 @@ def _alerts_paths() -> dict[str, Any]:
         },
         "/api/alerts/{rule_id}": {
             "parameters": [_RULE_ID],
-            "get": {"summary": "One rule", "responses": {"200": one, "404": _ERROR,
-                                                         **_AUTH_ERRORS}},
+            "get": {
+                "summary": "One rule",
+                "responses": {"200": one, "404": _ERROR, **_AUTH_ERRORS},
+            },
             "put": {
                 "summary": "Change a rule; fields left out keep their value (analysts, admins)",
                 "requestBody": body,
@@ -332,8 +334,10 @@ def _alerts_paths() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": _json(
-                        {"type": "object", "properties": {"incidents": {"type": "array",
-                                                                        "items": _INCIDENT_REF}}},
+                        {
+                            "type": "object",
+                            "properties": {"incidents": {"type": "array", "items": _INCIDENT_REF}},
+                        },
                         "incidents",
                     ),
                     "422": _ERROR,
@@ -344,19 +348,37 @@ def _alerts_paths() -> dict[str, Any]:
         "/api/incidents/{incident_id}": {
             "get": {
                 "summary": "One incident",
-                "parameters": [{"name": "incident_id", "in": "path", "required": True,
-                                "schema": {"type": "string"}}],
-                "responses": {"200": _json(_INCIDENT_REF, "the incident"), "404": _ERROR,
-                              **_AUTH_ERRORS},
+                "parameters": [
+                    {
+                        "name": "incident_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": _json(_INCIDENT_REF, "the incident"),
+                    "404": _ERROR,
+                    **_AUTH_ERRORS,
+                },
             }
         },
         "/api/incidents/{incident_id}/ack": {
             "post": {
                 "summary": "Acknowledge an incident (any signed-in user of the tenant)",
-                "parameters": [{"name": "incident_id", "in": "path", "required": True,
-                                "schema": {"type": "string"}}],
-                "responses": {"200": _json(_INCIDENT_REF, "the incident"), "404": _ERROR,
-                              **_AUTH_ERRORS},
+                "parameters": [
+                    {
+                        "name": "incident_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": _json(_INCIDENT_REF, "the incident"),
+                    "404": _ERROR,
+                    **_AUTH_ERRORS,
+                },
             }
         },
         "/api/notifications": {
@@ -364,8 +386,13 @@ def _alerts_paths() -> dict[str, Any]:
                 "summary": "The caller's notifications: unread first, then newest",
                 "parameters": [
                     _query("unread", {"type": "boolean"}),
-                    _query("severity", {"enum": ["info", "warning", "critical"],
-                                        "description": "this level and above"}),
+                    _query(
+                        "severity",
+                        {
+                            "enum": ["info", "warning", "critical"],
+                            "description": "this level and above",
+                        },
+                    ),
                     _query("since", _TIME),
                     _query("until", _TIME),
                     *_PAGING,
@@ -390,17 +417,28 @@ def _alerts_paths() -> dict[str, Any]:
         "/api/notifications/{notification_id}/read": {
             "post": {
                 "summary": "Mark one of the caller's notifications read",
-                "parameters": [{"name": "notification_id", "in": "path", "required": True,
-                                "schema": {"type": "string"}}],
-                "responses": {"200": _json({"type": "object"}, "it, and the unread count"),
-                              "404": _ERROR, **_AUTH_ERRORS},
+                "parameters": [
+                    {
+                        "name": "notification_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": _json({"type": "object"}, "it, and the unread count"),
+                    "404": _ERROR,
+                    **_AUTH_ERRORS,
+                },
             }
         },
         "/api/notifications/read-all": {
             "post": {
                 "summary": "Mark every notification of the caller read",
-                "responses": {"200": _json({"type": "object"}, "how many were marked"),
-                              **_AUTH_ERRORS},
+                "responses": {
+                    "200": _json({"type": "object"}, "how many were marked"),
+                    **_AUTH_ERRORS,
+                },
             }
         },
     }
@@ -510,8 +548,9 @@ def openapi_document() -> dict[str, Any]:
                     ),
                     "parameters": [
                         *_DATA_PARAMETERS,
-                        _query("format", {"type": "string", "enum": ["csv", "xlsx"],
-                                          "default": "csv"}),  # fmt: skip
+                        _query(
+                            "format", {"type": "string", "enum": ["csv", "xlsx"], "default": "csv"}
+                        ),
                         _query("tz", {"type": "string", "examples": ["Europe/Paris", "UTC"]}),
                     ],
                     "responses": {

@@ -83,9 +83,7 @@ class LongPoll:
     def build(cls, services: Services) -> LongPoll:
         _, redis_url = services.settings.require_urls()
         # redis-py times a reply out after 5 s by default: a blocking read needs longer.
-        redis = AsyncRedis.from_url(
-            redis_url, health_check_interval=30, socket_timeout=WAIT_S + 10
-        )
+        redis = AsyncRedis.from_url(redis_url, health_check_interval=30, socket_timeout=WAIT_S + 10)
         return cls(services, redis)
 
     async def aclose(self) -> None:

@@ -85,9 +85,7 @@ class Consumer:
     def step(self, block_ms: int) -> int:
         """Handle one read of entries (pending, reclaimed or new); return how many points."""
         if self._holding_pending:
-            entries, poison = self.services.live.read_ingest(
-                self.name, READ_COUNT, 0, pending=True
-            )
+            entries, poison = self.services.live.read_ingest(self.name, READ_COUNT, 0, pending=True)
             if not entries and not poison:
                 self._holding_pending = False
             return self.process(entries, poison)

@@ -47,7 +47,9 @@ def main() -> None:
     prefix = f"pulse-bench-{secrets.token_hex(4)}:"
     settings = Settings(
         database_url=make_url(server).set(database=name).render_as_string(hide_password=False),
-        redis_url=os.environ["REDIS_URL"], redis_prefix=prefix, secret_key="bench",
+        redis_url=os.environ["REDIS_URL"],
+        redis_prefix=prefix,
+        secret_key="bench",
     )
     services = Services.build(settings)
     try:
@@ -57,8 +59,9 @@ def main() -> None:
             services.accounts.ensure_tenant(conn, tenant)
         rules = AlertRules(services.engine, services.redis, prefix)
         for m in range(100):
-            rules.create(tenant, {"name": f"r{m}", "metric": f"m{m}", "kind": "threshold",
-                                  "threshold": 1e9})
+            rules.create(
+                tenant, {"name": f"r{m}", "metric": f"m{m}", "kind": "threshold", "threshold": 1e9}
+            )
         engine = AlertEngine(services)
         timings = []
         start = int(time.time() * 1000) - 3_600_000
@@ -66,15 +69,19 @@ def main() -> None:
         for r in range(args.rounds):
             batch = [
                 Point(uuid.uuid4().hex, f"s{s}", f"m{m}", start + (r * per_series + i) * 10, 1.0)
-                for m in range(100) for s in range(args.sources) for i in range(per_series)
+                for m in range(100)
+                for s in range(args.sources)
+                for i in range(per_series)
             ]
             t0 = time.perf_counter()
             outcome = engine.evaluate_batch({tenant: batch})
             timings.append(time.perf_counter() - t0)
-        print(f"{len(batch)} points, {outcome.series} (rule, series) pairs per batch, "
-              f"100 rules: median {statistics.median(timings) * 1000:.1f} ms, "
-              f"max {max(timings) * 1000:.1f} ms per batch "
-              f"(first batch, with cold caches: {timings[0] * 1000:.1f} ms)")
+        print(
+            f"{len(batch)} points, {outcome.series} (rule, series) pairs per batch, "
+            f"100 rules: median {statistics.median(timings) * 1000:.1f} ms, "
+            f"max {max(timings) * 1000:.1f} ms per batch "
+            f"(first batch, with cold caches: {timings[0] * 1000:.1f} ms)"
+        )
     finally:
         keys = list(services.redis.scan_iter(match=f"{prefix}*", count=1000))
         if keys:

@@ -53,8 +53,9 @@ def now_ms() -> float:
 class NoticeListener(WSListener):
     """One socket of the recipient: notes when each notification frame arrives."""
 
-    def __init__(self, index: int, seen: list[tuple[int, float, str, str, str]],
-                 opened: Any, received: Any) -> None:
+    def __init__(
+        self, index: int, seen: list[tuple[int, float, str, str, str]], opened: Any, received: Any
+    ) -> None:
         self.index, self.seen, self.opened, self.received = index, seen, opened, received
 
     def on_ws_connected(self, transport: WSTransport) -> None:
@@ -69,21 +70,22 @@ class NoticeListener(WSListener):
         if not raw.startswith(b'{"type":"notification"'):
             return
         note = orjson.loads(raw)["notification"]
-        self.seen.append((self.index, arrived, note["source"], note["incident_id"],
-                          note["state"]))
+        self.seen.append((self.index, arrived, note["source"], note["incident_id"], note["state"]))
         if self.index == 0:
             with self.received.get_lock():
                 self.received.value += 1
 
 
-def client_process(url: str, sockets: int, opened: Any, received: Any, stop: Any,
-                   results: Any) -> None:
+def client_process(
+    url: str, sockets: int, opened: Any, received: Any, stop: Any, results: Any
+) -> None:
     async def main() -> list[tuple[int, float, str, str, str]]:
         seen: list[tuple[int, float, str, str, str]] = []
         transports = []
         for i in range(sockets):
             transport, _ = await ws_connect(
-                lambda *_, i=i: NoticeListener(i, seen, opened, received), url,
+                lambda *_, i=i: NoticeListener(i, seen, opened, received),
+                url,
                 max_frame_size=16 * 1024 * 1024,
             )
             transports.append(transport)
@@ -137,12 +139,18 @@ def background(url: str, key: str, rate: int, stop: Any, sent: Any) -> None:
     n = 0
     while not stop.is_set():
         stamp = now_ms() / 1000
-        points = [{"data_id": uuid.uuid4().hex, "source": f"bg-{(n + i) // RULES % 10}",
-                   "metric_type": METRIC.format((n + i) % RULES), "timestamp": stamp,
-                   "value": 50.0} for i in range(batch)]
+        points = [
+            {
+                "data_id": uuid.uuid4().hex,
+                "source": f"bg-{(n + i) // RULES % 10}",
+                "metric_type": METRIC.format((n + i) % RULES),
+                "timestamp": stamp,
+                "value": 50.0,
+            }
+            for i in range(batch)
+        ]
         n += batch
-        session.post(url + "/api/ingest", data=orjson.dumps(points), timeout=10)\
-            .raise_for_status()
+        session.post(url + "/api/ingest", data=orjson.dumps(points), timeout=10).raise_for_status()
         sent.value += batch
         next_at += batch / rate
         time.sleep(max(0.0, next_at - time.monotonic()))
@@ -159,11 +167,16 @@ def breaches(url: str, key: str, count: int, rate: float, results: Any) -> None:
     for i in range(count):
         source = f"b-{i}"
         stamp = now_ms()
-        point = [{"data_id": uuid.uuid4().hex, "source": source,
-                  "metric_type": METRIC.format(i % RULES), "timestamp": stamp / 1000,
-                  "value": THRESHOLD + 10 + i % 7}]
-        session.post(url + "/api/ingest", data=orjson.dumps(point), timeout=10)\
-            .raise_for_status()
+        point = [
+            {
+                "data_id": uuid.uuid4().hex,
+                "source": source,
+                "metric_type": METRIC.format(i % RULES),
+                "timestamp": stamp / 1000,
+                "value": THRESHOLD + 10 + i % 7,
+            }
+        ]
+        session.post(url + "/api/ingest", data=orjson.dumps(point), timeout=10).raise_for_status()
         request_ms.append(now_ms() - stamp)
         sent_at[source] = stamp
         next_at += 1 / rate
@@ -171,8 +184,9 @@ def breaches(url: str, key: str, count: int, rate: float, results: Any) -> None:
     results.put((sent_at, request_ms))
 
 
-def poller(session: requests.Session, url: str, stop: threading.Event,
-           first_seen: dict[str, float]) -> None:
+def poller(
+    session: requests.Session, url: str, stop: threading.Event, first_seen: dict[str, float]
+) -> None:
     """Baseline: GET /api/notifications once a second (unread first, newest first)."""
     while not stop.is_set():
         started = time.monotonic()
@@ -202,19 +216,39 @@ def commit_probe(database_url: str, stop: threading.Event, out: list[float]) -> 
 
 def sign_in(pulse: Pulse) -> requests.Session:
     password = secrets.token_hex(12)
-    pulse.admin("create-user", "--tenant", TENANT, "--username", USER,
-                "--email", "alert-analyst@example.com", "--role", "analyst", stdin=password)
+    pulse.admin(
+        "create-user",
+        "--tenant",
+        TENANT,
+        "--username",
+        USER,
+        "--email",
+        "alert-analyst@example.com",
+        "--role",
+        "analyst",
+        stdin=password,
+    )
     session = requests.Session()
-    session.post(pulse.url + "/login", json={"username": USER, "password": password},
-                 timeout=10).raise_for_status()
+    session.post(
+        pulse.url + "/login", json={"username": USER, "password": password}, timeout=10
+    ).raise_for_status()
     return session
 
 
 def create_rules(pulse: Pulse, session: requests.Session) -> None:
     for m in range(RULES):
-        rule = {"name": f"bench m{m} above {THRESHOLD:g}", "metric": METRIC.format(m),
-                "source": "*", "kind": "threshold", "op": ">", "threshold": THRESHOLD,
-                "for_s": 0, "cooldown_s": 0, "severity": "warning", "channels": ["in_app"]}
+        rule = {
+            "name": f"bench m{m} above {THRESHOLD:g}",
+            "metric": METRIC.format(m),
+            "source": "*",
+            "kind": "threshold",
+            "op": ">",
+            "threshold": THRESHOLD,
+            "for_s": 0,
+            "cooldown_s": 0,
+            "severity": "warning",
+            "channels": ["in_app"],
+        }
         session.post(pulse.url + "/api/alerts", json=rule, timeout=10).raise_for_status()
 
 
@@ -234,8 +268,9 @@ def db_counts(pulse: Pulse) -> dict[str, int]:
     than one of either (duplicates)."""
     engine = create_engine(pulse.env["DATABASE_URL"])
     with engine.connect() as conn:
-        row = conn.execute(text(
-            """
+        row = conn.execute(
+            text(
+                """
             SELECT (SELECT count(*) FROM incidents WHERE tenant_id = :t AND source LIKE 'b-%'),
                    (SELECT count(*) FROM notifications WHERE tenant_id = :t
                       AND source LIKE 'b-%'),
@@ -243,17 +278,26 @@ def db_counts(pulse: Pulse) -> dict[str, int]:
                       AND source LIKE 'b-%' GROUP BY source HAVING count(*) > 1) d),
                    (SELECT count(*) FROM (SELECT source FROM notifications WHERE tenant_id = :t
                       AND source LIKE 'b-%' GROUP BY user_id, source HAVING count(*) > 1) d)
-            """), {"t": TENANT}).one()
+            """
+            ),
+            {"t": TENANT},
+        ).one()
     engine.dispose()
-    return {"incidents": row[0], "notifications": row[1], "duplicate_incidents": row[2],
-            "duplicate_notifications": row[3]}
+    return {
+        "incidents": row[0],
+        "notifications": row[1],
+        "duplicate_incidents": row[2],
+        "duplicate_notifications": row[3],
+    }
 
 
-def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
+# PLR0915 allowed: a benchmark's main: its steps in the order they run
+def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0915
     session = sign_in(pulse)
     create_rules(pulse, session)
-    ingest_key = pulse.admin("create-api-key", "--tenant", TENANT, "--name", "in",
-                             "--scope", "ingest").splitlines()[-1]
+    ingest_key = pulse.admin(
+        "create-api-key", "--tenant", TENANT, "--name", "in", "--scope", "ingest"
+    ).splitlines()[-1]
     token = session.get(pulse.url + "/api/stream-token", timeout=5).json()["token"]
     supervisor = psutil.Process(pulse.process.pid)
     children = supervisor.children(recursive=True)
@@ -262,9 +306,17 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
 
     opened, received = multiprocessing.Value("l", 0), multiprocessing.Value("l", 0)
     stop_clients, client_results = multiprocessing.Event(), multiprocessing.Queue()
-    clients = multiprocessing.Process(target=client_process, args=(
-        f"{pulse.ws_url}?token={token}", args.sockets, opened, received, stop_clients,
-        client_results))
+    clients = multiprocessing.Process(
+        target=client_process,
+        args=(
+            f"{pulse.ws_url}?token={token}",
+            args.sockets,
+            opened,
+            received,
+            stop_clients,
+            client_results,
+        ),
+    )
     clients.start()
     deadline = time.monotonic() + 30
     while opened.value < args.sockets and time.monotonic() < deadline:
@@ -273,36 +325,42 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
         raise RuntimeError(f"only {opened.value} of {args.sockets} sockets opened")
 
     stop_background, bg_sent = multiprocessing.Event(), multiprocessing.Value("l", 0)
-    feeder = multiprocessing.Process(target=background, args=(
-        pulse.url, ingest_key, args.background, stop_background, bg_sent))
+    feeder = multiprocessing.Process(
+        target=background, args=(pulse.url, ingest_key, args.background, stop_background, bg_sent)
+    )
     feeder.start()
     time.sleep(args.warmup)  # the rule cache loaded, the background flowing
 
     stop_tap, tap_results = multiprocessing.Event(), multiprocessing.Queue()
-    tap = multiprocessing.Process(target=redis_tap, args=(
-        pulse.env["REDIS_URL"], pulse.env["REDIS_PREFIX"], stop_tap, tap_results))
+    tap = multiprocessing.Process(
+        target=redis_tap,
+        args=(pulse.env["REDIS_URL"], pulse.env["REDIS_PREFIX"], stop_tap, tap_results),
+    )
     tap.start()
     first_polled: dict[str, float] = {}
     stop_poll = threading.Event()
-    polling = threading.Thread(target=poller, args=(session, pulse.url, stop_poll,
-                                                    first_polled))
+    polling = threading.Thread(target=poller, args=(session, pulse.url, stop_poll, first_polled))
     polling.start()
     commits: list[float] = []
-    probing = threading.Thread(target=commit_probe, args=(pulse.env["DATABASE_URL"], stop_poll,
-                                                          commits))
+    probing = threading.Thread(
+        target=commit_probe, args=(pulse.env["DATABASE_URL"], stop_poll, commits)
+    )
     probing.start()
     cpu_before = {"web+gateway": _cpu(web), "worker": _cpu(workers)}
     bg_before = bg_sent.value
     sender_results: Any = multiprocessing.Queue()
-    sender = multiprocessing.Process(target=breaches, args=(
-        pulse.url, ingest_key, args.breaches, args.rate, sender_results))
+    sender = multiprocessing.Process(
+        target=breaches, args=(pulse.url, ingest_key, args.breaches, args.rate, sender_results)
+    )
     started = time.monotonic()
     sender.start()
     sent_at, request_ms = sender_results.get(timeout=args.breaches / args.rate * 3 + 120)
     sender.join()
     elapsed = time.monotonic() - started
-    cpu = {name: (_cpu(group) - cpu_before[name]) / elapsed
-           for name, group in (("web+gateway", web), ("worker", workers))}
+    cpu = {
+        name: (_cpu(group) - cpu_before[name]) / elapsed
+        for name, group in (("web+gateway", web), ("worker", workers))
+    }
     background_rate = (bg_sent.value - bg_before) / elapsed
     deadline = time.monotonic() + args.drain
     while received.value < args.breaches and time.monotonic() < deadline:
@@ -338,28 +396,46 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
     to_published = [published[s] - sent_at[s] for s in sent_at if s in published]
     to_noticed = [noticed[s] - published[s] for s in sent_at if s in noticed and s in published]
     to_socket = [firsts[s] - noticed[s] for s in sent_at if s in firsts and s in noticed]
-    stages = {name: {"p50": round(percentile(v, 50), 1), "p99": round(percentile(v, 99), 1),
-                     "max": round(max(v, default=float("nan")), 1)}
-              for name, v in (("ingest→points published", to_published),
-                              ("→notification published", to_noticed),
-                              ("→/ws client", to_socket))}
+    stages = {
+        name: {
+            "p50": round(percentile(v, 50), 1),
+            "p99": round(percentile(v, 99), 1),
+            "max": round(max(v, default=float("nan")), 1),
+        }
+        for name, v in (
+            ("ingest→points published", to_published),
+            ("→notification published", to_noticed),
+            ("→/ws client", to_socket),
+        )
+    }
     polled = [first_polled[s] - sent_at[s] for s in sent_at if s in first_polled]
     return {
-        "breaches_sent": len(sent_at), "breach_rate": len(sent_at) / elapsed,
-        "background_rate": background_rate, "sockets": args.sockets,
-        "frames_received": len(seen), "notified_socket0": len(firsts),
-        "missing_per_socket": per_socket_missing, "duplicates": duplicates,
+        "breaches_sent": len(sent_at),
+        "breach_rate": len(sent_at) / elapsed,
+        "background_rate": background_rate,
+        "sockets": args.sockets,
+        "frames_received": len(seen),
+        "notified_socket0": len(firsts),
+        "missing_per_socket": per_socket_missing,
+        "duplicates": duplicates,
         "unknown": unknown,
-        "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
-        "p99_ms": percentile(latencies, 99), "max_ms": max(latencies, default=float("nan")),
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies, default=float("nan")),
         "over_1s": sum(1 for v in latencies if v > 1000),
         "ingest_request_p50_ms": percentile(request_ms, 50),
         "ingest_request_p99_ms": percentile(request_ms, 99),
-        "poll_samples": len(polled), "poll_p50_ms": percentile(polled, 50),
-        "poll_p95_ms": percentile(polled, 95), "poll_p99_ms": percentile(polled, 99),
+        "poll_samples": len(polled),
+        "poll_p50_ms": percentile(polled, 50),
+        "poll_p95_ms": percentile(polled, 95),
+        "poll_p99_ms": percentile(polled, 99),
         "poll_max_ms": max(polled, default=float("nan")),
-        "commit_p50_ms": percentile(commits, 50), "commit_p99_ms": percentile(commits, 99),
-        "cpu_cores": cpu, "db": db_counts(pulse), "stages_ms": stages,
+        "commit_p50_ms": percentile(commits, 50),
+        "commit_p99_ms": percentile(commits, 99),
+        "cpu_cores": cpu,
+        "db": db_counts(pulse),
+        "stages_ms": stages,
         "p99_by_10s": [round(percentile(windows[w], 99)) for w in sorted(windows)],
         "max_by_10s": [round(max(windows[w])) for w in sorted(windows)],
     }
@@ -372,30 +448,47 @@ def main() -> None:
     parser.add_argument("--background", type=int, default=1000, help="points per second")
     parser.add_argument("--sockets", type=int, default=2, help="/ws clients of the user")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of background first")
-    parser.add_argument("--drain", type=float, default=20.0,
-                        help="seconds to wait for the last notifications")
+    parser.add_argument(
+        "--drain", type=float, default=20.0, help="seconds to wait for the last notifications"
+    )
     args = parser.parse_args()
     with running_pulse() as pulse:
         r = run(pulse, args)
-    print(f"\nalert latency: {RULES} threshold rules, {r['background_rate']:.0f} points/s "
-          f"background, {r['breaches_sent']:,} breaches at {r['breach_rate']:.1f}/s, "
-          f"{r['sockets']} /ws sockets of the recipient")
-    print(f"  notified (socket 0) {r['notified_socket0']:,}/{r['breaches_sent']:,}  "
-          f"missing per socket {r['missing_per_socket']}  duplicates {r['duplicates']}  "
-          f"unknown {r['unknown']}")
-    print(f"  ingest request → /ws notification: p50 {r['p50_ms']:.1f} ms  "
-          f"p95 {r['p95_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms  max {r['max_ms']:.1f} ms  "
-          f"(> 1 s: {r['over_1s']})")
+    print(
+        f"\nalert latency: {RULES} threshold rules, {r['background_rate']:.0f} points/s "
+        f"background, {r['breaches_sent']:,} breaches at {r['breach_rate']:.1f}/s, "
+        f"{r['sockets']} /ws sockets of the recipient"
+    )
+    print(
+        f"  notified (socket 0) {r['notified_socket0']:,}/{r['breaches_sent']:,}  "
+        f"missing per socket {r['missing_per_socket']}  duplicates {r['duplicates']}  "
+        f"unknown {r['unknown']}"
+    )
+    print(
+        f"  ingest request → /ws notification: p50 {r['p50_ms']:.1f} ms  "
+        f"p95 {r['p95_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms  max {r['max_ms']:.1f} ms  "
+        f"(> 1 s: {r['over_1s']})"
+    )
     print(f"  p99 by 10 s of the run (ms): {r['p99_by_10s']}")
-    print("  stages (ms): " + "; ".join(
-        f"{k} p50 {v['p50']} p99 {v['p99']} max {v['max']}" for k, v in r["stages_ms"].items()))
-    print(f"  the ingest request itself: p50 {r['ingest_request_p50_ms']:.1f} ms  "
-          f"p99 {r['ingest_request_p99_ms']:.1f} ms")
-    print(f"  baseline, polling GET /api/notifications every 1 s ({r['poll_samples']:,} "
-          f"breaches seen): p50 {r['poll_p50_ms']:.1f} ms  p95 {r['poll_p95_ms']:.1f} ms  "
-          f"p99 {r['poll_p99_ms']:.1f} ms  max {r['poll_max_ms']:.1f} ms")
-    print(f"  a one-row commit on PostgreSQL meanwhile: p50 {r['commit_p50_ms']:.1f} ms  "
-          f"p99 {r['commit_p99_ms']:.1f} ms")
+    print(
+        "  stages (ms): "
+        + "; ".join(
+            f"{k} p50 {v['p50']} p99 {v['p99']} max {v['max']}" for k, v in r["stages_ms"].items()
+        )
+    )
+    print(
+        f"  the ingest request itself: p50 {r['ingest_request_p50_ms']:.1f} ms  "
+        f"p99 {r['ingest_request_p99_ms']:.1f} ms"
+    )
+    print(
+        f"  baseline, polling GET /api/notifications every 1 s ({r['poll_samples']:,} "
+        f"breaches seen): p50 {r['poll_p50_ms']:.1f} ms  p95 {r['poll_p95_ms']:.1f} ms  "
+        f"p99 {r['poll_p99_ms']:.1f} ms  max {r['poll_max_ms']:.1f} ms"
+    )
+    print(
+        f"  a one-row commit on PostgreSQL meanwhile: p50 {r['commit_p50_ms']:.1f} ms  "
+        f"p99 {r['commit_p99_ms']:.1f} ms"
+    )
     print("  CPU cores used: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_cores"].items()))
     print(f"  PostgreSQL: {r['db']}")
     print(json.dumps(r))

@@ -73,15 +73,19 @@ class StormListener(WSListener):
             self.seen["dropped"] = True  # closed by the gateway, e.g. a failed resume
 
 
-async def open_viewer(url: str, headers: dict[str, str], cursor: str, delay: float,
-                      seen: dict[str, Any]) -> WSTransport | None:
+async def open_viewer(
+    url: str, headers: dict[str, str], cursor: str, delay: float, seen: dict[str, Any]
+) -> WSTransport | None:
     """Open one socket after `delay` s; note its handshake time or why it failed."""
     await asyncio.sleep(delay)
     started = time.monotonic()
     try:
-        transport, _ = await ws_connect(lambda: StormListener(cursor, seen), url,
-                                        extra_headers=headers,
-                                        websocket_handshake_timeout=WAIT_S)
+        transport, _ = await ws_connect(
+            lambda: StormListener(cursor, seen),
+            url,
+            extra_headers=headers,
+            websocket_handshake_timeout=WAIT_S,
+        )
     except WSInvalidStatusError as exc:
         seen["outcome"] = f"refused {getattr(exc.response, 'status', '?')}"
         return None
@@ -93,8 +97,15 @@ async def open_viewer(url: str, headers: dict[str, str], cursor: str, delay: flo
     return transport
 
 
-def viewers_process(ws_url: str, credentials: list[dict[str, str]], cursor: str, rate: float,
-                    ready: Any, done: Any, results: Any) -> None:
+def viewers_process(
+    ws_url: str,
+    credentials: list[dict[str, str]],
+    cursor: str,
+    rate: float,
+    ready: Any,
+    done: Any,
+    results: Any,
+) -> None:
     """Open every viewer's socket (all at once, or `rate` a second); hold them until `done`."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one descriptor per socket
@@ -140,37 +151,50 @@ class Viewers:
         password = secrets.token_hex(8)
         users = [f"viewer{i}" for i in range(max(1, sessions // 10))]
         for username in users:
-            pulse.admin("create-user", "--tenant", "bench", "--username", username, "--email",
-                        f"{username}@bench.example", "--role", "viewer", stdin=password + "\n")
+            pulse.admin(
+                "create-user",
+                "--tenant",
+                "bench",
+                "--username",
+                username,
+                "--email",
+                f"{username}@bench.example",
+                "--role",
+                "viewer",
+                stdin=password + "\n",
+            )
         with ThreadPoolExecutor(4) as pool:  # sign-ins cost an argon2 check each
-            cookies = list(pool.map(lambda i: sign_in(pulse, users[i % len(users)], password),
-                                    range(sessions)))
+            cookies = list(
+                pool.map(lambda i: sign_in(pulse, users[i % len(users)], password), range(sessions))
+            )
         tokens = [stream_token(pulse, read_key) for _ in range(3)]
         by_token = round(sockets * token_share)
-        self.credentials = (
-            [{"cookie": cookies[i % len(cookies)], "origin": pulse.url}
-             for i in range(sockets - by_token)]
-            + [{"token": tokens[i % len(tokens)], "origin": pulse.url} for i in range(by_token)]
-        )
+        self.credentials = [
+            {"cookie": cookies[i % len(cookies)], "origin": pulse.url}
+            for i in range(sockets - by_token)
+        ] + [{"token": tokens[i % len(tokens)], "origin": pulse.url} for i in range(by_token)]
 
     @staticmethod
     def _key(pulse: Pulse, scope: str) -> str:
-        return pulse.admin("create-api-key", "--tenant", "bench", "--name", f"storm-{scope}",
-                           "--scope", scope).splitlines()[-1]
+        return pulse.admin(
+            "create-api-key", "--tenant", "bench", "--name", f"storm-{scope}", "--scope", scope
+        ).splitlines()[-1]
 
 
 def sign_in(pulse: Pulse, username: str, password: str) -> str:
     """A Cookie header of a fresh session, as the browser gets it from POST /login."""
     with requests.Session() as http:
-        resp = http.post(pulse.url + "/login", json={"username": username, "password": password},
-                         timeout=30)
+        resp = http.post(
+            pulse.url + "/login", json={"username": username, "password": password}, timeout=30
+        )
         resp.raise_for_status()
         return "; ".join(f"{name}={value}" for name, value in http.cookies.items())
 
 
 def stream_token(pulse: Pulse, read_key: str) -> str:
-    resp = requests.get(pulse.url + "/api/stream-token", timeout=10,
-                        headers={"Authorization": f"Bearer {read_key}"})
+    resp = requests.get(
+        pulse.url + "/api/stream-token", timeout=10, headers={"Authorization": f"Bearer {read_key}"}
+    )
     resp.raise_for_status()
     return str(resp.json()["token"])
 
@@ -178,8 +202,12 @@ def stream_token(pulse: Pulse, read_key: str) -> str:
 def publish(pulse: Pulse, key: str, value: float) -> None:
     """Ingest one point over HTTP; its value is its send time in ms (or MISSED)."""
     point = {"source": "s1", "metric_type": METRIC, "timestamp": time.time(), "value": value}
-    resp = requests.post(pulse.url + "/api/ingest", json=[point], timeout=10,
-                         headers={"Authorization": f"Bearer {key}"})
+    resp = requests.post(
+        pulse.url + "/api/ingest",
+        json=[point],
+        timeout=10,
+        headers={"Authorization": f"Bearer {key}"},
+    )
     resp.raise_for_status()
 
 
@@ -214,11 +242,12 @@ def storm(pulse: Pulse, viewers: Viewers, rate: float) -> dict[str, Any]:
     """Open every viewer's socket, resume, publish the next point; what the viewers saw."""
     cursor = publish_missed(pulse, viewers.ingest_key)
     rss_before = gateway_rss_mib(pulse)
-    ready, done, results = multiprocessing.Event(), multiprocessing.Event(), \
-        multiprocessing.Queue()
+    ready, done, results = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
     started = time.monotonic()
-    process = multiprocessing.Process(target=viewers_process, args=(
-        pulse.ws_url, viewers.credentials, cursor, rate, ready, done, results))
+    process = multiprocessing.Process(
+        target=viewers_process,
+        args=(pulse.ws_url, viewers.credentials, cursor, rate, ready, done, results),
+    )
     process.start()
     ready.wait(2 * WAIT_S)
     all_open_s = time.monotonic() - started
@@ -240,18 +269,21 @@ def storm(pulse: Pulse, viewers: Viewers, rate: float) -> dict[str, Any]:
         "all_open_s": all_open_s,
         "resumed": sum(1 for s in accepted if s.get("resumed")),
         "dropped": sum(1 for s in accepted if s.get("dropped")),
-        "received_next": len(arrivals), "accepted": len(accepted),
+        "received_next": len(arrivals),
+        "accepted": len(accepted),
         "next_point_p50_ms": percentile(arrivals, 50),
         "next_point_all_ms": max(arrivals, default=float("nan")),
-        "gateway_rss_mib": rss_open, "gateway_rss_growth_mib": rss_open - rss_before,
+        "gateway_rss_mib": rss_open,
+        "gateway_rss_growth_mib": rss_open - rss_before,
     }
 
 
 @contextmanager
 def checkout(ref: str) -> Iterator[Path]:
     """The repository's files at `ref`, in a temporary directory (no worktree, no .git)."""
-    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True,
-                             check=True).stdout
+    archive = subprocess.run(
+        ["git", "archive", ref], cwd=ROOT, capture_output=True, check=True
+    ).stdout
     with tempfile.TemporaryDirectory(prefix="pulse-baseline-") as directory:
         subprocess.run(["tar", "-x", "-C", directory], input=archive, check=True)
         yield Path(directory)
@@ -261,21 +293,25 @@ def run_config(args: argparse.Namespace, root: Path = ROOT) -> dict[str, Any]:
     """Both storms (at once, then at --rate) on one Pulse, the one checked out at `root`."""
     with running_pulse(root=root) as pulse:
         viewers = Viewers(pulse, args.sockets, args.sessions, args.token_share)
-        return {"at once": storm(pulse, viewers, 0.0),
-                f"{args.rate:g}/s": storm(pulse, viewers, args.rate)}
+        return {
+            "at once": storm(pulse, viewers, 0.0),
+            f"{args.rate:g}/s": storm(pulse, viewers, args.rate),
+        }
 
 
 def report(name: str, scenarios: dict[str, Any], sockets: int) -> None:
     print(f"\n{name}: {sockets} sockets")
     for scenario, r in scenarios.items():
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))
-        print(f"  {scenario:>8}: {outcomes}; handshake p50 {r['handshake_p50_ms']:.0f} ms "
-              f"p99 {r['handshake_p99_ms']:.0f} ms; all open and resumed after "
-              f"{r['all_open_s']:.1f} s (resumed {r['resumed']}/{r['accepted']}, closed by the "
-              f"gateway {r['dropped']}); next point on "
-              f"{r['received_next']}/{r['accepted']}: p50 {r['next_point_p50_ms']:.0f} ms, all "
-              f"{r['next_point_all_ms']:.0f} ms; gateway RSS {r['gateway_rss_mib']:.0f} MiB "
-              f"(+{r['gateway_rss_growth_mib']:.0f})")
+        print(
+            f"  {scenario:>8}: {outcomes}; handshake p50 {r['handshake_p50_ms']:.0f} ms "
+            f"p99 {r['handshake_p99_ms']:.0f} ms; all open and resumed after "
+            f"{r['all_open_s']:.1f} s (resumed {r['resumed']}/{r['accepted']}, closed by the "
+            f"gateway {r['dropped']}); next point on "
+            f"{r['received_next']}/{r['accepted']}: p50 {r['next_point_p50_ms']:.0f} ms, all "
+            f"{r['next_point_all_ms']:.0f} ms; gateway RSS {r['gateway_rss_mib']:.0f} MiB "
+            f"(+{r['gateway_rss_growth_mib']:.0f})"
+        )
 
 
 def main() -> None:
@@ -284,8 +320,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=400, help="sockets a second, 2nd storm")
     parser.add_argument("--sessions", type=int, default=100, help="distinct sign-in sessions")
     parser.add_argument("--token-share", type=float, default=0.2, help="share with ?token=")
-    parser.add_argument("--baseline-ref", default=BEFORE_ISSUE_9,
-                        help="git commit of the baseline gateway")
+    parser.add_argument(
+        "--baseline-ref", default=BEFORE_ISSUE_9, help="git commit of the baseline gateway"
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline's run")
     args = parser.parse_args()
     results = {"gateway": run_config(args)}
@@ -293,8 +330,11 @@ def main() -> None:
     if not args.no_baseline:
         with checkout(args.baseline_ref) as old_pulse:
             results["baseline"] = run_config(args, old_pulse)
-        report(f"baseline: the gateway at {args.baseline_ref}, before issue 9",
-               results["baseline"], args.sockets)
+        report(
+            f"baseline: the gateway at {args.baseline_ref}, before issue 9",
+            results["baseline"],
+            args.sockets,
+        )
     print(json.dumps(results))
 
 

@@ -34,8 +34,14 @@ class Pulse:
 
     def admin(self, *args: str, stdin: str = "") -> str:
         """Run an admin command of app.py against this Pulse; return what it printed."""
-        out = subprocess.run([sys.executable, "app.py", *args], cwd=self.root, env=self.env,
-                             input=stdin.encode(), capture_output=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "app.py", *args],
+            cwd=self.root,
+            env=self.env,
+            input=stdin.encode(),
+            capture_output=True,
+            check=True,
+        )
         return out.stdout.decode().strip()
 
 
@@ -54,8 +60,9 @@ def service_urls() -> tuple[str, str]:
     from app.embedded import resolve
     from app.settings import Settings
 
-    resolved, _ = resolve(Settings(var_dir=ROOT / "var" / "bench", database_url=None,
-                                   redis_url=None))
+    resolved, _ = resolve(
+        Settings(var_dir=ROOT / "var" / "bench", database_url=None, redis_url=None)
+    )
     return resolved.require_urls()
 
 
@@ -77,12 +84,21 @@ def running_pulse(
     env = dict(os.environ)
     env.update(
         DATABASE_URL=make_url(server_url).set(database=name).render_as_string(hide_password=False),
-        REDIS_URL=redis_url, REDIS_PREFIX=prefix, SECRET_KEY=secrets.token_hex(16),
-        DEMO_DATA="0", PORT=str(port), PULSE_ADMIN_PASSWORD=secrets.token_hex(8),
+        REDIS_URL=redis_url,
+        REDIS_PREFIX=prefix,
+        SECRET_KEY=secrets.token_hex(16),
+        DEMO_DATA="0",
+        PORT=str(port),
+        PULSE_ADMIN_PASSWORD=secrets.token_hex(8),
         **(extra_env or {}),
     )
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, process)

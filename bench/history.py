@@ -117,9 +117,7 @@ def existing_dataset(server_url: str) -> dict[str, Any] | None:
     engine = create_engine(database_url(server_url))
     try:
         with engine.connect() as conn:
-            row = conn.execute(
-                text("SELECT to_regclass('bench_dataset') IS NOT NULL")
-            ).scalar_one()
+            row = conn.execute(text("SELECT to_regclass('bench_dataset') IS NOT NULL")).scalar_one()
             if not row:
                 return None
             meta = conn.execute(text("SELECT * FROM bench_dataset")).mappings().first()
@@ -160,10 +158,18 @@ def build_dataset(server_url: str) -> dict[str, Any]:
             conn.execute(text("SET LOCAL synchronous_commit = off"))
             conn.execute(text("SET LOCAL work_mem = '256MB'"))
             t0 = time.monotonic()
-            conn.execute(text(_DAY), {"tenant": TENANT, "first": day * per_day,
-                                      "last": (day + 1) * per_day - 1,
-                                      "start_s": start.timestamp(), "spacing": SPACING_S,
-                                      "metrics": METRICS, "sources": SOURCES})  # fmt: skip
+            conn.execute(
+                text(_DAY),
+                {
+                    "tenant": TENANT,
+                    "first": day * per_day,
+                    "last": (day + 1) * per_day - 1,
+                    "start_s": start.timestamp(),
+                    "spacing": SPACING_S,
+                    "metrics": METRICS,
+                    "sources": SOURCES,
+                },
+            )
             timings["points and rollups"] += time.monotonic() - t0
         print(f"  day {day + 1}/{DAYS} at {time.monotonic() - began:.0f} s", flush=True)
     t0 = time.monotonic()
@@ -228,8 +234,13 @@ def measure_api(
     cases.append(("5 metrics, 30 d", OVERLAY, 30 * DAY_MS))
     results = []
     for label, metrics, span in cases:
-        params = {"metric": metrics, "start": str((end_ms - span) / 1000),
-                  "end": str(end_ms / 1000), "step": "auto", "agg": "avg"}  # fmt: skip
+        params = {
+            "metric": metrics,
+            "start": str((end_ms - span) / 1000),
+            "end": str(end_ms / 1000),
+            "step": "auto",
+            "agg": "avg",
+        }
         for _ in range(2):  # warm the connection and PostgreSQL's buffers
             clear_cache(redis, prefix)
             _, doc = timed_get(session, url + "/api/data", params)
@@ -240,14 +251,24 @@ def measure_api(
             cold_ms.append(elapsed)
         cached_ms = [timed_get(session, url + "/api/data", params)[0] for _ in range(cached)]
         series = doc["series"]
-        results.append({
-            "case": label, "metrics": metrics, "span": span, "step": series[0]["step"],
-            "series": len(series), "points": max(len(s["points"]) for s in series),
-            "cold": cold_ms, "cached": cached_ms,
-        })  # fmt: skip
-        print(f"  {label}: step {series[0]['step']}, cold p50 {percentile(cold_ms, 50):.1f}"
-              f" p95 {percentile(cold_ms, 95):.1f} ms, cached p50"
-              f" {percentile(cached_ms, 50):.1f} ms", flush=True)  # fmt: skip
+        results.append(
+            {
+                "case": label,
+                "metrics": metrics,
+                "span": span,
+                "step": series[0]["step"],
+                "series": len(series),
+                "points": max(len(s["points"]) for s in series),
+                "cold": cold_ms,
+                "cached": cached_ms,
+            }
+        )
+        print(
+            f"  {label}: step {series[0]['step']}, cold p50 {percentile(cold_ms, 50):.1f}"
+            f" p95 {percentile(cold_ms, 95):.1f} ms, cached p50"
+            f" {percentile(cached_ms, 50):.1f} ms",
+            flush=True,
+        )
     return results
 
 
@@ -262,11 +283,13 @@ def measure_naive(
     with psycopg.connect(conninfo, autocommit=True) as conn:
         for result in results:
             step_s = _step_seconds(result["step"])
-            params = {"step": timedelta(seconds=step_s), "tenant": TENANT,
-                      "metrics": result["metrics"],
-                      "start": datetime.fromtimestamp((meta["end_ms"] - result["span"]) / 1000,
-                                                      tz=UTC),
-                      "end": datetime.fromtimestamp(meta["end_ms"] / 1000, tz=UTC)}  # fmt: skip
+            params = {
+                "step": timedelta(seconds=step_s),
+                "tenant": TENANT,
+                "metrics": result["metrics"],
+                "start": datetime.fromtimestamp((meta["end_ms"] - result["span"]) / 1000, tz=UTC),
+                "end": datetime.fromtimestamp(meta["end_ms"] / 1000, tz=UTC),
+            }
             conn.execute(_NAIVE, params).fetchall()  # warm
             times = []
             for _ in range(reps):
@@ -274,8 +297,11 @@ def measure_naive(
                 conn.execute(_NAIVE, params).fetchall()
                 times.append((time.perf_counter() - t0) * 1000)
             result["naive"] = times
-            print(f"  naive {result['case']}: p50 {percentile(times, 50):.1f}"
-                  f" p95 {percentile(times, 95):.1f} ms", flush=True)  # fmt: skip
+            print(
+                f"  naive {result['case']}: p50 {percentile(times, 50):.1f}"
+                f" p95 {percentile(times, 95):.1f} ms",
+                flush=True,
+            )
 
 
 def _step_seconds(label: str) -> int:
@@ -286,28 +312,41 @@ def _step_seconds(label: str) -> int:
 def machine() -> str:
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     meminfo = Path("/proc/meminfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo
-                if line.startswith("model name")), platform.processor())  # fmt: skip
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+        platform.processor(),
+    )
     mem_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal"))
-    return (f"{os.cpu_count()} vCPU ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB,"
-            f" Python {platform.python_version()}, load average"
-            f" {' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
+    return (
+        f"{os.cpu_count()} vCPU ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB,"
+        f" Python {platform.python_version()}, load average"
+        f" {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
 
 
 def report(meta: dict[str, Any], results: list[dict[str, Any]]) -> None:
     print()
-    print(f"Data set: {meta['points']:,} raw points, {meta['minute_rows']:,} rows of rollup_1m,"
-          f" {meta['hour_rows']:,} of rollup_1h; generated in {meta['generated_s']} s"
-          f" ({meta['timings']})")  # fmt: skip
+    print(
+        f"Data set: {meta['points']:,} raw points, {meta['minute_rows']:,} rows of rollup_1m,"
+        f" {meta['hour_rows']:,} of rollup_1h; generated in {meta['generated_s']} s"
+        f" ({meta['timings']})"
+    )
     print()
-    print("| query (step=auto) | step | series × points | cold p50 / p95 | cached p50 / p95"
-          " | naive SQL over raw p50 / p95 |")
+    print(
+        "| query (step=auto) | step | series × points | cold p50 / p95 | cached p50 / p95"
+        " | naive SQL over raw p50 / p95 |"
+    )
     print("|---|---|---|---|---|---|")
     for r in results:
-        cells = [f"{percentile(r[k], 50):.1f} / {percentile(r[k], 95):.1f} ms"
-                 for k in ("cold", "cached", "naive")]  # fmt: skip
-        print(f"| {r['case']} | {r['step']} | {r['series']} × {r['points']} | "
-              + " | ".join(cells) + " |")
+        cells = [
+            f"{percentile(r[k], 50):.1f} / {percentile(r[k], 95):.1f} ms"
+            for k in ("cold", "cached", "naive")
+        ]
+        print(
+            f"| {r['case']} | {r['step']} | {r['series']} × {r['points']} | "
+            + " | ".join(cells)
+            + " |"
+        )
 
 
 def main() -> None:
@@ -332,16 +371,19 @@ def main() -> None:
         print(f"reusing {DATABASE} (--rebuild to make it again)")
     keep = {"RETENTION_RAW_DAYS": "400", "RETENTION_1M_DAYS": "400", "RETENTION_1H_DAYS": "800"}
     with running_pulse(keep, database=DATABASE) as pulse:
-        key = pulse.admin("create-api-key", "--tenant", TENANT, "--name", "bench",
-                          "--scope", "read").split()[-1]  # fmt: skip
+        key = pulse.admin(
+            "create-api-key", "--tenant", TENANT, "--name", "bench", "--scope", "read"
+        ).split()[-1]
         redis = Redis.from_url(redis_url)
         print("GET /api/data over HTTP:", flush=True)
-        results = measure_api(pulse.url, key, redis, pulse.env["REDIS_PREFIX"], meta,
-                              args.cold, args.cached)  # fmt: skip
+        results = measure_api(
+            pulse.url, key, redis, pulse.env["REDIS_PREFIX"], meta, args.cold, args.cached
+        )
     print("naive SQL (psycopg, same buckets):", flush=True)
     measure_naive(server_url, meta, results, args.naive)
-    version = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True).stdout.strip()  # fmt: skip
+    version = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     print(f"\nmachine after: {machine()}; commit {version}")
     report(meta, results)
 

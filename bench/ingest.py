@@ -46,11 +46,18 @@ def make_points(batch: int, seed: int) -> list[list[dict[str, Any]]]:
     """`BODIES` batches of `batch` points over SOURCES × METRICS series, stamped now."""
     rng = random.Random(seed)
     now = time.time()
-    return [[{"source": f"host-{rng.randrange(SOURCES)}",
-              "metric_type": f"bench.m{rng.randrange(METRICS)}",
-              "timestamp": round(now - rng.random() * 5, 3),
-              "value": round(rng.random() * 100, 3)} for _ in range(batch)]
-            for _ in range(BODIES)]
+    return [
+        [
+            {
+                "source": f"host-{rng.randrange(SOURCES)}",
+                "metric_type": f"bench.m{rng.randrange(METRICS)}",
+                "timestamp": round(now - rng.random() * 5, 3),
+                "value": round(rng.random() * 100, 3),
+            }
+            for _ in range(batch)
+        ]
+        for _ in range(BODIES)
+    ]
 
 
 def with_ids(points: list[dict[str, Any]], prefix: str) -> bytes:
@@ -60,8 +67,17 @@ def with_ids(points: list[dict[str, Any]], prefix: str) -> bytes:
     return orjson.dumps(points)
 
 
-def sender(index: int, url: str, key: str, batch: int, rate: float, seconds: float,
-           start_at: float, client_ids: bool, out: Any) -> None:
+def sender(
+    index: int,
+    url: str,
+    key: str,
+    batch: int,
+    rate: float,
+    seconds: float,
+    start_at: float,
+    client_ids: bool,
+    out: Any,
+) -> None:
     """Post bodies until the deadline, at `rate` points/s (0: flat out); report what it saw.
 
     Without client ids the bodies are encoded once and posted again and again; with them,
@@ -82,8 +98,7 @@ def sender(index: int, url: str, key: str, batch: int, rate: float, seconds: flo
     i = 0
     while time.monotonic() < deadline:
         began = time.perf_counter()
-        body = (with_ids(batches[i % BODIES], f"{run}{i:012x}") if client_ids
-                else bodies[i % BODIES])
+        body = with_ids(batches[i % BODIES], f"{run}{i:012x}") if client_ids else bodies[i % BODIES]
         conn.request("POST", "/api/ingest", body=body, headers=headers)
         resp = conn.getresponse()
         answer = resp.read()
@@ -102,8 +117,14 @@ def sender(index: int, url: str, key: str, batch: int, rate: float, seconds: flo
 def scrape(pulse: Pulse) -> dict[str, Any]:
     """The figures of GET /metrics this bench reads."""
     text = requests.get(pulse.url + "/metrics", timeout=10).text
-    out: dict[str, Any] = {"accepted": 0.0, "stored": 0.0, "duplicate": 0.0, "buckets": {},
-                           "writes": 0.0, "write_sum": 0.0}
+    out: dict[str, Any] = {
+        "accepted": 0.0,
+        "stored": 0.0,
+        "duplicate": 0.0,
+        "buckets": {},
+        "writes": 0.0,
+        "write_sum": 0.0,
+    }
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             if s.name == "pulse_points_accepted_total":
@@ -190,18 +211,21 @@ def server_processes(pulse: Pulse) -> dict[str, list[psutil.Process]]:
     postgres, redis = [], []
     for proc in psutil.process_iter(["name", "cmdline"]):
         line = " ".join(proc.info["cmdline"] or [])
-        if proc.info["name"] == "postgres" and (f" {database} " in line
-                                                or any(s in line for s in shared)):
+        if proc.info["name"] == "postgres" and (
+            f" {database} " in line or any(s in line for s in shared)
+        ):
             postgres.append(proc)
         elif proc.info["name"] in ("valkey-server", "redis-server"):
             redis.append(proc)
     return {"postgres": postgres, "redis": redis}
 
 
-def measure_pulse(pulse: Pulse, args: argparse.Namespace,
-                  extra_workers: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
-    key = pulse.admin("create-api-key", "--tenant", "bench", "--name", "in",
-                      "--scope", "ingest").splitlines()[-1]
+def measure_pulse(
+    pulse: Pulse, args: argparse.Namespace, extra_workers: list[subprocess.Popen[bytes]]
+) -> dict[str, Any]:
+    key = pulse.admin(
+        "create-api-key", "--tenant", "bench", "--name", "in", "--scope", "ingest"
+    ).splitlines()[-1]
     supervisor = psutil.Process(pulse.process.pid)
     children = supervisor.children(recursive=True)
     workers = [p for p in children if "worker" in p.cmdline()]
@@ -211,15 +235,32 @@ def measure_pulse(pulse: Pulse, args: argparse.Namespace,
     out: Any = multiprocessing.Queue()
     start_at = time.time() + 2.0  # every sender has encoded its bodies by then
     per_sender = args.rate / args.senders if args.rate else 0.0
-    procs = [multiprocessing.Process(target=sender, args=(
-        i, pulse.url, key, args.batch, per_sender, args.seconds, start_at, args.client_ids,
-        out))
-        for i in range(args.senders)]
+    procs = [
+        multiprocessing.Process(
+            target=sender,
+            args=(
+                i,
+                pulse.url,
+                key,
+                args.batch,
+                per_sender,
+                args.seconds,
+                start_at,
+                args.client_ids,
+                out,
+            ),
+        )
+        for i in range(args.senders)
+    ]
     for proc in procs:
         proc.start()
     time.sleep(max(0.0, start_at - time.time()))
-    watched = {"web": webs, "worker": workers, "senders": [psutil.Process(p.pid) for p in procs],
-               **server_processes(pulse)}
+    watched = {
+        "web": webs,
+        "worker": workers,
+        "senders": [psutil.Process(p.pid) for p in procs],
+        **server_processes(pulse),
+    }
     cpu_before = {name: sum(_cpu(p) for p in group) for name, group in watched.items()}
     samples: list[tuple[float, ...]] = []
     stop = threading.Event()
@@ -230,8 +271,10 @@ def measure_pulse(pulse: Pulse, args: argparse.Namespace,
     sent_s = time.monotonic() - started
     # PostgreSQL backends opened during the run count from zero.
     watched.update(server_processes(pulse))
-    cpu = {name: (sum(_cpu(p) for p in group) - cpu_before[name]) / sent_s
-           for name, group in watched.items()}
+    cpu = {
+        name: (sum(_cpu(p) for p in group) - cpu_before[name]) / sent_s
+        for name, group in watched.items()
+    }
     at_end = scrape(pulse)
     for proc in procs:
         proc.join(10)
@@ -248,28 +291,37 @@ def measure_pulse(pulse: Pulse, args: argparse.Namespace,
     sampler.join()
     during = [s for s in samples if s[0] <= sent_s]
     lags = [s[1] for s in during]
-    buckets = {le: now["buckets"].get(le, 0.0) - before["buckets"].get(le, 0.0)
-               for le in now["buckets"]}
+    buckets = {
+        le: now["buckets"].get(le, 0.0) - before["buckets"].get(le, 0.0) for le in now["buckets"]
+    }
     writes = now["writes"] - before["writes"]
     stored = now["stored"] - before["stored"]
     latencies = [ms for r in results for ms in r[2]]
     return {
-        "seconds": sent_s, "accepted": accepted, "refused": sum(r[1] for r in results),
+        "seconds": sent_s,
+        "accepted": accepted,
+        "refused": sum(r[1] for r in results),
         "accepted_per_s": accepted / sent_s,
         "stored_during_per_s": (at_end["stored"] - before["stored"]) / sent_s,
-        "stored": stored, "duplicates": now["duplicate"] - before["duplicate"],
-        "drained_s": drained_s, "stored_end_to_end_per_s": stored / drained_s,
-        "lag_p50_s": percentile(lags, 50), "lag_p99_s": percentile(lags, 99),
+        "stored": stored,
+        "duplicates": now["duplicate"] - before["duplicate"],
+        "drained_s": drained_s,
+        "stored_end_to_end_per_s": stored / drained_s,
+        "lag_p50_s": percentile(lags, 50),
+        "lag_p99_s": percentile(lags, 99),
         "lag_max_s": max(lags, default=float("nan")),
         "lag_at_end_s": lags[-1] if lags else float("nan"),
         "undelivered_max": max((s[2] for s in during), default=0),
         "pending_max": max((s[3] for s in during), default=0),
-        "request_p50_ms": percentile(latencies, 50), "request_p99_ms": percentile(latencies, 99),
-        "batch_writes": writes, "points_per_write": stored / writes if writes else float("nan"),
+        "request_p50_ms": percentile(latencies, 50),
+        "request_p99_ms": percentile(latencies, 99),
+        "batch_writes": writes,
+        "points_per_write": stored / writes if writes else float("nan"),
         "write_p50_ms": bucket_quantile(buckets, 0.5) * 1000,
         "write_p99_ms": bucket_quantile(buckets, 0.99) * 1000,
         "write_mean_ms": (now["write_sum"] - before["write_sum"]) / writes * 1000
-        if writes else float("nan"),
+        if writes
+        else float("nan"),
         "cpu_cores": cpu,
     }
 
@@ -281,8 +333,10 @@ def measure_plain(pulse: Pulse, points: int, batch: int, cap_s: float) -> dict[s
     with psycopg.connect(url.render_as_string(hide_password=False)) as conn:
         conn.execute("CREATE TABLE bench_plain (LIKE points INCLUDING ALL)")
         conn.commit()
-        sql = ("INSERT INTO bench_plain (tenant_id, data_id, source, metric_type, ts, value) "
-               "VALUES (%s, %s, %s, %s, to_timestamp(%s), %s)")
+        sql = (
+            "INSERT INTO bench_plain (tenant_id, data_id, source, metric_type, ts, value) "
+            "VALUES (%s, %s, %s, %s, to_timestamp(%s), %s)"
+        )
         commits: list[float] = []
         written = 0
         started = time.monotonic()
@@ -292,17 +346,31 @@ def measure_plain(pulse: Pulse, points: int, batch: int, cap_s: float) -> dict[s
                 began = time.perf_counter()
                 now = time.time()
                 for _ in range(batch):
-                    cur.execute(sql, ("bench", f"{written:032x}", f"host-{rng.randrange(SOURCES)}",
-                                      f"bench.m{rng.randrange(METRICS)}", now, rng.random()))
+                    cur.execute(
+                        sql,
+                        (
+                            "bench",
+                            f"{written:032x}",
+                            f"host-{rng.randrange(SOURCES)}",
+                            f"bench.m{rng.randrange(METRICS)}",
+                            now,
+                            rng.random(),
+                        ),
+                    )
                     written += 1
                 conn.commit()
                 commits.append((time.perf_counter() - began) * 1000)
         elapsed = time.monotonic() - started
         conn.execute("DROP TABLE bench_plain")
         conn.commit()
-    return {"rows": written, "seconds": elapsed, "rows_per_s": written / elapsed,
-            "write_p50_ms": percentile(commits, 50), "write_p99_ms": percentile(commits, 99),
-            "capped": written < points}
+    return {
+        "rows": written,
+        "seconds": elapsed,
+        "rows_per_s": written / elapsed,
+        "write_p50_ms": percentile(commits, 50),
+        "write_p99_ms": percentile(commits, 99),
+        "capped": written < points,
+    }
 
 
 def main() -> None:
@@ -310,14 +378,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--senders", type=int, default=3)
     parser.add_argument("--batch", type=int, default=1000, help="points per request")
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="points per second in all; 0: as fast as possible")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes (Pulse starts one; the bench adds the others)")
-    parser.add_argument("--client-ids", action="store_true",
-                        help="send a data_id with every point (else Pulse generates them)")
-    parser.add_argument("--baseline-seconds", type=float, default=60.0,
-                        help="cap on the plain writer's time")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="points per second in all; 0: as fast as possible"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (Pulse starts one; the bench adds the others)",
+    )
+    parser.add_argument(
+        "--client-ids",
+        action="store_true",
+        help="send a data_id with every point (else Pulse generates them)",
+    )
+    parser.add_argument(
+        "--baseline-seconds", type=float, default=60.0, help="cap on the plain writer's time"
+    )
     args = parser.parse_args()
     with running_pulse() as pulse:
         # More consumers in the writers' group, as a deployment would run them, counting
@@ -325,11 +402,19 @@ def main() -> None:
         env = dict(pulse.env)
         for child in psutil.Process(pulse.process.pid).children(recursive=True):
             if "worker" in child.cmdline():
-                env.update({k: v for k, v in child.environ().items()
-                            if k == "PROMETHEUS_MULTIPROC_DIR"})
-        extra = [subprocess.Popen([sys.executable, "app.py", "worker"], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for _ in range(args.workers - 1)]
+                env.update(
+                    {k: v for k, v in child.environ().items() if k == "PROMETHEUS_MULTIPROC_DIR"}
+                )
+        extra = [
+            subprocess.Popen(
+                [sys.executable, "app.py", "worker"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(args.workers - 1)
+        ]
         try:
             time.sleep(3.0 if extra else 0.0)
             run = measure_pulse(pulse, args, extra)
@@ -340,27 +425,39 @@ def main() -> None:
         plain = measure_plain(pulse, int(run["stored"]), args.batch, args.baseline_seconds)
     rate = f"{args.rate:,.0f} points/s" if args.rate else "flat out"
     ids = "client data_ids" if args.client_ids else "data_ids made by Pulse"
-    print(f"\ningest, {args.workers} worker(s), {args.senders} senders, batches of "
-          f"{args.batch}, {rate}, {ids}, {run['seconds']:.1f} s")
-    print(f"  accepted at the API   {run['accepted_per_s']:10,.0f} points/s "
-          f"({run['accepted']:,} points, {run['refused']:,} refused; request p50 "
-          f"{run['request_p50_ms']:.1f} ms, p99 {run['request_p99_ms']:.1f} ms)")
+    print(
+        f"\ningest, {args.workers} worker(s), {args.senders} senders, batches of "
+        f"{args.batch}, {rate}, {ids}, {run['seconds']:.1f} s"
+    )
+    print(
+        f"  accepted at the API   {run['accepted_per_s']:10,.0f} points/s "
+        f"({run['accepted']:,} points, {run['refused']:,} refused; request p50 "
+        f"{run['request_p50_ms']:.1f} ms, p99 {run['request_p99_ms']:.1f} ms)"
+    )
     print(f"  stored while sending  {run['stored_during_per_s']:10,.0f} points/s")
-    print(f"  stored end to end     {run['stored_end_to_end_per_s']:10,.0f} points/s "
-          f"(all {run['stored']:,.0f} stored {run['drained_s']:.1f} s after the start, "
-          f"{run['duplicates']:,.0f} duplicates)")
-    print(f"  stream lag            p50 {run['lag_p50_s']:.2f} s  p99 {run['lag_p99_s']:.2f} s  "
-          f"max {run['lag_max_s']:.2f} s  at end {run['lag_at_end_s']:.2f} s  (entries "
-          f"undelivered max {run['undelivered_max']}, pending max {run['pending_max']})")
-    print(f"  batch write           p50 {run['write_p50_ms']:.0f} ms  p99 "
-          f"{run['write_p99_ms']:.0f} ms  mean {run['write_mean_ms']:.0f} ms  "
-          f"({run['batch_writes']:.0f} writes, {run['points_per_write']:,.0f} points each)")
+    print(
+        f"  stored end to end     {run['stored_end_to_end_per_s']:10,.0f} points/s "
+        f"(all {run['stored']:,.0f} stored {run['drained_s']:.1f} s after the start, "
+        f"{run['duplicates']:,.0f} duplicates)"
+    )
+    print(
+        f"  stream lag            p50 {run['lag_p50_s']:.2f} s  p99 {run['lag_p99_s']:.2f} s  "
+        f"max {run['lag_max_s']:.2f} s  at end {run['lag_at_end_s']:.2f} s  (entries "
+        f"undelivered max {run['undelivered_max']}, pending max {run['pending_max']})"
+    )
+    print(
+        f"  batch write           p50 {run['write_p50_ms']:.0f} ms  p99 "
+        f"{run['write_p99_ms']:.0f} ms  mean {run['write_mean_ms']:.0f} ms  "
+        f"({run['batch_writes']:.0f} writes, {run['points_per_write']:,.0f} points each)"
+    )
     print("  CPU cores used: " + ", ".join(f"{k} {v:.2f}" for k, v in run["cpu_cores"].items()))
     capped = " (capped by time)" if plain["capped"] else ""
-    print(f"  baseline, one row per INSERT, commit per {args.batch} rows, no rollups: "
-          f"{plain['rows_per_s']:,.0f} rows/s ({plain['rows']:,} rows in "
-          f"{plain['seconds']:.1f} s{capped}); {args.batch}-row transaction p50 "
-          f"{plain['write_p50_ms']:.0f} ms  p99 {plain['write_p99_ms']:.0f} ms")
+    print(
+        f"  baseline, one row per INSERT, commit per {args.batch} rows, no rollups: "
+        f"{plain['rows_per_s']:,.0f} rows/s ({plain['rows']:,} rows in "
+        f"{plain['seconds']:.1f} s{capped}); {args.batch}-row transaction p50 "
+        f"{plain['write_p50_ms']:.0f} ms  p99 {plain['write_p99_ms']:.0f} ms"
+    )
     print(json.dumps({"args": vars(args), "pulse": run, "plain_baseline": plain}))
 
 

@@ -76,8 +76,7 @@ class BenchListener(WSListener):
             self.tally.newest.append(arrived - float(newest))
 
 
-def client_process(first: int, count: int, url: str, opened: Any, stop: Any,
-                   results: Any) -> None:
+def client_process(first: int, count: int, url: str, opened: Any, stop: Any, results: Any) -> None:
     """Hold `count` sockets in one event loop until `stop`, then report what they saw."""
 
     async def main() -> Tally:
@@ -86,7 +85,8 @@ def client_process(first: int, count: int, url: str, opened: Any, stop: Any,
         for i in range(count):
             full = first + i < FULL_CLIENTS
             transport, _ = await ws_connect(
-                lambda *_, i=i, full=full: BenchListener(i, full, tally, opened), url,
+                lambda *_, i=i, full=full: BenchListener(i, full, tally, opened),
+                url,
                 max_frame_size=64 * 1024 * 1024,
             )
             tasks.append(transport)
@@ -100,8 +100,15 @@ def client_process(first: int, count: int, url: str, opened: Any, stop: Any,
     results.put((tally.latencies, tally.newest, tally.received))
 
 
-def ingest(url: str, key: str, rate: int, batch: int, seconds: float, sent: Any,
-           stamps: list[float] | None = None) -> None:
+def ingest(
+    url: str,
+    key: str,
+    rate: int,
+    batch: int,
+    seconds: float,
+    sent: Any,
+    stamps: list[float] | None = None,
+) -> None:
     """Post `rate` points a second in batches; each value is its send time in ms.
 
     Runs in its own process so that the clients' event loop never waits for its GIL."""
@@ -114,8 +121,16 @@ def ingest(url: str, key: str, rate: int, batch: int, seconds: float, sent: Any,
     while time.monotonic() < deadline:
         ids = [uuid.uuid4().hex for _ in range(batch)]
         stamp = now_ms()  # the clock starts once the points are being encoded and sent
-        points = [{"data_id": ids[i], "source": f"s{i % 10}", "metric_type": METRIC,
-                   "timestamp": stamp / 1000, "value": stamp} for i in range(batch)]
+        points = [
+            {
+                "data_id": ids[i],
+                "source": f"s{i % 10}",
+                "metric_type": METRIC,
+                "timestamp": stamp / 1000,
+                "value": stamp,
+            }
+            for i in range(batch)
+        ]
         resp = session.post(url + "/api/ingest", data=orjson.dumps(points), timeout=10)
         resp.raise_for_status()
         sent.value += batch
@@ -126,12 +141,15 @@ def ingest(url: str, key: str, rate: int, batch: int, seconds: float, sent: Any,
 
 
 def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
-    ingest_key = pulse.admin("create-api-key", "--tenant", "bench", "--name", "in",
-                             "--scope", "ingest").splitlines()[-1]
-    read_key = pulse.admin("create-api-key", "--tenant", "bench", "--name", "rd",
-                           "--scope", "read").splitlines()[-1]
-    token = requests.get(pulse.url + "/api/stream-token", timeout=5,
-                         headers={"Authorization": f"Bearer {read_key}"}).json()["token"]
+    ingest_key = pulse.admin(
+        "create-api-key", "--tenant", "bench", "--name", "in", "--scope", "ingest"
+    ).splitlines()[-1]
+    read_key = pulse.admin(
+        "create-api-key", "--tenant", "bench", "--name", "rd", "--scope", "read"
+    ).splitlines()[-1]
+    token = requests.get(
+        pulse.url + "/api/stream-token", timeout=5, headers={"Authorization": f"Bearer {read_key}"}
+    ).json()["token"]
     # The server processes are uvicorn's children; the worker role's is app.py worker.
     supervisor = psutil.Process(pulse.process.pid)
     gateways = [supervisor] + [
@@ -139,14 +157,21 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
     ]
     workers = [p for p in supervisor.children(recursive=True) if "worker" in p.cmdline()]
     rss_before = sum(p.memory_info().rss for p in gateways)
-    opened, stop, results = multiprocessing.Value("l", 0), multiprocessing.Event(), \
-        multiprocessing.Queue()
+    opened, stop, results = (
+        multiprocessing.Value("l", 0),
+        multiprocessing.Event(),
+        multiprocessing.Queue(),
+    )
     share = -(-args.clients // args.client_procs)
     procs = []
     for first in range(0, args.clients, share):
         count = min(share, args.clients - first)
-        procs.append(multiprocessing.Process(target=client_process, args=(
-            first, count, f"{pulse.ws_url}?token={token}", opened, stop, results)))
+        procs.append(
+            multiprocessing.Process(
+                target=client_process,
+                args=(first, count, f"{pulse.ws_url}?token={token}", opened, stop, results),
+            )
+        )
         procs[-1].start()
     deadline = time.monotonic() + 180
     while opened.value < args.clients and time.monotonic() < deadline:
@@ -155,23 +180,30 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
         raise RuntimeError(f"only {opened.value} of {args.clients} clients connected")
     time.sleep(1.0)
     rss_per_client = (sum(p.memory_info().rss for p in gateways) - rss_before) / args.clients
-    watched = {"web+gateway": gateways, "worker": workers,
-               "clients": [psutil.Process(p.pid) for p in procs]}
+    watched = {
+        "web+gateway": gateways,
+        "worker": workers,
+        "clients": [psutil.Process(p.pid) for p in procs],
+    }
     cpu_before = {name: sum(_cpu(p) for p in group) for name, group in watched.items()}
     sent = multiprocessing.Value("l", 0)
-    feeder = multiprocessing.Process(target=ingest, args=(pulse.url, ingest_key, args.rate,
-                                                          args.batch, args.seconds, sent))
+    feeder = multiprocessing.Process(
+        target=ingest, args=(pulse.url, ingest_key, args.rate, args.batch, args.seconds, sent)
+    )
     published: list[float] = []
-    listener = threading.Thread(target=listen_published,
-                                args=(pulse, "bench", published, args.seconds + 2.0))
+    listener = threading.Thread(
+        target=listen_published, args=(pulse, "bench", published, args.seconds + 2.0)
+    )
     listener.start()
     started = time.monotonic()
     feeder.start()
     feeder.join()
     listener.join()
     elapsed = time.monotonic() - started
-    cpu_share = {name: (sum(_cpu(p) for p in group) - cpu_before[name]) / elapsed
-                 for name, group in watched.items()}
+    cpu_share = {
+        name: (sum(_cpu(p) for p in group) - cpu_before[name]) / elapsed
+        for name, group in watched.items()
+    }
     time.sleep(3.0)  # let the last points arrive
     stop.set()
     latencies: list[float] = []
@@ -185,11 +217,15 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
     for proc in procs:
         proc.join(30)
     return {
-        "points_sent": sent.value, "rate_achieved": sent.value / args.seconds,
-        "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+        "points_sent": sent.value,
+        "rate_achieved": sent.value / args.seconds,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
         "max_ms": max(latencies + newest, default=float("nan")),
-        "newest_p50_ms": percentile(newest, 50), "newest_p99_ms": percentile(newest, 99),
-        "delivered": delivered, "expected": sent.value * args.clients,
+        "newest_p50_ms": percentile(newest, 50),
+        "newest_p99_ms": percentile(newest, 99),
+        "delivered": delivered,
+        "expected": sent.value * args.clients,
         "rss_per_client_kib": rss_per_client / 1024,
         "published_p50_ms": percentile(published, 50),
         "published_p99_ms": percentile(published, 99),
@@ -221,10 +257,12 @@ def measure_polling(pulse: Pulse, pollers: int, seconds: float) -> dict[str, flo
     """Baseline: clients polling the newest value once a second, as dcc.Interval would.
 
     A batch's latency is the time until a poller first shows it (or something newer)."""
-    read_key = pulse.admin("create-api-key", "--tenant", "bench", "--name", "poll",
-                           "--scope", "read").splitlines()[-1]
-    ingest_key = pulse.admin("create-api-key", "--tenant", "bench", "--name", "in2",
-                             "--scope", "ingest").splitlines()[-1]
+    read_key = pulse.admin(
+        "create-api-key", "--tenant", "bench", "--name", "poll", "--scope", "read"
+    ).splitlines()[-1]
+    ingest_key = pulse.admin(
+        "create-api-key", "--tenant", "bench", "--name", "in2", "--scope", "ingest"
+    ).splitlines()[-1]
     seen: list[list[tuple[float, float]]] = [[] for _ in range(pollers)]
     stop = threading.Event()
 
@@ -254,8 +292,12 @@ def measure_polling(pulse: Pulse, pollers: int, seconds: float) -> dict[str, flo
             shown = next((at for at, value in observations if value >= stamp), None)
             if shown is not None:
                 latencies.append(shown - stamp)
-    return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
-            "max_ms": max(latencies, default=float("nan")), "samples": len(latencies)}
+    return {
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies, default=float("nan")),
+        "samples": len(latencies),
+    }
 
 
 def main() -> None:
@@ -265,25 +307,36 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50, help="points per ingest request")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--pollers", type=int, default=20)
-    parser.add_argument("--client-procs", type=int, default=1,
-                        help="processes holding the client sockets")
+    parser.add_argument(
+        "--client-procs", type=int, default=1, help="processes holding the client sockets"
+    )
     args = parser.parse_args()
     with running_pulse() as pulse:
         push = measure_push(pulse, args)
         poll = measure_polling(pulse, args.pollers, min(args.seconds, 10.0))
-    print(f"\nlive latency, {args.clients} WebSocket clients, {args.rate} points/s "
-          f"in batches of {args.batch}, {args.seconds:.0f} s")
-    print(f"  push  p50 {push['p50_ms']:7.1f} ms  p99 {push['p99_ms']:7.1f} ms  "
-          f"max {push['max_ms']:7.1f} ms  delivered {push['delivered']:,}/{push['expected']:,}"
-          f"  ({push['rate_achieved']:.0f} points/s sent)")
-    print(f"  newest point of each frame, all clients: p50 {push['newest_p50_ms']:.1f} ms  "
-          f"p99 {push['newest_p99_ms']:.1f} ms")
-    print(f"  ingest → published on Redis (before fan-out): p50 {push['published_p50_ms']:.1f} ms"
-          f"  p99 {push['published_p99_ms']:.1f} ms")
+    print(
+        f"\nlive latency, {args.clients} WebSocket clients, {args.rate} points/s "
+        f"in batches of {args.batch}, {args.seconds:.0f} s"
+    )
+    print(
+        f"  push  p50 {push['p50_ms']:7.1f} ms  p99 {push['p99_ms']:7.1f} ms  "
+        f"max {push['max_ms']:7.1f} ms  delivered {push['delivered']:,}/{push['expected']:,}"
+        f"  ({push['rate_achieved']:.0f} points/s sent)"
+    )
+    print(
+        f"  newest point of each frame, all clients: p50 {push['newest_p50_ms']:.1f} ms  "
+        f"p99 {push['newest_p99_ms']:.1f} ms"
+    )
+    print(
+        f"  ingest → published on Redis (before fan-out): p50 {push['published_p50_ms']:.1f} ms"
+        f"  p99 {push['published_p99_ms']:.1f} ms"
+    )
     print("  CPU cores used: " + ", ".join(f"{k} {v:.2f}" for k, v in push["cpu_cores"].items()))
     print(f"  gateway RSS per client {push['rss_per_client_kib']:.1f} KiB")
-    print(f"  baseline: {args.pollers} clients polling /api/metrics every 1 s: "
-          f"p50 {poll['p50_ms']:.1f} ms  p99 {poll['p99_ms']:.1f} ms  max {poll['max_ms']:.1f} ms")
+    print(
+        f"  baseline: {args.pollers} clients polling /api/metrics every 1 s: "
+        f"p50 {poll['p50_ms']:.1f} ms  p99 {poll['p99_ms']:.1f} ms  max {poll['max_ms']:.1f} ms"
+    )
     print(json.dumps({"push": push, "polling_baseline": poll}))
 
 

@@ -48,11 +48,19 @@ def stamp(ms: int) -> str:
 def ingest_batch(http: requests.Session, pulse: Pulse, key: str, n: int) -> None:
     """One POST /api/ingest of POINTS_PER_REQUEST points over 50 series."""
     now = int(time.time() * 1000)
-    body = [{"source": f"web-{i % 50}", "metric_type": TRIGGER_NAME if i % 2 else "cpu.usage",
-             "timestamp": stamp(now - i), "value": float(n), "data_id": f"{n}-{i}"}
-            for i in range(POINTS_PER_REQUEST)]
-    resp = http.post(pulse.url + "/api/ingest", json=body,
-                     headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    body = [
+        {
+            "source": f"web-{i % 50}",
+            "metric_type": TRIGGER_NAME if i % 2 else "cpu.usage",
+            "timestamp": stamp(now - i),
+            "value": float(n),
+            "data_id": f"{n}-{i}",
+        }
+        for i in range(POINTS_PER_REQUEST)
+    ]
+    resp = http.post(
+        pulse.url + "/api/ingest", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
     resp.raise_for_status()
 
 
@@ -94,8 +102,14 @@ def gateway_rss_mib(pulse: Pulse) -> float:
 
 
 async def open_socket(pulse: Pulse, token: str) -> ClientConnection:
-    return await connect(f"{pulse.ws_url}?token={token}", proxy=None, max_queue=1, max_size=None,
-                         open_timeout=10, close_timeout=1)
+    return await connect(
+        f"{pulse.ws_url}?token={token}",
+        proxy=None,
+        max_queue=1,
+        max_size=None,
+        open_timeout=10,
+        close_timeout=1,
+    )
 
 
 async def forty_wildcards(pulse: Pulse, token: str, stop: asyncio.Event) -> dict[str, int]:
@@ -156,8 +170,7 @@ async def resume_not_reading(pulse: Pulse, token: str, stop: asyncio.Event) -> d
             async with await open_socket(pulse, token) as ws:
                 await ws.send(orjson.dumps({"type": "subscribe", "metrics": ["*"]}).decode())
                 for _ in range(RESUME_BURST):
-                    await ws.send(
-                        orjson.dumps({"type": "resume", "cursor": old_cursor()}).decode())
+                    await ws.send(orjson.dumps({"type": "resume", "cursor": old_cursor()}).decode())
                     counts["resumes"] += 1
                     await asyncio.sleep(0.001)
                 # Everything may fit in the kernel's buffers: then nothing overflowed.
@@ -188,8 +201,10 @@ async def run_phase(pulse: Pulse, token: str, attacks: list[Attack], seconds: fl
     after = gateway_rss_mib(pulse)
     names = ", ".join(a.__name__ for a in attacks) or "none"
     print(f"attack: {names}")
-    print(f"  /healthz p50 {percentile(latencies, 50):.1f} ms  p99 {percentile(latencies, 99):.1f}"
-          f" ms  max {max(latencies):.1f} ms  ({len(latencies)} requests)")
+    print(
+        f"  /healthz p50 {percentile(latencies, 50):.1f} ms  p99 {percentile(latencies, 99):.1f}"
+        f" ms  max {max(latencies):.1f} ms  ({len(latencies)} requests)"
+    )
     print(f"  gateway RSS {before:.1f} → {after:.1f} MiB  ({after - before:+.1f})")
     for attack, result in zip(attacks, results, strict=True):
         print(f"  {attack.__name__}: {result}")
@@ -207,32 +222,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--resume-rounds", type=int, default=3)
-    parser.add_argument("--backlog", type=int, default=300,
-                        help=f"requests of {POINTS_PER_REQUEST} points in the live stream first")
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=300,
+        help=f"requests of {POINTS_PER_REQUEST} points in the live stream first",
+    )
     args = parser.parse_args()
     with running_pulse() as pulse:
-        ingest_key = pulse.admin("create-api-key", "--tenant", "bench", "--name", "i",
-                                 "--scope", "ingest").splitlines()[-1]
-        read_key = pulse.admin("create-api-key", "--tenant", "bench", "--name", "r",
-                               "--scope", "read").splitlines()[-1]
+        ingest_key = pulse.admin(
+            "create-api-key", "--tenant", "bench", "--name", "i", "--scope", "ingest"
+        ).splitlines()[-1]
+        read_key = pulse.admin(
+            "create-api-key", "--tenant", "bench", "--name", "r", "--scope", "read"
+        ).splitlines()[-1]
         with requests.Session() as http:
             for n in range(args.backlog):
                 ingest_batch(http, pulse, ingest_key, n)
         time.sleep(3)  # let the worker publish the backlog to the live stream
 
         def token_of() -> str:
-            resp = requests.get(pulse.url + "/api/stream-token", timeout=10,
-                                headers={"Authorization": f"Bearer {read_key}"})
+            resp = requests.get(
+                pulse.url + "/api/stream-token",
+                timeout=10,
+                headers={"Authorization": f"Bearer {read_key}"},
+            )
             resp.raise_for_status()
             return str(resp.json()["token"])
 
         stop = threading.Event()
-        feeder = threading.Thread(target=keep_ingesting, args=(pulse, ingest_key, stop, 5.0),
-                                  daemon=True)
+        feeder = threading.Thread(
+            target=keep_ingesting, args=(pulse, ingest_key, stop, 5.0), daemon=True
+        )
         feeder.start()
         try:
-            print(f"backlog: {args.backlog * POINTS_PER_REQUEST:,} points; then 5 requests/s of "
-                  f"{POINTS_PER_REQUEST}; {args.seconds:.0f} s a phase")
+            print(
+                f"backlog: {args.backlog * POINTS_PER_REQUEST:,} points; then 5 requests/s of "
+                f"{POINTS_PER_REQUEST}; {args.seconds:.0f} s a phase"
+            )
             asyncio.run(bench(token_of, pulse, args.seconds, args.resume_rounds))
         finally:
             stop.set()

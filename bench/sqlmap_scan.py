@@ -37,12 +37,25 @@ def main() -> int:
     args = parser.parse_args()
     results: list[tuple[ScanResult, float]] = []
     with running_pulse(extra_env=UNTHROTTLED) as pulse:
-        pulse.admin("create-user", "--tenant", "scan", "--username", "scanner", "--email",
-                    "scanner@example.com", "--role", "analyst", stdin=PASSWORD + "\n")  # fmt: skip
-        read_key = pulse.admin("create-api-key", "--tenant", "scan", "--name", "r", "--scope",
-                               "read")  # fmt: skip
-        _ingest_some_points(pulse.url, pulse.admin("create-api-key", "--tenant", "scan",
-                                                   "--name", "i", "--scope", "ingest"))  # fmt: skip
+        pulse.admin(
+            "create-user",
+            "--tenant",
+            "scan",
+            "--username",
+            "scanner",
+            "--email",
+            "scanner@example.com",
+            "--role",
+            "analyst",
+            stdin=PASSWORD + "\n",
+        )
+        read_key = pulse.admin(
+            "create-api-key", "--tenant", "scan", "--name", "r", "--scope", "read"
+        )
+        _ingest_some_points(
+            pulse.url,
+            pulse.admin("create-api-key", "--tenant", "scan", "--name", "i", "--scope", "ingest"),
+        )
         for target in targets(pulse.url, read_key, "scanner", PASSWORD):
             started = time.monotonic()
             result = scan(target, args.level, args.risk, args.technique, args.timeout_s)
@@ -53,20 +66,31 @@ def main() -> int:
 
 def _ingest_some_points(url: str, key: str) -> None:
     now = time.time()
-    points = [{"source": "web-1", "metric_type": "cpu.usage", "timestamp": now - 60 * i,
-               "value": float(i)} for i in range(60)]  # fmt: skip
-    resp = requests.post(f"{url}/api/ingest", json=points, timeout=10,
-                         headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    points = [
+        {
+            "source": "web-1",
+            "metric_type": "cpu.usage",
+            "timestamp": now - 60 * i,
+            "value": float(i),
+        }
+        for i in range(60)
+    ]
+    resp = requests.post(
+        f"{url}/api/ingest", json=points, timeout=10, headers={"Authorization": f"Bearer {key}"}
+    )
     resp.raise_for_status()
     time.sleep(2)  # the worker stores them
 
 
 def _print_row(result: ScanResult, seconds: float) -> None:
     state = "finished" if result.finished else "CUT OFF"
-    print(f"{result.target:<14} {len(result.parameters):>3} parameters {result.requests:>7}"
-          f" requests {len(result.injectable):>3} injectable ({len(result.false_positives)}"
-          f" dismissed by sqlmap as false positives) {seconds:>7.1f} s  {state}"
-          f"  [{', '.join(sorted(result.parameters))}]", flush=True)  # fmt: skip
+    print(
+        f"{result.target:<14} {len(result.parameters):>3} parameters {result.requests:>7}"
+        f" requests {len(result.injectable):>3} injectable ({len(result.false_positives)}"
+        f" dismissed by sqlmap as false positives) {seconds:>7.1f} s  {state}"
+        f"  [{', '.join(sorted(result.parameters))}]",
+        flush=True,
+    )
 
 
 def _print_totals(args: argparse.Namespace, results: list[tuple[ScanResult, float]]) -> int:
@@ -74,9 +98,11 @@ def _print_totals(args: argparse.Namespace, results: list[tuple[ScanResult, floa
     sent = sum(r.requests for r, _ in results)
     injectable = sorted(f"{r.target}:{p}" for r, _ in results for p in r.injectable)
     seconds = sum(s for _, s in results)
-    print(f"sqlmap level {args.level} risk {args.risk} technique {args.technique}:"
-          f" {params} parameters tested, {sent} requests, {len(injectable)} injectable"
-          f" {injectable}, {seconds:.0f} s")  # fmt: skip
+    print(
+        f"sqlmap level {args.level} risk {args.risk} technique {args.technique}:"
+        f" {params} parameters tested, {sent} requests, {len(injectable)} injectable"
+        f" {injectable}, {seconds:.0f} s"
+    )
     return 1 if injectable or not all(r.finished for r, _ in results) else 0
 
 

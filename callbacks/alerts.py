@@ -52,8 +52,10 @@ SAVE_OUTPUTS = {
 def unchanged(outputs: dict[str, Output]) -> dict[str, Any]:
     """no_update for every output of the running callback; a pattern-matching output needs
     one per component it matched (Dash refuses a bare no_update there)."""
-    return {name: [no_update] * len(o) if isinstance(o, list) else no_update
-            for name, o in zip(outputs, ctx.outputs_list, strict=True)}  # fmt: skip
+    return {
+        name: [no_update] * len(o) if isinstance(o, list) else no_update
+        for name, o in zip(outputs, ctx.outputs_list, strict=True)
+    }
 
 
 def may_edit() -> bool:
@@ -101,28 +103,48 @@ def errors_of(details: list[dict[str, str]]) -> tuple[list[bool], list[str], Any
         else:
             other.append(f"{d['field']}: {d['message']}")
     general = dbc.Alert("; ".join(other), color="danger", className="py-2") if other else None
-    return ([f in by_field for f in FIELD_NAMES], [by_field.get(f, "") for f in FIELD_NAMES],
-            general)  # fmt: skip
+    return (
+        [f in by_field for f in FIELD_NAMES],
+        [by_field.get(f, "") for f in FIELD_NAMES],
+        general,
+    )
 
 
 def preview_figure(history: dict[str, list[tuple[int, float]]], found: dict[str, Any]) -> Any:
     """The metric's history per source with each would-be firing shaded."""
     fig = go.Figure()
     for source, points in history.items():
-        fig.add_scatter(x=[to_datetime(t) for t, _ in points], y=[v for _, v in points],
-                        mode="lines", name=source, line={"width": 1.4})  # fmt: skip
+        fig.add_scatter(
+            x=[to_datetime(t) for t, _ in points],
+            y=[v for _, v in points],
+            mode="lines",
+            name=source,
+            line={"width": 1.4},
+        )
     end = found["to"]
     for series in found["series"]:
         for f in series["firings"]:
-            fig.add_vrect(x0=f["fired_at"], x1=f["resolved_at"] or end, fillcolor="#dc3545",
-                          opacity=0.18, line_width=0)  # fmt: skip
-    fig.update_layout(height=260, margin={"l": 40, "r": 10, "t": 10, "b": 30},
-                      showlegend=len(history) > 1, legend={"orientation": "h", "y": -0.25},
-                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")  # fmt: skip
+            fig.add_vrect(
+                x0=f["fired_at"],
+                x1=f["resolved_at"] or end,
+                fillcolor="#dc3545",
+                opacity=0.18,
+                line_width=0,
+            )
+    fig.update_layout(
+        height=260,
+        margin={"l": 40, "r": 10, "t": 10, "b": 30},
+        showlegend=len(history) > 1,
+        legend={"orientation": "h", "y": -0.25},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
     return fig
 
 
-def register(app: Dash, services: Services) -> None:
+# C901/PLR0915 allowed for now: its callbacks are still nested (issue 11 left: split them
+# into module functions)
+def register(app: Dash, services: Services) -> None:  # noqa: C901, PLR0915
     """Attach the alerts page's callbacks to `app`."""
     rules = AlertRules(
         services.engine, services.redis, services.settings.redis_prefix, clock=services.clock
@@ -142,8 +164,11 @@ def register(app: Dash, services: Services) -> None:
         listed = [r.as_dict() for r in rules.of_tenant(tenant)]
         firing = {i["rule_id"] for i in incidents.find(tenant, state="firing", limit=500)}
         recent = incidents.find(tenant, limit=20)
-        return (rule_table(listed, firing, editor), incident_table(recent),
-                "" if editor else "d-none")  # fmt: skip
+        return (
+            rule_table(listed, firing, editor),
+            incident_table(recent),
+            "" if editor else "d-none",
+        )
 
     @app.callback(
         Output({"type": ids.RULE_ROW, "index": ALL}, "className"),
@@ -169,17 +194,32 @@ def register(app: Dash, services: Services) -> None:
             raise PreventUpdate
         clean = {"invalid": [False] * len(FIELD_NAMES), "form_error": None, "preview": None}
         if trigger == ids.ALERTS_CANCEL:
-            return {"is_open": False, "title": no_update, "editing": None,
-                    "values": [no_update] * len(FIELD_NAMES), **clean}  # fmt: skip
+            return {
+                "is_open": False,
+                "title": no_update,
+                "editing": None,
+                "values": [no_update] * len(FIELD_NAMES),
+                **clean,
+            }
         if trigger == ids.ALERTS_NEW:
-            return {"is_open": True, "title": "New rule", "editing": None,
-                    "values": form_values(None), **clean}  # fmt: skip
+            return {
+                "is_open": True,
+                "title": "New rule",
+                "editing": None,
+                "values": form_values(None),
+                **clean,
+            }
         action, _, rule_id = str(trigger["index"]).partition("|")
         rule = rules.get(current_user.user.tenant_id, rule_id) if action == "edit" else None
         if rule is None:  # another tenant's id, or deleted meanwhile
             raise PreventUpdate
-        return {"is_open": True, "title": f"Edit {rule.name}", "editing": rule_id,
-                "values": form_values(rule.as_dict()), **clean}  # fmt: skip
+        return {
+            "is_open": True,
+            "title": f"Edit {rule.name}",
+            "editing": rule_id,
+            "values": form_values(rule.as_dict()),
+            **clean,
+        }
 
     @app.callback(
         output=SAVE_OUTPUTS,
@@ -195,8 +235,12 @@ def register(app: Dash, services: Services) -> None:
         if not clicks:
             return unchanged(SAVE_OUTPUTS)
         # the form without a flagged field, open, the list as it is
-        kept = {"is_open": no_update, "invalid": [False] * len(FIELD_NAMES),
-                "messages": [""] * len(FIELD_NAMES), "reload": no_update}  # fmt: skip
+        kept = {
+            "is_open": no_update,
+            "invalid": [False] * len(FIELD_NAMES),
+            "messages": [""] * len(FIELD_NAMES),
+            "reload": no_update,
+        }
         if not may_edit():
             refused = dbc.Alert("Only analysts and admins change rules.", color="danger")
             return {**kept, "form_error": refused}
@@ -279,15 +323,31 @@ def register(app: Dash, services: Services) -> None:
             text = "; ".join(f"{d['field']}: {d['message']}" for d in exc.details)
             return dbc.Alert(f"Cannot preview: {text}", color="warning", className="py-2")
         start = parse_time_ms(found["from"], now_ms) or now_ms - 7 * 86_400_000
-        history = preview_history(services.engine, tenant, doc["metric"], doc.get("source", "*"),
-                                  start, now_ms, "avg")  # fmt: skip
+        history = preview_history(
+            services.engine, tenant, doc["metric"], doc.get("source", "*"), start, now_ms, "avg"
+        )
         times = [f for s in found["series"] for f in s["firings"]]
-        summary = (f"Over the last 7 days this rule would have fired {found['fired']} time(s)"
-                   if history else "No history of this metric in the last 7 days.")  # fmt: skip
-        listed = html.Ul([html.Li(f"{f['fired_at']} → {f['resolved_at'] or 'still firing'}: "
-                                  f"{f['message']}") for f in times[:20]],
-                         className="small mb-0")  # fmt: skip
-        graph = dcc.Graph(figure=preview_figure(history, found), config={"displayModeBar": False},
-                          className="pulse-preview-graph") if history else None  # fmt: skip
-        return html.Div([html.P(summary, className="small mb-1", id="alerts-preview-summary"),
-                         graph, listed])  # fmt: skip
+        summary = (
+            f"Over the last 7 days this rule would have fired {found['fired']} time(s)"
+            if history
+            else "No history of this metric in the last 7 days."
+        )
+        listed = html.Ul(
+            [
+                html.Li(f"{f['fired_at']} → {f['resolved_at'] or 'still firing'}: {f['message']}")
+                for f in times[:20]
+            ],
+            className="small mb-0",
+        )
+        graph = (
+            dcc.Graph(
+                figure=preview_figure(history, found),
+                config={"displayModeBar": False},
+                className="pulse-preview-graph",
+            )
+            if history
+            else None
+        )
+        return html.Div(
+            [html.P(summary, className="small mb-1", id="alerts-preview-summary"), graph, listed]
+        )

@@ -92,11 +92,19 @@ def filters_of(
     """The filters the controls show."""
     custom = range_ == CUSTOM
     return ExploreFilters(
-        metrics=tuple(metrics or ()), sources=tuple(sources or ()), range=range_,
-        start_day=start_day if custom else None, end_day=end_day if custom else None,
-        agg=agg, step=step, chart=chart, moving_average=int(ma or 0), compare=bool(compare),
-        breakdown=breakdown, live=bool(live),
-    )  # fmt: skip
+        metrics=tuple(metrics or ()),
+        sources=tuple(sources or ()),
+        range=range_,
+        start_day=start_day if custom else None,
+        end_day=end_day if custom else None,
+        agg=agg,
+        step=step,
+        chart=chart,
+        moving_average=int(ma or 0),
+        compare=bool(compare),
+        breakdown=breakdown,
+        live=bool(live),
+    )
 
 
 def message(text: str, color: str = "light", title: str | None = None) -> dbc.Alert:
@@ -146,7 +154,9 @@ def export_file(services: Services, tenant: str, query: DataQuery, tz: str, fmt:
     return dcc.send_bytes(b"".join(chunks), filename(query, local, fmt))
 
 
-def register(app: Dash, services: Services) -> None:
+# C901 allowed for now: its callbacks are still nested (issue 11 left: split them into
+# module functions)
+def register(app: Dash, services: Services) -> None:  # noqa: C901
     """Attach the explore page's callbacks to `app`."""
 
     @app.callback(
@@ -195,14 +205,19 @@ def register(app: Dash, services: Services) -> None:
         frame, cursor = load_frame(services, tenant, query)
         live = live_tail(f, frame, cursor, services.now_ms())
         if frame.is_empty() and not live:
-            empty = message("Try a longer range, another metric or all sources.",
-                            title="No data in this range")  # fmt: skip
+            empty = message(
+                "Try a longer range, another metric or all sources.", title="No data in this range"
+            )
             return {**base, "message": empty}
-        base["summary"] = (f"{frame.height:,} buckets of {step_label(query.step_ms)}"
-                           f" · {query.agg} · times in {tz}")  # fmt: skip
+        base["summary"] = (
+            f"{frame.height:,} buckets of {step_label(query.step_ms)} · {query.agg} · times in {tz}"
+        )
         if f.chart == "heatmap" and query.step_ms > HOUR_MS:
-            coarse = message("Pick a step of 1 h or less (or auto) for the hour-by-day heatmap.",
-                             color="warning", title="Step too coarse for a heatmap")  # fmt: skip
+            coarse = message(
+                "Pick a step of 1 h or less (or auto) for the hour-by-day heatmap.",
+                color="warning",
+                title="Step too coarse for a heatmap",
+            )
             return {**base, "message": coarse}
         if f.chart == "table":
             return {**base, "rows": table_rows(frame, tz), "table_class": SHOWN}
@@ -216,8 +231,10 @@ def register(app: Dash, services: Services) -> None:
         )
         notice = None
         if frame.is_empty():
-            notice = message("Nothing yet: new points will appear here as they arrive.",
-                             title="No data in this range")  # fmt: skip
+            notice = message(
+                "Nothing yet: new points will appear here as they arrive.",
+                title="No data in this range",
+            )
         return {**base, "figure": figure, "graph_class": SHOWN, "message": notice, "live": live}
 
     @app.callback(
@@ -254,34 +271,54 @@ def _clientside(app: Dash, name: str, *deps: Any, **options: Any) -> None:
 def _register_clientside(app: Dash) -> None:
     _clientside(app, "timeZone", Output(ids.EXPLORE_TZ, "data"), Input(ids.EXPLORE_RELOAD, "data"))
     _clientside(
-        app, "toggle", Output(ids.EXPLORE_FILTERS, "is_open"),
-        Input(ids.EXPLORE_FILTERS_TOGGLE, "n_clicks"), State(ids.EXPLORE_FILTERS, "is_open"),
-    )  # fmt: skip
+        app,
+        "toggle",
+        Output(ids.EXPLORE_FILTERS, "is_open"),
+        Input(ids.EXPLORE_FILTERS_TOGGLE, "n_clicks"),
+        State(ids.EXPLORE_FILTERS, "is_open"),
+    )
     _clientside(
-        app, "writeSearch", Output(ids.EXPLORE_SEARCH, "modified_timestamp"),
-        Input(ids.EXPLORE_SEARCH, "data"), prevent_initial_call=True,
-    )  # fmt: skip
-    _clientside(
-        app, "connect", Output(ids.EXPLORE_WS, "url"),
-        Input(ids.EXPLORE_LIVE, "data"), Input(ids.EXPLORE_CONNECTION, "data"),
+        app,
+        "writeSearch",
+        Output(ids.EXPLORE_SEARCH, "modified_timestamp"),
+        Input(ids.EXPLORE_SEARCH, "data"),
         prevent_initial_call=True,
-    )  # fmt: skip
+    )
     _clientside(
-        app, "onSocketState", Output(ids.EXPLORE_WS, "send"),
-        Input(ids.EXPLORE_WS, "state"), State(ids.EXPLORE_LIVE, "data"),
-        State(ids.EXPLORE_LIVE_STATE, "data"), State(ids.EXPLORE_CONNECTION, "data"),
+        app,
+        "connect",
+        Output(ids.EXPLORE_WS, "url"),
+        Input(ids.EXPLORE_LIVE, "data"),
+        Input(ids.EXPLORE_CONNECTION, "data"),
         prevent_initial_call=True,
-    )  # fmt: skip
+    )
     _clientside(
-        app, "onMessage",
-        Output(ids.EXPLORE_GRAPH, "extendData"), Output(ids.EXPLORE_LIVE_STATE, "data"),
+        app,
+        "onSocketState",
+        Output(ids.EXPLORE_WS, "send"),
+        Input(ids.EXPLORE_WS, "state"),
+        State(ids.EXPLORE_LIVE, "data"),
+        State(ids.EXPLORE_LIVE_STATE, "data"),
+        State(ids.EXPLORE_CONNECTION, "data"),
+        prevent_initial_call=True,
+    )
+    _clientside(
+        app,
+        "onMessage",
+        Output(ids.EXPLORE_GRAPH, "extendData"),
+        Output(ids.EXPLORE_LIVE_STATE, "data"),
         Output(ids.EXPLORE_RELOAD, "data"),
-        Input(ids.EXPLORE_WS, "message"), State(ids.EXPLORE_LIVE, "data"),
-        State(ids.EXPLORE_LIVE_STATE, "data"), State(ids.EXPLORE_RELOAD, "data"),
+        Input(ids.EXPLORE_WS, "message"),
+        State(ids.EXPLORE_LIVE, "data"),
+        State(ids.EXPLORE_LIVE_STATE, "data"),
+        State(ids.EXPLORE_RELOAD, "data"),
         prevent_initial_call=True,
-    )  # fmt: skip
+    )
     _clientside(
-        app, "status", Output(ids.EXPLORE_WS_STATUS, "children"),
+        app,
+        "status",
+        Output(ids.EXPLORE_WS_STATUS, "children"),
         Output(ids.EXPLORE_WS_STATUS, "color"),
-        Input(ids.EXPLORE_WS, "state"), Input(ids.EXPLORE_LIVE, "data"),
-    )  # fmt: skip
+        Input(ids.EXPLORE_WS, "state"),
+        Input(ids.EXPLORE_LIVE, "data"),
+    )

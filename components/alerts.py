@@ -29,8 +29,15 @@ FIELDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("cooldown_s", "Cooldown (s)", "number", ()),
 )
 COMMON = ("name", "metric", "source", "kind", "severity", "cooldown_s")
-DEFAULTS = {"source": "*", "kind": "threshold", "op": ">", "direction": "both",
-            "severity": "warning", "cooldown_s": "300", "for_s": "0"}  # fmt: skip
+DEFAULTS = {
+    "source": "*",
+    "kind": "threshold",
+    "op": ">",
+    "direction": "both",
+    "severity": "warning",
+    "cooldown_s": "300",
+    "for_s": "0",
+}
 
 
 def alerts_page() -> html.Div:
@@ -44,9 +51,15 @@ def alerts_page() -> html.Div:
             html.Div(
                 [
                     html.H1("Alerts", className="h4 mb-0 me-auto"),
-                    dbc.Button("New rule", id=ids.ALERTS_NEW, color="primary", size="sm",
-                               n_clicks=0, className="d-none"),
-                ],  # fmt: skip
+                    dbc.Button(
+                        "New rule",
+                        id=ids.ALERTS_NEW,
+                        color="primary",
+                        size="sm",
+                        n_clicks=0,
+                        className="d-none",
+                    ),
+                ],
                 className="d-flex align-items-center gap-2 mb-3",
             ),
             html.Div(id=ids.ALERTS_MESSAGE),
@@ -63,10 +76,19 @@ def alerts_page() -> html.Div:
 def _control(field: str, kind: str, options: tuple[str, ...]) -> Any:
     control_id = {"type": ids.RULE_FIELD, "index": field}
     if kind == "select":
-        return dbc.Select(id=control_id, options=[{"label": o, "value": o} for o in options],
-                          value=DEFAULTS.get(field, options[0]), size="sm")  # fmt: skip
-    return dbc.Input(id=control_id, type="text", size="sm", value=DEFAULTS.get(field, ""),
-                     inputMode="decimal" if kind == "number" else "text")  # fmt: skip
+        return dbc.Select(
+            id=control_id,
+            options=[{"label": o, "value": o} for o in options],
+            value=DEFAULTS.get(field, options[0]),
+            size="sm",
+        )
+    return dbc.Input(
+        id=control_id,
+        type="text",
+        size="sm",
+        value=DEFAULTS.get(field, ""),
+        inputMode="decimal" if kind == "number" else "text",
+    )
 
 
 def rule_modal() -> dbc.Modal:
@@ -92,17 +114,21 @@ def rule_modal() -> dbc.Modal:
                 [
                     dbc.Row(rows, className="g-2"),
                     html.Div(id=ids.ALERTS_FORM_ERROR),
-                    dcc.Loading(html.Div(id=ids.ALERTS_PREVIEW_OUT, className="mt-2"),
-                                type="dot"),
-                ]  # fmt: skip
+                    dcc.Loading(html.Div(id=ids.ALERTS_PREVIEW_OUT, className="mt-2"), type="dot"),
+                ]
             ),
             dbc.ModalFooter(
                 [
-                    dbc.Button("Preview 7 days", id=ids.ALERTS_PREVIEW, color="secondary",
-                               outline=True, n_clicks=0),
+                    dbc.Button(
+                        "Preview 7 days",
+                        id=ids.ALERTS_PREVIEW,
+                        color="secondary",
+                        outline=True,
+                        n_clicks=0,
+                    ),
                     dbc.Button("Cancel", id=ids.ALERTS_CANCEL, color="link", n_clicks=0),
                     dbc.Button("Save", id=ids.ALERTS_SAVE, color="primary", n_clicks=0),
-                ]  # fmt: skip
+                ]
             ),
         ],
         id=ids.ALERTS_MODAL,
@@ -113,8 +139,14 @@ def rule_modal() -> dbc.Modal:
 
 
 def _action(label: str, action: str, rule_id: str, color: str = "secondary") -> dbc.Button:
-    return dbc.Button(label, id={"type": ids.RULE_ACTION, "index": f"{action}|{rule_id}"},
-                      size="sm", color=color, outline=True, n_clicks=0)  # fmt: skip
+    return dbc.Button(
+        label,
+        id={"type": ids.RULE_ACTION, "index": f"{action}|{rule_id}"},
+        size="sm",
+        color=color,
+        outline=True,
+        n_clicks=0,
+    )
 
 
 def condition(rule: dict[str, Any]) -> str:
@@ -134,10 +166,22 @@ def rule_table(rules: list[dict[str, Any]], firing: set[str], editor: bool) -> A
     """The rules with their state; editors get each rule's actions."""
     if not rules:
         hint = "Create one with New rule." if editor else "An analyst or admin can add them."
-        return dbc.Alert([html.Strong("No alert rules yet", className="d-block"), hint],
-                         color="light", className="border")  # fmt: skip
-    head = ["Name", "State", "Severity", "Metric", "Source", "Kind", "Condition", "Enabled",
-            "Silenced until"] + (["Actions"] if editor else [])  # fmt: skip
+        return dbc.Alert(
+            [html.Strong("No alert rules yet", className="d-block"), hint],
+            color="light",
+            className="border",
+        )
+    head = [
+        "Name",
+        "State",
+        "Severity",
+        "Metric",
+        "Source",
+        "Kind",
+        "Condition",
+        "Enabled",
+        "Silenced until",
+    ] + (["Actions"] if editor else [])
     body = []
     for r in rules:
         state = ("firing", "danger") if r["id"] in firing else ("ok", "success")
@@ -153,17 +197,27 @@ def rule_table(rules: list[dict[str, Any]], firing: set[str], editor: bool) -> A
             html.Td(when(r["silenced_until"]) or "—", className="small text-nowrap"),
         ]
         if editor:
-            cells.append(html.Td(html.Div([
-                _action("Edit", "edit", r["id"]),
-                _action("Disable" if r["enabled"] else "Enable", "toggle", r["id"]),
-                _action("Silence 1 h", "silence1h", r["id"]),
-                _action("Silence 24 h", "silence24h", r["id"]),
-                _action("Delete", "delete", r["id"], "danger"),
-            ], className="d-flex gap-1 flex-nowrap")))  # fmt: skip
+            cells.append(
+                html.Td(
+                    html.Div(
+                        [
+                            _action("Edit", "edit", r["id"]),
+                            _action("Disable" if r["enabled"] else "Enable", "toggle", r["id"]),
+                            _action("Silence 1 h", "silence1h", r["id"]),
+                            _action("Silence 24 h", "silence24h", r["id"]),
+                            _action("Delete", "delete", r["id"], "danger"),
+                        ],
+                        className="d-flex gap-1 flex-nowrap",
+                    )
+                )
+            )
         body.append(html.Tr(labelled(cells, head), id=f"rule-{r['id']}"))
-    table = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
-                      size="sm", hover=True,
-                      className="mb-0 bg-white align-middle pulse-stack")  # fmt: skip
+    table = dbc.Table(
+        [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
+        size="sm",
+        hover=True,
+        className="mb-0 bg-white align-middle pulse-stack",
+    )
     return html.Div(table, className="table-responsive border rounded")
 
 
@@ -181,18 +235,29 @@ def incident_table(incidents: list[dict[str, Any]]) -> Any:
         return html.P("No incidents yet.", className="text-muted small")
     head = ["Rule", "State", "Series", "Value", "Started", "Resolved", "Acknowledged"]
     rows = [
-        html.Tr(labelled([
-            html.Td(i["rule_name"]),
-            html.Td(dbc.Badge(i["state"], color="danger" if i["state"] == "firing"
-                              else "success")),
-            html.Td(f"{i['metric']} · {i['source']}"),
-            html.Td("" if i["value"] is None else f"{i['value']:g}"),
-            html.Td(when(i["started_at"]), className="small text-nowrap"),
-            html.Td(when(i["resolved_at"]) or "—", className="small text-nowrap"),
-            html.Td(when(i["acknowledged_at"]) or "—", className="small text-nowrap"),
-        ], head))  # fmt: skip
+        html.Tr(
+            labelled(
+                [
+                    html.Td(i["rule_name"]),
+                    html.Td(
+                        dbc.Badge(
+                            i["state"], color="danger" if i["state"] == "firing" else "success"
+                        )
+                    ),
+                    html.Td(f"{i['metric']} · {i['source']}"),
+                    html.Td("" if i["value"] is None else f"{i['value']:g}"),
+                    html.Td(when(i["started_at"]), className="small text-nowrap"),
+                    html.Td(when(i["resolved_at"]) or "—", className="small text-nowrap"),
+                    html.Td(when(i["acknowledged_at"]) or "—", className="small text-nowrap"),
+                ],
+                head,
+            )
+        )
         for i in incidents
     ]
-    table = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)],
-                      size="sm", className="mb-0 bg-white align-middle pulse-stack")  # fmt: skip
+    table = dbc.Table(
+        [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)],
+        size="sm",
+        className="mb-0 bg-white align-middle pulse-stack",
+    )
     return html.Div(table, className="table-responsive border rounded")

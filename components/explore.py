@@ -24,8 +24,14 @@ from data.explore import (
 )
 
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": False}
-CHART_LABELS = {"line": "Line", "area": "Area", "bar": "Bar", "pie": "Pie",
-                "heatmap": "Heatmap", "table": "Table"}  # fmt: skip
+CHART_LABELS = {
+    "line": "Line",
+    "area": "Area",
+    "bar": "Bar",
+    "pie": "Pie",
+    "heatmap": "Heatmap",
+    "table": "Table",
+}
 PAGE_SIZE = 25
 
 
@@ -47,26 +53,70 @@ def filter_bar(f: ExploreFilters) -> dbc.Row:
     ranges.append({"label": "Custom range", "value": CUSTOM})
     return dbc.Row(
         [
-            _field("Metrics", dcc.Dropdown(
-                id=ids.EXPLORE_METRICS, options=_options(list(f.metrics)), value=list(f.metrics),
-                multi=True, searchable=True, placeholder="Pick metrics…"), xs=12, lg=4),
-            _field("Sources", dcc.Dropdown(
-                id=ids.EXPLORE_SOURCES, options=_options(list(f.sources)), value=list(f.sources),
-                multi=True, searchable=True, placeholder="All sources"), xs=12, md=6, lg=3),
-            _field("Time range", dbc.Select(
-                id=ids.EXPLORE_RANGE, options=ranges, value=f.range), xs=12, md=6, lg=2),
-            _field("Aggregation", dbc.Select(
-                id=ids.EXPLORE_AGG, options=_options(list(AGGS)), value=f.agg), xs=6, lg=1),
-            _field("Step", dbc.Select(
-                id=ids.EXPLORE_STEP, options=_options(list(STEPS)), value=f.step), xs=6, lg=2),
-            _field("Days (your time zone, last day included)", dcc.DatePickerRange(
-                id=ids.EXPLORE_DAYS, start_date=f.start_day, end_date=f.end_day,
-                display_format="YYYY-MM-DD", clearable=True, minimum_nights=0,
-                number_of_months_shown=1),
-                xs=12, id=ids.EXPLORE_DAYS_COL, class_name="" if f.range == CUSTOM else "d-none"),
+            _field(
+                "Metrics",
+                dcc.Dropdown(
+                    id=ids.EXPLORE_METRICS,
+                    options=_options(list(f.metrics)),
+                    value=list(f.metrics),
+                    multi=True,
+                    searchable=True,
+                    placeholder="Pick metrics…",
+                ),
+                xs=12,
+                lg=4,
+            ),
+            _field(
+                "Sources",
+                dcc.Dropdown(
+                    id=ids.EXPLORE_SOURCES,
+                    options=_options(list(f.sources)),
+                    value=list(f.sources),
+                    multi=True,
+                    searchable=True,
+                    placeholder="All sources",
+                ),
+                xs=12,
+                md=6,
+                lg=3,
+            ),
+            _field(
+                "Time range",
+                dbc.Select(id=ids.EXPLORE_RANGE, options=ranges, value=f.range),
+                xs=12,
+                md=6,
+                lg=2,
+            ),
+            _field(
+                "Aggregation",
+                dbc.Select(id=ids.EXPLORE_AGG, options=_options(list(AGGS)), value=f.agg),
+                xs=6,
+                lg=1,
+            ),
+            _field(
+                "Step",
+                dbc.Select(id=ids.EXPLORE_STEP, options=_options(list(STEPS)), value=f.step),
+                xs=6,
+                lg=2,
+            ),
+            _field(
+                "Days (your time zone, last day included)",
+                dcc.DatePickerRange(
+                    id=ids.EXPLORE_DAYS,
+                    start_date=f.start_day,
+                    end_date=f.end_day,
+                    display_format="YYYY-MM-DD",
+                    clearable=True,
+                    minimum_nights=0,
+                    number_of_months_shown=1,
+                ),
+                xs=12,
+                id=ids.EXPLORE_DAYS_COL,
+                class_name="" if f.range == CUSTOM else "d-none",
+            ),
         ],
         class_name="g-2",
-    )  # fmt: skip
+    )
 
 
 def trend_bar(f: ExploreFilters) -> html.Div:
@@ -116,21 +166,40 @@ def header() -> html.Div:
         [
             html.H1("Explore", className="h4 mb-0 me-auto"),
             dbc.Badge("", id=ids.EXPLORE_WS_STATUS, color="secondary", className="pulse-status"),
-            dbc.Button("Filters", id=ids.EXPLORE_FILTERS_TOGGLE, n_clicks=0, size="sm",
-                       color="secondary", outline=True, class_name="d-md-none"),
+            dbc.Button(
+                "Filters",
+                id=ids.EXPLORE_FILTERS_TOGGLE,
+                n_clicks=0,
+                size="sm",
+                color="secondary",
+                outline=True,
+                class_name="d-md-none",
+            ),
             html.Div(
                 [
-                    dbc.Button("Download CSV", id=ids.EXPLORE_CSV, n_clicks=0, size="sm",
-                               color="primary", outline=True),
-                    dbc.Button("Download Excel", id=ids.EXPLORE_XLSX, n_clicks=0, size="sm",
-                               color="primary", outline=True),
+                    dbc.Button(
+                        "Download CSV",
+                        id=ids.EXPLORE_CSV,
+                        n_clicks=0,
+                        size="sm",
+                        color="primary",
+                        outline=True,
+                    ),
+                    dbc.Button(
+                        "Download Excel",
+                        id=ids.EXPLORE_XLSX,
+                        n_clicks=0,
+                        size="sm",
+                        color="primary",
+                        outline=True,
+                    ),
                 ],
                 id=ids.EXPLORE_EXPORT,
                 className="d-none gap-2",  # shown by the page's load callback to analysts
             ),
         ],
         className="d-flex flex-wrap align-items-center gap-2 mb-2",
-    )  # fmt: skip
+    )
 
 
 def stores() -> list[object]:
@@ -154,19 +223,38 @@ def results() -> dcc.Loading:
             [
                 html.Div(id=ids.EXPLORE_MESSAGE),
                 html.Div(  # hidden by its wrapper: the Graph does not re-render on className
-                    dcc.Graph(id=ids.EXPLORE_GRAPH, figure={}, config=GRAPH_CONFIG,
-                              className="pulse-explore-graph"),
-                    id=ids.EXPLORE_GRAPH_WRAP, className="d-none"),
-                html.Div(dash_table.DataTable(
-                    id=ids.EXPLORE_TABLE, data=[], page_size=PAGE_SIZE,
-                    columns=[{"name": n.capitalize(), "id": n}
-                             for n in ("time", "metric", "source", "value")],
-                    sort_action="native", page_action="native",
-                    style_table={"overflowX": "auto"},
-                    style_cell={"fontFamily": "inherit", "fontSize": ".85rem",
-                                "padding": "4px 8px", "textAlign": "left"},
-                    style_header={"fontWeight": "600"}),
-                    id=ids.EXPLORE_TABLE_WRAP, className="d-none"),
+                    dcc.Graph(
+                        id=ids.EXPLORE_GRAPH,
+                        figure={},
+                        config=GRAPH_CONFIG,
+                        className="pulse-explore-graph",
+                    ),
+                    id=ids.EXPLORE_GRAPH_WRAP,
+                    className="d-none",
+                ),
+                html.Div(
+                    dash_table.DataTable(
+                        id=ids.EXPLORE_TABLE,
+                        data=[],
+                        page_size=PAGE_SIZE,
+                        columns=[
+                            {"name": n.capitalize(), "id": n}
+                            for n in ("time", "metric", "source", "value")
+                        ],
+                        sort_action="native",
+                        page_action="native",
+                        style_table={"overflowX": "auto"},
+                        style_cell={
+                            "fontFamily": "inherit",
+                            "fontSize": ".85rem",
+                            "padding": "4px 8px",
+                            "textAlign": "left",
+                        },
+                        style_header={"fontWeight": "600"},
+                    ),
+                    id=ids.EXPLORE_TABLE_WRAP,
+                    className="d-none",
+                ),
                 html.Div(id=ids.EXPLORE_SUMMARY, className="small text-muted mt-1"),
             ],
             className="pulse-explore-results",
@@ -174,7 +262,7 @@ def results() -> dcc.Loading:
         type="dot",
         delay_show=300,
         target_components={ids.EXPLORE_GRAPH: "figure", ids.EXPLORE_TABLE: "data"},
-    )  # fmt: skip
+    )
 
 
 def explore_page(search: str | None = None) -> html.Div:

@@ -13,8 +13,18 @@ import polars as pl
 
 from data.trends import SERIES, breakdown, hour_by_day, with_local_time
 
-COLORS = ("#0d6efd", "#20c997", "#fd7e14", "#6f42c1", "#d63384", "#198754", "#0dcaf0",
-          "#6c757d", "#ffc107", "#dc3545")  # fmt: skip
+COLORS = (
+    "#0d6efd",
+    "#20c997",
+    "#fd7e14",
+    "#6f42c1",
+    "#d63384",
+    "#198754",
+    "#0dcaf0",
+    "#6c757d",
+    "#ffc107",
+    "#dc3545",
+)
 TIME_SERIES = {"line", "area", "bar"}
 
 
@@ -74,15 +84,29 @@ def time_series_figure(
         traces.append(trace | {"name": series_label(*key), "meta": "|".join(key)})
     for key, part in _by_series(averaged if averaged is not None else frame.clear()).items():
         color = colors.get(key, COLORS[0])
-        traces.append({"type": "scatter", "mode": "lines", "name": f"{series_label(*key)} · "
-                       f"avg of {window}", "line": {"width": 2.4, "color": color, "dash": "dot"},
-                       "x": part["local_ms"].to_list(), "y": part["value"].to_list()})  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"{series_label(*key)} · avg of {window}",
+                "line": {"width": 2.4, "color": color, "dash": "dot"},
+                "x": part["local_ms"].to_list(),
+                "y": part["value"].to_list(),
+            }
+        )
     for key, part in _by_series(previous if previous is not None else frame.clear()).items():
         color = colors.get(key, COLORS[0])
-        traces.append({"type": "scatter", "mode": "lines", "opacity": 0.7,
-                       "name": f"{series_label(*key)} · previous period",
-                       "line": {"width": 1.5, "color": color, "dash": "dash"},
-                       "x": part["local_ms"].to_list(), "y": part["value"].to_list()})  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "opacity": 0.7,
+                "name": f"{series_label(*key)} · previous period",
+                "line": {"width": 1.5, "color": color, "dash": "dash"},
+                "x": part["local_ms"].to_list(),
+                "y": part["value"].to_list(),
+            }
+        )
     layout = base_layout(
         xaxis={"type": "date", "showgrid": False},
         yaxis={"gridcolor": "#e9ecef", "zeroline": False, "automargin": True},

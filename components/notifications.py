@@ -123,10 +123,11 @@ def notifications_page() -> html.Div:
 def _actions(n: dict[str, Any], acknowledged: bool) -> list[Any]:
     out: list[Any] = [
         dcc.Link(
-            "Chart", href=chart_link(n["metric"], n["source"], n["timestamp"]),
+            "Chart",
+            href=chart_link(n["metric"], n["source"], n["timestamp"]),
             className="btn btn-link btn-sm px-1",
         )
-    ]  # fmt: skip
+    ]
     if not n["read"]:
         out.append(
             dbc.Button(
@@ -168,15 +169,21 @@ def notification_item(n: dict[str, Any], acknowledged: bool) -> dbc.ListGroupIte
     return dbc.ListGroupItem(
         [
             html.Div(
-                [html.Div(badges, className="d-flex gap-1"), html.Small(when(n["timestamp"]),
-                 className="text-muted")],
+                [
+                    html.Div(badges, className="d-flex gap-1"),
+                    html.Small(when(n["timestamp"]), className="text-muted"),
+                ],
                 className="d-flex justify-content-between flex-wrap gap-1 mb-1",
             ),
-            html.Div(n["message"], className="pulse-notif-message" + (
-                "" if n["read"] else " fw-semibold")),
-            html.Div(_actions(n, acknowledged),
-                     className="d-flex gap-2 align-items-center flex-wrap mt-1"),
-        ],  # fmt: skip
+            html.Div(
+                n["message"],
+                className="pulse-notif-message" + ("" if n["read"] else " fw-semibold"),
+            ),
+            html.Div(
+                _actions(n, acknowledged),
+                className="d-flex gap-2 align-items-center flex-wrap mt-1",
+            ),
+        ],
         className="pulse-notif" + ("" if n["read"] else " pulse-notif-unread"),
     )
 

@@ -215,4 +215,3 @@ class Accounts:
 def _key_hash(key: str) -> str:
     # Keys carry 256 random bits, so a fast hash is enough; argon2 would cost every request.
     return hashlib.sha256(key.encode()).hexdigest()
-

@@ -27,6 +27,4 @@ class Events:
     def recent(self, count: int = 100) -> list[dict[str, str]]:
         """The newest events, oldest first (for tests and diagnostics)."""
         raw = self.redis.xrevrange(self.key, count=count)
-        return [
-            {k.decode(): v.decode() for k, v in fields.items()} for _, fields in reversed(raw)
-        ]
+        return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in reversed(raw)]

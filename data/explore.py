@@ -132,8 +132,15 @@ def search_of(filters: ExploreFilters) -> str:
 
 def search_defaults() -> dict[str, str]:
     """The query-string value of each page choice at its default (omitted from links)."""
-    return {"agg": DEFAULT.agg, "step": DEFAULT.step, "chart": DEFAULT.chart, "ma": "0",
-            "compare": "0", "breakdown": DEFAULT.breakdown, "live": "0"}  # fmt: skip
+    return {
+        "agg": DEFAULT.agg,
+        "step": DEFAULT.step,
+        "chart": DEFAULT.chart,
+        "ma": "0",
+        "compare": "0",
+        "breakdown": DEFAULT.breakdown,
+        "live": "0",
+    }
 
 
 def with_changes(filters: ExploreFilters, **changes: object) -> ExploreFilters:

@@ -88,8 +88,14 @@ def resolve_zone(requested: str | None, preferences: Mapping[str, Any] | None) -
     if requested is not None:
         zone = _zone(requested.strip())
         if zone is None:
-            raise QueryError([{"field": "tz", "message": "must be an IANA time zone such as"
-                               " Europe/Paris or UTC"}])  # fmt: skip
+            raise QueryError(
+                [
+                    {
+                        "field": "tz",
+                        "message": "must be an IANA time zone such as Europe/Paris or UTC",
+                    }
+                ]
+            )
         return zone
     preferred = (preferences or {}).get(PREFERENCE_KEY)
     zone = _zone(preferred) if isinstance(preferred, str) else None
@@ -128,8 +134,9 @@ def _number(value: float, agg: str) -> int | float | None:
 def filename(query: DataQuery, zone: ZoneInfo, fmt: str) -> str:
     """`pulse_cpu.usage_20261101T0000_20261201T0000.csv` (local times of the range)."""
     label = query.metrics[0] if len(query.metrics) == 1 else f"{len(query.metrics)}-metrics"
-    first, last = (local_time(ms, zone).strftime("%Y%m%dT%H%M")
-                   for ms in (query.start_ms, query.end_ms))  # fmt: skip
+    first, last = (
+        local_time(ms, zone).strftime("%Y%m%dT%H%M") for ms in (query.start_ms, query.end_ms)
+    )
     return f"pulse_{label.replace(':', '_')}_{first}_{last}.{fmt}"
 
 
@@ -150,8 +157,16 @@ def export_csv(engine: Engine, tenant: str, query: DataQuery, zone: ZoneInfo) ->
             if (metric, source) != series:
                 series, names = (metric, source), (neutralise(metric), neutralise(source))
             number = _number(value, query.agg)
-            writer.writerow((iso_local(ts_ms, zone), zone_name, *names, agg, step,
-                             "" if number is None else number))  # fmt: skip
+            writer.writerow(
+                (
+                    iso_local(ts_ms, zone),
+                    zone_name,
+                    *names,
+                    agg,
+                    step,
+                    "" if number is None else number,
+                )
+            )
         if buffer.tell() >= CHUNK_BYTES:
             yield _drain(buffer)
     if buffer.tell():
@@ -210,8 +225,10 @@ def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
 
 def _refuse_oversized(engine: Engine, tenant: str, query: DataQuery, max_rows: int) -> None:
     sql, params = statement(tenant, query)
-    counted = (f"SELECT metric_type, source, count(*) FROM ({sql}) AS q "
-               "GROUP BY 1, 2 HAVING count(*) > :rows_limit ORDER BY 1, 2")  # fmt: skip
+    counted = (
+        f"SELECT metric_type, source, count(*) FROM ({sql}) AS q "
+        "GROUP BY 1, 2 HAVING count(*) > :rows_limit ORDER BY 1, 2"
+    )
     with engine.connect() as conn:
         tune(conn)
         over = conn.execute(text(counted), {**params, "rows_limit": max_rows - 1}).all()
@@ -222,15 +239,26 @@ def _refuse_oversized(engine: Engine, tenant: str, query: DataQuery, max_rows: i
 def _too_many_rows(
     query: DataQuery, over: list[tuple[str, str, int]], max_rows: int
 ) -> TooManyRows:
-    coarser = next((step for step in NICE_STEPS_MS if step > query.step_ms
-                    and (query.end_ms - query.start_ms) // step < max_rows - 1), None)  # fmt: skip
+    coarser = next(
+        (
+            step
+            for step in NICE_STEPS_MS
+            if step > query.step_ms and (query.end_ms - query.start_ms) // step < max_rows - 1
+        ),
+        None,
+    )
     hint = f"a step of {step_label(coarser)} or more, or " if coarser else ""
     details = [
-        {"field": "format", "metric": metric, "source": source, "rows": str(rows),
-         "message": f"{metric} on {source} has {rows:,} rows; an Excel sheet holds"
-                    f" {max_rows - 1:,} below its header"}
+        {
+            "field": "format",
+            "metric": metric,
+            "source": source,
+            "rows": str(rows),
+            "message": f"{metric} on {source} has {rows:,} rows; an Excel sheet holds"
+            f" {max_rows - 1:,} below its header",
+        }
         for metric, source, rows in over
-    ]  # fmt: skip
+    ]
     error = TooManyRows(details)
     error.args = (
         f"{len(over)} series over Excel's {max_rows - 1:,} rows per sheet (the largest has"
@@ -240,8 +268,10 @@ def _too_many_rows(
 
 
 def _too_many_sheets(query: DataQuery) -> TooManyRows:
-    message = (f"more than {XLSX_MAX_SHEETS} series (one sheet each): choose fewer metrics"
-               " or sources, or ask for format=csv")  # fmt: skip
+    message = (
+        f"more than {XLSX_MAX_SHEETS} series (one sheet each): choose fewer metrics"
+        " or sources, or ask for format=csv"
+    )
     error = TooManyRows([{"field": "format", "message": message}])
     error.args = (message,)
     return error
@@ -270,12 +300,17 @@ def _write_workbook(
     max_rows: int,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="pulse-xlsx-") as tmpdir:
-        book = xlsxwriter.Workbook(out, {
-            "constant_memory": True,  # rows go to a temporary file per sheet as they come
-            "tmpdir": tmpdir,  # removed whole, also when the export is refused half-way
-            "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
-            "use_zip64": True,
-        })  # fmt: skip
+        book = xlsxwriter.Workbook(
+            out,
+            {
+                "constant_memory": True,  # rows go to a temporary file per sheet as they come
+                "tmpdir": tmpdir,  # removed whole, also when the export is refused half-way
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+                "use_zip64": True,
+            },
+        )
         try:
             _fill_workbook(book, engine, tenant, query, zone, generated_ms, max_rows)
         finally:
@@ -348,8 +383,7 @@ def _describe(
     worksheet.set_column(1, 2, 27)
     worksheet.set_column(3, 3, 12)
     worksheet.set_column(4, 5, 27)
-    times = {"start": query.start_ms, "end (exclusive)": query.end_ms,
-             "generated at": generated_ms}  # fmt: skip
+    times = {"start": query.start_ms, "end (exclusive)": query.end_ms, "generated at": generated_ms}
     facts: list[tuple[str, Any]] = [
         ("metrics", ", ".join(query.metrics)),
         ("sources", ", ".join(query.sources) or "all"),

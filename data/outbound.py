@@ -25,17 +25,31 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 METADATA_HOSTS = frozenset(
-    {"metadata", "metadata.google.internal", "metadata.goog", "instance-data",
-     "instance-data.ec2.internal", "metadata.azure.internal"}
-)  # fmt: skip
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.internal",
+    }
+)
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
     for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
 )
 # 0.0.0.0/8 is "this network": connecting to any of it reaches the local host on Linux.
 THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
-DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306,
-                 "mariadb": 3306, "mssql": 1433, "oracle": 1521, "redis": 6379}  # fmt: skip
+DEFAULT_PORTS = {
+    "http": 80,
+    "https": 443,
+    "postgresql": 5432,
+    "mysql": 3306,
+    "mariadb": 3306,
+    "mssql": 1433,
+    "oracle": 1521,
+    "redis": 6379,
+}
 
 
 class OutboundRefused(Exception):
@@ -103,9 +117,15 @@ class OutboundPolicy:
             if url:
                 _add_own(url, local, endpoints, names, sockets)
         return cls(
-            tuple(networks), frozenset(hosts), frozenset(host_ports), frozenset(endpoints),
-            frozenset(names), tuple(sockets), socket_dirs, sql_sources_enabled,
-        )  # fmt: skip
+            tuple(networks),
+            frozenset(hosts),
+            frozenset(host_ports),
+            frozenset(endpoints),
+            frozenset(names),
+            tuple(sockets),
+            socket_dirs,
+            sql_sources_enabled,
+        )
 
     def check_address(self, host: str, ip: IPAddress, port: int) -> None:
         """Refuse a connection to `ip`:`port` (reached through the name `host`)."""

@@ -125,7 +125,8 @@ def validate_points(
     return _with_generated_ids(valid), problems
 
 
-def _quick_point(item: Any, names: set[str], oldest_ms: int, newest_ms: int) -> Point | None:
+# C901 allowed: ingest's hot path, inlined on purpose (bench/ingest.py)
+def _quick_point(item: Any, names: set[str], oldest_ms: int, newest_ms: int) -> Point | None:  # noqa: C901
     """The point when it is plainly valid, else None (the full check decides)."""
     if type(item) is not dict or not 4 <= len(item) <= 5:
         return None

@@ -81,12 +81,30 @@ _COARSER_STEP = {"raw": "a whole number of minutes or hours", "1m": "a whole num
 NICE_STEPS_MS = tuple(
     n * UNIT_MS[unit]
     for n, unit in (
-        (1, "s"), (2, "s"), (5, "s"), (10, "s"), (15, "s"), (30, "s"),
-        (1, "m"), (2, "m"), (5, "m"), (10, "m"), (15, "m"), (30, "m"),
-        (1, "h"), (2, "h"), (3, "h"), (6, "h"), (12, "h"),
-        (1, "d"), (2, "d"), (7, "d"), (14, "d"), (28, "d"),
+        (1, "s"),
+        (2, "s"),
+        (5, "s"),
+        (10, "s"),
+        (15, "s"),
+        (30, "s"),
+        (1, "m"),
+        (2, "m"),
+        (5, "m"),
+        (10, "m"),
+        (15, "m"),
+        (30, "m"),
+        (1, "h"),
+        (2, "h"),
+        (3, "h"),
+        (6, "h"),
+        (12, "h"),
+        (1, "d"),
+        (2, "d"),
+        (7, "d"),
+        (14, "d"),
+        (28, "d"),
     )
-)  # fmt: skip
+)
 
 DURATION_RE = re.compile(r"(\d{1,9})([smhdw])")
 RELATIVE_RE = re.compile(r"now(?:([+-])(\d{1,9})([smhdw]))?")
@@ -377,9 +395,14 @@ def series_of(frame: pl.DataFrame, query: DataQuery) -> list[dict[str, Any]]:
             for ts, v in zip(part["ts_ms"].to_list(), values, strict=True)
         ]
         out.append(
-            {"metric": metric, "source": source, "step": query.step, "agg": query.agg,
-             "points": points}
-        )  # fmt: skip
+            {
+                "metric": metric,
+                "source": source,
+                "step": query.step,
+                "agg": query.agg,
+                "points": points,
+            }
+        )
     return out
 
 

@@ -44,6 +44,8 @@ def is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
 ROLES = ("viewer", "analyst", "admin")
 
 
@@ -134,7 +136,12 @@ points = Table(
     Column("value", Float(precision=53), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index(
-        "uq_points_series_ts_data_id", "tenant_id", "metric_type", "source", "ts", "data_id",
+        "uq_points_series_ts_data_id",
+        "tenant_id",
+        "metric_type",
+        "source",
+        "ts",
+        "data_id",
         unique=True,
     ),
     Index("ix_points_ts_brin", "ts", postgresql_using="brin"),
@@ -258,8 +265,13 @@ incidents = Table(
     Index("ix_incidents_rule", "tenant_id", "rule_id", "started_at"),
     # at most one open incident per rule and series, whatever keys a lost state invents
     Index(
-        "uq_incidents_open", "rule_id", "cause", "metric", "source",
-        unique=True, postgresql_where=text("state = 'firing'"),
+        "uq_incidents_open",
+        "rule_id",
+        "cause",
+        "metric",
+        "source",
+        unique=True,
+        postgresql_where=text("state = 'firing'"),
     ),
 )
 

@@ -549,5 +549,3 @@ def _json_param(name: str, value: Any) -> Any:
 
 def _field(source: Source, key: str) -> Any:
     return getattr(source, key)
-
-

@@ -11,9 +11,21 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 SECRET_PARAMS = frozenset(
-    {"token", "api_key", "apikey", "access_token", "password", "secret", "key", "auth",
-     "sig", "signature", "client_secret", "private_token"}
-)  # fmt: skip
+    {
+        "token",
+        "api_key",
+        "apikey",
+        "access_token",
+        "password",
+        "secret",
+        "key",
+        "auth",
+        "sig",
+        "signature",
+        "client_secret",
+        "private_token",
+    }
+)
 
 
 class MaskedCredential(ValueError):

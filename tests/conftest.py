@@ -53,12 +53,20 @@ def pytest_setup_options():  # type: ignore[no-untyped-def]
     options = KeepLogLevels()
     options.set_capability(LOGGING_PREFS, {"browser": "ALL", "performance": "ALL"})
     # only the Network domain: page and timeline events would fill the log for nothing
-    options.add_experimental_option("perfLoggingPrefs", {"enableNetwork": True,
-                                                         "enablePage": False})
+    options.add_experimental_option(
+        "perfLoggingPrefs", {"enableNetwork": True, "enablePage": False}
+    )
     options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    for arg in ("--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--window-size=1280,1000"):
+    for arg in (
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,1000",
+    ):
         options.add_argument(arg)
     return options
 
@@ -258,9 +266,15 @@ def live_server(services: Services) -> Iterator[LiveServer]:
 
     port = free_port()
     asgi = build_asgi(services)
-    config = uvicorn.Config(asgi, host="127.0.0.1", port=port,
-                            ws="websockets-sansio", ws_per_message_deflate=False,
-                            log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        asgi,
+        host="127.0.0.1",
+        port=port,
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+        log_level="warning",
+        lifespan="on",
+    )
     server = uvicorn.Server(config)
     thread = _ServerThread(server)
     thread.start()

@@ -26,13 +26,31 @@ DOMAIN = (
     "data.url_secrets",
 )
 IO_LIBRARIES = {
-    "alembic", "http", "httpx", "psycopg", "redis", "requests", "smtplib", "socket",
-    "sqlalchemy", "subprocess", "urllib.request", "valkey", "xlsxwriter",
-}  # fmt: skip
+    "alembic",
+    "http",
+    "httpx",
+    "psycopg",
+    "redis",
+    "requests",
+    "smtplib",
+    "socket",
+    "sqlalchemy",
+    "subprocess",
+    "urllib.request",
+    "valkey",
+    "xlsxwriter",
+}
 WEB_ROLES = {
-    "app.api", "app.asgi", "app.auth", "app.cli", "app.gateway", "app.hub", "app.updates",
-    "app.worker", "app.wsclient",
-}  # fmt: skip
+    "app.api",
+    "app.asgi",
+    "app.auth",
+    "app.cli",
+    "app.gateway",
+    "app.hub",
+    "app.updates",
+    "app.worker",
+    "app.wsclient",
+}
 
 
 def module_name(path: Path) -> str:
@@ -81,9 +99,8 @@ def modules(*packages: str) -> dict[str, Path]:
 def breaks(imported: set[str], forbidden: set[str]) -> set[str]:
     """The imported names that are, or lie inside, a forbidden module or package."""
     return {
-        name for name in imported
-        if any(name == f or name.startswith(f + ".") for f in forbidden)
-    }  # fmt: skip
+        name for name in imported if any(name == f or name.startswith(f + ".") for f in forbidden)
+    }
 
 
 @pytest.mark.parametrize(
@@ -138,7 +155,7 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for dep in sorted(graph.get(node, ())):
             if state.get(dep) == 1:
-                return path[path.index(dep):] + [dep]
+                return path[path.index(dep) :] + [dep]
             if dep not in state and (found := visit(dep)):
                 return found
         path.pop()

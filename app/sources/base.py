@@ -80,21 +80,22 @@ def checked_point(
     return point._replace(data_id=data_id), None
 
 
-def fetch(
-    url: str, headers: dict[str, str], ctx: PollContext, accept: str
-) -> bytes:
+def fetch(url: str, headers: dict[str, str], ctx: PollContext, accept: str) -> bytes:
     """GET `url` where the outbound policy allows, failing on a non-2xx answer or a body
     over MAX_RESPONSE_BYTES. Errors name the host only: the URL may carry a token, and the
     answer's body is never echoed (it may be anything the target chose to say)."""
     host = urlsplit(url).hostname or "?"
     try:
-        with outbound_session(ctx.outbound) as session, session.get(
-            url,
-            headers={"Accept": accept, "User-Agent": "pulse-source/1", **headers},
-            timeout=(ctx.timeout_s, ctx.timeout_s),
-            stream=True,
-            allow_redirects=False,
-        ) as resp:
+        with (
+            outbound_session(ctx.outbound) as session,
+            session.get(
+                url,
+                headers={"Accept": accept, "User-Agent": "pulse-source/1", **headers},
+                timeout=(ctx.timeout_s, ctx.timeout_s),
+                stream=True,
+                allow_redirects=False,
+            ) as resp,
+        ):
             if not 200 <= resp.status_code < 300:
                 raise SourceError(f"HTTP {resp.status_code} from {host}")
             return _read_capped(resp)

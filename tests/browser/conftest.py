@@ -33,8 +33,13 @@ def by_id(kind: str, index: str) -> str:
 def point(metric: str, source: str, value: float, ts_ms: int | None = None) -> dict:
     """One point as the ingest API takes it."""
     ts = ts_ms if ts_ms is not None else int(time.time() * 1000)
-    return {"data_id": f"b-{uuid.uuid4().hex}", "source": source, "metric_type": metric,
-            "timestamp": ts / 1000, "value": value}
+    return {
+        "data_id": f"b-{uuid.uuid4().hex}",
+        "source": source,
+        "metric_type": metric,
+        "timestamp": ts / 1000,
+        "value": value,
+    }
 
 
 @pytest.fixture
@@ -42,8 +47,12 @@ def ingest(live_server: LiveServer) -> Callable[[str, list[dict]], None]:
     """POST points to the live server's /api/ingest with an ingest key; asserts 202."""
 
     def send(key: str, points: list[dict]) -> None:
-        resp = requests.post(live_server.url + "/api/ingest", json=points, timeout=5,
-                             headers={"Authorization": f"Bearer {key}"})
+        resp = requests.post(
+            live_server.url + "/api/ingest",
+            json=points,
+            timeout=5,
+            headers={"Authorization": f"Bearer {key}"},
+        )
         assert resp.status_code == 202, resp.text
 
     return send

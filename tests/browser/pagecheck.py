@@ -95,8 +95,13 @@ class PageWatch:
         while time.monotonic() < deadline:
             events = self.drain()
             busy = self.driver.execute_script(DASH_BUSY)
-            if events or self.in_flight() or busy["marker"] or busy["pending"] \
-                    or busy["ready"] != "complete":  # fmt: skip
+            if (
+                events
+                or self.in_flight()
+                or busy["marker"]
+                or busy["pending"]
+                or busy["ready"] != "complete"
+            ):
                 quiet_since = time.monotonic()
             elif time.monotonic() - quiet_since >= QUIET_S:
                 return
@@ -105,8 +110,11 @@ class PageWatch:
 
     def problems(self) -> list[str]:
         """Every SEVERE console entry and every failed request seen since the last reset."""
-        found = [f"console: {e['message'].splitlines()[0]}"  # not the minified stack
-                 for e in self.console if e["level"] == "SEVERE"]  # fmt: skip
+        found = [
+            f"console: {e['message'].splitlines()[0]}"  # not the minified stack
+            for e in self.console
+            if e["level"] == "SEVERE"
+        ]
         for request in self.requests.values():
             if request.error:
                 found.append(f"request failed: {request.url}: {request.error}")

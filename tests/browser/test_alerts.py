@@ -50,9 +50,19 @@ def analyst(dash_duo, live_server: LiveServer, tenant, make_user, sign_in):
 def test_breach_toasts_raises_badge_and_is_listed_then_read(
     dash_duo, live_server: LiveServer, tenant, analyst, ingest_key, ingest, screenshot
 ) -> None:
-    rules_of(live_server).create(tenant, {
-        "name": "CPU hot", "metric": METRIC, "source": "*", "kind": "threshold", "op": ">",
-        "threshold": 80, "severity": "critical", "cooldown_s": 0})  # fmt: skip
+    rules_of(live_server).create(
+        tenant,
+        {
+            "name": "CPU hot",
+            "metric": METRIC,
+            "source": "*",
+            "kind": "threshold",
+            "op": ">",
+            "threshold": 80,
+            "severity": "critical",
+            "cooldown_s": 0,
+        },
+    )
     dash_duo.wait_for_text_to_equal(f"#{ids.NAV_UNREAD}", "", timeout=10)
     shell_socket_open(dash_duo)
 
@@ -120,8 +130,9 @@ def test_analyst_creates_previews_and_is_alerted_by_a_rule(
 
     type_into(dash_duo, "threshold", "80")
     dash_duo.find_element(f"#{ids.ALERTS_PREVIEW}").click()
-    dash_duo.wait_for_contains_text("#alerts-preview-summary", "would have fired 1 time",
-                                    timeout=10)
+    dash_duo.wait_for_contains_text(
+        "#alerts-preview-summary", "would have fired 1 time", timeout=10
+    )
     screenshot("alerts-editor-1280")
     dash_duo.find_element(f"#{ids.ALERTS_SAVE}").click()
     dash_duo.wait_for_contains_text(f"#{ids.ALERTS_RULES}", "CPU hot", timeout=10)
@@ -143,8 +154,9 @@ def test_analyst_creates_previews_and_is_alerted_by_a_rule(
 def test_viewer_sees_alerts_read_only(
     dash_duo, live_server: LiveServer, tenant, make_user, sign_in, screenshot
 ) -> None:
-    rules_of(live_server).create(tenant, {"name": "Disk full", "metric": "disk.used",
-                                          "kind": "threshold", "threshold": 90})  # fmt: skip
+    rules_of(live_server).create(
+        tenant, {"name": "Disk full", "metric": "disk.used", "kind": "threshold", "threshold": 90}
+    )
     viewer = make_user(tenant, "viewer")
     sign_in(viewer.username, PASSWORD)
     dash_duo.wait_for_element(f"#{ids.NAV_UNREAD}", timeout=10)
@@ -162,9 +174,19 @@ def test_open_notification_centre_lists_a_pushed_notification_without_reload(
     dash_duo, live_server: LiveServer, tenant, analyst, ingest_key, ingest
 ) -> None:
     """The page's own store of the last push reloads the list; other pages have no such store."""
-    rules_of(live_server).create(tenant, {
-        "name": "CPU hot", "metric": METRIC, "source": "*", "kind": "threshold", "op": ">",
-        "threshold": 80, "severity": "critical", "cooldown_s": 0})  # fmt: skip
+    rules_of(live_server).create(
+        tenant,
+        {
+            "name": "CPU hot",
+            "metric": METRIC,
+            "source": "*",
+            "kind": "threshold",
+            "op": ">",
+            "threshold": 80,
+            "severity": "critical",
+            "cooldown_s": 0,
+        },
+    )
     dash_duo.find_element(".pulse-bell").click()
     dash_duo.wait_for_contains_text(f"#{ids.NOTIFS_SUMMARY}", "0 unread", timeout=10)
     shell_socket_open(dash_duo)

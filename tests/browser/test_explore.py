@@ -31,8 +31,9 @@ return plot && plot.data ? plot.data.map((t) => [t.type, (t.x || t.values).lengt
 
 
 @pytest.fixture
-def explore(dash_duo, live_server: LiveServer, tenant, make_user, ingest_key, ingest, stored,
-            sign_in):
+def explore(
+    dash_duo, live_server: LiveServer, tenant, make_user, ingest_key, ingest, stored, sign_in
+):
     """An analyst of a tenant with a day of cpu.usage and one sales.orders point, signed in."""
     now = int(time.time() * 1000)
     points = [point(METRIC, SOURCE, 50.0 + i, now - 30_000 - i * 3_600_000) for i in range(HOURS)]
@@ -133,8 +134,10 @@ def test_phone_width_folds_filters_and_chart_fits(
 ) -> None:
     """At 375 px the filters hide behind a button, the chart fits, nothing scrolls sideways."""
     driver = dash_duo.driver
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": 375, "height": 812, "deviceScaleFactor": 1, "mobile": True})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 375, "height": 812, "deviceScaleFactor": 1, "mobile": True},
+    )
     try:
         wait_until(lambda: driver.execute_script("return window.innerWidth") == 375, 5)
         open_explore(dash_duo, live_server, f"?metric={METRIC}&start=now-24h&end=now")

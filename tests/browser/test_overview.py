@@ -24,17 +24,24 @@ LIVE_WAIT_S = 2  # a new point reaches the KPI card within this
 
 
 @pytest.fixture
-def overview(dash_duo, live_server: LiveServer, tenant, make_user, ingest_key, ingest, stored,
-             sign_in):
+def overview(
+    dash_duo, live_server: LiveServer, tenant, make_user, ingest_key, ingest, stored, sign_in
+):
     """A viewer of a tenant with a few cpu.usage points, signed in on the overview."""
     now = int(time.time() * 1000)
-    ingest(ingest_key, [point(METRIC, SOURCE, v, now - 5_000 - (len(HISTORY) - 1 - i) * 10_000)
-                        for i, v in enumerate(HISTORY)])
+    ingest(
+        ingest_key,
+        [
+            point(METRIC, SOURCE, v, now - 5_000 - (len(HISTORY) - 1 - i) * 10_000)
+            for i, v in enumerate(HISTORY)
+        ],
+    )
     stored(tenant, len(HISTORY), (METRIC, SOURCE), HISTORY[-1])
     user = make_user(tenant, "viewer")
     sign_in(user.username, PASSWORD)
-    dash_duo.wait_for_text_to_equal(by_id(ids.KPI_VALUE, KEY), format_value(HISTORY[-1]),
-                                    timeout=10)
+    dash_duo.wait_for_text_to_equal(
+        by_id(ids.KPI_VALUE, KEY), format_value(HISTORY[-1]), timeout=10
+    )
     return user
 
 
@@ -99,8 +106,9 @@ def test_new_point_reaches_kpi_card_within_2s_and_badge_says_live(
     dash_duo.wait_for_text_to_equal(by_id(ids.KPI_VALUE, KEY), "4,242", timeout=LIVE_WAIT_S)
     assert format_value(4242.5) == "4,242"
     # the history is younger than an hour: the browser says so in the server's words
-    dash_duo.wait_for_text_to_equal(by_id(ids.KPI_CHANGE, KEY), format_change(4242.5, None),
-                                    timeout=2)
+    dash_duo.wait_for_text_to_equal(
+        by_id(ids.KPI_CHANGE, KEY), format_change(4242.5, None), timeout=2
+    )
     dash_duo.wait_for_text_to_equal(by_id(ids.KPI_BADGE, KEY), "live", timeout=2)
     wait_until(lambda: trace_lengths(dash_duo, METRIC) == [len(HISTORY) + 1], 2)
 
@@ -140,8 +148,10 @@ def test_phone_width_has_no_horizontal_scroll_and_navbar_collapses(
     assert dash_duo.find_element("#logout-button").is_displayed()
     assert not dash_duo.find_element(f"#{ids.NAVBAR_TOGGLER}").is_displayed()
     screenshot("overview-1280")
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": 375, "height": 812, "deviceScaleFactor": 1, "mobile": True})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 375, "height": 812, "deviceScaleFactor": 1, "mobile": True},
+    )
     try:
         wait_until(lambda: driver.execute_script("return window.innerWidth") == 375, 5)
         # the responsive charts redraw at the new width shortly after the resize
@@ -227,8 +237,9 @@ def test_points_sent_while_tab_hidden_appear_once_visible(
     wait_until(lambda: sockets_of(live_server, tenant) == [], 5)
     now = int(time.time() * 1000)
     missed = [81.0, 82.5, 84.0]
-    ingest(ingest_key, [point(METRIC, SOURCE, v, now - 300 + i * 100)
-                        for i, v in enumerate(missed)])
+    ingest(
+        ingest_key, [point(METRIC, SOURCE, v, now - 300 + i * 100) for i, v in enumerate(missed)]
+    )
     stored(tenant, len(HISTORY) + len(missed), (METRIC, SOURCE), missed[-1])
     assert text_of(dash_duo, by_id(ids.KPI_VALUE, KEY)) == "73.125"
     driver.execute_script(SET_HIDDEN, False)

@@ -98,14 +98,25 @@ def test_every_served_page_has_a_row(web) -> None:  # type: ignore[no-untyped-de
 def tenant_with_rule(live_server: LiveServer, tenant, ingest_key, ingest, stored) -> str:
     """A tenant with an hour of cpu.usage and a rule on it that has not fired yet."""
     now = int(time.time() * 1000)
-    history = [point(METRIC, SOURCE, 50.0 + i, now - 65 * 60_000 + i * 5 * 60_000)
-               for i in range(13)]  # fmt: skip
+    history = [
+        point(METRIC, SOURCE, 50.0 + i, now - 65 * 60_000 + i * 5 * 60_000) for i in range(13)
+    ]
     ingest(ingest_key, history)
     stored(tenant, len(history), (METRIC, SOURCE), 62.0)
     services = live_server.services
-    AlertRules(services.engine, services.redis, services.settings.redis_prefix).create(tenant, {
-        "name": "CPU hot", "metric": METRIC, "source": "*", "kind": "threshold", "op": ">",
-        "threshold": 80, "severity": "critical", "cooldown_s": 0})  # fmt: skip
+    AlertRules(services.engine, services.redis, services.settings.redis_prefix).create(
+        tenant,
+        {
+            "name": "CPU hot",
+            "metric": METRIC,
+            "source": "*",
+            "kind": "threshold",
+            "op": ">",
+            "threshold": 80,
+            "severity": "critical",
+            "cooldown_s": 0,
+        },
+    )
     return tenant
 
 
@@ -122,9 +133,10 @@ def set_width(driver, width: int) -> None:  # type: ignore[no-untyped-def]
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         driver.set_window_size(width, 1000)
     else:
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": width, "height": 812, "deviceScaleFactor": 1,
-                                "mobile": True})  # fmt: skip
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": 812, "deviceScaleFactor": 1, "mobile": True},
+        )
     wait_until(lambda: driver.execute_script("return window.innerWidth") == width, 5)
 
 
@@ -177,8 +189,14 @@ def test_login_page_is_clean_at_every_width(dash_duo, live_server: LiveServer) -
 
 @pytest.mark.parametrize("role", SIGNED_IN)
 def test_every_page_is_clean_for_role_at_every_width(
-    dash_duo, live_server: LiveServer, tenant_with_rule, ingest_key, ingest, make_user,
-    sign_in, role: str,
+    dash_duo,
+    live_server: LiveServer,
+    tenant_with_rule,
+    ingest_key,
+    ingest,
+    make_user,
+    sign_in,
+    role: str,
 ) -> None:
     """Each signed-in role opens every page at 1280 and 375 px: no console error, no failed
     request, nothing wider than the screen (admin's visits are saved under /tmp/shots)."""

@@ -92,10 +92,13 @@ def _publish_backlog(server: LiveServer, tenant: str, entries: int, per_entry: i
     live = server.services.live
     before = live.publish_points(tenant, [Point(uuid.uuid4().hex, "s", "other", now_ms(), 0.0)])
     for e in range(entries):
-        live.publish_points(tenant, [
-            Point(uuid.uuid4().hex, f"s-{i}", "bulk.load", now_ms(), float(e))
-            for i in range(per_entry)
-        ])
+        live.publish_points(
+            tenant,
+            [
+                Point(uuid.uuid4().hex, f"s-{i}", "bulk.load", now_ms(), float(e))
+                for i in range(per_entry)
+            ],
+        )
     return before
 
 
@@ -190,6 +193,7 @@ def test_sockets_per_user_are_capped_and_a_closed_one_frees_its_place(
 def test_frames_past_the_waiting_cap_mark_the_client_overflowed_but_a_replay_does_not() -> None:
     """A replay's frames wait without counting towards MAX_WAITING_FRAMES; other frames
     past it are dropped, the outbox freed, and the client marked for closing."""
+
     async def scenario() -> None:
         blocked = asyncio.Event()
 

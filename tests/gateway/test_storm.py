@@ -50,6 +50,7 @@ def raise_fd_limit(needed: int) -> None:
 
 def credentials(server: LiveServer, users: list[User], read_key: str) -> list[dict[str, str]]:
     """Per socket, a Cookie of one of the viewers' sign-ins or a `?token=`, interleaved."""
+
     # one viewer's sign-ins one after another: the throttle holds a user's attempts in flight
     # from one address to the limit (parallel guesses at one account), successes included
     def sign_ins(user: User) -> list[str]:
@@ -83,7 +84,11 @@ async def resume_and_confirm(ws: ClientConnection, cursor: str) -> list[float]:
 
 
 def test_1500_sockets_opened_at_once_are_all_accepted_resumed_and_fed(
-    live_server: LiveServer, services, tenant: str, ingest_key: str, read_key: str,
+    live_server: LiveServer,
+    services,
+    tenant: str,
+    ingest_key: str,
+    read_key: str,
     make_user: Callable[..., User],
 ) -> None:
     raise_fd_limit(3 * SOCKETS + 1_000)  # client and server end of each socket, and spare

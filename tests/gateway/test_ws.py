@@ -49,13 +49,21 @@ def point(metric: str, value: float, source: str = "web-1", ts_ms: int | None = 
     """A point as POST /api/ingest takes it, with an RFC 3339 timestamp to the millisecond."""
     ts = ts_ms if ts_ms is not None else now_ms()
     stamp = datetime.fromtimestamp(ts // 1000, UTC).replace(microsecond=ts % 1000 * 1000)
-    return {"source": source, "metric_type": metric, "value": value,
-            "timestamp": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+    return {
+        "source": source,
+        "metric_type": metric,
+        "value": value,
+        "timestamp": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
 
 
 def ingest_now(server: LiveServer, key: str, points: list[dict]) -> None:
-    resp = requests.post(server.url + "/api/ingest", json=points,
-                         headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    resp = requests.post(
+        server.url + "/api/ingest",
+        json=points,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
     assert resp.status_code == 202, resp.text
 
 
@@ -64,8 +72,13 @@ async def ingest(server: LiveServer, key: str, points: list[dict]) -> None:
     await asyncio.to_thread(ingest_now, server, key, points)
 
 
-def open_ws(server: LiveServer, token: str | None = None, origin: str | None = None,
-            cookie: str | None = None, max_queue: int = 16) -> connect:
+def open_ws(
+    server: LiveServer,
+    token: str | None = None,
+    origin: str | None = None,
+    cookie: str | None = None,
+    max_queue: int = 16,
+) -> connect:
     """A websockets client for /ws, with `?token=`, an Origin and a Cookie as given."""
     url = server.ws_url + (f"?token={token}" if token else "")
     headers = {}
@@ -73,8 +86,14 @@ def open_ws(server: LiveServer, token: str | None = None, origin: str | None = N
         headers["Origin"] = origin
     if cookie:
         headers["Cookie"] = cookie
-    return connect(url, additional_headers=headers, proxy=None, open_timeout=5,
-                   close_timeout=2, max_queue=max_queue)
+    return connect(
+        url,
+        additional_headers=headers,
+        proxy=None,
+        open_timeout=5,
+        close_timeout=2,
+        max_queue=max_queue,
+    )
 
 
 async def receive(ws: ClientConnection, timeout: float = RECV_TIMEOUT_S) -> dict:
@@ -134,6 +153,7 @@ async def closed_code(ws: ClientConnection, timeout: float = RECV_TIMEOUT_S) -> 
 
 def wait_for_published(services: Services, tenant: str, after: str, count: int) -> None:
     """Wait until `count` points after cursor `after` are in the tenant's live stream."""
+
     def published() -> bool:
         entries = services.live.read_since(tenant, after) or []
         return sum(len(points) for _, points in entries) >= count
@@ -224,12 +244,16 @@ def test_wildcard_metrics_and_source_filter_select_what_is_delivered(
         async with open_ws(live_server, token) as ws:
             await send(ws, {"type": "subscribe", "metrics": ["sales.*"], "sources": ["shop-*"]})
             await settle(ws)
-            await ingest(live_server, ingest_key, [
-                point("cpu.usage", 1.0, "shop-eu"),
-                point("sales.orders", 2.0, "shop-eu"),
-                point("sales.orders", 3.0, "warehouse"),
-                point("sales.revenue", 4.0, "shop-us"),
-            ])
+            await ingest(
+                live_server,
+                ingest_key,
+                [
+                    point("cpu.usage", 1.0, "shop-eu"),
+                    point("sales.orders", 2.0, "shop-eu"),
+                    point("sales.orders", 3.0, "warehouse"),
+                    point("sales.revenue", 4.0, "shop-us"),
+                ],
+            )
             first = await points_frames(ws, 2)
             await ingest(live_server, ingest_key, [point("sales.orders", 5.0, "shop-eu")])
             marker = await points_frames(ws, 1)
@@ -290,8 +314,13 @@ def test_client_never_receives_another_tenants_points(
 # -- resume -----------------------------------------------------------------------------
 
 
-def _resume_scenario(live_server: LiveServer, tenant: str, token: str, ingest_key: str,
-                     resume: Callable[[ClientConnection, str], Awaitable[None]]) -> None:
+def _resume_scenario(
+    live_server: LiveServer,
+    tenant: str,
+    token: str,
+    ingest_key: str,
+    resume: Callable[[ClientConnection, str], Awaitable[None]],
+) -> None:
     """Points missed while disconnected come once each, in order, then live ones follow."""
     services = live_server.services
 
@@ -436,8 +465,9 @@ def test_session_cookie_of_a_signed_out_session_is_refused(
     """A copy of the cookie kept after sign-out no longer opens a socket."""
     cookie = session_cookie(live_server, make_user(tenant, "viewer"))
     name, _, value = cookie.partition("=")
-    signed_out = requests.post(live_server.url + "/logout", cookies={name: value}, timeout=10,
-                               allow_redirects=False)
+    signed_out = requests.post(
+        live_server.url + "/logout", cookies={name: value}, timeout=10, allow_redirects=False
+    )
     assert signed_out.status_code == 303
     assert run(refused_status(live_server, cookie=cookie)) == 403
 
@@ -451,7 +481,10 @@ def test_forged_session_cookie_is_refused(live_server: LiveServer) -> None:
 
 
 def test_disabled_user_is_disconnected_by_recheck(
-    live_server: LiveServer, services: Services, tenant: str, ingest_key: str,
+    live_server: LiveServer,
+    services: Services,
+    tenant: str,
+    ingest_key: str,
     make_user: Callable[..., User],
 ) -> None:
     """Disabling a user closes their socket at the next re-check; other users stay connected."""
@@ -460,8 +493,10 @@ def test_disabled_user_is_disconnected_by_recheck(
     staying_cookie = session_cookie(live_server, staying)
 
     async def scenario() -> None:
-        async with open_ws(live_server, cookie=leaving_cookie) as gone, \
-                open_ws(live_server, cookie=staying_cookie) as kept:
+        async with (
+            open_ws(live_server, cookie=leaving_cookie) as gone,
+            open_ws(live_server, cookie=staying_cookie) as kept,
+        ):
             for ws in (gone, kept):
                 await send(ws, {"type": "subscribe", "metrics": ["cpu.usage"]})
                 await settle(ws)
@@ -475,28 +510,39 @@ def test_disabled_user_is_disconnected_by_recheck(
 
 
 def test_signing_out_closes_the_sessions_sockets_and_its_tokens_at_the_next_recheck(
-    live_server: LiveServer, tenant: str, ingest_key: str, make_user: Callable[..., User],
+    live_server: LiveServer,
+    tenant: str,
+    ingest_key: str,
+    make_user: Callable[..., User],
 ) -> None:
     """A socket opened with the session cookie, or with a token fetched with it, ends with
     that session; the same user's other session keeps its socket."""
     user = make_user(tenant, "viewer")
-    leaving_cookie, staying_cookie = session_cookie(live_server, user), session_cookie(
-        live_server, user
+    leaving_cookie, staying_cookie = (
+        session_cookie(live_server, user),
+        session_cookie(live_server, user),
     )
     name, _, value = leaving_cookie.partition("=")
-    token_of_session = requests.get(live_server.url + "/api/stream-token",
-                                    cookies={name: value}, timeout=10).json()["token"]
+    token_of_session = requests.get(
+        live_server.url + "/api/stream-token", cookies={name: value}, timeout=10
+    ).json()["token"]
 
     async def scenario() -> None:
-        async with open_ws(live_server, cookie=leaving_cookie) as by_cookie, \
-                open_ws(live_server, token_of_session) as by_token, \
-                open_ws(live_server, cookie=staying_cookie) as kept:
+        async with (
+            open_ws(live_server, cookie=leaving_cookie) as by_cookie,
+            open_ws(live_server, token_of_session) as by_token,
+            open_ws(live_server, cookie=staying_cookie) as kept,
+        ):
             for ws in (by_cookie, by_token, kept):
                 await send(ws, {"type": "subscribe", "metrics": ["cpu.usage"]})
                 await settle(ws)
             signed_out = await asyncio.to_thread(
-                requests.post, live_server.url + "/logout", cookies={name: value}, timeout=10,
-                allow_redirects=False)
+                requests.post,
+                live_server.url + "/logout",
+                cookies={name: value},
+                timeout=10,
+                allow_redirects=False,
+            )
             assert signed_out.status_code == 303
             await on_server(live_server, live_server.gateway.recheck_grants)
             assert await closed_code(by_cookie) == CLOSE_UNAUTHENTICATED
@@ -657,8 +703,9 @@ def test_slow_client_is_conflated_to_newest_value_per_series_never_buffered() ->
             client.stop()
         # frame 0 was in flight, 1..QUEUE_FRAMES queued, the rest conflated into one frame
         assert len(sent) == QUEUE_FRAMES + 2
-        assert [f["points"] for f in sent[:-1]] == [_series_points(i)
-                                                   for i in range(QUEUE_FRAMES + 1)]
+        assert [f["points"] for f in sent[:-1]] == [
+            _series_points(i) for i in range(QUEUE_FRAMES + 1)
+        ]
         assert sent[-1]["points"] == newest
         assert client.conflated == {} and client.conflated_since is None
 
@@ -713,8 +760,9 @@ def test_stalled_client_is_dropped_without_holding_up_the_gateway(
     A stalled socket cannot take even a close frame, so dropping it must not wait on it:
     the healthy client still gets the ping sent right after."""
     hub = live_server.gateway.hub
-    bulk = [{"metric": "bulk.load", "source": f"s-{i}", "ts": i, "value": 1.0}
-            for i in range(10_000)]
+    bulk = [
+        {"metric": "bulk.load", "source": f"s-{i}", "ts": i, "value": 1.0} for i in range(10_000)
+    ]
 
     def stalled_client() -> Client:
         return next(c for c in hub.clients[tenant] if c.metrics == ("bulk.*",))
@@ -736,8 +784,10 @@ def test_stalled_client_is_dropped_without_holding_up_the_gateway(
         hub.ping_all()
 
     async def scenario() -> None:
-        async with open_ws(live_server, token, max_queue=1) as stalled, \
-                open_ws(live_server, token) as healthy:
+        async with (
+            open_ws(live_server, token, max_queue=1) as stalled,
+            open_ws(live_server, token) as healthy,
+        ):
             for ws, metric in ((stalled, "bulk.*"), (healthy, "cpu.usage")):
                 await send(ws, {"type": "subscribe", "metrics": [metric]})
                 await settle(ws)

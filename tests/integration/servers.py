@@ -52,15 +52,23 @@ class PrivateRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
             str(valkey_server_binary()),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.directory),
-            "--appendonly", "yes",
-            "--appendfsync", "always",  # a write is answered only once it is on disk
-            "--save", "",  # the AOF alone must bring the data back
-            "--daemonize", "no",
-            "--logfile", "redis.log",
-        ]  # fmt: skip
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",  # a write is answered only once it is on disk
+            "--save",
+            "",  # the AOF alone must bring the data back
+            "--daemonize",
+            "no",
+            "--logfile",
+            "redis.log",
+        ]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_timeout=1)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -144,23 +152,46 @@ class PrivatePostgres:
 
     def init(self) -> None:
         """initdb: trust authentication, no fsync of the new files (a throwaway cluster)."""
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                  "--encoding=UTF8", "--no-sync", timeout=120)  # fmt: skip
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+            timeout=120,
+        )
 
     def start(self) -> None:
         """Start (after a crash: with WAL recovery) and wait until it accepts connections."""
         # fsync=off is sound here: the "crash" kills the server processes, not the machine,
         # so whatever reached the kernel survives; recovery still replays the WAL
         options = f"-p {self.port} -h 127.0.0.1 -k '' -c fsync=off -c max_connections=60"
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.directory / "log"),
-                  "-o", options, "-w", "-t", str(int(START_TIMEOUT_S)), "start")  # fmt: skip
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.directory / "log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(int(START_TIMEOUT_S)),
+            "start",
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
                 with psycopg.connect(
-                    host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
+                    host="127.0.0.1",
+                    port=self.port,
+                    user="postgres",
+                    dbname="postgres",
                     connect_timeout=2,
-                ):  # fmt: skip
+                ):
                     return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:

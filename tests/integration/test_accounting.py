@@ -73,9 +73,7 @@ def test_books_balance_after_ingest_and_resent_data_ids_count_as_duplicates(
     assert isolated.history.count_points(tenant) == 8
 
 
-def test_in_flight_shows_points_queued_but_not_yet_written(
-    isolated: Services, tenant: str
-) -> None:
+def test_in_flight_shows_points_queued_but_not_yet_written(isolated: Services, tenant: str) -> None:
     isolated.live.enqueue(tenant, points(1_500))  # two ingest entries
     assert books(isolated, tenant) == {
         "accepted": 1_500,
@@ -184,8 +182,9 @@ def test_reconcile_repairs_a_wiped_live_store_and_records_what_it_found(
     assert result is not None
     assert result["behind"] == 0 and result["unbalanced_minutes"] == 1
     assert result["unbalanced"] == [iso_ms(minute, "seconds")]
-    assert any("do not balance" in r.getMessage() and tenant in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "do not balance" in r.getMessage() and tenant in r.getMessage() for r in caplog.records
+    )
 
 
 def test_an_unsettled_minute_is_not_unbalanced_while_its_entries_wait(

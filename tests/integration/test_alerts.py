@@ -97,8 +97,9 @@ def deliverer(services: Services, smtp_port: int | None = None) -> Deliverer:
     update: dict[str, Any] = {"alert_retry_base_s": 0.05}
     if smtp_port is not None:
         update.update(smtp_host="127.0.0.1", smtp_port=smtp_port)
-    return Deliverer(dataclasses.replace(services, settings=services.settings.model_copy(
-        update=update)))
+    return Deliverer(
+        dataclasses.replace(services, settings=services.settings.model_copy(update=update))
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -120,9 +121,20 @@ def judged_up_to(services: Services, rule_id: str, source: str) -> int:
 
 
 def rule_doc(**kw: Any) -> dict[str, Any]:
-    doc = {"name": "CPU hot", "metric": "cpu.usage", "source": "*", "kind": "threshold",
-           "op": ">", "threshold": 80, "clear_threshold": 75, "for_s": 0,
-           "severity": "critical", "cooldown_s": 300, "channels": ["in_app"], "enabled": True}
+    doc = {
+        "name": "CPU hot",
+        "metric": "cpu.usage",
+        "source": "*",
+        "kind": "threshold",
+        "op": ">",
+        "threshold": 80,
+        "clear_threshold": 75,
+        "for_s": 0,
+        "severity": "critical",
+        "cooldown_s": 300,
+        "channels": ["in_app"],
+        "enabled": True,
+    }
     doc.update(kw)
     return doc
 
@@ -131,11 +143,14 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def points(values: list[float], metric: str = "cpu.usage", source: str = "web-1",
-           start: int | None = None) -> list[Point]:
+def points(
+    values: list[float], metric: str = "cpu.usage", source: str = "web-1", start: int | None = None
+) -> list[Point]:
     base = start if start is not None else now_ms() - len(values) * 1000
-    return [Point(uuid.uuid4().hex, source, metric, base + i * 1000, float(v))
-            for i, v in enumerate(values)]
+    return [
+        Point(uuid.uuid4().hex, source, metric, base + i * 1000, float(v))
+        for i, v in enumerate(values)
+    ]
 
 
 def count(services: Services, sql: str, **params: Any) -> int:
@@ -158,8 +173,12 @@ def notifications_of(services: Services, tenant: str, state: str | None = None) 
 def no_deliveries_of_other_tests(services: Services) -> None:
     """The deliverer serves every tenant: leave it only this test's rows to send."""
     with services.engine.begin() as conn:
-        conn.execute(text("UPDATE alert_deliveries SET status = 'failed'"
-                          " WHERE status NOT IN ('sent', 'failed')"))
+        conn.execute(
+            text(
+                "UPDATE alert_deliveries SET status = 'failed'"
+                " WHERE status NOT IN ('sent', 'failed')"
+            )
+        )
 
 
 @pytest.fixture
@@ -200,9 +219,16 @@ def assert_standard_webhook(call: dict[str, Any], secret: str) -> None:
 # -- the whole way round ------------------------------------------------------------------------
 
 
-def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhook_and_mail(
-    live_server: LiveServer, services: Services, web: Any, tenant: str, ingest_key: str,
-    make_user: Callable[..., User], receiver: Receiver, mailbox: tuple[Mailbox, int],
+# PLR0915 allowed: one end-to-end scenario, step by step
+def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhook_and_mail(  # noqa: PLR0915
+    live_server: LiveServer,
+    services: Services,
+    web: Any,
+    tenant: str,
+    ingest_key: str,
+    make_user: Callable[..., User],
+    receiver: Receiver,
+    mailbox: tuple[Mailbox, int],
 ) -> None:
     from tests.gateway.conftest import session_cookie
     from tests.gateway.test_ws import ingest, open_ws, point, receive, run, send, settle
@@ -213,9 +239,14 @@ def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhoo
     services.accounts.set_active(gone.user_id, False)  # not a recipient
     box, smtp_port = mailbox
     client = login(web, users[1])
-    resp = client.post("/api/alerts", json=rule_doc(
-        channels=["in_app", "webhook", "email"], webhook_url=receiver.url,
-        email_to=["oncall@example.com"]))
+    resp = client.post(
+        "/api/alerts",
+        json=rule_doc(
+            channels=["in_app", "webhook", "email"],
+            webhook_url=receiver.url,
+            email_to=["oncall@example.com"],
+        ),
+    )
     assert resp.status_code == 201, resp.json
     rule = resp.json
     cookie = session_cookie(live_server, viewer)
@@ -224,8 +255,9 @@ def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhoo
         async with open_ws(live_server, origin=live_server.url, cookie=cookie) as ws:
             await send(ws, {"type": "subscribe", "metrics": ["marker.seen"]})
             await settle(ws)
-            await ingest(live_server, ingest_key, [point("cpu.usage", 50.0),
-                                                   point("cpu.usage", 91.2)])
+            await ingest(
+                live_server, ingest_key, [point("cpu.usage", 50.0), point("cpu.usage", 91.2)]
+            )
             got = []
             while not got:
                 message = await receive(ws)
@@ -236,7 +268,8 @@ def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhoo
             # Before proving that no second notification comes: the rule has judged the 95.0
             # (a notification of it would be published before its state is saved) ...
             await asyncio.to_thread(
-                wait_until, lambda: judged_up_to(services, rule["id"], "web-1") >= still_ts)
+                wait_until, lambda: judged_up_to(services, rule["id"], "web-1") >= still_ts
+            )
             # ... and a point published after that reaches the socket behind all it caused.
             await ingest(live_server, ingest_key, [point("marker.seen", 1.0)])
             while (message := await receive(ws))["type"] != "points":
@@ -254,15 +287,21 @@ def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhoo
     assert messages[0]["unread"] == 1
     wait_until(lambda: notifications_of(services, tenant) == 3)
     assert incidents_of(services, tenant) == 1
-    recipients = count(services, "SELECT count(DISTINCT user_id) FROM notifications"
-                       " WHERE tenant_id = :t AND user_id <> :g", t=tenant, g=gone.user_id)
+    recipients = count(
+        services,
+        "SELECT count(DISTINCT user_id) FROM notifications WHERE tenant_id = :t AND user_id <> :g",
+        t=tenant,
+        g=gone.user_id,
+    )
     assert recipients == 3
 
     sender = deliverer(services, smtp_port)
     wait_until(lambda: sender.run_once() == 0 and len(receiver.calls) == len(box.messages) == 1)
     call = receiver.calls[0]
-    expected = "sha256=" + hmac.new(rule["webhook_secret"].encode(), call["body"],
-                                    hashlib.sha256).hexdigest()
+    expected = (
+        "sha256="
+        + hmac.new(rule["webhook_secret"].encode(), call["body"], hashlib.sha256).hexdigest()
+    )
     assert call["headers"][SIGNATURE_HEADER] == expected
     assert_standard_webhook(call, rule["webhook_secret"])
     body = orjson.loads(call["body"])
@@ -275,8 +314,10 @@ def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhoo
     # the viewer's API view, then recovery: one resolved notification each
     viewer_client = login(web, viewer)
     listed = viewer_client.get("/api/notifications").json
-    assert listed["unread"] == 1 and listed["notifications"][0]["notification_id"] == note[
-        "notification_id"]
+    assert (
+        listed["unread"] == 1
+        and listed["notifications"][0]["notification_id"] == note["notification_id"]
+    )
     run(ingest(live_server, ingest_key, [point("cpu.usage", 10.0)]))
     wait_until(lambda: notifications_of(services, tenant, "resolved") == 3)
     incident = viewer_client.get("/api/incidents").json["incidents"][0]
@@ -294,12 +335,18 @@ class Crash(BaseException):
 
 
 def test_a_worker_killed_after_recording_and_restarted_duplicates_nothing(
-    services: Services, web: Any, tenant: str, analyst: Any, make_user: Callable[..., User],
-    receiver: Receiver, monkeypatch: pytest.MonkeyPatch,
+    services: Services,
+    web: Any,
+    tenant: str,
+    analyst: Any,
+    make_user: Callable[..., User],
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     make_user(tenant, "viewer")
-    resp = analyst.post("/api/alerts", json=rule_doc(channels=["in_app", "webhook"],
-                                                      webhook_url=receiver.url))
+    resp = analyst.post(
+        "/api/alerts", json=rule_doc(channels=["in_app", "webhook"], webhook_url=receiver.url)
+    )
     assert resp.status_code == 201
     batch = {tenant: points([10, 90, 95])}
     pushes = Pushes(services, tenant)
@@ -319,8 +366,9 @@ def test_a_worker_killed_after_recording_and_restarted_duplicates_nothing(
     restarted.evaluate_batch(batch)  # the unacknowledged batch, redelivered
     assert incidents_of(services, tenant) == 1  # nothing new is written
     assert notifications_of(services, tenant) == 2
-    assert count(services, "SELECT count(*) FROM alert_deliveries WHERE tenant_id = :t",
-                 t=tenant) == 1
+    assert (
+        count(services, "SELECT count(*) FROM alert_deliveries WHERE tenant_id = :t", t=tenant) == 1
+    )
     assert pushes.drain() == []
     # and a third time, now that the state is saved: nothing at all
     assert restarted.evaluate_batch(batch).transitions == 0
@@ -330,14 +378,20 @@ def test_a_worker_killed_after_recording_and_restarted_duplicates_nothing(
 
 
 def test_a_lost_state_adopts_the_open_incident_instead_of_opening_another(
-    services: Services, tenant: str, analyst: Any, make_user: Callable[..., User],
+    services: Services,
+    tenant: str,
+    analyst: Any,
+    make_user: Callable[..., User],
 ) -> None:
     make_user(tenant, "viewer")
     rule = analyst.post("/api/alerts", json=rule_doc()).json
     engine = AlertEngine(services)
     engine.evaluate_batch({tenant: points([90], start=now_ms() - 5000)})
-    services.redis.delete(AlertRules(services.engine, services.redis,
-                                     services.settings.redis_prefix).state_key(rule["id"]))
+    services.redis.delete(
+        AlertRules(services.engine, services.redis, services.settings.redis_prefix).state_key(
+            rule["id"]
+        )
+    )
     engine.evaluate_batch({tenant: points([95], start=now_ms() - 3000)})  # still breaching
     assert incidents_of(services, tenant) == 1
     engine.evaluate_batch({tenant: points([10], start=now_ms() - 1000)})
@@ -345,7 +399,10 @@ def test_a_lost_state_adopts_the_open_incident_instead_of_opening_another(
 
 
 def test_rule_changes_apply_to_the_next_batch_without_a_restart(
-    services: Services, tenant: str, analyst: Any, make_user: Callable[..., User],
+    services: Services,
+    tenant: str,
+    analyst: Any,
+    make_user: Callable[..., User],
 ) -> None:
     make_user(tenant, "viewer")
     engine = AlertEngine(services)
@@ -359,7 +416,10 @@ def test_rule_changes_apply_to_the_next_batch_without_a_restart(
 
 
 def test_silenced_rule_opens_no_incident(
-    services: Services, tenant: str, analyst: Any, make_user: Callable[..., User],
+    services: Services,
+    tenant: str,
+    analyst: Any,
+    make_user: Callable[..., User],
 ) -> None:
     make_user(tenant, "viewer")
     rule = analyst.post("/api/alerts", json=rule_doc()).json
@@ -375,7 +435,10 @@ def test_silenced_rule_opens_no_incident(
 
 
 def test_rule_times_and_silences_follow_the_injected_clock(
-    tenant: str, analyst: Any, make_user: Callable[..., User], clock: FakeClock,
+    tenant: str,
+    analyst: Any,
+    make_user: Callable[..., User],
+    clock: FakeClock,
 ) -> None:
     """Created, updated and silenced-until are the product's clock's times, not the wall's."""
     make_user(tenant, "viewer")
@@ -388,7 +451,11 @@ def test_rule_times_and_silences_follow_the_injected_clock(
 
 
 def test_acknowledgement_is_stamped_by_the_injected_clock(
-    services: Services, web: Any, tenant: str, analyst: Any, make_user: Callable[..., User],
+    services: Services,
+    web: Any,
+    tenant: str,
+    analyst: Any,
+    make_user: Callable[..., User],
     clock: FakeClock,
 ) -> None:
     viewer = login(web, make_user(tenant, "viewer"))
@@ -408,11 +475,22 @@ def epoch_s(rfc3339: str) -> float:
 
 
 def test_nodata_fires_when_a_series_stops_and_resolves_when_it_returns(
-    services: Services, tenant: str, analyst: Any, make_user: Callable[..., User],
+    services: Services,
+    tenant: str,
+    analyst: Any,
+    make_user: Callable[..., User],
 ) -> None:
     make_user(tenant, "viewer")
-    analyst.post("/api/alerts", json={"name": "Feed stopped", "metric": "orders.rate",
-                                      "kind": "nodata", "window_s": 30, "cooldown_s": 0})
+    analyst.post(
+        "/api/alerts",
+        json={
+            "name": "Feed stopped",
+            "metric": "orders.rate",
+            "kind": "nodata",
+            "window_s": 30,
+            "cooldown_s": 0,
+        },
+    )
     start = now_ms()
     services.live.publish_points(tenant, points([1.0], metric="orders.rate", start=start))
     clock = {"now": start / 1000 + 10}
@@ -422,37 +500,57 @@ def test_nodata_fires_when_a_series_stops_and_resolves_when_it_returns(
     assert engine.check_nodata().transitions == 1
     assert engine.check_nodata().transitions == 0  # once
     with services.engine.connect() as conn:
-        row = conn.execute(text("SELECT cause, state, message FROM incidents WHERE tenant_id = :t"),
-                           {"t": tenant}).one()
+        row = conn.execute(
+            text("SELECT cause, state, message FROM incidents WHERE tenant_id = :t"), {"t": tenant}
+        ).one()
     assert row.cause == "nodata" and row.state == "firing"
     assert "no data from orders.rate for 30s on web-1" in row.message
-    services.live.publish_points(tenant, points([2.0], metric="orders.rate",
-                                                start=start + 32_000))
+    services.live.publish_points(tenant, points([2.0], metric="orders.rate", start=start + 32_000))
     clock["now"] = start / 1000 + 33
     assert engine.check_nodata().transitions == 1
     assert notifications_of(services, tenant, "resolved") == 2  # analyst and viewer
 
 
 def test_source_down_event_fires_a_rule_and_source_up_resolves_it(
-    services: Services, tenant: str, analyst: Any, make_user: Callable[..., User],
+    services: Services,
+    tenant: str,
+    analyst: Any,
+    make_user: Callable[..., User],
 ) -> None:
     make_user(tenant, "viewer")
-    analyst.post("/api/alerts", json={"name": "Source down", "metric": "db.rows", "source": "*",
-                                      "kind": "nodata", "window_s": 60, "source_down": True,
-                                      "cooldown_s": 0})
+    analyst.post(
+        "/api/alerts",
+        json={
+            "name": "Source down",
+            "metric": "db.rows",
+            "source": "*",
+            "kind": "nodata",
+            "window_s": 60,
+            "source_down": True,
+            "cooldown_s": 0,
+        },
+    )
     engine = AlertEngine(services)
     consumer = f"test-{uuid.uuid4().hex[:6]}"
     engine.consume_events(consumer)  # the group exists from here on
     events = Events(services.redis, services.settings.redis_prefix)
-    events.publish("source.down", tenant, source_id="x", name="orders-db", kind="sql",
-                   error="connection refused", at="")
+    events.publish(
+        "source.down",
+        tenant,
+        source_id="x",
+        name="orders-db",
+        kind="sql",
+        error="connection refused",
+        at="",
+    )
     events.publish("source.down", "another-tenant", name="orders-db", error="", at="")
     assert engine.consume_events(consumer).transitions == 1
     assert engine.consume_events(consumer).transitions == 0  # each event once
     assert incidents_of(services, tenant) == 1
     with services.engine.connect() as conn:
-        message = conn.execute(text("SELECT message FROM incidents WHERE tenant_id = :t"),
-                               {"t": tenant}).scalar_one()
+        message = conn.execute(
+            text("SELECT message FROM incidents WHERE tenant_id = :t"), {"t": tenant}
+        ).scalar_one()
     assert "source orders-db is down (connection refused)" in message
     events.publish("source.up", tenant, name="orders-db", error="", at="")
     assert engine.consume_events(consumer).transitions == 1
@@ -463,7 +561,11 @@ def test_source_down_event_fires_a_rule_and_source_up_resolves_it(
 
 
 def test_tenants_never_see_each_others_rules_incidents_or_notifications(
-    services: Services, web: Any, tenant: str, analyst: Any, make_user: Callable[..., User],
+    services: Services,
+    web: Any,
+    tenant: str,
+    analyst: Any,
+    make_user: Callable[..., User],
 ) -> None:
     make_user(tenant, "viewer")
     rule = analyst.post("/api/alerts", json=rule_doc()).json
@@ -495,7 +597,10 @@ def test_tenants_never_see_each_others_rules_incidents_or_notifications(
 
 
 def test_rule_crud_answers_per_the_contract_and_writes_the_audit_log(
-    services: Services, web: Any, tenant: str, analyst: Any,
+    services: Services,
+    web: Any,
+    tenant: str,
+    analyst: Any,
 ) -> None:
     resp = analyst.post("/api/alerts", json=rule_doc())
     assert resp.status_code == 201
@@ -509,8 +614,11 @@ def test_rule_crud_answers_per_the_contract_and_writes_the_audit_log(
     assert [r["id"] for r in listed] == [rule["id"]]
     assert analyst.delete(f"/api/alerts/{rule['id']}").status_code == 204
     assert analyst.get(f"/api/alerts/{rule['id']}").status_code == 404
-    actions = count(services, "SELECT count(*) FROM audit_log WHERE tenant_id = :t"
-                    " AND action LIKE 'alert.%'", t=tenant)
+    actions = count(
+        services,
+        "SELECT count(*) FROM audit_log WHERE tenant_id = :t AND action LIKE 'alert.%'",
+        t=tenant,
+    )
     assert actions == 3
 
 
@@ -536,7 +644,9 @@ def test_rule_crud_answers_per_the_contract_and_writes_the_audit_log(
     ],
 )
 def test_bad_rules_answer_422_with_a_detail_per_field(
-    analyst: Any, doc: dict[str, Any], fields: set[str],
+    analyst: Any,
+    doc: dict[str, Any],
+    fields: set[str],
 ) -> None:
     resp = analyst.post("/api/alerts", json=doc)
     assert resp.status_code == 422, resp.json
@@ -545,10 +655,15 @@ def test_bad_rules_answer_422_with_a_detail_per_field(
 
 
 def test_roles_viewers_and_read_keys_read_rules_only_editors_write(
-    services: Services, web: Any, tenant: str, analyst: Any, make_user: Callable[..., User],
+    services: Services,
+    web: Any,
+    tenant: str,
+    analyst: Any,
+    make_user: Callable[..., User],
 ) -> None:
-    rule = analyst.post("/api/alerts", json=rule_doc(channels=["webhook"],
-                                                      webhook_url="http://127.0.0.1:9/x")).json
+    rule = analyst.post(
+        "/api/alerts", json=rule_doc(channels=["webhook"], webhook_url="http://127.0.0.1:9/x")
+    ).json
     assert rule["webhook_secret"]
     viewer = login(web, make_user(tenant, "viewer"))
     seen = viewer.get("/api/alerts").json["alerts"][0]
@@ -569,16 +684,22 @@ def test_roles_viewers_and_read_keys_read_rules_only_editors_write(
 
 
 def test_notifications_order_filters_paging_and_read(
-    services: Services, web: Any, tenant: str, analyst: Any, make_user: Callable[..., User],
+    services: Services,
+    web: Any,
+    tenant: str,
+    analyst: Any,
+    make_user: Callable[..., User],
 ) -> None:
     viewer_user = make_user(tenant, "viewer")
     analyst.post("/api/alerts", json=rule_doc(severity="warning", cooldown_s=0))
-    analyst.post("/api/alerts", json=rule_doc(name="Disk", metric="disk.used", severity="info",
-                                              cooldown_s=0))
+    analyst.post(
+        "/api/alerts", json=rule_doc(name="Disk", metric="disk.used", severity="info", cooldown_s=0)
+    )
     engine = AlertEngine(services)
     base = now_ms() - 30_000
-    engine.evaluate_batch({tenant: points([90, 10, 90], start=base)
-                           + points([95], metric="disk.used", start=base)})
+    engine.evaluate_batch(
+        {tenant: points([90, 10, 90], start=base) + points([95], metric="disk.used", start=base)}
+    )
     viewer = login(web, viewer_user)
     page = viewer.get("/api/notifications").json
     assert page["total"] == 4 and page["unread"] == 4
@@ -603,7 +724,11 @@ def test_notifications_order_filters_paging_and_read(
 
 
 def test_incidents_list_and_acknowledge(
-    services: Services, web: Any, tenant: str, analyst: Any, make_user: Callable[..., User],
+    services: Services,
+    web: Any,
+    tenant: str,
+    analyst: Any,
+    make_user: Callable[..., User],
 ) -> None:
     viewer_user = make_user(tenant, "viewer")
     analyst.post("/api/alerts", json=rule_doc())
@@ -619,13 +744,20 @@ def test_incidents_list_and_acknowledge(
 
 
 def test_failed_webhooks_are_retried_with_backoff_and_visible_on_the_incident(
-    services: Services, tenant: str, analyst: Any, receiver: Receiver, clock: FakeClock,
+    services: Services,
+    tenant: str,
+    analyst: Any,
+    receiver: Receiver,
+    clock: FakeClock,
 ) -> None:
     analyst.post("/api/alerts", json=rule_doc(channels=["webhook"], webhook_url=receiver.url))
     receiver.statuses = [500, 503]
     AlertEngine(services).evaluate_batch({tenant: points([90])})
-    sender = Deliverer(dataclasses.replace(services, settings=services.settings.model_copy(
-        update={"alert_retry_base_s": 60})))
+    sender = Deliverer(
+        dataclasses.replace(
+            services, settings=services.settings.model_copy(update={"alert_retry_base_s": 60})
+        )
+    )
     assert sender.run_once() == 1
     delivery = analyst.get("/api/incidents").json["incidents"][0]["deliveries"][0]
     assert delivery["status"] == "retrying" and delivery["attempts"] == 1
@@ -644,7 +776,9 @@ def test_failed_webhooks_are_retried_with_backoff_and_visible_on_the_incident(
 
 
 def test_email_without_smtp_fails_visibly(
-    services: Services, tenant: str, analyst: Any,
+    services: Services,
+    tenant: str,
+    analyst: Any,
 ) -> None:
     analyst.post("/api/alerts", json=rule_doc(channels=["email"], email_to="ops@example.com"))
     AlertEngine(services).evaluate_batch({tenant: points([90])})
@@ -656,7 +790,9 @@ def test_email_without_smtp_fails_visibly(
 
 
 def test_preview_replays_the_last_week_of_history(
-    services: Services, tenant: str, analyst: Any,
+    services: Services,
+    tenant: str,
+    analyst: Any,
 ) -> None:
     start = now_ms() - 3 * 86_400_000
     start -= start % 60_000

@@ -28,8 +28,15 @@ HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 AGGS = ["avg", "min", "max", "sum", "count", "last"]
 SERIES = [("cpu.usage", "web-1"), ("cpu.usage", "web-2"), ("mem.used", "web-1")]
-STEPS = {"10s": 10_000, "90s": 90_000, "1m": MINUTE_MS, "7m": 7 * MINUTE_MS,
-         "1h": HOUR_MS, "2h": 2 * HOUR_MS, "1d": DAY_MS}  # fmt: skip
+STEPS = {
+    "10s": 10_000,
+    "90s": 90_000,
+    "1m": MINUTE_MS,
+    "7m": 7 * MINUTE_MS,
+    "1h": HOUR_MS,
+    "2h": 2 * HOUR_MS,
+    "1d": DAY_MS,
+}
 WINDOW_MS = 3 * HOUR_MS
 # Minute-aligned but not hour-aligned, two days back: inside raw retention, and the window
 # crosses hour boundaries mid-way.
@@ -170,9 +177,15 @@ def test_every_agg_and_tier_equals_polars_over_raw_points(
     client = web.test_client()
     for agg in AGGS:
         doc = get(
-            client, headers, metric=metrics, source=sources, agg=agg, step=step,
-            start=as_time(start_ms, form), end=as_time(end_ms, form),
-        )  # fmt: skip
+            client,
+            headers,
+            metric=metrics,
+            source=sources,
+            agg=agg,
+            step=step,
+            start=as_time(start_ms, form),
+            end=as_time(end_ms, form),
+        )
         for series in doc["series"]:
             assert (series["step"], series["agg"]) == (step, agg)
         want = reference(rows, metrics, sources, start_ms, end_ms, STEPS[step], agg)
@@ -183,7 +196,7 @@ def test_dense_data_every_agg_and_step_equals_polars(web, services: Services, te
     """Thousands of points, several per minute: every step and agg against the reference."""
     rng = random.Random(4)
     rows = [
-        (*rng.choice(SERIES), BASE_MS + rng.randrange(WINDOW_MS), rng.randint(-10**6, 10**6) / 8)
+        (*rng.choice(SERIES), BASE_MS + rng.randrange(WINDOW_MS), rng.randint(-(10**6), 10**6) / 8)
         for _ in range(3000)
     ]
     rows = list({(m, s, ts): (m, s, ts, v) for m, s, ts, v in rows}.values())  # distinct ts
@@ -194,9 +207,14 @@ def test_dense_data_every_agg_and_step_equals_polars(web, services: Services, te
     for step, step_ms in STEPS.items():
         for agg in AGGS:
             doc = get(
-                client, headers, metric=metrics, agg=agg, step=step,
-                start=as_time(start_ms, "epoch"), end=as_time(end_ms, "rfc3339"),
-            )  # fmt: skip
+                client,
+                headers,
+                metric=metrics,
+                agg=agg,
+                step=step,
+                start=as_time(start_ms, "epoch"),
+                end=as_time(end_ms, "rfc3339"),
+            )
             want = reference(rows, metrics, [], start_ms, end_ms, step_ms, agg)
             assert want, "the data set fills the range"
             assert_same(by_series(doc), want, agg)
@@ -208,16 +226,32 @@ def test_the_tier_follows_the_step() -> None:
         step: parse_query({"metric": ["m"], "step": [step]}, now).tier
         for step in ("10s", "90s", "1m", "7m", "1h", "2h", "1d")
     }
-    assert tier == {"10s": "raw", "90s": "raw", "1m": "1m", "7m": "1m",
-                    "1h": "1h", "2h": "1h", "1d": "1h"}  # fmt: skip
+    assert tier == {
+        "10s": "raw",
+        "90s": "raw",
+        "1m": "1m",
+        "7m": "1m",
+        "1h": "1h",
+        "2h": "1h",
+        "1d": "1h",
+    }
 
 
 @pytest.mark.parametrize(
     ("span_ms", "step"),
-    [(15 * MINUTE_MS, "1s"), (HOUR_MS, "5s"), (6 * HOUR_MS, "15s"), (12 * HOUR_MS, "1m"),
-     (24 * HOUR_MS, "1m"), (7 * DAY_MS, "10m"), (15 * DAY_MS, "15m"), (16 * DAY_MS, "1h"),
-     (30 * DAY_MS, "1h"), (400 * DAY_MS, "12h")],
-)  # fmt: skip
+    [
+        (15 * MINUTE_MS, "1s"),
+        (HOUR_MS, "5s"),
+        (6 * HOUR_MS, "15s"),
+        (12 * HOUR_MS, "1m"),
+        (24 * HOUR_MS, "1m"),
+        (7 * DAY_MS, "10m"),
+        (15 * DAY_MS, "15m"),
+        (16 * DAY_MS, "1h"),
+        (30 * DAY_MS, "1h"),
+        (400 * DAY_MS, "12h"),
+    ],
+)
 def test_auto_step_is_the_smallest_nice_step_within_1500_points_of_a_cheap_tier(
     web, services: Services, tenant: str, span_ms: int, step: str
 ) -> None:
@@ -231,9 +265,13 @@ def test_auto_step_is_the_smallest_nice_step_within_1500_points_of_a_cheap_tier(
     rows = [("auto.m", "s1", ts, float(i)) for i, ts in enumerate(range(recent, end_ms, every))]
     write(services, tenant, rows)
     doc = get(
-        web.test_client(), read_key(services, tenant), metric="auto.m", agg="count",
-        start=str(start_ms / 1000), end=str(end_ms / 1000),
-    )  # fmt: skip
+        web.test_client(),
+        read_key(services, tenant),
+        metric="auto.m",
+        agg="count",
+        start=str(start_ms / 1000),
+        end=str(end_ms / 1000),
+    )
     (series,) = doc["series"]
     assert series["step"] == step
     assert 0 < len(series["points"]) <= 1500
@@ -277,9 +315,14 @@ def test_another_tenants_metric_never_returns_data(web, services: Services, tena
     for agg in AGGS:
         for step in ("10s", "1m", "1h", "auto"):
             doc = get(
-                client, headers, metric="secret.revenue", agg=agg, step=step,
-                start=str((BASE_MS - HOUR_MS) // 1000), end=str((BASE_MS + HOUR_MS) // 1000),
-            )  # fmt: skip
+                client,
+                headers,
+                metric="secret.revenue",
+                agg=agg,
+                step=step,
+                start=str((BASE_MS - HOUR_MS) // 1000),
+                end=str((BASE_MS + HOUR_MS) // 1000),
+            )
             assert doc["series"] == []
 
 

@@ -61,8 +61,12 @@ def signed_in(web: Any, user: Any) -> Any:
 
 
 def query_params(**extra: Any) -> dict[str, Any]:
-    params = {"metric": ["cpu.usage", "mem.used"], "start": f"{BASE_MS / 1000:.3f}",
-              "end": f"{(BASE_MS + 3 * HOUR_MS) / 1000:.3f}", "step": "10m"}  # fmt: skip
+    params = {
+        "metric": ["cpu.usage", "mem.used"],
+        "start": f"{BASE_MS / 1000:.3f}",
+        "end": f"{(BASE_MS + 3 * HOUR_MS) / 1000:.3f}",
+        "step": "10m",
+    }
     return {**params, **extra}
 
 
@@ -133,8 +137,12 @@ def test_the_workbook_read_back_equals_api_data(web, services: Services, tenant:
     assert resp.headers["Content-Disposition"].endswith('.xlsx"')
     book = openpyxl.load_workbook(io.BytesIO(resp.get_data()))
     zone = ZoneInfo("America/New_York")
-    assert book.sheetnames == ["query", "cpu.usage | web-1", "cpu.usage | web-2",
-                               "mem.used | web-1"]  # fmt: skip
+    assert book.sheetnames == [
+        "query",
+        "cpu.usage | web-1",
+        "cpu.usage | web-2",
+        "mem.used | web-1",
+    ]
 
     facts = {row[0].value: row[1] for row in book["query"].iter_rows(max_row=10)}
     assert facts["metrics"].value == "cpu.usage, mem.used"
@@ -192,8 +200,12 @@ def test_bad_parameters_are_one_422_naming_each(web, services: Services, tenant:
     client, key = web.test_client(), read_key(services, tenant)
     resp = client.get(
         "/api/export",
-        query_string={"metric": "m", "tz": '=HYPERLINK("http://x")', "format": "pdf",
-                      "agg": "median"},  # fmt: skip
+        query_string={
+            "metric": "m",
+            "tz": '=HYPERLINK("http://x")',
+            "format": "pdf",
+            "agg": "median",
+        },
         headers=key,
     )
     assert resp.status_code == 422
@@ -226,8 +238,9 @@ def test_every_text_cell_is_neutralised_and_numbers_stay_numbers(
     parsed = read_csv(body)
     assert {(r["metric"], r["source"]) for r in parsed} == {("'-1", "'-cmd"), ("ok", "'-2")}
 
-    book = openpyxl.load_workbook(io.BytesIO(get_export(client, key, {**params,
-                                  "format": "xlsx"}).get_data()))  # fmt: skip
+    book = openpyxl.load_workbook(
+        io.BytesIO(get_export(client, key, {**params, "format": "xlsx"}).get_data())
+    )
     texts = numbers = 0
     for sheet in book.worksheets:
         for row in sheet.iter_rows():
@@ -266,7 +279,9 @@ def test_past_excels_row_limit_a_clear_422_before_anything(
     assert "19 rows" in error["details"][0]["message"]
     assert "format=csv" in error["message"] and "a step of 30m or more" in error["message"]
     assert [(d["metric"], d["source"], d["rows"]) for d in error["details"]] == [
-        ("cpu.usage", "web-1", "19"), ("mem.used", "web-1", "19")]  # fmt: skip
+        ("cpu.usage", "web-1", "19"),
+        ("mem.used", "web-1", "19"),
+    ]
     # the coarser step it names fits; CSV has no such limit
     assert get_export(client, key, {**params, "step": "30m"}).status_code == 200
     rows = read_csv(get_export(client, key, {**params, "format": "csv"}).get_data())
@@ -282,15 +297,25 @@ def test_a_large_csv_streams_in_chunks(web, services: Services, tenant: str) -> 
     start = BASE_MS
     rows = [(m, s, start + i * 1_000, float(i)) for m, s in SERIES for i in range(4_000)]
     write(services, tenant, rows)
-    query = parse_query({"metric": ["cpu.usage", "mem.used"], "start": [str(start / 1000)],
-                         "end": [str(start / 1000 + 4_000)], "step": ["1s"]},
-                        start)  # fmt: skip
+    query = parse_query(
+        {
+            "metric": ["cpu.usage", "mem.used"],
+            "start": [str(start / 1000)],
+            "end": [str(start / 1000 + 4_000)],
+            "step": ["1s"],
+        },
+        start,
+    )
     chunks = export.export_csv(services.engine, tenant, query, ZoneInfo("UTC"))
     assert inspect.isgenerator(chunks)  # nothing is read until the response is sent
 
     client, key = web.test_client(), read_key(services, tenant)
-    params = {"metric": ["cpu.usage", "mem.used"], "start": str(start / 1000),
-              "end": str(start / 1000 + 4_000), "step": "1s"}  # fmt: skip
+    params = {
+        "metric": ["cpu.usage", "mem.used"],
+        "start": str(start / 1000),
+        "end": str(start / 1000 + 4_000),
+        "step": "1s",
+    }
     resp = client.get("/api/export", query_string=params, headers=key)
     assert resp.status_code == 200 and resp.is_streamed
     parts = list(resp.response)

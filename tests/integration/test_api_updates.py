@@ -90,9 +90,12 @@ def test_points_already_after_the_cursor_come_back_filtered_by_metric_and_source
     cursor = services.live.publish_points(tenant, [point()])
     services.live.publish_points(
         tenant,
-        [point("sales.orders", "shop", 3.0), point("sales.refunds", "web-2", 4.0),
-         point("cpu.usage", "shop", 5.0)],
-    )  # fmt: skip
+        [
+            point("sales.orders", "shop", 3.0),
+            point("sales.refunds", "web-2", 4.0),
+            point("cpu.usage", "shop", 5.0),
+        ],
+    )
     last = services.live.publish_points(tenant, [point("sales.returns", "shop", 6.0)])
     doc = ok(poll(live_server, read_auth, cursor=cursor, metric="sales.*", source="shop"))
     assert [(p["metric"], p["value"]) for p in doc["points"]] == [
@@ -114,7 +117,10 @@ def test_a_cursor_older_than_the_resume_window_is_told_to_reset(
 
 
 def test_the_resume_window_is_measured_by_the_injected_clock(
-    live_server: LiveServer, services: Services, tenant: str, read_auth: dict[str, str],
+    live_server: LiveServer,
+    services: Services,
+    tenant: str,
+    read_auth: dict[str, str],
     clock: FakeClock,
 ) -> None:
     cursor = services.live.publish_points(tenant, [point(value=1.0)])
@@ -184,9 +190,12 @@ def test_a_wait_without_points_ends_empty_with_the_same_cursor(
 
 
 def test_ingest_answers_while_20_long_polls_wait(
-    live_server: LiveServer, services: Services, tenant: str, read_auth: dict[str, str],
+    live_server: LiveServer,
+    services: Services,
+    tenant: str,
+    read_auth: dict[str, str],
     ingest_key: str,
-) -> None:  # fmt: skip
+) -> None:
     """Waiting polls hold no web thread: pages and ingest answer meanwhile; points for other
     series only move the polls' cursor on, and after WAIT_S they answer empty."""
     cursor = services.live.publish_points(tenant, [point()])
@@ -201,11 +210,17 @@ def test_ingest_answers_while_20_long_polls_wait(
         sent = time.monotonic()
         resp = requests.post(
             live_server.url + "/api/ingest",
-            json=[{"source": "web-1", "metric_type": "cpu.usage", "timestamp": time.time(),
-                   "value": float(n)}],
+            json=[
+                {
+                    "source": "web-1",
+                    "metric_type": "cpu.usage",
+                    "timestamp": time.time(),
+                    "value": float(n),
+                }
+            ],
             headers={"Authorization": f"Bearer {ingest_key}"},
             timeout=5,
-        )  # fmt: skip
+        )
         assert resp.status_code == 202, resp.text
         assert time.monotonic() - sent < 1
     resp = requests.get(
@@ -282,8 +297,10 @@ def test_a_signed_in_viewer_may_poll_and_not_after_signing_out(
         ({"cursor": "x", "source": "!"}, {"cursor", "metric", "source"}),
         ({"metric": "*" * 40 + "x"}, {"metric"}),  # more than MAX_WILDCARDS: refused, not run
         ({"metric": "m", "source": "*a" * 9}, {"source"}),
-        ({"metric": [f"m{i}" for i in range(60)], "source": [f"s{i}" for i in range(41)]},
-         {"metric"}),  # over MAX_PATTERNS in all
+        (
+            {"metric": [f"m{i}" for i in range(60)], "source": [f"s{i}" for i in range(41)]},
+            {"metric"},
+        ),  # over MAX_PATTERNS in all
     ],
 )
 def test_bad_parameters_are_422(

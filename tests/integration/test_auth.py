@@ -83,8 +83,11 @@ def test_good_form_login_redirects_with_httponly_lax_session_cookie(
 def test_session_cookie_is_secure_behind_tls(client, tenant: str, make_user) -> None:
     user = make_user(tenant, "viewer")
     # uvicorn sets the scheme from a trusted proxy's X-Forwarded-Proto; Flask sees https
-    resp = client.post("/login", data={"username": user.username, "password": PASSWORD},
-                       base_url="https://pulse.example")
+    resp = client.post(
+        "/login",
+        data={"username": user.username, "password": PASSWORD},
+        base_url="https://pulse.example",
+    )
     assert resp.status_code == 303
     header = session_cookie_header(resp)
     assert header is not None
@@ -266,8 +269,9 @@ def test_login_after_redirect_returns_to_the_whole_original_address(
     assert login_url.startswith("/login?next=")
     page = client.get(login_url).get_data(as_text=True)
     assert 'value="/explore?metric=cpu.usage&amp;range=1h"' in page
-    resp = client.post(login_url, data={"username": make_user(tenant, "viewer").username,
-                                        "password": PASSWORD})
+    resp = client.post(
+        login_url, data={"username": make_user(tenant, "viewer").username, "password": PASSWORD}
+    )
     assert resp.headers["Location"] == "/explore?metric=cpu.usage&range=1h"
 
 
@@ -282,9 +286,11 @@ def route_callback() -> dict[str, Any]:
     """The Dash request the browser makes to render the page at /."""
     return {
         "output": "..page.children...nav-user.children...nav-unread.children..",
-        "outputs": [{"id": "page", "property": "children"},
-                    {"id": "nav-user", "property": "children"},
-                    {"id": "nav-unread", "property": "children"}],
+        "outputs": [
+            {"id": "page", "property": "children"},
+            {"id": "nav-user", "property": "children"},
+            {"id": "nav-unread", "property": "children"},
+        ],
         "inputs": [{"id": "url", "property": "pathname", "value": "/"}],
         "changedPropIds": ["url.pathname"],
         "state": [{"id": "url", "property": "search", "value": ""}],
@@ -316,11 +322,14 @@ def two_tenants(services: Services, tenant: str) -> tuple[str, str]:
     with services.engine.begin() as conn:
         services.accounts.ensure_tenant(conn, other)
     now = services.now_ms()
-    services.live.publish_points(tenant, [
-        Point("a1", "web-1", "cpu.usage", now - 2000, 10.0),
-        Point("a2", "web-1", "cpu.usage", now - 1000, 11.5),
-        Point("a3", "web-2", "cpu.usage", now - 1500, 20.0),
-    ])
+    services.live.publish_points(
+        tenant,
+        [
+            Point("a1", "web-1", "cpu.usage", now - 2000, 10.0),
+            Point("a2", "web-1", "cpu.usage", now - 1000, 11.5),
+            Point("a3", "web-2", "cpu.usage", now - 1500, 20.0),
+        ],
+    )
     services.live.publish_points(other, [Point("b1", "vault", "secret.revenue", now, 99.0)])
     return tenant, other
 

@@ -34,8 +34,14 @@ def run_cli(settings: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "app.py", *args], cwd=ROOT, env=env, input=stdin,
-            capture_output=True, text=True, timeout=60, check=False,
+            [sys.executable, "app.py", *args],
+            cwd=ROOT,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     return run
@@ -47,15 +53,27 @@ def new_name(prefix: str) -> str:
 
 def test_create_user_makes_a_user_who_can_sign_in(run_cli, services: Services) -> None:
     tenant, username = new_name("cli"), new_name("ana")
-    result = run_cli("create-user", "--tenant", tenant, "--username", username,
-                     "--email", f"{username}@example.com", "--role", "analyst",
-                     stdin="a-long-cli-password\n")
+    result = run_cli(
+        "create-user",
+        "--tenant",
+        tenant,
+        "--username",
+        username,
+        "--email",
+        f"{username}@example.com",
+        "--role",
+        "analyst",
+        stdin="a-long-cli-password\n",
+    )
     assert result.returncode == 0, result.stderr
     assert username in result.stdout
     user = services.accounts.authenticate(username, "a-long-cli-password")
     assert user is not None
     assert (user.tenant_id, user.role, user.email, user.active) == (
-        tenant, "analyst", f"{username}@example.com", True
+        tenant,
+        "analyst",
+        f"{username}@example.com",
+        True,
     )
     assert services.accounts.authenticate(username, "a-long-cli-password\n") is None
     assert "a-long-cli-password" not in result.stdout + result.stderr
@@ -65,9 +83,18 @@ def test_create_user_with_a_taken_username_fails_clearly(
     run_cli, services: Services, tenant: str, make_user
 ) -> None:
     existing = make_user(tenant, "viewer")
-    result = run_cli("create-user", "--tenant", tenant, "--username", existing.username,
-                     "--email", "someone-else@example.com", "--role", "admin",
-                     stdin="another-password\n")
+    result = run_cli(
+        "create-user",
+        "--tenant",
+        tenant,
+        "--username",
+        existing.username,
+        "--email",
+        "someone-else@example.com",
+        "--role",
+        "admin",
+        stdin="another-password\n",
+    )
     assert result.returncode != 0
     assert f"username {existing.username!r} is taken" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
@@ -78,16 +105,36 @@ def test_create_user_with_a_taken_username_fails_clearly(
 
 def test_create_user_refuses_a_short_password(run_cli, services: Services) -> None:
     username = new_name("short")
-    result = run_cli("create-user", "--tenant", new_name("cli"), "--username", username,
-                     "--email", f"{username}@example.com", "--role", "viewer", stdin="short\n")
+    result = run_cli(
+        "create-user",
+        "--tenant",
+        new_name("cli"),
+        "--username",
+        username,
+        "--email",
+        f"{username}@example.com",
+        "--role",
+        "viewer",
+        stdin="short\n",
+    )
     assert result.returncode != 0
     assert "at least 8 characters" in result.stderr, result.stderr
     assert services.accounts.authenticate(username, "short") is None
 
 
 def test_create_user_refuses_an_unknown_role(run_cli) -> None:
-    result = run_cli("create-user", "--tenant", "x", "--username", "y", "--email", "y@e.x",
-                     "--role", "owner", stdin="long-enough-password\n")
+    result = run_cli(
+        "create-user",
+        "--tenant",
+        "x",
+        "--username",
+        "y",
+        "--email",
+        "y@e.x",
+        "--role",
+        "owner",
+        stdin="long-enough-password\n",
+    )
     assert result.returncode != 0
     assert "--role" in result.stderr
 
@@ -96,8 +143,9 @@ def test_create_api_key_prints_a_key_that_verifies_and_is_stored_hashed(
     run_cli, services: Services
 ) -> None:
     tenant = new_name("cli")
-    result = run_cli("create-api-key", "--tenant", tenant, "--name", "collector",
-                     "--scope", "ingest")
+    result = run_cli(
+        "create-api-key", "--tenant", tenant, "--name", "collector", "--scope", "ingest"
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1, "the key alone is printed, once"

@@ -69,16 +69,26 @@ def test_admins_list_and_replay_only_their_tenants_dead_letters(
     live.ensure_group()
     stored = good_point(5.0)
     # a dead letter whose cause is gone (say, a fixed schema): replaying it stores it
-    live.redis.xadd(live.dead_key, {"t": tenant, "r": "0", "p": orjson.dumps([stored.packed()]),
-                                    "reason": "DataError: was broken", "id": "1-0",
-                                    "deliveries": "5"})
+    live.redis.xadd(
+        live.dead_key,
+        {
+            "t": tenant,
+            "r": "0",
+            "p": orjson.dumps([stored.packed()]),
+            "reason": "DataError: was broken",
+            "id": "1-0",
+            "deliveries": "5",
+        },
+    )
     other_tenant = f"t-{uuid.uuid4().hex[:12]}"
     make_user(other_tenant, "admin")  # creates the tenant
     live.redis.xadd(live.dead_key, {"t": other_tenant, "p": b"[]", "reason": "theirs"})
     client = create_app(services=isolated).server.test_client()
     admin = make_user(tenant, "admin")
-    assert client.post("/login", json={"username": admin.username,
-                                       "password": PASSWORD}).status_code == 200
+    assert (
+        client.post("/login", json={"username": admin.username, "password": PASSWORD}).status_code
+        == 200
+    )
     listed = client.get("/api/dead-letters").json["dead_letters"]
     assert [(d["reason"], d["points"]) for d in listed] == [("DataError: was broken", 1)]
     theirs = live.redis.xrange(live.dead_key)[-1][0].decode()

@@ -173,7 +173,8 @@ def write_points(resolved: Settings) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_embedded_services_work_and_survive_restart(start: Start, var_root: Path) -> None:
+# PLR0915 allowed: one end-to-end scenario, step by step
+def test_embedded_services_work_and_survive_restart(start: Start, var_root: Path) -> None:  # noqa: PLR0915
     var_dir = var_root / "var"
     resolved, services = start(var_dir)
 
@@ -458,13 +459,26 @@ def test_replaces_the_redis_server_of_an_older_release(
     older.parent.mkdir()
     older.symlink_to(valkey_server_binary())
     subprocess.run(
-        [str(older), "--port", "0", "--unixsocket", str(redis_dir / "redis.sock"),
-         "--dir", str(redis_dir), "--pidfile", str(redis_dir / "redis.pid"),
-         "--logfile", str(redis_dir / "redis.log"), "--appendonly", "yes",
-         "--daemonize", "yes"],
+        [
+            str(older),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(redis_dir / "redis.sock"),
+            "--dir",
+            str(redis_dir),
+            "--pidfile",
+            str(redis_dir / "redis.pid"),
+            "--logfile",
+            str(redis_dir / "redis.log"),
+            "--appendonly",
+            "yes",
+            "--daemonize",
+            "yes",
+        ],
         check=True,
         timeout=30,
-    )  # fmt: skip
+    )
     with redis.Redis(unix_socket_path=str(redis_dir / "redis.sock")) as client:
         deadline = time.monotonic() + 10
         while True:

@@ -262,7 +262,11 @@ def test_worker_killed_between_commit_and_ack_leaves_nothing_lost_or_doubled(
     pipeline.assert_exactly_once(points)
     # the books keep the first delivery's counts: the redelivery found every point stored
     assert pipeline.books() == {
-        "accepted": 600, "stored": 600, "duplicates": 0, "dead_lettered": 0, "in_flight": 0
+        "accepted": 600,
+        "stored": 600,
+        "duplicates": 0,
+        "dead_lettered": 0,
+        "in_flight": 0,
     }
     # the redelivered batch is published, since its first delivery died before publishing
     assert set(pipeline.live_points()) == {live_key(p) for p in points}
@@ -293,8 +297,11 @@ def test_resent_data_ids_are_stored_once_and_new_ones_are_stored(pipeline: Pipel
     pipeline.assert_exactly_once(first + second + third)
     accepted = 100 + 100 + 100 + 80 + 100
     assert pipeline.books() == {
-        "accepted": accepted, "stored": 180, "duplicates": accepted - 180,
-        "dead_lettered": 0, "in_flight": 0,
+        "accepted": accepted,
+        "stored": 180,
+        "duplicates": accepted - 180,
+        "dead_lettered": 0,
+        "in_flight": 0,
     }
     # without a redelivery, only new points are published: each exactly once
     assert pipeline.live_points() == Counter(live_key(p) for p in first + second + third)
@@ -380,11 +387,22 @@ def test_a_worker_killed_before_judging_a_breach_leaves_one_incident_and_notific
     svc = pipeline.services
     recipient = make_user(pipeline.tenant, "viewer")
     rules = AlertRules(svc.engine, svc.redis, svc.settings.redis_prefix)
-    rule = rules.create(pipeline.tenant, {
-        "name": "orders high", "metric": "orders.count", "source": "*", "kind": "threshold",
-        "op": ">", "threshold": 500, "clear_threshold": 400, "for_s": 0,
-        "severity": "critical", "cooldown_s": 0, "channels": ["in_app"],
-    })  # fmt: skip
+    rule = rules.create(
+        pipeline.tenant,
+        {
+            "name": "orders high",
+            "metric": "orders.count",
+            "source": "*",
+            "kind": "threshold",
+            "op": ">",
+            "threshold": 500,
+            "clear_threshold": 400,
+            "for_s": 0,
+            "severity": "critical",
+            "cooldown_s": 0,
+            "channels": ["in_app"],
+        },
+    )
     points = make_points(600, start_ms=int(time.time() * 1000) - 20_000)
     pipeline.ingest(points)
     faulty = pipeline.start_worker(fault_after_commit=True)

@@ -315,8 +315,13 @@ def test_poison_met_during_outages_is_dead_lettered_and_nothing_else_lost(rig: R
 
     rig.postgres.crash()
     undecodable = live.redis.xadd(live.ingest_key, {"t": pipeline.tenant, "p": b"{not json"})
-    too_long = {"data_id": "x" * 100, "source": "web-1", "metric_type": "orders.count",
-                "timestamp": time.time(), "value": 1.0}  # fmt: skip
+    too_long = {
+        "data_id": "x" * 100,
+        "source": "web-1",
+        "metric_type": "orders.count",
+        "timestamp": time.time(),
+        "value": 1.0,
+    }
     refused = live.redis.xadd(
         live.ingest_key,
         {"t": pipeline.tenant, "r": "0", "p": orjson.dumps([_packed(too_long)])},
@@ -342,9 +347,12 @@ def _packed(point: dict[str, Any]) -> Any:
     from data.points import Point
 
     return Point(
-        point["data_id"], point["source"], point["metric_type"],
-        round(point["timestamp"] * 1000), point["value"],
-    ).packed()  # fmt: skip
+        point["data_id"],
+        point["source"],
+        point["metric_type"],
+        round(point["timestamp"] * 1000),
+        point["value"],
+    ).packed()
 
 
 def test_redis_restarted_empty_is_rebuilt_by_the_worker_and_reconcile(rig: Rig) -> None:

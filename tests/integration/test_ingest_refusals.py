@@ -84,8 +84,9 @@ def client(web):  # type: ignore[no-untyped-def]
 def refused(client, services: Services, ingest_key: str) -> Callable[..., dict[str, Any]]:
     """POST a body with the ingest key, assert the refusal and that nothing was queued."""
 
-    def post(status: int, code: str | None = None, headers: dict[str, str] | None = None,
-             **kwargs: Any) -> dict[str, Any]:
+    def post(
+        status: int, code: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         before = queued(services)
         if headers is None:
             headers = bearer(ingest_key)
@@ -206,8 +207,9 @@ def test_more_than_10000_points_is_413(refused) -> None:
     refused(413, "too_many_points", json={"points": many})
 
 
-def test_exactly_10000_points_are_accepted(client, services: Services, tenant: str,
-                                           ingest_key: str) -> None:
+def test_exactly_10000_points_are_accepted(
+    client, services: Services, tenant: str, ingest_key: str
+) -> None:
     resp = client.post("/api/ingest", json=points(MAX_POINTS), headers=bearer(ingest_key))
     assert resp.status_code == 202 and resp.get_json() == {"accepted": MAX_POINTS}
     assert len(queued_points(services, tenant)) == MAX_POINTS
@@ -218,8 +220,16 @@ def test_exactly_10000_points_are_accepted(client, services: Services, tenant: s
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[{", b"", b'"a string"', b"42", b"null", b'{"source": "s"}',
-     b'{"points": [], "more": 1}'],
+    [
+        b"not json",
+        b"[{",
+        b"",
+        b'"a string"',
+        b"42",
+        b"null",
+        b'{"source": "s"}',
+        b'{"points": [], "more": 1}',
+    ],
 )
 def test_body_that_is_not_json_points_is_400(refused, body: bytes) -> None:
     refused(400, "invalid_body", data=body, content_type="application/json")
@@ -227,8 +237,12 @@ def test_body_that_is_not_json_points_is_400(refused, body: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("body", "content_type"),
-    [(b"[]", "application/json"), (b'{"points": []}', "application/json"),
-     (b"", "application/x-ndjson"), (b"\n\n", "application/x-ndjson")],
+    [
+        (b"[]", "application/json"),
+        (b'{"points": []}', "application/json"),
+        (b"", "application/x-ndjson"),
+        (b"\n\n", "application/x-ndjson"),
+    ],
 )
 def test_no_points_is_422(refused, body: bytes, content_type: str) -> None:
     refused(422, "no_points", data=body, content_type=content_type)
@@ -241,9 +255,7 @@ def test_one_bad_point_among_many_refuses_the_whole_batch(refused) -> None:
     batch = points(50)
     batch[17]["value"] = "high"
     error = refused(422, "invalid_points", json=batch)
-    assert error["details"] == [
-        {"index": 17, "field": "value", "message": "must be a number"}
-    ]
+    assert error["details"] == [{"index": 17, "field": "value", "message": "must be a number"}]
 
 
 def test_every_bad_point_is_reported_in_index_order(refused) -> None:
@@ -253,10 +265,11 @@ def test_every_bad_point_is_reported_in_index_order(refused) -> None:
     batch[9]["timestamp"] = "2025-11-27T22:07:32"
     error = refused(422, "invalid_points", json=batch)
     assert [(d["index"], d["field"]) for d in error["details"]] == [
-        (2, "metric_type"), (9, "timestamp"), (15, "source"),
+        (2, "metric_type"),
+        (9, "timestamp"),
+        (15, "source"),
     ]
-    assert all(set(d) == {"index", "field", "message"} and d["message"]
-               for d in error["details"])
+    assert all(set(d) == {"index", "field", "message"} and d["message"] for d in error["details"])
 
 
 def raw_batch(bad_value_text: str, size: int = 5, bad_index: int = 3) -> str:
@@ -273,8 +286,7 @@ def raw_batch(bad_value_text: str, size: int = 5, bad_index: int = 3) -> str:
 
 @pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "1e400", "-1e999"])
 def test_non_finite_values_are_422(refused, text: str) -> None:
-    error = refused(422, "invalid_points", data=raw_batch(text),
-                    content_type="application/json")
+    error = refused(422, "invalid_points", data=raw_batch(text), content_type="application/json")
     assert [(d["index"], d["field"]) for d in error["details"]] == [(3, "value")]
 
 
@@ -328,8 +340,9 @@ def test_point_that_is_not_an_object_is_422(refused) -> None:
 def test_ndjson_line_that_is_not_json_is_422_at_its_index(refused) -> None:
     lines = [orjson.dumps(p) for p in points(4)]
     lines[2] = b'{"source": "web-1", '
-    error = refused(422, "invalid_points", data=b"\n".join(lines),
-                    content_type="application/x-ndjson")
+    error = refused(
+        422, "invalid_points", data=b"\n".join(lines), content_type="application/x-ndjson"
+    )
     assert [d["index"] for d in error["details"]] == [2]
 
 
@@ -355,8 +368,9 @@ def test_json_array_is_accepted_and_queued_exactly(
     assert [row[4] for row in stored] == [float(i) for i in range(7)]
 
 
-def test_points_object_is_accepted(client, services: Services, tenant: str,
-                                   ingest_key: str) -> None:
+def test_points_object_is_accepted(
+    client, services: Services, tenant: str, ingest_key: str
+) -> None:
     resp = client.post("/api/ingest", json={"points": points(4)}, headers=bearer(ingest_key))
     assert resp.status_code == 202 and resp.get_json() == {"accepted": 4}
     assert len(queued_points(services, tenant)) == 4
@@ -365,20 +379,24 @@ def test_points_object_is_accepted(client, services: Services, tenant: str,
 @pytest.mark.parametrize(
     "content_type", ["application/x-ndjson", "application/x-ndjson; charset=utf-8"]
 )
-def test_ndjson_is_accepted(client, services: Services, tenant: str, ingest_key: str,
-                            content_type: str) -> None:
+def test_ndjson_is_accepted(
+    client, services: Services, tenant: str, ingest_key: str, content_type: str
+) -> None:
     body = b"\n".join(orjson.dumps(p) for p in points(5)) + b"\n"
-    resp = client.post("/api/ingest", data=body, content_type=content_type,
-                       headers=bearer(ingest_key))
+    resp = client.post(
+        "/api/ingest", data=body, content_type=content_type, headers=bearer(ingest_key)
+    )
     assert resp.status_code == 202 and resp.get_json() == {"accepted": 5}
     assert len(queued_points(services, tenant)) == 5
 
 
-def test_accepted_points_keep_their_fields(client, services: Services, tenant: str,
-                                           ingest_key: str) -> None:
+def test_accepted_points_keep_their_fields(
+    client, services: Services, tenant: str, ingest_key: str
+) -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S.250Z", time.gmtime(now_s() - 10))
-    sent = point(data_id="exact-1", source="shop", metric_type="sales.orders",
-                 timestamp=stamp, value=3)
+    sent = point(
+        data_id="exact-1", source="shop", metric_type="sales.orders", timestamp=stamp, value=3
+    )
     resp = client.post("/api/ingest", json=[sent], headers=bearer(ingest_key))
     assert resp.status_code == 202
     [row] = queued_points(services, tenant)

@@ -99,8 +99,11 @@ def test_loopback_and_metadata_sources_and_webhooks_answer_422_by_default(
     admin_of: Any, url: str, services: Services, tenant: str, make_user: Any
 ) -> None:
     strict = admin_of(outbound_allow="")
-    message = refusal(strict.post("/api/sources", json={"name": "x", "kind": "prometheus",
-                                                        "config": {"url": url}}))  # fmt: skip
+    message = refusal(
+        strict.post(
+            "/api/sources", json={"name": "x", "kind": "prometheus", "config": {"url": url}}
+        )
+    )
     assert "is not allowed" in message and "/metrics" not in message
     analyst = signed_in(with_settings(services, outbound_allow=""), make_user(tenant, "analyst"))
     rule = rule_doc(channels=["webhook"], webhook_url=url)
@@ -128,12 +131,25 @@ def test_a_source_saved_before_the_policy_fails_its_poll_without_server_paths(
     """A row written before this policy existed (or by hand) is refused by the worker."""
     svc = isolated(services, sql_sources_enabled=True)
     source_id = str(uuid.uuid4())
-    config = {"url": services.settings.require_urls()[0], "query": SQL_QUERY,
-              "since_as": "timestamp", "max_rows": 10}  # fmt: skip
+    config = {
+        "url": services.settings.require_urls()[0],
+        "query": SQL_QUERY,
+        "since_as": "timestamp",
+        "max_rows": 10,
+    }
     with services.engine.begin() as conn:
-        conn.execute(insert(sources).values(source_id=source_id, tenant_id=tenant, name="old",
-                                            kind="sql", config=config, interval_s=10,
-                                            timeout_s=5, enabled=True))  # fmt: skip
+        conn.execute(
+            insert(sources).values(
+                source_id=source_id,
+                tenant_id=tenant,
+                name="old",
+                kind="sql",
+                config=config,
+                interval_s=10,
+                timeout_s=5,
+                enabled=True,
+            )
+        )
     try:
         assert SourceRunner(svc).run(source_id) == "error"
         polled = SourceStore(services.engine).load(source_id)
@@ -264,13 +280,23 @@ def test_webhook_failures_look_the_same_for_refused_closed_and_silent_targets(
     )
     assert created.status_code == 201, created.get_json()
     with services.engine.begin() as conn:
-        conn.execute(text("UPDATE alert_deliveries SET status = 'failed'"
-                          " WHERE status NOT IN ('sent', 'failed')"))  # fmt: skip
+        conn.execute(
+            text(
+                "UPDATE alert_deliveries SET status = 'failed'"
+                " WHERE status NOT IN ('sent', 'failed')"
+            )
+        )
     AlertEngine(services).evaluate_batch({tenant: points([90])})
     # The deliverer runs with the loopback closed except the silent port: the closed
     # port's webhook is refused by policy, as it would be in production.
-    sender = Deliverer(with_settings(services, outbound_allow=f"127.0.0.1:{silent_port}",
-                                     webhook_timeout_s=0.5, alert_retry_base_s=60))  # fmt: skip
+    sender = Deliverer(
+        with_settings(
+            services,
+            outbound_allow=f"127.0.0.1:{silent_port}",
+            webhook_timeout_s=0.5,
+            alert_retry_base_s=60,
+        )
+    )
     sender.run_once()
     sender.close()
     viewer = signed_in(services, make_user(tenant, "viewer"))
@@ -279,8 +305,9 @@ def test_webhook_failures_look_the_same_for_refused_closed_and_silent_targets(
     assert {d["last_error"] for d in deliveries} == {"delivery failed: could not connect"}
     # and with the loopback open (the run's settings), a connection refused reads the same
     with services.engine.begin() as conn:
-        conn.execute(text("UPDATE alert_deliveries SET next_attempt_at = now()"
-                          " WHERE status = 'retrying'"))  # fmt: skip
+        conn.execute(
+            text("UPDATE alert_deliveries SET next_attempt_at = now() WHERE status = 'retrying'")
+        )
     sender = Deliverer(with_settings(services, webhook_timeout_s=0.5))
     assert sender.run_once() == 2
     sender.close()

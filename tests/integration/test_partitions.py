@@ -100,8 +100,14 @@ def store_as_0001(engine: Engine, tenant: str, points: list[Point]) -> None:
     with engine.begin() as conn:
         for p in points:
             ts = datetime.fromtimestamp(p.ts_ms / 1000, tz=UTC)
-            row = {"t": tenant, "d": p.data_id, "s": p.source, "m": p.metric, "ts": ts,
-                   "v": p.value}
+            row = {
+                "t": tenant,
+                "d": p.data_id,
+                "s": p.source,
+                "m": p.metric,
+                "ts": ts,
+                "v": p.value,
+            }
             conn.execute(insert_point, row)
             for table, unit in (("rollup_1m", "minute"), ("rollup_1h", "hour")):
                 conn.execute(
@@ -152,11 +158,15 @@ def test_schema_module_mirrors_the_migrated_database(services: Services) -> None
         for table in metadata.tables.values()
         if table.dialect_options["postgresql"]["partition_by"]
     }
-    assert partitioned == declared == {
-        "points": "RANGE (ts)",
-        "rollup_1m": "RANGE (bucket)",
-        "rollup_1h": "RANGE (bucket)",
-    }
+    assert (
+        partitioned
+        == declared
+        == {
+            "points": "RANGE (ts)",
+            "rollup_1m": "RANGE (bucket)",
+            "rollup_1h": "RANGE (bucket)",
+        }
+    )
 
 
 def test_migrating_0001_rows_to_partitions_keeps_every_row_and_idempotency(
@@ -177,9 +187,11 @@ def test_migrating_0001_rows_to_partitions_keeps_every_row_and_idempotency(
 
     upgrade(svc.engine, "head")
 
-    assert {t: count(svc.engine, t) for t in before} == before == {
-        "points": 4, "rollup_1m": 4, "rollup_1h": 4
-    }
+    assert (
+        {t: count(svc.engine, t) for t in before}
+        == before
+        == {"points": 4, "rollup_1m": 4, "rollup_1h": 4}
+    )
     with svc.engine.connect() as conn:
         assert conn.execute(text("SELECT * FROM points ORDER BY data_id")).all() == snapshot
         assert conn.execute(text("SELECT * FROM rollup_1m ORDER BY bucket")).all() == minutes
@@ -187,7 +199,8 @@ def test_migrating_0001_rows_to_partitions_keeps_every_row_and_idempotency(
     assert placed["points_p20240229"] == 1 and placed["points_p20250701"] == 1
     assert sum(placed.values()) == 4
     assert set(rows_per_partition(svc.engine, "rollup_1h", tenant)) >= {
-        "rollup_1h_p202402", "rollup_1h_p202507"
+        "rollup_1h_p202402",
+        "rollup_1h_p202507",
     }
     # today's ingest window has its partitions, and the old rows are still one each
     names = partition_names(svc.engine)
@@ -239,21 +252,37 @@ def test_retention_drops_each_tier_past_its_age_and_nothing_newer(
     history = HistoryStore(svc.engine)
     tenant = new_tenant(svc.engine)
     stamps = [
-        "2024-05-20T10:00", "2024-06-10T10:00", "2026-02-20T10:00", "2026-03-10T10:00",
-        "2026-05-31T23:59:59.999", "2026-06-01T06:00", "2026-06-10T10:00", "2026-06-15T11:00",
+        "2024-05-20T10:00",
+        "2024-06-10T10:00",
+        "2026-02-20T10:00",
+        "2026-03-10T10:00",
+        "2026-05-31T23:59:59.999",
+        "2026-06-01T06:00",
+        "2026-06-10T10:00",
+        "2026-06-15T11:00",
     ]
     history.write_points([(tenant, point(at(s))) for s in stamps])
     assert (count(svc.engine, "points"), count(svc.engine, "rollup_1m")) == (8, 8)
 
     dropped = apply_retention(svc.engine, NOW, Retention())
 
-    assert sorted(p.name for p in dropped) == sorted([
-        "points_p20240520", "points_p20240610", "points_p20260220", "points_p20260310",
-        "points_p20260531", "rollup_1m_p202405", "rollup_1m_p202406", "rollup_1m_p202602",
-        "rollup_1h_p202405",
-    ])
+    assert sorted(p.name for p in dropped) == sorted(
+        [
+            "points_p20240520",
+            "points_p20240610",
+            "points_p20260220",
+            "points_p20260310",
+            "points_p20260531",
+            "rollup_1m_p202405",
+            "rollup_1m_p202406",
+            "rollup_1m_p202602",
+            "rollup_1h_p202405",
+        ]
+    )
     assert rows_per_partition(svc.engine, "points", tenant) == {
-        "points_p20260601": 1, "points_p20260610": 1, "points_p20260615": 1
+        "points_p20260601": 1,
+        "points_p20260610": 1,
+        "points_p20260615": 1,
     }
     assert count(svc.engine, "rollup_1m") == 5  # from 2026-03-10 on
     assert count(svc.engine, "rollup_1h") == 7  # from 2024-06-10 on
@@ -300,10 +329,12 @@ def test_a_point_for_a_day_without_partition_is_still_stored(
     assert services.history.write_points([(tenant, p) for p in lost]).count == 2
 
     assert rows_per_partition(services.engine, "points", tenant) == {
-        "points_p19991231": 1, "points_p20000101": 1
+        "points_p19991231": 1,
+        "points_p20000101": 1,
     }
     assert set(rows_per_partition(services.engine, "rollup_1h", tenant)) == {
-        "rollup_1h_p199912", "rollup_1h_p200001"
+        "rollup_1h_p199912",
+        "rollup_1h_p200001",
     }
     assert services.history.write_points([(tenant, p) for p in lost]).count == 0
 
@@ -341,7 +372,8 @@ def test_two_processes_ensuring_the_same_partitions_at_once_both_succeed(
         assert len(made) == 90  # every day of 2030-01-01 .. 2030-03-31
         names = partition_names(svc.engine)
         assert {MINUTE.partition_name(at("2030-12-01")), HOUR.partition_name(at("2031-01-01"))} <= {
-            *names["rollup_1m"], *names["rollup_1h"]
+            *names["rollup_1m"],
+            *names["rollup_1h"],
         }
     finally:
         other.close()

@@ -112,9 +112,9 @@ def test_the_cursor_of_a_live_message_is_read_without_decoding_its_points(
     while message is None and time.monotonic() < deadline:
         message = pubsub.get_message(timeout=0.5)
     assert message is not None
-    assert cursor_of_live_message(message["data"]) == cursor == orjson.loads(message["data"])[
-        "cursor"
-    ]
+    assert (
+        cursor_of_live_message(message["data"]) == cursor == orjson.loads(message["data"])["cursor"]
+    )
     pubsub.close()
 
 

@@ -71,8 +71,13 @@ def expected_rollups(points: list[Point], every: str) -> dict[Key, Rollup]:
     )
     return {
         (row["metric"], row["source"], row["bucket"]): Rollup(
-            row["count"], row["sum"], row["sum_abs"], row["min"], row["max"],
-            row["last_ts"], frozenset(row["last"]),
+            row["count"],
+            row["sum"],
+            row["sum_abs"],
+            row["min"],
+            row["max"],
+            row["last_ts"],
+            frozenset(row["last"]),
         )
         for row in grouped.iter_rows(named=True)
     }
@@ -215,8 +220,10 @@ def test_late_points_update_last_only_when_newer_and_resends_change_nothing(
         return services.history.write_points([(tenant, p) for p in points]).count
 
     def rollups() -> tuple[dict[Key, Rollup], dict[Key, Rollup]]:
-        return (stored_rollups(services, "rollup_1m", tenant),
-                stored_rollups(services, "rollup_1h", tenant))
+        return (
+            stored_rollups(services, "rollup_1m", tenant),
+            stored_rollups(services, "rollup_1h", tenant),
+        )
 
     a = Point("a", "web-1", "cpu.usage", _at("10:00:30"), 1.0)
     b = Point("b", "web-1", "cpu.usage", _at("10:00:50"), 2.0)

@@ -29,8 +29,17 @@ ADMIN_PASSWORD = "shutdown-test-password"
 STOP_WITHIN_S = 10.0
 START_TIMEOUT_S = 120.0
 # what would point the run at other services, or change what it starts
-SCRUBBED_ENV = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "REDIS_PREFIX", "PORT", "VAR_DIR",
-                "PROMETHEUS_MULTIPROC_DIR", "PULSE_ROLES", "WEB_PROCESSES")  # fmt: skip
+SCRUBBED_ENV = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "REDIS_PREFIX",
+    "PORT",
+    "VAR_DIR",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "PULSE_ROLES",
+    "WEB_PROCESSES",
+)
 
 
 def free_port() -> int:
@@ -73,14 +82,23 @@ class Run:
     def start(self) -> None:
         """Start every role and wait until /readyz answers 200."""
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
-        env.update(VAR_DIR=str(self.var_dir), DEMO_DATA="0", PORT=str(self.port),
-                   PULSE_ADMIN_PASSWORD=ADMIN_PASSWORD)  # fmt: skip
+        env.update(
+            VAR_DIR=str(self.var_dir),
+            DEMO_DATA="0",
+            PORT=str(self.port),
+            PULSE_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        )
         log = (self.var_dir.parent / "app.log").open("ab")
         # a session of its own, as a service manager gives it: the test's signals reach only it
         self.process = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=log,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
@@ -100,8 +118,10 @@ class Run:
         found = {"app": app}
         for child in app.children(recursive=True):
             found[f"child {child.pid} {' '.join(child.cmdline()[-2:])}"] = child
-        for name, pidfile in (("postgres", self.var_dir / "pg" / "postmaster.pid"),
-                              ("valkey", self.var_dir / "redis" / "redis.pid")):  # fmt: skip
+        for name, pidfile in (
+            ("postgres", self.var_dir / "pg" / "postmaster.pid"),
+            ("valkey", self.var_dir / "redis" / "redis.pid"),
+        ):
             pid = pid_in(pidfile)
             assert pid is not None, f"no {name} pidfile in {pidfile.parent}"
             found[name] = psutil.Process(pid)
@@ -118,8 +138,12 @@ class Run:
 
     def ingest(self, metric: str, value: float, age_s: float) -> None:
         """One point `age_s` seconds old (points of one test lie in separate 10 s buckets)."""
-        point = {"source": "shutdown-test", "metric_type": metric,
-                 "timestamp": time.time() - age_s, "value": value}  # fmt: skip
+        point = {
+            "source": "shutdown-test",
+            "metric_type": metric,
+            "timestamp": time.time() - age_s,
+            "value": value,
+        }
         resp = self.http.post(f"{self.url}/api/ingest", json=[point], timeout=10)
         assert resp.status_code == 202, resp.text
 
@@ -127,10 +151,15 @@ class Run:
         """The raw values of `metric` in PostgreSQL, through /api/data."""
         resp = self.http.get(
             f"{self.url}/api/data",
-            params={"metric": metric, "start": "now-1h", "end": "now+5m", "step": "10s",
-                    "agg": "sum"},
+            params={
+                "metric": metric,
+                "start": "now-1h",
+                "end": "now+5m",
+                "step": "10s",
+                "agg": "sum",
+            },
             timeout=10,
-        )  # fmt: skip
+        )
         assert resp.status_code == 200, resp.text
         return sorted(value for series in resp.json()["series"] for _, value in series["points"])
 
@@ -154,8 +183,9 @@ class Run:
         while any(running(proc) for proc in processes.values()):
             if time.monotonic() - sent > STOP_WITHIN_S:
                 left = [name for name, proc in processes.items() if running(proc)]
-                pytest.fail(f"still running {STOP_WITHIN_S}s after {sig.name}: {left}"
-                            f"{self.log_tail()}")  # fmt: skip
+                pytest.fail(
+                    f"still running {STOP_WITHIN_S}s after {sig.name}: {left}{self.log_tail()}"
+                )
             time.sleep(0.05)
         self.process.wait(timeout=1)
         self.http = requests.Session()
@@ -211,8 +241,9 @@ def test_a_signal_stops_every_process_of_the_run_and_keeps_the_data(
     metric = f"shutdown.{uuid.uuid4().hex[:8]}"
     run.start()
     # a wrong password is refused with the message (the throttle's EXPIRE NX needs Redis 7+)
-    refused = requests.post(f"{run.url}/login", json={"username": "admin", "password": "wrong"},
-                            timeout=10)  # fmt: skip
+    refused = requests.post(
+        f"{run.url}/login", json={"username": "admin", "password": "wrong"}, timeout=10
+    )
     assert refused.status_code == 401, refused.text
     assert refused.json()["error"]["message"] == "Wrong username or password."
     run.sign_in()

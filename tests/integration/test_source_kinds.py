@@ -468,4 +468,3 @@ def test_demo_kind_ticks_and_keeps_its_walks_in_the_state() -> None:
     walked = demo.poll(config, roundtrip(first.state), context(now_ms=second + 1000))
     cpu = {p.source: p.value for p in walked.points if p.metric == "cpu.usage"}
     assert all(abs(cpu[h] - first.state["cpu"][h]) < 20 for h in cpu)
-

@@ -174,9 +174,7 @@ def sql_admin(services: Services, tenant: str, make_user) -> Iterator[Any]:  # t
 SHOP_QUERY = "SELECT ts, 'm', s, v FROM t WHERE ts > :since"
 
 
-def test_credentials_are_masked_and_kept_when_sent_back(
-    sql_admin: Any, services: Services
-) -> None:
+def test_credentials_are_masked_and_kept_when_sent_back(sql_admin: Any, services: Services) -> None:
     admin = sql_admin
     url = "postgresql+psycopg://reader:hunter2@db.internal:5432/shop"
     resp = admin.post(

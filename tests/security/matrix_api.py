@@ -50,8 +50,12 @@ def _rule_unless(world: World, rule_id: str, changed: Callable[[Any], bool]) -> 
 
 
 def ingest(world: World, caller: str) -> Probe:
-    point = {"source": "matrix-probe", "metric_type": "matrix.throwaway",
-             "timestamp": int(time.time()), "value": 1}  # fmt: skip
+    point = {
+        "source": "matrix-probe",
+        "metric_type": "matrix.throwaway",
+        "timestamp": int(time.time()),
+        "value": 1,
+    }
     return Probe("/api/ingest", [point])
 
 
@@ -73,8 +77,9 @@ def create_source(world: World, caller: str) -> Probe:
         if row is not None:
             SourceStore(world.services.engine).delete(row.tenant_id, row.source_id)
 
-    return Probe("/api/sources", {"name": name, "kind": "demo", "config": {}, "enabled": False},
-                 after)  # fmt: skip
+    return Probe(
+        "/api/sources", {"name": name, "kind": "demo", "config": {}, "enabled": False}, after
+    )
 
 
 def update_source(world: World, caller: str) -> Probe:
@@ -139,8 +144,9 @@ def acknowledge(world: World, caller: str) -> Probe:
     incident_id = world.fresh_incident()
 
     def after(allowed: bool) -> None:
-        row = world.row("SELECT acknowledged_by FROM incidents WHERE incident_id = :i",
-                        i=incident_id)  # fmt: skip
+        row = world.row(
+            "SELECT acknowledged_by FROM incidents WHERE incident_id = :i", i=incident_id
+        )
         assert (row.acknowledged_by is not None) == allowed
 
     return Probe(f"/api/incidents/{incident_id}/ack", None, after)
@@ -180,9 +186,15 @@ def _with(template: str) -> Builder:
     """A GET of a path naming A's shared objects ({rule}, {incident}, {source}, …)."""
 
     def build(world: World, caller: str) -> Probe:
-        return Probe(template.format(
-            rule=world.rule_id, incident=world.incident_id, source=world.source_id,
-            dead=world.dead_id, notification=world.notifications["A viewer"]))  # fmt: skip
+        return Probe(
+            template.format(
+                rule=world.rule_id,
+                incident=world.incident_id,
+                source=world.source_id,
+                dead=world.dead_id,
+                notification=world.notifications["A viewer"],
+            )
+        )
 
     return build
 
@@ -193,59 +205,53 @@ A, R, W, X = 200, 201, 202, 204  # answers of allowed cells: ok, created, accept
 # (method, rule) → (status per caller, the request). Columns, as CALLERS:
 #   anon  A-viewer  A-analyst  A-admin  A-ingest  A-read  B-admin  B-read
 MATRIX: dict[tuple[str, str], tuple[tuple[int, ...], Builder]] = {
-    ("POST", "/api/ingest"):
-        ((401, 403, W, W, W, 403, W, 403), ingest),
-    ("GET", "/api/metrics"):
-        ((401, A, A, A, 403, A, A, A), _get("/api/metrics")),
-    ("GET", "/api/stream-token"):
-        ((401, A, A, A, 403, A, A, A), _get("/api/stream-token")),
-    ("GET", "/api/openapi.json"):
-        ((401, A, A, A, A, A, A, A), _get("/api/openapi.json")),
-    ("GET", "/api/data"):
-        ((401, A, A, A, 403, A, A, A), _get(f"/api/data?{QUERY}")),
-    ("GET", "/api/export"):
-        ((401, 403, A, A, 403, A, A, A), _get(f"/api/export?{QUERY}&format=csv")),
-    ("GET", "/api/dead-letters"):
-        ((401, 403, 403, A, 403, 403, A, 403), _get("/api/dead-letters")),
-    ("POST", "/api/dead-letters/<dead_id>/replay"):
-        ((401, 403, 403, W, 403, 403, 404, 403), replay_dead_letter),
-    ("GET", "/api/pipeline/accounting"):
-        ((401, 403, 403, A, 403, 403, A, 403), _get("/api/pipeline/accounting")),
-    ("GET", "/api/sources"):
-        ((401, 403, 403, A, 403, 403, A, 403), _get("/api/sources")),
-    ("POST", "/api/sources"):
-        ((401, 403, 403, R, 403, 403, R, 403), create_source),
-    ("GET", "/api/sources/<source_id>"):
-        ((401, 403, 403, A, 403, 403, 404, 403), _with("/api/sources/{source}")),
-    ("PUT", "/api/sources/<source_id>"):
-        ((401, 403, 403, A, 403, 403, 404, 403), update_source),
-    ("DELETE", "/api/sources/<source_id>"):
-        ((401, 403, 403, X, 403, 403, 404, 403), delete_source),
-    ("GET", "/api/alerts"):
-        ((401, A, A, A, 403, A, A, A), _get("/api/alerts")),
-    ("POST", "/api/alerts"):
-        ((401, 403, R, R, 403, 403, R, 403), create_rule),
-    ("POST", "/api/alerts/preview"):
-        ((401, 403, A, A, 403, 403, A, 403), _preview),
-    ("GET", "/api/alerts/<rule_id>"):
-        ((401, A, A, A, 403, A, 404, 404), _with("/api/alerts/{rule}")),
-    ("PUT", "/api/alerts/<rule_id>"):
-        ((401, 403, A, A, 403, 403, 404, 403), update_rule),
-    ("DELETE", "/api/alerts/<rule_id>"):
-        ((401, 403, X, X, 403, 403, 404, 403), delete_rule),
-    ("POST", "/api/alerts/<rule_id>/silence"):
-        ((401, 403, A, A, 403, 403, 404, 403), silence_rule),
-    ("GET", "/api/incidents"):
-        ((401, A, A, A, 403, A, A, A), _get("/api/incidents")),
-    ("GET", "/api/incidents/<incident_id>"):
-        ((401, A, A, A, 403, A, 404, 404), _with("/api/incidents/{incident}")),
-    ("POST", "/api/incidents/<incident_id>/ack"):
-        ((401, A, A, A, 403, 403, 404, 403), acknowledge),
-    ("GET", "/api/notifications"):
-        ((401, A, A, A, 403, 403, A, 403), _get("/api/notifications")),
+    ("POST", "/api/ingest"): ((401, 403, W, W, W, 403, W, 403), ingest),
+    ("GET", "/api/metrics"): ((401, A, A, A, 403, A, A, A), _get("/api/metrics")),
+    ("GET", "/api/stream-token"): ((401, A, A, A, 403, A, A, A), _get("/api/stream-token")),
+    ("GET", "/api/openapi.json"): ((401, A, A, A, A, A, A, A), _get("/api/openapi.json")),
+    ("GET", "/api/data"): ((401, A, A, A, 403, A, A, A), _get(f"/api/data?{QUERY}")),
+    ("GET", "/api/export"): (
+        (401, 403, A, A, 403, A, A, A),
+        _get(f"/api/export?{QUERY}&format=csv"),
+    ),
+    ("GET", "/api/dead-letters"): ((401, 403, 403, A, 403, 403, A, 403), _get("/api/dead-letters")),
+    ("POST", "/api/dead-letters/<dead_id>/replay"): (
+        (401, 403, 403, W, 403, 403, 404, 403),
+        replay_dead_letter,
+    ),
+    ("GET", "/api/pipeline/accounting"): (
+        (401, 403, 403, A, 403, 403, A, 403),
+        _get("/api/pipeline/accounting"),
+    ),
+    ("GET", "/api/sources"): ((401, 403, 403, A, 403, 403, A, 403), _get("/api/sources")),
+    ("POST", "/api/sources"): ((401, 403, 403, R, 403, 403, R, 403), create_source),
+    ("GET", "/api/sources/<source_id>"): (
+        (401, 403, 403, A, 403, 403, 404, 403),
+        _with("/api/sources/{source}"),
+    ),
+    ("PUT", "/api/sources/<source_id>"): ((401, 403, 403, A, 403, 403, 404, 403), update_source),
+    ("DELETE", "/api/sources/<source_id>"): ((401, 403, 403, X, 403, 403, 404, 403), delete_source),
+    ("GET", "/api/alerts"): ((401, A, A, A, 403, A, A, A), _get("/api/alerts")),
+    ("POST", "/api/alerts"): ((401, 403, R, R, 403, 403, R, 403), create_rule),
+    ("POST", "/api/alerts/preview"): ((401, 403, A, A, 403, 403, A, 403), _preview),
+    ("GET", "/api/alerts/<rule_id>"): (
+        (401, A, A, A, 403, A, 404, 404),
+        _with("/api/alerts/{rule}"),
+    ),
+    ("PUT", "/api/alerts/<rule_id>"): ((401, 403, A, A, 403, 403, 404, 403), update_rule),
+    ("DELETE", "/api/alerts/<rule_id>"): ((401, 403, X, X, 403, 403, 404, 403), delete_rule),
+    ("POST", "/api/alerts/<rule_id>/silence"): ((401, 403, A, A, 403, 403, 404, 403), silence_rule),
+    ("GET", "/api/incidents"): ((401, A, A, A, 403, A, A, A), _get("/api/incidents")),
+    ("GET", "/api/incidents/<incident_id>"): (
+        (401, A, A, A, 403, A, 404, 404),
+        _with("/api/incidents/{incident}"),
+    ),
+    ("POST", "/api/incidents/<incident_id>/ack"): ((401, A, A, A, 403, 403, 404, 403), acknowledge),
+    ("GET", "/api/notifications"): ((401, A, A, A, 403, 403, A, 403), _get("/api/notifications")),
     # another user's notification is as absent as another tenant's
-    ("POST", "/api/notifications/<notification_id>/read"):
-        ((401, A, 404, 404, 403, 403, 404, 403), read_viewer_notification),
-    ("POST", "/api/notifications/read-all"):
-        ((401, A, A, A, 403, 403, A, 403), read_all),
-}  # fmt: skip
+    ("POST", "/api/notifications/<notification_id>/read"): (
+        (401, A, 404, 404, 403, 403, 404, 403),
+        read_viewer_notification,
+    ),
+    ("POST", "/api/notifications/read-all"): ((401, A, A, A, 403, 403, A, 403), read_all),
+}

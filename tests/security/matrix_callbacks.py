@@ -48,9 +48,12 @@ def callback_names(app: dash.Dash) -> dict[str, str]:
     for spec in app._callback_list:
         function = spec.get("clientside_function")
         if function:
-            named = (f"{function['namespace']}.{function['function_name']}"
-                     if not function["namespace"].startswith("_dash") else spec["output"])
-            names[f"clientside {named}"] = spec["output"]  # fmt: skip
+            named = (
+                f"{function['namespace']}.{function['function_name']}"
+                if not function["namespace"].startswith("_dash")
+                else spec["output"]
+            )
+            names[f"clientside {named}"] = spec["output"]
     return names
 
 
@@ -69,15 +72,20 @@ def _item(spec: dict[str, str], values: dict[tuple[str, str], Any]) -> Any:
     if pattern.get("index") != ["ALL"]:
         return {"id": pattern, "property": prop, "value": values.get((pattern["type"], prop))}
     found = values.get((pattern["type"], prop), [])
-    return [{"id": {**pattern, "index": index}, "property": prop, "value": value}
-            for index, value in found]  # fmt: skip
+    return [
+        {"id": {**pattern, "index": index}, "property": prop, "value": value}
+        for index, value in found
+    ]
 
 
 def _outputs(key: str, entry: dict[str, Any]) -> Any:
     outputs = []
     for output in entry["output"] if isinstance(entry["output"], list) else [entry["output"]]:
-        ident = json.loads(output.component_id_str()) if isinstance(
-            output.component_id, dict) else output.component_id  # fmt: skip
+        ident = (
+            json.loads(output.component_id_str())
+            if isinstance(output.component_id, dict)
+            else output.component_id
+        )
         prop = output.component_property
         if isinstance(ident, dict) and ident.get("index") == ["ALL"]:
             indices = PATTERN_INDICES.get(ident["type"], [])
@@ -87,8 +95,9 @@ def _outputs(key: str, entry: dict[str, Any]) -> Any:
     return outputs if key.startswith("..") else outputs[0]
 
 
-def payload(world: World, name: str, values: dict[tuple[str, str], Any],
-            changed: list[tuple[Any, str]]) -> dict[str, Any]:  # fmt: skip
+def payload(
+    world: World, name: str, values: dict[tuple[str, str], Any], changed: list[tuple[Any, str]]
+) -> dict[str, Any]:
     """The body the browser would post for callback `name` with these input/state values
     (keyed by (id, property), or (pattern type, property) → [(index, value)])."""
     key = callback_names(world.app)[name]
@@ -103,9 +112,20 @@ def payload(world: World, name: str, values: dict[tuple[str, str], Any],
 
 
 def _form(**fields: Any) -> list[tuple[str, Any]]:
-    doc = {"name": "matrix-form", "metric": A_METRIC, "source": "*", "kind": "threshold",
-           "op": ">", "threshold": "80", "direction": "both", "clear_threshold": "75",
-           "for_s": "0", "severity": "warning", "cooldown_s": "300", **fields}  # fmt: skip
+    doc = {
+        "name": "matrix-form",
+        "metric": A_METRIC,
+        "source": "*",
+        "kind": "threshold",
+        "op": ">",
+        "threshold": "80",
+        "direction": "both",
+        "clear_threshold": "75",
+        "for_s": "0",
+        "severity": "warning",
+        "cooldown_s": "300",
+        **fields,
+    }
     return [(f, doc.get(f, "")) for f in FIELD_NAMES]
 
 
@@ -130,19 +150,28 @@ def reader(name: str, values: dict[tuple[str, str], Any], trigger: tuple[str, st
 
 
 EXPLORE_FILTERS = {
-    ("explore-metrics", "value"): [A_METRIC], ("explore-sources", "value"): [],
-    ("explore-range", "value"): "1h", ("explore-agg", "value"): "avg",
-    ("explore-step", "value"): "auto", ("explore-chart", "value"): "table",
-    ("explore-ma", "value"): "0", ("explore-compare", "value"): False,
-    ("explore-breakdown", "value"): "metric", ("explore-live-switch", "value"): False,
-    ("explore-tz", "data"): "UTC", ("explore-reload", "data"): 0,
-}  # fmt: skip
+    ("explore-metrics", "value"): [A_METRIC],
+    ("explore-sources", "value"): [],
+    ("explore-range", "value"): "1h",
+    ("explore-agg", "value"): "avg",
+    ("explore-step", "value"): "auto",
+    ("explore-chart", "value"): "table",
+    ("explore-ma", "value"): "0",
+    ("explore-compare", "value"): False,
+    ("explore-breakdown", "value"): "metric",
+    ("explore-live-switch", "value"): False,
+    ("explore-tz", "data"): "UTC",
+    ("explore-reload", "data"): 0,
+}
 
 
 def download(world: World) -> CbProbe:
-    body = payload(world, "callbacks.explore.download",
-                   {**EXPLORE_FILTERS, ("explore-csv", "n_clicks"): 1},
-                   [("explore-csv", "n_clicks")])  # fmt: skip
+    body = payload(
+        world,
+        "callbacks.explore.download",
+        {**EXPLORE_FILTERS, ("explore-csv", "n_clicks"): 1},
+        [("explore-csv", "n_clicks")],
+    )
     return CbProbe(body, check=_file_only_for_analysts)
 
 
@@ -158,36 +187,58 @@ def _file_only_for_analysts(caller: str, answer: dict[str, Any]) -> None:
 
 def open_editor(world: World) -> CbProbe:
     action = [(f"edit|{world.rule_id}", 1)]
-    body = payload(world, "callbacks.alerts.open_editor", {("rule-action", "n_clicks"): action},
-                   [({"type": "rule-action", "index": f"edit|{world.rule_id}"}, "n_clicks")])
+    body = payload(
+        world,
+        "callbacks.alerts.open_editor",
+        {("rule-action", "n_clicks"): action},
+        [({"type": "rule-action", "index": f"edit|{world.rule_id}"}, "n_clicks")],
+    )
     return CbProbe(body)
 
 
 def save_edit(world: World) -> CbProbe:
     rule_id = world.fresh_rule()
-    values = {("alerts-save", "n_clicks"): 1, ("rule-field", "value"): _form(threshold="99"),
-              ("alerts-editing", "data"): rule_id, ("alerts-reload", "data"): 0}  # fmt: skip
+    values = {
+        ("alerts-save", "n_clicks"): 1,
+        ("rule-field", "value"): _form(threshold="99"),
+        ("alerts-editing", "data"): rule_id,
+        ("alerts-reload", "data"): 0,
+    }
     body = payload(world, "callbacks.alerts.save", values, [("alerts-save", "n_clicks")])
     return CbProbe(body, _rule_changed(world, rule_id, lambda r: r.params["threshold"] == 99))
 
 
 def save_new(world: World) -> CbProbe:
     name = f"matrix-cb-new-{id(world)}-{world.fresh_rule()[:8]}"
-    values = {("alerts-save", "n_clicks"): 1, ("rule-field", "value"): _form(name=name),
-              ("alerts-editing", "data"): None, ("alerts-reload", "data"): 0}  # fmt: skip
+    values = {
+        ("alerts-save", "n_clicks"): 1,
+        ("rule-field", "value"): _form(name=name),
+        ("alerts-editing", "data"): None,
+        ("alerts-reload", "data"): 0,
+    }
     body = payload(world, "callbacks.alerts.save", values, [("alerts-save", "n_clicks")])
-    return CbProbe(body, lambda: bool(world.row(
-        "SELECT 1 FROM alert_rules WHERE name = :n AND tenant_id = :t", n=name,
-        t=world.tenant_a)))  # fmt: skip
+    return CbProbe(
+        body,
+        lambda: bool(
+            world.row(
+                "SELECT 1 FROM alert_rules WHERE name = :n AND tenant_id = :t",
+                n=name,
+                t=world.tenant_a,
+            )
+        ),
+    )
 
 
 def rule_action(action: str, test: Callable[[Any], bool]) -> Callable[[World], CbProbe]:
     def build(world: World) -> CbProbe:
         rule_id = world.fresh_rule()
         index = f"{action}|{rule_id}"
-        body = payload(world, "callbacks.alerts.act",
-                       {("rule-action", "n_clicks"): [(index, 1)], ("alerts-reload", "data"): 0},
-                       [({"type": "rule-action", "index": index}, "n_clicks")])  # fmt: skip
+        body = payload(
+            world,
+            "callbacks.alerts.act",
+            {("rule-action", "n_clicks"): [(index, 1)], ("alerts-reload", "data"): 0},
+            [({"type": "rule-action", "index": index}, "n_clicks")],
+        )
         return CbProbe(body, _rule_changed(world, rule_id, test))
 
     return build
@@ -195,10 +246,14 @@ def rule_action(action: str, test: Callable[[Any], bool]) -> Callable[[World], C
 
 def confirm_delete(world: World) -> CbProbe:
     rule_id = world.fresh_rule()
-    values = {("alerts-confirm", "submit_n_clicks"): 1, ("alerts-deleting", "data"): rule_id,
-              ("alerts-reload", "data"): 0}  # fmt: skip
-    body = payload(world, "callbacks.alerts.delete", values,
-                   [("alerts-confirm", "submit_n_clicks")])  # fmt: skip
+    values = {
+        ("alerts-confirm", "submit_n_clicks"): 1,
+        ("alerts-deleting", "data"): rule_id,
+        ("alerts-reload", "data"): 0,
+    }
+    body = payload(
+        world, "callbacks.alerts.delete", values, [("alerts-confirm", "submit_n_clicks")]
+    )
     return CbProbe(body, _rule_changed(world, rule_id, lambda r: False))
 
 
@@ -214,50 +269,102 @@ def _preview_only_for_editors(caller: str, answer: dict[str, Any]) -> None:
 
 
 def _notifications(world: World, kind: str, index: str, check: Callable[[], bool]) -> CbProbe:
-    values = {(kind, "n_clicks"): [(index, 1)], ("notifs-severity", "value"): None,
-              ("notifs-period", "value"): "all"}  # fmt: skip
-    body = payload(world, "callbacks.notifications.show", values,
-                   [({"type": kind, "index": index}, "n_clicks")])  # fmt: skip
+    values = {
+        (kind, "n_clicks"): [(index, 1)],
+        ("notifs-severity", "value"): None,
+        ("notifs-period", "value"): "all",
+    }
+    body = payload(
+        world,
+        "callbacks.notifications.show",
+        values,
+        [({"type": kind, "index": index}, "n_clicks")],
+    )
     return CbProbe(body, check)
 
 
 def mark_viewer_notification(world: World) -> CbProbe:
     notification = world.notification_of(world.fresh_incident(), "A viewer")
-    return _notifications(world, "notif-read", notification, lambda: bool(world.row(
-        "SELECT read FROM notifications WHERE notification_id = :n", n=notification).read))
+    return _notifications(
+        world,
+        "notif-read",
+        notification,
+        lambda: bool(
+            world.row(
+                "SELECT read FROM notifications WHERE notification_id = :n", n=notification
+            ).read
+        ),
+    )
 
 
 def acknowledge(world: World) -> CbProbe:
     incident = world.fresh_incident()
-    return _notifications(world, "notif-ack", incident, lambda: bool(world.row(
-        "SELECT acknowledged_by FROM incidents WHERE incident_id = :i",
-        i=incident).acknowledged_by))  # fmt: skip
+    return _notifications(
+        world,
+        "notif-ack",
+        incident,
+        lambda: bool(
+            world.row(
+                "SELECT acknowledged_by FROM incidents WHERE incident_id = :i", i=incident
+            ).acknowledged_by
+        ),
+    )
 
 
 OK, DOES = "ok", "does"
 # name → [(what it tries, answer per caller: anon, A viewer, A analyst, B admin, probe)]
 CALLBACKS: dict[str, list[tuple[str, tuple[Any, ...], Callable[[World], CbProbe]]]] = {
     "callbacks.shell.route": [("render /alerts", (401, OK, OK, OK), route)],
-    "callbacks.overview.load": [("load the overview", (401, OK, OK, OK),
-                                 reader("callbacks.overview.load",
-                                        {("overview-reload", "data"): 0},
-                                        ("overview-reload", "data")))],
-    "callbacks.explore.load_names": [("list metric names", (401, OK, OK, OK),
-                                      reader("callbacks.explore.load_names",
-                                             {("explore-reload", "data"): 0},
-                                             ("explore-reload", "data")))],
-    "callbacks.explore.show": [("query A's metric", (401, OK, OK, OK),
-                                reader("callbacks.explore.show", EXPLORE_FILTERS,
-                                       ("explore-reload", "data")))],
+    "callbacks.overview.load": [
+        (
+            "load the overview",
+            (401, OK, OK, OK),
+            reader(
+                "callbacks.overview.load",
+                {("overview-reload", "data"): 0},
+                ("overview-reload", "data"),
+            ),
+        )
+    ],
+    "callbacks.explore.load_names": [
+        (
+            "list metric names",
+            (401, OK, OK, OK),
+            reader(
+                "callbacks.explore.load_names",
+                {("explore-reload", "data"): 0},
+                ("explore-reload", "data"),
+            ),
+        )
+    ],
+    "callbacks.explore.show": [
+        (
+            "query A's metric",
+            (401, OK, OK, OK),
+            reader("callbacks.explore.show", EXPLORE_FILTERS, ("explore-reload", "data")),
+        )
+    ],
     "callbacks.explore.download": [("export A's metric", (401, OK, OK, OK), download)],
-    "callbacks.alerts.show": [("list rules", (401, OK, OK, OK),
-                               reader("callbacks.alerts.show", {("alerts-reload", "data"): 0},
-                                      ("alerts-reload", "data")))],
-    "callbacks.alerts.fields_of_kind": [("switch kind", (401, OK, OK, OK),
-                                         reader("callbacks.alerts.fields_of_kind",
-                                                {("rule-field", "value"): "rate"},
-                                                ({"type": "rule-field", "index": "kind"},
-                                                 "value")))],
+    "callbacks.alerts.show": [
+        (
+            "list rules",
+            (401, OK, OK, OK),
+            reader(
+                "callbacks.alerts.show", {("alerts-reload", "data"): 0}, ("alerts-reload", "data")
+            ),
+        )
+    ],
+    "callbacks.alerts.fields_of_kind": [
+        (
+            "switch kind",
+            (401, OK, OK, OK),
+            reader(
+                "callbacks.alerts.fields_of_kind",
+                {("rule-field", "value"): "rate"},
+                ({"type": "rule-field", "index": "kind"}, "value"),
+            ),
+        )
+    ],
     "callbacks.alerts.open_editor": [("open A's rule", (401, OK, OK, OK), open_editor)],
     "callbacks.alerts.save": [
         ("edit A's rule", (401, OK, DOES, OK), save_edit),
@@ -265,8 +372,11 @@ CALLBACKS: dict[str, list[tuple[str, tuple[Any, ...], Callable[[World], CbProbe]
     ],
     "callbacks.alerts.act": [
         ("disable A's rule", (401, OK, DOES, OK), rule_action("toggle", lambda r: not r.enabled)),
-        ("silence A's rule", (401, OK, DOES, OK),
-         rule_action("silence24h", lambda r: r.silenced_until is not None)),
+        (
+            "silence A's rule",
+            (401, OK, DOES, OK),
+            rule_action("silence24h", lambda r: r.silenced_until is not None),
+        ),
     ],
     "callbacks.alerts.delete": [("delete A's rule", (401, OK, DOES, OK), confirm_delete)],
     "callbacks.alerts.show_preview": [("preview a rule", (401, OK, OK, OK), show_preview)],
@@ -274,7 +384,7 @@ CALLBACKS: dict[str, list[tuple[str, tuple[Any, ...], Callable[[World], CbProbe]
         ("mark A viewer's notification read", (401, DOES, OK, OK), mark_viewer_notification),
         ("acknowledge A's incident", (401, DOES, DOES, OK), acknowledge),
     ],
-}  # fmt: skip
+}
 # Clientside callbacks (assets/*.js): the server has nothing to run for them.
 CLIENTSIDE = (
     "clientside navbar-collapse.is_open",

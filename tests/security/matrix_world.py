@@ -30,8 +30,16 @@ from data.sources import SourceStore
 from tests.conftest import PASSWORD
 
 # The callers of every cell, in the order of the matrix's columns.
-CALLERS = ("anonymous", "A viewer", "A analyst", "A admin", "A ingest key", "A read key",
-           "B admin", "B read key")  # fmt: skip
+CALLERS = (
+    "anonymous",
+    "A viewer",
+    "A analyst",
+    "A admin",
+    "A ingest key",
+    "A read key",
+    "B admin",
+    "B read key",
+)
 B_CALLERS = ("B admin", "B read key")
 A_MARK = "matrixsecret"  # in every name of tenant A's objects
 A_METRIC = f"{A_MARK}.cpu"
@@ -75,9 +83,16 @@ class World:
         assert rule is not None
         at_ms = int(time.time() * 1000)
         series = f"{A_MARK}-host-{uuid.uuid4().hex[:6]}"
-        transition = Transition("firing", f"{rule.rule_id}|value|{A_METRIC}|{series}|{at_ms}",
-                                "value", A_METRIC, series, at_ms, 93.5,
-                                f"{A_MARK} CPU hot: {A_METRIC} 93.5 > 80 on {series}")  # fmt: skip
+        transition = Transition(
+            "firing",
+            f"{rule.rule_id}|value|{A_METRIC}|{series}|{at_ms}",
+            "value",
+            A_METRIC,
+            series,
+            at_ms,
+            93.5,
+            f"{A_MARK} CPU hot: {A_METRIC} 93.5 > 80 on {series}",
+        )
         with self.services.engine.begin() as conn:
             recorded = record(conn, rule.definition(), transition, [])
         assert recorded.incident_id is not None
@@ -86,16 +101,24 @@ class World:
     def notification_of(self, incident_id: str, caller: str) -> str:
         """The id of the notification of `incident_id` sent to `caller`."""
         with self.services.engine.connect() as conn:
-            return str(conn.execute(
-                text("SELECT notification_id FROM notifications"
-                     " WHERE incident_id = :i AND user_id = :u"),
-                {"i": incident_id, "u": self.users[caller].user_id},
-            ).scalar_one())  # fmt: skip
+            return str(
+                conn.execute(
+                    text(
+                        "SELECT notification_id FROM notifications"
+                        " WHERE incident_id = :i AND user_id = :u"
+                    ),
+                    {"i": incident_id, "u": self.users[caller].user_id},
+                ).scalar_one()
+            )
 
     def fresh_source(self) -> str:
         """A new, disabled demo source of tenant A; its id."""
-        doc = {"name": f"{A_MARK}-source-{uuid.uuid4().hex[:6]}", "kind": "demo",
-               "config": {"seed": 1}, "enabled": False}  # fmt: skip
+        doc = {
+            "name": f"{A_MARK}-source-{uuid.uuid4().hex[:6]}",
+            "kind": "demo",
+            "config": {"seed": 1},
+            "enabled": False,
+        }
         return SourceStore(self.services.engine).create(self.tenant_a, doc).source_id
 
     def fresh_dead_letter(self) -> str:
@@ -104,8 +127,9 @@ class World:
         live.ensure_group()
         now_ms = int(time.time() * 1000)
         point = Point(uuid.uuid4().hex, f"{A_MARK}-dead", A_METRIC, now_ms, 1.0)
-        entry = IngestEntry(f"{now_ms}-{uuid.uuid4().int % 1_000_000}", self.tenant_a, [point],
-                            True)  # fmt: skip
+        entry = IngestEntry(
+            f"{now_ms}-{uuid.uuid4().int % 1_000_000}", self.tenant_a, [point], True
+        )
         letters = DeadLetters(live)
         letters.bury(entry, f"{A_MARK} refused", 5)
         found = [d for d in letters.of_tenant(self.tenant_a) if d.entry_id == entry.entry_id]
@@ -123,9 +147,20 @@ class World:
 
 def rule_doc(name: str, **changes: Any) -> dict[str, Any]:
     """A valid threshold rule definition on A_METRIC."""
-    doc = {"name": name, "metric": A_METRIC, "source": "*", "kind": "threshold", "op": ">",
-           "threshold": 80, "clear_threshold": 75, "for_s": 0, "severity": "critical",
-           "cooldown_s": 300, "channels": ["in_app"], "enabled": True}  # fmt: skip
+    doc = {
+        "name": name,
+        "metric": A_METRIC,
+        "source": "*",
+        "kind": "threshold",
+        "op": ">",
+        "threshold": 80,
+        "clear_threshold": 75,
+        "for_s": 0,
+        "severity": "critical",
+        "cooldown_s": 300,
+        "channels": ["in_app"],
+        "enabled": True,
+    }
     doc.update(changes)
     return doc
 
@@ -144,15 +179,19 @@ def build_world(services: Services) -> World:
     tenant_a, tenant_b = f"matrix-a-{suffix}", f"matrix-b-{suffix}"
     accounts = services.accounts
     users = {
-        "A viewer": accounts.create_user(tenant_a, f"mx-viewer-{suffix}", f"v{suffix}@a.example",
-                                         "viewer", PASSWORD),
-        "A analyst": accounts.create_user(tenant_a, f"mx-analyst-{suffix}",
-                                          f"n{suffix}@a.example", "analyst", PASSWORD),
-        "A admin": accounts.create_user(tenant_a, f"mx-admin-{suffix}", f"d{suffix}@a.example",
-                                        "admin", PASSWORD),
-        "B admin": accounts.create_user(tenant_b, f"mx-badmin-{suffix}", f"b{suffix}@b.example",
-                                        "admin", PASSWORD),
-    }  # fmt: skip
+        "A viewer": accounts.create_user(
+            tenant_a, f"mx-viewer-{suffix}", f"v{suffix}@a.example", "viewer", PASSWORD
+        ),
+        "A analyst": accounts.create_user(
+            tenant_a, f"mx-analyst-{suffix}", f"n{suffix}@a.example", "analyst", PASSWORD
+        ),
+        "A admin": accounts.create_user(
+            tenant_a, f"mx-admin-{suffix}", f"d{suffix}@a.example", "admin", PASSWORD
+        ),
+        "B admin": accounts.create_user(
+            tenant_b, f"mx-badmin-{suffix}", f"b{suffix}@b.example", "admin", PASSWORD
+        ),
+    }
     keys = {
         "A ingest key": accounts.create_api_key(tenant_a, "matrix ingest", "ingest"),
         "A read key": accounts.create_api_key(tenant_a, "matrix read", "read"),
@@ -165,8 +204,9 @@ def build_world(services: Services) -> World:
     world = World(services, app, tenant_a, tenant_b, clients, users, keys)
     world.rule_id = world.fresh_rule()
     world.incident_id = world.fresh_incident()
-    world.notifications = {c: world.notification_of(world.incident_id, c) for c in users
-                           if c.startswith("A ")}  # fmt: skip
+    world.notifications = {
+        c: world.notification_of(world.incident_id, c) for c in users if c.startswith("A ")
+    }
     world.source_id = world.fresh_source()
     world.dead_id = world.fresh_dead_letter()
     point = Point(uuid.uuid4().hex, f"{A_MARK}-host", A_METRIC, int(time.time() * 1000), 42.0)

@@ -72,25 +72,42 @@ def targets(base_url: str, read_key: str, username: str, password: str) -> list[
             f"{base_url}/api/export?{QUERY}&format=csv&tz=UTC",
             QUERY_PARAMS + ",format,tz",
             headers=bearer,
-        ),  # fmt: skip
+        ),
         # a cursor older than the resume window answers at once (a current one long-polls)
         Target(
             "/api/updates",
             f"{base_url}/api/updates?metric=cpu.usage&source=web-1&cursor=1-0",
             "metric,source,cursor",
             headers=bearer,
-        ),  # fmt: skip
+        ),
     ]
 
 
 def command(target: Target, out_dir: Path, level: int, risk: int, technique: str) -> list[str]:
     """The sqlmap command line: batch mode, bounded, its session kept out of $HOME."""
     args = [
-        SQLMAP, "-u", target.url, "-p", target.params, "--batch", "--flush-session",
-        f"--level={level}", f"--risk={risk}", f"--technique={technique}", "--dbms=PostgreSQL",
-        "--timeout=10", "--retries=1", "--threads=2", "--time-sec=2", "--disable-coloring",
-        "--ignore-code=401", "--output-dir", str(out_dir), "-t", str(out_dir / "traffic.txt"),
-    ]  # fmt: skip
+        SQLMAP,
+        "-u",
+        target.url,
+        "-p",
+        target.params,
+        "--batch",
+        "--flush-session",
+        f"--level={level}",
+        f"--risk={risk}",
+        f"--technique={technique}",
+        "--dbms=PostgreSQL",
+        "--timeout=10",
+        "--retries=1",
+        "--threads=2",
+        "--time-sec=2",
+        "--disable-coloring",
+        "--ignore-code=401",
+        "--output-dir",
+        str(out_dir),
+        "-t",
+        str(out_dir / "traffic.txt"),
+    ]
     if target.data is not None:
         args += ["--data", target.data, "--method", "POST"]
     for header in target.headers:
@@ -106,9 +123,13 @@ def scan(
     with tempfile.TemporaryDirectory(prefix="pulse-sqlmap-") as tmp:
         out_dir = Path(tmp)
         try:
-            run = subprocess.run(command(target, out_dir, level, risk, technique),
-                                 capture_output=True, text=True, timeout=timeout_s,
-                                 stdin=subprocess.DEVNULL)  # fmt: skip
+            run = subprocess.run(
+                command(target, out_dir, level, risk, technique),
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                stdin=subprocess.DEVNULL,
+            )
             result.output = run.stdout + run.stderr
             result.finished = True
         except subprocess.TimeoutExpired as exc:

@@ -16,18 +16,86 @@ NAME_ALPHABET = "ABCXYZabcxyz0189_.:-"
 # zero-width marks, a BOM, astral characters, SQL and template syntax, path tricks, format
 # strings, numbers spelled as text.
 HOSTILE_WORDS = [
-    "", " ", "\x00", "a\x00b", "\x7f", "\r\n", "\t", "\x1b[31m", "\ud800", "\udfff",
-    "\u202e", "\u200b", "\ufeff", "\U0001f525", "é", "Ω", "\u0660\u0661", "𝟙𝟚",
-    "' OR '1'='1", "1; DROP TABLE points;--", "\" OR 1=1--", "') OR ('a'='a", "%' --",
-    "1 UNION SELECT NULL,version()--", "$$", "E'\\\\x00'", "\\", "\\x00", "'", '"',
-    "{{7*7}}", "${7*7}", "%s%s%n", "{0}", "<script>alert(1)</script>", "../../etc/passwd",
-    "/etc/passwd", "..\\..\\windows", "*", "**", "?", "%", "_", "now", "now-", "now-1h",
-    "now+5m", "now-99999999999d", "0", "-1", "1e400", "-1e400", "NaN", "nan", "Infinity",
-    "-Infinity", "1e308", "9" * 40, "0x10", "1_000", "2026-13-45T99:99:99Z",
-    "2026-11-27T22:07:32Z", "2026-11-27T22:07:32", "9999-12-31T23:59:59+14:00",
-    "0001-01-01T00:00:00-14:00", "auto", "avg", "last", "csv", "xlsx", "UTC",
-    "Europe/Paris", "Etc/GMT+12", "posixrules", "zoneinfo/UTC", "true", "null", "[]", "{}",
-]  # fmt: skip
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "\x7f",
+    "\r\n",
+    "\t",
+    "\x1b[31m",
+    "\ud800",
+    "\udfff",
+    "\u202e",
+    "\u200b",
+    "\ufeff",
+    "\U0001f525",
+    "é",
+    "Ω",
+    "\u0660\u0661",
+    "𝟙𝟚",
+    "' OR '1'='1",
+    "1; DROP TABLE points;--",
+    '" OR 1=1--',
+    "') OR ('a'='a",
+    "%' --",
+    "1 UNION SELECT NULL,version()--",
+    "$$",
+    "E'\\\\x00'",
+    "\\",
+    "\\x00",
+    "'",
+    '"',
+    "{{7*7}}",
+    "${7*7}",
+    "%s%s%n",
+    "{0}",
+    "<script>alert(1)</script>",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "..\\..\\windows",
+    "*",
+    "**",
+    "?",
+    "%",
+    "_",
+    "now",
+    "now-",
+    "now-1h",
+    "now+5m",
+    "now-99999999999d",
+    "0",
+    "-1",
+    "1e400",
+    "-1e400",
+    "NaN",
+    "nan",
+    "Infinity",
+    "-Infinity",
+    "1e308",
+    "9" * 40,
+    "0x10",
+    "1_000",
+    "2026-13-45T99:99:99Z",
+    "2026-11-27T22:07:32Z",
+    "2026-11-27T22:07:32",
+    "9999-12-31T23:59:59+14:00",
+    "0001-01-01T00:00:00-14:00",
+    "auto",
+    "avg",
+    "last",
+    "csv",
+    "xlsx",
+    "UTC",
+    "Europe/Paris",
+    "Etc/GMT+12",
+    "posixrules",
+    "zoneinfo/UTC",
+    "true",
+    "null",
+    "[]",
+    "{}",
+]
 hostile_text = st.one_of(
     st.sampled_from(HOSTILE_WORDS),
     st.text(max_size=20),
@@ -74,8 +142,18 @@ def dumps(value: Any) -> str:
     return json.dumps(value)
 
 
-RAW_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1e-400", "-0",
-               "123456789012345678901234567890", "9007199254740993", "1.0e+308"]  # fmt: skip
+RAW_NUMBERS = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "-1e400",
+    "1e-400",
+    "-0",
+    "123456789012345678901234567890",
+    "9007199254740993",
+    "1.0e+308",
+]
 raw_numbers = st.sampled_from(RAW_NUMBERS).map(Raw)
 json_scalars = st.one_of(
     st.none(),
@@ -146,8 +224,12 @@ def good_points(draw: st.DrawFn) -> GenPoint:
     # an age rather than a time: the strategy must not change with the clock between runs
     timestamp = _spelled_time(time.time() - draw(_AGES_S), draw(_TIME_SPELLINGS))
     value = draw(_GOOD_VALUES)
-    fields = [("source", source), ("metric_type", metric), ("timestamp", timestamp),
-              ("value", value)]  # fmt: skip
+    fields = [
+        ("source", source),
+        ("metric_type", metric),
+        ("timestamp", timestamp),
+        ("value", value),
+    ]
     data_id = draw(_DATA_IDS)
     if data_id is not None:
         fields.append(("data_id", data_id))
@@ -170,22 +252,39 @@ def _is_name(text: str) -> bool:
 
 
 BAD_FIELD_VALUES: dict[str, Any] = {
-    "source": st.one_of(hostile_text.filter(lambda t: not _is_name(t)), json_values.filter(
-        lambda v: not isinstance(v, str))),
+    "source": st.one_of(
+        hostile_text.filter(lambda t: not _is_name(t)),
+        json_values.filter(lambda v: not isinstance(v, str)),
+    ),
     "metric_type": st.one_of(hostile_text.filter(lambda t: not _is_name(t)), st.none()),
     "timestamp": st.one_of(
-        hostile_text.filter(_unreadable_time), raw_numbers, st.booleans(),
-        st.just(time.time() + 3_600), st.just(0),
-        st.just("2000-01-01T00:00:00Z"), st.just(1e300),
+        hostile_text.filter(_unreadable_time),
+        raw_numbers,
+        st.booleans(),
+        st.just(time.time() + 3_600),
+        st.just(0),
+        st.just("2000-01-01T00:00:00Z"),
+        st.just(1e300),
     ),
-    "value": st.one_of(hostile_text, raw_numbers.filter(lambda r: not r.text.startswith(
-        ("1e-", "-0", "9007", "1.0e", "1234"))), st.booleans(), st.none(),
-        st.just([1]), st.just({"v": 1}), st.just(10**400)),
+    "value": st.one_of(
+        hostile_text,
+        raw_numbers.filter(lambda r: not r.text.startswith(("1e-", "-0", "9007", "1.0e", "1234"))),
+        st.booleans(),
+        st.none(),
+        st.just([1]),
+        st.just({"v": 1}),
+        st.just(10**400),
+    ),
     "data_id": st.one_of(
-        st.just(""), st.integers(), st.just("x" * 65), st.just("a\nb"), st.just("\x00"),
-        st.just("\ud800"), st.just([]),
+        st.just(""),
+        st.integers(),
+        st.just("x" * 65),
+        st.just("a\nb"),
+        st.just("\x00"),
+        st.just("\ud800"),
+        st.just([]),
     ),
-}  # fmt: skip
+}
 
 
 _SPOILS = st.sampled_from([*BAD_FIELD_VALUES, "missing", "unknown", "shape"])
@@ -232,8 +331,9 @@ PLAUSIBLE = {
 }
 
 
-_QUERY_VALUES = {key: st.one_of(st.sampled_from(values), hostile_text)
-                 for key, values in PLAUSIBLE.items()}  # fmt: skip
+_QUERY_VALUES = {
+    key: st.one_of(st.sampled_from(values), hostile_text) for key, values in PLAUSIBLE.items()
+}
 _QUERY_KEYS = st.sampled_from(QUERY_KEYS)
 _QUERY_LENGTHS = st.integers(0, 8)
 _ONE_IN_FIVE = st.integers(0, 4)
@@ -250,10 +350,23 @@ def query_pairs(draw: st.DrawFn) -> list[tuple[str, str]]:
 
 
 raw_query_strings = st.one_of(
-    st.sampled_from(["%", "%zz", "%00", "%ff%fe", "metric=%c0%af", "metric", "=", "&&&",
-                     "metric=a&metric=" + "b" * 2_000, ";metric=x", "metric[]=x"]),
+    st.sampled_from(
+        [
+            "%",
+            "%zz",
+            "%00",
+            "%ff%fe",
+            "metric=%c0%af",
+            "metric",
+            "=",
+            "&&&",
+            "metric=a&metric=" + "b" * 2_000,
+            ";metric=x",
+            "metric[]=x",
+        ]
+    ),
     st.binary(max_size=100).map(lambda b: b.decode("latin-1")),
-)  # fmt: skip
+)
 
 
 def encode_query(query: list[tuple[str, str]] | str) -> str:

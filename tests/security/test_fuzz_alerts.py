@@ -63,8 +63,12 @@ def rule_bodies(draw: st.DrawFn) -> bytes:
     """A rule body: a plausible rule with some fields hostile, or any JSON at all."""
     if draw(st.integers(0, 9)) == 0:
         return dumps(draw(json_values)).encode()
-    pairs: list[tuple[str, Any]] = [("name", "CPU hot"), ("metric", "cpu.usage"),
-                                    ("kind", "threshold"), ("threshold", 80)]  # fmt: skip
+    pairs: list[tuple[str, Any]] = [
+        ("name", "CPU hot"),
+        ("metric", "cpu.usage"),
+        ("kind", "threshold"),
+        ("threshold", 80),
+    ]
     for field in draw(st.lists(st.sampled_from(sorted(FIELD_VALUES)), max_size=5)):
         pairs.append((field, draw(FIELD_VALUES[field])))
     if draw(st.booleans()):

@@ -45,18 +45,25 @@ def test_a_sign_in_with_unstorable_text_is_wrong_credentials(
     browser: Any, tenant: str, make_user: Any, text: str
 ) -> None:
     user = make_user(tenant, "viewer")
-    for doc in ({"username": text, "password": PASSWORD},
-                {"username": user.username, "password": text}):  # fmt: skip
+    for doc in (
+        {"username": text, "password": PASSWORD},
+        {"username": user.username, "password": text},
+    ):
         resp = browser.post("/login", data=json_body(doc), content_type="application/json")
         assert resp.status_code == 401 and assert_contract_error(resp, doc)["code"] == (
             "bad_credentials"
         )
     # a form's bytes that are no UTF-8 are decoded with replacement characters; NUL stays
-    form = browser.post("/login", data=f"username=a%00b&password={PASSWORD}",
-                        content_type="application/x-www-form-urlencoded")  # fmt: skip
+    form = browser.post(
+        "/login",
+        data=f"username=a%00b&password={PASSWORD}",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert form.status_code == 401
-    assert browser.post("/login", data={"username": user.username, "password": PASSWORD}
-                        ).status_code == 303  # fmt: skip
+    assert (
+        browser.post("/login", data={"username": user.username, "password": PASSWORD}).status_code
+        == 303
+    )
 
 
 @pytest.mark.parametrize("text", UNSTORABLE)
@@ -64,10 +71,18 @@ def test_a_sign_in_with_unstorable_text_is_wrong_credentials(
 def test_a_rule_with_unstorable_text_is_refused_field_by_field(
     analyst: Any, field: str, text: str
 ) -> None:
-    value = {"name": text, "webhook_url": f"https://h.example/{text}",
-             "email_to": f"{text}@example.com"}[field]  # fmt: skip
-    doc = {**RULE, field: value, "channels": ["in_app", "webhook", "email"],
-           "webhook_url": "https://h.example/", "email_to": "ops@example.com"}  # fmt: skip
+    value = {
+        "name": text,
+        "webhook_url": f"https://h.example/{text}",
+        "email_to": f"{text}@example.com",
+    }[field]
+    doc = {
+        **RULE,
+        field: value,
+        "channels": ["in_app", "webhook", "email"],
+        "webhook_url": "https://h.example/",
+        "email_to": "ops@example.com",
+    }
     doc[field] = value
     for path in ("/api/alerts", "/api/alerts/preview"):
         resp = analyst.post(path, data=json_body(doc), content_type="application/json")
@@ -88,8 +103,12 @@ def test_a_null_point_refuses_the_request_and_queues_nothing(
         (orjson.dumps(point) + b"\nnull", "application/x-ndjson"),
     ]
     for body, content_type in bodies:
-        resp = browser.post("/api/ingest", data=body, content_type=content_type,
-                            headers={"Authorization": f"Bearer {ingest_key}"})  # fmt: skip
+        resp = browser.post(
+            "/api/ingest",
+            data=body,
+            content_type=content_type,
+            headers={"Authorization": f"Bearer {ingest_key}"},
+        )
         assert resp.status_code == 422, resp.get_data(as_text=True)
         assert assert_contract_error(resp, body)["details"][0]["message"] == (
             "a point must be a JSON object"

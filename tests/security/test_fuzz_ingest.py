@@ -37,7 +37,7 @@ FUZZ = settings(
         HealthCheck.function_scoped_fixture,
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
-    ],  # fmt: skip
+    ],
 )
 
 
@@ -58,8 +58,9 @@ _NDJSON_TYPES = st.sampled_from(NDJSON_TYPES)
 
 def point_bodies(points: st.SearchStrategy[GenPoint]) -> st.SearchStrategy[Body]:
     """A list of points as a JSON array, `{"points": [...]}` or NDJSON."""
-    return st.builds(_body_of, st.lists(points, max_size=6), _SHAPES, _LINE_ENDS,
-                     _JSON_TYPES, _NDJSON_TYPES)  # fmt: skip
+    return st.builds(
+        _body_of, st.lists(points, max_size=6), _SHAPES, _LINE_ENDS, _JSON_TYPES, _NDJSON_TYPES
+    )
 
 
 def _body_of(items: list[GenPoint], shape: str, end: str, json_type: Any, ndjson_type: str) -> Body:
@@ -81,7 +82,7 @@ hostile_bodies = st.one_of(
     ),
     json_values.map(
         lambda v: Body(dumps(Pairs([("points", v), ("x", 1)])).encode(), "application/json", None)
-    ),  # fmt: skip
+    ),
 )
 
 
@@ -119,8 +120,9 @@ def probe(services: Services, tenant: str) -> IngestProbe:
 
 def post(client: Any, key: str, body: Body) -> Any:
     headers = {"Authorization": f"Bearer {key}"}
-    return client.post("/api/ingest", data=body.data, content_type=body.content_type,
-                       headers=headers)  # fmt: skip
+    return client.post(
+        "/api/ingest", data=body.data, content_type=body.content_type, headers=headers
+    )
 
 
 def check_all_or_nothing(resp: Any, probe: IngestProbe, mark: tuple[str, int], body: Body) -> None:

@@ -21,8 +21,16 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-NEXT_URLS = ["/", "/history", "//evil.example", "/\\evil.example", "https://evil.example",
-             "/\t/evil.example", "javascript:alert(1)", "/%2F%2Fevil.example"]  # fmt: skip
+NEXT_URLS = [
+    "/",
+    "/history",
+    "//evil.example",
+    "/\\evil.example",
+    "https://evil.example",
+    "/\t/evil.example",
+    "javascript:alert(1)",
+    "/%2F%2Fevil.example",
+]
 FIELDS = ["username", "password", "next"]
 
 
@@ -37,8 +45,7 @@ def credentials(draw: st.DrawFn, username: str) -> list[tuple[str, Any]]:
     if draw(st.booleans()):
         pairs.append(("next", draw(st.one_of(st.sampled_from(NEXT_URLS), hostile_text))))
     for _ in range(draw(st.integers(0, 2))):
-        pairs.append((draw(st.one_of(st.sampled_from(FIELDS), hostile_text)),
-                      draw(hostile_text)))  # fmt: skip
+        pairs.append((draw(st.one_of(st.sampled_from(FIELDS), hostile_text)), draw(hostile_text)))
     return draw(st.permutations(pairs))
 
 
@@ -69,8 +76,12 @@ def username(make_user, tenant: str) -> str:
 def test_sign_in_forms(client, username: str, data: st.DataObject) -> None:
     pairs = data.draw(credentials(username))
     body = form_body(pairs)
-    resp = client.post("/login", data=body, content_type="application/x-www-form-urlencoded",
-                       environ_overrides={"REMOTE_ADDR": random_address()})  # fmt: skip
+    resp = client.post(
+        "/login",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        environ_overrides={"REMOTE_ADDR": random_address()},
+    )
     check_sign_in(resp, False, pairs)
 
 
@@ -79,6 +90,10 @@ def test_sign_in_forms(client, username: str, data: st.DataObject) -> None:
 def test_sign_in_json(client, username: str, data: st.DataObject) -> None:
     doc = data.draw(st.one_of(credentials(username).map(Pairs), json_values))
     body = dumps(doc).encode()
-    resp = client.post("/login", data=body, content_type="application/json",
-                       environ_overrides={"REMOTE_ADDR": random_address()})  # fmt: skip
+    resp = client.post(
+        "/login",
+        data=body,
+        content_type="application/json",
+        environ_overrides={"REMOTE_ADDR": random_address()},
+    )
     check_sign_in(resp, True, body)

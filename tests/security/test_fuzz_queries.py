@@ -40,7 +40,7 @@ def read_key(services: Services, tenant: str) -> str:
             (tenant, Point(uuid.uuid4().hex, src, "cpu.usage", now_ms - i * 60_000, float(i)))
             for i in range(30)
             for src in ("web-1", "s")
-        ]  # fmt: skip
+        ]
     )
     return services.accounts.create_api_key(tenant, "fuzz read", "read")
 
@@ -55,8 +55,9 @@ def check_answer(resp: Any, query: Any) -> None:
 @FUZZ
 @given(query=queries)
 def test_data_queries(client, read_key: str, query: Any) -> None:
-    resp = client.get("/api/data", query_string=qs(query),
-                      headers={"Authorization": f"Bearer {read_key}"})  # fmt: skip
+    resp = client.get(
+        "/api/data", query_string=qs(query), headers={"Authorization": f"Bearer {read_key}"}
+    )
     check_answer(resp, query)
     if resp.status_code == 200:
         assert isinstance(resp.get_json()["series"], list)
@@ -65,8 +66,9 @@ def test_data_queries(client, read_key: str, query: Any) -> None:
 @FUZZ
 @given(query=queries)
 def test_export_queries(client, read_key: str, query: Any) -> None:
-    resp = client.get("/api/export", query_string=qs(query),
-                      headers={"Authorization": f"Bearer {read_key}"})  # fmt: skip
+    resp = client.get(
+        "/api/export", query_string=qs(query), headers={"Authorization": f"Bearer {read_key}"}
+    )
     check_answer(resp, query)
     if resp.status_code == 200:
         assert resp.get_data()  # the whole file streams without an error
@@ -104,8 +106,9 @@ def updates(live_server, read_key: str, fuzz_requests: Counter) -> Any:
     def get(query: Any) -> CountedResponse:
         fuzz_requests.add()
         # a valid cursor long-polls: the timeout is the test's, the wait is not checked here
-        return CountedResponse(http.get(live_server.url + "/api/updates", params=qs(query),
-                                        timeout=30))  # fmt: skip
+        return CountedResponse(
+            http.get(live_server.url + "/api/updates", params=qs(query), timeout=30)
+        )
 
     yield get
     http.close()

@@ -23,8 +23,12 @@ def world(services: Services) -> World:
 def api_routes(world: World) -> set[tuple[str, str]]:
     """(method, rule) of every /api route the app registers."""
     rules = world.app.server.url_map.iter_rules()
-    return {(method, rule.rule) for rule in rules if rule.rule.startswith("/api/")
-            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}}  # fmt: skip
+    return {
+        (method, rule.rule)
+        for rule in rules
+        if rule.rule.startswith("/api/")
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
 
 
 def test_every_api_route_has_a_row_in_the_matrix(world: World) -> None:
@@ -42,9 +46,11 @@ def test_cell(world: World, route: tuple[str, str], caller: str) -> None:
     probe = build(world, caller)
     method = route[0]
     resp = world.clients[caller].open(
-        probe.path, method=method, json=probe.body if method != "GET" else None,
+        probe.path,
+        method=method,
+        json=probe.body if method != "GET" else None,
         headers=world.headers(caller),
-    )  # fmt: skip
+    )
     body = resp.get_data(as_text=True)
     assert resp.status_code == expected, f"{method} {probe.path} as {caller}: {body[:300]}"
     if caller in B_CALLERS:
@@ -56,9 +62,14 @@ def test_cell(world: World, route: tuple[str, str], caller: str) -> None:
 
 def test_a_callers_do_see_their_tenant_objects_in_lists(world: World) -> None:
     """The B checks above are meaningful: the same lists do show A's objects to A."""
-    for path, caller in [("/api/alerts", "A viewer"), ("/api/incidents", "A read key"),
-                         ("/api/sources", "A admin"), ("/api/metrics", "A read key"),
-                         ("/api/notifications", "A analyst"), ("/api/dead-letters", "A admin"),
-                         (f"/api/data?metric={A_MARK}.cpu&start=now-1h", "A viewer")]:
+    for path, caller in [
+        ("/api/alerts", "A viewer"),
+        ("/api/incidents", "A read key"),
+        ("/api/sources", "A admin"),
+        ("/api/metrics", "A read key"),
+        ("/api/notifications", "A analyst"),
+        ("/api/dead-letters", "A admin"),
+        (f"/api/data?metric={A_MARK}.cpu&start=now-1h", "A viewer"),
+    ]:
         resp = world.clients[caller].get(path, headers=world.headers(caller))
         assert resp.status_code == 200 and A_MARK in resp.get_data(as_text=True), path

@@ -20,8 +20,12 @@ from tests.security.matrix_callbacks import (
 from tests.security.matrix_world import A_MARK, World, build_world
 
 UPDATE = "/_dash-update-component"
-CELLS = [(name, what, caller) for name, rows in CALLBACKS.items() for what, *_ in rows
-         for caller in CB_CALLERS]  # fmt: skip
+CELLS = [
+    (name, what, caller)
+    for name, rows in CALLBACKS.items()
+    for what, *_ in rows
+    for caller in CB_CALLERS
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +45,9 @@ def _row(name: str, what: str) -> tuple[tuple[Any, ...], Any]:
     return next((expected, build) for label, expected, build in CALLBACKS[name] if label == what)
 
 
-@pytest.mark.parametrize(("name", "what", "caller"), CELLS,
-                         ids=[f"{n} {w} as {c}" for n, w, c in CELLS])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "what", "caller"), CELLS, ids=[f"{n} {w} as {c}" for n, w, c in CELLS]
+)
 def test_cell(world: World, name: str, what: str, caller: str) -> None:
     expected_answers, build = _row(name, what)
     expected = expected_answers[CB_CALLERS.index(caller)]

@@ -98,8 +98,11 @@ def test_anonymous_handshake_is_refused(live_server: LiveServer) -> None:
 
 
 def test_ingest_key_gets_no_stream_token(live_server: LiveServer, world: World) -> None:
-    resp = requests.get(live_server.url + "/api/stream-token", timeout=10,
-                        headers={"Authorization": f"Bearer {world.keys['A ingest key']}"})
+    resp = requests.get(
+        live_server.url + "/api/stream-token",
+        timeout=10,
+        headers={"Authorization": f"Bearer {world.keys['A ingest key']}"},
+    )
     assert resp.status_code == 403, resp.text
 
 
@@ -108,8 +111,10 @@ def test_every_message_from_every_caller_reaches_only_its_own_tenant(
 ) -> None:
     services = live_server.services
     cursor = resume_cursor(services, world.tenant_a)
-    messages = [m if not isinstance(m, dict) or m.get("cursor") != "RESUME"
-                else {**m, "cursor": cursor} for m, _ in MESSAGES]  # fmt: skip
+    messages = [
+        m if not isinstance(m, dict) or m.get("cursor") != "RESUME" else {**m, "cursor": cursor}
+        for m, _ in MESSAGES
+    ]
     errors = sum(answered for _, answered in MESSAGES)
     logins = {caller: credentials(live_server, world, caller) for caller in WS_CALLERS}
     breach = point(A_METRIC, 95.0, f"{A_MARK}-host-ws", int(time.time() * 1000))
@@ -134,8 +139,12 @@ def test_every_message_from_every_caller_reaches_only_its_own_tenant(
         return seen
 
     seen = run(scenario(), timeout=60)
-    a_points = [p for m in seen["A viewer"] + seen["A read key"] if m["type"] == "points"
-                for p in m["points"]]  # fmt: skip
+    a_points = [
+        p
+        for m in seen["A viewer"] + seen["A read key"]
+        if m["type"] == "points"
+        for p in m["points"]
+    ]
     assert {p["source"] for p in a_points} >= {f"{A_MARK}-host", f"{A_MARK}-host-ws"}
     assert [m["type"] for m in seen["A viewer"]].count("notification") == 1
     assert "notification" not in [m["type"] for m in seen["A read key"]]  # a key has no inbox

@@ -51,8 +51,7 @@ def scan_server(settings: Settings, services: Services) -> Iterator[ScanServer]:
     tenant = f"t-{uuid.uuid4().hex[:12]}"
     with svc.engine.begin() as conn:
         svc.accounts.ensure_tenant(conn, tenant)
-    user = svc.accounts.create_user(tenant, f"scan-{tenant}", "s@example.com", "analyst",
-                                    PASSWORD)  # fmt: skip
+    user = svc.accounts.create_user(tenant, f"scan-{tenant}", "s@example.com", "analyst", PASSWORD)
     now_ms = svc.now_ms()
     minutes = [now_ms - i * 60_000 for i in range(60)]
     svc.history.write_points(
@@ -60,8 +59,13 @@ def scan_server(settings: Settings, services: Services) -> Iterator[ScanServer]:
     )
     read_key = svc.accounts.create_api_key(tenant, "sqlmap", "read")
     port = free_port()
-    config = uvicorn.Config(build_asgi(svc, stream=False), host="127.0.0.1", port=port,
-                            log_level="critical", lifespan="on")  # fmt: skip
+    config = uvicorn.Config(
+        build_asgi(svc, stream=False),
+        host="127.0.0.1",
+        port=port,
+        log_level="critical",
+        lifespan="on",
+    )
     server = uvicorn.Server(config)
     thread = _ServerThread(server)
     thread.start()
@@ -77,13 +81,16 @@ def test_sqlmap_is_installed() -> None:
     assert os.access(SQLMAP, os.X_OK), "sqlmap is needed: apt-get install sqlmap"
 
 
-@pytest.mark.parametrize("name", ["login form", "login json", "/api/data", "/api/export",
-                                  "/api/updates"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["login form", "login json", "/api/data", "/api/export", "/api/updates"]
+)
 def test_sqlmap_finds_no_injectable_parameter(scan_server: ScanServer, name: str) -> None:
     (target,) = [t for t in _targets(scan_server) if t.name == name]
     result = scan(target, LEVEL, RISK, TECHNIQUE, TIMEOUT_S)
-    print(f"sqlmap {name}: {len(result.parameters)} parameters, {result.requests} requests,"
-          f" {len(result.injectable)} injectable")  # fmt: skip
+    print(
+        f"sqlmap {name}: {len(result.parameters)} parameters, {result.requests} requests,"
+        f" {len(result.injectable)} injectable"
+    )
     assert result.injectable == set(), result.output[-3000:]
     assert result.finished, "sqlmap did not finish in time:\n" + result.output[-3000:]
     assert result.parameters >= set(target.params.split(",")), result.output[-3000:]

@@ -42,8 +42,14 @@ def rule(**kw: object) -> RuleDef:
     return RuleDef(**base)  # type: ignore[arg-type]
 
 
-def feed(r: RuleDef, state: SeriesState, values: list[float], start: int = T0,
-         step: int = S, now: int | None = None) -> list[Transition]:
+def feed(
+    r: RuleDef,
+    state: SeriesState,
+    values: list[float],
+    start: int = T0,
+    step: int = S,
+    now: int | None = None,
+) -> list[Transition]:
     points = [(start + i * step, v) for i, v in enumerate(values)]
     return observe_series(r, state, "web-1", points, now if now is not None else start)
 
@@ -77,7 +83,9 @@ def test_hysteresis_keeps_firing_until_the_clear_threshold() -> None:
     assert out[1].at_ms == T0 + 5 * S
     below = rule(op="<", threshold=10.0, clear_threshold=15.0)
     assert states(feed(below, SeriesState(), [5, 12, 14, 15, 4])) == [
-        "firing", "resolved", "firing"
+        "firing",
+        "resolved",
+        "firing",
     ]
 
 

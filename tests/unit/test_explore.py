@@ -34,22 +34,36 @@ NOW_MS = int(datetime(2026, 3, 10, 12, 0, tzinfo=UTC).timestamp() * 1000)
 
 def frame(rows: list[tuple[str, str, int, float]]) -> pl.DataFrame:
     return pl.DataFrame(
-        rows, schema={"metric": pl.String, "source": pl.String, "ts_ms": pl.Int64,
-                      "value": pl.Float64}, orient="row",
-    )  # fmt: skip
+        rows,
+        schema={"metric": pl.String, "source": pl.String, "ts_ms": pl.Int64, "value": pl.Float64},
+        orient="row",
+    )
 
 
 VIEWS = [
     DEFAULT,
     ExploreFilters(metrics=("cpu.usage",), range="24h"),
     ExploreFilters(
-        metrics=("cpu.usage", "sales.orders"), sources=("web-1", "-odd"), range="7d", agg="max",
-        step="1h", chart="bar", moving_average=5, compare=True, breakdown="metric", live=True,
+        metrics=("cpu.usage", "sales.orders"),
+        sources=("web-1", "-odd"),
+        range="7d",
+        agg="max",
+        step="1h",
+        chart="bar",
+        moving_average=5,
+        compare=True,
+        breakdown="metric",
+        live=True,
     ),
-    ExploreFilters(metrics=("a",), range="custom", start_day="2026-01-02", end_day="2026-01-05",
-                   chart="heatmap"),
+    ExploreFilters(
+        metrics=("a",),
+        range="custom",
+        start_day="2026-01-02",
+        end_day="2026-01-05",
+        chart="heatmap",
+    ),
     ExploreFilters(metrics=("a b&c=d",), range="15m", chart="pie"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("view", VIEWS)
@@ -84,8 +98,9 @@ def test_preset_query_covers_the_range_ending_now() -> None:
 
 
 def test_custom_days_are_whole_local_days_with_the_last_included() -> None:
-    view = ExploreFilters(metrics=("m",), range="custom", start_day="2026-01-02",
-                          end_day="2026-01-03", step="1h")  # fmt: skip
+    view = ExploreFilters(
+        metrics=("m",), range="custom", start_day="2026-01-02", end_day="2026-01-03", step="1h"
+    )
     query = data_query(view, "Europe/Paris", NOW_MS)
     start = datetime(2026, 1, 1, 23, 0, tzinfo=UTC).timestamp() * 1000  # midnight in Paris
     assert (query.start_ms, query.end_ms) == (start, start + 48 * HOUR_MS)
@@ -93,9 +108,12 @@ def test_custom_days_are_whole_local_days_with_the_last_included() -> None:
 
 @pytest.mark.parametrize(
     ("start", "end", "field"),
-    [("2026-01-05", "2026-01-02", "end"), ("", "2026-01-02", "start"),
-     ("2024-01-01", "2026-01-01", "end")],
-)  # fmt: skip
+    [
+        ("2026-01-05", "2026-01-02", "end"),
+        ("", "2026-01-02", "start"),
+        ("2024-01-01", "2026-01-01", "end"),
+    ],
+)
 def test_bad_custom_range_is_a_query_error_naming_the_field(start, end, field) -> None:
     view = ExploreFilters(metrics=("m",), range="custom", start_day=start, end_day=end)
     with pytest.raises(QueryError) as caught:
@@ -127,8 +145,15 @@ def test_moving_average_is_trailing_and_per_series() -> None:
 
 
 def test_frame_of_series_reads_the_api_answer() -> None:
-    series = [{"metric": "m", "source": "s", "step": "1m", "agg": "count",
-               "points": [[60_000, 3], [120_000, None]]}]  # fmt: skip
+    series = [
+        {
+            "metric": "m",
+            "source": "s",
+            "step": "1m",
+            "agg": "count",
+            "points": [[60_000, 3], [120_000, None]],
+        }
+    ]
     assert frame_of_series(series).rows() == [("m", "s", 60_000, 3.0), ("m", "s", 120_000, None)]
     assert frame_of_series([]).is_empty()
 
@@ -142,8 +167,9 @@ def test_breakdown_combines_buckets_with_the_aggregate() -> None:
 
 def test_hour_by_day_uses_the_viewers_zone() -> None:
     ts = int(datetime(2026, 3, 9, 23, 30, tzinfo=UTC).timestamp() * 1000)
-    cells = hour_by_day(frame([("m", "s", ts, 2.0), ("m", "s", ts + 60_000, 4.0)]), "Asia/Tokyo",
-                        "avg")  # fmt: skip
+    cells = hour_by_day(
+        frame([("m", "s", ts, 2.0), ("m", "s", ts + 60_000, 4.0)]), "Asia/Tokyo", "avg"
+    )
     assert cells.rows() == [("2026-03-10", 8, 3.0)]
 
 
@@ -152,8 +178,13 @@ def test_local_time_is_wall_clock_as_epoch_ms() -> None:
     assert local["local_ms"].to_list() == [NOW_MS - 4 * HOUR_MS]  # EDT since 8 March 2026
 
 
-SAMPLE = frame([("cpu", "web-1", NOW_MS, 1.5), ("cpu", "web-1", NOW_MS + MINUTE_MS, 2.5),
-                ("cpu", "web-2", NOW_MS, 7.0)])  # fmt: skip
+SAMPLE = frame(
+    [
+        ("cpu", "web-1", NOW_MS, 1.5),
+        ("cpu", "web-1", NOW_MS + MINUTE_MS, 2.5),
+        ("cpu", "web-2", NOW_MS, 7.0),
+    ]
+)
 
 
 @pytest.mark.parametrize("kind", ["line", "area", "bar"])
@@ -168,11 +199,22 @@ def test_time_series_figure_has_a_trace_per_series_keyed_for_live_points(kind: s
 
 def test_trend_traces_follow_the_series_unkeyed_and_dashed() -> None:
     previous = SAMPLE.with_columns(pl.col("value") * 10)
-    figure = view_figure("line", SAMPLE, "UTC", "avg", averaged=moving_average(SAMPLE, 3),
-                         previous=previous, window=3)  # fmt: skip
+    figure = view_figure(
+        "line",
+        SAMPLE,
+        "UTC",
+        "avg",
+        averaged=moving_average(SAMPLE, 3),
+        previous=previous,
+        window=3,
+    )
     names = [t["name"] for t in figure["data"]]
-    assert names[2:] == ["cpu · web-1 · avg of 3", "cpu · web-2 · avg of 3",
-                         "cpu · web-1 · previous period", "cpu · web-2 · previous period"]
+    assert names[2:] == [
+        "cpu · web-1 · avg of 3",
+        "cpu · web-2 · avg of 3",
+        "cpu · web-1 · previous period",
+        "cpu · web-2 · previous period",
+    ]
     assert [t.get("meta") for t in figure["data"][2:]] == [None] * 4
     assert figure["data"][4]["line"]["dash"] == "dash"
     assert figure["data"][4]["y"] == [15.0, 25.0]
@@ -188,8 +230,12 @@ def test_pie_and_heatmap_figures() -> None:
 
 def test_table_rows_carry_local_iso_times() -> None:
     rows = table_rows(SAMPLE, "Europe/Paris")
-    assert rows[0] == {"time": "2026-03-10T13:00:00+01:00", "metric": "cpu", "source": "web-1",
-                       "value": 1.5}  # fmt: skip
+    assert rows[0] == {
+        "time": "2026-03-10T13:00:00+01:00",
+        "metric": "cpu",
+        "source": "web-1",
+        "value": 1.5,
+    }
 
 
 def test_live_tail_only_for_live_views_ending_now() -> None:
@@ -198,8 +244,11 @@ def test_live_tail_only_for_live_views_ending_now() -> None:
     assert tail["traces"] == ["cpu|web-1", "cpu|web-2"] and tail["cursor"] == "123-0"
     assert tail["last"] == {"cpu|web-1": NOW_MS + MINUTE_MS, "cpu|web-2": NOW_MS}
     assert tail["sources"] == ["*"]
-    custom = ExploreFilters(metrics=("cpu",), range="custom", start_day="2026-01-01",
-                            end_day="2026-01-02", live=True)  # fmt: skip
+    custom = ExploreFilters(
+        metrics=("cpu",), range="custom", start_day="2026-01-01", end_day="2026-01-02", live=True
+    )
     assert live_tail(custom, SAMPLE, "1-0", NOW_MS) is None
-    assert live_tail(ExploreFilters(metrics=("cpu",), live=True, chart="pie"), SAMPLE, "1-0",
-                     NOW_MS) is None  # fmt: skip
+    assert (
+        live_tail(ExploreFilters(metrics=("cpu",), live=True, chart="pie"), SAMPLE, "1-0", NOW_MS)
+        is None
+    )

@@ -29,12 +29,26 @@ def refused(policy: OutboundPolicy, host: str, port: int = 80) -> bool:
 @pytest.mark.parametrize(
     "host",
     [
-        "127.0.0.1", "127.1.2.3", "localhost", "0x7f.1", "2130706433", "::1", "[::1]",
-        "0.0.0.0", "::", "0.1.2.3", "169.254.169.254", "169.254.1.1", "fe80::1",
-        "fd00:ec2::254", "::ffff:127.0.0.1", "::ffff:169.254.169.254",
-        "metadata.google.internal", "METADATA.GOOGLE.INTERNAL.",
+        "127.0.0.1",
+        "127.1.2.3",
+        "localhost",
+        "0x7f.1",
+        "2130706433",
+        "::1",
+        "[::1]",
+        "0.0.0.0",
+        "::",
+        "0.1.2.3",
+        "169.254.169.254",
+        "169.254.1.1",
+        "fe80::1",
+        "fd00:ec2::254",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "metadata.google.internal",
+        "METADATA.GOOGLE.INTERNAL.",
     ],
-)  # fmt: skip
+)
 def test_loopback_link_local_unspecified_and_metadata_are_refused_by_default(host: str) -> None:
     assert refused(OutboundPolicy.build("", OWN), host)
 

@@ -95,8 +95,20 @@ def test_names_of_the_allowed_charset_and_length_are_accepted(field: str, name: 
 
 @pytest.mark.parametrize(
     "name",
-    ["", "x" * 129, "has space", "slash/name", "star*", "ümlaut", "semi;colon", "tab\tname",
-     "new\nline", "bang!", 12, ["list"]],
+    [
+        "",
+        "x" * 129,
+        "has space",
+        "slash/name",
+        "star*",
+        "ümlaut",
+        "semi;colon",
+        "tab\tname",
+        "new\nline",
+        "bang!",
+        12,
+        ["list"],
+    ],
 )
 @pytest.mark.parametrize("field", ["source", "metric_type"])
 def test_names_outside_charset_or_length_are_refused(field: str, name: Any) -> None:
@@ -163,9 +175,7 @@ def test_epoch_numbers_are_seconds_not_milliseconds() -> None:
 )
 def test_unreadable_or_naive_timestamps_are_refused(raw: Any) -> None:
     found = problems_of(point(timestamp=raw))
-    assert found == [
-        ("timestamp", "must be an RFC 3339 string with a zone, or epoch seconds")
-    ]
+    assert found == [("timestamp", "must be an RFC 3339 string with a zone, or epoch seconds")]
 
 
 def test_timestamp_up_to_five_minutes_ahead_is_accepted() -> None:
@@ -263,10 +273,14 @@ def test_problems_carry_the_index_of_the_bad_point_only() -> None:
     valid, problems = check(items)
     assert len(valid) == 8
     assert [(p.index, p.field) for p in problems] == [
-        (3, "value"), (7, "source"), (7, "metric_type"),
+        (3, "value"),
+        (7, "source"),
+        (7, "metric_type"),
     ]
     assert problems[0].as_dict() == {
-        "index": 3, "field": "value", "message": "must be a finite number within double range",
+        "index": 3,
+        "field": "value",
+        "message": "must be a finite number within double range",
     }
 
 
@@ -316,8 +330,17 @@ def test_a_null_point_is_refused_not_dropped(ndjson: bool) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"not json", b"{", b'"a string"', b"42", b"null",
-     b'{"points": [], "extra": 1}', b'{"source": "s"}', b'{"points": {"a": 1}}'],
+    [
+        b"",
+        b"not json",
+        b"{",
+        b'"a string"',
+        b"42",
+        b"null",
+        b'{"points": [], "extra": 1}',
+        b'{"source": "s"}',
+        b'{"points": {"a": 1}}',
+    ],
 )
 def test_bodies_that_are_not_points_raise_body_error(body: bytes) -> None:
     with pytest.raises(BodyError):
@@ -354,4 +377,4 @@ def test_unpack_many_refuses_entries_of_the_wrong_shape_or_type(rows: object) ->
 
 def test_unpack_many_refuses_what_is_not_json() -> None:
     with pytest.raises(ValueError):
-        Point.unpack_many(b"[[\"a\", ")
+        Point.unpack_many(b'[["a", ')

@@ -38,12 +38,14 @@ USUAL = {
         near_edges,
         st.integers(OLDEST_MS // 1000 + 1, NEWEST_MS // 1000),
         st.floats(OLDEST_MS / 1000, NEWEST_MS / 1000),
-        st.sampled_from(["2025-11-27T22:07:32.123Z", "2025-11-27t22:07:32z",
-                         "2025-11-27T23:07:32+01:00"]),
+        st.sampled_from(
+            ["2025-11-27T22:07:32.123Z", "2025-11-27t22:07:32z", "2025-11-27T23:07:32+01:00"]
+        ),
     ),
-    "value": st.one_of(st.floats(allow_nan=False, allow_infinity=False),
-                       st.integers(-EXACT_INT, EXACT_INT)),
-}  # fmt: skip
+    "value": st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False), st.integers(-EXACT_INT, EXACT_INT)
+    ),
+}
 names_off = st.one_of(
     st.sampled_from(["", "a b", "x" * 129, "é", "host\n", "cpu*"]), st.integers(), st.none()
 )
@@ -58,8 +60,16 @@ OFF = {
     "metric_type": names_off,
     "timestamp": st.one_of(
         st.sampled_from([(OLDEST_MS - 1000) / 1000, (NEWEST_MS + 1000) / 1000]),
-        st.sampled_from(["2025-11-27T22:07:32", "2025-11-27T22:20:00Z", "2024-01-01T00:00:00Z",
-                         "yesterday", "", "2025-11-27"]),
+        st.sampled_from(
+            [
+                "2025-11-27T22:07:32",
+                "2025-11-27T22:20:00Z",
+                "2024-01-01T00:00:00Z",
+                "yesterday",
+                "",
+                "2025-11-27",
+            ]
+        ),
         st.sampled_from([1e12, -1.0, float("inf"), float("nan")]),
         st.booleans(),
         st.none(),
@@ -72,7 +82,7 @@ OFF = {
         st.text(max_size=3),
         st.none(),
     ),
-}  # fmt: skip
+}
 
 
 @st.composite

@@ -126,8 +126,11 @@ def test_usual_interval_defaults_without_two_distinct_points(
 def test_hour_ago_value_is_the_minute_bucket_an_hour_before_now() -> None:
     now = 1_764_281_252_123  # 22:07:32.123 UTC
     minute_an_hour_ago = 1_764_277_620_000  # 21:07:00
-    minutes = [(minute_an_hour_ago - 60_000, 1.0), (minute_an_hour_ago, 2.0),
-               (minute_an_hour_ago + 60_000, 3.0)]
+    minutes = [
+        (minute_an_hour_ago - 60_000, 1.0),
+        (minute_an_hour_ago, 2.0),
+        (minute_an_hour_ago + 60_000, 3.0),
+    ]
     assert hour_ago_value(minutes, now) == 2.0
 
 

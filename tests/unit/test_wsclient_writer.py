@@ -47,7 +47,7 @@ def test_a_frame_is_sent_inside_a_task_of_its_own_not_the_callers() -> None:
         CALLER.set("caller")
         assert writer.push("hello")
         await until(lambda: seen and writer.writer is None)
-        (task, caller_value), = seen
+        ((task, caller_value),) = seen
         assert task is not None and task is not asyncio.current_task()
         assert caller_value == "caller"  # a task starts with a copy of the caller's context
         assert CALLER.get() == "caller"  # and what it sets stays in its copy
