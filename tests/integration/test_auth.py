@@ -17,15 +17,6 @@ from tests.conftest import PASSWORD
 BAD_CREDENTIALS = "Wrong username or password."
 
 
-@pytest.fixture
-def client(web):  # type: ignore[no-untyped-def]
-    """A browser of its own address, so failed sign-ins of other tests never throttle it."""
-    test_client = web.test_client()
-    octets = uuid.uuid4().bytes[:3]
-    test_client.environ_base["REMOTE_ADDR"] = "10." + ".".join(str(b) for b in octets)
-    return test_client
-
-
 def set_cookies(resp: Any) -> list[str]:
     return resp.headers.getlist("Set-Cookie")
 

@@ -76,11 +76,6 @@ def assert_error(resp: Any, status: int, code: str | None = None) -> dict[str, A
 
 
 @pytest.fixture
-def client(web):  # type: ignore[no-untyped-def]
-    return web.test_client()
-
-
-@pytest.fixture
 def refused(client, services: Services, ingest_key: str) -> Callable[..., dict[str, Any]]:
     """POST a body with the ingest key, assert the refusal and that nothing was queued."""
 

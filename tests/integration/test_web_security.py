@@ -4,7 +4,6 @@ sign-out by POST only, and settings that never print a password."""
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import pytest
@@ -21,14 +20,6 @@ RULE = {
     "op": ">",
     "threshold": 80,
 }
-
-
-@pytest.fixture
-def client(web):  # type: ignore[no-untyped-def]
-    test_client = web.test_client()
-    octets = uuid.uuid4().bytes[:3]
-    test_client.environ_base["REMOTE_ADDR"] = "10." + ".".join(str(b) for b in octets)
-    return test_client
 
 
 @pytest.fixture
