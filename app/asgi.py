@@ -14,10 +14,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from app.gateway import Gateway
 from app.metrics import exposition
 from app.services import Services
 from app.settings import Settings
+from app.stream.gateway import Gateway
 
 ROLES_ENV = "PULSE_SERVE_ROLES"  # set by app.cli for the server processes it starts
 
@@ -52,12 +52,12 @@ def build_asgi(services: Services, web: bool = True, stream: bool = True) -> Pul
     long_poll = None
     routes: list[Route | Mount] = []
     if web:
-        from app import create_app  # the stream role alone never loads Dash
-        from app.updates import METHODS, LongPoll
+        from app.stream.updates import METHODS, LongPoll
+        from app.web.factory import create_app  # the stream role alone never loads Dash
 
         dash_app = create_app(services=services)
         # /api/updates waits up to 25 s per request: served on the event loop, never by
-        # one of Flask's 16 threads (see app/updates.py).
+        # one of Flask's 16 threads (see app/stream/updates.py).
         long_poll = LongPoll.build(services)
         routes.append(Route("/api/updates", long_poll.handle, methods=METHODS))
         routes.append(Mount("/", app=WSGIMiddleware(dash_app.server, workers=16)))  # type: ignore[arg-type]

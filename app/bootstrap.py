@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import insert, select
 
 from app.services import Services
-from data.schema import sources
+from data.stores.schema import sources
 
 DEMO_TENANT = "demo"
 

@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
     from app.services import Services
-    from data.accounts import AccountError
-    from data.db import migrate
+    from data.stores.accounts import AccountError
+    from data.stores.db import migrate
 
     services = Services.build(settings)
     migrate(services.engine)
@@ -143,7 +143,7 @@ def _read_password() -> str:
 
 def _run_role(role: str, settings: Settings) -> int:
     if role == "worker":
-        from app.worker import run_worker
+        from app.worker.jobs import run_worker
 
         run_worker(settings)
         return 0
@@ -155,7 +155,7 @@ def _run_role(role: str, settings: Settings) -> int:
     from app.asgi import ROLES_ENV
     from app.bootstrap import ensure_demo_tenant
     from app.services import Services
-    from data.db import migrate
+    from data.stores.db import migrate
 
     services = Services.build(settings)
     step("bringing the database schema up to date")

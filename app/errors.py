@@ -13,7 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from data.errors import Conflict, DomainError, Invalid, NotFound, QuotaExceeded, Unreadable
+from data.domain.errors import Conflict, DomainError, Invalid, NotFound, QuotaExceeded, Unreadable
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 1

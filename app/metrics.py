@@ -26,9 +26,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from data.accounting import last_reconcile
-from data.live import LiveStore
-from data.sources import SourceStore
+from data.stores.accounting import last_reconcile
+from data.stores.live import LiveStore
+from data.stores.sources import SourceStore
 
 POINTS_ACCEPTED = Counter("pulse_points_accepted", "Points accepted by POST /api/ingest")
 POINTS_REFUSED = Counter("pulse_points_refused", "Points in refused ingest requests", ["reason"])

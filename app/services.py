@@ -10,10 +10,10 @@ from redis import Redis
 from sqlalchemy import Engine
 
 from app.settings import Settings
-from data.accounts import Accounts
-from data.db import make_engine
-from data.history import HistoryStore
-from data.live import LiveStore
+from data.stores.accounts import Accounts
+from data.stores.db import make_engine
+from data.stores.history import HistoryStore
+from data.stores.live import LiveStore
 
 
 @dataclass

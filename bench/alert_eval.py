@@ -25,12 +25,12 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.alert_engine import AlertEngine  # noqa: E402
 from app.services import Services  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from data.alerts import AlertRules  # noqa: E402
-from data.db import migrate  # noqa: E402
-from data.points import Point  # noqa: E402
+from app.worker.alert_evaluator import AlertEngine  # noqa: E402
+from data.domain.points import Point  # noqa: E402
+from data.stores.alert_rules import AlertRules  # noqa: E402
+from data.stores.db import migrate  # noqa: E402
 
 
 def main() -> None:

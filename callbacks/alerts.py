@@ -1,8 +1,8 @@
 """/alerts: list, create, edit, enable, silence, delete and preview rules; incidents.
 
-Every write goes through data.alerts.AlertRules (the API's own code) and is refused unless
-the signed-in user is an analyst or admin: viewers get no buttons, and a forged callback
-changes nothing."""
+Every write goes through data.stores.alert_rules.AlertRules (the API's own code) and is
+refused unless the signed-in user is an analyst or admin: viewers get no buttons, and a
+forged callback changes nothing."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from flask_login import current_user
 
 from components import ids
 from components.alerts import COMMON, DEFAULTS, FIELDS, incident_table, rule_table
-from data.alerts import KIND_PARAMS, AlertRules
-from data.errors import Invalid, QuotaExceeded
-from data.incidents import Incidents, preview, preview_history
-from data.queries import parse_time_ms
-from data.timefmt import to_datetime
+from data.domain.errors import Invalid, QuotaExceeded
+from data.domain.timefmt import to_datetime
+from data.stores.alert_rules import KIND_PARAMS, AlertRules
+from data.stores.incidents import Incidents, preview, preview_history
+from data.stores.queries import parse_time_ms
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
     from app.services import Services

@@ -1,4 +1,4 @@
-"""Explore: filters → the /api/data query (data/queries.py, in process) → chart; live tail
+"""Explore: filters → the /api/data query (data/stores/queries.py, in process) → chart; live tail
 and the address bar are kept in the browser (assets/explore.js)."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from flask_login import current_user
 
 from components import ids
 from components.explore_charts import view_figure
-from data.explore import (
+from data.stores.queries import HOUR_MS, DataQueries, DataQuery, QueryError, step_label
+from data.views.explore import (
     CUSTOM,
     ExploreFilters,
     data_query,
@@ -23,9 +24,8 @@ from data.explore import (
     series_names,
     zone,
 )
-from data.export import export_csv, export_xlsx, filename
-from data.queries import HOUR_MS, DataQueries, DataQuery, QueryError, step_label
-from data.trends import (
+from data.views.export import export_csv, export_xlsx, filename
+from data.views.trends import (
     frame_of_series,
     moving_average,
     series_keys,

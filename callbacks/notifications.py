@@ -10,8 +10,8 @@ from flask_login import current_user
 
 from components import ids
 from components.notifications import PAGE_SIZE, notification_list, since_of, unread_label
-from data.incidents import SEVERITY_RANK, Incidents
-from data.schema import is_uuid
+from data.stores.incidents import SEVERITY_RANK, Incidents
+from data.stores.schema import is_uuid
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
     from app.services import Services

@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from components import ids
 from components.overview import overview_body
-from data.overview import load_overview
+from data.views.overview import load_overview
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
     from app.services import Services

@@ -14,7 +14,7 @@ from components.explore import explore_page
 from components.layout import not_found
 from components.notifications import notifications_page, unread_label
 from components.overview import overview_page
-from data.incidents import Incidents
+from data.stores.incidents import Incidents
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
     from app.services import Services

@@ -12,7 +12,7 @@ from dash import dash_table, dcc, html
 from dash_extensions import WebSocket
 
 from components import ids
-from data.explore import (
+from data.views.explore import (
     AGGS,
     BREAKDOWNS,
     CUSTOM,

@@ -1,4 +1,4 @@
-"""Plotly figures of the /explore charts, built from the frames of data.trends.
+"""Plotly figures of the /explore charts, built from the frames of data.views.trends.
 
 Figures are plain dicts (what dcc.Graph takes). Time-series traces carry `meta` = the
 series key "metric|source", which assets/explore.js reads to append live points to the
@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from data.trends import SERIES, breakdown, hour_by_day, with_local_time
+from data.views.trends import SERIES, breakdown, hour_by_day, with_local_time
 
 COLORS = (
     "#0d6efd",
@@ -74,7 +74,7 @@ def time_series_figure(
 ) -> dict[str, Any]:
     """Line, area or bar: a trace per series, then its moving average and previous period.
 
-    Frames carry `local_ms` (data.trends.with_local_time); `previous` is already shifted
+    Frames carry `local_ms` (data.views.trends.with_local_time); `previous` is already shifted
     onto the current period."""
     traces: list[dict[str, Any]] = []
     colors: dict[tuple[str, str], str] = {}
@@ -117,7 +117,7 @@ def time_series_figure(
 
 
 def pie_figure(slices: pl.DataFrame, by: str) -> dict[str, Any]:
-    """A pie of one value per metric or source over the range (data.trends.breakdown)."""
+    """A pie of one value per metric or source over the range (data.views.trends.breakdown)."""
     trace = {
         "type": "pie",
         "labels": slices["label"].to_list(),
@@ -132,7 +132,7 @@ def pie_figure(slices: pl.DataFrame, by: str) -> dict[str, Any]:
 
 
 def heatmap_figure(cells: pl.DataFrame) -> dict[str, Any]:
-    """Hour of day (rows) by day (columns) from data.trends.hour_by_day; empty cells blank."""
+    """Hour of day (rows) by day (columns) from data.views.trends.hour_by_day; empty cells blank."""
     days = sorted(set(cells["day"].to_list()))
     column = {day: i for i, day in enumerate(days)}
     z: list[list[float | None]] = [[None] * len(days) for _ in range(24)]

@@ -7,7 +7,7 @@ from dash import dcc, html
 from dash_extensions import WebSocket
 
 from components import ids
-from data.overview import ChartData, OverviewSnapshot, SeriesCard
+from data.views.overview import ChartData, OverviewSnapshot, SeriesCard
 
 STATIC_GRAPH = {"displayModeBar": False, "staticPlot": True, "responsive": True}
 LIVE_GRAPH = {"displayModeBar": False, "responsive": True, "scrollZoom": False}

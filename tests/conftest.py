@@ -26,12 +26,12 @@ import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.gateway import Gateway
 from app.services import Services
 from app.settings import Settings
-from app.worker import Consumer
-from data.accounts import User
-from data.db import migrate
+from app.stream.gateway import Gateway
+from app.worker.consumer import Consumer
+from data.stores.accounts import User
+from data.stores.db import migrate
 
 PASSWORD = "correct-horse-battery"
 LOGGING_PREFS = "goog:loggingPrefs"
@@ -225,7 +225,7 @@ def ingest_key(services: Services, tenant: str) -> str:
 @pytest.fixture(scope="session")
 def web(services: Services):  # type: ignore[no-untyped-def]
     """A Flask test client of the whole web role."""
-    from app import create_app
+    from app.web.factory import create_app
 
     return create_app(services=services).server
 

@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from app.services import Services
-from app.sources.base import PollContext
-from data.live import LiveStore
+from app.worker.sources.base import PollContext
 from data.outbound import OutboundPolicy
+from data.stores.live import LiveStore
 
 # (status, content type, body) for a request's path and headers; a body given as a list of
 # chunks is sent slowly, one chunk per TRICKLE_S (a server that hangs without going silent)

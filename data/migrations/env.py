@@ -1,4 +1,4 @@
-"""Alembic environment: migrates the connection handed over by data.db, or DATABASE_URL."""
+"""Alembic environment: migrates the connection handed over by data.stores.db, or DATABASE_URL."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import os
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from data.partitions import include_name
-from data.schema import metadata
+from data.stores.partitions import include_name
+from data.stores.schema import metadata
 
 
 def _run(connection: Connection) -> None:

@@ -9,7 +9,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from components import ids
-from data.alerts import AlertRules
+from data.stores.alert_rules import AlertRules
 from tests.browser.conftest import by_id, point
 from tests.conftest import PASSWORD, LiveServer, wait_until
 
@@ -89,7 +89,7 @@ def test_breach_toasts_raises_badge_and_is_listed_then_read(
     dash_duo.wait_for_text_to_equal(f"#{ids.NAV_UNREAD}", "", timeout=10)
     dash_duo.wait_for_contains_text(f"#{ids.NOTIFS_SUMMARY}", "0 unread", timeout=10)
     services = live_server.services
-    from data.incidents import Incidents
+    from data.stores.incidents import Incidents
 
     assert Incidents(services.engine).unread(tenant, analyst.user_id) == 0
     buttons = dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{ids.NOTIFS_LIST} button")

@@ -17,9 +17,9 @@ import pytest
 
 from callbacks.shell import PAGES
 from components import ids
-from data.accounts import User
-from data.alerts import AlertRules
-from data.incidents import Incidents
+from data.stores.accounts import User
+from data.stores.alert_rules import AlertRules
+from data.stores.incidents import Incidents
 from tests.browser.conftest import point
 from tests.browser.pagecheck import PageWatch
 from tests.conftest import PASSWORD, LiveServer, wait_until

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from app.services import Services
-from data.accounts import User
+from data.stores.accounts import User
 from tests.conftest import PASSWORD, LiveServer
 
 

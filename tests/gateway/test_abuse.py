@@ -13,13 +13,13 @@ import requests
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from app.gateway import RESUME_BUSY
+from app.stream.client import MAX_WAITING_FRAMES, OVERFLOW_REASON, Client
+from app.stream.gateway import RESUME_BUSY
+from app.stream.protocol import MAX_PATTERNS, error_frame
 from app.tokens import StreamGrant
-from app.wsclient import MAX_WAITING_FRAMES, OVERFLOW_REASON, Client
-from data.accounts import User
-from data.messages import MAX_PATTERNS, error_frame
-from data.patterns import MAX_WILDCARDS
-from data.points import Point
+from data.domain.patterns import MAX_WILDCARDS
+from data.domain.points import Point
+from data.stores.accounts import User
 from tests.conftest import LiveServer, wait_until
 from tests.gateway.conftest import session_cookie
 from tests.gateway.test_ws import (

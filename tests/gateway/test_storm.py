@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
-from data.accounts import User
+from data.stores.accounts import User
 from tests.conftest import LiveServer
 from tests.gateway.conftest import session_cookie, stream_token
 from tests.gateway.test_ws import (

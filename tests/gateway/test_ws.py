@@ -20,15 +20,15 @@ from redis.asyncio import Redis as AsyncRedis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from app.gateway import CLOSE_UNAUTHENTICATED
-from app.hub import SLOW_CLIENT_S, Hub
 from app.services import Services
+from app.stream.client import QUEUE_FRAMES, Client
+from app.stream.gateway import CLOSE_UNAUTHENTICATED
+from app.stream.hub import SLOW_CLIENT_S, Hub
+from app.stream.protocol import points_frame
 from app.tokens import StreamGrant
-from app.wsclient import QUEUE_FRAMES, Client
-from data.accounts import User
-from data.live import live_point
-from data.messages import points_frame
-from data.points import Point
+from data.domain.points import Point
+from data.stores.accounts import User
+from data.stores.live import live_point
 from tests.conftest import FakeClock, LiveServer, wait_until
 from tests.gateway.conftest import session_cookie, stream_token
 
@@ -189,7 +189,7 @@ def test_live_frames_go_through_the_pinned_direct_writes_under_the_locked_versio
     live_server: LiveServer, tenant: str, token: str, ingest_key: str
 ) -> None:
     """With the locked uvicorn and websockets the gateway writes pre-framed bytes to idle
-    sockets (app/fastwrite.py): every live frame the client got went that way, counted.
+    sockets (app/stream/fastwrite.py): every live frame the client got went that way, counted.
     After an upgrade this fails (direct writes off) rather than silently slowing down."""
 
     async def scenario() -> None:

@@ -13,14 +13,15 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import create_app
 from app.services import Services
-from app.worker import Consumer, reconcile_latest
-from data.accounting import Accounting, last_reconcile, totals
-from data.deadletters import DeadLetters
-from data.live import DAY_MS, MINUTE_MS, LiveStore
-from data.points import Point
-from data.timefmt import iso_ms
+from app.web.factory import create_app
+from app.worker.consumer import Consumer
+from app.worker.jobs import reconcile_latest
+from data.domain.points import Point
+from data.domain.timefmt import iso_ms
+from data.stores.accounting import Accounting, last_reconcile, totals
+from data.stores.dead_letters import DeadLetters
+from data.stores.live import DAY_MS, MINUTE_MS, LiveStore
 from tests.conftest import PASSWORD
 
 
@@ -176,7 +177,7 @@ def test_reconcile_repairs_a_wiped_live_store_and_records_what_it_found(
     lost_ms = int(time.time() * 1000) - 600_000
     minute = lost_ms - lost_ms % MINUTE_MS
     live.redis.hincrby(live.books_key(tenant, minute // DAY_MS), f"a:{minute}", 7)
-    with caplog.at_level(logging.WARNING, logger="app.worker"):
+    with caplog.at_level(logging.WARNING, logger="app.worker.jobs"):
         assert reconcile_latest(isolated) == 0  # nothing behind any more
     result = last_reconcile(live, tenant)
     assert result is not None

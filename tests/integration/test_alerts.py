@@ -26,13 +26,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
-from app.alert_engine import AlertEngine
-from app.deliveries import SIGNATURE_HEADER, Deliverer
 from app.services import Services
-from data.accounts import User
-from data.alerts import AlertRules
-from data.events import Events
-from data.points import Point
+from app.worker.alert_evaluator import AlertEngine
+from app.worker.deliveries import SIGNATURE_HEADER, Deliverer
+from data.domain.points import Point
+from data.stores.accounts import User
+from data.stores.alert_rules import AlertRules
+from data.stores.events import Events
 from tests.conftest import PASSWORD, FakeClock, LiveServer, free_port, wait_until
 
 # -- edge doubles -----------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.services import Services
-from data.points import Point
-from data.queries import CACHE_TTL_S, DataQueries, parse_query
+from data.domain.points import Point
+from data.stores.queries import CACHE_TTL_S, DataQueries, parse_query
 from tests.conftest import PASSWORD
 
 SECOND_MS = 1_000
@@ -421,7 +421,7 @@ def test_a_range_across_the_raw_retention_boundary_answers_what_each_tier_keeps(
     """Retention drops raw partitions past RETENTION_RAW_DAYS but keeps their rollups: a
     raw-tier query across the boundary answers only the retained raw points (and equals
     Polars over them), a minute-tier one still answers both sides from the rollups."""
-    from app.worker import maintain_partitions
+    from app.worker.jobs import maintain_partitions
 
     now = services.now_ms()
     cutoff = now - services.settings.retention_raw_days * 86_400_000

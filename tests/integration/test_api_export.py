@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import update
 
 from app.services import Services
-from data import export
-from data.points import Point
-from data.queries import parse_query
-from data.schema import users
+from data.domain.points import Point
+from data.stores.queries import parse_query
+from data.stores.schema import users
+from data.views import export
 from tests.conftest import PASSWORD
 
 MINUTE_MS = 60_000

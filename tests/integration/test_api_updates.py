@@ -14,8 +14,8 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis as AsyncRedis
 
 from app.services import Services
-from app.updates import WAIT_S, LongPoll, Wanted
-from data.points import Point
+from app.stream.updates import WAIT_S, LongPoll, Wanted
+from data.domain.points import Point
 from tests.conftest import PASSWORD, FakeClock, LiveServer, wait_until
 
 

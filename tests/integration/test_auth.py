@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from app.auth import LoginThrottle
 from app.services import Services
 from app.tokens import StreamTokens
-from data.points import Point
+from app.web.auth import LoginThrottle
+from data.domain.points import Point
 from tests.conftest import PASSWORD
 
 BAD_CREDENTIALS = "Wrong username or password."

@@ -11,12 +11,12 @@ import uuid
 import orjson
 import pytest
 
-from app import create_app
 from app.services import Services
-from app.worker import Consumer
-from data.deadletters import DeadLetters
-from data.live import LiveStore, live_entries
-from data.points import Point
+from app.web.factory import create_app
+from app.worker.consumer import Consumer
+from data.domain.points import Point
+from data.stores.dead_letters import DeadLetters
+from data.stores.live import LiveStore, live_entries
 from tests.conftest import PASSWORD, wait_until
 
 

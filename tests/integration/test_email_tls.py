@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
-from app.alert_engine import AlertEngine
-from app.deliveries import Deliverer
 from app.services import Services
 from app.settings import Settings
+from app.worker.alert_evaluator import AlertEngine
+from app.worker.deliveries import Deliverer
 from tests.conftest import free_port
 from tests.integration.test_alerts import Mailbox, analyst, no_deliveries_of_other_tests, points
 from tests.integration.test_alerts import rule_doc as alert_rule

@@ -29,9 +29,9 @@ from sqlalchemy import text
 
 from app.services import Services
 from app.settings import Settings
-from data.accounting import Accounting, totals
-from data.alerts import AlertRules
-from data.live import LiveStore
+from data.stores.accounting import Accounting, totals
+from data.stores.alert_rules import AlertRules
+from data.stores.live import LiveStore
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 60.0
@@ -193,7 +193,7 @@ def pipeline(
     settings: Settings, services: Services, tenant: str, ingest_key: str, tmp_path: Path
 ) -> Iterator[Pipeline]:
     """Web role and stores on a fresh Redis prefix; every worker started is killed at the end."""
-    from app import create_app
+    from app.web.factory import create_app
 
     prefix = f"{settings.redis_prefix}eo-{uuid.uuid4().hex[:8]}:"
     own_settings = settings.model_copy(update={"redis_prefix": prefix})

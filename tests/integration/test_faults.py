@@ -27,12 +27,12 @@ import orjson
 import psycopg
 import pytest
 
-from app import create_app
 from app.services import Services
 from app.settings import Settings
-from app.worker import reconcile_latest
-from data.db import migrate
-from data.deadletters import DeadLetters
+from app.web.factory import create_app
+from app.worker.jobs import reconcile_latest
+from data.stores.db import migrate
+from data.stores.dead_letters import DeadLetters
 from tests.integration.servers import PrivatePostgres, PrivateRedis
 from tests.integration.test_exactly_once import Pipeline, make_points
 
@@ -344,7 +344,7 @@ def test_poison_met_during_outages_is_dead_lettered_and_nothing_else_lost(rig: R
 
 def _packed(point: dict[str, Any]) -> Any:
     """A point as an ingest entry holds it, bypassing the API's validation."""
-    from data.points import Point
+    from data.domain.points import Point
 
     return Point(
         point["data_id"],

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from app.services import Services
-from data.points import MAX_BODY_BYTES, MAX_POINTS
-from data.schema import api_keys
+from data.domain.points import MAX_BODY_BYTES, MAX_POINTS
+from data.stores.schema import api_keys
 from tests.conftest import PASSWORD, FakeClock
 
 

@@ -19,16 +19,16 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, insert, text
 
-from app import create_app
-from app.alert_engine import AlertEngine
-from app.deliveries import Deliverer
 from app.services import Services
-from app.sources import http_json, prometheus, sql
-from app.sources.base import SourceError
-from app.sources.runner import SourceRunner
+from app.web.factory import create_app
+from app.worker.alert_evaluator import AlertEngine
+from app.worker.deliveries import Deliverer
+from app.worker.sources import http_json, prometheus, sql
+from app.worker.sources.base import SourceError
+from app.worker.sources.runner import SourceRunner
 from data.outbound import OutboundPolicy
-from data.schema import sources
-from data.sources import SourceStore, parse_config
+from data.stores.schema import sources
+from data.stores.sources import SourceStore, parse_config
 from tests.conftest import PASSWORD, free_port
 from tests.integration.test_alerts import points, rule_doc
 from tests.sources_support import context, http_server, isolated

@@ -18,10 +18,11 @@ from sqlalchemy import Engine, text
 
 from app.services import Services
 from app.settings import Settings
-from app.worker import maintain_partitions, scheduled_jobs
-from data.db import MIGRATIONS
-from data.history import HistoryStore, to_ms
-from data.partitions import (
+from app.worker.jobs import maintain_partitions, scheduled_jobs
+from data.domain.points import Point
+from data.stores.db import MIGRATIONS
+from data.stores.history import HistoryStore, to_ms
+from data.stores.partitions import (
     HOUR,
     MINUTE,
     RAW,
@@ -33,8 +34,7 @@ from data.partitions import (
     include_name,
     list_partitions,
 )
-from data.points import Point
-from data.schema import metadata
+from data.stores.schema import metadata
 from tests.conftest import scratch_database
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -138,7 +138,7 @@ def partition_names(engine: Engine) -> dict[str, list[str]]:
 
 
 def test_schema_module_mirrors_the_migrated_database(services: Services) -> None:
-    """data/schema.py and the migrations describe the same tables, indexes and partitioning
+    """data/stores/schema.py and the migrations describe the same tables, indexes and partitioning
     (the partitions themselves are data and are left out)."""
     with services.engine.connect() as conn:
         context = MigrationContext.configure(

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from app.services import Services
-from app.worker import Consumer
-from data.live import LiveStore, cursor_of_live_message
-from data.points import Point
+from app.worker.consumer import Consumer
+from data.domain.points import Point
+from data.stores.live import LiveStore, cursor_of_live_message
 from tests.conftest import wait_until
 
 

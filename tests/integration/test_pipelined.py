@@ -1,4 +1,4 @@
-"""Redis commands of many sockets share round trips (app/pipelined.py), on the real Redis."""
+"""Redis commands of many sockets share round trips (app/stream/pipelined.py), on the real Redis."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from redis import Redis
 from redis.asyncio import ConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 
-from app.pipelined import PipelinedCommands
 from app.settings import Settings
+from app.stream.pipelined import PipelinedCommands
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import time
 import uuid
 
 from app.services import Services
-from app.worker import reconcile_latest
-from data.live import LiveStore
-from data.points import Point
+from app.worker.jobs import reconcile_latest
+from data.domain.points import Point
+from data.stores.live import LiveStore
 
 
 def test_latest_values_behind_postgres_are_repaired_and_newer_ones_kept(

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from app.services import Services
-from data.history import to_ms
-from data.points import Point
+from data.domain.points import Point
+from data.stores.history import to_ms
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS

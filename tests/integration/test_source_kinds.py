@@ -16,11 +16,11 @@ from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
 from app.settings import Settings
-from app.sources import demo, file_tail, http_json, prometheus, sql
-from app.sources.base import SourceError
-from data.errors import Invalid
-from data.points import NAME_RE, Point
-from data.sources import parse_config
+from app.worker.sources import demo, file_tail, http_json, prometheus, sql
+from app.worker.sources.base import SourceError
+from data.domain.errors import Invalid
+from data.domain.points import NAME_RE, Point
+from data.stores.sources import parse_config
 from tests.conftest import free_port, scratch_database
 from tests.exporters import NODE_EXPORTER, host_exporter, node_exporter, node_exporter_binary
 from tests.sources_support import context, http_server

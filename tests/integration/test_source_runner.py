@@ -20,11 +20,12 @@ from sqlalchemy import delete, text, update
 from app.metrics import exposition
 from app.outbound import outbound_policy
 from app.services import Services
-from app.sources.runner import JOB_PREFIX, SOURCES_EXECUTOR, SourceRunner
-from app.worker import Consumer, run_worker
-from data.events import Events
-from data.schema import sources
-from data.sources import DOWN_AFTER, SourceStore
+from app.worker.consumer import Consumer
+from app.worker.jobs import run_worker
+from app.worker.sources.runner import JOB_PREFIX, SOURCES_EXECUTOR, SourceRunner
+from data.stores.events import Events
+from data.stores.schema import sources
+from data.stores.sources import DOWN_AFTER, SourceStore
 from tests.conftest import free_port, wait_until
 from tests.sources_support import TRICKLE_S, Answer, http_server, isolated
 

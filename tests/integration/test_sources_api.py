@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select
 
-from app import create_app
 from app.services import Services
-from data.schema import audit_log, sources
+from app.web.factory import create_app
+from data.stores.schema import audit_log, sources
 from tests.conftest import PASSWORD
 
 PROM = {"name": "node", "kind": "prometheus", "config": {"url": "http://127.0.0.1:9100/metrics"}}

@@ -23,15 +23,15 @@ from sqlalchemy import select, text
 from app.bootstrap import DEMO_TENANT, ensure_demo_tenant
 from app.services import Services
 from app.settings import Settings
-from app.sources import demo
-from app.sources.base import PollContext
-from app.sources.runner import JOB_PREFIX, SourceRunner
-from app.worker import Consumer
-from data.db import migrate
-from data.demo import HOSTS
-from data.live import LiveStore
-from data.schema import sources, users
-from data.sources import DemoConfig
+from app.worker.consumer import Consumer
+from app.worker.sources import demo
+from app.worker.sources.base import PollContext
+from app.worker.sources.runner import JOB_PREFIX, SourceRunner
+from data.domain.demo import HOSTS
+from data.stores.db import migrate
+from data.stores.live import LiveStore
+from data.stores.schema import sources, users
+from data.stores.sources import DemoConfig
 from tests.conftest import scratch_database
 
 DEMO_SERIES = {

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from data.sources import SourceStore
+from data.stores.sources import SourceStore
 from tests.security.matrix_world import A_METRIC, World, rule_doc
 
 

@@ -18,15 +18,15 @@ import dash
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from app import create_app
 from app.services import Services
-from data.alerting import Transition
-from data.alerts import AlertRules
-from data.deadletters import DeadLetters
-from data.incidents import record
-from data.live import IngestEntry
-from data.points import Point
-from data.sources import SourceStore
+from app.web.factory import create_app
+from data.domain.alert_state_machine import Transition
+from data.domain.points import Point
+from data.stores.alert_rules import AlertRules
+from data.stores.dead_letters import DeadLetters
+from data.stores.incidents import record
+from data.stores.live import IngestEntry
+from data.stores.sources import SourceStore
 from tests.conftest import PASSWORD
 
 # The callers of every cell, in the order of the matrix's columns.

@@ -240,13 +240,13 @@ def good_points(draw: st.DrawFn) -> GenPoint:
 
 
 def _unreadable_time(text: str) -> bool:
-    from data.points import parse_timestamp_ms
+    from data.domain.points import parse_timestamp_ms
 
     return parse_timestamp_ms(text) is None
 
 
 def _is_name(text: str) -> bool:
-    from data.points import NAME_RE
+    from data.domain.points import NAME_RE
 
     return bool(NAME_RE.fullmatch(text))
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from app.services import Services
-from data.schema import alert_rules
+from data.stores.schema import alert_rules
 from tests.security.conftest import assert_contract_error, assert_no_server_error
 from tests.security.strategies import Pairs, dumps, hostile_text, json_values, raw_numbers
 

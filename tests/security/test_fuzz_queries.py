@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.services import Services
-from data.points import Point
+from data.domain.points import Point
 from tests.security.conftest import Counter, assert_contract_error, assert_no_server_error
 from tests.security.strategies import encode_query, query_pairs, raw_query_strings
 
@@ -119,7 +119,7 @@ def without_valid_cursor(query: Any) -> Any:
     stays (it is refused before any wait)."""
     if isinstance(query, str):
         return query
-    from data.live import CURSOR_RE
+    from data.stores.live import CURSOR_RE
 
     return [(k, v) for k, v in query if k != "cursor" or not CURSOR_RE.fullmatch(v)]
 

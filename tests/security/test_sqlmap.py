@@ -15,7 +15,7 @@ import uvicorn
 
 from app.services import Services
 from app.settings import Settings
-from data.points import Point
+from data.domain.points import Point
 from tests.conftest import PASSWORD, _ServerThread, _wait_until, free_port
 from tests.security.sqlmap_runner import SQLMAP, Target, scan, targets
 

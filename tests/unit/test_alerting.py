@@ -1,5 +1,5 @@
-"""The rule state machine (data/alerting.py) with an injected clock: every kind, hysteresis,
-cooldown, silence, recovery and late points."""
+"""The rule state machine (data/domain/alert_state_machine.py) with an injected clock:
+every kind, hysteresis, cooldown, silence, recovery and late points."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from data.alerting import (
+from data.domain.alert_state_machine import (
     FIRING,
     OK,
     PENDING,

@@ -1,12 +1,13 @@
-"""Domain refusals (data/errors.py) become the contract's answers in one place (app/errors.py)."""
+"""Domain refusals (data/domain/errors.py) become the contract's answers in one place
+(app/errors.py)."""
 
 from __future__ import annotations
 
 from app.errors import domain_response
-from data.errors import Conflict, DomainError, Invalid, NotFound, QuotaExceeded, Unreadable
-from data.export import TooManyRows
-from data.points import BodyError
-from data.queries import QueryError
+from data.domain.errors import Conflict, DomainError, Invalid, NotFound, QuotaExceeded, Unreadable
+from data.domain.points import BodyError
+from data.stores.queries import QueryError
+from data.views.export import TooManyRows
 
 TWO = [{"field": "metric", "message": "is required"}, {"field": "kind", "message": "unknown"}]
 

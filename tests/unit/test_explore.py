@@ -10,7 +10,8 @@ import pytest
 from callbacks.explore import live_tail
 from components.explore import explore_page
 from components.explore_charts import view_figure
-from data.explore import (
+from data.stores.queries import HOUR_MS, MINUTE_MS, QueryError
+from data.views.explore import (
     DEFAULT,
     ExploreFilters,
     data_query,
@@ -18,8 +19,7 @@ from data.explore import (
     previous_period,
     search_of,
 )
-from data.queries import HOUR_MS, MINUTE_MS, QueryError
-from data.trends import (
+from data.views.trends import (
     breakdown,
     frame_of_series,
     hour_by_day,

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from data.export import filename, neutralise, resolve_zone, sheet_name
-from data.queries import HOUR_MS, DataQuery, QueryError
+from data.stores.queries import HOUR_MS, DataQuery, QueryError
+from data.views.export import filename, neutralise, resolve_zone, sheet_name
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""app.fastwrite: the pinned direct-write path is taken only with the versions it was
+"""app.stream.fastwrite: the pinned direct-write path is taken only with the versions it was
 written for (tests/gateway/test_ws.py counts the frames that go through it)."""
 
 from __future__ import annotations
@@ -8,7 +8,13 @@ import logging
 import pytest
 from websockets.frames import Frame, Opcode
 
-from app.fastwrite import PINNED, FastWriter, direct_writes_enabled, installed_versions, text_frame
+from app.stream.fastwrite import (
+    PINNED,
+    FastWriter,
+    direct_writes_enabled,
+    installed_versions,
+    text_frame,
+)
 
 
 def test_the_locked_dependencies_are_the_pinned_versions() -> None:
@@ -19,7 +25,7 @@ def test_the_locked_dependencies_are_the_pinned_versions() -> None:
 
 
 def test_other_versions_take_the_asgi_path_and_say_so(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="app.fastwrite")
+    caplog.set_level(logging.INFO, logger="app.stream.fastwrite")
     assert direct_writes_enabled(dict(PINNED))
     assert "direct writes" in caplog.records[-1].getMessage()
 

@@ -7,9 +7,9 @@ import base64
 
 import pytest
 
-from app.deliveries import standard_signature
+from app.worker.deliveries import standard_signature
+from data.domain.url_secrets import MaskedCredential, mask_url, unmask_url
 from data.outbound import OutboundPolicy, OutboundRefused
-from data.url_secrets import MaskedCredential, mask_url, unmask_url
 
 OWN = ("postgresql+psycopg://postgres@127.0.0.1:5432/pulse", "redis://127.0.0.1:6379/0")
 EMBEDDED = (

@@ -1,4 +1,4 @@
-"""Subscribe and filter globs (data/patterns.py): fnmatch's meaning, in linear time."""
+"""Subscribe and filter globs (data/domain/patterns.py): fnmatch's meaning, in linear time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fnmatch import fnmatchcase
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from data.patterns import Glob, PatternSet, wildcards
+from data.domain.patterns import Glob, PatternSet, wildcards
 
 # A small alphabet makes near-misses (and so any backtracking) common; `.` is there to show
 # that `*` crosses it, and `*` is the only character a pattern treats specially.

@@ -1,4 +1,4 @@
-"""Point validation (data/points.py) against the contract's "Points" section."""
+"""Point validation (data/domain/points.py) against the contract's "Points" section."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from data.points import (
+from data.domain.points import (
     MAX_FUTURE_MS,
     BodyError,
     Point,

@@ -1,4 +1,4 @@
-"""The two ingest validations of data/points.py agree: the quick path (kept for speed, see
+"""The two ingest validations of data/domain/points.py agree: the quick path (kept for speed, see
 bench/ingest.py) accepts only what the full check accepts, as the same point, and doubts a
 valid point only when its value is an integer a double cannot hold exactly."""
 
@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data.points import (
+from data.domain.points import (
     FIELDS,
     MAX_FUTURE_MS,
     Point,

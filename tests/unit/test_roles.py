@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 
 from components.overview import format_change, format_value
-from data.accounts import User
-from data.demo import HOSTS, DemoSource, daily_shape
-from data.overview import DEFAULT_INTERVAL_MS, hour_ago_value, usual_interval_ms
+from data.domain.demo import HOSTS, DemoSource, daily_shape
+from data.stores.accounts import User
+from data.views.overview import DEFAULT_INTERVAL_MS, hour_ago_value, usual_interval_ms
 
 # -- roles ---------------------------------------------------------------------------------
 

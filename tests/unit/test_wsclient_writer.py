@@ -1,4 +1,4 @@
-"""app.wsclient's writer: frames go through `send` inside a task of the client's own, in
+"""app.stream.client's writer: frames go through `send` inside a task of the client's own, in
 order, and a send that waits holds up only its own client."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from app.stream.client import Client
 from app.tokens import StreamGrant
-from app.wsclient import Client
 
 CALLER = contextvars.ContextVar("caller", default="unset")
 

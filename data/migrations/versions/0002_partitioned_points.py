@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
-from data.partitions import AHEAD, HOUR, MINUTE, RAW, Retention, Tier, create_partitions
+from data.stores.partitions import AHEAD, HOUR, MINUTE, RAW, Retention, Tier, create_partitions
 
 revision = "0002"
 down_revision = "0001"

@@ -1,0 +1,76 @@
+"""/api/sources: the tenant's polled sources with their health (admins only).
+
+Another tenant's source answers 404. A bad definition answers 422 with one detail per
+field (`{"field": "config.url", "message": ...}`), a taken name 409. Credentials in a
+config (an SQL URL's password, Authorization-like headers) are shown masked; sending the
+mask back in a PUT keeps the stored value (an SQL password only for the same server,
+database and user). A URL the outbound policy refuses (app/outbound.py) answers 422 on
+`config.url`. Changes are written to the audit log."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from app.api.bodies import json_body
+from app.outbound import outbound_policy
+from app.web.auth import Principal, principal, services
+from data.domain.errors import NotFound
+from data.stores.sources import Source, SourceStore
+
+bp = Blueprint("sources", __name__, url_prefix="/sources")
+
+
+def _admin() -> tuple[Principal, SourceStore]:
+    who = principal(role="admin")
+    svc = services()
+    policy = outbound_policy(svc.settings)
+    return who, SourceStore(svc.engine, policy, svc.settings.max_sources_per_tenant)
+
+
+def _user_id(who: Principal) -> str | None:
+    return who.user.user_id if who.user else None
+
+
+def _found(source: Source | None) -> Source:
+    if source is None:
+        raise NotFound("source")
+    return source
+
+
+@bp.get("")
+def list_sources() -> Response:
+    """The tenant's sources with their health, by name."""
+    who, store = _admin()
+    return jsonify({"sources": [s.as_dict() for s in store.of_tenant(who.tenant_id)]})
+
+
+@bp.post("")
+def create_source() -> tuple[Response, int]:
+    """Add a source; the worker starts polling it within seconds."""
+    who, store = _admin()
+    source = store.create(who.tenant_id, json_body(objects_only=False), _user_id(who))
+    return jsonify(source.as_dict()), 201
+
+
+@bp.get("/<source_id>")
+def get_source(source_id: str) -> Response:
+    """One source with its health and state."""
+    who, store = _admin()
+    return jsonify(_found(store.get(who.tenant_id, source_id)).as_dict())
+
+
+@bp.put("/<source_id>")
+def update_source(source_id: str) -> Response:
+    """Change a source; fields left out keep their value."""
+    who, store = _admin()
+    source = store.update(who.tenant_id, source_id, json_body(objects_only=False), _user_id(who))
+    return jsonify(_found(source).as_dict())
+
+
+@bp.delete("/<source_id>")
+def delete_source(source_id: str) -> tuple[str, int]:
+    """Remove a source; the worker stops polling it within seconds."""
+    who, store = _admin()
+    if not store.delete(who.tenant_id, source_id, _user_id(who)):
+        raise NotFound("source")
+    return "", 204

@@ -1,0 +1,297 @@
+"""Fan-out of live points from Redis to the /ws clients of one gateway process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis as AsyncRedis
+
+from app.metrics import WS_FRAMES
+from app.stream.client import OVERFLOW_REASON, Batch, Client
+from app.stream.fastwrite import text_frame
+from app.stream.pipelined import PipelinedCommands
+from app.stream.protocol import PING, notification_frame, points_frame
+from app.tokens import StreamGrant
+from data.stores.live import LiveStore, cursor_of_live_message, live_entries
+
+log = logging.getLogger(__name__)
+
+SLOW_CLIENT_S = 30.0  # a client conflated this long is disconnected
+FLUSH_INTERVAL_S = 0.05  # at most 20 frames a second per tenant: the cost is frames × clients
+RESUME_PAGE_ENTRIES = 10  # live entries (one worker commit each) a resume reads at once
+# Replays decoded at the same time by one process; the others wait (their sockets' reads
+# wait with them), so resumes share the CPU with the rest of the process, never take it all.
+MAX_CONCURRENT_REPLAYS = 1
+
+
+async def _close_quietly(client: Client, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):  # already closed, or the peer is gone
+        await client.close(code, reason)
+
+
+@dataclass
+class _Pending:
+    batches: list[Batch] = field(default_factory=list)
+    last_flush: float = 0.0
+    scheduled: bool = False
+
+
+class Hub:
+    """Reads every tenant's live channel once and fans frames out to subscribed clients."""
+
+    def __init__(self, live: LiveStore, redis: AsyncRedis) -> None:
+        self.live = live
+        # redis-py's annotations are unions of sync and async replies; treat replies as Any.
+        self.redis: Any = redis
+        self.commands = PipelinedCommands(redis)  # resumes and session checks, batched
+        self.clients: dict[str, set[Client]] = {}
+        self._per_owner: Counter[str] = Counter()  # open sockets per user or key
+        self._pending: dict[str, _Pending] = {}
+        self._last_cursor: dict[str, str] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self.connected = asyncio.Event()
+        self._replays = asyncio.Semaphore(MAX_CONCURRENT_REPLAYS)
+
+    def admit(self, client: Client, max_per_user: int, max_per_key: int) -> bool:
+        """Add the client, unless its user already holds `max_per_user` sockets, or its key
+        (a kiosk fleet, an intranet page showing a chart to everyone) `max_per_key`."""
+        owner = _owner(client.grant)
+        limit = max_per_user if client.grant.user_id else max_per_key
+        if owner is not None and self._per_owner[owner] >= limit:
+            return False
+        self.add(client)
+        return True
+
+    def add(self, client: Client) -> None:
+        tenant_clients = self.clients.setdefault(client.grant.tenant_id, set())
+        if client not in tenant_clients:
+            tenant_clients.add(client)
+            self._count(client, 1)
+
+    def remove(self, client: Client) -> None:
+        tenant_clients = self.clients.get(client.grant.tenant_id)
+        if tenant_clients is not None and client in tenant_clients:
+            tenant_clients.discard(client)
+            self._count(client, -1)
+            if not tenant_clients:
+                del self.clients[client.grant.tenant_id]
+
+    def _count(self, client: Client, change: int) -> None:
+        owner = _owner(client.grant)
+        if owner is None:
+            return
+        self._per_owner[owner] += change
+        if self._per_owner[owner] <= 0:
+            del self._per_owner[owner]
+
+    def all_clients(self) -> list[Client]:
+        return [c for group in self.clients.values() for c in group]
+
+    def disconnect(self, client: Client, code: int, reason: str) -> None:
+        """Stop serving a client and close its socket without waiting for it.
+
+        A stalled socket takes even the close frame only once it drains: awaiting it would
+        hold up the caller (the gateway's chores) for as long as the client stalls."""
+        self.remove(client)
+        task = asyncio.get_running_loop().create_task(_close_quietly(client, code, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def run(self) -> None:
+        """Listen to every tenant's channel, reconnecting (and filling the gap) after errors."""
+        backoff = 0.2
+        while True:
+            try:
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis went away: retry, then replay what was missed
+                self.connected.clear()
+                log.warning("live channel lost (%s); reconnecting in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _listen(self) -> None:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.psubscribe(self.live.channel_pattern, self.live.notice_pattern)
+            await self._fill_gaps()
+            self.connected.set()
+            while True:
+                message = await pubsub.get_message(timeout=5.0)
+                if message is None:
+                    continue
+                channel = message["channel"].decode()
+                noticed = self.live.tenant_of_notice_channel(channel)
+                if noticed is not None:
+                    self.notify(noticed, orjson.loads(message["data"])["users"])
+                    continue
+                tenant = self.live.tenant_of_channel(channel)
+                if tenant not in self.clients:  # nobody watches: keep the cursor, skip the rest
+                    self._last_cursor[tenant] = cursor_of_live_message(message["data"])
+                    continue
+                doc = orjson.loads(message["data"])
+                self.receive(tenant, doc["cursor"], doc["points"])
+        finally:
+            await pubsub.aclose()
+
+    async def _fill_gaps(self) -> None:
+        """After a reconnect, deliver what each watched tenant published meanwhile."""
+        for tenant, cursor in list(self._last_cursor.items()):
+            if tenant not in self.clients:
+                continue
+            raw = await self.redis.xrange(self.live.live_key(tenant), min=f"({cursor}")
+            for entry_cursor, points in live_entries(raw):
+                self.receive(tenant, entry_cursor, points)
+
+    def receive(self, tenant: str, cursor: str, points: list[dict[str, Any]]) -> None:
+        """Take one live entry; flush at once or within FLUSH_INTERVAL_S, coalescing bursts."""
+        self._last_cursor[tenant] = cursor
+        if tenant not in self.clients:
+            return
+        pending = self._pending.setdefault(tenant, _Pending())
+        pending.batches.append((cursor, points))
+        if pending.scheduled:
+            return
+        wait = pending.last_flush + FLUSH_INTERVAL_S - time.monotonic()
+        if wait <= 0:
+            self._flush(tenant)
+        else:
+            pending.scheduled = True
+            asyncio.get_running_loop().call_later(wait, self._flush, tenant)
+
+    def notify(self, tenant: str, by_user: dict[str, dict[str, Any]]) -> None:
+        """Send each recipient's notification to every socket of theirs, whatever it
+        subscribed to (CONTRACT.md §4); never conflated or dropped for a lagging client."""
+        for client in self.clients.get(tenant, ()):
+            mine = by_user.get(client.grant.user_id or "")
+            if mine is not None:
+                client.push(notification_frame(mine["notification"], mine.get("unread")))
+
+    def _flush(self, tenant: str) -> None:
+        pending = self._pending[tenant]
+        pending.scheduled = False
+        pending.last_flush = time.monotonic()
+        batches, pending.batches = pending.batches, []
+        if not batches:
+            return
+        cursor = batches[-1][0]
+        groups: dict[Any, list[Client]] = {}
+        for client in self.clients.get(tenant, ()):
+            groups.setdefault(client.signature, []).append(client)
+        for members in groups.values():
+            wanted = _wanted(members[0], batches)
+            if not wanted:
+                continue
+            frame = points_frame(cursor, [p for _, batch in wanted for p in batch])
+            framed = text_frame(frame)
+            for client in members:
+                client.offer(frame, cursor, wanted, framed)
+            WS_FRAMES.inc(len(members))
+
+    async def resume(self, client: Client, cursor: str) -> bool:
+        """Send the client every point after `cursor` it has not had live; False if too old.
+
+        Frames arriving meanwhile are held and released afterwards, so nothing is lost
+        or sent twice; subscribing with a cursor makes the replay come first. The replay is
+        read a page at a time: ten minutes of entries decoded at once would hold up every
+        other socket and request of the process."""
+        if not self.live.can_resume(cursor):
+            return False
+        client.replaying = True
+        try:
+            async with self._replays:
+                last = cursor
+                tenant = client.grant.tenant_id
+                async for raw in self._pages_since(tenant, cursor, client.live_since):
+                    # Decoding and filtering a page is most of a replay's cost: in a thread,
+                    # the event loop still gets the GIL every few milliseconds meanwhile.
+                    frames, last = await asyncio.to_thread(_replay_frames, client, raw)
+                    client.push_replay(frames)
+            if client.live_since is None:
+                client.last_cursor = last
+        finally:
+            client.replaying = False
+            held, client.held = client.held, []
+        if released := _wanted(client, held):
+            held_points = [p for _, batch in released for p in batch]
+            client.offer(points_frame(held[-1][0], held_points), held[-1][0], released)
+        return True
+
+    async def _pages_since(
+        self, tenant: str, cursor: str, until: str | None
+    ) -> AsyncIterator[list[Any]]:
+        """The live entries after `cursor` (before `until`, else up to the newest now), in
+        pages of RESUME_PAGE_ENTRIES; the newest is fixed first so that the replay ends. The
+        reads share pipelined round trips: a storm of resumes queues in batches, not for
+        pooled connections."""
+        key = self.live.live_key(tenant)
+        if until is not None:
+            end = f"({until}"
+        else:
+            newest = await self.commands.run("XREVRANGE", key, "+", "-", "COUNT", 1)
+            if not newest:
+                return
+            end = _entry_id(newest[0])
+        start = f"({cursor}"
+        while True:
+            raw = await self.commands.run("XRANGE", key, start, end, "COUNT", RESUME_PAGE_ENTRIES)
+            if not raw:
+                return
+            yield raw
+            if len(raw) < RESUME_PAGE_ENTRIES:
+                return
+            start = f"({_entry_id(raw[-1])}"
+
+    def ping_all(self) -> None:
+        """Send a ping to every client (a lagging one is already being written to)."""
+        for client in self.all_clients():
+            if client.conflated_since is None:
+                client.push(PING, bounded=True)
+
+    async def drop_slow(self) -> None:
+        """Disconnect clients conflated for too long, or that overflowed their outbox."""
+        lagging_since = time.monotonic() - SLOW_CLIENT_S
+        for client in self.all_clients():
+            if client.overflowed:
+                self.disconnect(client, 1008, OVERFLOW_REASON)
+            elif client.conflated_since is not None and client.conflated_since < lagging_since:
+                self.disconnect(client, 1008, "too slow to keep up")
+
+
+def _entry_id(entry: Any) -> str:
+    """The id of one entry of an XRANGE reply."""
+    entry_id = entry[0]
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+def _replay_frames(client: Client, raw: list[Any]) -> tuple[list[str], str]:
+    """The `points` frames of one page of a replay, and the page's last cursor."""
+    entries = live_entries(raw)
+    frames = [
+        points_frame(entry_cursor, wanted)
+        for entry_cursor, points in entries
+        if (wanted := [p for p in points if client.wants(p)])
+    ]
+    return frames, entries[-1][0]
+
+
+def _owner(grant: StreamGrant) -> str | None:
+    """Whose sockets count together towards the per-user cap: the user's, else the key's."""
+    if grant.user_id:
+        return f"user:{grant.user_id}"
+    return f"key:{grant.key_id}" if grant.key_id else None
+
+
+def _wanted(client: Client, batches: list[Batch]) -> list[Batch]:
+    """The batches narrowed to the points the client subscribed to, empty ones dropped."""
+    narrowed = [(cursor, [p for p in batch if client.wants(p)]) for cursor, batch in batches]
+    return [(cursor, batch) for cursor, batch in narrowed if batch]

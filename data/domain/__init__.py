@@ -1,0 +1,1 @@
+"""Pure domain logic: decisions on values, no I/O, no clock of their own."""

@@ -1,0 +1,1 @@
+"""Page view-models: what the overview and /explore show, and file exports of a query."""
