@@ -9,19 +9,13 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from components import ids
-from data.stores.alert_rules import AlertRules
+from tests.alerts_support import HOT_NOW, METRIC, SOURCE, create_rule, rules_of
 from tests.browser.conftest import by_id, point
 from tests.conftest import PASSWORD, LiveServer, wait_until
 
 pytestmark = pytest.mark.browser
 
-METRIC, SOURCE = "cpu.usage", "web-1"
 PUSH_WAIT_S = 15  # generous: a behaviour test, not a latency one (bench/alert_latency.py is)
-
-
-def rules_of(live_server: LiveServer) -> AlertRules:
-    services = live_server.services
-    return AlertRules(services.engine, services.redis, services.settings.redis_prefix)
 
 
 def badge(dash_duo) -> str:
@@ -50,19 +44,7 @@ def analyst(dash_duo, live_server: LiveServer, tenant, make_user, sign_in):
 def test_breach_toasts_raises_badge_and_is_listed_then_read(
     dash_duo, live_server: LiveServer, tenant, analyst, ingest_key, ingest, screenshot
 ) -> None:
-    rules_of(live_server).create(
-        tenant,
-        {
-            "name": "CPU hot",
-            "metric": METRIC,
-            "source": "*",
-            "kind": "threshold",
-            "op": ">",
-            "threshold": 80,
-            "severity": "critical",
-            "cooldown_s": 0,
-        },
-    )
+    create_rule(live_server.services, tenant, **HOT_NOW)
     dash_duo.wait_for_text_to_equal(f"#{ids.NAV_UNREAD}", "", timeout=10)
     shell_socket_open(dash_duo)
 
@@ -136,7 +118,7 @@ def test_analyst_creates_previews_and_is_alerted_by_a_rule(
     screenshot("alerts-editor-1280")
     dash_duo.find_element(f"#{ids.ALERTS_SAVE}").click()
     dash_duo.wait_for_contains_text(f"#{ids.ALERTS_RULES}", "CPU hot", timeout=10)
-    assert len(rules_of(live_server).of_tenant(tenant)) == 1
+    assert len(rules_of(live_server.services).of_tenant(tenant)) == 1
     shell_socket_open(dash_duo)
 
     ingest(ingest_key, [point(METRIC, SOURCE, 97.0)])
@@ -154,7 +136,7 @@ def test_analyst_creates_previews_and_is_alerted_by_a_rule(
 def test_viewer_sees_alerts_read_only(
     dash_duo, live_server: LiveServer, tenant, make_user, sign_in, screenshot
 ) -> None:
-    rules_of(live_server).create(
+    rules_of(live_server.services).create(
         tenant, {"name": "Disk full", "metric": "disk.used", "kind": "threshold", "threshold": 90}
     )
     viewer = make_user(tenant, "viewer")
@@ -174,19 +156,7 @@ def test_open_notification_centre_lists_a_pushed_notification_without_reload(
     dash_duo, live_server: LiveServer, tenant, analyst, ingest_key, ingest
 ) -> None:
     """The page's own store of the last push reloads the list; other pages have no such store."""
-    rules_of(live_server).create(
-        tenant,
-        {
-            "name": "CPU hot",
-            "metric": METRIC,
-            "source": "*",
-            "kind": "threshold",
-            "op": ">",
-            "threshold": 80,
-            "severity": "critical",
-            "cooldown_s": 0,
-        },
-    )
+    create_rule(live_server.services, tenant, **HOT_NOW)
     dash_duo.find_element(".pulse-bell").click()
     dash_duo.wait_for_contains_text(f"#{ids.NOTIFS_SUMMARY}", "0 unread", timeout=10)
     shell_socket_open(dash_duo)

@@ -31,8 +31,8 @@ from app.worker.alert_evaluator import AlertEngine
 from app.worker.deliveries import SIGNATURE_HEADER, Deliverer
 from data.domain.points import Point
 from data.stores.accounts import User
-from data.stores.alert_rules import AlertRules
 from data.stores.events import Events
+from tests.alerts_support import rule_doc, rules_of
 from tests.conftest import PASSWORD, FakeClock, LiveServer, free_port, wait_until
 
 # -- edge doubles -----------------------------------------------------------------------------
@@ -114,29 +114,9 @@ def login(web: Any, user: User) -> Any:
 
 def judged_up_to(services: Services, rule_id: str, source: str) -> int:
     """The time of the newest point the rule has judged on that source (-1 before any)."""
-    rules = AlertRules(services.engine, services.redis, services.settings.redis_prefix)
-    state = services.redis.hget(rules.state_key(rule_id), source)
+    state = services.redis.hget(rules_of(services).state_key(rule_id), source)
     last = orjson.loads(state).get("l") if state else None
     return -1 if last is None else int(last)
-
-
-def rule_doc(**kw: Any) -> dict[str, Any]:
-    doc = {
-        "name": "CPU hot",
-        "metric": "cpu.usage",
-        "source": "*",
-        "kind": "threshold",
-        "op": ">",
-        "threshold": 80,
-        "clear_threshold": 75,
-        "for_s": 0,
-        "severity": "critical",
-        "cooldown_s": 300,
-        "channels": ["in_app"],
-        "enabled": True,
-    }
-    doc.update(kw)
-    return doc
 
 
 def now_ms() -> int:
@@ -387,11 +367,7 @@ def test_a_lost_state_adopts_the_open_incident_instead_of_opening_another(
     rule = analyst.post("/api/alerts", json=rule_doc()).json
     engine = AlertEngine(services)
     engine.evaluate_batch({tenant: points([90], start=now_ms() - 5000)})
-    services.redis.delete(
-        AlertRules(services.engine, services.redis, services.settings.redis_prefix).state_key(
-            rule["id"]
-        )
-    )
+    services.redis.delete(rules_of(services).state_key(rule["id"]))
     engine.evaluate_batch({tenant: points([95], start=now_ms() - 3000)})  # still breaching
     assert incidents_of(services, tenant) == 1
     engine.evaluate_batch({tenant: points([10], start=now_ms() - 1000)})

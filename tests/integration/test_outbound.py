@@ -29,8 +29,9 @@ from app.worker.sources.runner import SourceRunner
 from data.outbound import OutboundPolicy
 from data.stores.schema import sources
 from data.stores.sources import SourceStore, parse_config
+from tests.alerts_support import rule_doc
 from tests.conftest import PASSWORD, free_port
-from tests.integration.test_alerts import points, rule_doc
+from tests.integration.test_alerts import points
 from tests.sources_support import context, http_server, isolated
 
 SQL_QUERY = "SELECT now(), username, tenant_id, 1 FROM users WHERE now() > :since"
