@@ -196,13 +196,18 @@ def clock(_session_clock: FakeClock) -> Iterator[FakeClock]:
     _session_clock.reset()
 
 
-@pytest.fixture
-def tenant(services: Services) -> str:
-    """A fresh tenant, so tests never see each other's data."""
+def new_tenant(services: Services) -> str:
+    """Create a tenant of a fresh id; the id."""
     tenant_id = f"t-{uuid.uuid4().hex[:12]}"
     with services.engine.begin() as conn:
         services.accounts.ensure_tenant(conn, tenant_id)
     return tenant_id
+
+
+@pytest.fixture
+def tenant(services: Services) -> str:
+    """A fresh tenant, so tests never see each other's data."""
+    return new_tenant(services)
 
 
 @pytest.fixture

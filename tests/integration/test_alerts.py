@@ -33,7 +33,14 @@ from data.domain.points import Point
 from data.stores.accounts import User
 from data.stores.events import Events
 from tests.alerts_support import rule_doc, rules_of
-from tests.conftest import PASSWORD, FakeClock, LiveServer, free_port, wait_until
+from tests.conftest import (
+    PASSWORD,
+    FakeClock,
+    LiveServer,
+    free_port,
+    new_tenant,
+    wait_until,
+)
 
 # -- edge doubles -----------------------------------------------------------------------------
 
@@ -551,9 +558,7 @@ def test_tenants_never_see_each_others_rules_incidents_or_notifications(
     note = analyst.get("/api/notifications").json["notifications"][0]
     assert len(pushes.drain()) == 1
 
-    other = f"t-{uuid.uuid4().hex[:12]}"
-    with services.engine.begin() as conn:
-        services.accounts.ensure_tenant(conn, other)
+    other = new_tenant(services)
     stranger = login(web, make_user(other, "admin"))
     other_pushes = Pushes(services, other)
     AlertEngine(services).evaluate_batch({other: points([99])})  # no rule there
