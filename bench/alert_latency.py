@@ -28,10 +28,9 @@ from collections import Counter
 from typing import Any
 
 import orjson
-import psutil
 import requests
 import uvloop
-from harness import Pulse, percentile, running_pulse
+from harness import Pulse, cpu_seconds, percentile, running_pulse
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 from redis import Redis
 from sqlalchemy import create_engine, text
@@ -252,17 +251,6 @@ def create_rules(pulse: Pulse, session: requests.Session) -> None:
         session.post(pulse.url + "/api/alerts", json=rule, timeout=10).raise_for_status()
 
 
-def _cpu(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for p in processes:
-        try:
-            times = p.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 def db_counts(pulse: Pulse) -> dict[str, int]:
     """What PostgreSQL holds for the tenant: incidents, notifications, and series with more
     than one of either (duplicates)."""
@@ -295,14 +283,9 @@ def db_counts(pulse: Pulse) -> dict[str, int]:
 def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0915
     session = sign_in(pulse)
     create_rules(pulse, session)
-    ingest_key = pulse.admin(
-        "create-api-key", "--tenant", TENANT, "--name", "in", "--scope", "ingest"
-    ).splitlines()[-1]
+    ingest_key = pulse.api_key("ingest", "in", TENANT)
     token = session.get(pulse.url + "/api/stream-token", timeout=5).json()["token"]
-    supervisor = psutil.Process(pulse.process.pid)
-    children = supervisor.children(recursive=True)
-    workers = [p for p in children if "worker" in p.cmdline()]
-    web = [supervisor] + [p for p in children if p not in workers]
+    web, workers = pulse.processes()
 
     opened, received = multiprocessing.Value("l", 0), multiprocessing.Value("l", 0)
     stop_clients, client_results = multiprocessing.Event(), multiprocessing.Queue()
@@ -346,7 +329,7 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0
         target=commit_probe, args=(pulse.env["DATABASE_URL"], stop_poll, commits)
     )
     probing.start()
-    cpu_before = {"web+gateway": _cpu(web), "worker": _cpu(workers)}
+    cpu_before = {"web+gateway": cpu_seconds(web), "worker": cpu_seconds(workers)}
     bg_before = bg_sent.value
     sender_results: Any = multiprocessing.Queue()
     sender = multiprocessing.Process(
@@ -358,7 +341,7 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0
     sender.join()
     elapsed = time.monotonic() - started
     cpu = {
-        name: (_cpu(group) - cpu_before[name]) / elapsed
+        name: (cpu_seconds(group) - cpu_before[name]) / elapsed
         for name, group in (("web+gateway", web), ("worker", workers))
     }
     background_rate = (bg_sent.value - bg_before) / elapsed

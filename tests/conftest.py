@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import requests
@@ -273,37 +274,41 @@ class _ServerThread(threading.Thread):
             runner.run(self.server.serve())
 
 
+@contextmanager
+def serving(asgi: Any, **options: Any) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
+    """`asgi` served by uvicorn (with `options`) on a free loopback port until the block
+    ends: its URL, once /healthz answers, and the server's event loop."""
+    port = free_port()
+    config = uvicorn.Config(asgi, host="127.0.0.1", port=port, lifespan="on", **options)
+    server = uvicorn.Server(config)
+    thread = _ServerThread(server)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until(lambda: requests.get(url + "/healthz", timeout=1).ok, 20)
+        assert thread.loop is not None
+        yield url, thread.loop
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 @pytest.fixture(scope="session")
 def live_server(services: Services) -> Iterator[LiveServer]:
     """The real app served by uvicorn, and a consumer thread writing what is ingested."""
     from app.asgi import build_asgi
 
-    port = free_port()
     asgi = build_asgi(services)
-    config = uvicorn.Config(
-        asgi,
-        host="127.0.0.1",
-        port=port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = _ServerThread(server)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    _wait_until(lambda: requests.get(url + "/healthz", timeout=1).ok, 20)
+    options = {"ws": "websockets-sansio", "ws_per_message_deflate": False, "log_level": "warning"}
     stop = threading.Event()
-    consumer = threading.Thread(
-        target=Consumer(services, f"test-{port}").run, args=(stop,), daemon=True
-    )
-    consumer.start()
-    assert thread.loop is not None
-    yield LiveServer(url, f"ws://127.0.0.1:{port}/ws", services, asgi.state.gateway, thread.loop)
-    stop.set()
-    server.should_exit = True
-    thread.join(10)
+    with serving(asgi, **options) as (url, loop):
+        port = url.rsplit(":", 1)[1]
+        consumer = threading.Thread(
+            target=Consumer(services, f"test-{port}").run, args=(stop,), daemon=True
+        )
+        consumer.start()
+        yield LiveServer(url, f"ws://127.0.0.1:{port}/ws", services, asgi.state.gateway, loop)
+        stop.set()
     consumer.join(10)
 
 
