@@ -9,6 +9,7 @@ prefix and removes both at the end, so a shared server is never assumed empty.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 import socket
@@ -226,6 +227,27 @@ def make_user(services: Services) -> Callable[..., User]:
 def ingest_key(services: Services, tenant: str) -> str:
     """An ingest-scoped API key of the test tenant."""
     return services.accounts.create_api_key(tenant, "test ingest", "ingest")
+
+
+def with_settings(services: Services, **changes: Any) -> Services:
+    """`services` with these settings changed (the same connections)."""
+    return dataclasses.replace(services, settings=services.settings.model_copy(update=changes))
+
+
+def signed_in(server: Any, user: User) -> Any:
+    """A test client of the web role's Flask `server`, holding `user`'s session."""
+    client = server.test_client()
+    resp = client.post("/login", json={"username": user.username, "password": PASSWORD})
+    assert resp.status_code == 200, resp.get_json()
+    return client
+
+
+def signed_in_to(services: Services, user: User) -> Any:
+    """A test client of a web role built on `services` (and their settings), holding
+    `user`'s session."""
+    from app.web.factory import create_app
+
+    return signed_in(create_app(services=services).server, user)
 
 
 @pytest.fixture(scope="session")

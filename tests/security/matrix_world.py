@@ -27,7 +27,7 @@ from data.stores.live import IngestEntry
 from data.stores.sources import SourceStore
 from tests import alerts_support
 from tests.alerts_support import firing_incident, rules_of
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, signed_in
 
 # The callers of every cell, in the order of the matrix's columns.
 CALLERS = (
@@ -134,14 +134,6 @@ def rule_doc(name: str, **changes: Any) -> dict[str, Any]:
     return alerts_support.rule_doc(name, **{"metric": A_METRIC, **changes})
 
 
-def signed_in(app: dash.Dash, user: Any) -> FlaskClient:
-    """A test client holding `user`'s session cookie."""
-    client = app.server.test_client()
-    resp = client.post("/login", json={"username": user.username, "password": PASSWORD})
-    assert resp.status_code == 200, resp.get_json()
-    return client
-
-
 def build_world(services: Services) -> World:
     """Create both tenants, their callers, and A's shared objects."""
     suffix = uuid.uuid4().hex[:8]
@@ -167,7 +159,7 @@ def build_world(services: Services) -> World:
         "B read key": accounts.create_api_key(tenant_b, "matrix read", "read"),
     }
     app = create_app(services=services)
-    clients = {name: signed_in(app, user) for name, user in users.items()}
+    clients = {name: signed_in(app.server, user) for name, user in users.items()}
     for name in ("anonymous", *keys):
         clients[name] = app.server.test_client()
     world = World(services, app, tenant_a, tenant_b, clients, users, keys)
