@@ -17,7 +17,6 @@ in the database, twice for the user). Baseline in the same run: the same user po
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import secrets
@@ -31,9 +30,9 @@ import orjson
 import requests
 import uvloop
 from harness import Pulse, cpu_seconds, percentile, running_pulse
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 from redis import Redis
 from sqlalchemy import create_engine, text
+from wsclients import MessageListener, hold_sockets, now_ms
 
 TENANT = "alertbench"
 USER = "alert-analyst"
@@ -42,32 +41,21 @@ THRESHOLD = 80.0
 METRIC = "bench.alert.m{}"
 
 
-def now_ms() -> float:
-    return time.time() * 1000
-
-
 # -- the /ws clients (their own process, so that nothing else holds their event loop) -------
 
 
-class NoticeListener(WSListener):
+class NoticeListener(MessageListener):
     """One socket of the recipient: notes when each notification frame arrives."""
+
+    prefix = b'{"type":"notification"'
 
     def __init__(
         self, index: int, seen: list[tuple[int, float, str, str, str]], opened: Any, received: Any
     ) -> None:
-        self.index, self.seen, self.opened, self.received = index, seen, opened, received
+        super().__init__(opened)
+        self.index, self.seen, self.received = index, seen, received
 
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        with self.opened.get_lock():
-            self.opened.value += 1
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        arrived = now_ms()
-        if frame.msg_type != WSMsgType.TEXT:
-            return
-        raw = frame.get_payload_as_bytes()
-        if not raw.startswith(b'{"type":"notification"'):
-            return
+    def on_message(self, raw: bytes, arrived: float) -> None:
         note = orjson.loads(raw)["notification"]
         self.seen.append((self.index, arrived, note["source"], note["incident_id"], note["state"]))
         if self.index == 0:
@@ -78,23 +66,10 @@ class NoticeListener(WSListener):
 def client_process(
     url: str, sockets: int, opened: Any, received: Any, stop: Any, results: Any
 ) -> None:
-    async def main() -> list[tuple[int, float, str, str, str]]:
-        seen: list[tuple[int, float, str, str, str]] = []
-        transports = []
-        for i in range(sockets):
-            transport, _ = await ws_connect(
-                lambda *_, i=i: NoticeListener(i, seen, opened, received),
-                url,
-                max_frame_size=16 * 1024 * 1024,
-            )
-            transports.append(transport)
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
-        for transport in transports:
-            transport.disconnect()
-        return seen
-
-    results.put(uvloop.run(main()))
+    seen: list[tuple[int, float, str, str, str]] = []
+    listeners = [lambda *_, i=i: NoticeListener(i, seen, opened, received) for i in range(sockets)]
+    uvloop.run(hold_sockets(url, listeners, stop, 16 * 1024 * 1024))
+    results.put(seen)
 
 
 def redis_tap(redis_url: str, prefix: str, stop: Any, results: Any) -> None:

@@ -10,7 +10,6 @@ then the same latency for the baseline a Dash app would use: polling every secon
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import threading
@@ -23,15 +22,12 @@ import psutil
 import requests
 import uvloop
 from harness import Pulse, cpu_seconds, percentile, rss_mib, running_pulse, spread
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSMsgType, WSTransport
 from redis import Redis
+from wsclients import MessageListener, hold_sockets, now_ms
 
 METRIC = "bench.latency"
 FULL_CLIENTS = 10
-
-
-def now_ms() -> float:
-    return time.time() * 1000
 
 
 class Tally:
@@ -43,27 +39,20 @@ class Tally:
         self.received = [0] * clients
 
 
-class BenchListener(WSListener):
-    """One client socket: counts the points it receives and times them on arrival.
+class BenchListener(MessageListener):
+    """One client socket: counts the points it receives and times them on arrival."""
 
-    picows (Cython) hands over each frame in a callback without a task or a future, so
-    the clients cost little next to Pulse on the same two cores."""
+    prefix = b'{"type":"points"'
 
     def __init__(self, index: int, full: bool, tally: Tally, opened: Any) -> None:
-        self.index, self.full, self.tally, self.opened = index, full, tally, opened
+        super().__init__(opened)
+        self.index, self.full, self.tally = index, full, tally
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         transport.send(WSMsgType.TEXT, b'{"type": "subscribe", "metrics": ["bench.*"]}')
-        with self.opened.get_lock():
-            self.opened.value += 1
+        super().on_ws_connected(transport)
 
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        arrived = now_ms()
-        if frame.msg_type != WSMsgType.TEXT:
-            return
-        raw = frame.get_payload_as_bytes()
-        if not raw.startswith(b'{"type":"points"'):
-            return
+    def on_message(self, raw: bytes, arrived: float) -> None:
         # Every point of a few clients is decoded; the others count points and read the
         # newest one's value without decoding the whole frame.
         if self.full:
@@ -78,25 +67,12 @@ class BenchListener(WSListener):
 
 def client_process(first: int, count: int, url: str, opened: Any, stop: Any, results: Any) -> None:
     """Hold `count` sockets in one event loop until `stop`, then report what they saw."""
-
-    async def main() -> Tally:
-        tally = Tally(count)
-        tasks = []
-        for i in range(count):
-            full = first + i < FULL_CLIENTS
-            transport, _ = await ws_connect(
-                lambda *_, i=i, full=full: BenchListener(i, full, tally, opened),
-                url,
-                max_frame_size=64 * 1024 * 1024,
-            )
-            tasks.append(transport)
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
-        for transport in tasks:
-            transport.disconnect()
-        return tally
-
-    tally = uvloop.run(main())
+    tally = Tally(count)
+    listeners = [
+        lambda *_, i=i: BenchListener(i, first + i < FULL_CLIENTS, tally, opened)
+        for i in range(count)
+    ]
+    uvloop.run(hold_sockets(url, listeners, stop, 64 * 1024 * 1024))
     results.put((tally.latencies, tally.newest, tally.received))
 
 

@@ -4,7 +4,6 @@ what it changes, per role (the permission matrix posts the same through Dash).""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -41,16 +40,6 @@ def rules(services: Services) -> AlertRules:
     return AlertRules(
         services.engine, services.redis, services.settings.redis_prefix, clock=services.clock
     )
-
-
-@pytest.fixture
-def analyst(tenant: str, make_user: Callable[..., User]) -> User:
-    return make_user(tenant, "analyst")
-
-
-@pytest.fixture
-def viewer(tenant: str, make_user: Callable[..., User]) -> User:
-    return make_user(tenant, "viewer")
 
 
 def form(**fields: str) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -45,9 +44,10 @@ def controls(**changes: Any) -> list[Any]:
     return list({**CONTROLS, **changes}.values())
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def stored(services: Services, tenant: str) -> str:
-    """The tenant, with POINTS_PER_SOURCE points a minute apart per source in the last hour."""
+    """The test tenant, with POINTS_PER_SOURCE points a minute apart per source in the last
+    hour."""
     now_ms = services.now_ms()
     batch = [
         (tenant, Point(uuid.uuid4().hex, s, METRIC, now_ms - (10 + i) * MINUTE_MS, 40.0 + i))
@@ -56,16 +56,6 @@ def stored(services: Services, tenant: str) -> str:
     ]
     services.history.write_points(batch)
     return tenant
-
-
-@pytest.fixture
-def viewer(stored: str, make_user: Callable[..., User]) -> User:
-    return make_user(stored, "viewer")
-
-
-@pytest.fixture
-def analyst(stored: str, make_user: Callable[..., User]) -> User:
-    return make_user(stored, "analyst")
 
 
 def test_nothing_is_shown_before_the_browser_tells_its_time_zone(
