@@ -28,6 +28,14 @@ def no_horizontal_scroll(dash_duo) -> bool:
     )
 
 
+def on_a_phone(dash_duo, screenshot, name: str) -> None:
+    """At a phone's width, take screenshot `name` and check that nothing scrolls sideways."""
+    dash_duo.driver.set_window_size(375, 800)
+    time.sleep(0.5)  # let the page settle at its new width before it is captured
+    screenshot(name)
+    assert no_horizontal_scroll(dash_duo)
+
+
 def shell_socket_open(dash_duo) -> None:
     """Wait until the shell's notification socket is open (assets/notify.js says so)."""
     wait_until(lambda: dash_duo.driver.execute_script("return window.__pulseShellOpen;"), 10)
@@ -61,10 +69,7 @@ def test_breach_toasts_raises_badge_and_is_listed_then_read(
     dash_duo.wait_for_contains_text(f"#{ids.NOTIFS_LIST}", "CPU hot", timeout=10)
     dash_duo.wait_for_contains_text(f"#{ids.NOTIFS_SUMMARY}", "1 unread", timeout=10)
     screenshot("notifications-1280")
-    dash_duo.driver.set_window_size(375, 800)
-    time.sleep(0.5)
-    screenshot("notifications-375")
-    assert no_horizontal_scroll(dash_duo)
+    on_a_phone(dash_duo, screenshot, "notifications-375")
     dash_duo.driver.set_window_size(1280, 900)
 
     dash_duo.find_element(f"#{ids.NOTIFS_LIST} button").click()  # its "Mark read"
@@ -127,10 +132,7 @@ def test_analyst_creates_previews_and_is_alerted_by_a_rule(
     dash_duo.driver.get(live_server.url + "/alerts")
     dash_duo.wait_for_contains_text(f"#{ids.ALERTS_INCIDENTS}", "firing", timeout=10)
     screenshot("alerts-1280")
-    dash_duo.driver.set_window_size(375, 800)
-    time.sleep(0.5)
-    screenshot("alerts-375")
-    assert no_horizontal_scroll(dash_duo)
+    on_a_phone(dash_duo, screenshot, "alerts-375")
 
 
 def test_viewer_sees_alerts_read_only(
@@ -146,10 +148,7 @@ def test_viewer_sees_alerts_read_only(
     dash_duo.wait_for_contains_text(f"#{ids.ALERTS_RULES}", "Disk full", timeout=10)
     assert "d-none" in dash_duo.find_element(f"#{ids.ALERTS_NEW}").get_attribute("class")
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{ids.ALERTS_RULES} button") == []
-    dash_duo.driver.set_window_size(375, 800)
-    time.sleep(0.5)
-    screenshot("alerts-viewer-375")
-    assert no_horizontal_scroll(dash_duo)
+    on_a_phone(dash_duo, screenshot, "alerts-viewer-375")
 
 
 def test_open_notification_centre_lists_a_pushed_notification_without_reload(
