@@ -17,7 +17,6 @@ in the database, twice for the user). Baseline in the same run: the same user po
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import secrets
@@ -28,13 +27,12 @@ from collections import Counter
 from typing import Any
 
 import orjson
-import psutil
 import requests
 import uvloop
-from harness import Pulse, percentile, running_pulse
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from harness import Pulse, cpu_seconds, percentile, running_pulse
 from redis import Redis
 from sqlalchemy import create_engine, text
+from wsclients import MessageListener, hold_sockets, now_ms
 
 TENANT = "alertbench"
 USER = "alert-analyst"
@@ -43,32 +41,21 @@ THRESHOLD = 80.0
 METRIC = "bench.alert.m{}"
 
 
-def now_ms() -> float:
-    return time.time() * 1000
-
-
 # -- the /ws clients (their own process, so that nothing else holds their event loop) -------
 
 
-class NoticeListener(WSListener):
+class NoticeListener(MessageListener):
     """One socket of the recipient: notes when each notification frame arrives."""
+
+    prefix = b'{"type":"notification"'
 
     def __init__(
         self, index: int, seen: list[tuple[int, float, str, str, str]], opened: Any, received: Any
     ) -> None:
-        self.index, self.seen, self.opened, self.received = index, seen, opened, received
+        super().__init__(opened)
+        self.index, self.seen, self.received = index, seen, received
 
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        with self.opened.get_lock():
-            self.opened.value += 1
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        arrived = now_ms()
-        if frame.msg_type != WSMsgType.TEXT:
-            return
-        raw = frame.get_payload_as_bytes()
-        if not raw.startswith(b'{"type":"notification"'):
-            return
+    def on_message(self, raw: bytes, arrived: float) -> None:
         note = orjson.loads(raw)["notification"]
         self.seen.append((self.index, arrived, note["source"], note["incident_id"], note["state"]))
         if self.index == 0:
@@ -79,23 +66,10 @@ class NoticeListener(WSListener):
 def client_process(
     url: str, sockets: int, opened: Any, received: Any, stop: Any, results: Any
 ) -> None:
-    async def main() -> list[tuple[int, float, str, str, str]]:
-        seen: list[tuple[int, float, str, str, str]] = []
-        transports = []
-        for i in range(sockets):
-            transport, _ = await ws_connect(
-                lambda *_, i=i: NoticeListener(i, seen, opened, received),
-                url,
-                max_frame_size=16 * 1024 * 1024,
-            )
-            transports.append(transport)
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
-        for transport in transports:
-            transport.disconnect()
-        return seen
-
-    results.put(uvloop.run(main()))
+    seen: list[tuple[int, float, str, str, str]] = []
+    listeners = [lambda *_, i=i: NoticeListener(i, seen, opened, received) for i in range(sockets)]
+    uvloop.run(hold_sockets(url, listeners, stop, 16 * 1024 * 1024))
+    results.put(seen)
 
 
 def redis_tap(redis_url: str, prefix: str, stop: Any, results: Any) -> None:
@@ -252,17 +226,6 @@ def create_rules(pulse: Pulse, session: requests.Session) -> None:
         session.post(pulse.url + "/api/alerts", json=rule, timeout=10).raise_for_status()
 
 
-def _cpu(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for p in processes:
-        try:
-            times = p.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 def db_counts(pulse: Pulse) -> dict[str, int]:
     """What PostgreSQL holds for the tenant: incidents, notifications, and series with more
     than one of either (duplicates)."""
@@ -295,14 +258,9 @@ def db_counts(pulse: Pulse) -> dict[str, int]:
 def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0915
     session = sign_in(pulse)
     create_rules(pulse, session)
-    ingest_key = pulse.admin(
-        "create-api-key", "--tenant", TENANT, "--name", "in", "--scope", "ingest"
-    ).splitlines()[-1]
+    ingest_key = pulse.api_key("ingest", "in", TENANT)
     token = session.get(pulse.url + "/api/stream-token", timeout=5).json()["token"]
-    supervisor = psutil.Process(pulse.process.pid)
-    children = supervisor.children(recursive=True)
-    workers = [p for p in children if "worker" in p.cmdline()]
-    web = [supervisor] + [p for p in children if p not in workers]
+    web, workers = pulse.processes()
 
     opened, received = multiprocessing.Value("l", 0), multiprocessing.Value("l", 0)
     stop_clients, client_results = multiprocessing.Event(), multiprocessing.Queue()
@@ -346,7 +304,7 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0
         target=commit_probe, args=(pulse.env["DATABASE_URL"], stop_poll, commits)
     )
     probing.start()
-    cpu_before = {"web+gateway": _cpu(web), "worker": _cpu(workers)}
+    cpu_before = {"web+gateway": cpu_seconds(web), "worker": cpu_seconds(workers)}
     bg_before = bg_sent.value
     sender_results: Any = multiprocessing.Queue()
     sender = multiprocessing.Process(
@@ -358,7 +316,7 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0
     sender.join()
     elapsed = time.monotonic() - started
     cpu = {
-        name: (_cpu(group) - cpu_before[name]) / elapsed
+        name: (cpu_seconds(group) - cpu_before[name]) / elapsed
         for name, group in (("web+gateway", web), ("worker", workers))
     }
     background_rate = (bg_sent.value - bg_before) / elapsed

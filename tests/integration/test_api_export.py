@@ -23,7 +23,7 @@ from data.domain.points import Point
 from data.stores.queries import parse_query
 from data.stores.schema import users
 from data.views import export
-from tests.conftest import PASSWORD
+from tests.conftest import signed_in
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -51,13 +51,6 @@ def sample_rows() -> list[tuple[str, str, int, float]]:
 
 def read_key(services: Services, tenant: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {services.accounts.create_api_key(tenant, 'r', 'read')}"}
-
-
-def signed_in(web: Any, user: Any) -> Any:
-    client = web.test_client()
-    resp = client.post("/login", json={"username": user.username, "password": PASSWORD})
-    assert resp.status_code == 200
-    return client
 
 
 def query_params(**extra: Any) -> dict[str, Any]:
