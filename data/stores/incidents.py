@@ -25,7 +25,8 @@ import orjson
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
 
-from data.domain.alert_state_machine import RuleDef, Transition, replay
+from data.domain.alert_replay import replay
+from data.domain.alert_rule import RuleDef, Transition
 from data.domain.timefmt import iso_datetime, iso_ms, to_datetime
 from data.stores.alert_rules import parse_rule, spec_def
 

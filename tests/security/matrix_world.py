@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from app.services import Services
 from app.web.factory import create_app
-from data.domain.alert_state_machine import Transition
+from data.domain.alert_rule import Transition
 from data.domain.points import Point
 from data.stores.alert_rules import AlertRules
 from data.stores.dead_letters import DeadLetters
