@@ -20,8 +20,9 @@ from components.alerts import COMMON, DEFAULTS, FIELDS, incident_table, rule_tab
 from data.domain.errors import Invalid, QuotaExceeded
 from data.domain.timefmt import to_datetime
 from data.stores.alert_rules import KIND_PARAMS, AlertRules
-from data.stores.incidents import Incidents, preview, preview_history
+from data.stores.incidents import Incidents
 from data.stores.queries import parse_time_ms
+from data.stores.rule_preview import preview, preview_history
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
     from app.services import Services

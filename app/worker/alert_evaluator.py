@@ -41,7 +41,7 @@ from data.domain.alert_state_machine import check_silence, observe_series, sourc
 from data.domain.points import Point
 from data.stores.alert_rules import AlertRules
 from data.stores.events import Events
-from data.stores.incidents import Recorded, open_incidents, record
+from data.stores.incident_records import Recorded, open_incidents, record
 
 log = logging.getLogger(__name__)
 STATE_TTL_S = 7 * 86_400

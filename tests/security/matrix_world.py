@@ -24,7 +24,7 @@ from data.domain.alert_rule import Transition
 from data.domain.points import Point
 from data.stores.alert_rules import AlertRules
 from data.stores.dead_letters import DeadLetters
-from data.stores.incidents import record
+from data.stores.incident_records import record
 from data.stores.live import IngestEntry
 from data.stores.sources import SourceStore
 from tests.conftest import PASSWORD
