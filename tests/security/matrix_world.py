@@ -25,7 +25,7 @@ from data.domain.points import Point
 from data.stores.alert_rules import AlertRules
 from data.stores.dead_letters import DeadLetters
 from data.stores.incident_records import record
-from data.stores.live import IngestEntry
+from data.stores.ingest_queue import IngestEntry
 from data.stores.sources import SourceStore
 from tests.conftest import PASSWORD
 
