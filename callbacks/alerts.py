@@ -17,11 +17,11 @@ from flask_login import current_user
 
 from components import ids
 from components.alerts import COMMON, DEFAULTS, FIELDS, incident_table, rule_table
+from data.domain.data_query import parse_time_ms
 from data.domain.errors import Invalid, QuotaExceeded
 from data.domain.timefmt import to_datetime
 from data.stores.alert_rules import KIND_PARAMS, AlertRules
 from data.stores.incidents import Incidents
-from data.stores.queries import parse_time_ms
 from data.stores.rule_preview import preview, preview_history
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
