@@ -55,27 +55,13 @@ def filter_bar(f: ExploreFilters) -> dbc.Row:
         [
             _field(
                 "Metrics",
-                dcc.Dropdown(
-                    id=ids.EXPLORE_METRICS,
-                    options=_options(list(f.metrics)),
-                    value=list(f.metrics),
-                    multi=True,
-                    searchable=True,
-                    placeholder="Pick metrics…",
-                ),
+                _names_dropdown(ids.EXPLORE_METRICS, f.metrics, "Pick metrics…"),
                 xs=12,
                 lg=4,
             ),
             _field(
                 "Sources",
-                dcc.Dropdown(
-                    id=ids.EXPLORE_SOURCES,
-                    options=_options(list(f.sources)),
-                    value=list(f.sources),
-                    multi=True,
-                    searchable=True,
-                    placeholder="All sources",
-                ),
+                _names_dropdown(ids.EXPLORE_SOURCES, f.sources, "All sources"),
                 xs=12,
                 md=6,
                 lg=3,
@@ -99,23 +85,41 @@ def filter_bar(f: ExploreFilters) -> dbc.Row:
                 xs=6,
                 lg=2,
             ),
-            _field(
-                "Days (your time zone, last day included)",
-                dcc.DatePickerRange(
-                    id=ids.EXPLORE_DAYS,
-                    start_date=f.start_day,
-                    end_date=f.end_day,
-                    display_format="YYYY-MM-DD",
-                    clearable=True,
-                    minimum_nights=0,
-                    number_of_months_shown=1,
-                ),
-                xs=12,
-                id=ids.EXPLORE_DAYS_COL,
-                class_name="" if f.range == CUSTOM else "d-none",
-            ),
+            _days_field(f),
         ],
         class_name="g-2",
+    )
+
+
+def _names_dropdown(component_id: str, chosen: tuple[str, ...], placeholder: str) -> dcc.Dropdown:
+    """A searchable multi-select of metric or source names, the chosen ones its options
+    until a callback fills in the tenant's names."""
+    return dcc.Dropdown(
+        id=component_id,
+        options=_options(list(chosen)),
+        value=list(chosen),
+        multi=True,
+        searchable=True,
+        placeholder=placeholder,
+    )
+
+
+def _days_field(f: ExploreFilters) -> dbc.Col:
+    """The custom range's days, shown only while the range is custom."""
+    return _field(
+        "Days (your time zone, last day included)",
+        dcc.DatePickerRange(
+            id=ids.EXPLORE_DAYS,
+            start_date=f.start_day,
+            end_date=f.end_day,
+            display_format="YYYY-MM-DD",
+            clearable=True,
+            minimum_nights=0,
+            number_of_months_shown=1,
+        ),
+        xs=12,
+        id=ids.EXPLORE_DAYS_COL,
+        class_name="" if f.range == CUSTOM else "d-none",
     )
 
 
