@@ -141,43 +141,15 @@ def ingest(
 
 
 def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
-    ingest_key = pulse.admin(
-        "create-api-key", "--tenant", "bench", "--name", "in", "--scope", "ingest"
-    ).splitlines()[-1]
-    read_key = pulse.admin(
-        "create-api-key", "--tenant", "bench", "--name", "rd", "--scope", "read"
-    ).splitlines()[-1]
-    token = requests.get(
-        pulse.url + "/api/stream-token", timeout=5, headers={"Authorization": f"Bearer {read_key}"}
-    ).json()["token"]
-    # The server processes are uvicorn's children; the worker role's is app.py worker.
-    supervisor = psutil.Process(pulse.process.pid)
-    gateways = [supervisor] + [
-        p for p in supervisor.children(recursive=True) if "worker" not in p.cmdline()
-    ]
-    workers = [p for p in supervisor.children(recursive=True) if "worker" in p.cmdline()]
+    ingest_key, token = _credentials(pulse)
+    gateways, workers = _server_roles(pulse)
     rss_before = sum(p.memory_info().rss for p in gateways)
     opened, stop, results = (
         multiprocessing.Value("l", 0),
         multiprocessing.Event(),
         multiprocessing.Queue(),
     )
-    share = -(-args.clients // args.client_procs)
-    procs = []
-    for first in range(0, args.clients, share):
-        count = min(share, args.clients - first)
-        procs.append(
-            multiprocessing.Process(
-                target=client_process,
-                args=(first, count, f"{pulse.ws_url}?token={token}", opened, stop, results),
-            )
-        )
-        procs[-1].start()
-    deadline = time.monotonic() + 180
-    while opened.value < args.clients and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if opened.value < args.clients:
-        raise RuntimeError(f"only {opened.value} of {args.clients} clients connected")
+    procs = _connect_clients(pulse, args, token, opened, stop, results)
     time.sleep(1.0)
     rss_per_client = (sum(p.memory_info().rss for p in gateways) - rss_before) / args.clients
     watched = {
@@ -206,16 +178,7 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
     }
     time.sleep(3.0)  # let the last points arrive
     stop.set()
-    latencies: list[float] = []
-    newest: list[float] = []
-    delivered = 0
-    for _ in procs:
-        full, newest_part, received = results.get(timeout=120)
-        latencies += full
-        newest += newest_part
-        delivered += sum(received)
-    for proc in procs:
-        proc.join(30)
+    latencies, newest, delivered = _collect(procs, results)
     return {
         "points_sent": sent.value,
         "rate_achieved": sent.value / args.seconds,
@@ -231,6 +194,73 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
         "published_p99_ms": percentile(published, 99),
         "cpu_cores": cpu_share,
     }
+
+
+def _credentials(pulse: Pulse) -> tuple[str, str]:
+    """An ingest key for the feeder and a /ws token of a read key for the clients."""
+    ingest_key = pulse.admin(
+        "create-api-key", "--tenant", "bench", "--name", "in", "--scope", "ingest"
+    ).splitlines()[-1]
+    read_key = pulse.admin(
+        "create-api-key", "--tenant", "bench", "--name", "rd", "--scope", "read"
+    ).splitlines()[-1]
+    token = requests.get(
+        pulse.url + "/api/stream-token", timeout=5, headers={"Authorization": f"Bearer {read_key}"}
+    ).json()["token"]
+    return ingest_key, token
+
+
+def _server_roles(pulse: Pulse) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """(web and gateway processes, worker processes) of the running Pulse."""
+    # The server processes are uvicorn's children; the worker role's is app.py worker.
+    supervisor = psutil.Process(pulse.process.pid)
+    gateways = [supervisor] + [
+        p for p in supervisor.children(recursive=True) if "worker" not in p.cmdline()
+    ]
+    workers = [p for p in supervisor.children(recursive=True) if "worker" in p.cmdline()]
+    return gateways, workers
+
+
+def _connect_clients(
+    pulse: Pulse, args: argparse.Namespace, token: str, opened: Any, stop: Any, results: Any
+) -> list[multiprocessing.Process]:
+    """Start the client processes and wait (three minutes at most) until every client has
+    its socket open."""
+    share = -(-args.clients // args.client_procs)
+    procs = []
+    for first in range(0, args.clients, share):
+        count = min(share, args.clients - first)
+        procs.append(
+            multiprocessing.Process(
+                target=client_process,
+                args=(first, count, f"{pulse.ws_url}?token={token}", opened, stop, results),
+            )
+        )
+        procs[-1].start()
+    deadline = time.monotonic() + 180
+    while opened.value < args.clients and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if opened.value < args.clients:
+        raise RuntimeError(f"only {opened.value} of {args.clients} clients connected")
+    return procs
+
+
+def _collect(
+    procs: list[multiprocessing.Process], results: Any
+) -> tuple[list[float], list[float], int]:
+    """(latencies, latencies of the newest point, points delivered) of every client process,
+    once each has reported and ended."""
+    latencies: list[float] = []
+    newest: list[float] = []
+    delivered = 0
+    for _ in procs:
+        full, newest_part, received = results.get(timeout=120)
+        latencies += full
+        newest += newest_part
+        delivered += sum(received)
+    for proc in procs:
+        proc.join(30)
+    return latencies, newest, delivered
 
 
 def listen_published(pulse: Pulse, tenant: str, out: list[float], seconds: float) -> None:
