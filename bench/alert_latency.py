@@ -291,8 +291,8 @@ def db_counts(pulse: Pulse) -> dict[str, int]:
     }
 
 
-# long: a benchmark's procedure: processes started, measured and stopped in the order they
-# run, read top to bottom (PLR0915 allowed for the same reason)
+# A benchmark's procedure: processes started, measured and stopped in the order they run.
+# long: it reads best top to bottom, as it runs (PLR0915 allowed for the same reason)
 def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0915
     session = sign_in(pulse)
     create_rules(pulse, session)
