@@ -216,7 +216,7 @@ def _fill_workbook(
             worksheet.write_datetime(row, 0, local_time(ts_ms, zone).replace(tzinfo=None), date)
             number = cell_number(value, query.agg)
             if number is not None:
-                worksheet.writecell_number(row, 1, number)
+                worksheet.write_number(row, 1, number)
             worksheet.write_string(row, 2, neutralise(iso_local(ts_ms, zone)))
     _describe(description, query, zone, generated_ms, sheets, date, bold)
     book.close()
@@ -264,7 +264,7 @@ def _describe(
             worksheet.write_datetime(row, 1, local_time(value, zone).replace(tzinfo=None), date)
             worksheet.write_string(row, 2, neutralise(iso_local(value, zone)))
         elif isinstance(value, int):
-            worksheet.writecell_number(row, 1, value)
+            worksheet.write_number(row, 1, value)
         else:
             worksheet.write_string(row, 1, neutralise(value))
     top = len(facts) + 1
@@ -274,7 +274,7 @@ def _describe(
     for row, sheet in enumerate(sheets, start=top + 1):
         for col, name in enumerate((sheet.name, sheet.metric, sheet.source)):
             worksheet.write_string(row, col, neutralise(name))
-        worksheet.writecell_number(row, 3, sheet.rows)
+        worksheet.write_number(row, 3, sheet.rows)
         for col, ms in ((4, sheet.first_ms), (5, sheet.last_ms)):
             if ms is not None:
                 worksheet.write_datetime(row, col, local_time(ms, zone).replace(tzinfo=None), date)
