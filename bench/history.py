@@ -55,7 +55,7 @@ OVERLAY = [f"bench.m{n:02d}" for n in range(5)]
 ONE = "bench.m07"
 
 # One statement a day: the points, the minutes from the points inserted (RETURNING) and the
-# hours from those minutes, as data/stores/history.py writes a batch: nothing is read back.
+# hours from those minutes, as data/stores/point_writes.py builds a batch: nothing is read back.
 _DAY = """
 WITH p AS (
     INSERT INTO points (tenant_id, data_id, source, metric_type, ts, value)
