@@ -254,7 +254,8 @@ def db_counts(pulse: Pulse) -> dict[str, int]:
     }
 
 
-# PLR0915 allowed: a benchmark's main: its steps in the order they run
+# A benchmark's procedure: processes started, measured and stopped in the order they run.
+# long: it reads best top to bottom, as it runs (PLR0915 allowed for the same reason)
 def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0915
     session = sign_in(pulse)
     create_rules(pulse, session)
@@ -336,36 +337,14 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0
     published, noticed = tap_results.get(timeout=60)
     tap.join(30)
 
-    latencies: list[float] = []
+    firsts, latencies, windows = _first_arrivals(seen, sent_at)
     per_socket = Counter((index, source) for index, _, source, _, _ in seen)
     duplicates = sum(n - 1 for n in per_socket.values() if n > 1)
     unknown = sum(1 for _, _, source, _, _ in seen if source not in sent_at)
-    firsts: dict[str, float] = {}
-    windows: dict[int, list[float]] = {}  # latencies by 10 s of the run: does it drift?
-    t0 = min(sent_at.values(), default=0.0)
-    for index, arrived, source, _, _ in seen:
-        if index == 0 and source in sent_at and source not in firsts:
-            firsts[source] = arrived
-            latencies.append(arrived - sent_at[source])
-            windows.setdefault(int((sent_at[source] - t0) // 10_000), []).append(latencies[-1])
     per_socket_missing = [
         sum(1 for s in sent_at if (i, s) not in per_socket) for i in range(args.sockets)
     ]
-    to_published = [published[s] - sent_at[s] for s in sent_at if s in published]
-    to_noticed = [noticed[s] - published[s] for s in sent_at if s in noticed and s in published]
-    to_socket = [firsts[s] - noticed[s] for s in sent_at if s in firsts and s in noticed]
-    stages = {
-        name: {
-            "p50": round(percentile(v, 50), 1),
-            "p99": round(percentile(v, 99), 1),
-            "max": round(max(v, default=float("nan")), 1),
-        }
-        for name, v in (
-            ("ingest→points published", to_published),
-            ("→notification published", to_noticed),
-            ("→/ws client", to_socket),
-        )
-    }
+    stages = _stages(sent_at, published, noticed, firsts)
     polled = [first_polled[s] - sent_at[s] for s in sent_at if s in first_polled]
     return {
         "breaches_sent": len(sent_at),
@@ -396,6 +375,48 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0
         "stages_ms": stages,
         "p99_by_10s": [round(percentile(windows[w], 99)) for w in sorted(windows)],
         "max_by_10s": [round(max(windows[w])) for w in sorted(windows)],
+    }
+
+
+def _first_arrivals(
+    seen: list[Any], sent_at: dict[str, float]
+) -> tuple[dict[str, float], list[float], dict[int, list[float]]]:
+    """On socket 0, when each breach first arrived, its latency, and the latencies by 10 s
+    of the run (does it drift?)."""
+    latencies: list[float] = []
+    firsts: dict[str, float] = {}
+    windows: dict[int, list[float]] = {}
+    t0 = min(sent_at.values(), default=0.0)
+    for index, arrived, source, _, _ in seen:
+        if index == 0 and source in sent_at and source not in firsts:
+            firsts[source] = arrived
+            latencies.append(arrived - sent_at[source])
+            windows.setdefault(int((sent_at[source] - t0) // 10_000), []).append(latencies[-1])
+    return firsts, latencies, windows
+
+
+def _stages(
+    sent_at: dict[str, float],
+    published: dict[str, float],
+    noticed: dict[str, float],
+    firsts: dict[str, float],
+) -> dict[str, dict[str, float]]:
+    """Where the time goes: ingest to points published, to the notification published, to
+    the /ws client (p50, p99 and max in ms)."""
+    to_published = [published[s] - sent_at[s] for s in sent_at if s in published]
+    to_noticed = [noticed[s] - published[s] for s in sent_at if s in noticed and s in published]
+    to_socket = [firsts[s] - noticed[s] for s in sent_at if s in firsts and s in noticed]
+    return {
+        name: {
+            "p50": round(percentile(v, 50), 1),
+            "p99": round(percentile(v, 99), 1),
+            "max": round(max(v, default=float("nan")), 1),
+        }
+        for name, v in (
+            ("ingest→points published", to_published),
+            ("→notification published", to_noticed),
+            ("→/ws client", to_socket),
+        )
     }
 
 

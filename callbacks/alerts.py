@@ -18,11 +18,12 @@ from callbacks.binding import bind, clicked_id, signed_in
 from components import ids
 from components.alerts import COMMON, DEFAULTS, FIELDS, incident_table, rule_table
 from components.alerts_preview import preview_view
+from data.domain.data_query import parse_time_ms
 from data.domain.errors import Invalid, QuotaExceeded
 from data.stores.accounts import User
 from data.stores.alert_rules import KIND_PARAMS, AlertRules
-from data.stores.incidents import Incidents, preview, preview_history
-from data.stores.queries import parse_time_ms
+from data.stores.incidents import Incidents
+from data.stores.rule_preview import preview, preview_history
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
     from app.services import Services

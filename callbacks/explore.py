@@ -14,8 +14,9 @@ from dash.exceptions import PreventUpdate
 from callbacks.binding import bind, signed_in, triggered_id
 from components import ids
 from components.explore_charts import view_figure
+from data.domain.data_query import HOUR_MS, DataQuery, QueryError, step_label
 from data.stores.accounts import User
-from data.stores.queries import HOUR_MS, DataQueries, DataQuery, QueryError, step_label
+from data.stores.queries import DataQueries
 from data.views.explore import (
     CUSTOM,
     ExploreFilters,
@@ -25,7 +26,8 @@ from data.views.explore import (
     series_names,
     zone,
 )
-from data.views.export import export_csv, export_xlsx, filename
+from data.views.export import export_csv, filename
+from data.views.export_xlsx import export_xlsx
 from data.views.trends import (
     frame_of_series,
     moving_average,

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from app.services import Services
-from data.domain.alert_state_machine import Transition
+from data.domain.alert_rule import Transition
 from data.stores.alert_rules import AlertRules, Rule
-from data.stores.incidents import record
+from data.stores.incident_records import record
 
 METRIC, SOURCE = "cpu.usage", "web-1"
 # rule_doc's changes for a rule that fires on every breach and resolves only below 80

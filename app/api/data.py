@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from app.web.auth import principal, services
-from data.stores.queries import DataQueries, parse_query
+from data.domain.data_query import parse_query
+from data.stores.queries import DataQueries
 
 bp = Blueprint("data", __name__)  # nested under /api by app.api.ingest
 

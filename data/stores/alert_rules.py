@@ -24,7 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from redis import Redis
 from sqlalchemy import Engine, delete, insert, select, update
 
-from data.domain.alert_state_machine import RuleDef
+from data.domain.alert_rule import RuleDef
 from data.domain.errors import Invalid, QuotaExceeded
 from data.domain.jsontext import storable
 from data.domain.points import NAME_RE

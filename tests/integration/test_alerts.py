@@ -198,7 +198,8 @@ def assert_standard_webhook(call: dict[str, Any], secret: str) -> None:
 # -- the whole way round ------------------------------------------------------------------------
 
 
-# PLR0915 allowed: one end-to-end scenario, step by step
+# One breach followed end to end: incident, notifications, /ws, webhook and mail, in order.
+# long: that one scenario, step by step (PLR0915 allowed for the same reason)
 def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhook_and_mail(  # noqa: PLR0915
     live_server: LiveServer,
     services: Services,

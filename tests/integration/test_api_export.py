@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import update
 
 from app.services import Services
+from data.domain.data_query import parse_query
 from data.domain.points import Point
-from data.stores.queries import parse_query
 from data.stores.schema import users
-from data.views import export
+from data.views import export, export_xlsx
 from tests.conftest import signed_in
 
 MINUTE_MS = 60_000
@@ -261,7 +261,7 @@ def test_past_excels_row_limit_a_clear_422_before_anything(
     web, services: Services, tenant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(services, tenant, sample_rows())
-    monkeypatch.setattr(export, "XLSX_MAX_ROWS", 11)  # 10 rows below the header
+    monkeypatch.setattr(export_xlsx, "XLSX_MAX_ROWS", 11)  # 10 rows below the header
     client, key = web.test_client(), read_key(services, tenant)
     params = query_params(format="xlsx", source="web-1")  # 19 rows per series
     resp = client.get("/api/export", query_string=params, headers=key)

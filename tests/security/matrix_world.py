@@ -23,7 +23,7 @@ from app.web.factory import create_app
 from data.domain.points import Point
 from data.stores.alert_rules import AlertRules
 from data.stores.dead_letters import DeadLetters
-from data.stores.live import IngestEntry
+from data.stores.ingest_queue import IngestEntry
 from data.stores.sources import SourceStore
 from tests import alerts_support
 from tests.alerts_support import firing_incident, rules_of

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from app.errors import domain_response
+from data.domain.data_query import QueryError
 from data.domain.errors import Conflict, DomainError, Invalid, NotFound, QuotaExceeded, Unreadable
 from data.domain.points import BodyError
-from data.stores.queries import QueryError
-from data.views.export import TooManyRows
+from data.views.export_xlsx import TooManyRows
 
 TWO = [{"field": "metric", "message": "is required"}, {"field": "kind", "message": "unknown"}]
 
