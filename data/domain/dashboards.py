@@ -198,7 +198,7 @@ class PersonalView(BaseModel):
 
 # What the API shows around a dashboard's own fields; a body sent back as it was read
 # carries them, so they are set aside rather than refused.
-ENVELOPE = ("id", "version", "owner", "created_at", "updated_at", "view", "home")
+ENVELOPE = ("id", "version", "owner", "editable", "created_at", "updated_at", "view", "home")
 
 
 def parse_dashboard(doc: Any) -> DashboardSpec:
@@ -330,8 +330,11 @@ def with_view(spec: DashboardSpec, view: PersonalView | None) -> DashboardSpec:
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who acts on a dashboard: a signed-in user of the tenant and their role."""
+    """Who acts on a dashboard: a signed-in user, their tenant and role. The store reads
+    and writes in the actor's own tenant only, so no call can pair a user with another
+    tenant's dashboards."""
 
+    tenant_id: str
     user_id: str
     role: str
 

@@ -82,7 +82,6 @@ def test_the_contracts_dashboard_parses_with_defaults_for_the_extensions() -> No
 def test_what_the_api_shows_around_a_dashboard_is_set_aside_not_refused() -> None:
     """A body sent back as GET gave it (id, version, owner…) is accepted."""
     doc = dashboard(id="x", version=3, owner="ann", updated_at="…", view=None, editable=True)
-    doc.pop("editable")
     assert parse_dashboard(doc).title == "Sales"
 
 
@@ -345,6 +344,6 @@ def test_a_personal_view_overrides_time_and_filters_and_checks_collapsed_ids() -
 def test_who_sees_and_who_edits(
     role: str, owner: str | None, shared: bool, sees: bool, edits: bool
 ) -> None:
-    actor = Actor("me", role)
+    actor = Actor("t-1", "me", role)
     assert may_view(actor, owner, shared) is sees
     assert may_edit(actor, owner, shared) is edits
