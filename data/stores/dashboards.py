@@ -152,22 +152,24 @@ class DashboardStore:
                 raise NotFound("dashboard")
             check_edit(actor, row, spec)
             if row.version != sent:
-                message = (
-                    f"the dashboard was saved since version {sent} (it is at {row.version}):"
-                    " reload it, or save yours as a copy"
-                )
-                raise Conflict(message, "version_conflict")
-            conn.execute(
+                raise _stale(sent, row.version)
+            written = conn.execute(
                 update(dashboards)
-                .where(_D.tenant_id == actor.tenant_id, _D.dashboard_id == dashboard_id)
+                .where(
+                    _D.tenant_id == actor.tenant_id,
+                    _D.dashboard_id == dashboard_id,
+                    _D.version == sent,  # the lock makes it so; this keeps it so regardless
+                )
                 .values(
-                    version=row.version + 1,
+                    version=sent + 1,
                     updated_at=self._now(),
                     updated_by=actor.user_id,
                     **row_values(spec),
                 )
             )
-            details = {"version": row.version + 1, "shared": spec.shared}
+            if written.rowcount != 1:
+                raise _stale(sent, None)
+            details = {"version": sent + 1, "shared": spec.shared}
             record_audit(
                 conn, actor.tenant_id, actor.user_id, "dashboard.update", dashboard_id, details
             )
@@ -318,3 +320,12 @@ class DashboardStore:
             .limit(limit)
         )
         return [str(m) for m in conn.execute(query).scalars()]
+
+
+def _stale(sent: int, stored: int | None) -> Conflict:
+    """The refusal of a save from a version that is no longer the stored one."""
+    now = f" (it is at {stored})" if stored is not None else ""
+    message = (
+        f"the dashboard was saved since version {sent}{now}: reload it, or save yours as a copy"
+    )
+    return Conflict(message, "version_conflict")

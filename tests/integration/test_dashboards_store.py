@@ -1,13 +1,15 @@
 """Dashboards in real PostgreSQL (data/stores/dashboards.py): tenant and user isolation, the
 version counter, sharing and roles, personal views, copies, export/import across tenants,
-schema migration on load, the generated home, and the audit log."""
+schema migration on load, limits, and the audit log (homes: test_dashboard_homes.py)."""
 
 from __future__ import annotations
 
 import copy
 import json
-import uuid
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import pytest
@@ -16,40 +18,10 @@ from sqlalchemy import func, select, text, update
 from app.services import Services
 from data.domain.dashboards import Actor
 from data.domain.errors import Conflict, Forbidden, Invalid, NotFound
-from data.domain.points import Point
 from data.stores.accounts import User
 from data.stores.dashboards import DashboardStore
-from data.stores.partitions import ensure_for_times
-from data.stores.schema import audit_log, dashboards
-
-WIDGETS = [
-    {
-        "id": "orders",
-        "type": "line",
-        "title": "Orders",
-        "query": {"metric": ["sales.orders"], "source": ["web-1"], "agg": "sum", "step": "1m"},
-        "live": True,
-        "layout": {"x": 0, "y": 0, "w": 6, "h": 4},
-    },
-    {
-        "id": "cpu",
-        "type": "kpi",
-        "title": "CPU",
-        "query": {"metric": ["cpu.usage"], "source": [], "agg": "last", "step": "auto"},
-        "live": True,
-        "layout": {"x": 6, "y": 0, "w": 6, "h": 2},
-    },
-]
-
-
-def doc(title: str = "Sales", shared: bool = False, **extra: Any) -> dict[str, Any]:
-    return {
-        "title": title,
-        "shared": shared,
-        "time": {"start": "now-6h", "end": "now"},
-        "widgets": copy.deepcopy(WIDGETS),
-        **extra,
-    }
+from data.stores.schema import dashboards
+from tests.dashboards_support import WIDGETS, as_actor, audit_actions, doc, new_tenant
 
 
 @pytest.fixture
@@ -60,28 +32,12 @@ def store(services: Services) -> DashboardStore:
 @pytest.fixture
 def actor(make_user: Callable[..., User]) -> Callable[..., Actor]:
     """A new user of a tenant with a role, as the store's Actor."""
-
-    def make(tenant_id: str, role: str = "analyst") -> Actor:
-        user = make_user(tenant_id, role)
-        return Actor(tenant_id, user.user_id, user.role)
-
-    return make
+    return partial(as_actor, make_user)
 
 
 @pytest.fixture
 def other_tenant(services: Services) -> str:
-    tenant_id = f"t-{uuid.uuid4().hex[:12]}"
-    with services.engine.begin() as conn:
-        services.accounts.ensure_tenant(conn, tenant_id)
-    return tenant_id
-
-
-def audit_actions(services: Services, tenant: str) -> list[str]:
-    query = select(audit_log.c.action).where(
-        audit_log.c.tenant_id == tenant, audit_log.c.action.startswith("dashboard.")
-    )
-    with services.engine.connect() as conn:
-        return list(conn.execute(query.order_by(audit_log.c.audit_id)).scalars())
+    return new_tenant(services)
 
 
 def test_a_created_dashboard_reads_back_as_saved(store: DashboardStore, tenant: str, actor) -> None:
@@ -151,6 +107,30 @@ def test_a_save_with_a_stale_version_is_a_conflict_and_writes_nothing(
     with pytest.raises(Invalid) as missing:
         store.save(ann, made.dashboard_id, doc("No version"))
     assert missing.value.details[0]["field"] == "version"
+
+
+def test_of_two_saves_from_one_version_exactly_one_wins(
+    store: DashboardStore, tenant: str, actor
+) -> None:
+    """Two editors saving at once from version 1: the row lock lets one through, the other
+    is a Conflict whatever the timing."""
+    owner, admin = actor(tenant), actor(tenant, "admin")
+    board = store.create(owner, doc(shared=True)).dashboard_id
+    start = threading.Barrier(2)
+
+    def save(who: Actor) -> str:
+        start.wait()
+        try:
+            return store.save(who, board, doc(f"by {who.role}", True, version=1)).spec.title
+        except Conflict:
+            return "conflict"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(save, [owner, admin]))
+    assert outcomes.count("conflict") == 1
+    (winner,) = [o for o in outcomes if o != "conflict"]
+    assert winner in ("by admin", "by analyst")
+    assert store.get(owner, board).spec.title == winner
 
 
 def test_shared_is_read_only_to_the_tenant_but_its_owner_and_admins_edit_it(
@@ -319,66 +299,6 @@ def test_limits_are_refused_with_a_detail_per_field_and_nothing_stored(
             select(func.count()).select_from(dashboards).where(dashboards.c.tenant_id == tenant)
         ).scalar_one()
     assert stored == 0
-
-
-def write_points(services: Services, tenant: str, counts: dict[str, int]) -> None:
-    """`count` points a metric, a second apart, ending now."""
-    now_ms = services.now_ms()
-    ensure_for_times(services.engine, [now_ms - 60_000, now_ms])
-    batch = [
-        (tenant, Point(f"p-{metric}-{i}", "web-1", metric, now_ms - i * 1000, float(i)))
-        for metric, n in counts.items()
-        for i in range(n)
-    ]
-    services.history.write_points(batch)
-
-
-def test_a_new_tenant_gets_a_home_of_its_top_metrics_once(
-    store: DashboardStore, services: Services, tenant: str, actor
-) -> None:
-    write_points(services, tenant, {"busy": 9, "quiet": 2, "middling": 5, "rare": 1, "rarest": 1})
-    viewer = actor(tenant, "viewer")
-    home = store.home(viewer)
-    assert home.tenant_home and home.spec.shared and not home.editable
-    kpis = [w.query.metric[0] for w in home.spec.widgets if w.type == "kpi"]
-    lines = [w.query.metric[0] for w in home.spec.widgets if w.type == "line"]
-    assert kpis == lines == ["busy", "middling", "quiet", "rare"]
-    assert store.tenant_home_id(tenant) == home.dashboard_id  # made once
-    assert audit_actions(services, tenant).count("dashboard.generate") == 1
-
-
-def test_a_home_made_before_any_data_is_made_again_until_someone_edits_it(
-    store: DashboardStore, services: Services, tenant: str, actor
-) -> None:
-    admin = actor(tenant, "admin")
-    empty = store.home(admin)
-    assert [w.type for w in empty.spec.widgets] == ["notifications"]
-    write_points(services, tenant, {"orders": 3})
-    filled = store.home(admin)
-    assert filled.dashboard_id == empty.dashboard_id
-    assert [w.type for w in filled.spec.widgets] == ["kpi", "line", "notifications"]
-    edited = store.save(admin, filled.dashboard_id, {**filled.as_dict(), "title": "Ours"})
-    write_points(services, tenant, {"more": 9})
-    assert store.home(admin).spec == edited.spec
-    with pytest.raises(Invalid) as caught:  # nobody could ever reach it again
-        store.save(admin, filled.dashboard_id, {**edited.as_dict(), "shared": False})
-    assert caught.value.details[0]["field"] == "shared"
-
-
-def test_a_user_chooses_their_home_and_falls_back_when_it_is_unshared(
-    store: DashboardStore, tenant: str, actor
-) -> None:
-    owner, reader = actor(tenant), actor(tenant, "viewer")
-    board = store.create(owner, doc("Team", shared=True))
-    store.set_home(reader, board.dashboard_id)
-    assert store.home(reader).dashboard_id == board.dashboard_id
-    store.save(owner, board.dashboard_id, doc("Team", shared=False, version=1))
-    assert store.home(reader).tenant_home
-    assert store.home(owner).tenant_home  # the owner never chose it as home
-    store.set_home(owner, board.dashboard_id)
-    assert store.home(owner).dashboard_id == board.dashboard_id
-    store.set_home(owner, None)
-    assert store.home(owner).tenant_home
 
 
 def test_every_change_is_in_the_audit_log(
