@@ -20,7 +20,7 @@ from tests.dashboards_support import as_actor, audit_actions, doc, write_points
 
 @pytest.fixture
 def store(services: Services) -> DashboardStore:
-    return DashboardStore(services.engine, services.clock)
+    return services.dashboards
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from tests.dashboards_support import WIDGETS, as_actor, audit_actions, doc, new_
 
 @pytest.fixture
 def store(services: Services) -> DashboardStore:
-    return DashboardStore(services.engine, services.clock)
+    return services.dashboards
 
 
 @pytest.fixture
