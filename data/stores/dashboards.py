@@ -140,16 +140,19 @@ class DashboardStore:
             return read_dashboard(conn, actor, dashboard_id)
 
     def save(self, actor: Actor, dashboard_id: str, doc: Any) -> Dashboard:
-        """Replace a dashboard's document. `doc["version"]` must be the version the editor
-        loaded: an older (or any other) one is a Conflict and nothing is written."""
-        sent = doc.get("version") if isinstance(doc, dict) else None
+        """Replace a dashboard's document (one without `shared` keeps its sharing).
+        `doc["version"]` must be the version the editor loaded: an older (or any other) one
+        is a Conflict and nothing is written."""
+        parse_dashboard(doc)  # refused before anything is locked
+        sent = doc.get("version")
         if type(sent) is not int:
             raise Invalid.field("version", "the version you loaded is required", "dashboard")
-        spec = parse_dashboard(doc)
         with self.engine.begin() as conn:
             row = fetch_row(conn, actor.tenant_id, dashboard_id, lock=True)
             if row is None or not may_view(actor, row.owner_id, row.shared):
                 raise NotFound("dashboard")
+            # a body without `shared` keeps the dashboard as shared as it is
+            spec = parse_dashboard({"shared": row.shared, **doc})
             check_edit(actor, row, spec)
             if row.version != sent:
                 raise _stale(sent, row.version)

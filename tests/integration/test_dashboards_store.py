@@ -149,7 +149,9 @@ def test_shared_is_read_only_to_the_tenant_but_its_owner_and_admins_edit_it(
             store.delete(reader, board.dashboard_id)
     assert store.save(admin, board.dashboard_id, doc("By admin", True, version=1)).version == 2
     assert store.save(owner, board.dashboard_id, doc("By owner", True, version=2)).version == 3
-    assert [s.title for s in store.list_for(viewer, search="by OWN")] == ["By owner"]
+    unsaid = {k: v for k, v in doc("Shared still", version=3).items() if k != "shared"}
+    assert store.save(owner, board.dashboard_id, unsaid).spec.shared
+    assert [s.title for s in store.list_for(viewer, search="STILL")] == ["Shared still"]
     assert store.list_for(viewer, search="100%_\\") == []
 
 
