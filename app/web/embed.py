@@ -53,7 +53,8 @@ MESSAGES = {
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Pulse embed</title><link rel="stylesheet" href="/embed/_/embed.css"></head>
+<title>Pulse embed</title><link rel="icon" href="data:,">
+<link rel="stylesheet" href="/embed/_/embed.css"></head>
 <body data-state="{state}"><main id="embed-root"><p id="embed-message">{message}</p></main>
 {scripts}</body></html>
 """

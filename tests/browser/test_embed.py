@@ -77,7 +77,8 @@ def framing(host: tuple[str, Path], src: str) -> str:
     """The host page's URL, with an iframe of `src`."""
     url, root = host
     (root / "index.html").write_text(
-        f'<!DOCTYPE html><html><body><h1>Intranet</h1><iframe id="pulse" src="{src}"'
+        '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head>'
+        f'<body><h1>Intranet</h1><iframe id="pulse" src="{src}"'
         ' width="800" height="500"></iframe></body></html>'
     )
     return url + "/index.html"
@@ -111,6 +112,9 @@ def test_an_allowed_origin_frames_a_live_embed_without_any_pulse_cookie(
 
         wait_until(live_point_drawn, 15)
         assert driver.find_elements(By.CSS_SELECTOR, "#embed-widget-cpu .main-svg")
+        driver.save_screenshot("/tmp/pulse-shots/embed-live.png")
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
         driver.switch_to.default_content()
         assert driver.get_cookies() == []  # nothing of Pulse's, nor anything at all
 

@@ -46,7 +46,8 @@
       y: series.points.map(function (p) { return p[1]; }),
       name: series.metric + " · " + series.source,
       type: type === "bar" ? "bar" : "scatter",
-      mode: "lines",
+      mode: series.points.length > 60 ? "lines" : "lines+markers",
+      marker: { size: 4 },
     };
     if (type === "area") { trace.fill = "tozeroy"; }
     return trace;
@@ -73,10 +74,7 @@
   }
 
   function drawTable(w) {
-    var rows = w.series.map(function (s) {
-      var p = s.points[s.points.length - 1];
-      return "<tr><td></td><td></td><td></td></tr>";
-    });
+    var rows = w.series.map(function () { return "<tr><td></td><td></td><td></td></tr>"; });
     w.body.innerHTML = "<table class='embed-table'><tr><th>metric</th><th>source</th><th>value</th></tr>"
       + rows.join("") + "</table>";
     var cells = w.body.querySelectorAll("tr");
