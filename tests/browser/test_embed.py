@@ -57,8 +57,8 @@ def host_page(tmp_path: Path, host_port: int) -> Iterator[tuple[str, Path]]:
         thread.join(5)
 
 
-def embed_url(pulse_url: str, services: Services, tenant: str, make_user) -> str:  # type: ignore[no-untyped-def]
-    """A dashboard with a live CPU widget and the URL of an embed of it."""
+def embed_url(pulse_url: str, services: Services, tenant: str, make_user) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
+    """A dashboard with a live CPU widget: an embed's URL, its jti, and the embed key."""
     user = make_user(tenant, "analyst")
     actor = Actor(tenant, user.user_id, user.role)
     board = services.dashboards.create(actor, {"title": "Ops", "widgets": [WIDGET]})
@@ -70,7 +70,7 @@ def embed_url(pulse_url: str, services: Services, tenant: str, make_user) -> str
         timeout=10,
     )
     assert resp.status_code == 201, resp.text
-    return pulse_url + resp.json()["url"]
+    return pulse_url + resp.json()["url"], resp.json()["jti"], key
 
 
 def framing(host: tuple[str, Path], src: str) -> str:
@@ -90,14 +90,15 @@ def publish(services: Services, tenant: str, value: float) -> None:
     services.live.publish_points(tenant, [point])
 
 
-def test_an_allowed_origin_frames_a_live_embed_without_any_pulse_cookie(
+def test_an_allowed_origin_frames_a_live_embed_without_any_pulse_cookie_until_revoked(
     dash_duo, services: Services, tenant: str, make_user, host_page, host_port: int
 ) -> None:  # type: ignore[no-untyped-def]
     allowed = with_settings(services, embed_allowed_origins=f"http://127.0.0.1:{host_port}")
     options = {"ws": "websockets-sansio", "log_level": "warning"}
     with serving(build_asgi(allowed), **options) as (pulse_url, _):
         driver = dash_duo.driver
-        driver.get(framing(host_page, embed_url(pulse_url, services, tenant, make_user)))
+        url, jti, key = embed_url(pulse_url, services, tenant, make_user)
+        driver.get(framing(host_page, url))
         driver.switch_to.frame(driver.find_element(By.ID, "pulse"))
 
         def state() -> str:
@@ -115,6 +116,15 @@ def test_an_allowed_origin_frames_a_live_embed_without_any_pulse_cookie(
         driver.save_screenshot("/tmp/pulse-shots/embed-live.png")
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
+        # revoked: the socket is closed within seconds and the frame says so
+        revoke = requests.delete(
+            f"{pulse_url}/api/embed-tokens/{jti}",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+        assert revoke.status_code == 204
+        wait_until(lambda: state() == "revoked", 5)
+        assert "revoked" in driver.find_element(By.ID, "embed-message").text
         driver.switch_to.default_content()
         assert driver.get_cookies() == []  # nothing of Pulse's, nor anything at all
 
@@ -123,7 +133,7 @@ def test_an_origin_not_allowed_gets_the_frame_refused(
     dash_duo, live_server: LiveServer, tenant: str, make_user, host_page
 ) -> None:  # type: ignore[no-untyped-def]
     """The session's server allows https://intranet.example only."""
-    src = embed_url(live_server.url, live_server.services, tenant, make_user)
+    src, _, _ = embed_url(live_server.url, live_server.services, tenant, make_user)
     driver = dash_duo.driver
     driver.get(framing(host_page, src))
 
