@@ -73,6 +73,9 @@ def init_app(server: Flask) -> None:
     server.add_url_rule("/embed/_/<name>", "embed_file", _file)
     server.add_url_rule("/embed/<token>", "embed_page", _page)
     server.add_url_rule("/embed/<token>/data", "embed_data", _data)
+    # anything else under /embed/ is no page: Dash's catch-all would serve its shell
+    server.add_url_rule("/embed/", "embed_none", _nothing, defaults={"rest": ""})
+    server.add_url_rule("/embed/<path:rest>", "embed_nothing", _nothing)
     # registered before Talisman's (app/web/security.py), so it runs after it
     server.after_request(_framing_headers)
 
@@ -84,6 +87,10 @@ def _page(token: str) -> tuple[str, int, dict[str, str]]:
         status = 404 if err.reason == "invalid" else 401
         return _html(err.reason, MESSAGES[err.reason], ""), status, _no_store()
     return _html("loading", "Loading…", SCRIPTS), 200, _no_store()
+
+
+def _nothing(rest: str) -> tuple[str, int, dict[str, str]]:
+    return _html("invalid", MESSAGES["invalid"], ""), 404, _no_store()
 
 
 def _html(state: str, message: str, scripts: str) -> str:

@@ -252,6 +252,9 @@ def test_a_forged_or_foreign_token_opens_nothing(
         assert resp.status_code == 401 and error_code(resp) == "embed_invalid"
         page = client.get(f"/embed/{bad}")
         assert page.status_code == 404 and "not valid" in page.get_data(as_text=True)
+    for path in ["/embed/", f"/embed/{token}/data/more", f"/embed/{token}/_dash-layout"]:
+        resp = client.get(path)
+        assert resp.status_code == 404 and "not valid" in resp.get_data(as_text=True), path
     # an embed token is no API key, and opens no /api route
     resp = client.get("/api/metrics", headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 401
