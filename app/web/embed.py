@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 from flask import Flask, Response, request, send_file
+from redis.exceptions import RedisError
 
 from app.errors import ApiError
 from app.logs import TENANT
@@ -129,6 +130,8 @@ def _data(token: str) -> Response:
     scopes = embed_scopes(spec, claims.resource, claims.sources)
     metrics, sources = request.args.getlist("metric"), request.args.getlist("source")
     check_narrowing([s for _, s in scopes], metrics, sources)
+    # read before the queries: going live from it may repeat a point, never miss one
+    cursor = _current_cursor(claims.tenant_id)
     known = {
         pair
         for pair in svc.live.latest(claims.tenant_id)
@@ -153,8 +156,16 @@ def _data(token: str) -> Response:
         "locked_sources": list(claims.sources),
         "expires_at": claims.expires_at,
         "widgets": widgets,
+        "cursor": cursor,
     }
     return Response(orjson.dumps(body), mimetype="application/json", headers=_no_cache())
+
+
+def _current_cursor(tenant_id: str) -> str | None:
+    try:
+        return services().live.current_cursor(tenant_id)
+    except RedisError:
+        return None  # the page goes live from now on instead
 
 
 def _no_cache() -> dict[str, str]:

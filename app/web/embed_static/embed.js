@@ -165,28 +165,30 @@
     return Object.keys(out);
   }
 
-  function connect(metrics, delay) {
+  function connect(metrics, delay, cursor) {
     if (stopped || metrics.length === 0) { return; }
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var ws = new WebSocket(scheme + location.host + "/ws?token=" + encodeURIComponent(token));
     ws.onopen = function () {
-      ws.send(JSON.stringify({ type: "subscribe", metrics: metrics, sources: ["*"] }));
+      var subscribe = { type: "subscribe", metrics: metrics, sources: ["*"] };
+      if (cursor) { subscribe.cursor = cursor; }
+      ws.send(JSON.stringify(subscribe));
       setState("live", "");
     };
     ws.onmessage = function (event) {
       var frame = JSON.parse(event.data);
-      if (frame.type === "points") { onPoints(frame.points); }
+      if (frame.type === "points") { onPoints(frame.points); cursor = frame.cursor; }
     };
     ws.onclose = function (event) {
       if (stopped) { return; }
       if (event.code === 4401 || event.code === 4403) {
         fetch(location.pathname + "/data", { credentials: "omit" }).then(function (response) {
-          if (response.ok) { setTimeout(function () { connect(metrics, 1000); }, delay); return; }
+          if (response.ok) { setTimeout(function () { connect(metrics, 1000, cursor); }, delay); return; }
           return reasonOf(response).then(stop);
         });
         return;
       }
-      setTimeout(function () { connect(metrics, Math.min(delay * 2, 30000)); }, delay);
+      setTimeout(function () { connect(metrics, Math.min(delay * 2, 30000), cursor); }, delay);
     };
   }
 
@@ -196,7 +198,7 @@
       build(doc);
       doc.widgets.forEach(function (spec, i) { widgets[i].scopeMetrics = spec.scope.metric; });
       setState("loaded", "");
-      connect(patterns(), 1000);
+      connect(patterns(), 1000, doc.cursor);
     });
   }, function () { setState("error", "Pulse could not be reached."); });
 })();
