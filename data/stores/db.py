@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parent.parent / "migrations"  # data/migrations
 # Any constant will do: it only keeps two roles starting together from migrating at once.
 _MIGRATION_LOCK = 0x50554C5345
 
