@@ -18,8 +18,9 @@ from flask_login import current_user
 from components import ids
 from components.alerts import COMMON, DEFAULTS, FIELDS, incident_table, rule_table
 from data.domain.errors import Invalid, QuotaExceeded
+from data.domain.rule_spec import KIND_PARAMS
 from data.domain.timefmt import to_datetime
-from data.stores.alert_rules import KIND_PARAMS, AlertRules
+from data.stores.alert_rules import AlertRules
 from data.stores.incidents import Incidents, preview, preview_history
 from data.stores.queries import parse_time_ms
 
