@@ -11,13 +11,20 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from data.domain.alert_state_machine import RuleDef
 from data.domain.errors import Invalid
 from data.domain.jsontext import storable
 from data.domain.points import NAME_RE
-from data.domain.validation import field_problems, http_url_without_spaces, matching
+from data.domain.validation import (
+    WEBHOOK_URL_SCHEMA,
+    Checked,
+    field_problems,
+    http_url_without_spaces,
+    matching,
+    schema_only,
+)
 
 KINDS = ("threshold", "rate", "spike", "nodata")
 SEVERITIES = ("info", "warning", "critical")
@@ -42,6 +49,8 @@ KIND_PARAMS = {
     "spike": ("zscore", "window_s", "clear_threshold", "for_s"),
     "nodata": ("window_s", "source_down"),
 }
+MAX_WEBHOOKS = 5
+MAX_EMAILS = 20
 EMAIL_RE = re.compile(r"[^@\s,;<>]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 
 
@@ -50,7 +59,7 @@ SourceName = Annotated[
     str,
     matching(re.compile(r"\*|[A-Za-z0-9_.:\-]{1,128}"), "must be a source name or *"),
 ]
-Url = Annotated[str, AfterValidator(http_url_without_spaces)]
+Url = Annotated[str, Checked(http_url_without_spaces, **WEBHOOK_URL_SCHEMA)]
 Email = Annotated[str, matching(EMAIL_RE, "must be an e-mail address")]
 Seconds = Annotated[float, Field(ge=0, le=7 * 86_400)]
 
@@ -74,8 +83,8 @@ class RuleSpec(BaseModel):
     severity: Literal["info", "warning", "critical"] = "warning"
     cooldown_s: Seconds = 300
     channels: list[Channel] = Field(default_factory=_in_app_only, min_length=1, max_length=3)
-    webhook_url: Url | list[Url] | None = None
-    email_to: Email | list[Email] | None = None
+    webhook_url: Url | Annotated[list[Url], schema_only(maxItems=MAX_WEBHOOKS)] | None = None
+    email_to: Email | Annotated[list[Email], schema_only(maxItems=MAX_EMAILS)] | None = None
     enabled: bool = True
     op: Literal[">", "<"] = ">"
     threshold: float | None = None
@@ -131,10 +140,10 @@ def kind_problems(spec: RuleSpec) -> list[dict[str, str]]:  # noqa: C901
         need("webhook_url", "the webhook channel needs webhook_url")
     if "email" in spec.channels and not emails:
         need("email_to", "the email channel needs email_to")
-    if len(urls) > 5:
-        need("webhook_url", "at most 5 URLs")
-    if len(emails) > 20:
-        need("email_to", "at most 20 addresses")
+    if len(urls) > MAX_WEBHOOKS:
+        need("webhook_url", f"at most {MAX_WEBHOOKS} URLs")
+    if len(emails) > MAX_EMAILS:
+        need("email_to", f"at most {MAX_EMAILS} addresses")
     return problems
 
 

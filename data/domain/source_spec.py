@@ -26,7 +26,7 @@ from pydantic import (
 
 from data.domain.errors import Invalid
 from data.domain.points import NAME_RE
-from data.domain.validation import field_problems, http_url, matching
+from data.domain.validation import HTTP_URL_SCHEMA, Checked, field_problems, http_url, matching
 
 # Parses an SQLAlchemy URL, raising ValueError (or a subclass) when it is not one.
 SqlUrlCheck = Callable[[str], object]
@@ -53,7 +53,9 @@ JsonPath = Annotated[
 ]
 
 
-HttpUrlText = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(http_url)]
+HttpUrlText = Annotated[
+    str, StringConstraints(strip_whitespace=True), Checked(http_url, **HTTP_URL_SCHEMA)
+]
 
 
 class _Config(BaseModel):
