@@ -58,8 +58,10 @@ HttpUrlText = Annotated[
 ]
 
 
+# Strict: a JSON value of another type is refused, not converted ("enabled": 0 is not a
+# boolean), so a definition is accepted exactly when its JSON schema says it is valid.
 class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class PrometheusConfig(_Config):
@@ -157,7 +159,7 @@ CONFIGS: dict[str, type[_Config]] = {
 class SourceSpec(BaseModel):
     """What an admin sends to create or change a source (config checked per kind)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Name
     kind: Literal["prometheus", "http_json", "sql", "file_tail", "demo"]
