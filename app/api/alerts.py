@@ -214,15 +214,13 @@ def list_incidents() -> Response:
     state = request.args.get("state")
     if state not in (None, "firing", "resolved"):
         raise _bad_arg("state", "must be firing or resolved")
+    limit = _int_arg("limit", 50, 1, MAX_INCIDENTS)
+    offset = _int_arg("offset", 0, 0, MAX_OFFSET)
     rule_id = request.args.get("rule_id")
-    if rule_id is not None and not is_uuid(rule_id):
+    if rule_id is not None and not is_uuid(rule_id):  # checked first: a bad page is a 422
         return jsonify({"incidents": []})
     found = _incidents().find(
-        who.tenant_id,
-        rule_id=rule_id,
-        state=state,
-        limit=_int_arg("limit", 50, 1, MAX_INCIDENTS),
-        offset=_int_arg("offset", 0, 0, MAX_OFFSET),
+        who.tenant_id, rule_id=rule_id, state=state, limit=limit, offset=offset
     )
     return jsonify({"incidents": found})
 

@@ -141,3 +141,29 @@ def test_query_parameters_show_their_limits(doc: dict[str, Any]) -> None:
     assert (minutes["minimum"], minutes["maximum"]) == (1, 1440)
     assert params("/api/incidents")["limit"]["schema"]["maximum"] == 500
     assert params("/api/notifications")["limit"]["schema"]["maximum"] == 200
+
+
+def test_a_wrong_method_names_the_right_ones_in_allow(client: Any, ingest_key: str) -> None:
+    auth = {"Authorization": f"Bearer {ingest_key}"}
+    resp = client.get("/api/ingest", headers=auth)
+    assert (resp.status_code, resp.headers["Allow"]) == (405, "POST")
+    resp = client.patch("/api/sources/x", headers=auth)
+    assert (resp.status_code, resp.headers["Allow"]) == (405, "GET, PUT, DELETE, HEAD")
+
+
+def test_a_literal_path_owns_its_methods(client: Any, ingest_key: str) -> None:
+    """/api/alerts/preview is not the rule "preview" of /api/alerts/<rule_id>."""
+    auth = {"Authorization": f"Bearer {ingest_key}"}
+    resp = client.get("/api/alerts/preview", headers=auth)
+    assert (resp.status_code, resp.headers["Allow"]) == (405, "POST")
+    resp = client.options("/api/alerts/preview")
+    assert (resp.status_code, resp.headers["Allow"]) == (204, "POST, OPTIONS")
+    assert client.options("/api/ingest").headers["Allow"] == "POST, OPTIONS"
+
+
+def test_incident_paging_is_checked_whatever_the_rule_id(client: Any, services: Any) -> None:
+    key = services.accounts.create_api_key("openapi-doc", "openapi-read", "read")
+    auth = {"Authorization": f"Bearer {key}"}
+    resp = client.get("/api/incidents?rule_id=not-a-uuid&offset=-1", headers=auth)
+    assert resp.status_code == 422
+    assert resp.get_json()["error"]["details"][0]["field"] == "offset"
