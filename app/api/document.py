@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from flask import Flask
@@ -74,7 +74,6 @@ class Operation:
     body: Body | Model | None = None
     refusals: tuple[int, ...] = ()  # besides ALWAYS, WRITES and the body's 400/422
     doc: str | None = None  # for a route that is not a Flask view (/api/updates)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def documented(operation: Operation) -> Callable[[View], View]:
@@ -127,7 +126,7 @@ def _operations(app: Flask) -> Iterator[tuple[tuple[str, str], str, Operation]]:
 
 
 def _with_doc(op: Operation, doc: str | None) -> Operation:
-    return op if op.doc else Operation(**{**op.__dict__, "doc": doc})
+    return op if op.doc else replace(op, doc=doc)
 
 
 class _Schemas:
@@ -215,7 +214,7 @@ def _operation(
     out["responses"] = {str(code): _answer(a, schemas) for code, a in op.responses.items()}
     for code in sorted(statuses - set(op.responses)):
         out["responses"][str(code)] = _error(code, schemas)
-    return {**out, **op.extra}
+    return out
 
 
 def _request_body(body: Body, schemas: _Schemas) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from openapi_spec_validator import validate
 
 from data.domain.rule_spec import MAX_EMAILS, MAX_WEBHOOKS
 from data.domain.source_spec import CONFIGS, KINDS, MAX_TIMEOUT_S
+from data.stores.queries import AGGS
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +136,7 @@ def test_query_parameters_show_their_limits(doc: dict[str, Any]) -> None:
     data = params("/api/data")
     assert data["metric"]["required"] and data["metric"]["schema"]["maxItems"] == 20
     assert data["metric"]["explode"] and data["source"]["schema"]["maxItems"] == 100
-    assert data["agg"]["schema"]["enum"] == ["avg", "min", "max", "sum", "count", "last"]
+    assert data["agg"]["schema"]["enum"] == list(AGGS)
     assert params("/api/export")["format"]["schema"]["enum"] == ["csv", "xlsx"]
     minutes = params("/api/pipeline/accounting")["minutes"]["schema"]
     assert (minutes["minimum"], minutes["maximum"]) == (1, 1440)
