@@ -129,7 +129,10 @@ def test_api_conforms_to_its_document(
         *("run", str(tmp_path / "openapi.json"), "--url", server),
         *("--report", "json", "--report-json-path", str(report)),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    # run in tmp_path: schemathesis keeps a cache folder in its working directory
+    done = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+    )
     print(done.stdout[-30000:])
     assert done.returncode == 0, done.stdout[-30000:] + done.stderr[-3000:]
     summary = json.loads(report.read_text())
