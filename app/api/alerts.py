@@ -49,6 +49,7 @@ from data.stores.schema import is_uuid
 
 bp = Blueprint("alerts", __name__)
 MAX_SILENCE_MS = MAX_SILENCE_S * 1000
+RULE_VIEWS = ("get_rule", "update_rule", "silence_rule", "delete_rule")  # of a rule's id
 
 
 def _rules() -> AlertRules:
@@ -111,7 +112,14 @@ def list_rules() -> Response:
 
 
 @bp.post("/alerts")
-@documented(Operation({201: Rule}, body=RuleSpec, refusals=(409,)))
+@documented(
+    Operation(
+        {201: Rule},
+        body=RuleSpec,
+        refusals=(409,),
+        links={f"api.alerts.{view}": "rule_id" for view in RULE_VIEWS},
+    )
+)
 def create_rule() -> tuple[Response, int]:
     """Add a rule (analysts, admins); it is evaluated from the next batch on."""
     who = principal(role="analyst")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from flask import Flask
@@ -74,6 +74,9 @@ class Operation:
     body: Body | Model | None = None
     refusals: tuple[int, ...] = ()  # besides ALWAYS, WRITES and the body's 400/422
     doc: str | None = None  # for a route that is not a Flask view (/api/updates)
+    # Operations the created object's `id` feeds (operationId → its path parameter): the
+    # OpenAPI links a client, or schemathesis' stateful phase, follows from a 201.
+    links: Mapping[str, str] = field(default_factory=dict)
 
 
 def documented(operation: Operation) -> Callable[[View], View]:
@@ -212,6 +215,12 @@ def _operation(
         out["requestBody"] = _request_body(_body(op.body), schemas)
         statuses |= {400, 422}
     out["responses"] = {str(code): _answer(a, schemas) for code, a in op.responses.items()}
+    if op.links:
+        created = out["responses"][str(min(op.responses))]
+        created["links"] = {
+            target: {"operationId": target, "parameters": {param: "$response.body#/id"}}
+            for target, param in op.links.items()
+        }
     for code in sorted(statuses - set(op.responses)):
         out["responses"][str(code)] = _error(code, schemas)
     return out

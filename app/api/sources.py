@@ -21,6 +21,7 @@ from data.domain.errors import NotFound
 from data.stores.sources import Source, SourceStore
 
 bp = Blueprint("sources", __name__, url_prefix="/sources")
+SOURCE_VIEWS = ("get_source", "update_source", "delete_source")  # of a source's id
 CHANGE = Body(SourceChange, optional="all", name="SourceChange")  # fields left out are kept
 
 
@@ -50,7 +51,14 @@ def list_sources() -> Response:
 
 
 @bp.post("")
-@documented(Operation({201: SourceAnswer}, body=SourceDefinition, refusals=(409,)))
+@documented(
+    Operation(
+        {201: SourceAnswer},
+        body=SourceDefinition,
+        refusals=(409,),
+        links={f"api.sources.{view}": "source_id" for view in SOURCE_VIEWS},
+    )
+)
 def create_source() -> tuple[Response, int]:
     """Add a source; the worker starts polling it within seconds."""
     who, store = _admin()

@@ -168,3 +168,13 @@ def test_incident_paging_is_checked_whatever_the_rule_id(client: Any, services: 
     resp = client.get("/api/incidents?rule_id=not-a-uuid&offset=-1", headers=auth)
     assert resp.status_code == 422
     assert resp.get_json()["error"]["details"][0]["field"] == "offset"
+
+
+def test_links_lead_from_a_created_object_to_the_operations_on_it(doc: dict[str, Any]) -> None:
+    ids = {op["operationId"] for item in doc["paths"].values() for op in item.values()}
+    for path in ("/api/alerts", "/api/sources"):
+        links = doc["paths"][path]["post"]["responses"]["201"]["links"]
+        assert len(links) >= 3
+        for link in links.values():
+            assert link["operationId"] in ids
+            assert list(link["parameters"].values()) == ["$response.body#/id"]
