@@ -13,7 +13,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from data.domain.errors import Conflict, DomainError, Invalid, NotFound, QuotaExceeded, Unreadable
+from data.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    QuotaExceeded,
+    Unreadable,
+)
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 1
@@ -64,6 +72,7 @@ def is_outage(err: BaseException) -> bool:
 _STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (Unreadable, 400),
     (Invalid, 422),
+    (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
     (QuotaExceeded, 409),

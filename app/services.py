@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from app.settings import Settings
 from data.stores.accounts import Accounts
+from data.stores.dashboards import DashboardStore
 from data.stores.db import make_engine
 from data.stores.history import HistoryStore
 from data.stores.live import LiveStore
@@ -26,9 +27,10 @@ class Services:
     live: LiveStore
     history: HistoryStore
     accounts: Accounts
-    # Epoch seconds: every "now" of the product. The live store and the accounts hold the
-    # clock they were built with (Services.build(clock=...)); a copy made with another
-    # clock (dataclasses.replace) moves only what reads Services.clock.
+    dashboards: DashboardStore
+    # Epoch seconds: every "now" of the product. The live store, the accounts and the
+    # dashboards hold the clock they were built with (Services.build(clock=...)); a copy made
+    # with another clock (dataclasses.replace) moves only what reads Services.clock.
     clock: Callable[[], float] = field(default=time.time)
 
     @classmethod
@@ -53,7 +55,9 @@ class Services:
             clock=clock,
         )
         accounts = Accounts(engine, clock)
-        return cls(settings, engine, redis, live, HistoryStore(engine), accounts, clock)
+        dashboards = DashboardStore(engine, clock)
+        history = HistoryStore(engine)
+        return cls(settings, engine, redis, live, history, accounts, dashboards, clock)
 
     def now_ms(self) -> int:
         """The current time in epoch milliseconds, from the injected clock."""

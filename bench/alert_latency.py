@@ -17,7 +17,6 @@ in the database, twice for the user). Baseline in the same run: the same user po
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import secrets
@@ -28,13 +27,12 @@ from collections import Counter
 from typing import Any
 
 import orjson
-import psutil
 import requests
 import uvloop
-from harness import Pulse, percentile, running_pulse
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from harness import Pulse, cpu_seconds, percentile, running_pulse
 from redis import Redis
 from sqlalchemy import create_engine, text
+from wsclients import MessageListener, hold_sockets, now_ms
 
 TENANT = "alertbench"
 USER = "alert-analyst"
@@ -43,32 +41,21 @@ THRESHOLD = 80.0
 METRIC = "bench.alert.m{}"
 
 
-def now_ms() -> float:
-    return time.time() * 1000
-
-
 # -- the /ws clients (their own process, so that nothing else holds their event loop) -------
 
 
-class NoticeListener(WSListener):
+class NoticeListener(MessageListener):
     """One socket of the recipient: notes when each notification frame arrives."""
+
+    prefix = b'{"type":"notification"'
 
     def __init__(
         self, index: int, seen: list[tuple[int, float, str, str, str]], opened: Any, received: Any
     ) -> None:
-        self.index, self.seen, self.opened, self.received = index, seen, opened, received
+        super().__init__(opened)
+        self.index, self.seen, self.received = index, seen, received
 
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        with self.opened.get_lock():
-            self.opened.value += 1
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        arrived = now_ms()
-        if frame.msg_type != WSMsgType.TEXT:
-            return
-        raw = frame.get_payload_as_bytes()
-        if not raw.startswith(b'{"type":"notification"'):
-            return
+    def on_message(self, raw: bytes, arrived: float) -> None:
         note = orjson.loads(raw)["notification"]
         self.seen.append((self.index, arrived, note["source"], note["incident_id"], note["state"]))
         if self.index == 0:
@@ -79,23 +66,10 @@ class NoticeListener(WSListener):
 def client_process(
     url: str, sockets: int, opened: Any, received: Any, stop: Any, results: Any
 ) -> None:
-    async def main() -> list[tuple[int, float, str, str, str]]:
-        seen: list[tuple[int, float, str, str, str]] = []
-        transports = []
-        for i in range(sockets):
-            transport, _ = await ws_connect(
-                lambda *_, i=i: NoticeListener(i, seen, opened, received),
-                url,
-                max_frame_size=16 * 1024 * 1024,
-            )
-            transports.append(transport)
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
-        for transport in transports:
-            transport.disconnect()
-        return seen
-
-    results.put(uvloop.run(main()))
+    seen: list[tuple[int, float, str, str, str]] = []
+    listeners = [lambda *_, i=i: NoticeListener(i, seen, opened, received) for i in range(sockets)]
+    uvloop.run(hold_sockets(url, listeners, stop, 16 * 1024 * 1024))
+    results.put(seen)
 
 
 def redis_tap(redis_url: str, prefix: str, stop: Any, results: Any) -> None:
@@ -252,17 +226,6 @@ def create_rules(pulse: Pulse, session: requests.Session) -> None:
         session.post(pulse.url + "/api/alerts", json=rule, timeout=10).raise_for_status()
 
 
-def _cpu(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for p in processes:
-        try:
-            times = p.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 def db_counts(pulse: Pulse) -> dict[str, int]:
     """What PostgreSQL holds for the tenant: incidents, notifications, and series with more
     than one of either (duplicates)."""
@@ -291,18 +254,14 @@ def db_counts(pulse: Pulse) -> dict[str, int]:
     }
 
 
-# PLR0915 allowed: a benchmark's main: its steps in the order they run
+# A benchmark's procedure: processes started, measured and stopped in the order they run.
+# long: it reads best top to bottom, as it runs (PLR0915 allowed for the same reason)
 def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0915
     session = sign_in(pulse)
     create_rules(pulse, session)
-    ingest_key = pulse.admin(
-        "create-api-key", "--tenant", TENANT, "--name", "in", "--scope", "ingest"
-    ).splitlines()[-1]
+    ingest_key = pulse.api_key("ingest", "in", TENANT)
     token = session.get(pulse.url + "/api/stream-token", timeout=5).json()["token"]
-    supervisor = psutil.Process(pulse.process.pid)
-    children = supervisor.children(recursive=True)
-    workers = [p for p in children if "worker" in p.cmdline()]
-    web = [supervisor] + [p for p in children if p not in workers]
+    web, workers = pulse.processes()
 
     opened, received = multiprocessing.Value("l", 0), multiprocessing.Value("l", 0)
     stop_clients, client_results = multiprocessing.Event(), multiprocessing.Queue()
@@ -346,7 +305,7 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0
         target=commit_probe, args=(pulse.env["DATABASE_URL"], stop_poll, commits)
     )
     probing.start()
-    cpu_before = {"web+gateway": _cpu(web), "worker": _cpu(workers)}
+    cpu_before = {"web+gateway": cpu_seconds(web), "worker": cpu_seconds(workers)}
     bg_before = bg_sent.value
     sender_results: Any = multiprocessing.Queue()
     sender = multiprocessing.Process(
@@ -358,7 +317,7 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0
     sender.join()
     elapsed = time.monotonic() - started
     cpu = {
-        name: (_cpu(group) - cpu_before[name]) / elapsed
+        name: (cpu_seconds(group) - cpu_before[name]) / elapsed
         for name, group in (("web+gateway", web), ("worker", workers))
     }
     background_rate = (bg_sent.value - bg_before) / elapsed
@@ -378,36 +337,14 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0
     published, noticed = tap_results.get(timeout=60)
     tap.join(30)
 
-    latencies: list[float] = []
+    firsts, latencies, windows = _first_arrivals(seen, sent_at)
     per_socket = Counter((index, source) for index, _, source, _, _ in seen)
     duplicates = sum(n - 1 for n in per_socket.values() if n > 1)
     unknown = sum(1 for _, _, source, _, _ in seen if source not in sent_at)
-    firsts: dict[str, float] = {}
-    windows: dict[int, list[float]] = {}  # latencies by 10 s of the run: does it drift?
-    t0 = min(sent_at.values(), default=0.0)
-    for index, arrived, source, _, _ in seen:
-        if index == 0 and source in sent_at and source not in firsts:
-            firsts[source] = arrived
-            latencies.append(arrived - sent_at[source])
-            windows.setdefault(int((sent_at[source] - t0) // 10_000), []).append(latencies[-1])
     per_socket_missing = [
         sum(1 for s in sent_at if (i, s) not in per_socket) for i in range(args.sockets)
     ]
-    to_published = [published[s] - sent_at[s] for s in sent_at if s in published]
-    to_noticed = [noticed[s] - published[s] for s in sent_at if s in noticed and s in published]
-    to_socket = [firsts[s] - noticed[s] for s in sent_at if s in firsts and s in noticed]
-    stages = {
-        name: {
-            "p50": round(percentile(v, 50), 1),
-            "p99": round(percentile(v, 99), 1),
-            "max": round(max(v, default=float("nan")), 1),
-        }
-        for name, v in (
-            ("ingest→points published", to_published),
-            ("→notification published", to_noticed),
-            ("→/ws client", to_socket),
-        )
-    }
+    stages = _stages(sent_at, published, noticed, firsts)
     polled = [first_polled[s] - sent_at[s] for s in sent_at if s in first_polled]
     return {
         "breaches_sent": len(sent_at),
@@ -438,6 +375,48 @@ def run(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:  # noqa: PLR0
         "stages_ms": stages,
         "p99_by_10s": [round(percentile(windows[w], 99)) for w in sorted(windows)],
         "max_by_10s": [round(max(windows[w])) for w in sorted(windows)],
+    }
+
+
+def _first_arrivals(
+    seen: list[Any], sent_at: dict[str, float]
+) -> tuple[dict[str, float], list[float], dict[int, list[float]]]:
+    """On socket 0, when each breach first arrived, its latency, and the latencies by 10 s
+    of the run (does it drift?)."""
+    latencies: list[float] = []
+    firsts: dict[str, float] = {}
+    windows: dict[int, list[float]] = {}
+    t0 = min(sent_at.values(), default=0.0)
+    for index, arrived, source, _, _ in seen:
+        if index == 0 and source in sent_at and source not in firsts:
+            firsts[source] = arrived
+            latencies.append(arrived - sent_at[source])
+            windows.setdefault(int((sent_at[source] - t0) // 10_000), []).append(latencies[-1])
+    return firsts, latencies, windows
+
+
+def _stages(
+    sent_at: dict[str, float],
+    published: dict[str, float],
+    noticed: dict[str, float],
+    firsts: dict[str, float],
+) -> dict[str, dict[str, float]]:
+    """Where the time goes: ingest to points published, to the notification published, to
+    the /ws client (p50, p99 and max in ms)."""
+    to_published = [published[s] - sent_at[s] for s in sent_at if s in published]
+    to_noticed = [noticed[s] - published[s] for s in sent_at if s in noticed and s in published]
+    to_socket = [firsts[s] - noticed[s] for s in sent_at if s in firsts and s in noticed]
+    return {
+        name: {
+            "p50": round(percentile(v, 50), 1),
+            "p99": round(percentile(v, 99), 1),
+            "max": round(max(v, default=float("nan")), 1),
+        }
+        for name, v in (
+            ("ingest→points published", to_published),
+            ("→notification published", to_noticed),
+            ("→/ws client", to_socket),
+        )
     }
 
 

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psutil
 import requests
 import uvloop
 from harness import ROOT, Pulse, percentile, running_pulse
@@ -146,8 +145,8 @@ class Viewers:
     """The credentials a storm's sockets present, and the keys that feed them."""
 
     def __init__(self, pulse: Pulse, sockets: int, sessions: int, token_share: float) -> None:
-        self.ingest_key = self._key(pulse, "ingest")
-        read_key = self._key(pulse, "read")
+        self.ingest_key = pulse.api_key("ingest", "storm-ingest")
+        read_key = pulse.api_key("read", "storm-read")
         password = secrets.token_hex(8)
         users = [f"viewer{i}" for i in range(max(1, sessions // 10))]
         for username in users:
@@ -167,18 +166,12 @@ class Viewers:
             cookies = list(
                 pool.map(lambda i: sign_in(pulse, users[i % len(users)], password), range(sessions))
             )
-        tokens = [stream_token(pulse, read_key) for _ in range(3)]
+        tokens = [pulse.stream_token(read_key) for _ in range(3)]
         by_token = round(sockets * token_share)
         self.credentials = [
             {"cookie": cookies[i % len(cookies)], "origin": pulse.url}
             for i in range(sockets - by_token)
         ] + [{"token": tokens[i % len(tokens)], "origin": pulse.url} for i in range(by_token)]
-
-    @staticmethod
-    def _key(pulse: Pulse, scope: str) -> str:
-        return pulse.admin(
-            "create-api-key", "--tenant", "bench", "--name", f"storm-{scope}", "--scope", scope
-        ).splitlines()[-1]
 
 
 def sign_in(pulse: Pulse, username: str, password: str) -> str:
@@ -189,14 +182,6 @@ def sign_in(pulse: Pulse, username: str, password: str) -> str:
         )
         resp.raise_for_status()
         return "; ".join(f"{name}={value}" for name, value in http.cookies.items())
-
-
-def stream_token(pulse: Pulse, read_key: str) -> str:
-    resp = requests.get(
-        pulse.url + "/api/stream-token", timeout=10, headers={"Authorization": f"Bearer {read_key}"}
-    )
-    resp.raise_for_status()
-    return str(resp.json()["token"])
 
 
 def publish(pulse: Pulse, key: str, value: float) -> None:
@@ -229,19 +214,10 @@ def publish_missed(pulse: Pulse, key: str) -> str:
     return cursor
 
 
-def gateway_rss_mib(pulse: Pulse) -> float:
-    """RSS of the server processes (pages, /api and /ws), the worker left out."""
-    supervisor = psutil.Process(pulse.process.pid)
-    gateways = [supervisor] + [
-        p for p in supervisor.children(recursive=True) if "worker" not in p.cmdline()
-    ]
-    return sum(p.memory_info().rss for p in gateways) / 2**20
-
-
 def storm(pulse: Pulse, viewers: Viewers, rate: float) -> dict[str, Any]:
     """Open every viewer's socket, resume, publish the next point; what the viewers saw."""
     cursor = publish_missed(pulse, viewers.ingest_key)
-    rss_before = gateway_rss_mib(pulse)
+    rss_before = pulse.server_rss_mib()
     ready, done, results = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
     started = time.monotonic()
     process = multiprocessing.Process(
@@ -251,7 +227,7 @@ def storm(pulse: Pulse, viewers: Viewers, rate: float) -> dict[str, Any]:
     process.start()
     ready.wait(2 * WAIT_S)
     all_open_s = time.monotonic() - started
-    rss_open = gateway_rss_mib(pulse)
+    rss_open = pulse.server_rss_mib()
     stamp = time.time() * 1000
     publish(pulse, viewers.ingest_key, stamp)
     time.sleep(0.5)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import requests
 from redis import Redis
 from sqlalchemy import create_engine, text
@@ -43,6 +44,34 @@ class Pulse:
             check=True,
         )
         return out.stdout.decode().strip()
+
+    def api_key(self, scope: str, name: str, tenant: str = "bench") -> str:
+        """A new API key of `tenant` with `scope` (ingest or read); its secret."""
+        printed = self.admin("create-api-key", "--tenant", tenant, "--name", name, "--scope", scope)
+        return printed.splitlines()[-1]
+
+    def stream_token(self, read_key: str) -> str:
+        """A /ws token, as GET /api/stream-token gives one for a read key."""
+        resp = requests.get(
+            self.url + "/api/stream-token",
+            timeout=10,
+            headers={"Authorization": f"Bearer {read_key}"},
+        )
+        resp.raise_for_status()
+        return str(resp.json()["token"])
+
+    def processes(self) -> tuple[list[psutil.Process], list[psutil.Process]]:
+        """Pulse's processes as (servers, workers): app.py and uvicorn's serve pages, /api
+        and /ws; the worker role runs as `app.py worker`, a child of it."""
+        supervisor = psutil.Process(self.process.pid)
+        children = supervisor.children(recursive=True)
+        workers = [p for p in children if "worker" in p.cmdline()]
+        return [supervisor] + [p for p in children if p not in workers], workers
+
+    def server_rss_mib(self) -> float:
+        """The resident memory of the server processes (pages, /api and /ws; the worker
+        left out), in MiB."""
+        return rss_mib(self.processes()[0])
 
 
 def free_port() -> int:
@@ -139,3 +168,29 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
     return ordered[index]
+
+
+def rss_mib(processes: list[psutil.Process]) -> float:
+    """The resident memory of `processes` together, in MiB."""
+    return sum(p.memory_info().rss for p in processes) / 2**20
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    """The CPU time (user + system) `processes` have used so far; one gone counts 0."""
+    total = 0.0
+    for p in processes:
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """p50, p99 and max of latencies in ms (NaN when there are none)."""
+    return {
+        "p50_ms": percentile(values, 50),
+        "p99_ms": percentile(values, 99),
+        "max_ms": max(values, default=float("nan")),
+    }

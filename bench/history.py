@@ -39,7 +39,7 @@ import psycopg
 import requests
 from harness import ROOT, percentile, running_pulse, service_urls
 from redis import Redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 DATABASE = "pulse_bench_history"
@@ -55,7 +55,7 @@ OVERLAY = [f"bench.m{n:02d}" for n in range(5)]
 ONE = "bench.m07"
 
 # One statement a day: the points, the minutes from the points inserted (RETURNING) and the
-# hours from those minutes, as data/stores/history.py writes a batch: nothing is read back.
+# hours from those minutes, as data/stores/point_writes.py builds a batch: nothing is read back.
 _DAY = """
 WITH p AS (
     INSERT INTO points (tenant_id, data_id, source, metric_type, ts, value)
@@ -151,8 +151,21 @@ def build_dataset(server_url: str) -> dict[str, Any]:
             text("INSERT INTO tenants (tenant_id, name) VALUES (:t, :t) ON CONFLICT DO NOTHING"),
             {"t": TENANT},
         )
+    timings = {"points and rollups": _generate_days(engine, start, began)}
+    t0 = time.monotonic()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM (ANALYZE) points, rollup_1m, rollup_1h"))
+    timings["vacuum analyze"] = time.monotonic() - t0
+    meta = _describe_dataset(engine, start, end, began, timings)
+    engine.dispose()
+    return meta
+
+
+def _generate_days(engine: Engine, start: datetime, began: float) -> float:
+    """Insert DAYS of points from `start` and their rollups, a day per transaction; return
+    the seconds spent in the inserts."""
     per_day = 86_400 // SPACING_S  # start is hour-aligned: a day's minutes and hours are whole
-    timings = {"points and rollups": 0.0}
+    spent = 0.0
     for day in range(DAYS):
         with engine.begin() as conn:
             conn.execute(text("SET LOCAL synchronous_commit = off"))
@@ -170,12 +183,15 @@ def build_dataset(server_url: str) -> dict[str, Any]:
                     "sources": SOURCES,
                 },
             )
-            timings["points and rollups"] += time.monotonic() - t0
+            spent += time.monotonic() - t0
         print(f"  day {day + 1}/{DAYS} at {time.monotonic() - began:.0f} s", flush=True)
-    t0 = time.monotonic()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM (ANALYZE) points, rollup_1m, rollup_1h"))
-    timings["vacuum analyze"] = time.monotonic() - t0
+    return spent
+
+
+def _describe_dataset(
+    engine: Engine, start: datetime, end: datetime, began: float, timings: dict[str, float]
+) -> dict[str, Any]:
+    """Count what was made and keep the description in the data set's database."""
     with engine.begin() as conn:
         counts = {
             table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
@@ -203,7 +219,6 @@ def build_dataset(server_url: str) -> dict[str, Any]:
             ),
             meta,
         )
-    engine.dispose()
     return meta
 
 

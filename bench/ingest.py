@@ -226,38 +226,14 @@ def measure_pulse(
     key = pulse.admin(
         "create-api-key", "--tenant", "bench", "--name", "in", "--scope", "ingest"
     ).splitlines()[-1]
-    supervisor = psutil.Process(pulse.process.pid)
-    children = supervisor.children(recursive=True)
-    workers = [p for p in children if "worker" in p.cmdline()]
-    workers += [psutil.Process(p.pid) for p in extra_workers]
-    webs = [supervisor] + [p for p in children if p not in workers]
+    roles = _pulse_processes(pulse, extra_workers)
     before = scrape(pulse)
     out: Any = multiprocessing.Queue()
     start_at = time.time() + 2.0  # every sender has encoded its bodies by then
-    per_sender = args.rate / args.senders if args.rate else 0.0
-    procs = [
-        multiprocessing.Process(
-            target=sender,
-            args=(
-                i,
-                pulse.url,
-                key,
-                args.batch,
-                per_sender,
-                args.seconds,
-                start_at,
-                args.client_ids,
-                out,
-            ),
-        )
-        for i in range(args.senders)
-    ]
-    for proc in procs:
-        proc.start()
+    procs = _start_senders(pulse, args, key, start_at, out)
     time.sleep(max(0.0, start_at - time.time()))
     watched = {
-        "web": webs,
-        "worker": workers,
+        **roles,
         "senders": [psutil.Process(p.pid) for p in procs],
         **server_processes(pulse),
     }
@@ -279,22 +255,10 @@ def measure_pulse(
     for proc in procs:
         proc.join(10)
     accepted = sum(r[0] for r in results)
-    drain_deadline = time.monotonic() + 300
-    now = at_end
-    while now["stored"] + now["duplicate"] - before["stored"] - before["duplicate"] < accepted:
-        if time.monotonic() > drain_deadline:
-            break
-        time.sleep(0.2)
-        now = scrape(pulse)
+    now = _wait_stored(pulse, before, at_end, accepted)
     drained_s = time.monotonic() - started
     stop.set()
     sampler.join()
-    during = [s for s in samples if s[0] <= sent_s]
-    lags = [s[1] for s in during]
-    buckets = {
-        le: now["buckets"].get(le, 0.0) - before["buckets"].get(le, 0.0) for le in now["buckets"]
-    }
-    writes = now["writes"] - before["writes"]
     stored = now["stored"] - before["stored"]
     latencies = [ms for r in results for ms in r[2]]
     return {
@@ -307,14 +271,89 @@ def measure_pulse(
         "duplicates": now["duplicate"] - before["duplicate"],
         "drained_s": drained_s,
         "stored_end_to_end_per_s": stored / drained_s,
+        **_stream_lag(samples, sent_s),
+        "request_p50_ms": percentile(latencies, 50),
+        "request_p99_ms": percentile(latencies, 99),
+        **_batch_writes(before, now, stored),
+        "cpu_cores": cpu,
+    }
+
+
+def _pulse_processes(
+    pulse: Pulse, extra_workers: list[subprocess.Popen[bytes]]
+) -> dict[str, list[psutil.Process]]:
+    """Pulse's processes by role: the web side (the supervisor and what is not a worker)
+    and the workers, the bench's extra ones included."""
+    supervisor = psutil.Process(pulse.process.pid)
+    children = supervisor.children(recursive=True)
+    workers = [p for p in children if "worker" in p.cmdline()]
+    workers += [psutil.Process(p.pid) for p in extra_workers]
+    webs = [supervisor] + [p for p in children if p not in workers]
+    return {"web": webs, "worker": workers}
+
+
+def _start_senders(
+    pulse: Pulse, args: argparse.Namespace, key: str, start_at: float, out: Any
+) -> list[multiprocessing.Process]:
+    """Start the sender processes; each begins at `start_at` and reports into `out`."""
+    per_sender = args.rate / args.senders if args.rate else 0.0
+    procs = [
+        multiprocessing.Process(
+            target=sender,
+            args=(
+                i,
+                pulse.url,
+                key,
+                args.batch,
+                per_sender,
+                args.seconds,
+                start_at,
+                args.client_ids,
+                out,
+            ),
+        )
+        for i in range(args.senders)
+    ]
+    for proc in procs:
+        proc.start()
+    return procs
+
+
+def _wait_stored(
+    pulse: Pulse, before: dict[str, Any], now: dict[str, Any], accepted: int
+) -> dict[str, Any]:
+    """Scrape until every accepted point is stored (or found a duplicate), for at most five
+    minutes; the last scrape."""
+    drain_deadline = time.monotonic() + 300
+    while now["stored"] + now["duplicate"] - before["stored"] - before["duplicate"] < accepted:
+        if time.monotonic() > drain_deadline:
+            break
+        time.sleep(0.2)
+        now = scrape(pulse)
+    return now
+
+
+def _stream_lag(samples: list[tuple[float, ...]], sent_s: float) -> dict[str, Any]:
+    """The ingest stream's lag and backlog while the senders were sending."""
+    during = [s for s in samples if s[0] <= sent_s]
+    lags = [s[1] for s in during]
+    return {
         "lag_p50_s": percentile(lags, 50),
         "lag_p99_s": percentile(lags, 99),
         "lag_max_s": max(lags, default=float("nan")),
         "lag_at_end_s": lags[-1] if lags else float("nan"),
         "undelivered_max": max((s[2] for s in during), default=0),
         "pending_max": max((s[3] for s in during), default=0),
-        "request_p50_ms": percentile(latencies, 50),
-        "request_p99_ms": percentile(latencies, 99),
+    }
+
+
+def _batch_writes(before: dict[str, Any], now: dict[str, Any], stored: float) -> dict[str, Any]:
+    """The worker's batch writes between two scrapes: how many, their size and latency."""
+    buckets = {
+        le: now["buckets"].get(le, 0.0) - before["buckets"].get(le, 0.0) for le in now["buckets"]
+    }
+    writes = now["writes"] - before["writes"]
+    return {
         "batch_writes": writes,
         "points_per_write": stored / writes if writes else float("nan"),
         "write_p50_ms": bucket_quantile(buckets, 0.5) * 1000,
@@ -322,7 +361,6 @@ def measure_pulse(
         "write_mean_ms": (now["write_sum"] - before["write_sum"]) / writes * 1000
         if writes
         else float("nan"),
-        "cpu_cores": cpu,
     }
 
 
@@ -373,7 +411,8 @@ def measure_plain(pulse: Pulse, points: int, batch: int, cap_s: float) -> dict[s
     }
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
+    """The benchmark's options from the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--senders", type=int, default=3)
@@ -395,34 +434,33 @@ def main() -> None:
     parser.add_argument(
         "--baseline-seconds", type=float, default=60.0, help="cap on the plain writer's time"
     )
-    args = parser.parse_args()
-    with running_pulse() as pulse:
-        # More consumers in the writers' group, as a deployment would run them, counting
-        # into the same metrics directory as Pulse's own worker.
-        env = dict(pulse.env)
-        for child in psutil.Process(pulse.process.pid).children(recursive=True):
-            if "worker" in child.cmdline():
-                env.update(
-                    {k: v for k, v in child.environ().items() if k == "PROMETHEUS_MULTIPROC_DIR"}
-                )
-        extra = [
-            subprocess.Popen(
-                [sys.executable, "app.py", "worker"],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+    return parser.parse_args()
+
+
+def _extra_workers(pulse: Pulse, count: int) -> list[subprocess.Popen[bytes]]:
+    """Start `count` more worker processes beside Pulse's own."""
+    # More consumers in the writers' group, as a deployment would run them, counting
+    # into the same metrics directory as Pulse's own worker.
+    env = dict(pulse.env)
+    for child in psutil.Process(pulse.process.pid).children(recursive=True):
+        if "worker" in child.cmdline():
+            env.update(
+                {k: v for k, v in child.environ().items() if k == "PROMETHEUS_MULTIPROC_DIR"}
             )
-            for _ in range(args.workers - 1)
-        ]
-        try:
-            time.sleep(3.0 if extra else 0.0)
-            run = measure_pulse(pulse, args, extra)
-        finally:
-            for proc in extra:
-                proc.terminate()
-                proc.wait(15)
-        plain = measure_plain(pulse, int(run["stored"]), args.batch, args.baseline_seconds)
+    return [
+        subprocess.Popen(
+            [sys.executable, "app.py", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+
+
+def _report(args: argparse.Namespace, run: dict[str, Any], plain: dict[str, Any]) -> None:
+    """Print the results for a reader, then as one line of JSON."""
     rate = f"{args.rate:,.0f} points/s" if args.rate else "flat out"
     ids = "client data_ids" if args.client_ids else "data_ids made by Pulse"
     print(
@@ -459,6 +497,21 @@ def main() -> None:
         f"{plain['write_p50_ms']:.0f} ms  p99 {plain['write_p99_ms']:.0f} ms"
     )
     print(json.dumps({"args": vars(args), "pulse": run, "plain_baseline": plain}))
+
+
+def main() -> None:
+    args = _arguments()
+    with running_pulse() as pulse:
+        extra = _extra_workers(pulse, args.workers - 1)
+        try:
+            time.sleep(3.0 if extra else 0.0)
+            run = measure_pulse(pulse, args, extra)
+        finally:
+            for proc in extra:
+                proc.terminate()
+                proc.wait(15)
+        plain = measure_plain(pulse, int(run["stored"]), args.batch, args.baseline_seconds)
+    _report(args, run, plain)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ then the same latency for the baseline a Dash app would use: polling every secon
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing
 import threading
@@ -22,16 +21,13 @@ import orjson
 import psutil
 import requests
 import uvloop
-from harness import Pulse, percentile, running_pulse
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from harness import Pulse, cpu_seconds, percentile, rss_mib, running_pulse, spread
+from picows import WSMsgType, WSTransport
 from redis import Redis
+from wsclients import MessageListener, hold_sockets, now_ms
 
 METRIC = "bench.latency"
 FULL_CLIENTS = 10
-
-
-def now_ms() -> float:
-    return time.time() * 1000
 
 
 class Tally:
@@ -43,27 +39,20 @@ class Tally:
         self.received = [0] * clients
 
 
-class BenchListener(WSListener):
-    """One client socket: counts the points it receives and times them on arrival.
+class BenchListener(MessageListener):
+    """One client socket: counts the points it receives and times them on arrival."""
 
-    picows (Cython) hands over each frame in a callback without a task or a future, so
-    the clients cost little next to Pulse on the same two cores."""
+    prefix = b'{"type":"points"'
 
     def __init__(self, index: int, full: bool, tally: Tally, opened: Any) -> None:
-        self.index, self.full, self.tally, self.opened = index, full, tally, opened
+        super().__init__(opened)
+        self.index, self.full, self.tally = index, full, tally
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         transport.send(WSMsgType.TEXT, b'{"type": "subscribe", "metrics": ["bench.*"]}')
-        with self.opened.get_lock():
-            self.opened.value += 1
+        super().on_ws_connected(transport)
 
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        arrived = now_ms()
-        if frame.msg_type != WSMsgType.TEXT:
-            return
-        raw = frame.get_payload_as_bytes()
-        if not raw.startswith(b'{"type":"points"'):
-            return
+    def on_message(self, raw: bytes, arrived: float) -> None:
         # Every point of a few clients is decoded; the others count points and read the
         # newest one's value without decoding the whole frame.
         if self.full:
@@ -78,25 +67,12 @@ class BenchListener(WSListener):
 
 def client_process(first: int, count: int, url: str, opened: Any, stop: Any, results: Any) -> None:
     """Hold `count` sockets in one event loop until `stop`, then report what they saw."""
-
-    async def main() -> Tally:
-        tally = Tally(count)
-        tasks = []
-        for i in range(count):
-            full = first + i < FULL_CLIENTS
-            transport, _ = await ws_connect(
-                lambda *_, i=i, full=full: BenchListener(i, full, tally, opened),
-                url,
-                max_frame_size=64 * 1024 * 1024,
-            )
-            tasks.append(transport)
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
-        for transport in tasks:
-            transport.disconnect()
-        return tally
-
-    tally = uvloop.run(main())
+    tally = Tally(count)
+    listeners = [
+        lambda *_, i=i: BenchListener(i, first + i < FULL_CLIENTS, tally, opened)
+        for i in range(count)
+    ]
+    uvloop.run(hold_sockets(url, listeners, stop, 64 * 1024 * 1024))
     results.put((tally.latencies, tally.newest, tally.received))
 
 
@@ -140,23 +116,9 @@ def ingest(
         time.sleep(max(0.0, next_at - time.monotonic()))
 
 
-def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
-    ingest_key = pulse.admin(
-        "create-api-key", "--tenant", "bench", "--name", "in", "--scope", "ingest"
-    ).splitlines()[-1]
-    read_key = pulse.admin(
-        "create-api-key", "--tenant", "bench", "--name", "rd", "--scope", "read"
-    ).splitlines()[-1]
-    token = requests.get(
-        pulse.url + "/api/stream-token", timeout=5, headers={"Authorization": f"Bearer {read_key}"}
-    ).json()["token"]
-    # The server processes are uvicorn's children; the worker role's is app.py worker.
-    supervisor = psutil.Process(pulse.process.pid)
-    gateways = [supervisor] + [
-        p for p in supervisor.children(recursive=True) if "worker" not in p.cmdline()
-    ]
-    workers = [p for p in supervisor.children(recursive=True) if "worker" in p.cmdline()]
-    rss_before = sum(p.memory_info().rss for p in gateways)
+def open_clients(url: str, args: argparse.Namespace) -> tuple[list[Any], Any, Any]:
+    """Start the client processes and wait until every socket is open; (processes, stop
+    event, results queue)."""
     opened, stop, results = (
         multiprocessing.Value("l", 0),
         multiprocessing.Event(),
@@ -168,8 +130,7 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
         count = min(share, args.clients - first)
         procs.append(
             multiprocessing.Process(
-                target=client_process,
-                args=(first, count, f"{pulse.ws_url}?token={token}", opened, stop, results),
+                target=client_process, args=(first, count, url, opened, stop, results)
             )
         )
         procs[-1].start()
@@ -178,14 +139,39 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
         time.sleep(0.2)
     if opened.value < args.clients:
         raise RuntimeError(f"only {opened.value} of {args.clients} clients connected")
+    return procs, stop, results
+
+
+def gather(procs: list[Any], results: Any) -> tuple[list[float], list[float], int]:
+    """What the client processes saw: every decoded latency, each frame's newest point's
+    latency, and the points delivered."""
+    latencies: list[float] = []
+    newest: list[float] = []
+    delivered = 0
+    for _ in procs:
+        full, newest_part, received = results.get(timeout=120)
+        latencies += full
+        newest += newest_part
+        delivered += sum(received)
+    for proc in procs:
+        proc.join(30)
+    return latencies, newest, delivered
+
+
+def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
+    ingest_key = pulse.api_key("ingest", "in")
+    token = pulse.stream_token(pulse.api_key("read", "rd"))
+    gateways, workers = pulse.processes()
+    rss_before = rss_mib(gateways)
+    procs, stop, results = open_clients(f"{pulse.ws_url}?token={token}", args)
     time.sleep(1.0)
-    rss_per_client = (sum(p.memory_info().rss for p in gateways) - rss_before) / args.clients
+    rss_per_client_kib = (rss_mib(gateways) - rss_before) * 1024 / args.clients
     watched = {
         "web+gateway": gateways,
         "worker": workers,
         "clients": [psutil.Process(p.pid) for p in procs],
     }
-    cpu_before = {name: sum(_cpu(p) for p in group) for name, group in watched.items()}
+    cpu_before = {name: cpu_seconds(group) for name, group in watched.items()}
     sent = multiprocessing.Value("l", 0)
     feeder = multiprocessing.Process(
         target=ingest, args=(pulse.url, ingest_key, args.rate, args.batch, args.seconds, sent)
@@ -201,32 +187,21 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, float]:
     listener.join()
     elapsed = time.monotonic() - started
     cpu_share = {
-        name: (sum(_cpu(p) for p in group) - cpu_before[name]) / elapsed
-        for name, group in watched.items()
+        name: (cpu_seconds(group) - cpu_before[name]) / elapsed for name, group in watched.items()
     }
     time.sleep(3.0)  # let the last points arrive
     stop.set()
-    latencies: list[float] = []
-    newest: list[float] = []
-    delivered = 0
-    for _ in procs:
-        full, newest_part, received = results.get(timeout=120)
-        latencies += full
-        newest += newest_part
-        delivered += sum(received)
-    for proc in procs:
-        proc.join(30)
+    latencies, newest, delivered = gather(procs, results)
     return {
         "points_sent": sent.value,
         "rate_achieved": sent.value / args.seconds,
-        "p50_ms": percentile(latencies, 50),
-        "p99_ms": percentile(latencies, 99),
+        **spread(latencies),
         "max_ms": max(latencies + newest, default=float("nan")),
         "newest_p50_ms": percentile(newest, 50),
         "newest_p99_ms": percentile(newest, 99),
         "delivered": delivered,
         "expected": sent.value * args.clients,
-        "rss_per_client_kib": rss_per_client / 1024,
+        "rss_per_client_kib": rss_per_client_kib,
         "published_p50_ms": percentile(published, 50),
         "published_p99_ms": percentile(published, 99),
         "cpu_cores": cpu_share,
@@ -248,21 +223,12 @@ def listen_published(pulse: Pulse, tenant: str, out: list[float], seconds: float
     pubsub.close()
 
 
-def _cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
-
-
 def measure_polling(pulse: Pulse, pollers: int, seconds: float) -> dict[str, float]:
     """Baseline: clients polling the newest value once a second, as dcc.Interval would.
 
     A batch's latency is the time until a poller first shows it (or something newer)."""
-    read_key = pulse.admin(
-        "create-api-key", "--tenant", "bench", "--name", "poll", "--scope", "read"
-    ).splitlines()[-1]
-    ingest_key = pulse.admin(
-        "create-api-key", "--tenant", "bench", "--name", "in2", "--scope", "ingest"
-    ).splitlines()[-1]
+    read_key = pulse.api_key("read", "poll")
+    ingest_key = pulse.api_key("ingest", "in2")
     seen: list[list[tuple[float, float]]] = [[] for _ in range(pollers)]
     stop = threading.Event()
 
@@ -292,12 +258,7 @@ def measure_polling(pulse: Pulse, pollers: int, seconds: float) -> dict[str, flo
             shown = next((at for at, value in observations if value >= stamp), None)
             if shown is not None:
                 latencies.append(shown - stamp)
-    return {
-        "p50_ms": percentile(latencies, 50),
-        "p99_ms": percentile(latencies, 99),
-        "max_ms": max(latencies, default=float("nan")),
-        "samples": len(latencies),
-    }
+    return {**spread(latencies), "samples": len(latencies)}
 
 
 def main() -> None:

@@ -28,9 +28,8 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 
 import orjson
-import psutil
 import requests
-from harness import Pulse, percentile, running_pulse
+from harness import Pulse, running_pulse, spread
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -90,15 +89,6 @@ def probe_healthz(url: str, seconds: float) -> list[float]:
                 latencies.append(10_000.0)
             time.sleep(0.01)
     return latencies
-
-
-def gateway_rss_mib(pulse: Pulse) -> float:
-    """RSS of the server processes (app.py and uvicorn's; not the worker's), in MiB."""
-    supervisor = psutil.Process(pulse.process.pid)
-    servers = [supervisor] + [
-        p for p in supervisor.children(recursive=True) if "worker" not in p.cmdline()
-    ]
-    return sum(p.memory_info().rss for p in servers) / 2**20
 
 
 async def open_socket(pulse: Pulse, token: str) -> ClientConnection:
@@ -190,7 +180,7 @@ Attack = Callable[[Pulse, str, asyncio.Event], Awaitable[dict[str, int]]]
 
 async def run_phase(pulse: Pulse, token: str, attacks: list[Attack], seconds: float) -> None:
     """Run the attacks for `seconds` while probing /healthz; print the figures."""
-    before = gateway_rss_mib(pulse)
+    before = pulse.server_rss_mib()
     stop = asyncio.Event()
     tasks = [asyncio.create_task(attack(pulse, token, stop)) for attack in attacks]
     loop = asyncio.get_running_loop()
@@ -198,12 +188,13 @@ async def run_phase(pulse: Pulse, token: str, attacks: list[Attack], seconds: fl
         latencies = await loop.run_in_executor(prober, probe_healthz, pulse.url, seconds)
     stop.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
-    after = gateway_rss_mib(pulse)
+    after = pulse.server_rss_mib()
     names = ", ".join(a.__name__ for a in attacks) or "none"
     print(f"attack: {names}")
+    healthz = spread(latencies)
     print(
-        f"  /healthz p50 {percentile(latencies, 50):.1f} ms  p99 {percentile(latencies, 99):.1f}"
-        f" ms  max {max(latencies):.1f} ms  ({len(latencies)} requests)"
+        f"  /healthz p50 {healthz['p50_ms']:.1f} ms  p99 {healthz['p99_ms']:.1f} ms"
+        f"  max {healthz['max_ms']:.1f} ms  ({len(latencies)} requests)"
     )
     print(f"  gateway RSS {before:.1f} → {after:.1f} MiB  ({after - before:+.1f})")
     for attack, result in zip(attacks, results, strict=True):
@@ -230,25 +221,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     with running_pulse() as pulse:
-        ingest_key = pulse.admin(
-            "create-api-key", "--tenant", "bench", "--name", "i", "--scope", "ingest"
-        ).splitlines()[-1]
-        read_key = pulse.admin(
-            "create-api-key", "--tenant", "bench", "--name", "r", "--scope", "read"
-        ).splitlines()[-1]
+        ingest_key = pulse.api_key("ingest", "i")
+        read_key = pulse.api_key("read", "r")
         with requests.Session() as http:
             for n in range(args.backlog):
                 ingest_batch(http, pulse, ingest_key, n)
         time.sleep(3)  # let the worker publish the backlog to the live stream
 
         def token_of() -> str:
-            resp = requests.get(
-                pulse.url + "/api/stream-token",
-                timeout=10,
-                headers={"Authorization": f"Bearer {read_key}"},
-            )
-            resp.raise_for_status()
-            return str(resp.json()["token"])
+            return pulse.stream_token(read_key)
 
         stop = threading.Event()
         feeder = threading.Thread(

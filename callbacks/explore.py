@@ -10,11 +10,13 @@ import orjson
 import polars as pl
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from flask_login import current_user
 
+from callbacks.binding import bind, signed_in, triggered_id
 from components import ids
 from components.explore_charts import view_figure
-from data.stores.queries import HOUR_MS, DataQueries, DataQuery, QueryError, step_label
+from data.domain.data_query import HOUR_MS, DataQuery, QueryError, step_label
+from data.stores.accounts import User
+from data.stores.queries import DataQueries
 from data.views.explore import (
     CUSTOM,
     ExploreFilters,
@@ -24,7 +26,8 @@ from data.views.explore import (
     series_names,
     zone,
 )
-from data.views.export import export_csv, export_xlsx, filename
+from data.views.export import export_csv, filename
+from data.views.export_xlsx import export_xlsx
 from data.views.trends import (
     frame_of_series,
     moving_average,
@@ -154,90 +157,126 @@ def export_file(services: Services, tenant: str, query: DataQuery, tz: str, fmt:
     return dcc.send_bytes(b"".join(chunks), filename(query, local, fmt))
 
 
-# C901 allowed for now: its callbacks are still nested (issue 11 left: split them into
-# module functions)
-def register(app: Dash, services: Services) -> None:  # noqa: C901
-    """Attach the explore page's callbacks to `app`."""
+def load_names(
+    services: Services,
+    user: User,
+    _reload: int,
+    metrics: list[str] | None,
+    sources: list[str] | None,
+) -> tuple[list[str], list[str], str]:
+    """The metric and source dropdowns' options, and the export buttons' class."""
+    names = series_names(services.engine, services.live, user.tenant_id)
+    # what the URL asked for stays offered, so the dropdowns keep it even when unknown
+    metric_names = sorted({m for m, _ in names} | set(metrics or ()))
+    source_names = sorted({s for _, s in names} | set(sources or ()))
+    export = "d-flex gap-2" if user.may("analyst") else HIDDEN
+    return metric_names, source_names, export
 
-    @app.callback(
+
+def show(services: Services, user: User, *args: Any) -> dict[str, Any]:
+    """The chart, table or message for the controls (FILTER_STATES, then the browser's time
+    zone and the reload counter), keyed as SHOW_OUTPUTS."""
+    *controls, tz, _ = args
+    if tz is None:
+        raise PreventUpdate  # the browser tells its time zone first
+    f = filters_of(*controls)
+    tz = zone(tz).key
+    # what every answer holds: the controls' state, and no chart, table or live tail
+    base = {
+        "search": search_of(f),
+        "days_class": "mb-2" if f.range == CUSTOM else "mb-2 d-none",
+        "breakdown_class": SHOWN if f.chart == "pie" else HIDDEN,
+        **NOTHING_SHOWN,
+    }
+    try:
+        query = data_query(f, tz, services.now_ms())
+    except QueryError as exc:
+        return {**base, "message": query_problem(exc)}
+    frame, cursor = load_frame(services, user.tenant_id, query)
+    live = live_tail(f, frame, cursor, services.now_ms())
+    if frame.is_empty() and not live:
+        empty = message(
+            "Try a longer range, another metric or all sources.", title="No data in this range"
+        )
+        return {**base, "message": empty}
+    base["summary"] = (
+        f"{frame.height:,} buckets of {step_label(query.step_ms)} · {query.agg} · times in {tz}"
+    )
+    if f.chart == "heatmap" and query.step_ms > HOUR_MS:
+        coarse = message(
+            "Pick a step of 1 h or less (or auto) for the hour-by-day heatmap.",
+            color="warning",
+            title="Step too coarse for a heatmap",
+        )
+        return {**base, "message": coarse}
+    if f.chart == "table":
+        return {**base, "rows": table_rows(frame, tz), "table_class": SHOWN}
+    return {**base, **chart(services, user.tenant_id, f, query, frame, tz), "live": live}
+
+
+def chart(
+    services: Services,
+    tenant: str,
+    f: ExploreFilters,
+    query: DataQuery,
+    frame: pl.DataFrame,
+    tz: str,
+) -> dict[str, Any]:
+    """The figure of a chart view (with the previous period and moving average it asks for),
+    shown, and a notice while the range is still empty."""
+    previous = None
+    if f.compare and f.chart in ("line", "area", "bar"):
+        before = previous_period(query)
+        previous = shift_forward(load_frame(services, tenant, before)[0], query, before)
+    averaged = moving_average(frame, f.moving_average) if f.moving_average else None
+    figure = view_figure(
+        f.chart, frame, tz, f.agg, f.breakdown, averaged, previous, f.moving_average
+    )
+    notice = None
+    if frame.is_empty():
+        notice = message(
+            "Nothing yet: new points will appear here as they arrive.",
+            title="No data in this range",
+        )
+    return {"figure": figure, "graph_class": SHOWN, "message": notice}
+
+
+def download(
+    services: Services, user: User, trigger: Any, _csv: int, _xlsx: int, *args: Any
+) -> tuple[Any, Any]:
+    """The file of what is on screen (CSV or, when `trigger` is the XLSX button, a
+    workbook) for analysts and admins; a message instead when refused or too large."""
+    *controls, tz = args
+    if not user.may("analyst"):
+        return no_update, message("Exports are for analysts and admins.", color="warning")
+    fmt = "xlsx" if trigger == ids.EXPLORE_XLSX else "csv"
+    tz = zone(tz).key
+    try:
+        query = data_query(filters_of(*controls), tz, services.now_ms())
+        return export_file(services, user.tenant_id, query, tz, fmt), no_update
+    except QueryError as exc:  # TooManyRows too: the message says what to change
+        return no_update, query_problem(exc)
+
+
+def register(app: Dash, services: Services) -> None:
+    """Attach the explore page's callbacks to `app`."""
+    app.callback(
         Output(ids.EXPLORE_METRICS, "options"),
         Output(ids.EXPLORE_SOURCES, "options"),
         Output(ids.EXPLORE_EXPORT, "className"),
         Input(ids.EXPLORE_RELOAD, "data"),
         State(ids.EXPLORE_METRICS, "value"),
         State(ids.EXPLORE_SOURCES, "value"),
-    )
-    def load_names(_: int, metrics: list[str] | None, sources: list[str] | None) -> tuple:
-        user = current_user.user
-        names = series_names(services.engine, services.live, user.tenant_id)
-        # what the URL asked for stays offered, so the dropdowns keep it even when unknown
-        metric_names = sorted({m for m, _ in names} | set(metrics or ()))
-        source_names = sorted({s for _, s in names} | set(sources or ()))
-        export = "d-flex gap-2" if user.may("analyst") else HIDDEN
-        return metric_names, source_names, export
-
-    @app.callback(
+    )(bind(load_names, services))
+    app.callback(
         output=SHOW_OUTPUTS,
         inputs=[
             *(Input(i, p) for i, p in FILTER_STATES),
             Input(ids.EXPLORE_TZ, "data"),
             Input(ids.EXPLORE_RELOAD, "data"),
         ],
-    )
-    def show(*args: Any) -> dict[str, Any]:
-        *controls, tz, _ = args
-        if tz is None:
-            raise PreventUpdate  # the browser tells its time zone first
-        f = filters_of(*controls)
-        tz = zone(tz).key
-        # what every answer holds: the controls' state, and no chart, table or live tail
-        base = {
-            "search": search_of(f),
-            "days_class": "mb-2" if f.range == CUSTOM else "mb-2 d-none",
-            "breakdown_class": SHOWN if f.chart == "pie" else HIDDEN,
-            **NOTHING_SHOWN,
-        }
-        try:
-            query = data_query(f, tz, services.now_ms())
-        except QueryError as exc:
-            return {**base, "message": query_problem(exc)}
-        tenant = current_user.user.tenant_id
-        frame, cursor = load_frame(services, tenant, query)
-        live = live_tail(f, frame, cursor, services.now_ms())
-        if frame.is_empty() and not live:
-            empty = message(
-                "Try a longer range, another metric or all sources.", title="No data in this range"
-            )
-            return {**base, "message": empty}
-        base["summary"] = (
-            f"{frame.height:,} buckets of {step_label(query.step_ms)} · {query.agg} · times in {tz}"
-        )
-        if f.chart == "heatmap" and query.step_ms > HOUR_MS:
-            coarse = message(
-                "Pick a step of 1 h or less (or auto) for the hour-by-day heatmap.",
-                color="warning",
-                title="Step too coarse for a heatmap",
-            )
-            return {**base, "message": coarse}
-        if f.chart == "table":
-            return {**base, "rows": table_rows(frame, tz), "table_class": SHOWN}
-        previous = None
-        if f.compare and f.chart in ("line", "area", "bar"):
-            before = previous_period(query)
-            previous = shift_forward(load_frame(services, tenant, before)[0], query, before)
-        averaged = moving_average(frame, f.moving_average) if f.moving_average else None
-        figure = view_figure(
-            f.chart, frame, tz, f.agg, f.breakdown, averaged, previous, f.moving_average
-        )
-        notice = None
-        if frame.is_empty():
-            notice = message(
-                "Nothing yet: new points will appear here as they arrive.",
-                title="No data in this range",
-            )
-        return {**base, "figure": figure, "graph_class": SHOWN, "message": notice, "live": live}
-
-    @app.callback(
+    )(bind(show, services))
+    app.callback(
         Output(ids.EXPLORE_DOWNLOAD, "data"),
         Output(ids.EXPLORE_MESSAGE, "children", allow_duplicate=True),
         Input(ids.EXPLORE_CSV, "n_clicks"),
@@ -245,22 +284,7 @@ def register(app: Dash, services: Services) -> None:  # noqa: C901
         *(State(i, p) for i, p in FILTER_STATES),
         State(ids.EXPLORE_TZ, "data"),
         prevent_initial_call=True,
-    )
-    def download(csv_clicks: int, xlsx_clicks: int, *args: Any) -> tuple:
-        *controls, tz = args
-        user = current_user.user
-        if not user.may("analyst"):
-            return no_update, message("Exports are for analysts and admins.", color="warning")
-        from dash import ctx
-
-        fmt = "xlsx" if ctx.triggered_id == ids.EXPLORE_XLSX else "csv"
-        tz = zone(tz).key
-        try:
-            query = data_query(filters_of(*controls), tz, services.now_ms())
-            return export_file(services, user.tenant_id, query, tz, fmt), no_update
-        except QueryError as exc:  # TooManyRows too: the message says what to change
-            return no_update, query_problem(exc)
-
+    )(bind(download, services, at_call=(signed_in, triggered_id)))
     _register_clientside(app)
 
 

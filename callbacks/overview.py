@@ -36,6 +36,10 @@ def register(app: Dash, services: Services) -> None:
         snapshot = load_overview(services.live, services.history, tenant, services.now_ms())
         return overview_body(snapshot), snapshot.as_dict()
 
+    _register_clientside(app)
+
+
+def _register_clientside(app: Dash) -> None:
     _clientside(
         app,
         "drawFigures",

@@ -47,38 +47,28 @@ def _field(label: str, control: object, class_name: str = "", **col: object) -> 
     )
 
 
+def _names(control_id: str, chosen: tuple[str, ...], placeholder: str) -> dcc.Dropdown:
+    """A searchable pick of several names; the chosen ones are offered before the tenant's
+    names arrive (see callbacks/explore.load_names)."""
+    return dcc.Dropdown(
+        id=control_id,
+        options=_options(list(chosen)),
+        value=list(chosen),
+        multi=True,
+        searchable=True,
+        placeholder=placeholder,
+    )
+
+
 def filter_bar(f: ExploreFilters) -> dbc.Row:
     """Metric, source, time range, aggregation and step: what to query."""
     ranges = [{"label": label, "value": key} for key, (label, _) in PRESETS.items()]
     ranges.append({"label": "Custom range", "value": CUSTOM})
     return dbc.Row(
         [
+            _field("Metrics", _names(ids.EXPLORE_METRICS, f.metrics, "Pick metrics…"), xs=12, lg=4),
             _field(
-                "Metrics",
-                dcc.Dropdown(
-                    id=ids.EXPLORE_METRICS,
-                    options=_options(list(f.metrics)),
-                    value=list(f.metrics),
-                    multi=True,
-                    searchable=True,
-                    placeholder="Pick metrics…",
-                ),
-                xs=12,
-                lg=4,
-            ),
-            _field(
-                "Sources",
-                dcc.Dropdown(
-                    id=ids.EXPLORE_SOURCES,
-                    options=_options(list(f.sources)),
-                    value=list(f.sources),
-                    multi=True,
-                    searchable=True,
-                    placeholder="All sources",
-                ),
-                xs=12,
-                md=6,
-                lg=3,
+                "Sources", _names(ids.EXPLORE_SOURCES, f.sources, "All sources"), xs=12, md=6, lg=3
             ),
             _field(
                 "Time range",

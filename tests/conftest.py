@@ -9,6 +9,7 @@ prefix and removes both at the end, so a shared server is never assumed empty.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 import socket
@@ -19,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import requests
@@ -196,13 +198,18 @@ def clock(_session_clock: FakeClock) -> Iterator[FakeClock]:
     _session_clock.reset()
 
 
-@pytest.fixture
-def tenant(services: Services) -> str:
-    """A fresh tenant, so tests never see each other's data."""
+def new_tenant(services: Services) -> str:
+    """Create a tenant of a fresh id; the id."""
     tenant_id = f"t-{uuid.uuid4().hex[:12]}"
     with services.engine.begin() as conn:
         services.accounts.ensure_tenant(conn, tenant_id)
     return tenant_id
+
+
+@pytest.fixture
+def tenant(services: Services) -> str:
+    """A fresh tenant, so tests never see each other's data."""
+    return new_tenant(services)
 
 
 @pytest.fixture
@@ -220,6 +227,27 @@ def make_user(services: Services) -> Callable[..., User]:
 def ingest_key(services: Services, tenant: str) -> str:
     """An ingest-scoped API key of the test tenant."""
     return services.accounts.create_api_key(tenant, "test ingest", "ingest")
+
+
+def with_settings(services: Services, **changes: Any) -> Services:
+    """`services` with these settings changed (the same connections)."""
+    return dataclasses.replace(services, settings=services.settings.model_copy(update=changes))
+
+
+def signed_in(server: Any, user: User) -> Any:
+    """A test client of the web role's Flask `server`, holding `user`'s session."""
+    client = server.test_client()
+    resp = client.post("/login", json={"username": user.username, "password": PASSWORD})
+    assert resp.status_code == 200, resp.get_json()
+    return client
+
+
+def signed_in_to(services: Services, user: User) -> Any:
+    """A test client of a web role built on `services` (and their settings), holding
+    `user`'s session."""
+    from app.web.factory import create_app
+
+    return signed_in(create_app(services=services).server, user)
 
 
 @pytest.fixture(scope="session")
@@ -268,37 +296,41 @@ class _ServerThread(threading.Thread):
             runner.run(self.server.serve())
 
 
+@contextmanager
+def serving(asgi: Any, **options: Any) -> Iterator[tuple[str, asyncio.AbstractEventLoop]]:
+    """`asgi` served by uvicorn (with `options`) on a free loopback port until the block
+    ends: its URL, once /healthz answers, and the server's event loop."""
+    port = free_port()
+    config = uvicorn.Config(asgi, host="127.0.0.1", port=port, lifespan="on", **options)
+    server = uvicorn.Server(config)
+    thread = _ServerThread(server)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until(lambda: requests.get(url + "/healthz", timeout=1).ok, 20)
+        assert thread.loop is not None
+        yield url, thread.loop
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 @pytest.fixture(scope="session")
 def live_server(services: Services) -> Iterator[LiveServer]:
     """The real app served by uvicorn, and a consumer thread writing what is ingested."""
     from app.asgi import build_asgi
 
-    port = free_port()
     asgi = build_asgi(services)
-    config = uvicorn.Config(
-        asgi,
-        host="127.0.0.1",
-        port=port,
-        ws="websockets-sansio",
-        ws_per_message_deflate=False,
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = _ServerThread(server)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    _wait_until(lambda: requests.get(url + "/healthz", timeout=1).ok, 20)
+    options = {"ws": "websockets-sansio", "ws_per_message_deflate": False, "log_level": "warning"}
     stop = threading.Event()
-    consumer = threading.Thread(
-        target=Consumer(services, f"test-{port}").run, args=(stop,), daemon=True
-    )
-    consumer.start()
-    assert thread.loop is not None
-    yield LiveServer(url, f"ws://127.0.0.1:{port}/ws", services, asgi.state.gateway, thread.loop)
-    stop.set()
-    server.should_exit = True
-    thread.join(10)
+    with serving(asgi, **options) as (url, loop):
+        port = url.rsplit(":", 1)[1]
+        consumer = threading.Thread(
+            target=Consumer(services, f"test-{port}").run, args=(stop,), daemon=True
+        )
+        consumer.start()
+        yield LiveServer(url, f"ws://127.0.0.1:{port}/ws", services, asgi.state.gateway, loop)
+        stop.set()
     consumer.join(10)
 
 

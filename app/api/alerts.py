@@ -39,12 +39,13 @@ from app.api.document import Body, Operation, documented
 from app.errors import ApiError
 from app.outbound import outbound_policy
 from app.web.auth import Principal, principal, services
+from data.domain.data_query import parse_time_ms
 from data.domain.errors import Invalid, NotFound
 from data.domain.rule_spec import RuleSpec
 from data.domain.timefmt import to_datetime
 from data.stores.alert_rules import AlertRules
-from data.stores.incidents import SEVERITY_RANK, Incidents, preview
-from data.stores.queries import parse_time_ms
+from data.stores.incidents import SEVERITY_RANK, Incidents
+from data.stores.rule_preview import preview
 from data.stores.schema import is_uuid
 
 bp = Blueprint("alerts", __name__)

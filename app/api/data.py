@@ -7,7 +7,8 @@ from flask import Blueprint, Response, request
 from app.api.document import Operation, documented
 from app.api.schemas import DataAnswer, DataParams
 from app.web.auth import principal, services
-from data.stores.queries import DataQueries, parse_query
+from data.domain.data_query import parse_query
+from data.stores.queries import DataQueries
 
 bp = Blueprint("data", __name__)  # nested under /api by app.api.ingest
 

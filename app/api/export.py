@@ -14,8 +14,8 @@ from flask import Blueprint, Response, request, stream_with_context
 from app.api.document import File, Operation, documented
 from app.api.schemas import ExportParams
 from app.web.auth import principal, services
-from data.stores.queries import QueryError, parse_query
-from data.views import export
+from data.domain.data_query import QueryError, parse_query
+from data.views import export, export_xlsx
 
 bp = Blueprint("export", __name__)  # nested under /api by app.api.ingest
 FORMATS = ("csv", "xlsx")
@@ -54,8 +54,8 @@ def export_file() -> Response:
     if problems or query is None or zone is None:
         raise QueryError(problems)
     if fmt == "xlsx":  # TooManyRows is raised here, before the first byte
-        chunks = export.export_xlsx(
-            svc.engine, who.tenant_id, query, zone, svc.now_ms(), max_rows=export.XLSX_MAX_ROWS
+        chunks = export_xlsx.export_xlsx(
+            svc.engine, who.tenant_id, query, zone, svc.now_ms(), max_rows=export_xlsx.XLSX_MAX_ROWS
         )
     else:
         chunks = stream_with_context(export.export_csv(svc.engine, who.tenant_id, query, zone))

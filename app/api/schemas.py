@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from app.stream.protocol import MAX_PATTERNS, PATTERN_RE
+from data.domain.data_query import MAX_METRICS, MAX_SOURCES
 from data.domain.points import MAX_DATA_ID, MAX_POINTS, NAME_RE
 from data.stores.live import CURSOR_RE
-from data.stores.queries import MAX_METRICS, MAX_SOURCES
 
 Name = Annotated[str, StringConstraints(pattern=f"^{NAME_RE.pattern}$")]
 Pattern = Annotated[str, StringConstraints(pattern=f"^{PATTERN_RE.pattern}$")]

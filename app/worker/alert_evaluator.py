@@ -36,19 +36,12 @@ from redis.exceptions import ResponseError
 from app.errors import is_outage
 from app.metrics import ALERT_EVALUATIONS, ALERT_TRANSITIONS, NOTIFICATIONS_CREATED
 from app.services import Services
-from data.domain.alert_state_machine import (
-    FIRING,
-    RuleDef,
-    SeriesState,
-    Transition,
-    check_silence,
-    observe_series,
-    source_event,
-)
+from data.domain.alert_rule import FIRING, RuleDef, SeriesState, Transition
+from data.domain.alert_state_machine import check_silence, observe_series, source_event
 from data.domain.points import Point
 from data.stores.alert_rules import AlertRules
 from data.stores.events import Events
-from data.stores.incidents import Recorded, open_incidents, record
+from data.stores.incident_records import Recorded, open_incidents, record
 
 log = logging.getLogger(__name__)
 STATE_TTL_S = 7 * 86_400

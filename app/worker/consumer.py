@@ -25,8 +25,8 @@ from app.services import Services
 from app.worker.alert_evaluator import AlertEngine, evaluate_alerts
 from data.domain.points import Point
 from data.stores.dead_letters import DeadLetters
-from data.stores.history import EntryRef, PreparedWrite, Written, point_key, prepare_write
-from data.stores.live import IngestEntry, PoisonEntry
+from data.stores.ingest_queue import IngestEntry, PoisonEntry
+from data.stores.point_writes import EntryRef, PreparedWrite, Written, point_key, prepare_write
 
 log = logging.getLogger(__name__)
 READ_COUNT = 100  # entries per read; each holds up to 1,000 points

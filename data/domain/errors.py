@@ -60,8 +60,15 @@ class NotFound(DomainError, LookupError):
         self.what = what
 
 
+class Forbidden(DomainError):
+    """The caller sees the thing but may not do this to it (a viewer sharing a dashboard,
+    an analyst changing another's shared one)."""
+
+    code = "forbidden"
+
+
 class Conflict(DomainError):
-    """The change clashes with what is stored (a taken name)."""
+    """The change clashes with what is stored (a taken name, a stale version)."""
 
 
 class QuotaExceeded(DomainError):

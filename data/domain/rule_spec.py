@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from data.domain.alert_state_machine import RuleDef
+from data.domain.alert_rule import RuleDef
 from data.domain.errors import Invalid
 from data.domain.jsontext import storable
 from data.domain.points import NAME_RE

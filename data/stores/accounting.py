@@ -29,7 +29,8 @@ from sqlalchemy import Engine, text
 
 from data.domain.timefmt import iso_ms, to_datetime
 from data.stores.history import HistoryStore
-from data.stores.live import MINUTE_MS, LiveStore
+from data.stores.ingest_queue import MINUTE_MS
+from data.stores.live import LiveStore
 
 GRACE_MS = 120_000
 RESULT_TTL_S = 86_400

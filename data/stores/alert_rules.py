@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from redis import Redis
 from sqlalchemy import Engine, delete, insert, select, update
 
-from data.domain.alert_state_machine import RuleDef
+from data.domain.alert_rule import RuleDef
 from data.domain.errors import Invalid, QuotaExceeded
 from data.domain.rule_spec import (
     KIND_PARAMS,

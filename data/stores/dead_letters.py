@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 
-from data.stores.live import GROUP, IngestEntry, LiveStore, PoisonEntry
+from data.stores.ingest_queue import GROUP, IngestEntry, PoisonEntry
+from data.stores.live import LiveStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -336,3 +336,65 @@ audit_log = Table(
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_audit_log_tenant_at", "tenant_id", "at"),
 )
+
+# A dashboard (CONTRACT.md §6): its document (data/domain/dashboards.py) as JSON of its
+# schema_version, migrated on load; `version` counts saves, so a stale save is refused. The
+# owner may leave: their shared dashboards stay, then only admins edit them. The title is
+# kept beside the document for listing and search.
+dashboards = Table(
+    "dashboards",
+    metadata,
+    Column("dashboard_id", String(36), primary_key=True),
+    _tenant_fk(),
+    Column("owner_id", String(36), ForeignKey("users.user_id", ondelete="SET NULL")),
+    Column("title", String(200), nullable=False),
+    Column("shared", Boolean, nullable=False, server_default=text("false")),
+    Column("schema_version", Integer, nullable=False),
+    Column("doc", JSONDoc, nullable=False),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    # the one generated for the tenant: every user's home until they choose their own
+    Column("tenant_home", Boolean, nullable=False, server_default=text("false")),
+    _created_at(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", String(36)),
+    Index("ix_dashboards_tenant_owner", "tenant_id", "owner_id"),
+    Index("ix_dashboards_tenant_shared", "tenant_id", "shared"),
+    Index(
+        "uq_dashboards_tenant_home", "tenant_id", unique=True, postgresql_where=text("tenant_home")
+    ),
+)
+
+# A user's own view of a dashboard they see (time range, filters, collapsed widgets): kept
+# for them alone, the dashboard itself unchanged.
+dashboard_views = Table(
+    "dashboard_views",
+    metadata,
+    Column(
+        "user_id", String(36), ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column(
+        "dashboard_id",
+        String(36),
+        ForeignKey("dashboards.dashboard_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    _tenant_fk(),
+    Column("view", JSONDoc, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The dashboard a user chose as their home (`/`); none: the tenant's generated one.
+dashboard_homes = Table(
+    "dashboard_homes",
+    metadata,
+    Column(
+        "user_id", String(36), ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
+    ),
+    _tenant_fk(),
+    Column(
+        "dashboard_id",
+        String(36),
+        ForeignKey("dashboards.dashboard_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+)

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, text
 
+from data.domain.data_query import AGGS, DataQuery, QueryError, parse_query
 from data.stores.live import LiveStore
-from data.stores.queries import AGGS, DataQuery, QueryError, parse_query
 
 PRESETS = {  # key: (label, start as /api/data reads it)
     "15m": ("Last 15 min", "now-15m"),

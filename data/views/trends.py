@@ -13,7 +13,8 @@ from typing import Any
 
 import polars as pl
 
-from data.stores.queries import SCHEMA, DataQuery
+from data.domain.data_query import DataQuery
+from data.stores.queries import SCHEMA
 
 SERIES = ["metric", "source"]
 # How bucket values combine into one figure per slice (pie) or cell (heatmap): a sum stays a

@@ -9,19 +9,13 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from components import ids
-from data.stores.alert_rules import AlertRules
+from tests.alerts_support import HOT_NOW, METRIC, SOURCE, create_rule, rules_of
 from tests.browser.conftest import by_id, point
 from tests.conftest import PASSWORD, LiveServer, wait_until
 
 pytestmark = pytest.mark.browser
 
-METRIC, SOURCE = "cpu.usage", "web-1"
 PUSH_WAIT_S = 15  # generous: a behaviour test, not a latency one (bench/alert_latency.py is)
-
-
-def rules_of(live_server: LiveServer) -> AlertRules:
-    services = live_server.services
-    return AlertRules(services.engine, services.redis, services.settings.redis_prefix)
 
 
 def badge(dash_duo) -> str:
@@ -32,6 +26,14 @@ def no_horizontal_scroll(dash_duo) -> bool:
     return dash_duo.driver.execute_script(
         "return document.documentElement.scrollWidth <= window.innerWidth;"
     )
+
+
+def on_a_phone(dash_duo, screenshot, name: str) -> None:
+    """At a phone's width, take screenshot `name` and check that nothing scrolls sideways."""
+    dash_duo.driver.set_window_size(375, 800)
+    time.sleep(0.5)  # let the page settle at its new width before it is captured
+    screenshot(name)
+    assert no_horizontal_scroll(dash_duo)
 
 
 def shell_socket_open(dash_duo) -> None:
@@ -50,19 +52,7 @@ def analyst(dash_duo, live_server: LiveServer, tenant, make_user, sign_in):
 def test_breach_toasts_raises_badge_and_is_listed_then_read(
     dash_duo, live_server: LiveServer, tenant, analyst, ingest_key, ingest, screenshot
 ) -> None:
-    rules_of(live_server).create(
-        tenant,
-        {
-            "name": "CPU hot",
-            "metric": METRIC,
-            "source": "*",
-            "kind": "threshold",
-            "op": ">",
-            "threshold": 80,
-            "severity": "critical",
-            "cooldown_s": 0,
-        },
-    )
+    create_rule(live_server.services, tenant, **HOT_NOW)
     dash_duo.wait_for_text_to_equal(f"#{ids.NAV_UNREAD}", "", timeout=10)
     shell_socket_open(dash_duo)
 
@@ -79,10 +69,7 @@ def test_breach_toasts_raises_badge_and_is_listed_then_read(
     dash_duo.wait_for_contains_text(f"#{ids.NOTIFS_LIST}", "CPU hot", timeout=10)
     dash_duo.wait_for_contains_text(f"#{ids.NOTIFS_SUMMARY}", "1 unread", timeout=10)
     screenshot("notifications-1280")
-    dash_duo.driver.set_window_size(375, 800)
-    time.sleep(0.5)
-    screenshot("notifications-375")
-    assert no_horizontal_scroll(dash_duo)
+    on_a_phone(dash_duo, screenshot, "notifications-375")
     dash_duo.driver.set_window_size(1280, 900)
 
     dash_duo.find_element(f"#{ids.NOTIFS_LIST} button").click()  # its "Mark read"
@@ -136,7 +123,7 @@ def test_analyst_creates_previews_and_is_alerted_by_a_rule(
     screenshot("alerts-editor-1280")
     dash_duo.find_element(f"#{ids.ALERTS_SAVE}").click()
     dash_duo.wait_for_contains_text(f"#{ids.ALERTS_RULES}", "CPU hot", timeout=10)
-    assert len(rules_of(live_server).of_tenant(tenant)) == 1
+    assert len(rules_of(live_server.services).of_tenant(tenant)) == 1
     shell_socket_open(dash_duo)
 
     ingest(ingest_key, [point(METRIC, SOURCE, 97.0)])
@@ -145,16 +132,13 @@ def test_analyst_creates_previews_and_is_alerted_by_a_rule(
     dash_duo.driver.get(live_server.url + "/alerts")
     dash_duo.wait_for_contains_text(f"#{ids.ALERTS_INCIDENTS}", "firing", timeout=10)
     screenshot("alerts-1280")
-    dash_duo.driver.set_window_size(375, 800)
-    time.sleep(0.5)
-    screenshot("alerts-375")
-    assert no_horizontal_scroll(dash_duo)
+    on_a_phone(dash_duo, screenshot, "alerts-375")
 
 
 def test_viewer_sees_alerts_read_only(
     dash_duo, live_server: LiveServer, tenant, make_user, sign_in, screenshot
 ) -> None:
-    rules_of(live_server).create(
+    rules_of(live_server.services).create(
         tenant, {"name": "Disk full", "metric": "disk.used", "kind": "threshold", "threshold": 90}
     )
     viewer = make_user(tenant, "viewer")
@@ -164,29 +148,14 @@ def test_viewer_sees_alerts_read_only(
     dash_duo.wait_for_contains_text(f"#{ids.ALERTS_RULES}", "Disk full", timeout=10)
     assert "d-none" in dash_duo.find_element(f"#{ids.ALERTS_NEW}").get_attribute("class")
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{ids.ALERTS_RULES} button") == []
-    dash_duo.driver.set_window_size(375, 800)
-    time.sleep(0.5)
-    screenshot("alerts-viewer-375")
-    assert no_horizontal_scroll(dash_duo)
+    on_a_phone(dash_duo, screenshot, "alerts-viewer-375")
 
 
 def test_open_notification_centre_lists_a_pushed_notification_without_reload(
     dash_duo, live_server: LiveServer, tenant, analyst, ingest_key, ingest
 ) -> None:
     """The page's own store of the last push reloads the list; other pages have no such store."""
-    rules_of(live_server).create(
-        tenant,
-        {
-            "name": "CPU hot",
-            "metric": METRIC,
-            "source": "*",
-            "kind": "threshold",
-            "op": ">",
-            "threshold": 80,
-            "severity": "critical",
-            "cooldown_s": 0,
-        },
-    )
+    create_rule(live_server.services, tenant, **HOT_NOW)
     dash_duo.find_element(".pulse-bell").click()
     dash_duo.wait_for_contains_text(f"#{ids.NOTIFS_SUMMARY}", "0 unread", timeout=10)
     shell_socket_open(dash_duo)

@@ -18,8 +18,8 @@ import pytest
 from callbacks.shell import PAGES
 from components import ids
 from data.stores.accounts import User
-from data.stores.alert_rules import AlertRules
 from data.stores.incidents import Incidents
+from tests.alerts_support import HOT_NOW, METRIC, SOURCE, create_rule
 from tests.browser.conftest import point
 from tests.browser.pagecheck import PageWatch
 from tests.conftest import PASSWORD, LiveServer, wait_until
@@ -30,7 +30,6 @@ ANONYMOUS = ("anonymous",)
 SIGNED_IN = ("viewer", "analyst", "admin")
 WIDTHS = (1280, 375)
 SHOTS = Path("/tmp/shots")
-METRIC, SOURCE = "cpu.usage", "web-1"
 UNKNOWN_PATH = "/no-such-page"
 
 
@@ -103,20 +102,7 @@ def tenant_with_rule(live_server: LiveServer, tenant, ingest_key, ingest, stored
     ]
     ingest(ingest_key, history)
     stored(tenant, len(history), (METRIC, SOURCE), 62.0)
-    services = live_server.services
-    AlertRules(services.engine, services.redis, services.settings.redis_prefix).create(
-        tenant,
-        {
-            "name": "CPU hot",
-            "metric": METRIC,
-            "source": "*",
-            "kind": "threshold",
-            "op": ">",
-            "threshold": 80,
-            "severity": "critical",
-            "cooldown_s": 0,
-        },
-    )
+    create_rule(live_server.services, tenant, **HOT_NOW)
     return tenant
 
 

@@ -21,7 +21,8 @@ from data.domain.points import Point
 from data.domain.timefmt import iso_ms
 from data.stores.accounting import Accounting, last_reconcile, totals
 from data.stores.dead_letters import DeadLetters
-from data.stores.live import DAY_MS, MINUTE_MS, LiveStore
+from data.stores.ingest_queue import DAY_MS, MINUTE_MS
+from data.stores.live import LiveStore
 from tests.conftest import PASSWORD
 
 

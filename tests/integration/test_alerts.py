@@ -31,9 +31,17 @@ from app.worker.alert_evaluator import AlertEngine
 from app.worker.deliveries import SIGNATURE_HEADER, Deliverer
 from data.domain.points import Point
 from data.stores.accounts import User
-from data.stores.alert_rules import AlertRules
 from data.stores.events import Events
-from tests.conftest import PASSWORD, FakeClock, LiveServer, free_port, wait_until
+from tests.alerts_support import rule_doc, rules_of
+from tests.conftest import (
+    FakeClock,
+    LiveServer,
+    free_port,
+    new_tenant,
+    signed_in,
+    wait_until,
+    with_settings,
+)
 
 # -- edge doubles -----------------------------------------------------------------------------
 
@@ -97,46 +105,17 @@ def deliverer(services: Services, smtp_port: int | None = None) -> Deliverer:
     update: dict[str, Any] = {"alert_retry_base_s": 0.05}
     if smtp_port is not None:
         update.update(smtp_host="127.0.0.1", smtp_port=smtp_port)
-    return Deliverer(
-        dataclasses.replace(services, settings=services.settings.model_copy(update=update))
-    )
+    return Deliverer(with_settings(services, **update))
 
 
 # -- helpers --------------------------------------------------------------------------------
 
 
-def login(web: Any, user: User) -> Any:
-    client = web.test_client()
-    resp = client.post("/login", json={"username": user.username, "password": PASSWORD})
-    assert resp.status_code == 200, resp.json
-    return client
-
-
 def judged_up_to(services: Services, rule_id: str, source: str) -> int:
     """The time of the newest point the rule has judged on that source (-1 before any)."""
-    rules = AlertRules(services.engine, services.redis, services.settings.redis_prefix)
-    state = services.redis.hget(rules.state_key(rule_id), source)
+    state = services.redis.hget(rules_of(services).state_key(rule_id), source)
     last = orjson.loads(state).get("l") if state else None
     return -1 if last is None else int(last)
-
-
-def rule_doc(**kw: Any) -> dict[str, Any]:
-    doc = {
-        "name": "CPU hot",
-        "metric": "cpu.usage",
-        "source": "*",
-        "kind": "threshold",
-        "op": ">",
-        "threshold": 80,
-        "clear_threshold": 75,
-        "for_s": 0,
-        "severity": "critical",
-        "cooldown_s": 300,
-        "channels": ["in_app"],
-        "enabled": True,
-    }
-    doc.update(kw)
-    return doc
 
 
 def now_ms() -> int:
@@ -183,7 +162,7 @@ def no_deliveries_of_other_tests(services: Services) -> None:
 
 @pytest.fixture
 def analyst(web: Any, tenant: str, make_user: Callable[..., User]) -> Any:
-    return login(web, make_user(tenant, "analyst"))
+    return signed_in(web, make_user(tenant, "analyst"))
 
 
 class Pushes:
@@ -219,7 +198,8 @@ def assert_standard_webhook(call: dict[str, Any], secret: str) -> None:
 # -- the whole way round ------------------------------------------------------------------------
 
 
-# PLR0915 allowed: one end-to-end scenario, step by step
+# One breach followed end to end: incident, notifications, /ws, webhook and mail, in order.
+# long: that one scenario, step by step (PLR0915 allowed for the same reason)
 def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhook_and_mail(  # noqa: PLR0915
     live_server: LiveServer,
     services: Services,
@@ -238,7 +218,7 @@ def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhoo
     gone = make_user(tenant, "viewer")
     services.accounts.set_active(gone.user_id, False)  # not a recipient
     box, smtp_port = mailbox
-    client = login(web, users[1])
+    client = signed_in(web, users[1])
     resp = client.post(
         "/api/alerts",
         json=rule_doc(
@@ -312,7 +292,7 @@ def test_a_breach_makes_one_incident_one_notification_each_one_ws_message_webhoo
     assert len(receiver.calls) == 1 and len(box.messages) == 1
 
     # the viewer's API view, then recovery: one resolved notification each
-    viewer_client = login(web, viewer)
+    viewer_client = signed_in(web, viewer)
     listed = viewer_client.get("/api/notifications").json
     assert (
         listed["unread"] == 1
@@ -387,11 +367,7 @@ def test_a_lost_state_adopts_the_open_incident_instead_of_opening_another(
     rule = analyst.post("/api/alerts", json=rule_doc()).json
     engine = AlertEngine(services)
     engine.evaluate_batch({tenant: points([90], start=now_ms() - 5000)})
-    services.redis.delete(
-        AlertRules(services.engine, services.redis, services.settings.redis_prefix).state_key(
-            rule["id"]
-        )
-    )
+    services.redis.delete(rules_of(services).state_key(rule["id"]))
     engine.evaluate_batch({tenant: points([95], start=now_ms() - 3000)})  # still breaching
     assert incidents_of(services, tenant) == 1
     engine.evaluate_batch({tenant: points([10], start=now_ms() - 1000)})
@@ -458,7 +434,7 @@ def test_acknowledgement_is_stamped_by_the_injected_clock(
     make_user: Callable[..., User],
     clock: FakeClock,
 ) -> None:
-    viewer = login(web, make_user(tenant, "viewer"))
+    viewer = signed_in(web, make_user(tenant, "viewer"))
     analyst.post("/api/alerts", json=rule_doc())
     AlertEngine(services).evaluate_batch({tenant: points([90])})
     incident = viewer.get("/api/incidents?state=firing").json["incidents"][0]
@@ -575,10 +551,8 @@ def test_tenants_never_see_each_others_rules_incidents_or_notifications(
     note = analyst.get("/api/notifications").json["notifications"][0]
     assert len(pushes.drain()) == 1
 
-    other = f"t-{uuid.uuid4().hex[:12]}"
-    with services.engine.begin() as conn:
-        services.accounts.ensure_tenant(conn, other)
-    stranger = login(web, make_user(other, "admin"))
+    other = new_tenant(services)
+    stranger = signed_in(web, make_user(other, "admin"))
     other_pushes = Pushes(services, other)
     AlertEngine(services).evaluate_batch({other: points([99])})  # no rule there
     assert other_pushes.drain() == []
@@ -665,7 +639,7 @@ def test_roles_viewers_and_read_keys_read_rules_only_editors_write(
         "/api/alerts", json=rule_doc(channels=["webhook"], webhook_url="http://127.0.0.1:9/x")
     ).json
     assert rule["webhook_secret"]
-    viewer = login(web, make_user(tenant, "viewer"))
+    viewer = signed_in(web, make_user(tenant, "viewer"))
     seen = viewer.get("/api/alerts").json["alerts"][0]
     assert "webhook_secret" not in seen
     assert viewer.post("/api/alerts", json=rule_doc()).status_code == 403
@@ -700,7 +674,7 @@ def test_notifications_order_filters_paging_and_read(
     engine.evaluate_batch(
         {tenant: points([90, 10, 90], start=base) + points([95], metric="disk.used", start=base)}
     )
-    viewer = login(web, viewer_user)
+    viewer = signed_in(web, viewer_user)
     page = viewer.get("/api/notifications").json
     assert page["total"] == 4 and page["unread"] == 4
     stamps = [n["timestamp"] for n in page["notifications"]]
@@ -733,7 +707,7 @@ def test_incidents_list_and_acknowledge(
     viewer_user = make_user(tenant, "viewer")
     analyst.post("/api/alerts", json=rule_doc())
     AlertEngine(services).evaluate_batch({tenant: points([90])})
-    viewer = login(web, viewer_user)
+    viewer = signed_in(web, viewer_user)
     incident = viewer.get("/api/incidents?state=firing").json["incidents"][0]
     assert incident["acknowledged_at"] is None and incident["deliveries"] == []
     acked = viewer.post(f"/api/incidents/{incident['id']}/ack")

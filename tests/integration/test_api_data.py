@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.services import Services
+from data.domain.data_query import parse_query
 from data.domain.points import Point
-from data.stores.queries import CACHE_TTL_S, DataQueries, parse_query
+from data.stores.queries import CACHE_TTL_S, DataQueries
 from tests.conftest import PASSWORD
 
 SECOND_MS = 1_000

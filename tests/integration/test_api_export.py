@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import update
 
 from app.services import Services
+from data.domain.data_query import parse_query
 from data.domain.points import Point
-from data.stores.queries import parse_query
 from data.stores.schema import users
-from data.views import export
-from tests.conftest import PASSWORD
+from data.views import export, export_xlsx
+from tests.conftest import signed_in
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -51,13 +51,6 @@ def sample_rows() -> list[tuple[str, str, int, float]]:
 
 def read_key(services: Services, tenant: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {services.accounts.create_api_key(tenant, 'r', 'read')}"}
-
-
-def signed_in(web: Any, user: Any) -> Any:
-    client = web.test_client()
-    resp = client.post("/login", json={"username": user.username, "password": PASSWORD})
-    assert resp.status_code == 200
-    return client
 
 
 def query_params(**extra: Any) -> dict[str, Any]:
@@ -268,7 +261,7 @@ def test_past_excels_row_limit_a_clear_422_before_anything(
     web, services: Services, tenant: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(services, tenant, sample_rows())
-    monkeypatch.setattr(export, "XLSX_MAX_ROWS", 11)  # 10 rows below the header
+    monkeypatch.setattr(export_xlsx, "XLSX_MAX_ROWS", 11)  # 10 rows below the header
     client, key = web.test_client(), read_key(services, tenant)
     params = query_params(format="xlsx", source="web-1")  # 19 rows per series
     resp = client.get("/api/export", query_string=params, headers=key)

@@ -23,9 +23,9 @@ from app.services import Services
 from app.settings import Settings
 from app.worker.alert_evaluator import AlertEngine
 from app.worker.deliveries import Deliverer
+from tests.alerts_support import rule_doc as alert_rule
 from tests.conftest import free_port
 from tests.integration.test_alerts import Mailbox, analyst, no_deliveries_of_other_tests, points
-from tests.integration.test_alerts import rule_doc as alert_rule
 
 __all__ = ["analyst", "no_deliveries_of_other_tests"]  # fixtures this module uses
 

@@ -173,7 +173,7 @@ def write_points(resolved: Settings) -> None:
 
 
 @pytest.mark.timeout(60)
-# PLR0915 allowed: one end-to-end scenario, step by step
+# long: one scenario (start, use, restart, use again), step by step; PLR0915 allowed too
 def test_embedded_services_work_and_survive_restart(start: Start, var_root: Path) -> None:  # noqa: PLR0915
     var_dir = var_root / "var"
     resolved, services = start(var_dir)

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from data.domain.data_query import AGGS
 from data.domain.rule_spec import MAX_EMAILS, MAX_WEBHOOKS
 from data.domain.source_spec import CONFIGS, KINDS, MAX_TIMEOUT_S
-from data.stores.queries import AGGS
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ without it where they show the default, and patch only the resolver (the process
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import threading
 import time
@@ -20,7 +19,6 @@ import pytest
 from sqlalchemy import delete, insert, text
 
 from app.services import Services
-from app.web.factory import create_app
 from app.worker.alert_evaluator import AlertEngine
 from app.worker.deliveries import Deliverer
 from app.worker.sources import http_json, prometheus, sql
@@ -29,22 +27,12 @@ from app.worker.sources.runner import SourceRunner
 from data.outbound import OutboundPolicy
 from data.stores.schema import sources
 from data.stores.sources import SourceStore, parse_config
-from tests.conftest import PASSWORD, free_port
-from tests.integration.test_alerts import points, rule_doc
+from tests.alerts_support import rule_doc
+from tests.conftest import free_port, signed_in_to, with_settings
+from tests.integration.test_alerts import points
 from tests.sources_support import context, http_server, isolated
 
 SQL_QUERY = "SELECT now(), username, tenant_id, 1 FROM users WHERE now() > :since"
-
-
-def with_settings(services: Services, **changes: Any) -> Services:
-    return dataclasses.replace(services, settings=services.settings.model_copy(update=changes))
-
-
-def signed_in(services: Services, user: Any) -> Any:
-    client = create_app(services=services).server.test_client()
-    resp = client.post("/login", json={"username": user.username, "password": PASSWORD})
-    assert resp.status_code == 200
-    return client
 
 
 @pytest.fixture
@@ -52,7 +40,7 @@ def admin_of(services: Services, tenant: str, make_user: Any) -> Iterator[Any]:
     """admin_of(**settings): a signed-in admin of the test tenant on Pulse with these
     settings; the tenant's sources are removed afterwards."""
     user = make_user(tenant, "admin")
-    yield lambda **changes: signed_in(with_settings(services, **changes), user)
+    yield lambda **changes: signed_in_to(with_settings(services, **changes), user)
     with services.engine.begin() as conn:
         conn.execute(delete(sources).where(sources.c.tenant_id == tenant))
 
@@ -105,7 +93,7 @@ def test_loopback_and_metadata_sources_and_webhooks_answer_422_by_default(
         )
     )
     assert "is not allowed" in message and "/metrics" not in message
-    analyst = signed_in(with_settings(services, outbound_allow=""), make_user(tenant, "analyst"))
+    analyst = signed_in_to(with_settings(services, outbound_allow=""), make_user(tenant, "analyst"))
     rule = rule_doc(channels=["webhook"], webhook_url=url)
     assert "is not allowed" in refusal(analyst.post("/api/alerts", json=rule), "webhook_url")
 
@@ -274,7 +262,7 @@ def test_webhook_failures_look_the_same_for_refused_closed_and_silent_targets(
     closed or the receiver never answered: no port scanning through incident pages."""
     closed = f"http://127.0.0.1:{free_port()}/hook"
     silent = f"http://127.0.0.1:{silent_port}/hook"
-    analyst = signed_in(services, make_user(tenant, "analyst"))
+    analyst = signed_in_to(services, make_user(tenant, "analyst"))
     created = analyst.post(
         "/api/alerts", json=rule_doc(channels=["webhook"], webhook_url=[closed, silent])
     )
@@ -299,7 +287,7 @@ def test_webhook_failures_look_the_same_for_refused_closed_and_silent_targets(
     )
     sender.run_once()
     sender.close()
-    viewer = signed_in(services, make_user(tenant, "viewer"))
+    viewer = signed_in_to(services, make_user(tenant, "viewer"))
     deliveries = viewer.get("/api/incidents").get_json()["incidents"][0]["deliveries"]
     assert sorted(d["target"] for d in deliveries) == sorted([closed, silent])
     assert {d["last_error"] for d in deliveries} == {"delivery failed: could not connect"}

@@ -289,6 +289,18 @@ def test_a_source_row_with_a_broken_config_fails_with_the_reason(
     assert failed is not None and "invalid config: config.seed" in (failed.last_error or "")
 
 
+def _drain_until(svc: Services, consumer: Consumer, tenant: str, count: int) -> None:
+    """Step the consumer until the tenant has `count` points and every ingest entry is read
+    and acknowledged, not only the delivered ones: what the last run queued is stored (or
+    found a duplicate) by the time this returns."""
+    deadline = time.monotonic() + 20
+    while (
+        svc.history.count_points(tenant) < count or svc.live.oldest_unacknowledged_ms() is not None
+    ):
+        assert time.monotonic() < deadline, "the consumer did not store the points in time"
+        consumer.step(block_ms=100)
+
+
 def test_a_file_sources_points_land_in_postgresql_once(
     svc: Services, tenant: str, tmp_path: Path
 ) -> None:
@@ -315,19 +327,8 @@ def test_a_file_sources_points_land_in_postgresql_once(
     svc.live.ensure_group()
     consumer = Consumer(svc, f"src-{uuid.uuid4().hex[:6]}")
 
-    def drain_until(count: int) -> None:
-        deadline = time.monotonic() + 20
-        # every entry read and acknowledged, not only the delivered ones: what the last
-        # run queued is stored (or found a duplicate) by the time this returns
-        while (
-            svc.history.count_points(tenant) < count
-            or svc.live.oldest_unacknowledged_ms() is not None
-        ):
-            assert time.monotonic() < deadline, "the consumer did not store the points in time"
-            consumer.step(block_ms=100)
-
     assert runner.run(source.source_id) == "ok"
-    drain_until(5)
+    _drain_until(svc, consumer, tenant, 5)
     after_first = store.get(tenant, source.source_id)
     assert after_first is not None and after_first.state["offset"] == feed.stat().st_size
 
@@ -335,7 +336,7 @@ def test_a_file_sources_points_land_in_postgresql_once(
         out.write(f"{now},sales.orders,shop-9,42\n")
     time.sleep(0.2)
     assert runner.run(source.source_id) == "ok"
-    drain_until(6)
+    _drain_until(svc, consumer, tenant, 6)
     # the crash case: the state goes back to before the second poll; it runs again
     with svc.engine.begin() as conn:
         conn.execute(
@@ -345,7 +346,7 @@ def test_a_file_sources_points_land_in_postgresql_once(
         )
     time.sleep(0.2)
     assert runner.run(source.source_id) == "ok"
-    drain_until(6)
+    _drain_until(svc, consumer, tenant, 6)
     assert svc.history.count_points(tenant) == 6
     with svc.engine.connect() as conn:
         rows = conn.execute(

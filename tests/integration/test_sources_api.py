@@ -3,7 +3,6 @@ other tenants' sources are 404, credentials masked, changes audited."""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,22 +13,15 @@ from sqlalchemy import delete, select
 from app.services import Services
 from app.web.factory import create_app
 from data.stores.schema import audit_log, sources
-from tests.conftest import PASSWORD
+from tests.conftest import signed_in_to, with_settings
 
 PROM = {"name": "node", "kind": "prometheus", "config": {"url": "http://127.0.0.1:9100/metrics"}}
-
-
-def signed_in(services: Services, user: Any) -> Any:
-    client = create_app(services=services).server.test_client()
-    resp = client.post("/login", json={"username": user.username, "password": PASSWORD})
-    assert resp.status_code == 200
-    return client
 
 
 @pytest.fixture
 def admin(services: Services, tenant: str, make_user) -> Iterator[Any]:  # type: ignore[no-untyped-def]
     """A signed-in admin of the test tenant; the tenant's sources are removed afterwards."""
-    yield signed_in(services, make_user(tenant, "admin"))
+    yield signed_in_to(services, make_user(tenant, "admin"))
     with services.engine.begin() as conn:
         conn.execute(delete(sources).where(sources.c.tenant_id == tenant))
 
@@ -140,14 +132,14 @@ def test_other_tenants_and_lesser_roles_get_nothing(
 ) -> None:  # type: ignore[no-untyped-def]
     source_id = admin.post("/api/sources", json=PROM).get_json()["id"]
     stranger_tenant = f"t-{uuid.uuid4().hex[:12]}"
-    stranger = signed_in(services, make_user(stranger_tenant, "admin"))
+    stranger = signed_in_to(services, make_user(stranger_tenant, "admin"))
     assert stranger.get("/api/sources").get_json() == {"sources": []}
     for method in ("get", "put", "delete"):
         resp = getattr(stranger, method)(f"/api/sources/{source_id}", json={"enabled": False})
         assert resp.status_code == 404, method
     assert stranger.get("/api/sources/not-a-uuid").status_code == 404
     for role in ("viewer", "analyst"):
-        client = signed_in(services, make_user(tenant, role))
+        client = signed_in_to(services, make_user(tenant, role))
         assert client.get("/api/sources").status_code == 403
         assert client.post("/api/sources", json={**PROM, "name": "x"}).status_code == 403
     anonymous = create_app(services=services).server.test_client()
@@ -158,15 +150,12 @@ def test_other_tenants_and_lesser_roles_get_nothing(
     assert admin.get(f"/api/sources/{source_id}").get_json()["enabled"] is True
 
 
-def with_settings(services: Services, **changes: Any) -> Services:
-    """The run's services under changed settings (the same database and Redis)."""
-    return dataclasses.replace(services, settings=services.settings.model_copy(update=changes))
-
-
 @pytest.fixture
 def sql_admin(services: Services, tenant: str, make_user) -> Iterator[Any]:  # type: ignore[no-untyped-def]
     """A signed-in admin of the test tenant on a Pulse with SQL_SOURCES_ENABLED=1."""
-    yield signed_in(with_settings(services, sql_sources_enabled=True), make_user(tenant, "admin"))
+    yield signed_in_to(
+        with_settings(services, sql_sources_enabled=True), make_user(tenant, "admin")
+    )
     with services.engine.begin() as conn:
         conn.execute(delete(sources).where(sources.c.tenant_id == tenant))
 
@@ -291,7 +280,9 @@ def test_credentials_in_http_urls_are_masked_and_kept_only_for_the_same_host(
 def test_a_tenant_has_at_most_its_quota_of_sources_and_timeouts_of_60_s(
     services: Services, tenant: str, make_user: Any
 ) -> None:
-    admin = signed_in(with_settings(services, max_sources_per_tenant=2), make_user(tenant, "admin"))
+    admin = signed_in_to(
+        with_settings(services, max_sources_per_tenant=2), make_user(tenant, "admin")
+    )
     try:
         for name in ("a", "b"):
             assert admin.post("/api/sources", json={**PROM, "name": name}).status_code == 201

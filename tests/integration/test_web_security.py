@@ -9,17 +9,11 @@ from typing import Any
 import pytest
 
 from app.settings import Settings
+from tests.alerts_support import rule_doc
 from tests.conftest import PASSWORD
 
 EVIL = "https://evil.example"
-RULE = {
-    "name": "CPU hot",
-    "metric": "cpu.usage",
-    "source": "*",
-    "kind": "threshold",
-    "op": ">",
-    "threshold": 80,
-}
+RULE = rule_doc()
 
 
 @pytest.fixture

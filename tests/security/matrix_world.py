@@ -20,14 +20,14 @@ from sqlalchemy import text
 
 from app.services import Services
 from app.web.factory import create_app
-from data.domain.alert_state_machine import Transition
 from data.domain.points import Point
 from data.stores.alert_rules import AlertRules
 from data.stores.dead_letters import DeadLetters
-from data.stores.incidents import record
-from data.stores.live import IngestEntry
+from data.stores.ingest_queue import IngestEntry
 from data.stores.sources import SourceStore
-from tests.conftest import PASSWORD
+from tests import alerts_support
+from tests.alerts_support import firing_incident, rules_of
+from tests.conftest import PASSWORD, signed_in
 
 # The callers of every cell, in the order of the matrix's columns.
 CALLERS = (
@@ -64,8 +64,7 @@ class World:
 
     @property
     def rules(self) -> AlertRules:
-        svc = self.services
-        return AlertRules(svc.engine, svc.redis, svc.settings.redis_prefix)
+        return rules_of(self.services)
 
     def headers(self, caller: str) -> dict[str, str]:
         """The Authorization header of a key caller (none for the others)."""
@@ -81,22 +80,7 @@ class World:
         """A new firing incident of tenant A, with a notification for each of A's users."""
         rule = self.rules.get(self.tenant_a, self.rule_id)
         assert rule is not None
-        at_ms = int(time.time() * 1000)
-        series = f"{A_MARK}-host-{uuid.uuid4().hex[:6]}"
-        transition = Transition(
-            "firing",
-            f"{rule.rule_id}|value|{A_METRIC}|{series}|{at_ms}",
-            "value",
-            A_METRIC,
-            series,
-            at_ms,
-            93.5,
-            f"{A_MARK} CPU hot: {A_METRIC} 93.5 > 80 on {series}",
-        )
-        with self.services.engine.begin() as conn:
-            recorded = record(conn, rule.definition(), transition, [])
-        assert recorded.incident_id is not None
-        return recorded.incident_id
+        return firing_incident(self.services, rule, f"{A_MARK}-host-{uuid.uuid4().hex[:6]}", 93.5)
 
     def notification_of(self, incident_id: str, caller: str) -> str:
         """The id of the notification of `incident_id` sent to `caller`."""
@@ -147,30 +131,7 @@ class World:
 
 def rule_doc(name: str, **changes: Any) -> dict[str, Any]:
     """A valid threshold rule definition on A_METRIC."""
-    doc = {
-        "name": name,
-        "metric": A_METRIC,
-        "source": "*",
-        "kind": "threshold",
-        "op": ">",
-        "threshold": 80,
-        "clear_threshold": 75,
-        "for_s": 0,
-        "severity": "critical",
-        "cooldown_s": 300,
-        "channels": ["in_app"],
-        "enabled": True,
-    }
-    doc.update(changes)
-    return doc
-
-
-def signed_in(app: dash.Dash, user: Any) -> FlaskClient:
-    """A test client holding `user`'s session cookie."""
-    client = app.server.test_client()
-    resp = client.post("/login", json={"username": user.username, "password": PASSWORD})
-    assert resp.status_code == 200, resp.get_json()
-    return client
+    return alerts_support.rule_doc(name, **{"metric": A_METRIC, **changes})
 
 
 def build_world(services: Services) -> World:
@@ -198,7 +159,7 @@ def build_world(services: Services) -> World:
         "B read key": accounts.create_api_key(tenant_b, "matrix read", "read"),
     }
     app = create_app(services=services)
-    clients = {name: signed_in(app, user) for name, user in users.items()}
+    clients = {name: signed_in(app.server, user) for name, user in users.items()}
     for name in ("anonymous", *keys):
         clients[name] = app.server.test_client()
     world = World(services, app, tenant_a, tenant_b, clients, users, keys)

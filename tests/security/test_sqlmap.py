@@ -10,13 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import requests
-import uvicorn
 
 from app.services import Services
 from app.settings import Settings
 from data.domain.points import Point
-from tests.conftest import PASSWORD, _ServerThread, _wait_until, free_port
+from tests.conftest import PASSWORD, new_tenant, serving
 from tests.security.sqlmap_runner import SQLMAP, Target, scan, targets
 
 # CI's bound: level 2, risk 1, every technique (all five targets take about 40 s on two
@@ -34,7 +32,9 @@ class ScanServer:
 @pytest.fixture(scope="module")
 def scan_server(settings: Settings, services: Services) -> Iterator[ScanServer]:
     """Pulse on a free port whose sign-in throttle never answers sqlmap's thousands of
-    attempts with a 429 (a throttled form would hide an injection, not be free of one)."""
+    attempts with a 429 (a throttled form would hide an injection, not be free of one).
+    Not the session's live_server: that one shares the run's throttle and key prefix with
+    every other test, which sqlmap's failed sign-ins from 127.0.0.1 would lock out."""
     from app.asgi import build_asgi
 
     # Its own key prefix (under the run's, so removed with it): sqlmap's thousands of failed
@@ -48,9 +48,7 @@ def scan_server(settings: Settings, services: Services) -> Iterator[ScanServer]:
     )
     # `services` is asked for only to have the run's database migrated
     svc = Services.build(relaxed, pool_size=5, statement_timeout_ms=5_000)
-    tenant = f"t-{uuid.uuid4().hex[:12]}"
-    with svc.engine.begin() as conn:
-        svc.accounts.ensure_tenant(conn, tenant)
+    tenant = new_tenant(svc)
     user = svc.accounts.create_user(tenant, f"scan-{tenant}", "s@example.com", "analyst", PASSWORD)
     now_ms = svc.now_ms()
     minutes = [now_ms - i * 60_000 for i in range(60)]
@@ -58,22 +56,8 @@ def scan_server(settings: Settings, services: Services) -> Iterator[ScanServer]:
         [(tenant, Point(uuid.uuid4().hex, "web-1", "cpu.usage", ts, 1.0)) for ts in minutes]
     )
     read_key = svc.accounts.create_api_key(tenant, "sqlmap", "read")
-    port = free_port()
-    config = uvicorn.Config(
-        build_asgi(svc, stream=False),
-        host="127.0.0.1",
-        port=port,
-        log_level="critical",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = _ServerThread(server)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    _wait_until(lambda: requests.get(url + "/healthz", timeout=1).ok, 20)
-    yield ScanServer(url, read_key, user.username)
-    server.should_exit = True
-    thread.join(10)
+    with serving(build_asgi(svc, stream=False), log_level="critical") as (url, _):
+        yield ScanServer(url, read_key, user.username)
     svc.close()
 
 

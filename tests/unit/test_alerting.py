@@ -8,20 +8,10 @@ import random
 
 import pytest
 
-from data.domain.alert_state_machine import (
-    FIRING,
-    OK,
-    PENDING,
-    RuleDef,
-    SeriesState,
-    Transition,
-    check_silence,
-    observe,
-    observe_series,
-    replay,
-    robust_z,
-    source_event,
-)
+from data.domain.alert_measures import robust_z
+from data.domain.alert_replay import replay
+from data.domain.alert_rule import FIRING, OK, PENDING, RuleDef, SeriesState, Transition
+from data.domain.alert_state_machine import check_silence, observe, observe_series, source_event
 
 T0 = 1_800_000_000_000  # event time origin, ms
 S = 1000

@@ -4,10 +4,18 @@
 from __future__ import annotations
 
 from app.errors import domain_response
-from data.domain.errors import Conflict, DomainError, Invalid, NotFound, QuotaExceeded, Unreadable
+from data.domain.data_query import QueryError
+from data.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    QuotaExceeded,
+    Unreadable,
+)
 from data.domain.points import BodyError
-from data.stores.queries import QueryError
-from data.views.export import TooManyRows
+from data.views.export_xlsx import TooManyRows
 
 TWO = [{"field": "metric", "message": "is required"}, {"field": "kind", "message": "unknown"}]
 
@@ -47,3 +55,8 @@ def test_missing_taken_full_and_unreadable_have_their_statuses() -> None:
         "invalid_body",
         "body is not valid JSON",
     )
+
+
+def test_a_forbidden_change_is_a_403() -> None:
+    err = Forbidden("only the owner or an admin changes a shared dashboard")
+    assert answer(err) == (403, "forbidden", err.message, [])

@@ -10,7 +10,7 @@ import pytest
 from callbacks.explore import live_tail
 from components.explore import explore_page
 from components.explore_charts import view_figure
-from data.stores.queries import HOUR_MS, MINUTE_MS, QueryError
+from data.domain.data_query import HOUR_MS, MINUTE_MS, QueryError
 from data.views.explore import (
     DEFAULT,
     ExploreFilters,

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from data.stores.queries import HOUR_MS, DataQuery, QueryError
-from data.views.export import filename, neutralise, resolve_zone, sheet_name
+from data.domain.data_query import HOUR_MS, DataQuery, QueryError
+from data.views.export import filename, neutralise, resolve_zone
+from data.views.export_xlsx import sheet_name
 
 
 @pytest.mark.parametrize(
