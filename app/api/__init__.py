@@ -6,6 +6,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
+from app.api.agent_formats import bp as agent_formats_bp
 from app.api.alerts import bp as alerts_bp
 from app.api.data import bp as data_bp
 from app.api.embed_tokens import bp as embed_tokens_bp
@@ -17,6 +18,7 @@ from app.errors import ApiError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.register_blueprint(ingest_bp)  # /api/ingest, /api/metrics, /api/stream-token, …
+bp.register_blueprint(agent_formats_bp)  # /api/v1/write (and line protocol's parser)
 bp.register_blueprint(data_bp)  # /api/data
 bp.register_blueprint(export_bp)  # /api/export
 bp.register_blueprint(pipeline_bp)

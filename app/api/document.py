@@ -46,12 +46,14 @@ _REASONS = {
 @dataclass(frozen=True)
 class Body:
     """A JSON request body of `model`; `optional` fields need not be sent (`all`: none need
-    be, as in a PUT where fields left out keep their value). `name` names the variant."""
+    be, as in a PUT where fields left out keep their value). `name` names the variant.
+    `media` adds other media types (media type → JSON schema); `model` None: only those."""
 
-    model: Model
+    model: Model | None
     optional: tuple[str, ...] | str = ()
     name: str | None = None
     ndjson: bool = False  # also taken as NDJSON, one element a line
+    media: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,9 @@ class _Schemas:
         for op in operations:
             if op.query is not None:
                 wanted[(op.query, "validation")] = None
-            if op.body is not None:
-                wanted[(_body(op.body).model, "validation")] = None
+            model = _body(op.body).model if op.body is not None else None
+            if model is not None:
+                wanted[(model, "validation")] = None
             for answer in op.responses.values():
                 if isinstance(answer, type):
                     wanted[(answer, "serialization")] = None
@@ -156,6 +159,7 @@ class _Schemas:
 
     def body(self, body: Body) -> dict[str, Any]:
         """The body's schema: the model's, or a variant of it with fewer fields required."""
+        assert body.model is not None
         ref = self.ref(body.model, "validation")
         if not body.optional:
             return ref
@@ -227,9 +231,12 @@ def _operation(
 
 
 def _request_body(body: Body, schemas: _Schemas) -> dict[str, Any]:
-    content = {"application/json": {"schema": schemas.body(body)}}
+    content = {}
+    if body.model is not None:
+        content["application/json"] = {"schema": schemas.body(body)}
     if body.ndjson:
         content[NDJSON] = {"schema": {"type": "string", "description": "one JSON point a line"}}
+    content.update({media: {"schema": schema} for media, schema in body.media.items()})
     return {"required": True, "content": content}
 
 

@@ -7,13 +7,20 @@ import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, session
-from redis.exceptions import RedisError
 
-from app.api.document import Body, Operation, documented, openapi_document
+from app.api.agent_formats import INGEST_BODY, ingest_lines, precision
+from app.api.document import Operation, documented, openapi_document
+from app.api.intake import (
+    queue_points,
+    read_body_capped,
+    refuse_problems,
+    refuse_too_many,
+    window_ms,
+)
 from app.api.schemas import (
-    Accepted,
     DeadLetterList,
-    IngestBody,
+    IngestAccepted,
+    IngestParams,
     MetricsAnswer,
     OpenApiDocument,
     Replayed,
@@ -22,10 +29,9 @@ from app.api.schemas import (
     UpdatesParams,
 )
 from app.errors import ApiError
-from app.metrics import POINTS_ACCEPTED, POINTS_REFUSED
 from app.tokens import SESSION_ID, StreamTokens
 from app.web.auth import ANY_SCOPE, principal, services
-from data.domain.points import MAX_BODY_BYTES, MAX_POINTS, parse_body, validate_points
+from data.domain.points import parse_body, validate_points
 from data.domain.timefmt import iso_ms
 from data.stores.dead_letters import DeadLetters
 
@@ -46,48 +52,27 @@ UPDATES = Operation(
 )
 
 
-def _read_body_capped() -> bytes:
-    """The request body, refusing with 413 before reading when it is over the limit."""
-    length = request.content_length
-    if length is not None and length > MAX_BODY_BYTES:
-        raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
-    body = request.stream.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
-    return body
-
-
 @bp.post("/ingest")
-@documented(Operation({202: Accepted}, body=Body(IngestBody, ndjson=True)))
+@documented(Operation({202: IngestAccepted}, query=IngestParams, body=INGEST_BODY))
 def ingest() -> tuple[Response, int]:
-    """Validate points and queue them durably, all or none."""
+    """Validate points and queue them durably, all or none.
+
+    JSON (an array, `{"points": [...]}`, or NDJSON one point a line), or, with an API key,
+    Influx line protocol (`text/plain`, `?precision=ns|us|ms|s`): see the README."""
     who = principal(scope="ingest", role="analyst")
-    body = _read_body_capped()
-    ndjson = (request.mimetype or "") in NDJSON_TYPES
-    items, problems = parse_body(body, ndjson)
-    if len(items) > MAX_POINTS:
-        POINTS_REFUSED.labels("too_many_points").inc(len(items))
-        raise ApiError(413, "too_many_points", f"at most {MAX_POINTS} points per request")
+    mimetype = request.mimetype or ""
+    unit = precision()
+    if mimetype == "text/plain":
+        return ingest_lines(who, unit)
+    body = read_body_capped()
+    items, problems = parse_body(body, mimetype in NDJSON_TYPES)
+    refuse_too_many(len(items))
     if not items:
         raise ApiError(422, "no_points", "the request holds no points")
-    svc = services()
-    now_ms = svc.now_ms()
-    oldest_ms = now_ms - svc.settings.retention_raw_days * 86_400_000
+    now_ms, oldest_ms = window_ms()
     points, found = validate_points(items, now_ms, oldest_ms)
-    problems += found
-    if problems:
-        details = [p.as_dict() for p in sorted(problems, key=lambda p: p.index)]
-        POINTS_REFUSED.labels("invalid").inc(len(items))
-        log.info("refused %d points: %d problem(s)", len(items), len(details))
-        raise ApiError(
-            422, "invalid_points", f"{len(details)} problem(s); nothing was stored", details
-        )
-    try:
-        svc.live.enqueue(who.tenant_id, points)
-    except RedisError:
-        POINTS_REFUSED.labels("queue_unavailable").inc(len(points))
-        raise ApiError(503, "queue_unavailable", "points could not be queued; retry") from None
-    POINTS_ACCEPTED.inc(len(points))
+    refuse_problems(problems + found, len(items))
+    queue_points(who, points)
     return jsonify({"accepted": len(points)}), 202
 
 

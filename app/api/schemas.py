@@ -83,6 +83,27 @@ class Accepted(BaseModel):
     accepted: int = Field(ge=1, description="every point is durably queued")
 
 
+class IngestParams(Query):
+    """The parameters of /api/ingest: line protocol's timestamp unit."""
+
+    precision: Literal["ns", "us", "u", "ms", "s"] = Field(
+        "ns", description="the unit of line-protocol timestamps (text/plain bodies only)"
+    )
+
+
+class AgentAccepted(BaseModel):
+    """Line protocol or remote write accepted: every point durably queued."""
+
+    accepted: int = Field(ge=0, description="points queued")
+    skipped: int = Field(
+        ge=0, description="values not storable, skipped: strings, NaN and stale markers"
+    )
+
+
+class IngestAccepted(RootModel[Accepted | AgentAccepted]):
+    """Every point durably queued (line protocol also counts the values it skipped)."""
+
+
 class LatestValue(BaseModel):
     source: str
     value: float

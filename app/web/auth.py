@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -37,6 +39,10 @@ PUBLIC_PREFIXES = (
 )
 KEY_CACHE_S = 30
 ANY_SCOPE = "*"  # principal(scope=ANY_SCOPE): a key of any scope will do
+# Where `Authorization: Basic` carries an API key (as the password): the ingest routes,
+# since Prometheus, Telegraf, Alloy and Vector all offer basic auth. Elsewhere a Basic
+# header may be a proxy's own sign-in, which the browser repeats on every request.
+BASIC_KEY_PATHS = ("/api/ingest", "/api/v1/write")
 
 
 class SessionUser(UserMixin):
@@ -226,9 +232,9 @@ class LoginThrottle:
 def principal(scope: str | None = None, role: str = "viewer") -> Principal:
     """The caller of an /api route: a key with `scope` (any with ANY_SCOPE), or a session
     user with `role`."""
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        key = verified_key(services(), header[7:].strip())
+    secret = _key_secret(request.headers.get("Authorization", ""))
+    if secret is not None:
+        key = verified_key(services(), secret)
         if key is None:
             raise ApiError(401, "unauthenticated", "unknown or revoked API key")
         if scope is None or scope not in (ANY_SCOPE, key.scope):
@@ -242,6 +248,21 @@ def principal(scope: str | None = None, role: str = "viewer") -> Principal:
     if not user.may(role):
         raise ApiError(403, "forbidden", f"this route needs the {role} role")
     return Principal(user.tenant_id, user, None)
+
+
+def _key_secret(header: str) -> str | None:
+    """The API key an Authorization header names: Bearer's token, or on the ingest routes
+    Basic's password (its user name when the password is empty); None: no key named."""
+    if header.startswith("Bearer "):
+        return header[7:].strip()
+    if not header.startswith("Basic ") or request.path not in BASIC_KEY_PATHS:
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""  # names a key, an unknown one: a 401
+    user, _, password = decoded.partition(":")
+    return password or user
 
 
 def verified_key(svc: Services, secret: str) -> ApiKey | None:

@@ -8,7 +8,8 @@ come from a page of this origin. Browsers name the page's origin in `Origin` (ev
 PUT and DELETE) or at least `Referer`; a request with neither is not a browser acting on
 its own. Writes to `/api` and Dash callbacks must also be JSON, a content type no form can
 send and no other site may use without a CORS preflight, which Pulse never grants. Requests
-with `Authorization: Bearer` are exempt: a browser never adds that header by itself.
+with `Authorization: Bearer` are exempt: a browser never adds that header by itself; so are
+the ingest routes' `Basic` (agents send their key so), which never falls back to the cookie.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask_talisman import Talisman
 
 from app.errors import ApiError
+from app.web.auth import BASIC_KEY_PATHS
 from data.domain import jsontext
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -50,8 +52,8 @@ def init_app(server: Flask) -> None:
 
 def body_limit(path: str) -> int | None:
     """The most bytes a request to `path` may send (None: the route enforces its own)."""
-    if path == "/api/ingest":
-        return None  # it reads at most one byte past MAX_BODY_BYTES and says 413 itself
+    if path in ("/api/ingest", "/api/v1/write"):
+        return None  # they read at most one byte past MAX_BODY_BYTES and say 413 themselves
     if path.startswith("/login"):
         return LOGIN_BODY_BYTES
     if path.startswith("/api/"):
@@ -71,7 +73,7 @@ def limit_body() -> None:
 
 def refuse_cross_site_writes() -> None:
     """Refuse a cookie-carried write whose page is of another origin, or that is not JSON."""
-    if request.method not in UNSAFE_METHODS or _has_bearer():
+    if request.method not in UNSAFE_METHODS or _has_key():
         return
     origin = _page_origin()
     if origin is not None and origin != _own_origin():
@@ -79,12 +81,21 @@ def refuse_cross_site_writes() -> None:
     needs_json = request.path.startswith(("/api/", "/_dash-"))
     if needs_json and request.headers.get("Content-Type") and request.mimetype not in JSON_TYPES:
         raise ApiError(
-            415, "unsupported_media_type", "send the body as application/json (or x-ndjson)"
+            415,
+            "unsupported_media_type",
+            "send the body as application/json (or x-ndjson); line protocol and remote write"
+            " take an API key (Authorization: Bearer)",
         )
 
 
-def _has_bearer() -> bool:
-    return request.headers.get("Authorization", "").startswith("Bearer ")
+def _has_key() -> bool:
+    """Whether the request names an API key: Bearer, or Basic on the ingest routes, where
+    agents send it so. Then the session cookie is never what authenticates it (app/web/auth.py
+    `principal`)."""
+    header = request.headers.get("Authorization", "")
+    return header.startswith("Bearer ") or (
+        header.startswith("Basic ") and request.path in BASIC_KEY_PATHS
+    )
 
 
 def _page_origin() -> str | None:

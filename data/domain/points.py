@@ -122,7 +122,7 @@ def validate_points(
                 problems.extend(found)
                 continue
         valid.append(point)
-    return _with_generated_ids(valid), problems
+    return with_generated_ids(valid), problems
 
 
 # C901 allowed: ingest's hot path, inlined on purpose (bench/ingest.py)
@@ -158,7 +158,7 @@ def _quick_point(item: Any, names: set[str], oldest_ms: int, newest_ms: int) -> 
     return Point(data_id, source, metric, ts_ms, value)
 
 
-def _with_generated_ids(points: list[Point]) -> list[Point]:
+def with_generated_ids(points: list[Point]) -> list[Point]:
     """The points, each one without a `data_id` given 32 random hex digits of its own."""
     missing = [i for i, p in enumerate(points) if not p.data_id]
     if missing:
@@ -221,12 +221,19 @@ def _check_timestamp(
         problems.append(
             Problem(index, "timestamp", "must be an RFC 3339 string with a zone, or epoch seconds")
         )
-    elif ts_ms > now_ms + MAX_FUTURE_MS:
-        problems.append(Problem(index, "timestamp", "is more than 5 minutes in the future"))
-    elif ts_ms < oldest_ms:
-        problems.append(Problem(index, "timestamp", "is older than the retention window"))
+    elif (outside := window_problem(ts_ms, now_ms, oldest_ms)) is not None:
+        problems.append(Problem(index, "timestamp", outside))
     else:
         return ts_ms
+    return None
+
+
+def window_problem(ts_ms: int, now_ms: int, oldest_ms: int) -> str | None:
+    """Why a point at `ts_ms` may not be stored now (None: it may): every format's rule."""
+    if ts_ms > now_ms + MAX_FUTURE_MS:
+        return "is more than 5 minutes in the future"
+    if ts_ms < oldest_ms:
+        return "is older than the retention window"
     return None
 
 
