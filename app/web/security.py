@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import dash
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
+from flask_login import current_user
 from flask_talisman import Talisman
 
 from app.errors import ApiError
@@ -78,6 +79,8 @@ def refuse_cross_site_writes() -> None:
     origin = _page_origin()
     if origin is not None and origin != _own_origin():
         raise ApiError(403, "cross_site", "writes must come from Pulse's own pages")
+    if request.path in BASIC_KEY_PATHS and not current_user.is_authenticated:
+        return  # no key and no session: the route answers 401, which tells an agent more
     needs_json = request.path.startswith(("/api/", "/_dash-"))
     if needs_json and request.headers.get("Content-Type") and request.mimetype not in JSON_TYPES:
         raise ApiError(
