@@ -6,19 +6,25 @@ other one is folded into the metric name as `.key:value`, sorted by key, so two 
 agent keeps apart never merge into one (merged series would zigzag, and a resend would be
 taken for the other series' point). Agents drop tags they do not want before sending
 (Telegraf `tagexclude`, Prometheus `write_relabel_configs` with `labeldrop`).
-Characters a Pulse name may not hold become `_`, as Telegraf's Graphite output does.
+Characters a Pulse name may not hold become `_`, as Telegraf's Graphite output does. A name
+over 128 characters (info metrics carry long label sets: `prometheus_build_info` with its
+version, revision, branch…) keeps its first 106 and ends with `.hash:` and 16 hex digits of
+the whole name: refusing it would refuse the agent's whole batch, and cutting it alone
+could merge two series.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from data.domain.points import NAME_RE, Point, Problem
+from data.domain.points import Point, Problem
 
 UNSAFE_RE = re.compile(r"[^A-Za-z0-9_.:\-]")
-NAME_MESSAGE = "is over 128 characters once its tags are folded in"
+MAX_NAME = 128
+KEPT = MAX_NAME - len(".hash:") - 16
 
 
 @dataclass(slots=True)
@@ -47,10 +53,13 @@ def pick_source(tags: dict[str, str], keys: tuple[str, ...]) -> str | None:
         value = tags.get(key)
         if value:
             del tags[key]
-            return clean(value)
+            return bounded(clean(value))
     return None
 
 
-def name_ok(name: str) -> bool:
-    """Whether a folded, cleaned name is a valid Pulse name (it may only be too long)."""
-    return NAME_RE.fullmatch(name) is not None
+def bounded(name: str) -> str:
+    """`name` if it fits in a Pulse name, else its start and a hash of the whole."""
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.blake2b(name.encode(), digest_size=8).hexdigest()
+    return f"{name[:KEPT]}.hash:{digest}"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from data.domain.agent_points import NAME_MESSAGE, Parsed, clean, folded, name_ok, pick_source
+from data.domain.agent_points import Parsed, bounded, clean, folded, pick_source
 from data.domain.points import BodyError, Point, Problem, window_problem
 
 SOURCE_TAGS = ("source", "host")
@@ -85,10 +85,7 @@ def _parse_line(line: str, ns_per_unit: int, now_ms: int, oldest_ms: int, out: P
             out.skipped += 1
             continue
         metric = measurement if key == "value" else f"{measurement}.{clean(key)}"
-        metric += suffix
-        if len(metric) > 128 or not name_ok(metric):
-            raise LineProblem("metric_type", f"the metric {metric[:64]}… {NAME_MESSAGE}")
-        found.append(Point(data_id, source, metric, ts_ms, value))
+        found.append(Point(data_id, source, bounded(metric + suffix), ts_ms, value))
     out.points.extend(found)  # only once the whole line is good
 
 

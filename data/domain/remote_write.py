@@ -26,7 +26,7 @@ import cramjam
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
-from data.domain.agent_points import NAME_MESSAGE, Parsed, clean, folded, name_ok, pick_source
+from data.domain.agent_points import Parsed, bounded, clean, folded, pick_source
 from data.domain.points import MAX_BODY_BYTES, BodyError, Point, Problem, window_problem
 
 SOURCE_LABELS = ("source", "instance", "job")
@@ -114,7 +114,7 @@ def to_points(request: Any, now_ms: int, oldest_ms: int) -> Parsed:
         labels = {label.name: label.value for label in series.labels if label.value}
         name = labels.pop("__name__", "")
         source = pick_source(labels, SOURCE_LABELS)
-        metric = clean(name) + folded(labels.items()) if labels else clean(name)
+        metric = bounded(clean(name) + folded(labels.items()) if labels else clean(name))
         problem = _series_problem(name, source, metric)
         if problem is not None:
             out.problems.append(Problem(index, *problem))
@@ -134,8 +134,6 @@ def _series_problem(name: str, source: str | None, metric: str) -> tuple[str, st
         return "metric_type", "the series has no __name__ label"
     if source is None:
         return "source", f"series {metric}: needs an `instance`, `job` or `source` label"
-    if len(metric) > 128 or not name_ok(metric):
-        return "metric_type", f"the metric {metric[:64]}… {NAME_MESSAGE}"
     return None
 
 

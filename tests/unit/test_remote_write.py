@@ -58,14 +58,12 @@ def test_each_bad_series_is_named_by_its_index_and_keeps_none_of_its_samples() -
             ({"instance": "x"}, [(1.0, NOW_MS)]),  # no name
             ({"__name__": "orphan"}, [(1.0, NOW_MS)]),  # no source
             ({"__name__": "late", "instance": "x"}, [(1.0, NOW_MS), (1.0, OLDEST_MS - 1)]),
-            ({"__name__": "m", "instance": "x", "long": "y" * 130}, [(1.0, NOW_MS)]),
         ]
     )
     assert [(p.index, p.field) for p in got.problems] == [
         (1, "metric_type"),
         (2, "source"),
         (3, "timestamp"),
-        (4, "metric_type"),
     ]
     assert [p.metric for p in got.points] == ["ok"]
 
@@ -101,3 +99,11 @@ def test_sample_count_counts_every_sample_skipped_or_not() -> None:
         remote_write.encode([({"__name__": "a"}, [(1.0, 1), (STALE_NAN, 2)]), ({}, [(1.0, 3)])])
     )
     assert remote_write.sample_count(request) == 3
+
+
+def test_info_metrics_with_long_label_sets_are_kept_under_a_hashed_name() -> None:
+    labels = {"__name__": "prometheus_build_info", "instance": "x", "revision": "f" * 100}
+    got = points([({**labels, "version": v}, [(1.0, NOW_MS)]) for v in ("2.42.0", "2.43.0")])
+    assert got.problems == []
+    names = [p.metric for p in got.points]
+    assert all(len(n) == 128 and ".hash:" in n for n in names) and names[0] != names[1]
