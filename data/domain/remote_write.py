@@ -4,9 +4,10 @@ The body is a snappy-compressed (block format) protobuf `prometheus.WriteRequest
 Prometheus, Grafana Alloy and Vector send it:
 
 - each sample is a point: metric the `__name__` label, source the label `source`, else
-  `instance` (the scraped target, like Telegraf's `host`), else `job`; every other label
-  is folded into the metric (data/domain/agent_points.py), `job` included, since one
-  instance scraped by two jobs (blackbox probes) holds two series of one name;
+  `instance` (the scraped target, like Telegraf's `host`), else `host` (Vector's), else
+  `job`; every other label is folded into the metric (data/domain/agent_points.py), `job`
+  included, since one instance scraped by two jobs (blackbox probes) holds two series of
+  one name;
 - NaN (Prometheus' staleness markers are NaNs) and ±Inf cannot be stored: skipped, counted;
   so are native histograms, which this first version does not take;
 - the `data_id` is `rw:` and the sample's timestamp, so a retried request stores nothing
@@ -29,7 +30,7 @@ from google.protobuf.message import DecodeError
 from data.domain.agent_points import Parsed, bounded, clean, folded, pick_source
 from data.domain.points import MAX_BODY_BYTES, BodyError, Point, Problem, window_problem
 
-SOURCE_LABELS = ("source", "instance", "job")
+SOURCE_LABELS = ("source", "instance", "host", "job")  # Vector tags host metrics `host`
 MAX_DECODED_BYTES = 8 * MAX_BODY_BYTES  # a 5 MiB snappy body may unpack to this, no more
 
 _T = descriptor_pb2.FieldDescriptorProto
@@ -133,7 +134,7 @@ def _series_problem(name: str, source: str | None, metric: str) -> tuple[str, st
     if not name:
         return "metric_type", "the series has no __name__ label"
     if source is None:
-        return "source", f"series {metric}: needs an `instance`, `job` or `source` label"
+        return "source", f"series {metric}: needs an `instance`, `host`, `job` or `source` label"
     return None
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from data.domain import remote_write
 from data.domain.dashboards import Actor
 from data.domain.embeds import EmbedResource, EmbedSigner, new_claims
 from data.stores.embed_tokens import EmbedTokens
@@ -33,6 +34,8 @@ class Probe:
     path: str
     body: Any = None
     after: Callable[[bool], None] = lambda allowed: None  # allowed: the cell expects 2xx
+    raw: bytes | None = None  # a body sent as it is, with `headers` (not JSON)
+    headers: dict[str, str] | None = None
 
 
 Builder = Callable[[World, str], Probe]
@@ -62,6 +65,13 @@ def ingest(world: World, caller: str) -> Probe:
         "value": 1,
     }
     return Probe("/api/ingest", [point])
+
+
+def remote_write_probe(world: World, caller: str) -> Probe:
+    labels = {"__name__": "matrix_throwaway", "instance": "matrix-probe"}
+    body = remote_write.encode([(labels, [(1.0, int(time.time() * 1000))])])
+    headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"}
+    return Probe("/api/v1/write", raw=body, headers=headers)
 
 
 def replay_dead_letter(world: World, caller: str) -> Probe:
@@ -256,6 +266,8 @@ A, R, W, X = 200, 201, 202, 204  # answers of allowed cells: ok, created, accept
 #   anon  A-viewer  A-analyst  A-admin  A-ingest  A-read  B-admin  B-read
 MATRIX: dict[tuple[str, str], tuple[tuple[int, ...], Builder]] = {
     ("POST", "/api/ingest"): ((401, 403, W, W, W, 403, W, 403), ingest),
+    # agents' format, by key only: a write carried by the cookie must be JSON (CSRF), 415
+    ("POST", "/api/v1/write"): ((401, 415, 415, 415, W, 403, 415, 403), remote_write_probe),
     ("GET", "/api/metrics"): ((401, A, A, A, 403, A, A, A), _get("/api/metrics")),
     ("GET", "/api/stream-token"): ((401, A, A, A, 403, A, A, A), _get("/api/stream-token")),
     ("GET", "/api/openapi.json"): ((401, A, A, A, A, A, A, A), _get("/api/openapi.json")),

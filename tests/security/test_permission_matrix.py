@@ -45,12 +45,11 @@ def test_cell(world: World, route: tuple[str, str], caller: str) -> None:
     expected = expected_statuses[CALLERS.index(caller)]
     probe = build(world, caller)
     method = route[0]
-    resp = world.clients[caller].open(
-        probe.path,
-        method=method,
-        json=probe.body if method != "GET" else None,
-        headers=world.headers(caller),
-    )
+    if probe.raw is not None:
+        sent: dict = {"data": probe.raw, "headers": world.headers(caller) | (probe.headers or {})}
+    else:
+        sent = {"json": probe.body if method != "GET" else None, "headers": world.headers(caller)}
+    resp = world.clients[caller].open(probe.path, method=method, **sent)
     body = resp.get_data(as_text=True)
     assert resp.status_code == expected, f"{method} {probe.path} as {caller}: {body[:300]}"
     if caller in B_CALLERS:

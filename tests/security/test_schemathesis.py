@@ -34,8 +34,11 @@ LONG_POLL_WAIT_S = 0.2  # a poll with a live cursor waits this long here, not 25
 # cannot say it: a point's time must lie in the retention window (relative to now), a rule
 # kind needs its own parameters and a webhook a reachable host, a source an allowed target
 # and a free name, a silence a time ahead; a long poll's patterns are limited in total.
+# The agents' formats (line protocol, remote write) take a key, never the session cookie
+# this run signs in with: a cookie-carried write that is not JSON is a 415 (CSRF).
 CONTEXTUAL = {
-    "/api/ingest": (422,),
+    "/api/ingest": (415, 422),
+    "/api/v1/write": (415,),
     "/api/alerts": (409, 422),
     "/api/alerts/preview": (422,),
     "/api/alerts/{rule_id}": (422,),
