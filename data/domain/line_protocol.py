@@ -19,6 +19,7 @@ Telegraf's `outputs.http` (data_format "influx") and InfluxDB's write API send i
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from data.domain.agent_points import Parsed, bounded, clean, folded, pick_source
 from data.domain.points import BodyError, Point, Problem, window_problem
@@ -51,46 +52,59 @@ def parse_lines(body: bytes, precision: str, now_ms: int, oldest_ms: int) -> Par
         raise BodyError("line protocol must be UTF-8 text") from None
     ns_per_unit = PRECISIONS[precision]
     out = Parsed()
+    names: Names = {}
     for index, raw in enumerate(text.split("\n")):
         line = raw.lstrip().rstrip("\r")
         if not line or line[0] == "#":
             continue
         try:
-            _parse_line(line, ns_per_unit, now_ms, oldest_ms, out)
+            _parse_line(line, ns_per_unit, now_ms, oldest_ms, out, names)
         except LineProblem as exc:
             out.problems.append(Problem(index, exc.field, f"line {index + 1}: {exc}"))
     return out
 
 
-def _parse_line(line: str, ns_per_unit: int, now_ms: int, oldest_ms: int, out: Parsed) -> None:
+# What a request's lines have already named: an agent's batch repeats the same measurements
+# and tag sets line after line, so each is read, cleaned and folded once. Head (the line's
+# first part) → (measurement, source, folded tags); (head, field key) → the metric.
+Names = dict[Any, Any]
+
+
+def _parse_line(
+    line: str, ns_per_unit: int, now_ms: int, oldest_ms: int, out: Parsed, names: Names
+) -> None:
     """Append the points of one line to `out`; LineProblem when the line is bad."""
-    parts = [p for p in _split(line, " ") if p]
+    parts = _split(line, " ")
+    if "" in parts:  # runs of spaces, a trailing one
+        parts = [p for p in parts if p]
     if len(parts) not in (2, 3):
         raise LineProblem("", SHAPE)
-    measurement, tags = _head(parts[0])
+    head = parts[0]
     fields = _fields(parts[1])
-    source = pick_source(tags, SOURCE_TAGS)
-    if source is None:
-        raise LineProblem("source", "needs a `source` or `host` tag naming the source")
+    if head not in names:
+        names[head] = _head(head)
+    measurement, source, suffix = names[head]
     if len(parts) == 3:
         ts_ms, data_id = _timestamp(parts[2], ns_per_unit)
         if (outside := window_problem(ts_ms, now_ms, oldest_ms)) is not None:
             raise LineProblem("timestamp", f"the timestamp {outside}")
     else:
         ts_ms, data_id = now_ms, ""  # given its own random data_id at ingest
-    suffix = folded(tags.items()) if tags else ""
     found: list[Point] = []
     for key, value in fields:
         if value is None:
             out.skipped += 1
             continue
-        metric = measurement if key == "value" else f"{measurement}.{clean(key)}"
-        found.append(Point(data_id, source, bounded(metric + suffix), ts_ms, value))
+        metric = names.get((head, key))
+        if metric is None:
+            metric = measurement if key == "value" else f"{measurement}.{clean(key)}"
+            metric = names[(head, key)] = bounded(metric + suffix)
+        found.append(Point(data_id, source, metric, ts_ms, value))
     out.points.extend(found)  # only once the whole line is good
 
 
-def _head(head: str) -> tuple[str, dict[str, str]]:
-    """The measurement (cleaned) and the tags of a line's first part."""
+def _head(head: str) -> tuple[str, str, str]:
+    """The measurement (cleaned), the source and the folded other tags of a line's head."""
     first, *pairs = _split(head, ",", quotes=False)
     measurement = clean(_unescape(first))
     if not measurement:
@@ -99,16 +113,22 @@ def _head(head: str) -> tuple[str, dict[str, str]]:
     for pair in pairs:
         key, value = _pair(pair, "tag")
         tags[key] = value
-    return measurement, tags
+    source = pick_source(tags, SOURCE_TAGS)
+    if source is None:
+        raise LineProblem("source", "needs a `source` or `host` tag naming the source")
+    return measurement, source, folded(tags.items()) if tags else ""
 
 
 def _fields(fieldset: str) -> list[tuple[str, float | None]]:
     """Each field's key and value (None: a string, to be skipped)."""
-    fields = []
-    for pair in _split(fieldset, ","):
-        key, raw = _pair(pair, "field")
-        fields.append((key, _field_value(key, raw)))
-    return fields
+    if "\\" in fieldset or '"' in fieldset:
+        pairs = [_pair(pair, "field") for pair in _split(fieldset, ",")]
+    else:  # no escapes, no strings: the common case, split plainly
+        pairs = [pair.partition("=")[::2] for pair in fieldset.split(",")]
+        if not all(key and raw for key, raw in pairs):
+            bad = next(p for p in fieldset.split(",") if not all(p.partition("=")[::2]))
+            raise LineProblem("", f"field {bad[:40]!r} is not key=value")
+    return [(key, _field_value(key, raw)) for key, raw in pairs]
 
 
 def _pair(text: str, what: str) -> tuple[str, str]:

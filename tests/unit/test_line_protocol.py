@@ -124,3 +124,24 @@ def test_a_name_over_128_characters_keeps_its_start_and_a_hash_of_the_whole() ->
     a, b = (parse(f"{'x' * 130},host=h v{n}=1 {NS}").points[0] for n in (1, 2))
     assert len(a.metric) == len(b.metric) == 128 and a.metric != b.metric
     assert a.metric.startswith("x" * 106 + ".hash:")
+
+
+def test_runs_of_spaces_and_a_trailing_space_are_tolerated() -> None:
+    got = parse(f"m,host=h  v=1   {NS} \nm,host=h w=2 ")
+    assert [(p.metric, p.ts_ms) for p in got.points] == [("m.v", NOW_MS), ("m.w", NOW_MS)]
+    assert got.problems == []
+
+
+def test_a_repeated_head_is_read_once_but_each_line_keeps_its_own_fields() -> None:
+    got = parse(f"cpu,host=a x=1 {NS}\ncpu,host=a y=2,value=3 {NS}\ncpu,host=b x=4 {NS}")
+    assert [(p.metric, p.source, p.value) for p in got.points] == [
+        ("cpu.x", "a", 1.0),
+        ("cpu.y", "a", 2.0),
+        ("cpu", "a", 3.0),
+        ("cpu.x", "b", 4.0),
+    ]
+
+
+def test_an_empty_field_key_or_value_is_refused() -> None:
+    got = parse(f"m,host=h =1 {NS}\nm,host=h a= {NS}\nm,host=h a=1,,b=2 {NS}")
+    assert [(p.index, p.field) for p in got.problems] == [(0, ""), (1, ""), (2, "")]
