@@ -10,13 +10,17 @@ nothing. Usage: .venv/bin/python bench/parse_formats.py [--rounds 20]
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import orjson
 
-from data.domain import remote_write
-from data.domain.line_protocol import parse_lines
-from data.domain.points import parse_body, validate_points
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from data.domain import remote_write  # noqa: E402
+from data.domain.line_protocol import parse_lines  # noqa: E402
+from data.domain.points import parse_body, validate_points  # noqa: E402
 
 SERIES, PER = 1_000, 10
 
