@@ -11,6 +11,7 @@ are bounded and derandomized, so a run is repeatable and short."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -133,8 +134,15 @@ def test_api_conforms_to_its_document(
         *("--report", "json", "--report-json-path", str(report)),
     ]
     # run in tmp_path: schemathesis keeps a cache folder in its working directory
+    hooks = {"SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("schemathesis_hooks.py"))}
     done = subprocess.run(
-        command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=os.environ | hooks,
     )
     print(done.stdout[-30000:])
     assert done.returncode == 0, done.stdout[-30000:] + done.stderr[-3000:]

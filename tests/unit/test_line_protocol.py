@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from data.domain.line_protocol import parse_lines
 from data.domain.points import BodyError, Point
@@ -145,3 +147,11 @@ def test_a_repeated_head_is_read_once_but_each_line_keeps_its_own_fields() -> No
 def test_an_empty_field_key_or_value_is_refused() -> None:
     got = parse(f"m,host=h =1 {NS}\nm,host=h a= {NS}\nm,host=h a=1,,b=2 {NS}")
     assert [(p.index, p.field) for p in got.problems] == [(0, ""), (1, ""), (2, "")]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(alphabet=st.sampled_from(list('ab=, "\\\n#1.i-tTe')), max_size=80))
+def test_any_text_is_points_or_line_problems_never_a_crash(text: str) -> None:
+    got = parse(text)
+    assert all(p.message.startswith(f"line {p.index + 1}: ") for p in got.problems)
+    assert all(len(p.metric) <= 128 and len(p.source) <= 128 for p in got.points)

@@ -6,6 +6,8 @@ import struct
 
 import cramjam
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from data.domain import remote_write
 from data.domain.points import BodyError, Point
@@ -107,3 +109,13 @@ def test_info_metrics_with_long_label_sets_are_kept_under_a_hashed_name() -> Non
     assert got.problems == []
     names = [p.metric for p in got.points]
     assert all(len(n) == 128 and ".hash:" in n for n in names) and names[0] != names[1]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.binary(max_size=200))
+def test_any_bytes_are_a_request_or_unreadable_never_a_crash(body: bytes) -> None:
+    try:
+        request = remote_write.decode(body)
+    except (BodyError, remote_write.DecodedTooLarge):
+        return
+    remote_write.to_points(request, NOW_MS, OLDEST_MS)
