@@ -10,6 +10,8 @@ as writes carried by a cookie must be JSON (app/web/security.py)."""
 
 from __future__ import annotations
 
+import zlib
+
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.document import Body, Operation, documented
@@ -26,7 +28,7 @@ from app.web.auth import Principal, principal
 from data.domain import remote_write
 from data.domain.agent_points import Parsed
 from data.domain.line_protocol import PRECISIONS, parse_lines
-from data.domain.points import with_generated_ids
+from data.domain.points import MAX_BODY_BYTES, with_generated_ids
 
 bp = Blueprint("agent_formats", __name__)  # nested under /api by app/api/__init__.py
 LINE_PROTOCOL = "text/plain"
@@ -68,12 +70,31 @@ def precision() -> str:
 
 def ingest_lines(who: Principal, unit: str) -> tuple[Response, int]:
     """`POST /api/ingest` with line protocol: queue its points, all or none."""
+    encoding = request.headers.get("Content-Encoding", "identity").lower()
+    if encoding not in ("identity", "gzip"):
+        raise ApiError(415, "unsupported_media_type", "line protocol may be gzip-compressed only")
     body = read_body_capped()
+    if encoding == "gzip":  # Telegraf's content_encoding = "gzip"
+        body = _gunzipped(body)
     now_ms, oldest_ms = window_ms()
     parsed = parse_lines(body, unit, now_ms, oldest_ms)
     if not parsed.points and not parsed.problems and not parsed.skipped:
         raise ApiError(422, "no_points", "the request holds no points")
     return _accept(who, parsed)
+
+
+def _gunzipped(body: bytes) -> bytes:
+    """The text of a gzip body, held to the body limit once unpacked too (413)."""
+    unpack = zlib.decompressobj(wbits=31)
+    try:
+        text = unpack.decompress(body, MAX_BODY_BYTES)
+    except zlib.error:
+        raise ApiError(400, "invalid_body", "the body is not gzip-compressed") from None
+    if unpack.unconsumed_tail:
+        raise ApiError(413, "body_too_large", f"the body unpacks to over {MAX_BODY_BYTES} bytes")
+    if not unpack.eof:
+        raise ApiError(400, "invalid_body", "the gzip body is cut short")
+    return text
 
 
 @bp.post("/v1/write")

@@ -5,6 +5,7 @@ refusal is the contract's 4xx JSON with nothing queued."""
 from __future__ import annotations
 
 import base64
+import gzip
 import time
 from collections.abc import Callable
 from typing import Any
@@ -183,3 +184,19 @@ def test_a_session_cannot_send_line_protocol_it_is_for_agents_with_a_key(
     )
     resp = client.get("/api/metrics", headers=basic("whatever"))
     assert resp.status_code == 200  # elsewhere a Basic header (a proxy's) leaves the session be
+
+
+def test_gzip_line_protocol_as_telegraf_sends_it_and_its_refusals(
+    client, refused, services: Services, ingest_key: str
+) -> None:
+    ns = int((time.time() - 5) * 1e9)
+    body = gzip.compress(f"m,host=h v=1 {ns}\nm,host=h v=2 {ns + 1}\n".encode())
+    gz = TEXT | {"Content-Encoding": "gzip"}
+    resp = client.post("/api/ingest", data=body, headers=gz | bearer(ingest_key))
+    assert resp.status_code == 202 and resp.get_json() == {"accepted": 2, "skipped": 0}
+    refused("/api/ingest", 400, "invalid_body", data=body[:-8], headers=gz)
+    refused("/api/ingest", 400, "invalid_body", data=b"not gzip", headers=gz)
+    bomb = gzip.compress(b"#" * (MAX_BODY_BYTES + 1))
+    refused("/api/ingest", 413, "body_too_large", data=bomb, headers=gz)
+    br = TEXT | {"Content-Encoding": "br"}
+    refused("/api/ingest", 415, "unsupported_media_type", data=b"m,host=h v=1", headers=br)
