@@ -68,12 +68,11 @@ def precision() -> str:
     return value
 
 
-def ingest_lines(who: Principal, unit: str) -> tuple[Response, int]:
+def ingest_lines(who: Principal, unit: str, body: bytes) -> tuple[Response, int]:
     """`POST /api/ingest` with line protocol: queue its points, all or none."""
     encoding = request.headers.get("Content-Encoding", "identity").lower()
     if encoding not in ("identity", "gzip"):
         raise ApiError(415, "unsupported_media_type", "line protocol may be gzip-compressed only")
-    body = read_body_capped()
     if encoding == "gzip":  # Telegraf's content_encoding = "gzip"
         body = _gunzipped(body)
     now_ms, oldest_ms = window_ms()

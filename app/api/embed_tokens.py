@@ -13,6 +13,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from app.api.bodies import json_body
+from app.api.document import Operation, documented
 from app.web.auth import Principal, principal, services
 from app.web.embed import embed_tokens
 from data.domain.dashboards import Actor, DashboardSpec
@@ -34,6 +35,7 @@ def _spec_for(who: Principal, resource: EmbedResource) -> DashboardSpec:
 
 
 @bp.post("/embed-tokens")
+@documented(Operation({201: None}, refusals=(404,)))
 def create() -> tuple[Response, int]:
     """Mint a token for a dashboard or one widget of it, with locked source filters."""
     who = _caller()
@@ -50,6 +52,7 @@ def create() -> tuple[Response, int]:
 
 
 @bp.get("/embed-tokens")
+@documented(Operation({200: None}))
 def live() -> Response:
     """The tenant's live tokens, without the tokens themselves."""
     who = _caller()
@@ -57,6 +60,7 @@ def live() -> Response:
 
 
 @bp.delete("/embed-tokens/<jti>")
+@documented(Operation({204: None}, refusals=(404,)))
 def revoke(jti: str) -> tuple[str, int]:
     """Revoke one token: its pages and sockets stop within seconds."""
     who = _caller()

@@ -62,9 +62,11 @@ def ingest() -> tuple[Response, int]:
     who = principal(scope="ingest", role="analyst")
     mimetype = request.mimetype or ""
     unit = precision()
-    if mimetype == "text/plain":
-        return ingest_lines(who, unit)
     body = read_body_capped()
+    # text/plain is line protocol, unless it is plainly JSON: what a browser's fetch() of a
+    # JSON string sends, and what this route took before it read line protocol
+    if mimetype == "text/plain" and body.lstrip()[:1] not in (b"[", b"{"):
+        return ingest_lines(who, unit, body)
     items, problems = parse_body(body, mimetype in NDJSON_TYPES)
     refuse_too_many(len(items))
     if not items:

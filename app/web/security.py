@@ -81,6 +81,8 @@ def refuse_cross_site_writes() -> None:
         raise ApiError(403, "cross_site", "writes must come from Pulse's own pages")
     if request.path in BASIC_KEY_PATHS and not current_user.is_authenticated:
         return  # no key and no session: the route answers 401, which tells an agent more
+    if request.routing_exception is not None:
+        return  # no route takes this method here: its 404 or 405 says more than a 415
     needs_json = request.path.startswith(("/api/", "/_dash-"))
     if needs_json and request.headers.get("Content-Type") and request.mimetype not in JSON_TYPES:
         raise ApiError(

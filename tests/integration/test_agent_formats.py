@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -200,3 +201,12 @@ def test_gzip_line_protocol_as_telegraf_sends_it_and_its_refusals(
     refused("/api/ingest", 413, "body_too_large", data=bomb, headers=gz)
     br = TEXT | {"Content-Encoding": "br"}
     refused("/api/ingest", 415, "unsupported_media_type", data=b"m,host=h v=1", headers=br)
+
+
+def test_json_sent_as_text_plain_is_still_json(client, ingest_key: str) -> None:
+    """A browser's fetch() of a JSON string says text/plain: this route took it before."""
+    point = {"source": "web-1", "metric_type": "m", "timestamp": time.time() - 1, "value": 1}
+    resp = client.post(
+        "/api/ingest", data=f"  [{json.dumps(point)}]", headers=TEXT | bearer(ingest_key)
+    )
+    assert resp.status_code == 202 and resp.get_json() == {"accepted": 1}
