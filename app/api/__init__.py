@@ -8,6 +8,7 @@ from werkzeug.routing import Rule
 
 from app.api.alerts import bp as alerts_bp
 from app.api.data import bp as data_bp
+from app.api.embed_tokens import bp as embed_tokens_bp
 from app.api.export import bp as export_bp
 from app.api.ingest import bp as ingest_bp
 from app.api.pipeline import bp as pipeline_bp
@@ -21,6 +22,7 @@ bp.register_blueprint(export_bp)  # /api/export
 bp.register_blueprint(pipeline_bp)
 bp.register_blueprint(sources_bp)  # /api/sources…
 bp.register_blueprint(alerts_bp)  # /api/alerts…, /api/incidents…, /api/notifications…
+bp.register_blueprint(embed_tokens_bp)  # /api/embed-tokens…
 
 
 def init_app(server: Flask) -> None:
