@@ -8,9 +8,11 @@ from __future__ import annotations
 import pytest
 
 from app.services import Services
-from tests.security.matrix_api import MATRIX
+from tests.security import matrix_api
+from tests.security.matrix_dashboards import DASHBOARDS
 from tests.security.matrix_world import A_MARK, B_CALLERS, CALLERS, World, build_world
 
+MATRIX = {**matrix_api.MATRIX, **DASHBOARDS}
 CELLS = [(route, caller) for route in MATRIX for caller in CALLERS]
 
 
