@@ -96,8 +96,8 @@ def import_dashboard() -> tuple[Response, int]:
     exported from one tenant imports into another."""
     actor = _writer()
     doc = dict(json_body())
-    rename = doc.pop("rename", None)
-    if rename is not None and not isinstance(rename, dict):
+    rename = doc.pop("rename", {})
+    if not isinstance(rename, dict):  # null too: the document says an object when sent
         raise Invalid.field("rename", "must be an object of old → new metric names", SUBJECT)
     return _dashboard(services().dashboards.import_document(actor, doc, rename), 201)
 

@@ -199,8 +199,12 @@ def test_export_import_round_trip_also_into_another_tenant(
     assert metrics == [["shop.orders"], ["cpu.usage"]]
 
     error(mine.post("/api/dashboards/import", json={**exported, "schema_version": 9}), 422)
-    bad_rename = {**exported, "rename": {"sales.orders": "no spaces"}}
-    error(mine.post("/api/dashboards/import", json=bad_rename), 422)
+    for rename in ({"sales.orders": "no spaces"}, None, ["sales.orders"]):
+        bad_rename = {**exported, "rename": rename}
+        details = error(mine.post("/api/dashboards/import", json=bad_rename), 422)["details"]
+        assert [d["field"] for d in details] == [
+            "rename.sales.orders" if isinstance(rename, dict) else "rename"
+        ], details
     v1 = {**exported, "schema_version": 1, "widgets": copy.deepcopy(WIDGETS)}
     v1["widgets"][0]["query"]["metric"] = "sales.orders"  # v1: one name
     migrated = mine.post("/api/dashboards/import", json=v1)
