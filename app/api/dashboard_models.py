@@ -53,7 +53,7 @@ class DashboardSave(DashboardBody):
     """A dashboard's new document with the `version` it was loaded at (another one: 409).
     Without `shared` it keeps its sharing."""
 
-    version: int = Field(description="the version the editor loaded")  # type: ignore[assignment]
+    version: int = Field(description="the version the editor loaded")
 
 
 class Dashboard(DashboardSpec):
@@ -114,7 +114,7 @@ class DashboardImport(BaseModel):
         " source may be one name); checked as a dashboard's once migrated",
     )
     rename: dict[str, str] = Field(
-        None,  # type: ignore[assignment]
+        default_factory=dict,
         max_length=MAX_RENAMES,
         description="old metric name → new metric name",
         json_schema_extra=optional,
