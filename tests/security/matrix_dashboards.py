@@ -23,7 +23,7 @@ WIDGET = {
 }
 
 
-def _shared(world: World) -> tuple[str, str]:
+def shared_dashboard(world: World) -> tuple[str, str]:
     """A fresh shared dashboard of A analyst's: (id, title)."""
     owner = world.users["A analyst"]
     title = f"{A_MARK} board {uuid.uuid4().hex[:8]}"
@@ -39,7 +39,7 @@ def _count(world: World, sql: str, **params: Any) -> int:
 
 def _read(template: str) -> Builder:
     """A GET of a path naming a shared dashboard of A's ({id})."""
-    return lambda world, caller: Probe(template.format(id=_shared(world)[0]))
+    return lambda world, caller: Probe(template.format(id=shared_dashboard(world)[0]))
 
 
 def create(world: World, caller: str) -> Probe:
@@ -59,7 +59,7 @@ def import_(world: World, caller: str) -> Probe:
 
 
 def save(world: World, caller: str) -> Probe:
-    dashboard_id, title = _shared(world)
+    dashboard_id, title = shared_dashboard(world)
 
     def after(allowed: bool) -> None:
         row = world.row("SELECT version FROM dashboards WHERE dashboard_id = :d", d=dashboard_id)
@@ -70,7 +70,7 @@ def save(world: World, caller: str) -> Probe:
 
 
 def delete(world: World, caller: str) -> Probe:
-    dashboard_id, _ = _shared(world)
+    dashboard_id, _ = shared_dashboard(world)
 
     def after(allowed: bool) -> None:
         left = _count(world, "dashboards WHERE dashboard_id = :d", d=dashboard_id)
@@ -80,7 +80,7 @@ def delete(world: World, caller: str) -> Probe:
 
 
 def copy(world: World, caller: str) -> Probe:
-    dashboard_id, title = _shared(world)
+    dashboard_id, title = shared_dashboard(world)
 
     def after(allowed: bool) -> None:
         copies = _count(world, "dashboards WHERE title = :t", t=f"Copy of {title}")
@@ -90,7 +90,7 @@ def copy(world: World, caller: str) -> Probe:
 
 
 def save_view(world: World, caller: str) -> Probe:
-    dashboard_id, _ = _shared(world)
+    dashboard_id, _ = shared_dashboard(world)
 
     def after(allowed: bool) -> None:
         views = _count(world, "dashboard_views WHERE dashboard_id = :d", d=dashboard_id)
@@ -103,7 +103,7 @@ def save_view(world: World, caller: str) -> Probe:
 def clear_view(world: World, caller: str) -> Probe:
     """The caller's own view (a user of A's) or A viewer's (anyone else) is there first:
     only the caller's own is dropped."""
-    dashboard_id, _ = _shared(world)
+    dashboard_id, _ = shared_dashboard(world)
     mine = caller in world.users and world.users[caller].tenant_id == world.tenant_a
     holder = world.users[caller if mine else "A viewer"]
     actor = Actor(world.tenant_a, holder.user_id, holder.role)
