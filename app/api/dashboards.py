@@ -13,8 +13,6 @@ changes nothing (a dashboard is a user's: writes and personal views need a sessi
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.bodies import json_body
@@ -30,6 +28,7 @@ from app.api.document import Operation, documented
 from app.web.auth import Principal, principal, services
 from data.domain.dashboards import SUBJECT, Actor, PersonalView
 from data.domain.errors import Invalid
+from data.stores.dashboard_rows import Dashboard as Shown
 
 bp = Blueprint("dashboards", __name__, url_prefix="/dashboards")
 VIEWS = (
@@ -63,7 +62,7 @@ def _writer() -> Actor:
     return _actor(principal())
 
 
-def _dashboard(found: Any, status: int = 200) -> tuple[Response, int]:
+def _dashboard(found: Shown, status: int = 200) -> tuple[Response, int]:
     return jsonify(found.as_dict()), status
 
 
