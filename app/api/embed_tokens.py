@@ -13,11 +13,18 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from app.api.bodies import json_body
+from app.api.dashboard_models import EmbedToken, LiveEmbedTokens
 from app.api.document import Operation, documented
 from app.web.auth import Principal, principal, services
 from app.web.embed import embed_tokens
 from data.domain.dashboards import Actor, DashboardSpec
-from data.domain.embeds import EmbedResource, new_claims, parse_embed_request, resource_widgets
+from data.domain.embeds import (
+    EmbedRequest,
+    EmbedResource,
+    new_claims,
+    parse_embed_request,
+    resource_widgets,
+)
 
 bp = Blueprint("embed_tokens", __name__)
 
@@ -35,9 +42,12 @@ def _spec_for(who: Principal, resource: EmbedResource) -> DashboardSpec:
 
 
 @bp.post("/embed-tokens")
-@documented(Operation({201: None}, refusals=(404,)))
+@documented(Operation({201: EmbedToken}, body=EmbedRequest, refusals=(404,)))
 def create() -> tuple[Response, int]:
-    """Mint a token for a dashboard or one widget of it, with locked source filters."""
+    """Mint a token for a dashboard or one widget of it, with locked source filters.
+
+    The token is shown once. 404: no such dashboard the caller sees, or no such widget
+    on it; a widget embed names its `widget_id`, a dashboard embed none (422)."""
     who = _caller()
     resource, ttl_s, sources = parse_embed_request(json_body())
     resource_widgets(_spec_for(who, resource), resource)  # NotFound: no such widget
@@ -52,7 +62,7 @@ def create() -> tuple[Response, int]:
 
 
 @bp.get("/embed-tokens")
-@documented(Operation({200: None}))
+@documented(Operation({200: LiveEmbedTokens}))
 def live() -> Response:
     """The tenant's live tokens, without the tokens themselves."""
     who = _caller()

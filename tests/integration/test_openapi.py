@@ -8,7 +8,11 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from data.domain.dashboard_documents import SCHEMA_VERSION
+from data.domain.dashboards import AGGS as DASHBOARD_AGGS
+from data.domain.dashboards import GRID_COLUMNS, MAX_WIDGETS, WIDGET_TYPES
 from data.domain.data_query import AGGS
+from data.domain.embeds import MAX_TTL_S, MIN_TTL_S
 from data.domain.rule_spec import MAX_EMAILS, MAX_WEBHOOKS
 from data.domain.source_spec import CONFIGS, KINDS, MAX_TIMEOUT_S
 
@@ -172,9 +176,36 @@ def test_incident_paging_is_checked_whatever_the_rule_id(client: Any, services: 
 
 def test_links_lead_from_a_created_object_to_the_operations_on_it(doc: dict[str, Any]) -> None:
     ids = {op["operationId"] for item in doc["paths"].values() for op in item.values()}
-    for path in ("/api/alerts", "/api/sources"):
+    for path in ("/api/alerts", "/api/sources", "/api/dashboards", "/api/dashboards/import"):
         links = doc["paths"][path]["post"]["responses"]["201"]["links"]
         assert len(links) >= 3
         for link in links.values():
             assert link["operationId"] in ids
             assert list(link["parameters"].values()) == ["$response.body#/id"]
+
+
+def test_dashboard_limits_are_the_domains(doc: dict[str, Any]) -> None:
+    """CONTRACT.md §6: a 12-column grid, at most 50 widgets, the widget types and aggs."""
+    assert body_schema(doc, "/api/dashboards", "post")["required"] == ["title"]
+    save = body_schema(doc, "/api/dashboards/{dashboard_id}", "put")
+    assert save["required"] == ["title", "version"] and not save["additionalProperties"]
+    assert save["properties"]["widgets"]["maxItems"] == MAX_WIDGETS
+    place = schema(doc, "GridPlace")["properties"]
+    assert (place["x"]["minimum"], place["x"]["exclusiveMaximum"]) == (0, GRID_COLUMNS)
+    assert (place["w"]["minimum"], place["w"]["maximum"]) == (1, GRID_COLUMNS)
+    assert prop(doc, "Widget", "type")["enum"] == list(WIDGET_TYPES)
+    assert prop(doc, "Query", "agg")["enum"] == list(DASHBOARD_AGGS)
+    imported = body_schema(doc, "/api/dashboards/import", "post")["properties"]
+    assert imported["schema_version"]["maximum"] == SCHEMA_VERSION
+    answers = doc["paths"]["/api/dashboards/{dashboard_id}"]["put"]["responses"]
+    assert {"200", "403", "404", "409", "422"} <= set(answers)
+    lines = schema(doc, "DashboardLine")["required"]
+    assert lines == ["id", "title", "owner", "shared", "updated_at"]
+
+
+def test_embed_tokens_are_documented(doc: dict[str, Any]) -> None:
+    ttl = prop(doc, "EmbedRequest", "ttl_s")
+    assert (ttl["minimum"], ttl["maximum"]) == (MIN_TTL_S, MAX_TTL_S)
+    created = doc["paths"]["/api/embed-tokens"]["post"]["responses"]["201"]
+    assert created["content"]["application/json"]["schema"]["$ref"].endswith("/EmbedToken")
+    assert "404" in doc["paths"]["/api/embed-tokens/{jti}"]["delete"]["responses"]

@@ -8,9 +8,11 @@ from __future__ import annotations
 import pytest
 
 from app.services import Services
-from tests.security.matrix_api import MATRIX
+from tests.security import matrix_api
+from tests.security.matrix_dashboards import DASHBOARDS, shared_dashboard
 from tests.security.matrix_world import A_MARK, B_CALLERS, CALLERS, World, build_world
 
+MATRIX = {**matrix_api.MATRIX, **DASHBOARDS}
 CELLS = [(route, caller) for route in MATRIX for caller in CALLERS]
 
 
@@ -61,6 +63,7 @@ def test_cell(world: World, route: tuple[str, str], caller: str) -> None:
 
 def test_a_callers_do_see_their_tenant_objects_in_lists(world: World) -> None:
     """The B checks above are meaningful: the same lists do show A's objects to A."""
+    shared_dashboard(world)
     for path, caller in [
         ("/api/alerts", "A viewer"),
         ("/api/incidents", "A read key"),
@@ -68,6 +71,8 @@ def test_a_callers_do_see_their_tenant_objects_in_lists(world: World) -> None:
         ("/api/metrics", "A read key"),
         ("/api/notifications", "A analyst"),
         ("/api/dead-letters", "A admin"),
+        ("/api/dashboards", "A read key"),
+        ("/api/dashboards", "A viewer"),
         (f"/api/data?metric={A_MARK}.cpu&start=now-1h", "A viewer"),
     ]:
         resp = world.clients[caller].get(path, headers=world.headers(caller))

@@ -34,7 +34,9 @@ LONG_POLL_WAIT_S = 0.2  # a poll with a live cursor waits this long here, not 25
 # What a valid request may still be answered, beyond 2xx/401/403/404, where the document
 # cannot say it: a point's time must lie in the retention window (relative to now), a rule
 # kind needs its own parameters and a webhook a reachable host, a source an allowed target
-# and a free name, a silence a time ahead; a long poll's patterns are limited in total.
+# and a free name, a silence a time ahead; a long poll's patterns are limited in total; a
+# dashboard's widgets must fit the grid (x + w <= 12) and query a metric, a save carry the
+# stored version, a view collapse widgets the dashboard has, an embed name a widget it has.
 # The agents' formats (line protocol, remote write) take a key, never the session cookie
 # this run signs in with: a cookie-carried write that is not JSON is a 415 (CSRF).
 CONTEXTUAL = {
@@ -50,6 +52,12 @@ CONTEXTUAL = {
     "/api/export": (422,),
     "/api/notifications": (422,),
     "/api/updates": (422,),
+    "/api/dashboards": (409, 422),
+    "/api/dashboards/import": (409, 422),
+    "/api/dashboards/{dashboard_id}": (409, 422),
+    "/api/dashboards/{dashboard_id}/copy": (409,),
+    "/api/dashboards/{dashboard_id}/view": (422,),
+    "/api/embed-tokens": (422,),
 }
 
 
