@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from components import ids
 from components.alerts import alerts_page
+from components.dashboards import dashboard_page, dashboards_page
 from components.explore import explore_page
 from components.layout import not_found
 from components.notifications import notifications_page, unread_label
@@ -24,13 +25,17 @@ PAGES = {
     "/explore": explore_page,
     "/alerts": alerts_page,
     "/notifications": notifications_page,
+    "/dashboards": dashboards_page,
 }
+DASHBOARD_PREFIX = "/dashboards/"  # /dashboards/{id}: one dashboard
 FROM_QUERY = {"/explore"}  # pages whose layout starts from the URL's query string
 
 
 def render_page(pathname: str | None, search: str | None = None) -> Any:
     """The layout of the page at `pathname`."""
     path = pathname or "/"
+    if path.startswith(DASHBOARD_PREFIX) and len(path) > len(DASHBOARD_PREFIX):
+        return dashboard_page(path.removeprefix(DASHBOARD_PREFIX))
     page = PAGES.get(path)
     if page is None:
         return not_found(path)
