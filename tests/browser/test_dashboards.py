@@ -14,7 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from components import ids
 from data.domain.dashboards import Actor
-from tests.browser.conftest import by_id, point
+from tests.browser.conftest import by_id, dash_id, point
 from tests.conftest import PASSWORD, LiveServer, wait_until
 
 pytestmark = pytest.mark.browser
@@ -104,3 +104,107 @@ def test_build_drag_resize_save_and_reload(
     dash_duo.wait_for_text_to_equal(
         by_id(ids.DASH_KPI, saved.spec.widgets[1].id), "73.125", timeout=10
     )
+
+
+def line_dashboard(services, owner, shared: bool = False) -> str:  # type: ignore[no-untyped-def]
+    """A dashboard of `owner` with a live line and a KPI of cpu.usage, as the store makes it."""
+    widgets = [
+        {
+            "id": "cpu-line",
+            "type": "line",
+            "title": "CPU",
+            "query": {"metric": [METRIC], "source": [SOURCE], "agg": "avg", "step": "auto"},
+            "layout": {"x": 0, "y": 0, "w": 8, "h": 4},
+        },
+        {
+            "id": "cpu-kpi",
+            "type": "kpi",
+            "title": "CPU now",
+            "query": {"metric": [METRIC], "source": [], "agg": "last", "step": "auto"},
+            "layout": {"x": 8, "y": 0, "w": 4, "h": 2},
+        },
+    ]
+    doc = {"title": "Ops", "shared": shared, "time": {"start": "now-1h", "end": "now"}}
+    return services.dashboards.create(actor(owner), {**doc, "widgets": widgets}).dashboard_id
+
+
+def trace_length(dash_duo, widget_id: str) -> int | None:
+    """How many points the first trace of a chart widget holds."""
+    return dash_duo.driver.execute_script(
+        "const el = document.getElementById(arguments[0]);"
+        "const plot = el && el.querySelector('.js-plotly-plot');"
+        "return plot && plot.data && plot.data[0] ? plot.data[0].x.length : null;",
+        dash_id(ids.DASH_FIG, widget_id),
+    )
+
+
+def test_shared_dashboard_is_read_only_to_another_analyst_and_a_viewer(
+    dash_duo, live_server: LiveServer, with_data, make_user, sign_in
+) -> None:
+    owner = make_user(with_data, "analyst")
+    dashboard_id = line_dashboard(live_server.services, owner, shared=True)
+    for role in ("analyst", "viewer"):
+        reader = make_user(with_data, role)
+        sign_in_as(dash_duo, sign_in, reader)
+        dash_duo.driver.get(live_server.url + "/dashboards")
+        dash_duo.wait_for_contains_text(f"#{ids.DASHES_LIST}", "Ops", timeout=10)
+        dash_duo.find_element(f"#{ids.DASHES_LIST} a").click()
+        dash_duo.wait_for_element(".pulse-dash-line .js-plotly-plot", timeout=15)
+        dash_duo.wait_for_text_to_equal(by_id(ids.DASH_KPI, "cpu-kpi"), "73.125", timeout=10)
+        assert not dash_duo.find_elements(f"#{ids.DASH_EDIT}"), f"a {role} may edit"
+        assert not dash_duo.find_elements(f"#{ids.DASH_SAVE}")
+        dash_duo.driver.delete_all_cookies()
+
+
+def test_personal_dashboard_of_another_user_is_not_found(
+    dash_duo, live_server: LiveServer, with_data, make_user, sign_in
+) -> None:
+    owner = make_user(with_data, "analyst")
+    dashboard_id = line_dashboard(live_server.services, owner)
+    sign_in_as(dash_duo, sign_in, make_user(with_data, "admin"))
+    dash_duo.driver.get(f"{live_server.url}/dashboards/{dashboard_id}")
+    dash_duo.wait_for_contains_text(f"#{ids.DASH_BODY}", "Dashboard not found", timeout=10)
+    assert "Ops" not in dash_duo.find_element(f"#{ids.DASH_BODY}").text
+
+
+def test_a_live_point_reaches_the_line_widget(
+    dash_duo, live_server: LiveServer, with_data, make_user, sign_in, ingest_key, ingest
+) -> None:
+    owner = make_user(with_data, "viewer")
+    dashboard_id = line_dashboard(live_server.services, owner)
+    sign_in_as(dash_duo, sign_in, owner)
+    open_dashboard(dash_duo, live_server, dashboard_id)
+    wait_until(lambda: (trace_length(dash_duo, "cpu-line") or 0) >= 1, 10)
+    before = trace_length(dash_duo, "cpu-line") or 0
+    wait_until(lambda: dash_duo.driver.execute_script("return window.__pulseDashOpen;"), 10)
+
+    ingest(ingest_key, [point(METRIC, SOURCE, 99.5)])
+
+    wait_until(lambda: (trace_length(dash_duo, "cpu-line") or 0) == before + 1, 10)
+    dash_duo.wait_for_text_to_equal(by_id(ids.DASH_KPI, "cpu-kpi"), "99.5", timeout=10)
+
+
+def test_a_stale_save_offers_reload_or_a_copy(
+    dash_duo, live_server: LiveServer, with_data, make_user, sign_in
+) -> None:
+    owner = make_user(with_data, "analyst")
+    services = live_server.services
+    dashboard_id = line_dashboard(services, owner)
+    sign_in_as(dash_duo, sign_in, owner)
+    open_dashboard(dash_duo, live_server, dashboard_id)
+    dash_duo.find_element(f"#{ids.DASH_EDIT}").click()
+    add_widget(dash_duo, "table")
+
+    other = services.dashboards.get(actor(owner), dashboard_id).as_dict()
+    services.dashboards.save(actor(owner), dashboard_id, {**other, "title": "Ops (theirs)"})
+    dash_duo.find_element(f"#{ids.DASH_SAVE}").click()
+    dash_duo.wait_for_element(f"#{ids.DASH_CONFLICT} #{ids.DASH_RELOAD}", timeout=10)
+    assert services.dashboards.get(actor(owner), dashboard_id).spec.title == "Ops (theirs)"
+
+    dash_duo.find_element(f"#{ids.DASH_CONFLICT_COPY}").click()
+    wait_until(lambda: dashboard_id not in dash_duo.driver.current_url, 10)
+    dash_duo.wait_for_element(".pulse-dash-table", timeout=15)
+    copies = [
+        d for d in services.dashboards.list_for(actor(owner)) if d.dashboard_id != dashboard_id
+    ]
+    assert [c.title for c in copies] == ["Ops"]
