@@ -142,7 +142,7 @@ def test_shared_dashboard_is_read_only_to_another_analyst_and_a_viewer(
     dash_duo, live_server: LiveServer, with_data, make_user, sign_in
 ) -> None:
     owner = make_user(with_data, "analyst")
-    dashboard_id = line_dashboard(live_server.services, owner, shared=True)
+    line_dashboard(live_server.services, owner, shared=True)
     for role in ("analyst", "viewer"):
         reader = make_user(with_data, role)
         sign_in_as(dash_duo, sign_in, reader)
