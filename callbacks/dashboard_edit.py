@@ -61,9 +61,9 @@ def changed_doc(
         new = remove_widget(doc, str(trigger["index"]))
     elif kind == ids.DASH_PANEL_APPLY and fields.get("_widget"):
         new = update_widget(doc, fields["_widget"], widget_changes(fields))
-        parse_dashboard(new)
     else:
         return doc, undo
+    parse_dashboard(new)  # a widget without a metric (a tenant with no data yet) is refused
     return new, push_undo(undo, doc)
 
 

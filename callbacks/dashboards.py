@@ -119,7 +119,9 @@ def load(board: Board, user: User, dashboard_id: str | None, _reloads: Any) -> t
     return body, "", doc, [], False, plan
 
 
-def set_home(board: Board, user: User, clicked: Any, doc: dict[str, Any] | None) -> str:
+def set_home(
+    board: Board, user: User, clicked: Any, _clicks: Any, doc: dict[str, Any] | None
+) -> str:
     """Make this dashboard the user's home (`/`)."""
     if clicked is None or not doc:
         return no_update
