@@ -78,7 +78,9 @@ def create_dashboard(board: Board, user: User, clicks: int | None) -> tuple[Any,
 # -- one dashboard --------------------------------------------------------------------------
 
 
-def grid_content(doc: dict[str, Any], data: dict[str, WidgetData]) -> tuple[list[Any], dict]:
+def grid_content(
+    doc: dict[str, Any], data: dict[str, WidgetData], editable: bool = True
+) -> tuple[list[Any], dict]:
     """The grid's widget cards and its layouts: the saved places on wide screens, the phone
     sequence (hidden ones last, and not shown) in one column on phones."""
     spec = parse_dashboard(doc)
@@ -86,19 +88,21 @@ def grid_content(doc: dict[str, Any], data: dict[str, WidgetData]) -> tuple[list
     hidden = {w.id for w in spec.widgets} - set(shown)
     order = shown + [w.id for w in spec.widgets if w.id in hidden]
     cards = [
-        widget_card(w, data.get(w["id"], WidgetData()), phone_hidden=w["id"] in hidden)
+        widget_card(w, data.get(w["id"], WidgetData()), w["id"] in hidden, editable)
         for w in doc["widgets"]
     ]
     return cards, {"lg": grid_places(doc), "xxs": phone_places(doc, order)}
 
 
-def draw(board: Board, user: User, doc: dict[str, Any]) -> tuple[list[Any], dict, dict]:
+def draw(
+    board: Board, user: User, doc: dict[str, Any], editable: bool = True
+) -> tuple[list[Any], dict, dict]:
     """(cards, layouts, live plan) of a document as the page holds it."""
     spec = parse_dashboard(doc)
     data, cursor = dashboard_data(
         board.queries, board.incidents, (user.tenant_id, user.user_id), spec, board.now_ms()
     )
-    cards, layouts = grid_content(doc, data)
+    cards, layouts = grid_content(doc, data, editable)
     plan = live_plan(spec, data, cursor)
     plan["rev"] = uuid.uuid4().hex  # a new plan, a new socket subscribed to it
     plan["rows"] = {wid: d.notifications for wid, d in data.items() if d.notifications}
@@ -114,7 +118,7 @@ def load(board: Board, user: User, dashboard_id: str | None, _reloads: Any) -> t
     except NotFound:
         return missing_dashboard(), "", None, [], False, None
     doc = shown.as_dict()
-    cards, layouts, plan = draw(board, user, doc)
+    cards, layouts, plan = draw(board, user, doc, shown.editable)
     body = dashboard_body(doc, shown.editable, actor.may_share, cards, layouts)
     return body, "", doc, [], False, plan
 

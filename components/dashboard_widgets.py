@@ -193,12 +193,15 @@ def edit_buttons(widget_id: str) -> html.Div:
     )
 
 
-def widget_card(widget: dict[str, Any], data: WidgetData, phone_hidden: bool = False) -> html.Div:
-    """A widget in its card; the card's id is its grid item's key."""
+def widget_card(
+    widget: dict[str, Any], data: WidgetData, phone_hidden: bool = False, editable: bool = True
+) -> html.Div:
+    """A widget in its card (with edit mode's buttons for an editor); the card's id is its
+    grid item's key."""
     header = html.Div(
         [
             html.Span(widget["title"] or widget["type"], className="text-truncate"),
-            edit_buttons(widget["id"]),
+            edit_buttons(widget["id"]) if editable else None,
         ],
         className="pulse-dash-head d-flex align-items-center gap-2",
     )

@@ -110,7 +110,7 @@ def dashboard_body(
     return [
         header(doc, editable),
         toolbar(doc, may_share) if editable else None,
-        conflict_alert(),
+        conflict_alert() if editable else None,
         html.Div(id=ids.DASH_STATUS, className="small text-muted mb-2", role="status"),
         ResponsiveGrid(
             id=ids.DASH_GRID,
@@ -126,7 +126,7 @@ def dashboard_body(
             margin=[12, 12],
             containerPadding=[0, 0],
         ),
-        widget_panel(),
+        widget_panel() if editable else None,
     ]
 
 
