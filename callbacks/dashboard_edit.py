@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dash import ALL, Dash, Input, Output, State, no_update
+from dash.exceptions import PreventUpdate
 
 from callbacks.binding import bind, clicked_id, signed_in
 from components import ids
@@ -101,10 +102,10 @@ def open_panel(board: Board, user: User, trigger: Any, _clicks: Any, doc: Any) -
     """The side panel for the clicked widget: open, its id, its fields, the tenant's metric
     and source names to pick from."""
     if not isinstance(trigger, dict) or not doc:
-        return (no_update,) * 5
+        raise PreventUpdate  # a new button, not a click (the fields' output takes a list)
     widget = next((w for w in doc["widgets"] if w["id"] == trigger["index"]), None)
     if widget is None:
-        return (no_update,) * 5
+        raise PreventUpdate
     query = widget["query"]
     values = [
         widget["title"],

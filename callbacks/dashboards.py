@@ -17,7 +17,13 @@ from components import ids
 from components.dashboard_widgets import widget_card
 from components.dashboards import dashboard_body, dashboards_list, missing_dashboard
 from data.domain.dashboard_edits import grid_places, phone_places
-from data.domain.dashboards import Actor, parse_dashboard, phone_sequence
+from data.domain.dashboards import (
+    Actor,
+    PersonalView,
+    parse_dashboard,
+    phone_sequence,
+    with_view,
+)
 from data.domain.errors import Forbidden, Invalid, NotFound, QuotaExceeded
 from data.stores.accounts import User
 from data.stores.dashboards import DashboardStore
@@ -97,8 +103,9 @@ def grid_content(
 def draw(
     board: Board, user: User, doc: dict[str, Any], editable: bool = True
 ) -> tuple[list[Any], dict, dict]:
-    """(cards, layouts, live plan) of a document as the page holds it."""
-    spec = parse_dashboard(doc)
+    """(cards, layouts, live plan) of a document as the page holds it, over the user's own
+    time range and filters when they keep a personal view of it."""
+    spec = with_view(parse_dashboard(doc), personal_view(doc))
     data, cursor = dashboard_data(
         board.queries, board.incidents, (user.tenant_id, user.user_id), spec, board.now_ms()
     )
@@ -107,6 +114,36 @@ def draw(
     plan["rev"] = uuid.uuid4().hex  # a new plan, a new socket subscribed to it
     plan["rows"] = {wid: d.notifications for wid, d in data.items() if d.notifications}
     return cards, layouts, plan
+
+
+def personal_view(doc: dict[str, Any]) -> PersonalView | None:
+    """The user's personal view the page holds with the document (the store's, checked)."""
+    view = doc.get("view")
+    return PersonalView.model_validate(view) if view else None
+
+
+def choose_range(board: Board, user: User, start: str | None, doc: Any) -> tuple[Any, ...]:
+    """Keep the user's own time range of this dashboard (none: the dashboard's), without
+    copying it: (document, grid cards, layouts, live plan)."""
+    if not doc or start is None or start == _view_start(doc):
+        return (no_update,) * 4
+    actor = actor_of(user)
+    try:
+        if start:
+            view = {**(doc.get("view") or {}), "time": {"start": start, "end": "now"}}
+            shown = board.store.save_view(actor, doc["id"], view)
+        else:
+            shown = board.store.clear_view(actor, doc["id"])
+    except (NotFound, Invalid):
+        return (no_update,) * 4
+    new = {**doc, "view": shown.as_dict()["view"]}
+    cards, layouts, plan = draw(board, user, new, shown.editable)
+    return new, cards, layouts, plan
+
+
+def _view_start(doc: dict[str, Any]) -> str:
+    view = doc.get("view") or {}
+    return str((view.get("time") or {}).get("start") or "")
 
 
 def load(board: Board, user: User, dashboard_id: str | None, _reloads: Any) -> tuple[Any, ...]:
@@ -171,6 +208,15 @@ def register(app: Dash, services: Services) -> None:
         State(ids.DASH_DOC, "data"),
         prevent_initial_call=True,
     )(bind(set_home, board, at_call=(signed_in, clicked_id)))
+    app.callback(
+        Output(ids.DASH_DOC, "data", allow_duplicate=True),
+        Output(ids.DASH_GRID, "children", allow_duplicate=True),
+        Output(ids.DASH_GRID, "layouts", allow_duplicate=True),
+        Output(ids.DASH_LIVE, "data", allow_duplicate=True),
+        Input(ids.DASH_RANGE, "value"),
+        State(ids.DASH_DOC, "data"),
+        prevent_initial_call=True,
+    )(bind(choose_range, board))
     dashboard_edit.register(app, board)
     _register_clientside(app)
 

@@ -77,7 +77,7 @@ def heatmap_figure(series: list[dict[str, Any]]) -> dict[str, Any]:
             row[column[ts]] = value
         z.append(row)
     trace = {"type": "heatmap", "x": xs, "y": [series_name(s) for s in series], "z": z}
-    layout = base_layout(hovermode="closest", margin={"l": 110, "r": 10, "t": 10, "b": 30})
+    layout = base_layout(hovermode="closest", yaxis={"automargin": True})
     return {"data": [trace], "layout": layout}
 
 
@@ -108,7 +108,7 @@ def kpi_body(widget_id: str, series: list[dict[str, Any]]) -> html.Div:
             html.Div(
                 format_value(newest[0]) if newest else "—",
                 id={"type": ids.DASH_KPI, "index": widget_id},
-                className="pulse-dash-kpi",
+                className="pulse-dash-number",
             ),
             html.Div(caption, className="small text-muted text-truncate"),
         ],

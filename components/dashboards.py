@@ -19,6 +19,14 @@ from data.stores.dashboard_rows import DashboardSummary
 BREAKPOINTS = {"lg": 768, "xxs": 0}
 COLS = {"lg": 12, "xxs": 1}
 ROW_HEIGHT = 60
+MY_RANGES = (
+    ("", "Its own range"),
+    ("now-15m", "Last 15 min"),
+    ("now-1h", "Last hour"),
+    ("now-6h", "Last 6 hours"),
+    ("now-24h", "Last 24 hours"),
+    ("now-7d", "Last 7 days"),
+)
 PANEL_FIELDS = ("title", "type", "metric", "source", "agg", "step", "live")
 
 
@@ -107,10 +115,12 @@ def dashboard_body(
     doc: dict[str, Any], editable: bool, may_share: bool, grid_children: list[Any], layouts: dict
 ) -> list[Any]:
     """A dashboard the user sees: header, edit toolbar, conflict choice, grid, side panel."""
+    # Readers get the edit tools too, hidden and never shown: the page's callbacks listen to
+    # them on every dashboard, and the store refuses a reader's save whatever is clicked.
+    tools = [toolbar(doc, may_share and editable), conflict_alert()]
     return [
         header(doc, editable),
-        toolbar(doc, may_share) if editable else None,
-        conflict_alert() if editable else None,
+        html.Div(tools) if editable else html.Div(tools, hidden=True),
         html.Div(id=ids.DASH_STATUS, className="small text-muted mb-2", role="status"),
         ResponsiveGrid(
             id=ids.DASH_GRID,
@@ -126,7 +136,7 @@ def dashboard_body(
             margin=[12, 12],
             containerPadding=[0, 0],
         ),
-        widget_panel() if editable else None,
+        widget_panel(),
     ]
 
 
@@ -137,12 +147,33 @@ def header(doc: dict[str, Any], editable: bool) -> html.Div:
             html.H1(doc["title"], id=ids.DASH_TITLE, className="h4 mb-0 me-auto text-break"),
             dbc.Badge("shared", color="info") if doc.get("shared") else None,
             html.Span(f"by {doc.get('owner') or 'the tenant'}", className="small text-muted"),
+            range_select(doc),
             dbc.Button("Set as my home", id=ids.DASH_HOME, color="light", size="sm"),
-            dbc.Button("Edit", id=ids.DASH_EDIT, color="secondary", size="sm")
-            if editable
-            else None,
+            dbc.Button(
+                "Edit",
+                id=ids.DASH_EDIT,
+                color="secondary",
+                size="sm",
+                style=None if editable else {"display": "none"},
+            ),
         ],
         className="d-flex flex-wrap align-items-center gap-2 mb-2",
+    )
+
+
+def range_select(doc: dict[str, Any]) -> dbc.Select:
+    """The user's own time range of this dashboard, kept for them (a personal view)."""
+    view = doc.get("view") or {}
+    start = (view.get("time") or {}).get("start") or ""
+    options = [{"label": label, "value": value} for value, label in MY_RANGES]
+    if start not in {value for value, _ in MY_RANGES}:
+        options.append({"label": start, "value": start})
+    return dbc.Select(
+        id=ids.DASH_RANGE,
+        options=options,
+        value=start,
+        size="sm",
+        style={"width": "auto"},
     )
 
 

@@ -124,6 +124,7 @@ DASH_COPY = "dash-copy"
 DASH_UNDO_BUTTON = "dash-undo-button"
 DASH_SHARED = "dash-shared"
 DASH_HOME = "dash-home"
+DASH_RANGE = "dash-range"  # the user's own time range (a personal view)
 DASH_STATUS = "dash-status"
 DASH_CONFLICT = "dash-conflict"
 DASH_RELOAD = "dash-reload"

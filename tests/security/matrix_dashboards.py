@@ -114,6 +114,15 @@ def set_home(world: World) -> Any:
     )
 
 
+def choose_range(world: World) -> Any:
+    doc = fresh_dashboard(world, shared=True)
+    trigger = ("dash-range", "value")
+    values = {trigger: "now-15m", ("dash-doc", "data"): doc}
+    view = "SELECT 1 FROM dashboard_views WHERE dashboard_id = :d"
+    name = "callbacks.dashboards.choose_range"
+    return _probe(world, name, values, trigger, lambda: bool(world.row(view, d=doc["id"])))
+
+
 def save(button: str) -> Callable[[World], Any]:
     def build(world: World) -> Any:
         doc = fresh_dashboard(world, shared=True)
@@ -183,6 +192,9 @@ ROWS: dict[str, list[tuple[str, tuple[Any, ...], Callable[[World], Any]]]] = {
     ],
     "callbacks.dashboards.set_home": [
         ("make A's shared dashboard my home", (401, DOES, DOES, OK), set_home)
+    ],
+    "callbacks.dashboards.choose_range": [
+        ("keep my own range of A's shared dashboard", (401, DOES, DOES, OK), choose_range)
     ],
     "callbacks.dashboard_edit.save": [
         ("save A's shared dashboard", (401, OK, DOES, OK), save("dash-save")),

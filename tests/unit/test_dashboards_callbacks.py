@@ -14,6 +14,7 @@ from callbacks.dashboard_edit import edit, open_panel, preview, save
 from callbacks.dashboards import (
     Board,
     actor_of,
+    choose_range,
     create_dashboard,
     grid_content,
     list_dashboards,
@@ -27,6 +28,20 @@ from data.stores.accounts import User
 from data.views.dashboards import WidgetData, metric_names
 from tests.dashboards_support import doc, new_tenant
 from tests.unit.page_text import text_of
+
+
+def visible_text(component: object) -> str:
+    """The text of a component tree without its hidden parts."""
+    if getattr(component, "hidden", False) or getattr(component, "style", None) == {
+        "display": "none"
+    }:
+        return ""
+    if isinstance(component, list | tuple):
+        return " ".join(visible_text(c) for c in component)
+    children = getattr(component, "children", component)
+    if children is component:
+        return text_of(component)
+    return visible_text(children)
 
 
 @pytest.fixture
@@ -107,7 +122,7 @@ def test_another_users_personal_or_another_tenants_dashboard_is_not_found(
         assert dashboard["title"] not in text_of(body)
     body, _, document, *_ = load(board, viewer, shared["id"], 0)
     assert document["title"] == "Team board" and document["editable"] is False
-    assert "Save" not in text_of(body)  # no edit tools for a reader
+    assert "Save" not in visible_text(body)  # no edit tools shown to a reader
 
 
 def test_load_draws_each_widget_from_history_and_plans_one_socket(
@@ -227,3 +242,41 @@ def test_pure_helpers() -> None:
         "sales.b",
     ]
     assert WidgetData().series == []
+
+
+def test_every_widget_type_draws(
+    board: Board, analyst: User, viewer: User, with_points: str
+) -> None:
+    kinds = ("line", "kpi", "area", "bar", "pie", "heatmap", "table", "notifications")
+    widgets = [
+        {
+            "id": kind,
+            "type": kind,
+            "title": kind,
+            "query": {"metric": [] if kind == "notifications" else ["cpu.usage"], "source": []},
+            "layout": {"x": (i % 2) * 6, "y": (i // 2) * 4, "w": 6, "h": 4},
+        }
+        for i, kind in enumerate(kinds)
+    ]
+    shared = {"title": "Every", "shared": True, "widgets": widgets}
+    made_id = board.store.create(actor_of(analyst), shared).dashboard_id
+    body, _, document, _, _, plan = load(board, viewer, made_id, 0)
+    assert [w["type"] for w in document["widgets"]] == list(kinds)
+    assert {w["type"] for w in plan["widgets"]} == {"line", "kpi", "area", "table", "notifications"}
+    shown = text_of(body)
+    assert "no data yet" not in shown and shown.count("cpu.usage · web-1") == 2  # KPI, table
+
+
+def test_my_own_range_is_kept_for_me_without_copying_the_dashboard(
+    board: Board, analyst: User, viewer: User, with_points: str
+) -> None:
+    shared = made(board, analyst, shared=True)
+    document, cards, _, plan = choose_range(board, viewer, "now-15m", shared)
+    assert document["view"]["time"] == {"start": "now-15m", "end": "now"} and len(cards) == 2
+    again = board.store.get(actor_of(viewer), shared["id"])
+    assert again.version == shared["version"] and again.spec.time.start == "now-6h"
+    assert again.view is not None and again.view.time.start == "now-15m"
+    assert board.store.get(actor_of(analyst), shared["id"]).view is None  # mine only
+    assert choose_range(board, viewer, "now-15m", document) == (no_update,) * 4
+    cleared, *_ = choose_range(board, viewer, "", document)
+    assert cleared["view"] is None
