@@ -15,7 +15,7 @@ from dash import ALL, ClientsideFunction, Dash, Input, Output, State, no_update
 from callbacks.binding import bind, clicked_id, signed_in
 from components import ids
 from components.dashboard_widgets import widget_card
-from components.dashboards import dashboard_body, dashboards_list, missing_dashboard
+from components.dashboards import OWN_RANGE, dashboard_body, dashboards_list, missing_dashboard
 from data.domain.dashboard_edits import grid_places, phone_places
 from data.domain.dashboards import (
     Actor,
@@ -129,7 +129,7 @@ def choose_range(board: Board, user: User, start: str | None, doc: Any) -> tuple
         return (no_update,) * 4
     actor = actor_of(user)
     try:
-        if start:
+        if start != OWN_RANGE:
             view = {**(doc.get("view") or {}), "time": {"start": start, "end": "now"}}
             shown = board.store.save_view(actor, doc["id"], view)
         else:
@@ -143,7 +143,7 @@ def choose_range(board: Board, user: User, start: str | None, doc: Any) -> tuple
 
 def _view_start(doc: dict[str, Any]) -> str:
     view = doc.get("view") or {}
-    return str((view.get("time") or {}).get("start") or "")
+    return str((view.get("time") or {}).get("start") or OWN_RANGE)
 
 
 def load(board: Board, user: User, dashboard_id: str | None, _reloads: Any) -> tuple[Any, ...]:

@@ -15,6 +15,7 @@ from components.explore import explore_page
 from components.layout import not_found
 from components.notifications import notifications_page, unread_label
 from components.overview import overview_page
+from data.domain.dashboards import Actor
 from data.stores.incidents import Incidents
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
@@ -60,8 +61,10 @@ def register(app: Dash, services: Services) -> None:
     def route(pathname: str | None, search: str | None) -> tuple[Any, str, str]:
         user = current_user.user
         unread = incidents.unread(user.tenant_id, user.user_id)
+        actor = Actor(user.tenant_id, user.user_id, user.role)
+        home = services.dashboards.chosen_home(actor) if (pathname or "/") == "/" else None
         return (
-            render_page(pathname, search),
+            dashboard_page(home) if home else render_page(pathname, search),
             f"{user.username} · {user.role} · {user.tenant_id}",
             unread_label(unread),
         )

@@ -19,8 +19,9 @@ from data.stores.dashboard_rows import DashboardSummary
 BREAKPOINTS = {"lg": 768, "xxs": 0}
 COLS = {"lg": 12, "xxs": 1}
 ROW_HEIGHT = 60
+OWN_RANGE = "dashboard"  # the select's value for "no range of my own"
 MY_RANGES = (
-    ("", "Its own range"),
+    (OWN_RANGE, "Its own range"),
     ("now-15m", "Last 15 min"),
     ("now-1h", "Last hour"),
     ("now-6h", "Last 6 hours"),
@@ -164,7 +165,7 @@ def header(doc: dict[str, Any], editable: bool) -> html.Div:
 def range_select(doc: dict[str, Any]) -> dbc.Select:
     """The user's own time range of this dashboard, kept for them (a personal view)."""
     view = doc.get("view") or {}
-    start = (view.get("time") or {}).get("start") or ""
+    start = (view.get("time") or {}).get("start") or OWN_RANGE
     options = [{"label": label, "value": value} for value, label in MY_RANGES]
     if start not in {value for value, _ in MY_RANGES}:
         options.append({"label": start, "value": start})

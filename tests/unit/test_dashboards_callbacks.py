@@ -278,5 +278,18 @@ def test_my_own_range_is_kept_for_me_without_copying_the_dashboard(
     assert again.view is not None and again.view.time.start == "now-15m"
     assert board.store.get(actor_of(analyst), shared["id"]).view is None  # mine only
     assert choose_range(board, viewer, "now-15m", document) == (no_update,) * 4
-    cleared, *_ = choose_range(board, viewer, "", document)
+    cleared, *_ = choose_range(board, viewer, "dashboard", document)
     assert cleared["view"] is None
+
+
+def test_the_chosen_home_is_mine_while_i_still_see_it(
+    board: Board, analyst: User, viewer: User
+) -> None:
+    assert board.store.chosen_home(actor_of(viewer)) is None  # `/` stays the overview
+    shared = made(board, analyst, shared=True)
+    set_home(board, viewer, ids.DASH_HOME, 1, shared)
+    assert board.store.chosen_home(actor_of(viewer)) == shared["id"]
+    assert board.store.chosen_home(actor_of(analyst)) is None
+    unshared = {**board.store.get(actor_of(analyst), shared["id"]).as_dict(), "shared": False}
+    board.store.save(actor_of(analyst), shared["id"], unshared)
+    assert board.store.chosen_home(actor_of(viewer)) is None
