@@ -107,7 +107,7 @@ def test_build_drag_resize_save_and_reload(
 
 
 def line_dashboard(services, owner, shared: bool = False) -> str:  # type: ignore[no-untyped-def]
-    """A dashboard of `owner` with a live line and a KPI of cpu.usage, as the store makes it."""
+    """A dashboard of `owner` with a live line, KPI and table of cpu.usage (made by the store)."""
     widgets = [
         {
             "id": "cpu-line",
@@ -122,6 +122,13 @@ def line_dashboard(services, owner, shared: bool = False) -> str:  # type: ignor
             "title": "CPU now",
             "query": {"metric": [METRIC], "source": [], "agg": "last", "step": "auto"},
             "layout": {"x": 8, "y": 0, "w": 4, "h": 2},
+        },
+        {
+            "id": "cpu-table",
+            "type": "table",
+            "title": "CPU by host",
+            "query": {"metric": [METRIC], "source": [], "agg": "last", "step": "auto"},
+            "layout": {"x": 8, "y": 2, "w": 4, "h": 2},
         },
     ]
     doc = {"title": "Ops", "shared": shared, "time": {"start": "now-1h", "end": "now"}}
@@ -196,6 +203,7 @@ def test_a_live_point_reaches_the_line_widget(
 
     wait_until(lambda: (trace_length(dash_duo, "cpu-line") or 0) == before + 1, 10)
     dash_duo.wait_for_text_to_equal(by_id(ids.DASH_KPI, "cpu-kpi"), "99.5", timeout=10)
+    dash_duo.wait_for_contains_text(by_id(ids.DASH_ROWS, "cpu-table"), "99.5", timeout=10)
 
 
 def test_a_stale_save_offers_reload_or_a_copy(
@@ -207,7 +215,7 @@ def test_a_stale_save_offers_reload_or_a_copy(
     sign_in_as(dash_duo, sign_in, owner)
     open_dashboard(dash_duo, live_server, dashboard_id)
     dash_duo.find_element(f"#{ids.DASH_EDIT}").click()
-    add_widget(dash_duo, "table")
+    add_widget(dash_duo, "pie")
 
     other = services.dashboards.get(actor(owner), dashboard_id).as_dict()
     services.dashboards.save(actor(owner), dashboard_id, {**other, "title": "Ops (theirs)"})
@@ -217,7 +225,7 @@ def test_a_stale_save_offers_reload_or_a_copy(
 
     dash_duo.find_element(f"#{ids.DASH_CONFLICT_COPY}").click()
     wait_until(lambda: dashboard_id not in dash_duo.driver.current_url, 10)
-    dash_duo.wait_for_element(".pulse-dash-table", timeout=15)
+    dash_duo.wait_for_element(".pulse-dash-pie", timeout=15)
     copies = [
         d for d in services.dashboards.list_for(actor(owner)) if d.dashboard_id != dashboard_id
     ]
