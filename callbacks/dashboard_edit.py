@@ -115,6 +115,8 @@ def open_panel(board: Board, user: User, trigger: Any, _clicks: Any, doc: Any) -
         query["agg"],
         query["step"],
         widget["live"],
+        widget.get("phone", {}).get("order"),
+        widget.get("phone", {}).get("hidden", False),
     ]
     latest = board.queries.live.latest(user.tenant_id)
     metrics = sorted({m for m, _ in latest} | set(query["metric"]))

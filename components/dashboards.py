@@ -28,7 +28,17 @@ MY_RANGES = (
     ("now-24h", "Last 24 hours"),
     ("now-7d", "Last 7 days"),
 )
-PANEL_FIELDS = ("title", "type", "metric", "source", "agg", "step", "live")
+PANEL_FIELDS = (
+    "title",
+    "type",
+    "metric",
+    "source",
+    "agg",
+    "step",
+    "live",
+    "phone_order",
+    "phone_hidden",
+)
 
 
 # -- the list -------------------------------------------------------------------------------
@@ -256,6 +266,14 @@ def widget_panel() -> dbc.Offcanvas:
             _field("agg", "Aggregate", dbc.Select(id=fid("agg"), options=list(AGGS))),
             _field("step", "Step (auto, 1m, 1h…)", dbc.Input(id=fid("step"), maxLength=12)),
             dbc.Switch(id=fid("live"), label="Live", value=True, className="mb-2"),
+            _field(
+                "phone_order",
+                "Place on a phone (empty: by its place here)",
+                dbc.Input(id=fid("phone_order"), type="number", min=0, max=49, step=1),
+            ),
+            dbc.Switch(
+                id=fid("phone_hidden"), label="Hide on phones", value=False, className="mb-2"
+            ),
             html.Div(id=ids.DASH_PREVIEW, className="pulse-dash-preview border rounded mb-2"),
             dbc.Button("Apply", id=ids.DASH_PANEL_APPLY, color="primary", className="pulse-touch"),
         ],

@@ -92,7 +92,22 @@ def widget_changes(fields: dict[str, Any]) -> dict[str, Any]:
             "step": fields.get("step") or "auto",
         },
         "live": bool(fields.get("live")),
+        "phone": {
+            "order": _order(fields.get("phone_order")),
+            "hidden": bool(fields.get("phone_hidden")),
+        },
     }
+
+
+def _order(raw: object) -> int | None:
+    """A phone place from the panel's number input: empty is none; a bad one is kept so
+    that the document's check names it."""
+    if raw in (None, ""):
+        return None
+    try:
+        return int(str(raw))
+    except ValueError:
+        return -1
 
 
 def grid_places(doc: dict[str, Any]) -> list[dict[str, Any]]:

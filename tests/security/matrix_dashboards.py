@@ -154,7 +154,11 @@ def page_state(name: str, values: Callable[[dict], dict], trigger: tuple) -> Cal
 
 
 PANEL = list(
-    zip(PANEL_FIELDS, ["t", "line", ["neutral.cpu"], [], "avg", "auto", True], strict=True)
+    zip(
+        PANEL_FIELDS,
+        ["t", "line", ["neutral.cpu"], [], "avg", "auto", True, None, False],
+        strict=True,
+    )
 )
 EDIT = page_state(
     "callbacks.dashboard_edit.edit",

@@ -172,7 +172,7 @@ def test_a_panel_edit_previews_and_applies_or_says_why_not(
     is_open, widget_id, values, metrics, _ = open_panel(board, analyst, trigger, [1], start)
     assert is_open and widget_id == "orders" and values[2] == ["sales.orders"]
     assert {"cpu.usage", "sales.orders"} <= set(metrics)
-    fields = ["Busy", "bar", ["cpu.usage"], [], "max", "1m", False]
+    fields = ["Busy", "bar", ["cpu.usage"], [], "max", "1m", False, 1, True]
     shown = preview(board, analyst, fields, start, "orders")
     assert shown.id == {"type": ids.DASH_FIG, "index": "preview-orders"}
     applied = edit(
@@ -183,7 +183,8 @@ def test_a_panel_edit_previews_and_applies_or_says_why_not(
     )
     widget = applied[0]["widgets"][0]
     assert (widget["title"], widget["type"], widget["live"]) == ("Busy", "bar", False)
-    bad = ["Busy", "bar", ["cpu.usage"], [], "max", "soon", False]
+    assert widget["phone"] == {"order": 1, "hidden": True}
+    bad = ["Busy", "bar", ["cpu.usage"], [], "max", "soon", False, None, False]
     assert "step" in str(preview(board, analyst, bad, start, "orders"))
     refused = edit(
         board, analyst, ids.DASH_PANEL_APPLY, *edit_args(start, panel_widget="orders", fields=bad)
