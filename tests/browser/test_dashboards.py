@@ -230,3 +230,26 @@ def test_a_stale_save_offers_reload_or_a_copy(
         d for d in services.dashboards.list_for(actor(owner)) if d.dashboard_id != dashboard_id
     ]
     assert [c.title for c in copies] == ["Ops"]
+
+
+def test_the_side_panel_previews_and_applies_and_undo_takes_it_back(
+    dash_duo, live_server: LiveServer, with_data, make_user, sign_in
+) -> None:
+    owner = make_user(with_data, "analyst")
+    dashboard_id = line_dashboard(live_server.services, owner)
+    sign_in_as(dash_duo, sign_in, owner)
+    open_dashboard(dash_duo, live_server, dashboard_id)
+    dash_duo.find_element(f"#{ids.DASH_EDIT}").click()
+    dash_duo.find_element(by_id(ids.DASH_CONFIGURE, "cpu-line")).click()
+    dash_duo.wait_for_element(f"#{ids.DASH_PREVIEW} .js-plotly-plot", timeout=10)
+    title = dash_duo.find_element(by_id(ids.DASH_FIELD, "title"))
+    title.clear()
+    title.send_keys("CPU, renamed")
+    dash_duo.find_element(f"#{ids.DASH_PANEL_APPLY}").click()
+    card = "#w-cpu-line .pulse-dash-head"
+    dash_duo.wait_for_contains_text(card, "CPU, renamed", timeout=10)
+    wait_until(lambda: not dash_duo.find_elements(".offcanvas.show"), 10)
+    wait_until(lambda: not dash_duo.find_elements(".offcanvas-backdrop"), 10)
+    dash_duo.find_element(f"#{ids.DASH_UNDO_BUTTON}").click()
+    wait_until(lambda: "renamed" not in dash_duo.find_element(card).text, 10)
+    assert dash_duo.find_element(card).text.startswith("CPU")
