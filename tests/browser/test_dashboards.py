@@ -214,22 +214,26 @@ def test_a_stale_save_offers_reload_or_a_copy(
     dashboard_id = line_dashboard(services, owner)
     sign_in_as(dash_duo, sign_in, owner)
     open_dashboard(dash_duo, live_server, dashboard_id)
-    dash_duo.find_element(f"#{ids.DASH_EDIT}").click()
-    add_widget(dash_duo, "pie")
+    for theirs in ("Ops (theirs)", "Ops (third)"):
+        dash_duo.find_element(f"#{ids.DASH_EDIT}").click()
+        add_widget(dash_duo, "pie")
+        other = services.dashboards.get(actor(owner), dashboard_id).as_dict()
+        services.dashboards.save(actor(owner), dashboard_id, {**other, "title": theirs})
+        dash_duo.find_element(f"#{ids.DASH_SAVE}").click()
+        dash_duo.wait_for_element(f"#{ids.DASH_CONFLICT} #{ids.DASH_RELOAD}", timeout=10)
+        assert services.dashboards.get(actor(owner), dashboard_id).spec.title == theirs
+        if theirs == "Ops (theirs)":  # take theirs: the page shows the saved version
+            dash_duo.find_element(f"#{ids.DASH_RELOAD}").click()
+            dash_duo.wait_for_text_to_equal(f"#{ids.DASH_TITLE}", theirs, timeout=10)
+            assert not dash_duo.find_elements(".pulse-dash-pie")
 
-    other = services.dashboards.get(actor(owner), dashboard_id).as_dict()
-    services.dashboards.save(actor(owner), dashboard_id, {**other, "title": "Ops (theirs)"})
-    dash_duo.find_element(f"#{ids.DASH_SAVE}").click()
-    dash_duo.wait_for_element(f"#{ids.DASH_CONFLICT} #{ids.DASH_RELOAD}", timeout=10)
-    assert services.dashboards.get(actor(owner), dashboard_id).spec.title == "Ops (theirs)"
-
-    dash_duo.find_element(f"#{ids.DASH_CONFLICT_COPY}").click()
+    dash_duo.find_element(f"#{ids.DASH_CONFLICT_COPY}").click()  # keep mine, as a copy
     wait_until(lambda: dashboard_id not in dash_duo.driver.current_url, 10)
     dash_duo.wait_for_element(".pulse-dash-pie", timeout=15)
     copies = [
         d for d in services.dashboards.list_for(actor(owner)) if d.dashboard_id != dashboard_id
     ]
-    assert [c.title for c in copies] == ["Ops"]
+    assert [c.title for c in copies] == ["Ops (theirs)"]
 
 
 def test_the_side_panel_previews_and_applies_and_undo_takes_it_back(
