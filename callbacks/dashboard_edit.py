@@ -8,12 +8,13 @@ while it shows the 12-column layout ("lg"): on a phone it reports the one-column
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks.binding import bind, clicked_id, signed_in
+from callbacks.dashboard_draw import Board, actor_of, draw
 from components import ids
 from components.dashboard_widgets import widget_body
 from components.dashboards import PANEL_FIELDS
@@ -30,9 +31,6 @@ from data.domain.dashboards import parse_dashboard
 from data.domain.errors import Conflict, Forbidden, Invalid, NotFound, QuotaExceeded
 from data.stores.accounts import User
 from data.views.dashboards import WidgetData, widget_data
-
-if TYPE_CHECKING:  # annotations only
-    from callbacks.dashboards import Board
 
 WIDE = "lg"  # the grid's breakpoint whose positions are the saved ones
 NOTHING = (no_update,) * 7
@@ -76,17 +74,14 @@ def edit(
 ) -> tuple[Any, ...]:
     """One edit of the page's document: (document, undo stack, grid cards, grid layouts,
     live plan, status, panel open)."""
-    from callbacks.dashboards import draw
-
-    *_, layout, breakpoint, doc, undo, panel_widget, field_values = values
-    if trigger is None or not doc:
+    *_, layout, breakpoint, held, undo, panel_widget, field_values = values
+    if trigger is None or not held:
         return NOTHING
-    if breakpoint == WIDE:
-        doc = with_grid_layout(doc, layout)
+    doc = with_grid_layout(held, layout) if breakpoint == WIDE else held
     if trigger == ids.DASH_GRID:
-        if breakpoint != WIDE or doc == values[-4]:
+        if doc is held:  # nothing moved, or a phone's one-column layout
             return NOTHING
-        return (doc, push_undo(undo, values[-4]), *(no_update,) * 5)
+        return (doc, push_undo(undo, held), *(no_update,) * 5)
     fields = {**dict(zip(PANEL_FIELDS, field_values or [], strict=False)), "_widget": panel_widget}
     try:
         new, stack = changed_doc(board, user, trigger, doc, undo, fields)
@@ -149,8 +144,6 @@ def preview(board: Board, user: User, field_values: Any, doc: Any, widget_id: An
 def save(board: Board, user: User, trigger: Any, *values: Any) -> tuple[Any, ...]:
     """Save (with the loaded version) or save as a copy: (document, status, conflict shown,
     the path to open)."""
-    from callbacks.dashboards import actor_of
-
     *_, doc, layout, breakpoint, title, shared = values
     if trigger is None or not doc:
         return (no_update,) * 4

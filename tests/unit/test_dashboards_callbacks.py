@@ -10,13 +10,11 @@ import pytest
 from dash import no_update
 
 from app.services import Services
+from callbacks.dashboard_draw import Board, actor_of, grid_content
 from callbacks.dashboard_edit import edit, open_panel, preview, save
 from callbacks.dashboards import (
-    Board,
-    actor_of,
     choose_range,
     create_dashboard,
-    grid_content,
     list_dashboards,
     load,
     set_home,
