@@ -74,9 +74,18 @@ def build_asgi(services: Services, web: bool = True, stream: bool = True) -> Pul
                 await stack.enter_async_context(gateway.running())
             yield
 
-    starlette = Starlette(routes=routes, lifespan=lifespan)
+    starlette = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
     starlette.state.gateway = gateway
     return PulseASGI(starlette, gateway)
+
+
+async def _not_found(request: Request, _: Exception) -> Response:
+    """A path no route matches even before Flask sees it (Starlette's catch-all takes no
+    newline): under /api/ the contract's JSON 404, elsewhere a plain one."""
+    if not request.url.path.startswith("/api/"):
+        return Response("Not Found", status_code=404, media_type="text/plain")
+    body = {"error": {"code": "not_found", "message": "no such API route", "details": []}}
+    return JSONResponse(body, status_code=404)
 
 
 async def _healthz(_: Request) -> JSONResponse:

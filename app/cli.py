@@ -79,7 +79,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     key = sub.add_parser("create-api-key", help="create an API key and print it once")
     key.add_argument("--tenant", required=True)
     key.add_argument("--name", required=True)
-    key.add_argument("--scope", required=True, choices=("ingest", "read"))
+    key.add_argument("--scope", required=True, choices=("ingest", "read", "embed"))
     args = parser.parse_args(argv)
     args.command = args.command or "all"
     return args

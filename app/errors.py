@@ -31,19 +31,26 @@ class ApiError(Exception):
     """A refusal with its HTTP status, machine code, message and optional details."""
 
     def __init__(
-        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or []
+        self.headers = headers or {}
 
     def response(self) -> Response:
         """The JSON answer for this error."""
         body = {"error": {"code": self.code, "message": self.message, "details": self.details}}
         resp = jsonify(body)
         resp.status_code = self.status
+        resp.headers.update(self.headers)
         if self.status == 503:  # a store is away: say when a retry makes sense
             resp.headers["Retry-After"] = str(RETRY_AFTER_S)
         return resp
@@ -109,7 +116,11 @@ def init_app(server: Flask) -> None:
             limit = request.max_content_length
             return ApiError(413, "body_too_large", f"the body is over {limit} bytes").response()
         code = (err.name or "error").lower().replace(" ", "_")
-        return ApiError(err.code or 500, code, err.description or err.name).response()
+        allowed = getattr(err, "valid_methods", None)  # a 405 names what the route takes
+        headers = {"Allow": ", ".join(allowed)} if allowed else None
+        return ApiError(
+            err.code or 500, code, err.description or err.name, headers=headers
+        ).response()
 
     @server.errorhandler(Exception)
     def _unexpected(err: Exception) -> Any:

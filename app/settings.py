@@ -28,7 +28,9 @@ class Settings(BaseSettings):
         ge=1,
         description="processes serving pages, /api and /ws (each fans out to its own sockets)",
     )
-    embed_allowed_origins: str = Field("", description="space-separated origins for /embed and /ws")
+    embed_allowed_origins: str = Field(
+        "", description="space-separated origins that may frame /embed and open /ws"
+    )
     demo_data: bool | None = Field(
         None, description="start the demo sources; default: when embedded"
     )

@@ -10,6 +10,8 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
+from data.domain.embeds import SeriesScope
+
 TOKEN_SALT = "pulse.stream-token"
 SESSION_ID = "pulse_sid"  # the key of the session id in the Flask session
 
@@ -25,6 +27,15 @@ class StreamGrant:
     # the sign-in session it came from (a cookie, or a token fetched with one): signing out
     # of that session ends the socket too
     session_id: str | None = None
+    # an embed token's socket (app/stream/embeds.py): its jti, and the only series it gets
+    embed_jti: str | None = None
+    embed_scopes: tuple[SeriesScope, ...] = ()
+
+    def allows(self, metric: str, source: str) -> bool:
+        """Whether the grant may receive this series: any, except for an embed's socket."""
+        if self.embed_jti is None:
+            return True
+        return any(scope.allows(metric, source) for scope in self.embed_scopes)
 
 
 def _signer_on(clock: Callable[[], float]) -> type[TimestampSigner]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Rule
 
 from app.api.alerts import bp as alerts_bp
 from app.api.data import bp as data_bp
+from app.api.embed_tokens import bp as embed_tokens_bp
 from app.api.export import bp as export_bp
 from app.api.ingest import bp as ingest_bp
 from app.api.pipeline import bp as pipeline_bp
@@ -20,6 +22,7 @@ bp.register_blueprint(export_bp)  # /api/export
 bp.register_blueprint(pipeline_bp)
 bp.register_blueprint(sources_bp)  # /api/sources…
 bp.register_blueprint(alerts_bp)  # /api/alerts…, /api/incidents…, /api/notifications…
+bp.register_blueprint(embed_tokens_bp)  # /api/embed-tokens…
 
 
 def init_app(server: Flask) -> None:
@@ -28,20 +31,39 @@ def init_app(server: Flask) -> None:
     server.before_request(_api_routes_only)
 
 
-def _api_routes_only() -> None:
-    """Under /api/, answer a JSON 404 rather than Dash's page catch-all serving HTML."""
+def _api_routes_only() -> Response | None:
+    """Under /api/, answer for the API's own routes only: a JSON 404 rather than Dash's page
+    catch-all serving HTML, a JSON 405 naming the methods in `Allow`, and OPTIONS with the
+    API's methods (Flask's own would count the page catch-all's GET)."""
+    if not request.path.startswith("/api/"):
+        return None
     rule = request.url_rule
-    if not request.path.startswith("/api/") or (rule and rule.rule.startswith("/api/")):
-        return
+    ours = rule is not None and rule.rule.startswith("/api/")
+    if ours and not rule.arguments and request.method != "OPTIONS":  # type: ignore[union-attr]
+        return None  # a literal path: the route is exactly the one asked for
+    allowed = api_methods(request.path)
+    if request.method == "OPTIONS" and allowed:
+        return Response(status=204, headers={"Allow": ", ".join([*allowed, "OPTIONS"])})
+    if ours and request.method in allowed:
+        return None
+    if allowed:
+        message = f"{request.path} takes {', '.join(m for m in allowed if m != 'HEAD')}"
+        raise ApiError(405, "method_not_allowed", message, headers={"Allow": ", ".join(allowed)})
+    raise ApiError(404, "not_found", f"no API route {request.method} {request.path}")
+
+
+def api_methods(path: str) -> list[str]:
+    """The methods the API's routes take at `path`. A literal route owns its path: at
+    /api/alerts/preview only its POST, not the GET of /api/alerts/<rule_id>."""
     adapter = current_app.url_map.bind("localhost")
-    allowed = []
+    found: dict[str, Rule] = {}
     for method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
         try:
-            endpoint, _ = adapter.match(request.path, method=method)
+            rule, _ = adapter.match(path, method=method, return_rule=True)
         except HTTPException:
             continue
-        if str(endpoint).startswith("api."):
-            allowed.append(method)
-    if allowed:
-        raise ApiError(405, "method_not_allowed", f"{request.path} takes {', '.join(allowed)}")
-    raise ApiError(404, "not_found", f"no API route {request.method} {request.path}")
+        if str(rule.endpoint).startswith("api."):
+            found[method] = rule
+    literal = [method for method, rule in found.items() if not rule.arguments]
+    methods = literal or list(found)
+    return [*methods, "HEAD"] if "GET" in methods else methods

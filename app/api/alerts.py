@@ -16,11 +16,32 @@ from datetime import datetime
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.bodies import json_body
+from app.api.definitions import (
+    MAX_INCIDENTS,
+    MAX_NOTIFICATIONS,
+    MAX_OFFSET,
+    MAX_SILENCE_S,
+    PREVIEW_DAYS,
+    AllRead,
+    Incident,
+    IncidentList,
+    IncidentsParams,
+    NotificationRead,
+    Notifications,
+    NotificationsParams,
+    PreviewAnswer,
+    Rule,
+    RulePreview,
+    Rules,
+    Silence,
+)
+from app.api.document import Body, Operation, documented
 from app.errors import ApiError
 from app.outbound import outbound_policy
 from app.web.auth import Principal, principal, services
 from data.domain.data_query import parse_time_ms
 from data.domain.errors import Invalid, NotFound
+from data.domain.rule_spec import RuleSpec
 from data.domain.timefmt import to_datetime
 from data.stores.alert_rules import AlertRules
 from data.stores.incidents import SEVERITY_RANK, Incidents
@@ -28,8 +49,8 @@ from data.stores.rule_preview import preview
 from data.stores.schema import is_uuid
 
 bp = Blueprint("alerts", __name__)
-PREVIEW_DAYS = 7
-MAX_SILENCE_MS = 366 * 86_400_000
+MAX_SILENCE_MS = MAX_SILENCE_S * 1000
+RULE_VIEWS = ("get_rule", "update_rule", "silence_rule", "delete_rule")  # of a rule's id
 
 
 def _rules() -> AlertRules:
@@ -83,6 +104,7 @@ def _time_arg(name: str, now_ms: int) -> datetime | None:
 
 
 @bp.get("/alerts")
+@documented(Operation({200: Rules}))
 def list_rules() -> Response:
     """The tenant's rules, by name."""
     who = principal(scope="read")
@@ -91,6 +113,14 @@ def list_rules() -> Response:
 
 
 @bp.post("/alerts")
+@documented(
+    Operation(
+        {201: Rule},
+        body=RuleSpec,
+        refusals=(409,),
+        links={f"api.alerts.{view}": "rule_id" for view in RULE_VIEWS},
+    )
+)
 def create_rule() -> tuple[Response, int]:
     """Add a rule (analysts, admins); it is evaluated from the next batch on."""
     who = principal(role="analyst")
@@ -99,6 +129,7 @@ def create_rule() -> tuple[Response, int]:
 
 
 @bp.post("/alerts/preview")
+@documented(Operation({200: PreviewAnswer}, body=Body(RulePreview, ("name",))))
 def preview_rule() -> Response:
     """Replay a rule definition over the last 7 days of the 1-minute rollup: when it would
     have fired and resolved, per series (analysts, admins)."""
@@ -112,7 +143,9 @@ def preview_rule() -> Response:
 
 
 @bp.get("/alerts/<rule_id>")
+@documented(Operation({200: Rule}, refusals=(404,)))
 def get_rule(rule_id: str) -> Response:
+    """One rule."""
     who = principal(scope="read")
     rule = _rules().get(who.tenant_id, rule_id)
     if rule is None:
@@ -121,6 +154,7 @@ def get_rule(rule_id: str) -> Response:
 
 
 @bp.put("/alerts/<rule_id>")
+@documented(Operation({200: Rule}, body=Body(RuleSpec, "all", "RuleChange"), refusals=(404,)))
 def update_rule(rule_id: str) -> Response:
     """Change a rule; fields left out keep their value (analysts, admins)."""
     who = principal(role="analyst")
@@ -131,6 +165,7 @@ def update_rule(rule_id: str) -> Response:
 
 
 @bp.delete("/alerts/<rule_id>")
+@documented(Operation({204: None}, refusals=(404,)))
 def delete_rule(rule_id: str) -> tuple[str, int]:
     """Remove a rule with its incidents (analysts, admins)."""
     who = principal(role="analyst")
@@ -140,6 +175,7 @@ def delete_rule(rule_id: str) -> tuple[str, int]:
 
 
 @bp.post("/alerts/<rule_id>/silence")
+@documented(Operation({200: Rule}, body=Silence, refusals=(404,)))
 def silence_rule(rule_id: str) -> Response:
     """Silence a rule until `until` (RFC 3339, epoch seconds or now+2h), or for `for_s`
     seconds; `{"until": null}` lifts it (analysts, admins)."""
@@ -180,27 +216,28 @@ def silence_rule(rule_id: str) -> Response:
 
 
 @bp.get("/incidents")
+@documented(Operation({200: IncidentList}, query=IncidentsParams))
 def list_incidents() -> Response:
     """The tenant's incidents, newest first, with their webhook/e-mail deliveries."""
     who = principal(scope="read")
     state = request.args.get("state")
     if state not in (None, "firing", "resolved"):
         raise _bad_arg("state", "must be firing or resolved")
+    limit = _int_arg("limit", 50, 1, MAX_INCIDENTS)
+    offset = _int_arg("offset", 0, 0, MAX_OFFSET)
     rule_id = request.args.get("rule_id")
-    if rule_id is not None and not is_uuid(rule_id):
+    if rule_id is not None and not is_uuid(rule_id):  # checked first: a bad page is a 422
         return jsonify({"incidents": []})
     found = _incidents().find(
-        who.tenant_id,
-        rule_id=rule_id,
-        state=state,
-        limit=_int_arg("limit", 50, 1, 500),
-        offset=_int_arg("offset", 0, 0, 1_000_000),
+        who.tenant_id, rule_id=rule_id, state=state, limit=limit, offset=offset
     )
     return jsonify({"incidents": found})
 
 
 @bp.get("/incidents/<incident_id>")
+@documented(Operation({200: Incident}, refusals=(404,)))
 def get_incident(incident_id: str) -> Response:
+    """One incident with its deliveries."""
     who = principal(scope="read")
     found = _incidents().get(who.tenant_id, incident_id) if is_uuid(incident_id) else None
     if found is None:
@@ -209,6 +246,7 @@ def get_incident(incident_id: str) -> Response:
 
 
 @bp.post("/incidents/<incident_id>/ack")
+@documented(Operation({200: Incident}, refusals=(404,)))
 def acknowledge_incident(incident_id: str) -> Response:
     """Acknowledge an incident (any signed-in user of the tenant; the first one stands)."""
     who = principal()
@@ -232,6 +270,7 @@ def _recipient() -> tuple[str, str]:
 
 
 @bp.get("/notifications")
+@documented(Operation({200: Notifications}, query=NotificationsParams))
 def list_notifications() -> Response:
     """The caller's notifications: unread first, then newest; filters `unread=1`,
     `severity` (that level and above), `since`/`until`; paging `limit`/`offset`."""
@@ -248,13 +287,14 @@ def list_notifications() -> Response:
         severity=severity,
         since=_time_arg("since", now_ms),
         until=_time_arg("until", now_ms),
-        limit=_int_arg("limit", 50, 1, 200),
-        offset=_int_arg("offset", 0, 0, 1_000_000),
+        limit=_int_arg("limit", 50, 1, MAX_NOTIFICATIONS),
+        offset=_int_arg("offset", 0, 0, MAX_OFFSET),
     )
     return jsonify({"notifications": page, "total": total, "unread": unread_count})
 
 
 @bp.post("/notifications/<notification_id>/read")
+@documented(Operation({200: NotificationRead}, refusals=(404,)))
 def read_notification(notification_id: str) -> Response:
     """Mark one of the caller's notifications read."""
     tenant_id, user_id = _recipient()
@@ -270,6 +310,7 @@ def read_notification(notification_id: str) -> Response:
 
 
 @bp.post("/notifications/read-all")
+@documented(Operation({200: AllRead}))
 def read_all_notifications() -> Response:
     """Mark every notification of the caller read."""
     tenant_id, user_id = _recipient()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
+from app.api.document import Operation, documented
+from app.api.schemas import DataAnswer, DataParams
 from app.web.auth import principal, services
 from data.domain.data_query import parse_query
 from data.stores.queries import DataQueries
@@ -12,6 +14,7 @@ bp = Blueprint("data", __name__)  # nested under /api by app.api.ingest
 
 
 @bp.get("/data")
+@documented(Operation({200: DataAnswer}, query=DataParams))
 def data() -> Response:
     """Bucketed series of the tenant's metrics over a range; any role, or a `read` key.
 

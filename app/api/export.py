@@ -11,15 +11,25 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request, stream_with_context
 
+from app.api.document import File, Operation, documented
+from app.api.schemas import ExportParams
 from app.web.auth import principal, services
 from data.domain.data_query import QueryError, parse_query
 from data.views import export, export_xlsx
 
 bp = Blueprint("export", __name__)  # nested under /api by app.api.ingest
 FORMATS = ("csv", "xlsx")
+FILE = File(
+    {
+        export.MIMETYPES["csv"]: {"schema": {"type": "string"}},
+        export.MIMETYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+    },
+    "the file, as an attachment (CSV streamed)",
+)
 
 
 @bp.get("/export")
+@documented(Operation({200: FILE}, query=ExportParams))
 def export_file() -> Response:
     """The file of the query for the caller's tenant; another tenant's metric exports no
     rows, exactly as /api/data answers no series for it."""

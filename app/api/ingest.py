@@ -6,10 +6,21 @@ import logging
 import re
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, session
+from flask import Blueprint, Response, current_app, jsonify, request, session
 from redis.exceptions import RedisError
 
-from app.api.openapi import openapi_document
+from app.api.document import Body, Operation, documented, openapi_document
+from app.api.schemas import (
+    Accepted,
+    DeadLetterList,
+    IngestBody,
+    MetricsAnswer,
+    OpenApiDocument,
+    Replayed,
+    StreamToken,
+    Updates,
+    UpdatesParams,
+)
 from app.errors import ApiError
 from app.metrics import POINTS_ACCEPTED, POINTS_REFUSED
 from app.tokens import SESSION_ID, StreamTokens
@@ -22,6 +33,17 @@ log = logging.getLogger(__name__)
 bp = Blueprint("ingest", __name__)  # nested under /api by app/api/__init__.py
 DEAD_ID_RE = re.compile(r"\d{1,20}-\d{1,20}")
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+# /api/updates is served by Starlette on the event loop (app/stream/updates.py), outside
+# Flask: described here, where the document is served.
+UPDATES = Operation(
+    {200: Updates},
+    query=UpdatesParams,
+    doc="""Long-poll fallback of /ws: points after `cursor`, waiting up to 25 s for some.
+
+    Without `cursor` it answers at once with the current one. A cursor older than the resume
+    window answers `reset: true` and the current cursor: reload from /api/data, then poll on
+    from it. Session cookie of any role, or a key of scope read.""",
+)
 
 
 def _read_body_capped() -> bytes:
@@ -36,6 +58,7 @@ def _read_body_capped() -> bytes:
 
 
 @bp.post("/ingest")
+@documented(Operation({202: Accepted}, body=Body(IngestBody, ndjson=True)))
 def ingest() -> tuple[Response, int]:
     """Validate points and queue them durably, all or none."""
     who = principal(scope="ingest", role="analyst")
@@ -69,6 +92,7 @@ def ingest() -> tuple[Response, int]:
 
 
 @bp.get("/metrics")
+@documented(Operation({200: MetricsAnswer}))
 def metrics() -> Response:
     """The tenant's metrics with their sources and latest values."""
     who = principal(scope="read")
@@ -94,6 +118,7 @@ def metrics() -> Response:
 
 
 @bp.get("/stream-token")
+@documented(Operation({200: StreamToken}))
 def stream_token() -> Response:
     """A short-lived signed token that opens /ws for the caller's tenant."""
     who = principal(scope="read")
@@ -111,6 +136,7 @@ def stream_token() -> Response:
 
 
 @bp.get("/dead-letters")
+@documented(Operation({200: DeadLetterList}))
 def dead_letters() -> Response:
     """The tenant's ingest entries that could not be stored, newest first (admins)."""
     who = principal(role="admin")
@@ -119,6 +145,7 @@ def dead_letters() -> Response:
 
 
 @bp.post("/dead-letters/<dead_id>/replay")
+@documented(Operation({202: Replayed}, refusals=(404,)))
 def replay_dead_letter(dead_id: str) -> tuple[Response, int]:
     """Put a dead letter back into the ingest stream (admins)."""
     who = principal(role="admin")
@@ -130,8 +157,9 @@ def replay_dead_letter(dead_id: str) -> tuple[Response, int]:
 
 
 @bp.get("/openapi.json")
+@documented(Operation({200: OpenApiDocument}))
 def openapi() -> Response:
     """The OpenAPI 3 document of every /api route, for any signed-in user or key: the
     contract answers 401 on every /api route without credentials."""
     principal(scope=ANY_SCOPE)
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(current_app, {("/api/updates", "get"): UPDATES}))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
+from app.api.document import Operation, documented
+from app.api.schemas import DEFAULT_MINUTES, MAX_MINUTES, AccountingAnswer, AccountingParams
 from app.errors import ApiError
 from app.web.auth import principal, services
 from data.domain.timefmt import iso_ms
@@ -12,8 +14,6 @@ from data.stores.accounting import Accounting, last_reconcile, totals
 
 # Nested under the /api blueprint (app/api/__init__.py), so its endpoints are "api.pipeline.*".
 bp = Blueprint("pipeline", __name__, url_prefix="/pipeline")
-DEFAULT_MINUTES = 60
-MAX_MINUTES = 1_440
 
 
 def _minutes_param() -> int:
@@ -29,6 +29,7 @@ def _minutes_param() -> int:
 
 
 @bp.get("/accounting")
+@documented(Operation({200: AccountingAnswer}, query=AccountingParams))
 def accounting() -> Response:
     """The tenant's books for each of the last `minutes` minutes, their totals, the ingest
     stream's lag and the last reconcile result (admins)."""

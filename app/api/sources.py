@@ -12,12 +12,17 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from app.api.bodies import json_body
+from app.api.definitions import Source as SourceAnswer
+from app.api.definitions import SourceChange, SourceDefinition, Sources
+from app.api.document import Body, Operation, documented
 from app.outbound import outbound_policy
 from app.web.auth import Principal, principal, services
 from data.domain.errors import NotFound
 from data.stores.sources import Source, SourceStore
 
 bp = Blueprint("sources", __name__, url_prefix="/sources")
+SOURCE_VIEWS = ("get_source", "update_source", "delete_source")  # of a source's id
+CHANGE = Body(SourceChange, optional="all", name="SourceChange")  # fields left out are kept
 
 
 def _admin() -> tuple[Principal, SourceStore]:
@@ -38,6 +43,7 @@ def _found(source: Source | None) -> Source:
 
 
 @bp.get("")
+@documented(Operation({200: Sources}))
 def list_sources() -> Response:
     """The tenant's sources with their health, by name."""
     who, store = _admin()
@@ -45,6 +51,14 @@ def list_sources() -> Response:
 
 
 @bp.post("")
+@documented(
+    Operation(
+        {201: SourceAnswer},
+        body=SourceDefinition,
+        refusals=(409,),
+        links={f"api.sources.{view}": "source_id" for view in SOURCE_VIEWS},
+    )
+)
 def create_source() -> tuple[Response, int]:
     """Add a source; the worker starts polling it within seconds."""
     who, store = _admin()
@@ -53,6 +67,7 @@ def create_source() -> tuple[Response, int]:
 
 
 @bp.get("/<source_id>")
+@documented(Operation({200: SourceAnswer}, refusals=(404,)))
 def get_source(source_id: str) -> Response:
     """One source with its health and state."""
     who, store = _admin()
@@ -60,6 +75,7 @@ def get_source(source_id: str) -> Response:
 
 
 @bp.put("/<source_id>")
+@documented(Operation({200: SourceAnswer}, body=CHANGE, refusals=(404, 409)))
 def update_source(source_id: str) -> Response:
     """Change a source; fields left out keep their value."""
     who, store = _admin()
@@ -68,6 +84,7 @@ def update_source(source_id: str) -> Response:
 
 
 @bp.delete("/<source_id>")
+@documented(Operation({204: None}, refusals=(404,)))
 def delete_source(source_id: str) -> tuple[str, int]:
     """Remove a source; the worker stops polling it within seconds."""
     who, store = _admin()

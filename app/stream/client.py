@@ -81,16 +81,20 @@ class Client:
         self._source_matcher = compile_patterns(self.sources)
 
     @property
-    def signature(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """Clients with equal signatures receive identical frames."""
-        return self.metrics, self.sources
+    def signature(self) -> tuple[Any, ...]:
+        """Clients with equal signatures receive identical frames (an embed's socket gets
+        only its resource's series: its scopes are part of it)."""
+        return self.metrics, self.sources, self.grant.embed_scopes
 
     def wants(self, point: dict[str, Any]) -> bool:
         """Whether the point matches this client's subscriptions."""
         if self._metric_matcher is None or self._source_matcher is None:
             return False
-        return self._metric_matcher.matches(point["metric"]) and self._source_matcher.matches(
-            point["source"]
+        metric, source = point["metric"], point["source"]
+        return (
+            self._metric_matcher.matches(metric)
+            and self._source_matcher.matches(source)
+            and self.grant.allows(metric, source)
         )
 
     @property

@@ -20,6 +20,14 @@ from app.metrics import WS_CLIENTS
 from app.services import Services
 from app.settings import Settings
 from app.stream.client import OVERFLOW_REASON, Client
+from app.stream.embeds import (
+    EXPIRED_REASON,
+    REVOKED_REASON,
+    embed_grant,
+    embed_store,
+    revoked_jtis,
+    subscription_allowed,
+)
 from app.stream.fastwrite import FastWriter, direct_writes_enabled
 from app.stream.hub import Hub
 from app.stream.pipelined import PipelinedCommands
@@ -32,6 +40,7 @@ from app.stream.protocol import (
     parse_client_message,
 )
 from app.tokens import SessionCookies, StreamGrant, StreamTokens
+from data.stores.embed_tokens import EmbedTokens
 from data.stores.sessions import session_key
 
 log = logging.getLogger(__name__)
@@ -94,6 +103,7 @@ class Gateway:
     tokens: StreamTokens
     cookies: SessionCookies
     direct_writes: bool = False  # the pinned fast path for live frames (app/stream/fastwrite.py)
+    embeds: EmbedTokens | None = None  # `?token=` may be an embed token (app/stream/embeds.py)
 
     @classmethod
     def build(cls, services: Services) -> Gateway:
@@ -107,6 +117,7 @@ class Gateway:
             StreamTokens(secret, settings.stream_token_ttl_s, clock=services.clock),
             SessionCookies(secret),
             direct_writes=direct_writes_enabled(),
+            embeds=embed_store(services),
         )
 
     @contextlib.asynccontextmanager
@@ -132,6 +143,10 @@ class Gateway:
             await asyncio.sleep(1.0)
             now = time.monotonic()
             await self.hub.drop_slow()
+            try:
+                await self.recheck_embeds()
+            except Exception:  # Redis away: the hub reconnects; the next second tries again
+                log.exception("could not re-check the embeds' tokens")
             if now - last_ping >= PING_EVERY_S:
                 self.hub.ping_all()
                 last_ping = now
@@ -168,8 +183,35 @@ class Gateway:
                 if grant.key_id not in keys:
                     keys[grant.key_id] = await asyncio.to_thread(accounts.is_key_live, grant.key_id)
                 ok = keys[grant.key_id]
+            if ok and grant.embed_jti:
+                ok = await self._embed_live(grant, keys)
             if not ok:
                 self.hub.disconnect(client, CLOSE_UNAUTHENTICATED, "credentials expired or revoked")
+
+    async def _embed_live(self, grant: StreamGrant, seen: dict[str, bool]) -> bool:
+        """PostgreSQL's word on an embed token, in case Redis lost its revocation."""
+        jti = grant.embed_jti
+        if jti is None or self.embeds is None:
+            return jti is None
+        if jti not in seen:
+            seen[jti] = await asyncio.to_thread(self.embeds.is_live, jti, grant.tenant_id)
+        return seen[jti]
+
+    async def recheck_embeds(self) -> None:
+        """Close, within a second, the sockets of embed tokens revoked or expired."""
+        embedded = [c for c in self.hub.all_clients() if c.grant.embed_jti]
+        if not embedded:
+            return
+        prefix = self.services.settings.redis_prefix
+        revoked = await revoked_jtis(
+            self.hub.redis, prefix, (c.grant.embed_jti or "" for c in embedded)
+        )
+        now = self.services.clock()
+        for client in embedded:
+            if client.grant.embed_jti in revoked:
+                self.hub.disconnect(client, CLOSE_UNAUTHENTICATED, REVOKED_REASON)
+            elif client.grant.expires_at is not None and client.grant.expires_at <= now:
+                self.hub.disconnect(client, CLOSE_UNAUTHENTICATED, EXPIRED_REASON)
 
     def origin_allowed(self, ws: WebSocket) -> bool:
         """Same origin as the page, or one of EMBED_ALLOWED_ORIGINS; no Origin = not a browser."""
@@ -184,7 +226,10 @@ class Gateway:
         """The grant of a `?token=` or of the session cookie; None when neither is valid."""
         token = ws.query_params.get("token")
         if token:
-            return self.tokens.verify(token)
+            grant = self.tokens.verify(token)
+            if grant is None and self.embeds is not None:
+                grant = await embed_grant(self.embeds, token)
+            return grant
         cookie = ws.cookies.get(self.cookies.cookie_name)
         return await session_grant(self.services, self.cookies, self.hub.commands, cookie)
 
@@ -263,6 +308,11 @@ class Gateway:
                 raise MessageError(RESUME_BUSY)
             client.resumed_at = time.monotonic()
         if isinstance(message, Subscribe):
+            if client.grant.embed_jti and not subscription_allowed(
+                client.grant, message.metrics, message.sources
+            ):
+                self.hub.disconnect(client, CLOSE_FORBIDDEN, "outside the embed's resource")
+                return
             client.subscribe(message.metrics, message.sources)
         if cursor and not await self.hub.resume(client, cursor):
             client.push(RESET)

@@ -288,6 +288,8 @@ def _owner(grant: StreamGrant) -> str | None:
     """Whose sockets count together towards the per-user cap: the user's, else the key's."""
     if grant.user_id:
         return f"user:{grant.user_id}"
+    if grant.embed_jti:
+        return f"embed:{grant.embed_jti}"  # an embed token counts as a key does
     return f"key:{grant.key_id}" if grant.key_id else None
 
 

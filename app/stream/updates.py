@@ -49,7 +49,9 @@ log = logging.getLogger(__name__)
 WAIT_S = 25.0
 MAX_WAITING = 1_000  # polls one process keeps waiting (each holds a Redis connection)
 ENTRIES_PER_ANSWER = 100  # live entries read at once (each holds ≤ 1,000 points)
-METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]  # the others get a JSON 405
+# Every method but GET gets a JSON 405 naming GET in `Allow` (RFC 9110), not Flask's 404.
+METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "TRACE", "QUERY", "OPTIONS"]
+ALLOW = "GET, HEAD, OPTIONS"
 
 
 class Refused(Exception):
@@ -92,7 +94,9 @@ class LongPoll:
     async def handle(self, request: Request) -> Response:
         """Answer one poll (a bound method, so that Starlette wraps it as a request handler)."""
         try:
-            if request.method != "GET":
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers={"Allow": ALLOW})
+            if request.method not in ("GET", "HEAD"):
                 raise Refused(405, "method_not_allowed", "/api/updates takes GET")
             tenant = await self._tenant(request)
             cursor, wanted = _parse(request)
@@ -100,7 +104,10 @@ class LongPoll:
                 return _json({"cursor": await self._current(tenant), "points": []})
             return _json(await self._wait_while_connected(request, tenant, cursor, wanted))
         except Refused as refused:
-            return _json(refused.body, refused.status)
+            response = _json(refused.body, refused.status)
+            if refused.status == 405:
+                response.headers["Allow"] = ALLOW
+            return response
         except RedisError as exc:
             log.warning("/api/updates could not read the live store: %r", exc)
             return _json(Refused(503, "unavailable", "the live store is unavailable").body, 503)

@@ -33,6 +33,7 @@ PUBLIC_PREFIXES = (
     "/_dash-component-suites/",
     "/_favicon.ico",
     "/api/",
+    "/embed/",  # opened by its token, never a session (app/web/embed.py)
 )
 KEY_CACHE_S = 30
 ANY_SCOPE = "*"  # principal(scope=ANY_SCOPE): a key of any scope will do

@@ -11,7 +11,7 @@ from flask import Flask
 from app import api, errors, logs
 from app.services import Services
 from app.settings import Settings
-from app.web import auth, health, security
+from app.web import auth, embed, health, security
 from callbacks import alerts, dashboards, explore, notifications, overview, shell
 from components.layout import app_shell
 
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     auth.init_app(server, services)
     api.init_app(server)
     health.init_app(server)
+    embed.init_app(server)  # /embed/<token>, framed by EMBED_ALLOWED_ORIGINS
     app = dash.Dash(
         "pulse",
         server=server,  # type: ignore[arg-type]

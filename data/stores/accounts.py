@@ -25,7 +25,7 @@ from data.stores.schema import ROLES, api_keys, tenants, users
 # OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
 PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
-SCOPES = ("ingest", "read")
+SCOPES = ("ingest", "read", "embed")
 TENANT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 # Verified against when the user does not exist, so both answers take as long.

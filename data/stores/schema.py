@@ -97,7 +97,7 @@ api_keys = Table(
     _created_at(),
     Column("last_used_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
-    CheckConstraint("scope IN ('ingest', 'read')", name="scope"),
+    CheckConstraint("scope IN ('ingest', 'read', 'embed')", name="scope"),
     Index("ix_api_keys_tenant", "tenant_id"),
 )
 

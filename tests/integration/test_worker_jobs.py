@@ -28,10 +28,10 @@ from app.worker.sources import demo
 from app.worker.sources.base import PollContext
 from app.worker.sources.runner import JOB_PREFIX, SourceRunner
 from data.domain.demo import HOSTS
+from data.domain.source_spec import DemoConfig
 from data.stores.db import migrate
 from data.stores.live import LiveStore
 from data.stores.schema import sources, users
-from data.stores.sources import DemoConfig
 from tests.conftest import scratch_database
 
 DEMO_SERIES = {

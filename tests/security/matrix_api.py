@@ -17,8 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import text
+
+from data.domain.dashboards import Actor
+from data.domain.embeds import EmbedResource, EmbedSigner, new_claims
+from data.stores.embed_tokens import EmbedTokens
 from data.stores.sources import SourceStore
-from tests.security.matrix_world import A_METRIC, World, rule_doc
+from tests.security.matrix_world import A_MARK, A_METRIC, World, rule_doc
 
 
 @dataclass
@@ -182,6 +187,45 @@ def _preview(world: World, caller: str) -> Probe:
     return Probe("/api/alerts/preview", rule_doc("preview"))
 
 
+def _embeddable(world: World) -> str:
+    """A fresh dashboard of tenant A, shared, so that every A analyst and admin sees it."""
+    owner = world.users["A analyst"]
+    actor = Actor(world.tenant_a, owner.user_id, owner.role)
+    doc = {"title": f"{A_MARK} board", "shared": True, "widgets": [EMBED_WIDGET]}
+    return world.services.dashboards.create(actor, doc).dashboard_id
+
+
+def _embed_rows(world: World, dashboard_id: str) -> list[Any]:
+    sql = "SELECT jti, revoked_at FROM embed_tokens WHERE resource->>'dashboard_id' = :d"
+    return list(world.services.engine.connect().execute(text(sql), {"d": dashboard_id}))
+
+
+def create_embed_token(world: World, caller: str) -> Probe:
+    dashboard_id = _embeddable(world)
+
+    def after(allowed: bool) -> None:
+        assert len(_embed_rows(world, dashboard_id)) == (1 if allowed else 0)
+
+    resource = {"type": "widget", "dashboard_id": dashboard_id, "widget_id": "cpu"}
+    return Probe("/api/embed-tokens", {"resource": resource, "ttl_s": 600}, after)
+
+
+def revoke_embed_token(world: World, caller: str) -> Probe:
+    dashboard_id = _embeddable(world)
+    signer = EmbedSigner(world.services.settings.require_secret())
+    store = EmbedTokens(world.services.engine, world.services.redis, "matrix:", signer)
+    claims = new_claims(
+        world.tenant_a, EmbedResource("dashboard", dashboard_id), (), 600, time.time()
+    )
+    store.mint(claims, None, None)
+
+    def after(allowed: bool) -> None:
+        [row] = _embed_rows(world, dashboard_id)
+        assert (row.revoked_at is not None) == allowed
+
+    return Probe(f"/api/embed-tokens/{claims.jti}", None, after)
+
+
 def _with(template: str) -> Builder:
     """A GET of a path naming A's shared objects ({rule}, {incident}, {source}, …)."""
 
@@ -200,6 +244,12 @@ def _with(template: str) -> Builder:
 
 
 QUERY = f"metric={A_METRIC}&start=now-1h&end=now"
+EMBED_WIDGET = {
+    "id": "cpu",
+    "type": "line",
+    "query": {"metric": [A_METRIC]},
+    "layout": {"x": 0, "y": 0, "w": 6, "h": 4},
+}
 A, R, W, X = 200, 201, 202, 204  # answers of allowed cells: ok, created, accepted, no content
 
 # (method, rule) → (status per caller, the request). Columns, as CALLERS:
@@ -254,4 +304,11 @@ MATRIX: dict[tuple[str, str], tuple[tuple[int, ...], Builder]] = {
         read_viewer_notification,
     ),
     ("POST", "/api/notifications/read-all"): ((401, A, A, A, 403, 403, A, 403), read_all),
+    # embed tokens: analysts, admins and keys of scope embed (none of the matrix's keys)
+    ("POST", "/api/embed-tokens"): ((401, 403, R, R, 403, 403, 404, 403), create_embed_token),
+    ("GET", "/api/embed-tokens"): ((401, 403, A, A, 403, 403, A, 403), _get("/api/embed-tokens")),
+    ("DELETE", "/api/embed-tokens/<jti>"): (
+        (401, 403, X, X, 403, 403, 404, 403),
+        revoke_embed_token,
+    ),
 }

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.worker.sources.base import PollContext, PollResult
 from data.domain.demo import HOSTS, DemoSource
-from data.stores.sources import DemoConfig
+from data.domain.source_spec import DemoConfig
 
 
 def poll(config: DemoConfig, state: dict[str, Any], ctx: PollContext) -> PollResult:

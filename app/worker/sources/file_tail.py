@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from app.worker.sources.base import PollContext, PollResult, SourceError, checked_point
-from data.stores.sources import FileTailConfig
+from data.domain.source_spec import FileTailConfig
 
 COLUMNS = ("timestamp", "metric", "source", "value")
 

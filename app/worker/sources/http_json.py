@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from app.worker.sources.base import PollContext, PollResult, SourceError, checked_point, fetch
-from data.stores.sources import HttpJsonConfig
+from data.domain.source_spec import HttpJsonConfig
 
 ACCEPT = "application/json"
 _MISSING = object()

@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.worker.sources.base import PollContext, PollResult, SourceError, fetch, sanitise, stable_id
 from data.domain.points import Point
-from data.stores.sources import PrometheusConfig
+from data.domain.source_spec import PrometheusConfig
 
 ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
 RATE_TYPES = ("counter",)

@@ -32,7 +32,7 @@ from sqlalchemy.pool import NullPool
 
 from app.outbound import OutboundRefused
 from app.worker.sources.base import PollContext, PollResult, SourceError, checked_point
-from data.stores.sources import SqlConfig
+from data.domain.source_spec import SqlConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,145 @@
+"""`/embed/<token>` in an iframe of a page on another loopback port (another origin), in
+headless Chromium with no Pulse cookie: live where EMBED_ALLOWED_ORIGINS lists that origin,
+refused by the browser (a frame-ancestors violation) where it does not."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+from selenium.webdriver.common.by import By
+
+from app.asgi import build_asgi
+from app.services import Services
+from data.domain.dashboards import Actor
+from data.domain.points import Point
+from tests.conftest import LiveServer, free_port, serving, wait_until, with_settings
+
+pytestmark = pytest.mark.browser
+
+WIDGET = {
+    "id": "cpu",
+    "type": "line",
+    "title": "CPU",
+    "query": {"metric": ["cpu.usage"]},
+    "layout": {"x": 0, "y": 0, "w": 12, "h": 6},
+}
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Serve without printing a line per request."""
+
+
+@pytest.fixture
+def host_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def host_page(tmp_path: Path, host_port: int) -> Iterator[tuple[str, Path]]:
+    """A plain http.server on another loopback port: the intranet page that embeds."""
+    handler = functools.partial(QuietHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", host_port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{host_port}", tmp_path
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def embed_url(pulse_url: str, services: Services, tenant: str, make_user) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
+    """A dashboard with a live CPU widget: an embed's URL, its jti, and the embed key."""
+    user = make_user(tenant, "analyst")
+    actor = Actor(tenant, user.user_id, user.role)
+    board = services.dashboards.create(actor, {"title": "Ops", "widgets": [WIDGET]})
+    key = services.accounts.create_api_key(tenant, "intranet", "embed")
+    resp = requests.post(
+        pulse_url + "/api/embed-tokens",
+        json={"resource": {"type": "dashboard", "dashboard_id": board.dashboard_id}},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert resp.status_code == 201, resp.text
+    return pulse_url + resp.json()["url"], resp.json()["jti"], key
+
+
+def framing(host: tuple[str, Path], src: str) -> str:
+    """The host page's URL, with an iframe of `src`."""
+    url, root = host
+    (root / "index.html").write_text(
+        '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head>'
+        f'<body><h1>Intranet</h1><iframe id="pulse" src="{src}"'
+        ' width="800" height="500"></iframe></body></html>'
+    )
+    return url + "/index.html"
+
+
+def publish(services: Services, tenant: str, value: float) -> None:
+    """A point on the tenant's live channel, as the worker publishes a stored one."""
+    point = Point(uuid.uuid4().hex, "web-1", "cpu.usage", int(time.time() * 1000), value)
+    services.live.publish_points(tenant, [point])
+
+
+def test_an_allowed_origin_frames_a_live_embed_without_any_pulse_cookie_until_revoked(
+    dash_duo, services: Services, tenant: str, make_user, host_page, host_port: int
+) -> None:  # type: ignore[no-untyped-def]
+    allowed = with_settings(services, embed_allowed_origins=f"http://127.0.0.1:{host_port}")
+    options = {"ws": "websockets-sansio", "log_level": "warning"}
+    with serving(build_asgi(allowed), **options) as (pulse_url, _):
+        driver = dash_duo.driver
+        url, jti, key = embed_url(pulse_url, services, tenant, make_user)
+        driver.get(framing(host_page, url))
+        driver.switch_to.frame(driver.find_element(By.ID, "pulse"))
+
+        def state() -> str:
+            return str(driver.find_element(By.TAG_NAME, "body").get_attribute("data-state"))
+
+        wait_until(lambda: state() == "live", 15)
+
+        def live_point_drawn() -> bool:
+            publish(services, tenant, 42.0)  # until the socket's subscription takes it
+            shown = driver.find_element(By.TAG_NAME, "body").get_attribute("data-live-points")
+            return int(shown or 0) >= 1
+
+        wait_until(live_point_drawn, 15)
+        assert driver.find_elements(By.CSS_SELECTOR, "#embed-widget-cpu .main-svg")
+        driver.save_screenshot("/tmp/pulse-shots/embed-live.png")
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+        # revoked: the socket is closed within seconds and the frame says so
+        revoke = requests.delete(
+            f"{pulse_url}/api/embed-tokens/{jti}",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+        assert revoke.status_code == 204
+        wait_until(lambda: state() == "revoked", 5)
+        assert "revoked" in driver.find_element(By.ID, "embed-message").text
+        driver.switch_to.default_content()
+        assert driver.get_cookies() == []  # nothing of Pulse's, nor anything at all
+
+
+def test_an_origin_not_allowed_gets_the_frame_refused(
+    dash_duo, live_server: LiveServer, tenant: str, make_user, host_page
+) -> None:  # type: ignore[no-untyped-def]
+    """The session's server allows https://intranet.example only."""
+    src, _, _ = embed_url(live_server.url, live_server.services, tenant, make_user)
+    driver = dash_duo.driver
+    driver.get(framing(host_page, src))
+
+    def violation_logged() -> bool:
+        return any("frame-ancestors" in e["message"] for e in driver.get_log("browser"))
+
+    wait_until(violation_logged, 15)
+    driver.switch_to.frame(driver.find_element(By.ID, "pulse"))
+    assert driver.find_elements(By.ID, "embed-root") == []
