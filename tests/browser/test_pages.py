@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from callbacks.shell import PAGES
+from callbacks.shell import DASHBOARD_PREFIX, PAGES
 from components import ids
+from data.domain.dashboards import Actor
 from data.stores.accounts import User
 from data.stores.incidents import Incidents
 from tests.alerts_support import HOT_NOW, METRIC, SOURCE, create_rule
@@ -31,6 +32,7 @@ SIGNED_IN = ("viewer", "analyst", "admin")
 WIDTHS = (1280, 375)
 SHOTS = Path("/tmp/shots")
 UNKNOWN_PATH = "/no-such-page"
+DASHBOARD_PAGE = DASHBOARD_PREFIX + "{dashboard}"  # a shared dashboard of every widget type
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ ROWS = (
     Row(f"/explore?metric={METRIC}", SIGNED_IN, f"#{ids.EXPLORE_GRAPH} .js-plotly-plot"),
     Row("/alerts", SIGNED_IN, f"#{ids.ALERTS_INCIDENTS}", "CPU hot"),
     Row("/notifications", SIGNED_IN, f"#{ids.NOTIFS_LIST}", "CPU hot"),
+    Row("/dashboards", SIGNED_IN, f"#{ids.DASHES_LIST}", "Ops board"),
+    Row(DASHBOARD_PAGE, SIGNED_IN, ".pulse-dash-line .js-plotly-plot"),
     Row(UNKNOWN_PATH, SIGNED_IN, f"#{ids.PAGE} h1", "Page not found"),
 )
 
@@ -83,7 +87,7 @@ def served_pages(web) -> set[str]:  # type: ignore[no-untyped-def]
         and rule.rule not in NOT_PAGES
         and not rule.rule.startswith(NOT_PAGE_PREFIXES)
     }
-    return (rules - set(DASH_ROUTES)) | set(PAGES)
+    return (rules - set(DASH_ROUTES)) | set(PAGES) | {DASHBOARD_PAGE}
 
 
 def test_every_served_page_has_a_row(web) -> None:  # type: ignore[no-untyped-def]
@@ -106,6 +110,24 @@ def tenant_with_rule(live_server: LiveServer, tenant, ingest_key, ingest, stored
     return tenant
 
 
+def every_widget_dashboard(live_server: LiveServer, owner: User) -> str:
+    """A dashboard shared by `owner` with one widget of each type on cpu.usage."""
+    kinds = ("line", "kpi", "area", "bar", "pie", "heatmap", "table", "notifications")
+    widgets = [
+        {
+            "id": kind,
+            "type": kind,
+            "title": kind,
+            "query": {"metric": [] if kind == "notifications" else [METRIC], "source": []},
+            "layout": {"x": (i % 2) * 6, "y": (i // 2) * 4, "w": 6, "h": 4},
+        }
+        for i, kind in enumerate(kinds)
+    ]
+    doc = {"title": "Ops board", "shared": True, "widgets": widgets}
+    actor = Actor(owner.tenant_id, owner.user_id, owner.role)
+    return live_server.services.dashboards.create(actor, doc).dashboard_id
+
+
 def fire_rule(live_server: LiveServer, tenant: str, key: str, ingest, user: User) -> None:  # type: ignore[no-untyped-def]
     """Breach the tenant's rule and wait for the user's notification of it."""
     ingest(key, [point(METRIC, SOURCE, 95.5)])
@@ -126,11 +148,13 @@ def set_width(driver, width: int) -> None:  # type: ignore[no-untyped-def]
     wait_until(lambda: driver.execute_script("return window.innerWidth") == width, 5)
 
 
-def visit(dash_duo, watch: PageWatch, url: str, row: Row, width: int) -> list[str]:
+def visit(
+    dash_duo, watch: PageWatch, url: str, row: Row, width: int, names: dict[str, str]
+) -> list[str]:
     """Open a page at a width and wait until it settles; what went wrong on the way."""
     set_width(dash_duo.driver, width)
     watch.reset()
-    dash_duo.driver.get(url + row.path)
+    dash_duo.driver.get(url + row.path.format(**names))
     problems = []
     try:
         dash_duo.wait_for_element(row.ready, timeout=15)
@@ -149,14 +173,21 @@ def report(found: dict[str, list[str]]) -> str:
     return "\n".join(f"{visit}:\n  " + "\n  ".join(lines) for visit, lines in found.items())
 
 
-def visit_all(dash_duo, live_server: LiveServer, role: str, shots: bool = False) -> dict:
-    """Visit every row of a role at every width; the problems of each visit that had any."""
+def visit_all(
+    dash_duo,
+    live_server: LiveServer,
+    role: str,
+    shots: bool = False,
+    names: dict[str, str] | None = None,
+) -> dict:
+    """Visit every row of a role at every width (paths filled in from `names`); the problems
+    of each visit that had any."""
     watch = PageWatch(dash_duo.driver)
     found = {}
     try:
         for row in (r for r in ROWS if role in r.roles):
             for width in WIDTHS:
-                problems = visit(dash_duo, watch, live_server.url, row, width)
+                problems = visit(dash_duo, watch, live_server.url, row, width, names or {})
                 if problems:
                     found[f"{row.path} @ {width}px"] = problems
                 if shots:
@@ -188,7 +219,9 @@ def test_every_page_is_clean_for_role_at_every_width(
     request, nothing wider than the screen (admin's visits are saved under /tmp/shots)."""
     user = make_user(tenant_with_rule, role)
     fire_rule(live_server, tenant_with_rule, ingest_key, ingest, user)
+    dashboard = every_widget_dashboard(live_server, make_user(tenant_with_rule, "analyst"))
     sign_in(user.username, PASSWORD)
     dash_duo.wait_for_element(f"#{ids.NAV_USER}", timeout=10)
-    found = visit_all(dash_duo, live_server, role, shots=role == "admin")
+    names = {"dashboard": dashboard}
+    found = visit_all(dash_duo, live_server, role, shots=role == "admin", names=names)
     assert not found, report(found)
