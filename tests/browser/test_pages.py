@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from callbacks.shell import DASHBOARD_PREFIX, PAGES
 from components import ids
@@ -28,6 +29,7 @@ from tests.conftest import PASSWORD, LiveServer, wait_until
 pytestmark = pytest.mark.browser
 
 ANONYMOUS = ("anonymous",)
+EMBED = ("embed",)  # no session at all: the token in the URL is the only credential
 SIGNED_IN = ("viewer", "analyst", "admin")
 WIDTHS = (1280, 375)
 SHOTS = Path("/tmp/shots")
@@ -47,7 +49,9 @@ class Row:
     @property
     def name(self) -> str:
         """The screenshot's file name: the path and query with dashes."""
-        parts = self.path.strip("/").replace("?", "-").replace("=", "-").replace("/", "-")
+        parts = (
+            self.path.split("{")[0].strip("/").replace("?", "-").replace("=", "-").replace("/", "-")
+        )
         return parts or "overview"
 
 
@@ -61,10 +65,22 @@ ROWS = (
     Row("/dashboards", SIGNED_IN, f"#{ids.DASHES_LIST}", "Ops board"),
     Row(DASHBOARD_PAGE, SIGNED_IN, ".pulse-dash-line .js-plotly-plot"),
     Row(UNKNOWN_PATH, SIGNED_IN, f"#{ids.PAGE} h1", "Page not found"),
+    Row("/embed/{embed}", EMBED, "#embed-root .js-plotly-plot"),
 )
 
 # Flask routes that are not pages: actions, machine endpoints and Dash's own plumbing.
-NOT_PAGES = ("/logout", "/healthz", "/readyz", "/metrics", "/_reload-hash", "/_favicon.ico")
+NOT_PAGES = (
+    "/logout",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/_reload-hash",
+    "/_favicon.ico",
+    "/embed/<token>/data",  # the embed page's data request
+    "/embed/_/<name>",  # its script, style and plotly.js
+    "/embed/",  # no token: a JSON 404, as any other path under /embed/
+    "/embed/<path:rest>",
+)
 NOT_PAGE_PREFIXES = ("/api/", "/_dash-", "/assets/", "/static/")
 DASH_ROUTES = ("/", "/<path:path>")  # Dash's catch-all: the pages of callbacks/shell.PAGES
 
@@ -93,6 +109,7 @@ def served_pages(web) -> set[str]:  # type: ignore[no-untyped-def]
 def test_every_served_page_has_a_row(web) -> None:  # type: ignore[no-untyped-def]
     """A page added to the app without a row in ROWS is noticed here."""
     visited = {urlsplit(row.path).path for row in ROWS} - {UNKNOWN_PATH}
+    visited = {path.replace("{embed}", "<token>") for path in visited}
     assert visited == served_pages(web)
     assert UNKNOWN_PATH not in PAGES
 
@@ -224,4 +241,25 @@ def test_every_page_is_clean_for_role_at_every_width(
     dash_duo.wait_for_element(f"#{ids.NAV_USER}", timeout=10)
     names = {"dashboard": dashboard}
     found = visit_all(dash_duo, live_server, role, shots=role == "admin", names=names)
+    assert not found, report(found)
+
+
+def test_the_embed_page_is_clean_at_every_width(
+    dash_duo, live_server: LiveServer, tenant_with_rule, make_user
+) -> None:
+    """An embed of the every-widget dashboard, opened with no Pulse cookie at all (as in a
+    third-party iframe) at 1280 and 375 px: no console error, no failed request."""
+    services = live_server.services
+    dashboard = every_widget_dashboard(live_server, make_user(tenant_with_rule, "analyst"))
+    key = services.accounts.create_api_key(tenant_with_rule, "intranet", "embed")
+    resp = requests.post(
+        live_server.url + "/api/embed-tokens",
+        json={"resource": {"type": "dashboard", "dashboard_id": dashboard}},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert resp.status_code == 201, resp.text
+    token = resp.json()["url"].removeprefix("/embed/")
+    assert dash_duo.driver.get_cookies() == []
+    found = visit_all(dash_duo, live_server, "embed", shots=True, names={"embed": token})
     assert not found, report(found)
