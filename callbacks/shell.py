@@ -10,10 +10,12 @@ from flask_login import current_user
 
 from components import ids
 from components.alerts import alerts_page
+from components.dashboards import dashboard_page, dashboards_page
 from components.explore import explore_page
 from components.layout import not_found
 from components.notifications import notifications_page, unread_label
 from components.overview import overview_page
+from data.domain.dashboards import Actor
 from data.stores.incidents import Incidents
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
@@ -24,13 +26,17 @@ PAGES = {
     "/explore": explore_page,
     "/alerts": alerts_page,
     "/notifications": notifications_page,
+    "/dashboards": dashboards_page,
 }
+DASHBOARD_PREFIX = "/dashboards/"  # /dashboards/{id}: one dashboard
 FROM_QUERY = {"/explore"}  # pages whose layout starts from the URL's query string
 
 
 def render_page(pathname: str | None, search: str | None = None) -> Any:
     """The layout of the page at `pathname`."""
     path = pathname or "/"
+    if path.startswith(DASHBOARD_PREFIX) and len(path) > len(DASHBOARD_PREFIX):
+        return dashboard_page(path.removeprefix(DASHBOARD_PREFIX))
     page = PAGES.get(path)
     if page is None:
         return not_found(path)
@@ -55,8 +61,10 @@ def register(app: Dash, services: Services) -> None:
     def route(pathname: str | None, search: str | None) -> tuple[Any, str, str]:
         user = current_user.user
         unread = incidents.unread(user.tenant_id, user.user_id)
+        actor = Actor(user.tenant_id, user.user_id, user.role)
+        home = services.dashboards.chosen_home(actor) if (pathname or "/") == "/" else None
         return (
-            render_page(pathname, search),
+            dashboard_page(home) if home else render_page(pathname, search),
             f"{user.username} · {user.role} · {user.tenant_id}",
             unread_label(unread),
         )

@@ -98,3 +98,47 @@ RULE_FIELD = "rule-field"  # pattern-matching, index: the field's name
 RULE_ERROR = "rule-error"
 RULE_ROW = "rule-row"
 RULE_ACTION = "rule-action"  # pattern-matching, index: "<action>|<rule id>"
+
+# /dashboards, the list
+DASHES_SEARCH = "dashes-search"
+DASHES_LIST = "dashes-list"
+DASHES_NEW = "dashes-new"
+DASHES_MESSAGE = "dashes-message"
+# /dashboards/{id}
+DASH_ID = "dash-id"  # the dashboard id of the URL
+DASH_BODY = "dash-body"
+DASH_DOC = "dash-doc"  # the document as the page holds it, edits included, with its version
+DASH_UNDO = "dash-undo"  # the undo stack: documents before each change
+DASH_EDITING = "dash-editing"  # whether edit mode is on
+DASH_LIVE = "dash-live"  # what assets/dashboards.js keeps live: cursor, patterns, traces
+DASH_LIVE_STATE = "dash-live-state"  # the live progress: cursor, last ts per series
+DASH_CONNECTION = "dash-connection"  # assets/dashboards.js sets it by name to reconnect
+DASH_WS = "dash-ws"
+DASH_GRID = "dash-grid"
+DASH_TITLE = "dash-title"
+DASH_TITLE_INPUT = "dash-title-input"
+DASH_EDIT = "dash-edit"
+DASH_TOOLBAR = "dash-toolbar"
+DASH_SAVE = "dash-save"
+DASH_COPY = "dash-copy"
+DASH_UNDO_BUTTON = "dash-undo-button"
+DASH_SHARED = "dash-shared"
+DASH_HOME = "dash-home"
+DASH_RANGE = "dash-range"  # the user's own time range (a personal view)
+DASH_STATUS = "dash-status"
+DASH_CONFLICT = "dash-conflict"
+DASH_RELOAD = "dash-reload"
+DASH_RELOADS = "dash-reloads"  # how many times "Reload" was pressed: reloads the dashboard
+DASH_CONFLICT_COPY = "dash-conflict-copy"
+DASH_PANEL = "dash-panel"  # the side panel editing one widget's query
+DASH_PANEL_WIDGET = "dash-panel-widget"  # the id of the widget the panel edits
+DASH_PANEL_APPLY = "dash-panel-apply"
+DASH_PREVIEW = "dash-preview"
+# pattern-matching: index is a widget type (palette) or a widget id
+DASH_ADD = "dash-add"
+DASH_REMOVE = "dash-remove"
+DASH_CONFIGURE = "dash-configure"
+DASH_FIELD = "dash-field"  # index: the panel field's name
+DASH_FIG = "dash-fig"
+DASH_KPI = "dash-kpi"
+DASH_ROWS = "dash-rows"  # a table or notifications widget's rows

@@ -10,6 +10,7 @@ from components import ids
 
 NAV_ITEMS = (
     ("Overview", "/"),
+    ("Dashboards", "/dashboards"),
     ("Explore", "/explore"),
     ("Alerts", "/alerts"),
     ("Notifications", "/notifications"),

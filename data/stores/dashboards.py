@@ -245,6 +245,23 @@ class DashboardStore:
                 )
             )
 
+    def chosen_home(self, actor: Actor) -> str | None:
+        """The dashboard the actor chose as their home, while they still see it; None when
+        they chose none (their home is then the tenant's)."""
+        with self.engine.connect() as conn:
+            chosen = conn.execute(
+                select(dashboard_homes.c.dashboard_id).where(
+                    dashboard_homes.c.user_id == actor.user_id,
+                    dashboard_homes.c.tenant_id == actor.tenant_id,
+                )
+            ).scalar_one_or_none()
+            if chosen is None:
+                return None
+            try:
+                return read_dashboard(conn, actor, chosen).dashboard_id
+            except NotFound:  # unshared since
+                return None
+
     def home(self, actor: Actor) -> Dashboard:
         """The actor's home: the dashboard they chose while they still see it, else the
         tenant's (generated from its top metrics the first time it is asked for)."""

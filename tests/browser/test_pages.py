@@ -14,9 +14,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
-from callbacks.shell import PAGES
+from callbacks.shell import DASHBOARD_PREFIX, PAGES
 from components import ids
+from data.domain.dashboards import Actor
 from data.stores.accounts import User
 from data.stores.incidents import Incidents
 from tests.alerts_support import HOT_NOW, METRIC, SOURCE, create_rule
@@ -27,10 +29,12 @@ from tests.conftest import PASSWORD, LiveServer, wait_until
 pytestmark = pytest.mark.browser
 
 ANONYMOUS = ("anonymous",)
+EMBED = ("embed",)  # no session at all: the token in the URL is the only credential
 SIGNED_IN = ("viewer", "analyst", "admin")
 WIDTHS = (1280, 375)
 SHOTS = Path("/tmp/shots")
 UNKNOWN_PATH = "/no-such-page"
+DASHBOARD_PAGE = DASHBOARD_PREFIX + "{dashboard}"  # a shared dashboard of every widget type
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,9 @@ class Row:
     @property
     def name(self) -> str:
         """The screenshot's file name: the path and query with dashes."""
-        parts = self.path.strip("/").replace("?", "-").replace("=", "-").replace("/", "-")
+        parts = (
+            self.path.split("{")[0].strip("/").replace("?", "-").replace("=", "-").replace("/", "-")
+        )
         return parts or "overview"
 
 
@@ -56,11 +62,25 @@ ROWS = (
     Row(f"/explore?metric={METRIC}", SIGNED_IN, f"#{ids.EXPLORE_GRAPH} .js-plotly-plot"),
     Row("/alerts", SIGNED_IN, f"#{ids.ALERTS_INCIDENTS}", "CPU hot"),
     Row("/notifications", SIGNED_IN, f"#{ids.NOTIFS_LIST}", "CPU hot"),
+    Row("/dashboards", SIGNED_IN, f"#{ids.DASHES_LIST}", "Ops board"),
+    Row(DASHBOARD_PAGE, SIGNED_IN, ".pulse-dash-line .js-plotly-plot"),
     Row(UNKNOWN_PATH, SIGNED_IN, f"#{ids.PAGE} h1", "Page not found"),
+    Row("/embed/{embed}", EMBED, "#embed-root .js-plotly-plot"),
 )
 
 # Flask routes that are not pages: actions, machine endpoints and Dash's own plumbing.
-NOT_PAGES = ("/logout", "/healthz", "/readyz", "/metrics", "/_reload-hash", "/_favicon.ico")
+NOT_PAGES = (
+    "/logout",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/_reload-hash",
+    "/_favicon.ico",
+    "/embed/<token>/data",  # the embed page's data request
+    "/embed/_/<name>",  # its script, style and plotly.js
+    "/embed/",  # no token: a JSON 404, as any other path under /embed/
+    "/embed/<path:rest>",
+)
 NOT_PAGE_PREFIXES = ("/api/", "/_dash-", "/assets/", "/static/")
 DASH_ROUTES = ("/", "/<path:path>")  # Dash's catch-all: the pages of callbacks/shell.PAGES
 
@@ -83,12 +103,13 @@ def served_pages(web) -> set[str]:  # type: ignore[no-untyped-def]
         and rule.rule not in NOT_PAGES
         and not rule.rule.startswith(NOT_PAGE_PREFIXES)
     }
-    return (rules - set(DASH_ROUTES)) | set(PAGES)
+    return (rules - set(DASH_ROUTES)) | set(PAGES) | {DASHBOARD_PAGE}
 
 
 def test_every_served_page_has_a_row(web) -> None:  # type: ignore[no-untyped-def]
     """A page added to the app without a row in ROWS is noticed here."""
     visited = {urlsplit(row.path).path for row in ROWS} - {UNKNOWN_PATH}
+    visited = {path.replace("{embed}", "<token>") for path in visited}
     assert visited == served_pages(web)
     assert UNKNOWN_PATH not in PAGES
 
@@ -104,6 +125,24 @@ def tenant_with_rule(live_server: LiveServer, tenant, ingest_key, ingest, stored
     stored(tenant, len(history), (METRIC, SOURCE), 62.0)
     create_rule(live_server.services, tenant, **HOT_NOW)
     return tenant
+
+
+def every_widget_dashboard(live_server: LiveServer, owner: User) -> str:
+    """A dashboard shared by `owner` with one widget of each type on cpu.usage."""
+    kinds = ("line", "kpi", "area", "bar", "pie", "heatmap", "table", "notifications")
+    widgets = [
+        {
+            "id": kind,
+            "type": kind,
+            "title": kind,
+            "query": {"metric": [] if kind == "notifications" else [METRIC], "source": []},
+            "layout": {"x": (i % 2) * 6, "y": (i // 2) * 4, "w": 6, "h": 4},
+        }
+        for i, kind in enumerate(kinds)
+    ]
+    doc = {"title": "Ops board", "shared": True, "widgets": widgets}
+    actor = Actor(owner.tenant_id, owner.user_id, owner.role)
+    return live_server.services.dashboards.create(actor, doc).dashboard_id
 
 
 def fire_rule(live_server: LiveServer, tenant: str, key: str, ingest, user: User) -> None:  # type: ignore[no-untyped-def]
@@ -126,11 +165,13 @@ def set_width(driver, width: int) -> None:  # type: ignore[no-untyped-def]
     wait_until(lambda: driver.execute_script("return window.innerWidth") == width, 5)
 
 
-def visit(dash_duo, watch: PageWatch, url: str, row: Row, width: int) -> list[str]:
+def visit(
+    dash_duo, watch: PageWatch, url: str, row: Row, width: int, names: dict[str, str]
+) -> list[str]:
     """Open a page at a width and wait until it settles; what went wrong on the way."""
     set_width(dash_duo.driver, width)
     watch.reset()
-    dash_duo.driver.get(url + row.path)
+    dash_duo.driver.get(url + row.path.format(**names))
     problems = []
     try:
         dash_duo.wait_for_element(row.ready, timeout=15)
@@ -149,14 +190,21 @@ def report(found: dict[str, list[str]]) -> str:
     return "\n".join(f"{visit}:\n  " + "\n  ".join(lines) for visit, lines in found.items())
 
 
-def visit_all(dash_duo, live_server: LiveServer, role: str, shots: bool = False) -> dict:
-    """Visit every row of a role at every width; the problems of each visit that had any."""
+def visit_all(
+    dash_duo,
+    live_server: LiveServer,
+    role: str,
+    shots: bool = False,
+    names: dict[str, str] | None = None,
+) -> dict:
+    """Visit every row of a role at every width (paths filled in from `names`); the problems
+    of each visit that had any."""
     watch = PageWatch(dash_duo.driver)
     found = {}
     try:
         for row in (r for r in ROWS if role in r.roles):
             for width in WIDTHS:
-                problems = visit(dash_duo, watch, live_server.url, row, width)
+                problems = visit(dash_duo, watch, live_server.url, row, width, names or {})
                 if problems:
                     found[f"{row.path} @ {width}px"] = problems
                 if shots:
@@ -188,7 +236,30 @@ def test_every_page_is_clean_for_role_at_every_width(
     request, nothing wider than the screen (admin's visits are saved under /tmp/shots)."""
     user = make_user(tenant_with_rule, role)
     fire_rule(live_server, tenant_with_rule, ingest_key, ingest, user)
+    dashboard = every_widget_dashboard(live_server, make_user(tenant_with_rule, "analyst"))
     sign_in(user.username, PASSWORD)
     dash_duo.wait_for_element(f"#{ids.NAV_USER}", timeout=10)
-    found = visit_all(dash_duo, live_server, role, shots=role == "admin")
+    names = {"dashboard": dashboard}
+    found = visit_all(dash_duo, live_server, role, shots=role == "admin", names=names)
+    assert not found, report(found)
+
+
+def test_the_embed_page_is_clean_at_every_width(
+    dash_duo, live_server: LiveServer, tenant_with_rule, make_user
+) -> None:
+    """An embed of the every-widget dashboard, opened with no Pulse cookie at all (as in a
+    third-party iframe) at 1280 and 375 px: no console error, no failed request."""
+    services = live_server.services
+    dashboard = every_widget_dashboard(live_server, make_user(tenant_with_rule, "analyst"))
+    key = services.accounts.create_api_key(tenant_with_rule, "intranet", "embed")
+    resp = requests.post(
+        live_server.url + "/api/embed-tokens",
+        json={"resource": {"type": "dashboard", "dashboard_id": dashboard}},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert resp.status_code == 201, resp.text
+    token = resp.json()["url"].removeprefix("/embed/")
+    assert dash_duo.driver.get_cookies() == []
+    found = visit_all(dash_duo, live_server, "embed", shots=True, names={"embed": token})
     assert not found, report(found)

@@ -19,12 +19,18 @@ from typing import Any
 import dash
 
 from components.alerts import FIELDS
+from tests.security import matrix_dashboard_callbacks as matrix_dashboards
 from tests.security.matrix_world import A_MARK, A_METRIC, World
 
 CB_CALLERS = ("anonymous", "A viewer", "A analyst", "B admin")
 FIELD_NAMES = [f for f, *_ in FIELDS]
 # concrete ids of pattern-matching outputs, by type (those the alerts form always holds)
-PATTERN_INDICES = {"rule-field": FIELD_NAMES, "rule-error": FIELD_NAMES, "rule-row": FIELD_NAMES}
+PATTERN_INDICES = {
+    "rule-field": FIELD_NAMES,
+    "rule-error": FIELD_NAMES,
+    "rule-row": FIELD_NAMES,
+    **matrix_dashboards.PATTERN_INDICES,
+}
 
 
 @dataclass
@@ -404,3 +410,5 @@ CLIENTSIDE = (
     "clientside pulseExplore.onMessage",
     "clientside pulseExplore.status",
 )
+CALLBACKS.update(matrix_dashboards.ROWS)
+CLIENTSIDE += matrix_dashboards.CLIENTSIDE

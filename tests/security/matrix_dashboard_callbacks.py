@@ -1,0 +1,230 @@
+"""The dashboards pages' rows of the callback matrix (tests/security/matrix_callbacks.py):
+tenant A's dashboards — one shared by A's analyst, one personal to them — posted at by
+anonymous, A viewer, A analyst and B admin. A viewer saves nothing of anyone's, B neither
+sees nor changes A's dashboards, and a personal dashboard is shown to its owner only."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from components.dashboards import PANEL_FIELDS
+from data.domain.dashboards import Actor
+from tests.security.matrix_world import A_MARK, A_METRIC, World
+
+OK, DOES = "ok", "does"
+NEUTRAL_QUERY = {"metric": ["neutral.cpu"], "source": [], "agg": "avg", "step": "auto"}
+
+
+def owner(world: World) -> Actor:
+    """A's analyst, who owns A's dashboards in the matrix."""
+    user = world.users["A analyst"]
+    return Actor(user.tenant_id, user.user_id, user.role)
+
+
+def fresh_dashboard(world: World, shared: bool) -> dict[str, Any]:
+    """A new dashboard of A's analyst with one line of A's metric, as the page holds it."""
+    doc = {
+        "title": f"{A_MARK}-dash-{uuid.uuid4().hex[:6]}",
+        "shared": shared,
+        "widgets": [
+            {
+                "id": "line",
+                "type": "line",
+                "title": f"{A_MARK} line",
+                "query": {"metric": [A_METRIC], "source": [], "agg": "avg", "step": "auto"},
+                "layout": {"x": 0, "y": 0, "w": 6, "h": 4},
+            }
+        ],
+    }
+    return world.services.dashboards.create(owner(world), doc).as_dict()
+
+
+def _count(world: World, title: str) -> int:
+    return int(
+        world.row(
+            "SELECT count(*) AS n FROM dashboards WHERE tenant_id = :t AND title LIKE :title",
+            t=world.tenant_a,
+            title=title,
+        ).n
+    )
+
+
+def _probe(
+    world: World,
+    name: str,
+    values: dict,
+    trigger: tuple,
+    changed: Callable[[], bool] | None = None,
+    check: Callable[[str, dict], None] | None = None,
+) -> Any:
+    """matrix_callbacks' CbProbe of a callback posted with these values."""
+    from tests.security.matrix_callbacks import CbProbe, payload  # it imports this module
+
+    probe = CbProbe(payload(world, name, values, [trigger]))
+    if changed is not None:
+        probe.changed = changed
+    if check is not None:
+        probe.check = check
+    return probe
+
+
+def open_dashboard(shared: bool) -> Callable[[World], Any]:
+    def build(world: World) -> Any:
+        doc = fresh_dashboard(world, shared)
+        values = {("dash-id", "data"): doc["id"], ("dash-reloads", "data"): 0}
+        shown_to = ("A viewer", "A analyst") if shared else ("A analyst",)
+        check = _shown_only_to(doc["title"], shown_to)
+        return _probe(world, "callbacks.dashboards.load", values, ("dash-id", "data"), None, check)
+
+    return build
+
+
+def list_them(world: World) -> Any:
+    doc = fresh_dashboard(world, shared=False)
+    name, trigger = "callbacks.dashboards.list_dashboards", ("dashes-search", "value")
+    check = _shown_only_to(doc["title"], ("A analyst",))
+    return _probe(world, name, {trigger: ""}, trigger, None, check)
+
+
+def create(world: World) -> Any:
+    before = _count(world, "Untitled dashboard")
+    trigger = ("dashes-new", "n_clicks")
+    return _probe(
+        world,
+        "callbacks.dashboards.create_dashboard",
+        {trigger: 1},
+        trigger,
+        lambda: _count(world, "Untitled dashboard") > before,
+    )
+
+
+def set_home(world: World) -> Any:
+    doc = fresh_dashboard(world, shared=True)
+    trigger = ("dash-home", "n_clicks")
+    values = {trigger: 1, ("dash-doc", "data"): doc}
+    home = "SELECT 1 FROM dashboard_homes WHERE dashboard_id = :d"
+    return _probe(
+        world,
+        "callbacks.dashboards.set_home",
+        values,
+        trigger,
+        lambda: bool(world.row(home, d=doc["id"])),
+    )
+
+
+def choose_range(world: World) -> Any:
+    doc = fresh_dashboard(world, shared=True)
+    trigger = ("dash-range", "value")
+    values = {trigger: "now-15m", ("dash-doc", "data"): doc}
+    view = "SELECT 1 FROM dashboard_views WHERE dashboard_id = :d"
+    name = "callbacks.dashboards.choose_range"
+    return _probe(world, name, values, trigger, lambda: bool(world.row(view, d=doc["id"])))
+
+
+def save(button: str) -> Callable[[World], Any]:
+    def build(world: World) -> Any:
+        doc = fresh_dashboard(world, shared=True)
+        title = f"{A_MARK}-saved-{uuid.uuid4().hex[:6]}"
+        values = {
+            (button, "n_clicks"): 1,
+            ("dash-doc", "data"): doc,
+            ("dash-grid", "layout"): None,
+            ("dash-grid", "breakpoint"): "lg",
+            ("dash-title-input", "value"): title,
+            ("dash-shared", "value"): True,
+        }
+        name = "callbacks.dashboard_edit.save"
+        return _probe(world, name, values, (button, "n_clicks"), lambda: _count(world, title) > 0)
+
+    return build
+
+
+def page_state(name: str, values: Callable[[dict], dict], trigger: tuple) -> Callable:
+    # The page sends its document back with each edit: B sending A's would only get back
+    # what it sent, so these probes carry a document without A's names.
+    def build(world: World) -> Any:
+        doc = fresh_dashboard(world, shared=True)
+        widget = {**doc["widgets"][0], "title": "w", "query": NEUTRAL_QUERY}
+        neutral = {**doc, "title": "page", "owner": None, "widgets": [widget]}
+        return _probe(world, name, values(neutral), trigger)
+
+    return build
+
+
+PANEL = list(
+    zip(
+        PANEL_FIELDS,
+        ["t", "line", ["neutral.cpu"], [], "avg", "auto", True, None, False],
+        strict=True,
+    )
+)
+EDIT = page_state(
+    "callbacks.dashboard_edit.edit",
+    lambda doc: {
+        ("dash-add", "n_clicks"): [("kpi", 1)],
+        ("dash-doc", "data"): doc,
+        ("dash-undo", "data"): [],
+        ("dash-grid", "breakpoint"): "lg",
+    },
+    ({"type": "dash-add", "index": "kpi"}, "n_clicks"),
+)
+OPEN_PANEL = page_state(
+    "callbacks.dashboard_edit.open_panel",
+    lambda doc: {("dash-configure", "n_clicks"): [("line", 1)], ("dash-doc", "data"): doc},
+    ({"type": "dash-configure", "index": "line"}, "n_clicks"),
+)
+PREVIEW = page_state(
+    "callbacks.dashboard_edit.preview",
+    lambda doc: {
+        ("dash-field", "value"): PANEL,
+        ("dash-doc", "data"): doc,
+        ("dash-panel-widget", "data"): "line",
+    },
+    ({"type": "dash-field", "index": "title"}, "value"),
+)
+# name → [(what it tries, answer per caller: anon, A viewer, A analyst, B admin, probe)]
+ROWS: dict[str, list[tuple[str, tuple[Any, ...], Callable[[World], Any]]]] = {
+    "callbacks.dashboards.list_dashboards": [("list dashboards", (401, OK, OK, OK), list_them)],
+    "callbacks.dashboards.create_dashboard": [
+        ("create a dashboard", (401, DOES, DOES, OK), create)
+    ],
+    "callbacks.dashboards.load": [
+        ("open A's shared dashboard", (401, OK, OK, OK), open_dashboard(True)),
+        ("open A analyst's personal dashboard", (401, OK, OK, OK), open_dashboard(False)),
+    ],
+    "callbacks.dashboards.set_home": [
+        ("make A's shared dashboard my home", (401, DOES, DOES, OK), set_home)
+    ],
+    "callbacks.dashboards.choose_range": [
+        ("keep my own range of A's shared dashboard", (401, DOES, DOES, OK), choose_range)
+    ],
+    "callbacks.dashboard_edit.save": [
+        ("save A's shared dashboard", (401, OK, DOES, OK), save("dash-save")),
+        ("save A's dashboard as a copy", (401, DOES, DOES, OK), save("dash-copy")),
+    ],
+    "callbacks.dashboard_edit.edit": [("add a widget on the page", (401, OK, OK, OK), EDIT)],
+    "callbacks.dashboard_edit.open_panel": [
+        ("open a widget's panel", (401, OK, OK, OK), OPEN_PANEL)
+    ],
+    "callbacks.dashboard_edit.preview": [("preview a widget", (401, OK, OK, OK), PREVIEW)],
+}
+
+
+def _shown_only_to(title: str, callers: tuple[str, ...]) -> Callable[[str, dict], None]:
+    def check(caller: str, answer: dict[str, Any]) -> None:
+        shown = title in str(answer)
+        assert shown == (caller in callers), f"{title} shown to {caller}: {shown}"
+
+    return check
+
+
+CLIENTSIDE = (
+    "clientside pulseDash.toggleEdit",
+    "clientside pulseDash.countReload",
+    "clientside pulseDash.connect",
+    "clientside pulseDash.onSocketState",
+    "clientside pulseDash.onMessage",
+)
+PATTERN_INDICES = {"dash-field": list(PANEL_FIELDS)}
