@@ -52,8 +52,13 @@ def actor_of(user: User) -> Actor:
     return Actor(user.tenant_id, user.user_id, user.role)
 
 
+def may_embed(user: User) -> bool:
+    """Whether the user may mint embed links (CONTRACT.md §2: analysts and admins)."""
+    return user.role in ("analyst", "admin")
+
+
 def grid_content(
-    doc: dict[str, Any], data: dict[str, WidgetData], editable: bool = True
+    doc: dict[str, Any], data: dict[str, WidgetData], editable: bool = True, embed: bool = False
 ) -> tuple[list[Any], dict]:
     """The grid's widget cards and its layouts: the saved places on wide screens, the phone
     sequence (hidden ones last, and not shown) in one column on phones."""
@@ -62,7 +67,7 @@ def grid_content(
     hidden = {w.id for w in spec.widgets} - set(shown)
     order = shown + [w.id for w in spec.widgets if w.id in hidden]
     cards = [
-        widget_card(w, data.get(w["id"], WidgetData()), w["id"] in hidden, editable)
+        widget_card(w, data.get(w["id"], WidgetData()), w["id"] in hidden, editable, embed)
         for w in doc["widgets"]
     ]
     return cards, {"lg": grid_places(doc), "xxs": phone_places(doc, order)}
@@ -77,7 +82,7 @@ def draw(
     data, cursor = dashboard_data(
         board.queries, board.incidents, (user.tenant_id, user.user_id), spec, board.now_ms()
     )
-    cards, layouts = grid_content(doc, data, editable)
+    cards, layouts = grid_content(doc, data, editable, may_embed(user))
     plan = live_plan(spec, data, cursor)
     plan["rev"] = uuid.uuid4().hex  # a new plan, a new socket subscribed to it
     plan["rows"] = {wid: d.notifications for wid, d in data.items() if d.notifications}

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, no_update
 
-from callbacks import dashboard_edit
+from callbacks import dashboard_edit, dashboard_embed
 from callbacks.binding import bind, clicked_id, signed_in
-from callbacks.dashboard_draw import Board, actor_of, draw
+from callbacks.dashboard_draw import Board, actor_of, draw, may_embed
 from components import ids
 from components.dashboards import OWN_RANGE, dashboard_body, dashboards_list, missing_dashboard
 from data.domain.errors import Forbidden, Invalid, NotFound, QuotaExceeded
@@ -79,7 +79,7 @@ def load(board: Board, user: User, dashboard_id: str | None, _reloads: Any) -> t
         return missing_dashboard(), "", None, [], False, None
     doc = shown.as_dict()
     cards, layouts, plan = draw(board, user, doc, shown.editable)
-    body = dashboard_body(doc, shown.editable, actor.may_share, cards, layouts)
+    body = dashboard_body(doc, shown.editable, actor.may_share, cards, layouts, may_embed(user))
     return body, "", doc, [], False, plan
 
 
@@ -139,6 +139,7 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )(bind(choose_range, board))
     dashboard_edit.register(app, board)
+    dashboard_embed.register(app, services)
     _register_clientside(app)
 
 

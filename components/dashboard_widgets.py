@@ -10,6 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from components import ids
+from components.dashboard_embed import widget_embed_button
 from components.overview import format_value
 from data.domain.dashboard_edits import GRID_PREFIX
 from data.domain.timefmt import iso_ms
@@ -194,13 +195,18 @@ def edit_buttons(widget_id: str) -> html.Div:
 
 
 def widget_card(
-    widget: dict[str, Any], data: WidgetData, phone_hidden: bool = False, editable: bool = True
+    widget: dict[str, Any],
+    data: WidgetData,
+    phone_hidden: bool = False,
+    editable: bool = True,
+    may_embed: bool = False,
 ) -> html.Div:
-    """A widget in its card (with edit mode's buttons for an editor); the card's id is its
-    grid item's key."""
+    """A widget in its card (with edit mode's buttons for an editor, view mode's "Embed" for
+    an analyst or admin); the card's id is its grid item's key."""
     header = html.Div(
         [
             html.Span(widget["title"] or widget["type"], className="text-truncate"),
+            widget_embed_button(widget["id"]) if may_embed else None,
             edit_buttons(widget["id"]) if editable else None,
         ],
         className="pulse-dash-head d-flex align-items-center gap-2",

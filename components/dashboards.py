@@ -11,6 +11,7 @@ from dash_extensions import WebSocket
 from dash_snap_grid import ResponsiveGrid
 
 from components import ids
+from components.dashboard_embed import embed_button, embed_modal
 from data.domain.dashboard_edits import PALETTE
 from data.domain.dashboards import AGGS, WIDGET_TYPES
 from data.stores.dashboard_rows import DashboardSummary
@@ -123,14 +124,20 @@ def dashboard_page(dashboard_id: str) -> html.Div:
 
 
 def dashboard_body(
-    doc: dict[str, Any], editable: bool, may_share: bool, grid_children: list[Any], layouts: dict
+    doc: dict[str, Any],
+    editable: bool,
+    may_share: bool,
+    grid_children: list[Any],
+    layouts: dict,
+    may_embed: bool = False,
 ) -> list[Any]:
-    """A dashboard the user sees: header, edit toolbar, conflict choice, grid, side panel."""
+    """A dashboard the user sees: header, edit toolbar, conflict choice, grid, side panel,
+    embed dialog (there for everyone, as its callbacks listen to it; opened by analysts)."""
     # Readers get the edit tools too, hidden and never shown: the page's callbacks listen to
     # them on every dashboard, and the store refuses a reader's save whatever is clicked.
     tools = [toolbar(doc, may_share and editable), conflict_alert()]
     return [
-        header(doc, editable),
+        header(doc, editable, may_embed),
         html.Div(tools) if editable else html.Div(tools, hidden=True),
         html.Div(id=ids.DASH_STATUS, className="small text-muted mb-2", role="status"),
         ResponsiveGrid(
@@ -148,11 +155,12 @@ def dashboard_body(
             containerPadding=[0, 0],
         ),
         widget_panel(),
+        embed_modal(),
     ]
 
 
-def header(doc: dict[str, Any], editable: bool) -> html.Div:
-    """The title, who owns it, whether it is shared, and Edit / Set as my home."""
+def header(doc: dict[str, Any], editable: bool, may_embed: bool = False) -> html.Div:
+    """The title, who owns it, whether it is shared, and Embed / Edit / Set as my home."""
     return html.Div(
         [
             html.H1(doc["title"], id=ids.DASH_TITLE, className="h4 mb-0 me-auto text-break"),
@@ -160,6 +168,7 @@ def header(doc: dict[str, Any], editable: bool) -> html.Div:
             html.Span(f"by {doc.get('owner') or 'the tenant'}", className="small text-muted"),
             range_select(doc),
             dbc.Button("Set as my home", id=ids.DASH_HOME, color="light", size="sm"),
+            embed_button(may_embed),
             dbc.Button(
                 "Edit",
                 id=ids.DASH_EDIT,
