@@ -184,6 +184,67 @@ PREVIEW = page_state(
     },
     ({"type": "dash-field", "index": "title"}, "value"),
 )
+
+
+def _tokens(world: World, dashboard_id: str, revoked: bool = False) -> int:
+    """How many of A's embed tokens of this dashboard are (not) revoked."""
+    state = "IS NOT NULL" if revoked else "IS NULL"
+    found = world.row(
+        "SELECT count(*) AS n FROM embed_tokens WHERE tenant_id = :t"
+        f" AND resource->>'dashboard_id' = :d AND revoked_at {state}",
+        t=world.tenant_a,
+        d=dashboard_id,
+    )
+    return int(found.n)
+
+
+def _opened_only_for_analysts(caller: str, answer: dict[str, Any]) -> None:
+    modal = answer.get("response", {}).get("dash-embed-modal", {})
+    assert (modal.get("is_open") is True) == (caller == "A analyst"), f"{caller}: {answer}"
+
+
+def open_embed(world: World) -> Any:
+    doc = fresh_dashboard(world, shared=True)
+    trigger = ("dash-embed-open", "n_clicks")
+    values = {
+        trigger: 1,
+        ("dash-embed-widget", "n_clicks"): [("line", None)],
+        ("dash-doc", "data"): doc,
+    }
+    name = "callbacks.dashboard_embed.open_embed"
+    return _probe(world, name, values, trigger, None, _opened_only_for_analysts)
+
+
+def mint_embed(world: World) -> Any:
+    doc = fresh_dashboard(world, shared=True)
+    trigger = ("dash-embed-create", "n_clicks")
+    values = {
+        trigger: 1,
+        ("dash-embed-ttl", "value"): "3600",
+        ("dash-embed-sources", "value"): [],
+        ("dash-embed-resource", "data"): {"type": "dashboard", "dashboard_id": doc["id"]},
+    }
+    name = "callbacks.dashboard_embed.create_embed"
+    return _probe(world, name, values, trigger, lambda: _tokens(world, doc["id"]) > 0)
+
+
+def revoke_embed(world: World) -> Any:
+    from callbacks.dashboard_embed import EmbedDesk, create_embed
+
+    doc = fresh_dashboard(world, shared=True)
+    resource = {"type": "dashboard", "dashboard_id": doc["id"]}
+    desk, analyst = EmbedDesk.of(world.services), world.users["A analyst"]
+    create_embed(desk, analyst, "http://pulse.test/", 1, "3600", [], resource)
+    jti = desk.live_of(analyst, doc["id"])[0]["jti"]
+    trigger = ({"type": "dash-embed-revoke", "index": jti}, "n_clicks")
+    values = {
+        ("dash-embed-revoke", "n_clicks"): [(jti, 1)],
+        ("dash-embed-resource", "data"): resource,
+    }
+    name = "callbacks.dashboard_embed.revoke_embed"
+    return _probe(world, name, values, trigger, lambda: _tokens(world, doc["id"], True) > 0)
+
+
 # name → [(what it tries, answer per caller: anon, A viewer, A analyst, B admin, probe)]
 ROWS: dict[str, list[tuple[str, tuple[Any, ...], Callable[[World], Any]]]] = {
     "callbacks.dashboards.list_dashboards": [("list dashboards", (401, OK, OK, OK), list_them)],
@@ -209,6 +270,15 @@ ROWS: dict[str, list[tuple[str, tuple[Any, ...], Callable[[World], Any]]]] = {
         ("open a widget's panel", (401, OK, OK, OK), OPEN_PANEL)
     ],
     "callbacks.dashboard_edit.preview": [("preview a widget", (401, OK, OK, OK), PREVIEW)],
+    "callbacks.dashboard_embed.open_embed": [
+        ("open the Embed dialog of A's dashboard", (401, OK, OK, OK), open_embed)
+    ],
+    "callbacks.dashboard_embed.create_embed": [
+        ("mint an embed token of A's dashboard", (401, OK, DOES, OK), mint_embed)
+    ],
+    "callbacks.dashboard_embed.revoke_embed": [
+        ("revoke an embed token of A's dashboard", (401, OK, DOES, OK), revoke_embed)
+    ],
 }
 
 
