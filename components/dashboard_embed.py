@@ -140,7 +140,7 @@ def token_list(rows: list[dict[str, Any]]) -> Any:
                         id={"type": ids.DASH_EMBED_REVOKE, "index": row["jti"]},
                         color="outline-danger",
                         size="sm",
-                        className=TOUCH,
+                        className=f"{TOUCH} flex-shrink-0",
                     ),
                 ],
                 className="d-flex align-items-center gap-2",

@@ -22,6 +22,7 @@ def test_analyst_creates_an_embed_and_revokes_it(
 ) -> None:
     user = make_user(tenant, "analyst")
     dashboard_id = line_dashboard(live_server.services, user, shared=True)
+    dash_duo.driver.set_window_size(375, 812)  # a phone: the dialog must work there too
     sign_in_as(dash_duo, sign_in, user)
     open_dashboard(dash_duo, live_server, dashboard_id)
     dash_duo.wait_for_element(f"#{ids.DASH_EMBED_OPEN}", timeout=10).click()
@@ -38,7 +39,10 @@ def test_analyst_creates_an_embed_and_revokes_it(
     dash_duo.wait_for_contains_text(f"#{ids.DASH_EMBED_EXPIRY}", "Expires", 10)
     dash_duo.wait_for_contains_text(f"#{ids.DASH_EMBED_LIST}", "whole dashboard", 10)
 
-    dash_duo.find_element(f"#{ids.DASH_EMBED_LIST} button").click()
+    revoke = dash_duo.find_element(f"#{ids.DASH_EMBED_LIST} button")
+    for button in (revoke, dash_duo.find_element(f"#{ids.DASH_EMBED_CREATE}")):
+        assert min(button.size["width"], button.size["height"]) >= 44, button.size
+    revoke.click()
     dash_duo.wait_for_contains_text(f"#{ids.DASH_EMBED_LIST}", "No live embed links", 10)
     revoked = requests.get(url.group(1), timeout=10)
     assert "This embed was revoked." in revoked.text, revoked.text[:300]
