@@ -31,7 +31,7 @@ def test_log_lines_of_a_request_name_its_id_and_tenant(
     web, tenant: str, ingest_key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.handler.addFilter(ContextFilter())
-    caplog.set_level(logging.INFO, logger="app.api.ingest")
+    caplog.set_level(logging.INFO, logger="app.api.intake")
     bad = [
         {"source": "web-1", "metric_type": "cpu.usage", "timestamp": time.time(), "value": "high"}
     ]
@@ -41,7 +41,7 @@ def test_log_lines_of_a_request_name_its_id_and_tenant(
         headers={"Authorization": f"Bearer {ingest_key}", "X-Request-ID": "req-42"},
     )
     assert resp.status_code == 422
-    records = [r for r in caplog.records if r.name == "app.api.ingest"]
+    records = [r for r in caplog.records if r.name == "app.api.intake"]
     assert [(r.request_id, r.tenant) for r in records] == [("req-42", tenant)]
     line = json.loads(JsonFormatter().format(records[0]))
     assert line["request_id"] == "req-42" and line["tenant"] == tenant
