@@ -101,7 +101,7 @@ def test_pick_metric_and_day_switch_charts_download_and_reload(
     screenshot("explore-heatmap-1280")
     pick_chart(dash_duo, "Table")
     dash_duo.wait_for_contains_text(f"#{ids.EXPLORE_TABLE}", METRIC, timeout=10)
-    assert not dash_duo.find_element(f"#{ids.EXPLORE_GRAPH}").is_displayed()
+    wait_until(lambda: not shown(dash_duo, f"#{ids.EXPLORE_GRAPH}"), 5)
     assert "23 buckets of 1m" in dash_duo.find_element(f"#{ids.EXPLORE_SUMMARY}").text
     screenshot("explore-table-1280")
 
@@ -171,21 +171,33 @@ def _fits(driver) -> bool:
     )
 
 
+def shown(dash_duo, selector: str) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the element is laid out (not display:none itself or within), asked in the page
+    at once: a reference held across a re-render would go stale."""
+    return bool(
+        dash_duo.driver.execute_script(
+            "const el = document.querySelector(arguments[0]);"
+            "return !!el && el.getClientRects().length > 0;",
+            selector,
+        )
+    )
+
+
 def test_empty_range_and_bad_range_say_so(dash_duo, explore, live_server: LiveServer) -> None:
     """A range without points says "No data in this range"; an inverted one explains itself."""
     open_explore(dash_duo, live_server, f"?metric={METRIC}&start=2025-01-01&end=2025-01-02")
     dash_duo.wait_for_contains_text(f"#{ids.EXPLORE_MESSAGE}", "No data in this range", 10)
-    assert not dash_duo.find_element(f"#{ids.EXPLORE_GRAPH}").is_displayed()
+    wait_until(lambda: not shown(dash_duo, f"#{ids.EXPLORE_GRAPH}"), 5)
     open_explore(dash_duo, live_server, f"?metric={METRIC}&start=2025-01-05&end=2025-01-02")
     dash_duo.wait_for_contains_text(f"#{ids.EXPLORE_MESSAGE}", "cannot be shown", 10)
     assert "the last day is before the first" in message_text(dash_duo)
-    assert dash_duo.find_element(f"#{ids.EXPLORE_DAYS}").is_displayed()
+    wait_until(lambda: shown(dash_duo, f"#{ids.EXPLORE_DAYS}"), 5)
     Select(dash_duo.find_element(f"#{ids.EXPLORE_RANGE}")).select_by_value("1h")
-    wait_until(lambda: not dash_duo.find_element(f"#{ids.EXPLORE_DAYS}").is_displayed(), 5)
+    wait_until(lambda: not shown(dash_duo, f"#{ids.EXPLORE_DAYS}"), 5)
     wait_until(lambda: traces(dash_duo) == [["scatter", 1]], 10)  # the newest point only
     assert message_text(dash_duo) == ""
     Select(dash_duo.find_element(f"#{ids.EXPLORE_RANGE}")).select_by_value("custom")
-    wait_until(dash_duo.find_element(f"#{ids.EXPLORE_DAYS}").is_displayed, 5)
+    wait_until(lambda: shown(dash_duo, f"#{ids.EXPLORE_DAYS}"), 5)
 
 
 def test_live_tail_appends_new_points_once(
