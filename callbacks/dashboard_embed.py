@@ -22,7 +22,6 @@ from data.domain.dashboards import DashboardSpec
 from data.domain.embeds import (
     EmbedResource,
     EmbedSigner,
-    new_claims,
     parse_embed_request,
     resource_widgets,
 )
@@ -127,13 +126,13 @@ def create_embed(
     body = {"resource": resource, "ttl_s": _ttl(ttl), "filters": {"source": sources or []}}
     try:
         what, ttl_s, locked = parse_embed_request(body)
-        resource_widgets(desk.spec(user, what.dashboard_id), what)
+        spec = desk.spec(user, what.dashboard_id)
+        issued = desk.tokens.issue(spec, user.tenant_id, what, locked, ttl_s, (user.user_id, None))
     except Invalid as exc:
         return (*_errors(exc.details), True, "", "", no_update)
     except (NotFound, Unreadable):
         return "", "", "There is no such dashboard or widget.", True, "", "", no_update
-    claims = new_claims(user.tenant_id, what, locked, ttl_s, desk.tokens.clock())
-    minted = desk.tokens.mint(claims, user.user_id, None).as_dict()
+    minted = issued.as_dict()
     url = root.rstrip("/") + minted["url"]
     expiry = f"Expires {minted['expires_at']}."
     rows = token_list(desk.live_of(user, what.dashboard_id))

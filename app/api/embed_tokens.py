@@ -21,9 +21,7 @@ from data.domain.dashboards import Actor, DashboardSpec
 from data.domain.embeds import (
     EmbedRequest,
     EmbedResource,
-    new_claims,
     parse_embed_request,
-    resource_widgets,
 )
 
 bp = Blueprint("embed_tokens", __name__)
@@ -50,13 +48,13 @@ def create() -> tuple[Response, int]:
     on it; a widget embed names its `widget_id`, a dashboard embed none (422)."""
     who = _caller()
     resource, ttl_s, sources = parse_embed_request(json_body())
-    resource_widgets(_spec_for(who, resource), resource)  # NotFound: no such widget
-    tokens = embed_tokens()
-    claims = new_claims(who.tenant_id, resource, sources, ttl_s, tokens.clock())
-    minted = tokens.mint(
-        claims,
-        who.user.user_id if who.user else None,
-        who.key.key_id if who.key else None,
+    minted = embed_tokens().issue(
+        _spec_for(who, resource),
+        who.tenant_id,
+        resource,
+        sources,
+        ttl_s,
+        (who.user.user_id if who.user else None, who.key.key_id if who.key else None),
     )
     return jsonify(minted.as_dict()), 201
 

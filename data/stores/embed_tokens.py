@@ -19,7 +19,14 @@ from sqlalchemy import Engine, insert, select, update
 
 from data.domain.dashboard_documents import load_stored
 from data.domain.dashboards import DashboardSpec
-from data.domain.embeds import EmbedClaims, EmbedSigner, EmbedTokenError
+from data.domain.embeds import (
+    EmbedClaims,
+    EmbedResource,
+    EmbedSigner,
+    EmbedTokenError,
+    new_claims,
+    resource_widgets,
+)
 from data.domain.errors import NotFound
 from data.domain.timefmt import iso_datetime
 from data.stores.audit import record_audit
@@ -75,6 +82,21 @@ class EmbedTokens:
         if row is None:
             raise NotFound("dashboard")
         return load_stored(dict(row.doc), row.schema_version, row.shared)
+
+    def issue(
+        self,
+        spec: DashboardSpec,
+        tenant_id: str,
+        resource: EmbedResource,
+        sources: tuple[str, ...],
+        ttl_s: int,
+        by: tuple[str | None, str | None],
+    ) -> Minted:
+        """Mint a token for `resource` of the dashboard `spec` (as its caller may see it):
+        NotFound when the widget it names is not on it. `by` is (user_id, key_id)."""
+        resource_widgets(spec, resource)
+        claims = new_claims(tenant_id, resource, sources, ttl_s, self.clock())
+        return self.mint(claims, *by)
 
     def mint(self, claims: EmbedClaims, user_id: str | None, key_id: str | None) -> Minted:
         """Record the token of `claims` (its resource checked by the caller) and sign it."""
