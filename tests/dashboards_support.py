@@ -15,7 +15,7 @@ from data.domain.dashboards import Actor
 from data.domain.points import Point
 from data.stores.accounts import User
 from data.stores.partitions import ensure_for_times
-from data.stores.schema import audit_log
+from data.stores.schema_accounts import audit_log
 
 WIDGETS = [
     {

@@ -20,7 +20,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from data.stores.audit import record_audit
-from data.stores.schema import ROLES, api_keys, tenants, users
+from data.stores.schema import ROLES, tenants, users
+from data.stores.schema_accounts import api_keys
 
 # OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
 PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
-from data.stores.schema import audit_log
+from data.stores.schema_accounts import audit_log
 
 
 def record_audit(

@@ -49,13 +49,13 @@ def is_uuid(value: str) -> bool:
 ROLES = ("viewer", "analyst", "admin")
 
 
-def _tenant_fk() -> Column:
+def tenant_fk() -> Column:
     return Column(
         "tenant_id", String(64), ForeignKey("tenants.tenant_id", ondelete="CASCADE"), nullable=False
     )
 
 
-def _created_at() -> Column:
+def created_at() -> Column:
     return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
@@ -64,48 +64,32 @@ tenants = Table(
     metadata,
     Column("tenant_id", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
-    _created_at(),
+    created_at(),
 )
 
 users = Table(
     "users",
     metadata,
     Column("user_id", String(36), primary_key=True),
-    _tenant_fk(),
+    tenant_fk(),
     Column("username", String(64), nullable=False),
     Column("email", String(254), nullable=False),
     Column("role", String(16), nullable=False),
     Column("preferences", JSONDoc, nullable=False, server_default=text("'{}'")),
     Column("password_hash", Text, nullable=False),
     Column("active", Boolean, nullable=False, server_default=text("true")),
-    _created_at(),
+    created_at(),
     Column("last_login_at", DateTime(timezone=True)),
     CheckConstraint("role IN ('viewer', 'analyst', 'admin')", name="role"),
     Index("uq_users_username", "username", unique=True),
     Index("ix_users_tenant", "tenant_id"),
 )
 
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("key_id", String(32), primary_key=True),
-    _tenant_fk(),
-    Column("name", String(100), nullable=False),
-    Column("scope", String(16), nullable=False),
-    Column("key_hash", String(64), nullable=False),
-    Column("created_by", String(36), ForeignKey("users.user_id", ondelete="SET NULL")),
-    _created_at(),
-    Column("last_used_at", DateTime(timezone=True)),
-    Column("revoked_at", DateTime(timezone=True)),
-    CheckConstraint("scope IN ('ingest', 'read', 'embed')", name="scope"),
-    Index("ix_api_keys_tenant", "tenant_id"),
-)
-
 sources = Table(
     "sources",
     metadata,
     Column("source_id", String(36), primary_key=True),
-    _tenant_fk(),
+    tenant_fk(),
     Column("name", String(128), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("config", JSONDoc, nullable=False, server_default=text("'{}'")),
@@ -117,7 +101,7 @@ sources = Table(
     Column("last_error_at", DateTime(timezone=True)),
     Column("last_error", Text),
     Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
-    _created_at(),
+    created_at(),
     Index("uq_sources_tenant_name", "tenant_id", "name", unique=True),
 )
 
@@ -204,7 +188,7 @@ visualizations = Table(
     "visualizations",
     metadata,
     Column("visualization_id", String(36), primary_key=True),
-    _tenant_fk(),
+    tenant_fk(),
     Column("user_id", String(36), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
     Column("dashboard_id", String(36)),
     Column("metric_type", String(128), nullable=False),
@@ -219,7 +203,7 @@ alert_rules = Table(
     "alert_rules",
     metadata,
     Column("rule_id", String(36), primary_key=True),
-    _tenant_fk(),
+    tenant_fk(),
     Column("name", String(200), nullable=False),
     Column("metric", String(128), nullable=False),
     Column("source", String(128), nullable=False, server_default=text("'*'")),
@@ -231,7 +215,7 @@ alert_rules = Table(
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
     Column("silenced_until", DateTime(timezone=True)),
     Column("created_by", String(36), ForeignKey("users.user_id", ondelete="SET NULL")),
-    _created_at(),
+    created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("webhook_secret", String(64)),  # signs the rule's webhook bodies (HMAC-SHA256)
     CheckConstraint("kind IN ('threshold', 'rate', 'spike', 'nodata')", name="kind"),
@@ -243,7 +227,7 @@ incidents = Table(
     "incidents",
     metadata,
     Column("incident_id", String(36), primary_key=True),
-    _tenant_fk(),
+    tenant_fk(),
     Column(
         "rule_id", String(36), ForeignKey("alert_rules.rule_id", ondelete="CASCADE"), nullable=False
     ),
@@ -281,7 +265,7 @@ alert_deliveries = Table(
     "alert_deliveries",
     metadata,
     Column("delivery_id", String(36), primary_key=True),
-    _tenant_fk(),
+    tenant_fk(),
     Column(
         "incident_id",
         String(36),
@@ -297,7 +281,7 @@ alert_deliveries = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("last_error", Text),
     Column("sent_at", DateTime(timezone=True)),
-    _created_at(),
+    created_at(),
     CheckConstraint("channel IN ('webhook', 'email')", name="channel"),
     Index("uq_alert_deliveries_once", "incident_id", "state", "channel", "target", unique=True),
     Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
@@ -307,7 +291,7 @@ notifications = Table(
     "notifications",
     metadata,
     Column("notification_id", String(36), primary_key=True),
-    _tenant_fk(),
+    tenant_fk(),
     Column("user_id", String(36), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
     Column("rule_id", String(36)),
     Column("incident_id", String(36)),
@@ -323,20 +307,6 @@ notifications = Table(
     Index("uq_notifications_incident_state_user", "incident_id", "state", "user_id", unique=True),
 )
 
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("audit_id", BigInteger, primary_key=True, autoincrement=True),
-    _tenant_fk(),
-    Column("user_id", String(36)),
-    Column("action", String(64), nullable=False),
-    Column("target", String(200)),
-    Column("details", JSONDoc, nullable=False, server_default=text("'{}'")),
-    Column("address", String(64)),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("ix_audit_log_tenant_at", "tenant_id", "at"),
-)
-
 # A dashboard (CONTRACT.md §6): its document (data/domain/dashboards.py) as JSON of its
 # schema_version, migrated on load; `version` counts saves, so a stale save is refused. The
 # owner may leave: their shared dashboards stay, then only admins edit them. The title is
@@ -345,7 +315,7 @@ dashboards = Table(
     "dashboards",
     metadata,
     Column("dashboard_id", String(36), primary_key=True),
-    _tenant_fk(),
+    tenant_fk(),
     Column("owner_id", String(36), ForeignKey("users.user_id", ondelete="SET NULL")),
     Column("title", String(200), nullable=False),
     Column("shared", Boolean, nullable=False, server_default=text("false")),
@@ -354,7 +324,7 @@ dashboards = Table(
     Column("version", Integer, nullable=False, server_default=text("1")),
     # the one generated for the tenant: every user's home until they choose their own
     Column("tenant_home", Boolean, nullable=False, server_default=text("false")),
-    _created_at(),
+    created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_by", String(36)),
     Index("ix_dashboards_tenant_owner", "tenant_id", "owner_id"),
@@ -378,7 +348,7 @@ dashboard_views = Table(
         ForeignKey("dashboards.dashboard_id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    _tenant_fk(),
+    tenant_fk(),
     Column("view", JSONDoc, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -390,7 +360,7 @@ dashboard_homes = Table(
     Column(
         "user_id", String(36), ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True
     ),
-    _tenant_fk(),
+    tenant_fk(),
     Column(
         "dashboard_id",
         String(36),

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.services import Services
 from app.settings import Settings
-from data.stores.schema import api_keys
+from data.stores.schema_accounts import api_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 

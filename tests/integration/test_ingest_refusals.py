@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from app.services import Services
 from data.domain.points import MAX_BODY_BYTES, MAX_POINTS
-from data.stores.schema import api_keys
+from data.stores.schema_accounts import api_keys
 from tests.conftest import PASSWORD, FakeClock
 
 

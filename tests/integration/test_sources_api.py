@@ -12,7 +12,8 @@ from sqlalchemy import delete, select
 
 from app.services import Services
 from app.web.factory import create_app
-from data.stores.schema import audit_log, sources
+from data.stores.schema import sources
+from data.stores.schema_accounts import audit_log
 from tests.conftest import signed_in_to, with_settings
 
 PROM = {"name": "node", "kind": "prometheus", "config": {"url": "http://127.0.0.1:9100/metrics"}}
