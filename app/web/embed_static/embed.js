@@ -1,6 +1,8 @@
 // The embed page (app/web/embed.py): loads its resource's data with the token of its own
 // URL, draws each widget with plotly.js, then extends them with live points from /ws opened
-// by the same token. No cookie is used or needed. When the token is revoked or expires the
+// by the same token. No cookie is used or needed. A notifications widget lists the tenant's
+// latest notifications (read-only), asked again every NOTES_EVERY_MS: an embed's socket
+// carries no notifications, being nobody's. When the token is revoked or expires the
 // socket is closed by the server and the page says so.
 (function () {
   "use strict";
@@ -11,6 +13,7 @@
   var livePoints = 0;
   var stopped = false;
   var MAX_POINTS = 1500;
+  var NOTES_EVERY_MS = 10000;
   var TEXTS = { revoked: "This embed was revoked.", expired: "This embed has expired.",
                 invalid: "This embed link is not valid." };
 
@@ -86,7 +89,49 @@
     });
   }
 
+  // series by row, buckets by column, the value as colour (as components/dashboard_widgets.py)
+  function heatmapTrace(w) {
+    var seen = {};
+    w.series.forEach(function (s) { s.points.forEach(function (p) { seen[p[0]] = true; }); });
+    var xs = Object.keys(seen).map(Number).sort(function (a, b) { return a - b; });
+    var column = {};
+    xs.forEach(function (ts, i) { column[ts] = i; });
+    var z = w.series.map(function (s) {
+      var row = xs.map(function () { return null; });
+      s.points.forEach(function (p) { row[column[p[0]]] = p[1]; });
+      return row;
+    });
+    return { type: "heatmap", x: xs.map(function (ts) { return new Date(ts); }),
+             y: w.series.map(function (s) { return s.metric + " · " + s.source; }), z: z };
+  }
+
+  function drawNotes(w) {
+    var list = document.createElement("ul");
+    list.className = "embed-notes";
+    if (w.notes.length === 0) {
+      var none = document.createElement("li");
+      none.textContent = "No notifications.";
+      list.appendChild(none);
+    }
+    w.notes.forEach(function (n) {
+      var li = document.createElement("li");
+      var badge = document.createElement("span");
+      badge.className = "embed-badge embed-" + (n.state === "firing" ? "firing" : "resolved");
+      badge.textContent = n.severity;
+      li.appendChild(badge);
+      li.appendChild(document.createTextNode(" " + n.message));
+      list.appendChild(li);
+    });
+    w.body.replaceChildren(list);
+    w.body.setAttribute("data-count", String(w.notes.length));
+  }
+
   function drawChart(w) {
+    if (w.type === "heatmap") {
+      var layout = Object.assign({}, w.layout, { showlegend: false, yaxis: { automargin: true } });
+      Plotly.react(w.body, [heatmapTrace(w)], layout, w.config);
+      return;
+    }
     if (w.type === "pie") {
       var labels = w.series.map(function (s) { return s.metric + " · " + s.source; });
       var values = w.series.map(function (s) { var p = s.points[s.points.length - 1]; return p ? p[1] : 0; });
@@ -99,7 +144,8 @@
   function draw(w) {
     if (w.type === "kpi") { drawKpi(w); }
     else if (w.type === "table") { drawTable(w); }
-    else if (w.type !== "notifications") { drawChart(w); }
+    else if (w.type === "notifications") { drawNotes(w); }
+    else { drawChart(w); }
   }
 
   function build(doc) {
@@ -114,12 +160,14 @@
       title.textContent = spec.title || (spec.scope.metric || []).join(", ");
       el.appendChild(title);
       var body = document.createElement("div");
-      body.className = spec.type === "kpi" ? "embed-kpi" : "embed-chart";
+      body.className = spec.type === "kpi" ? "embed-kpi"
+        : spec.type === "notifications" ? "embed-list" : "embed-chart";
       el.appendChild(body);
       root.appendChild(el);
       var w = { id: spec.id, type: spec.type, live: spec.live, series: spec.series, body: body,
                 valueEl: body, metricOk: glob(spec.scope.metric), sourceOk: glob(spec.scope.source),
-                locked: doc.locked_sources,
+                locked: doc.locked_sources, step: spec.step_ms || null, notes: spec.notifications || [],
+                buckets: {},
                 layout: { margin: { l: 40, r: 10, t: 10, b: 30 }, showlegend: spec.series.length > 1,
                           legend: { orientation: "h" }, xaxis: { type: "date" } },
                 config: { displayModeBar: false, responsive: true, staticPlot: false } };
@@ -133,13 +181,37 @@
     return w.locked.length === 0 || w.locked.indexOf(point.source) >= 0;
   }
 
+  // A heatmap's live point joins its bucket, folded as the query's agg folds it; a bucket
+  // the history already drew counts that value as one sample (exact again on reload).
+  function fold(w, series, point) {
+    var bucket = Math.floor(point.ts / w.step) * w.step;
+    var last = series.points[series.points.length - 1];
+    var key = series.metric + "|" + series.source;
+    var acc = w.buckets[key];
+    if (!acc || acc.ts !== bucket) {
+      acc = w.buckets[key] = { ts: bucket, n: 0, sum: 0, min: Infinity, max: -Infinity };
+      if (last && last[0] === bucket && last[1] !== null) { take(acc, last[1]); }
+    }
+    take(acc, point.value);
+    var agg = series.agg || "avg";
+    var value = agg === "sum" ? acc.sum : agg === "min" ? acc.min : agg === "max" ? acc.max
+      : agg === "count" ? acc.n : agg === "last" ? point.value : acc.sum / acc.n;
+    if (last && last[0] === bucket) { last[1] = value; return; }
+    series.points.push([bucket, value]);
+  }
+
+  function take(acc, v) {
+    acc.n += 1; acc.sum += v; acc.min = Math.min(acc.min, v); acc.max = Math.max(acc.max, v);
+  }
+
   function addPoint(w, point) {
     var series = w.series.find(function (s) { return s.metric === point.metric && s.source === point.source; });
     if (!series) {
       series = { metric: point.metric, source: point.source, points: [] };
       w.series.push(series);
     }
-    series.points.push([point.ts, point.value]);
+    if (w.type === "heatmap" && w.step) { fold(w, series, point); }
+    else { series.points.push([point.ts, point.value]); }
     if (series.points.length > MAX_POINTS) { series.points.shift(); }
   }
 
@@ -192,6 +264,22 @@
     };
   }
 
+  function pollNotes() {
+    var listing = widgets.filter(function (w) { return w.type === "notifications"; });
+    if (stopped || listing.length === 0) { return; }
+    fetch(location.pathname + "/notifications", { credentials: "omit" }).then(function (response) {
+      if (!response.ok) {
+        if (response.status === 401) { return reasonOf(response).then(stop); }
+        return null;
+      }
+      return response.json().then(function (body) {
+        listing.forEach(function (w) { w.notes = body.notifications; draw(w); });
+      });
+    }, function () { return null; }).then(function () {
+      setTimeout(pollNotes, NOTES_EVERY_MS);
+    });
+  }
+
   fetch(location.pathname + "/data", { credentials: "omit" }).then(function (response) {
     if (!response.ok) { return reasonOf(response).then(stop); }
     return response.json().then(function (doc) {
@@ -199,6 +287,7 @@
       doc.widgets.forEach(function (spec, i) { widgets[i].scopeMetrics = spec.scope.metric; });
       setState("loaded", "");
       connect(patterns(), 1000, doc.cursor);
+      setTimeout(pollNotes, NOTES_EVERY_MS);
     });
   }, function () { setState("error", "Pulse could not be reached."); });
 })();
