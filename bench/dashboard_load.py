@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from pages import (
     wait_opened,
 )
 from selenium import webdriver
+from selenium.webdriver.chrome.service import Service as ChromeService
 
 DASH_READY = """
 const cards = Array.from(document.querySelectorAll('.pulse-dash-widget'));
@@ -107,7 +109,10 @@ def chromium() -> webdriver.Chrome:
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1000"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(options=options)
+    # the system's chromedriver when there is one: selenium-manager would look online first
+    found = shutil.which("chromedriver")
+    service = ChromeService(executable_path=found) if found else None
+    driver = webdriver.Chrome(options=options, service=service)
     driver.set_script_timeout(60)
     return driver
 

@@ -163,6 +163,26 @@ NOTES = {
 }
 
 
+# the other types, each on the same series, a row of three below
+OTHERS = [
+    {
+        "id": kind,
+        "type": kind,
+        "title": kind,
+        "query": {"metric": ["cpu.usage"]},
+        "layout": {"x": (i % 3) * 4, "y": 6 + (i // 3) * 4, "w": 4, "h": 4},
+    }
+    for i, kind in enumerate(["kpi", "line", "area", "bar", "pie", "table"])
+]
+# what each chart widget's first trace is, as the dashboard page draws it
+TRACES = {
+    "line": {"type": "scatter", "mode": "lines"},
+    "area": {"type": "scatter", "mode": "lines", "fill": "tozeroy"},
+    "bar": {"type": "bar"},
+    "pie": {"type": "pie", "hole": 0.4},
+}
+
+
 def seed_heat(services: Services, tenant: str) -> None:
     """Five minutes of cpu.usage on two hosts, stored and live (two heatmap rows)."""
     now = int(time.time() * 1000)
@@ -175,7 +195,7 @@ def seed_heat(services: Services, tenant: str) -> None:
     services.live.publish_points(tenant, points)
 
 
-def test_an_embedded_dashboard_draws_a_live_heatmap_and_lists_notifications(
+def test_an_embedded_dashboard_draws_every_widget_type_a_live_heatmap_and_notifications(
     dash_duo, services: Services, tenant: str, make_user, host_page, host_port: int
 ) -> None:  # type: ignore[no-untyped-def]
     user = make_user(tenant, "analyst")
@@ -183,7 +203,7 @@ def test_an_embedded_dashboard_draws_a_live_heatmap_and_lists_notifications(
     rule = create_rule(services, tenant)
     firing_incident(services, rule, "web-1", 93.5)
     board = services.dashboards.create(
-        Actor(tenant, user.user_id, user.role), {"title": "Ops", "widgets": [HEAT, NOTES]}
+        Actor(tenant, user.user_id, user.role), {"title": "Ops", "widgets": [HEAT, NOTES, *OTHERS]}
     )
     allowed = with_settings(services, embed_allowed_origins=f"http://127.0.0.1:{host_port}")
     options = {"ws": "websockets-sansio", "log_level": "warning"}
@@ -209,6 +229,20 @@ def test_an_embedded_dashboard_draws_a_live_heatmap_and_lists_notifications(
         assert driver.find_elements(By.CSS_SELECTOR, "#embed-widget-heat .heatmaplayer")
         notes = driver.find_elements(By.CSS_SELECTOR, "#embed-widget-notes .embed-notes li")
         assert [n.text for n in notes] == [f"critical {rule.name}: cpu.usage 93.5 > 80 on web-1"]
+        for kind, expected in TRACES.items():
+            first = driver.execute_script(
+                f"return document.querySelector('#embed-widget-{kind} .embed-chart').data[0];"
+            )
+            assert {k: first.get(k) for k in expected} == expected, kind
+        pie = driver.execute_script(
+            "return document.querySelector('#embed-widget-pie .embed-chart').data[0];"
+        )
+        assert sorted(pie["values"]) == [150.0, 155.0]  # each series' sum over the range
+        rows = driver.find_elements(By.CSS_SELECTOR, "#embed-widget-table tr")
+        assert [r.text.split()[:3] for r in rows] == [
+            ["cpu.usage", "·", "web-1"],
+            ["cpu.usage", "·", "web-2"],
+        ]
 
         def live_point_drawn() -> bool:
             publish(services, tenant, 99.0)  # until the socket's subscription takes it
@@ -217,6 +251,7 @@ def test_an_embedded_dashboard_draws_a_live_heatmap_and_lists_notifications(
         wait_until(live_point_drawn, 15)
         z = driver.execute_script(f"return {heat}.data[0].z;")
         assert 99.0 in [v for row in z for v in row]  # the live point coloured its bucket
+        assert driver.find_element(By.CSS_SELECTOR, "#embed-widget-kpi .embed-kpi").text == "99"
         driver.save_screenshot("/tmp/pulse-shots/embed-heatmap-notes.png")
         assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
         driver.switch_to.default_content()

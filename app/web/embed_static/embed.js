@@ -43,16 +43,38 @@
     }, function () { return "invalid"; });
   }
 
-  function traceOf(series, type) {
+  // Drawn as the dashboard page draws them (components/dashboard_widgets.py): its colours,
+  // its number format (components/overview.py format_value, as assets/dashboards.js has it)
+  var COLORS = ["#0d6efd", "#20c997", "#fd7e14", "#6f42c1", "#d63384", "#198754"];
+  var TABLE_ROWS = 20;
+
+  function nameOf(series) { return series.metric + " · " + series.source; }
+
+  function fmt(v) {
+    var units = [[1e12, "T"], [1e9, "B"], [1e6, "M"]];
+    for (var i = 0; i < units.length; i += 1) {
+      if (Math.abs(v) >= units[i][0]) { return Number((v / units[i][0]).toPrecision(3)) + units[i][1]; }
+    }
+    var digits = Math.abs(v) >= 1000 ? 0 : 3;
+    return v.toLocaleString("en-US", { maximumFractionDigits: digits, roundingMode: "halfEven" });
+  }
+
+  function traceOf(series, type, i) {
+    var color = COLORS[i % COLORS.length];
     var trace = {
       x: series.points.map(function (p) { return new Date(p[0]); }),
       y: series.points.map(function (p) { return p[1]; }),
-      name: series.metric + " · " + series.source,
-      type: type === "bar" ? "bar" : "scatter",
-      mode: series.points.length > 60 ? "lines" : "lines+markers",
-      marker: { size: 4 },
+      name: nameOf(series),
     };
-    if (type === "area") { trace.fill = "tozeroy"; }
+    if (type === "bar") {
+      trace.type = "bar";
+      trace.marker = { color: color };
+    } else {
+      trace.type = "scatter";
+      trace.mode = "lines";
+      trace.line = { width: 1.6, color: color };
+      if (type === "area") { trace.fill = "tozeroy"; }
+    }
     return trace;
   }
 
@@ -73,20 +95,28 @@
 
   function drawKpi(w) {
     var value = lastValue(w.series);
-    w.valueEl.textContent = value === null ? "–" : String(Math.round(value * 100) / 100);
+    w.valueEl.textContent = value === null ? "—" : fmt(value);
   }
 
+  function cell(text) {
+    var td = document.createElement("td");
+    td.textContent = text;
+    return td;
+  }
+
+  // one row per series: its newest value and when (UTC time of day)
   function drawTable(w) {
-    var rows = w.series.map(function () { return "<tr><td></td><td></td><td></td></tr>"; });
-    w.body.innerHTML = "<table class='embed-table'><tr><th>metric</th><th>source</th><th>value</th></tr>"
-      + rows.join("") + "</table>";
-    var cells = w.body.querySelectorAll("tr");
-    w.series.forEach(function (s, i) {
-      var p = s.points[s.points.length - 1];
-      var tds = cells[i + 1].querySelectorAll("td");
-      tds[0].textContent = s.metric; tds[1].textContent = s.source;
-      tds[2].textContent = p ? String(p[1]) : "–";
+    var table = document.createElement("table");
+    table.className = "embed-table";
+    w.series.slice(0, TABLE_ROWS).forEach(function (s) {
+      var last = s.points[s.points.length - 1];
+      var row = document.createElement("tr");
+      row.appendChild(cell(nameOf(s)));
+      row.appendChild(cell(last && last[1] !== null ? fmt(last[1]) : "—"));
+      row.appendChild(cell(last ? new Date(last[0]).toISOString().slice(11, 19) : ""));
+      table.appendChild(row);
     });
+    w.body.replaceChildren(table);
   }
 
   // series by row, buckets by column, the value as colour (as components/dashboard_widgets.py)
@@ -102,7 +132,7 @@
       return row;
     });
     return { type: "heatmap", x: xs.map(function (ts) { return new Date(ts); }),
-             y: w.series.map(function (s) { return s.metric + " · " + s.source; }), z: z };
+             y: w.series.map(nameOf), z: z };
   }
 
   function drawNotes(w) {
@@ -128,17 +158,25 @@
 
   function drawChart(w) {
     if (w.type === "heatmap") {
-      var layout = Object.assign({}, w.layout, { showlegend: false, yaxis: { automargin: true } });
+      var layout = Object.assign({}, w.layout, { showlegend: false, hovermode: "closest",
+                                                 yaxis: { automargin: true } });
       Plotly.react(w.body, [heatmapTrace(w)], layout, w.config);
       return;
     }
     if (w.type === "pie") {
-      var labels = w.series.map(function (s) { return s.metric + " · " + s.source; });
-      var values = w.series.map(function (s) { var p = s.points[s.points.length - 1]; return p ? p[1] : 0; });
-      Plotly.react(w.body, [{ type: "pie", labels: labels, values: values }], w.layout, w.config);
+      // each series' share of the total of its buckets over the range
+      var labels = w.series.map(nameOf);
+      var values = w.series.map(function (s) {
+        return s.points.reduce(function (sum, p) { return p[1] === null ? sum : sum + p[1]; }, 0);
+      });
+      var pie = { type: "pie", labels: labels, values: values, hole: 0.4 };
+      var round = Object.assign({}, w.layout, { showlegend: true, hovermode: "closest" });
+      Plotly.react(w.body, [pie], round, w.config);
       return;
     }
-    Plotly.react(w.body, w.series.map(function (s) { return traceOf(s, w.type); }), w.layout, w.config);
+    var traces = w.series.map(function (s, i) { return traceOf(s, w.type, i); });
+    var legend = { showlegend: w.series.length > 1 };
+    Plotly.react(w.body, traces, Object.assign({}, w.layout, legend), w.config);
   }
 
   function draw(w) {
@@ -168,8 +206,11 @@
                 valueEl: body, metricOk: glob(spec.scope.metric), sourceOk: glob(spec.scope.source),
                 locked: doc.locked_sources, step: spec.step_ms || null, notes: spec.notifications || [],
                 buckets: {},
-                layout: { margin: { l: 40, r: 10, t: 10, b: 30 }, showlegend: spec.series.length > 1,
-                          legend: { orientation: "h" }, xaxis: { type: "date" } },
+                layout: { margin: { l: 40, r: 10, t: 10, b: 30 }, paper_bgcolor: "rgba(0,0,0,0)",
+                          plot_bgcolor: "rgba(0,0,0,0)", hovermode: "x unified", uirevision: "live",
+                          legend: { orientation: "h", y: -0.25 },
+                          xaxis: { type: "date", showgrid: false },
+                          yaxis: { gridcolor: "#eee", zeroline: false } },
                 config: { displayModeBar: false, responsive: true, staticPlot: false } };
       widgets.push(w);
       draw(w);
