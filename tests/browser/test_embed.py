@@ -195,6 +195,36 @@ def seed_heat(services: Services, tenant: str) -> None:
     services.live.publish_points(tenant, points)
 
 
+def dashboard_embed(pulse_url: str, key: str, dashboard_id: str) -> str:
+    """The URL of a new embed of the whole dashboard, minted with a key of scope embed."""
+    resp = requests.post(
+        pulse_url + "/api/embed-tokens",
+        json={"resource": {"type": "dashboard", "dashboard_id": dashboard_id}},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert resp.status_code == 201, resp.text
+    return pulse_url + str(resp.json()["url"])
+
+
+def drawn_as_on_the_dashboard_page(driver) -> None:  # type: ignore[no-untyped-def]
+    """Each chart widget's trace type, the pie's sums and the table's rows."""
+    for kind, expected in TRACES.items():
+        first = driver.execute_script(
+            f"return document.querySelector('#embed-widget-{kind} .embed-chart').data[0];"
+        )
+        assert {k: first.get(k) for k in expected} == expected, kind
+    pie = driver.execute_script(
+        "return document.querySelector('#embed-widget-pie .embed-chart').data[0];"
+    )
+    assert sorted(pie["values"]) == [150.0, 155.0]  # each series' sum over the range
+    rows = driver.find_elements(By.CSS_SELECTOR, "#embed-widget-table tr")
+    assert [r.text.split()[:3] for r in rows] == [
+        ["cpu.usage", "·", "web-1"],
+        ["cpu.usage", "·", "web-2"],
+    ]
+
+
 def test_an_embedded_dashboard_draws_every_widget_type_a_live_heatmap_and_notifications(
     dash_duo, services: Services, tenant: str, make_user, host_page, host_port: int
 ) -> None:  # type: ignore[no-untyped-def]
@@ -208,17 +238,9 @@ def test_an_embedded_dashboard_draws_every_widget_type_a_live_heatmap_and_notifi
     allowed = with_settings(services, embed_allowed_origins=f"http://127.0.0.1:{host_port}")
     options = {"ws": "websockets-sansio", "log_level": "warning"}
     with serving(build_asgi(allowed), **options) as (pulse_url, _):
-        key = services.accounts.create_api_key(tenant, "intranet", "embed")
-        resource = {"type": "dashboard", "dashboard_id": board.dashboard_id}
-        resp = requests.post(
-            pulse_url + "/api/embed-tokens",
-            json={"resource": resource},
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=10,
-        )
-        assert resp.status_code == 201, resp.text
         driver = dash_duo.driver
-        driver.get(framing(host_page, pulse_url + resp.json()["url"]))
+        key = services.accounts.create_api_key(tenant, "intranet", "embed")
+        driver.get(framing(host_page, dashboard_embed(pulse_url, key, board.dashboard_id)))
         driver.switch_to.frame(driver.find_element(By.ID, "pulse"))
         body = driver.find_element(By.TAG_NAME, "body")
         wait_until(lambda: body.get_attribute("data-state") == "live", 15)
@@ -229,20 +251,7 @@ def test_an_embedded_dashboard_draws_every_widget_type_a_live_heatmap_and_notifi
         assert driver.find_elements(By.CSS_SELECTOR, "#embed-widget-heat .heatmaplayer")
         notes = driver.find_elements(By.CSS_SELECTOR, "#embed-widget-notes .embed-notes li")
         assert [n.text for n in notes] == [f"critical {rule.name}: cpu.usage 93.5 > 80 on web-1"]
-        for kind, expected in TRACES.items():
-            first = driver.execute_script(
-                f"return document.querySelector('#embed-widget-{kind} .embed-chart').data[0];"
-            )
-            assert {k: first.get(k) for k in expected} == expected, kind
-        pie = driver.execute_script(
-            "return document.querySelector('#embed-widget-pie .embed-chart').data[0];"
-        )
-        assert sorted(pie["values"]) == [150.0, 155.0]  # each series' sum over the range
-        rows = driver.find_elements(By.CSS_SELECTOR, "#embed-widget-table tr")
-        assert [r.text.split()[:3] for r in rows] == [
-            ["cpu.usage", "·", "web-1"],
-            ["cpu.usage", "·", "web-2"],
-        ]
+        drawn_as_on_the_dashboard_page(driver)
 
         def live_point_drawn() -> bool:
             publish(services, tenant, 99.0)  # until the socket's subscription takes it
