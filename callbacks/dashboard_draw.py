@@ -58,16 +58,29 @@ def may_embed(user: User) -> bool:
 
 
 def grid_content(
-    doc: dict[str, Any], data: dict[str, WidgetData], editable: bool = True, embed: bool = False
+    doc: dict[str, Any],
+    data: dict[str, WidgetData],
+    editable: bool = True,
+    may_embed: bool = False,
 ) -> tuple[list[Any], dict]:
     """The grid's widget cards and its layouts: the saved places on wide screens, the phone
-    sequence (hidden ones last, and not shown) in one column on phones."""
+    sequence (hidden ones last, and not shown) in one column on phones; widgets the user
+    folded in their view show their title bar only."""
     spec = parse_dashboard(doc)
     shown = [w.id for w in phone_sequence(spec)]
     hidden = {w.id for w in spec.widgets} - set(shown)
     order = shown + [w.id for w in spec.widgets if w.id in hidden]
+    view = personal_view(doc)
+    folded = set(view.collapsed) if view else set()
     cards = [
-        widget_card(w, data.get(w["id"], WidgetData()), w["id"] in hidden, editable, embed)
+        widget_card(
+            w,
+            data.get(w["id"], WidgetData()),
+            w["id"] in hidden,
+            editable,
+            may_embed,
+            w["id"] in folded,
+        )
         for w in doc["widgets"]
     ]
     return cards, {"lg": grid_places(doc), "xxs": phone_places(doc, order)}
