@@ -166,6 +166,21 @@ def make_tenant_home(world: World) -> Any:
     return _probe(world, name, values, trigger, lambda: bool(world.row(home, d=doc["id"])))
 
 
+def home_route(world: World) -> Any:
+    """`/` of a tenant whose admin made a shared dashboard its home: that dashboard for A's
+    users, never for B's."""
+    doc = fresh_dashboard(world, shared=True)
+    store = world.services.dashboards
+    for name in ("A admin", "A viewer", "A analyst"):  # no home of their own (set_home's row)
+        user = world.users[name]
+        store.set_home(Actor(user.tenant_id, user.user_id, user.role), None)
+    admin = world.users["A admin"]
+    store.set_tenant_home(Actor(admin.tenant_id, admin.user_id, admin.role), doc["id"])
+    values = {("url", "pathname"): "/", ("url", "search"): ""}
+    check = _shown_only_to(doc["id"], ("A viewer", "A analyst"))
+    return _probe(world, "callbacks.shell.route", values, ("url", "pathname"), None, check)
+
+
 def save(button: str) -> Callable[[World], Any]:
     def build(world: World) -> Any:
         doc = fresh_dashboard(world, shared=True)
