@@ -1,6 +1,7 @@
 """Dashboards in PostgreSQL, per tenant (CONTRACT.md §6): create, read, save with a version
 counter, copy, delete, import and export; each user's personal view of a dashboard and
-their home; the home generated for a tenant from its top metrics.
+their home; the tenant's default home (one an admin chose, data/stores/tenant_homes.py, else
+the one generated from its top metrics).
 
 Every call acts as an Actor (tenant, user, role) and reads and writes in the actor's own
 tenant only: another tenant's dashboard, or another user's personal one, is NotFound,
@@ -265,7 +266,8 @@ class DashboardStore:
 
     def home(self, actor: Actor) -> Dashboard:
         """The actor's home: the dashboard they chose while they still see it, else the
-        tenant's (generated from its top metrics the first time it is asked for)."""
+        tenant's default (an admin's choice, else generated from its top metrics the first
+        time it is asked for)."""
         with self.engine.connect() as conn:
             chosen = conn.execute(
                 select(dashboard_homes.c.dashboard_id).where(
@@ -281,9 +283,9 @@ class DashboardStore:
         return self.get(actor, self.tenant_home_id(actor.tenant_id))
 
     def tenant_home_id(self, tenant_id: str) -> str:
-        """The tenant's generated home, made now if it has none (once, however many ask at
-        once); one left untouched since it was made without metrics is made again once the
-        tenant has some."""
+        """The tenant's default home: the shared dashboard an admin chose, else its generated
+        one, made now if it has none (once, however many ask at once); a generated one left
+        untouched since it was made without metrics is made again once the tenant has some."""
         with self.engine.begin() as conn:
             chosen = chosen_default(conn, tenant_id)
             if chosen is not None:

@@ -100,6 +100,10 @@ def test_a_tenant_without_data_is_told_how_to_send_some(
     sign_in_as(dash_duo, sign_in, make_user(tenant, "admin"))
     dash_duo.wait_for_contains_text(f"#{ids.HOME_EMPTY}", "/api/ingest", timeout=10)
     assert "Authorization: Bearer" in dash_duo.find_element(f"#{ids.HOME_EMPTY}").text
+    dash_duo.driver.set_window_size(360, 800)  # the example wraps on a phone
+    wide = "return document.documentElement.scrollWidth > window.innerWidth;"
+    wait_until(lambda: not dash_duo.driver.execute_script(wide), 5)
+    assert dash_duo.get_logs() == []
 
 
 def test_my_filter_and_folded_widget_survive_a_reload_and_are_mine_only(
