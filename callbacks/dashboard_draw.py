@@ -91,7 +91,11 @@ def draw(
 ) -> tuple[list[Any], dict, dict]:
     """(cards, layouts, live plan) of a document as the page holds it, over the user's own
     time range and filters when they keep a personal view of it."""
-    spec = with_view(parse_dashboard(doc), personal_view(doc))
+    view = personal_view(doc)
+    spec = with_view(parse_dashboard(doc), view)
+    if view and view.collapsed:  # a folded widget shows its title only: nothing to query
+        folded = set(view.collapsed)
+        spec = spec.model_copy(update={"widgets": [w for w in spec.widgets if w.id not in folded]})
     data, cursor = dashboard_data(
         board.queries, board.incidents, (user.tenant_id, user.user_id), spec, board.now_ms()
     )

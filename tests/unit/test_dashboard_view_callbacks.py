@@ -39,8 +39,9 @@ def test_my_sources_and_folds_are_kept_for_me_and_reset_drops_them(
     assert page["view"]["filters"] == {"source": ["web-2"]}
     assert choose_sources(board, viewer, ["web-2"], page)[0] is no_update  # nothing new
     clicked = {"type": ids.DASH_COLLAPSE, "index": "cpu"}
-    page, cards, _, _ = fold(board, viewer, clicked, [None, 1], page)
+    page, cards, _, plan = fold(board, viewer, clicked, [None, 1], page)
     assert page["view"]["collapsed"] == ["cpu"] and len(folded_cards(cards)) == 1
+    assert [w["id"] for w in plan["widgets"]] == ["orders"]  # folded: not queried, not live
     mine = board.store.get(actor_of(viewer), shared["id"])
     assert mine.view is not None and mine.view.filters is not None
     assert mine.view.filters.source == ["web-2"] and mine.view.collapsed == ["cpu"]
@@ -48,6 +49,7 @@ def test_my_sources_and_folds_are_kept_for_me_and_reset_drops_them(
     assert theirs.view is None and theirs.version == 1 and theirs.spec.filters.source == []
     unfolded = fold(board, viewer, clicked, [None, 2], page)
     assert unfolded[0]["view"]["collapsed"] == [] and folded_cards(unfolded[1]) == []
+    assert [w["id"] for w in unfolded[3]["widgets"]] == ["orders", "cpu"]
     page, cards, _, _, start, sources = reset_view(board, viewer, 1, page)
     assert page["view"] is None and (start, sources) == (OWN_RANGE, [])
     assert board.store.get(actor_of(viewer), shared["id"]).view is None
