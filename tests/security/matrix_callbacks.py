@@ -320,7 +320,10 @@ def acknowledge(world: World) -> CbProbe:
 OK, DOES = "ok", "does"
 # name → [(what it tries, answer per caller: anon, A viewer, A analyst, B admin, probe)]
 CALLBACKS: dict[str, list[tuple[str, tuple[Any, ...], Callable[[World], CbProbe]]]] = {
-    "callbacks.shell.route": [("render /alerts", (401, OK, OK, OK), route)],
+    "callbacks.shell.route": [
+        ("render /alerts", (401, OK, OK, OK), route),
+        ("render / (A's home)", (401, OK, OK, OK), matrix_dashboards.home_route),
+    ],
     "callbacks.overview.load": [
         (
             "load the overview",
