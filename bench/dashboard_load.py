@@ -4,7 +4,7 @@
 start to every widget drawn with data — each chart's figure holding points, each KPI a
 number, the table its rows, the notifications widget its list — over `--loads` fresh
 navigations of the signed-in analyst (one warm-up first, not counted); p50/p95 against the
-overview page (`/`, every card's chart holding points) loaded the same way. Target: p95 ≤
+overview page (`/overview`, every card's chart holding points) loaded the same way. Target: p95 ≤
 1.5 s.
 
 (b) Server CPU per second with `--pages` dashboard pages open against as many overview
@@ -190,7 +190,7 @@ def measure_loads(
     recorded load of each."""
     driver = signed_in_browser(pulse, session)
     pages = {
-        "overview": (pulse.url + "/", OVERVIEW_READY, None),
+        "overview": (pulse.url + "/overview", OVERVIEW_READY, None),
         "dashboard": (f"{pulse.url}/dashboards/{board}", DASH_READY, 12),
     }
     try:
