@@ -14,6 +14,7 @@ Usage (the machine's PostgreSQL from the environment, or the embedded one):
 
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
       .venv/bin/python bench/idle_cost.py [--viewers 1000] [--seconds 60] [--warmup 15]
+      [--root ../other-checkout]   # run another version of Pulse, as a before/after
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import json
 import multiprocessing
 import os
 import time
+from pathlib import Path
 
-from harness import Pulse, running_pulse
+from harness import ROOT, Pulse, running_pulse
 from servercpu import CpuMeter, load_average, postgres_backends, private_redis
 from sqlalchemy.engine import make_url
 from viewer_cost import hold_viewers, sources_of
@@ -75,11 +77,12 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=15.0)
+    parser.add_argument("--root", type=Path, default=ROOT, help="the Pulse checkout to run")
     args = parser.parse_args()
     print(f"load average at start: {load_average()}")
     with private_redis() as (redis_url, redis):
         os.environ["REDIS_URL"] = redis_url
-        with running_pulse() as pulse:
+        with running_pulse(root=args.root) as pulse:
             percent = measure(pulse, redis.pid, args)
     total = sum(percent.values())
     print(f"\nidle cost, {args.viewers} viewers connected, no data, {args.seconds:.0f} s window")
