@@ -20,6 +20,13 @@ data current (the same feeder runs throughout); "marginal" subtracts a window wi
 feeder and no viewers. The viewers' own CPU (client processes) is excluded. The load
 average is printed: the machine is shared.
 
+The table's "updates" column says how many viewer-updates each side delivered of the
+viewers × seconds expected: a polling app that cannot keep up (on two shared cores it
+serves ~60-90 polls a second) answers fewer, and its figure is per answered poll. Where
+the polling app's time goes, measured alone on this machine: building the Plotly figure
+of 4 × 60 points and encoding it ~3.9 ms, the query ~2-3 ms of PostgreSQL backend, the
+rest Dash's dispatch, SQLAlchemy and waitress.
+
 Usage (the machine's PostgreSQL from the environment, or the embedded one):
 
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
