@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from app.services import Services
 from data.stores.accounts import User
-from tests.conftest import PASSWORD, signed_in
 from data.stores.schema_accounts import audit_log
+from tests.conftest import PASSWORD, signed_in
 
 
 def audit_actions(services: Services, tenant: str) -> list[str]:
