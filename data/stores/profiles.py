@@ -49,7 +49,7 @@ class Profiles:
         return preferences
 
     def save_tenant_preferences(
-        self, tenant_id: str, actor_id: str, changes: dict[str, Any]
+        self, tenant_id: str, actor_id: str | None, changes: dict[str, Any]
     ) -> dict[str, Any]:
         """Apply `changes` to the organisation's defaults, with an audit entry."""
         with self.engine.begin() as conn:

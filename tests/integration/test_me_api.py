@@ -94,8 +94,7 @@ def test_home_dashboard_must_be_one_the_user_sees(
     assert other.get("/api/me").get_json()["preferences"]["theme"] == "light"
     outsider = signed_in(web, make_user(f"{tenant}-x"))
     assert (
-        outsider.put("/api/me/preferences", json={"home_dashboard": mine["id"]}).status_code
-        == 404
+        outsider.put("/api/me/preferences", json={"home_dashboard": mine["id"]}).status_code == 404
     )
     cleared = own.put("/api/me/preferences", json={"home_dashboard": None}).get_json()
     assert cleared["preferences"]["home_dashboard"] is None
