@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State
 from flask_login import current_user
 
+from callbacks.settings import PATH as SETTINGS_PATH
+from callbacks.settings import settings_content
 from components import ids
 from components.alerts import alerts_page
 from components.dashboards import dashboard_page, dashboards_page
@@ -28,6 +30,8 @@ PAGES = {
     "/notifications": notifications_page,
     "/dashboards": dashboards_page,
 }
+# Pages drawn for the signed-in user from their own records (path → builder).
+PERSONAL_PAGES = {SETTINGS_PATH: settings_content}
 DASHBOARD_PREFIX = "/dashboards/"  # /dashboards/{id}: one dashboard
 FROM_QUERY = {"/explore"}  # pages whose layout starts from the URL's query string
 
@@ -63,8 +67,13 @@ def register(app: Dash, services: Services) -> None:
         unread = incidents.unread(user.tenant_id, user.user_id)
         actor = Actor(user.tenant_id, user.user_id, user.role)
         home = services.dashboards.chosen_home(actor) if (pathname or "/") == "/" else None
+        personal = PERSONAL_PAGES.get(pathname or "/")
+        if personal is not None:
+            page = personal(services, user)
+        else:
+            page = dashboard_page(home) if home else render_page(pathname, search)
         return (
-            dashboard_page(home) if home else render_page(pathname, search),
+            page,
             f"{user.username} · {user.role} · {user.tenant_id}",
             unread_label(unread),
         )

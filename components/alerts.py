@@ -216,7 +216,7 @@ def rule_table(rules: list[dict[str, Any]], firing: set[str], editor: bool) -> A
         [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
         size="sm",
         hover=True,
-        className="mb-0 bg-white align-middle pulse-stack",
+        className="mb-0 align-middle pulse-stack",
     )
     return html.Div(table, className="table-responsive border rounded")
 
@@ -258,6 +258,6 @@ def incident_table(incidents: list[dict[str, Any]]) -> Any:
     table = dbc.Table(
         [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)],
         size="sm",
-        className="mb-0 bg-white align-middle pulse-stack",
+        className="mb-0 align-middle pulse-stack",
     )
     return html.Div(table, className="table-responsive border rounded")

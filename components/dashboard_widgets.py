@@ -37,6 +37,8 @@ def base_layout(**extra: Any) -> dict[str, Any]:
         "xaxis": {"type": "date", "showgrid": False},
         "yaxis": {"gridcolor": "#eee", "zeroline": False},
         "uirevision": "live",
+        # x values are epoch ms: assets/theme.js shows them in the user's time zone
+        "meta": {"pulse_time": "epoch"},
         **extra,
     }
 

@@ -14,6 +14,7 @@ NAV_ITEMS = (
     ("Explore", "/explore"),
     ("Alerts", "/alerts"),
     ("Notifications", "/notifications"),
+    ("Settings", "/settings"),
 )
 
 
