@@ -4,7 +4,7 @@
  * namespace "pulseSettings" (callbacks/settings.py). */
 (function () {
   "use strict";
-  const INHERIT = "";  // a select's "organisation default": sent as null
+  const INHERIT = "inherit";  // "the organisation's default" (components/settings.py): null
 
   async function send(method, path, body) {
     let resp;

@@ -22,7 +22,7 @@ RANGES = (
     ("now-30d", "Last 30 days"),
 )
 THEMES = (("light", "Light"), ("dark", "Dark"), ("system", "Follow the system"))
-INHERIT = ""  # a select's "the organisation's default" (sent as null)
+INHERIT = "inherit"  # a choice of "the organisation's default" (sent as null)
 ZONE_HINT = "Charts, tables and exports show times in it."
 
 
@@ -222,7 +222,13 @@ def settings_page(view: SettingsView) -> html.Div:
     return html.Div(
         [
             html.H1("Settings", className="h4 mb-3"),
-            dbc.Row([dbc.Col(left, md=5, lg=4), dbc.Col(right, md=7, lg=6)]),
+            # preferences first on phones, on the right from md up
+            dbc.Row(
+                [
+                    dbc.Col(right, md={"size": 7, "order": 2}, lg=6),
+                    dbc.Col(left, md={"size": 5, "order": 1}, lg=4),
+                ]
+            ),
         ],
         className="pulse-settings",
     )
