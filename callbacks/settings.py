@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State
+from sqlalchemy import Engine
 
 from components import ids
 from components.settings import SettingsView, settings_page
@@ -18,6 +19,11 @@ if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
     from app.services import Services
 
 PATH = "/settings"
+
+
+def display_zone(engine: Engine, user: User) -> str:
+    """The time zone the user reads times in: theirs, else their organisation's, else UTC."""
+    return Profiles(engine).resolved(user)["timezone"]
 
 
 def settings_content(services: Services, user: User) -> Any:
