@@ -19,6 +19,7 @@ from components.notifications import notifications_page, unread_label
 from components.overview import overview_page
 from data.domain.dashboards import Actor
 from data.stores.incidents import Incidents
+from data.stores.profiles import Profiles
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
     from app.services import Services
@@ -33,17 +34,22 @@ PAGES = {
 # Pages drawn for the signed-in user from their own records (path → builder).
 PERSONAL_PAGES = {SETTINGS_PATH: settings_content}
 DASHBOARD_PREFIX = "/dashboards/"  # /dashboards/{id}: one dashboard
-FROM_QUERY = {"/explore"}  # pages whose layout starts from the URL's query string
+EXPLORE_PATH = "/explore"
+FROM_QUERY = {EXPLORE_PATH}  # pages whose layout starts from the URL's query string
 
 
-def render_page(pathname: str | None, search: str | None = None) -> Any:
-    """The layout of the page at `pathname`."""
+def render_page(
+    pathname: str | None, search: str | None = None, default_range: str | None = None
+) -> Any:
+    """The layout of the page at `pathname` (`default_range`: the user's, for /explore)."""
     path = pathname or "/"
     if path.startswith(DASHBOARD_PREFIX) and len(path) > len(DASHBOARD_PREFIX):
         return dashboard_page(path.removeprefix(DASHBOARD_PREFIX))
     page = PAGES.get(path)
     if page is None:
         return not_found(path)
+    if path == EXPLORE_PATH:
+        return explore_page(search, default_range)
     return page(search) if path in FROM_QUERY else page()
 
 
@@ -71,7 +77,12 @@ def register(app: Dash, services: Services) -> None:
         if personal is not None:
             page = personal(services, user)
         else:
-            page = dashboard_page(home) if home else render_page(pathname, search)
+            default_range = (
+                Profiles(services.engine).resolved(user)["default_range"]
+                if pathname == EXPLORE_PATH
+                else None
+            )
+            page = dashboard_page(home) if home else render_page(pathname, search, default_range)
         return (
             page,
             f"{user.username} · {user.role} · {user.tenant_id}",

@@ -165,6 +165,18 @@ def test_time_zone_moves_chart_axes(dash_duo, live_server: LiveServer, analyst) 
     dash_duo.wait_for_contains_text(f"#{ids.EXPLORE_SUMMARY}", "Asia/Tokyo", timeout=15)
 
 
+def test_default_range_starts_explore(dash_duo, live_server: LiveServer, analyst) -> None:
+    user, _ = analyst
+    Profiles(live_server.services.engine).save_preferences(user, {"default_range": "now-7d"})
+    dash_duo.driver.get(f"{live_server.url}/explore?metric={METRIC}")
+    dash_duo.wait_for_element(f"#{ids.EXPLORE_RANGE}", timeout=15)
+    assert dash_duo.find_element(f"#{ids.EXPLORE_RANGE}").get_attribute("value") == "7d"
+    dash_duo.driver.get(f"{live_server.url}/explore?metric={METRIC}&start=now-1h&end=now")
+    wait_until(  # a range in the address wins
+        lambda: dash_duo.find_element(f"#{ids.EXPLORE_RANGE}").get_attribute("value") == "1h", 15
+    )
+
+
 def test_a_refused_field_shows_its_own_message(dash_duo, live_server: LiveServer, analyst) -> None:
     set_width(dash_duo.driver, 375)
     open_settings(dash_duo, live_server)

@@ -19,6 +19,7 @@ from data.domain.preferences import (
     resolve,
     time_zones,
 )
+from data.views.explore import filters_from_search
 
 
 def test_the_users_choice_wins_then_the_organisations_then_pulses() -> None:
@@ -87,3 +88,9 @@ def test_the_page_carries_the_preferences_on_its_html_tag() -> None:
         '<html data-bs-theme="light" data-pulse-theme="system" '
         'data-pulse-tz="Europe/Paris" data-pulse-range="now-1h">'
     )
+
+
+def test_explore_starts_from_the_users_default_range_when_the_address_names_none() -> None:
+    assert filters_from_search("?metric=cpu", "now-7d").range == "7d"
+    assert filters_from_search("?metric=cpu&start=now-1h&end=now", "now-7d").range == "1h"
+    assert filters_from_search("?metric=cpu", "now-2h").range == "1h"  # not a preset: 1 h
