@@ -260,7 +260,7 @@ def show_preview(services: Services, user: User, clicks: int | None, values: lis
     history = preview_history(
         services.engine, user.tenant_id, doc["metric"], doc.get("source", "*"), start, now_ms, "avg"
     )
-    return preview_view(history, found)
+    return preview_view(history, found, display_zone(services.engine, user))
 
 
 def register(app: Dash, services: Services) -> None:

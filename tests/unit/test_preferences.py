@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.web.theme import themed_html
+from components.alerts_preview import preview_figure
 from components.notifications import when
 from data.domain.errors import Invalid
 from data.domain.preferences import (
@@ -94,3 +95,14 @@ def test_explore_starts_from_the_users_default_range_when_the_address_names_none
     assert filters_from_search("?metric=cpu", "now-7d").range == "7d"
     assert filters_from_search("?metric=cpu&start=now-1h&end=now", "now-7d").range == "1h"
     assert filters_from_search("?metric=cpu", "now-2h").range == "1h"  # not a preset: 1 h
+
+
+def test_the_rule_preview_is_drawn_in_the_readers_zone() -> None:
+    at = int(datetime(2026, 1, 10, 12, 0, tzinfo=UTC).timestamp() * 1000)
+    found = {
+        "to": "2026-01-10T13:00:00.000Z",
+        "series": [{"firings": [{"fired_at": "2026-01-10T12:00:00.000Z", "resolved_at": None}]}],
+    }
+    figure = preview_figure({"web-1": [(at, 1.0)]}, found, "Asia/Tokyo")
+    assert str(figure.data[0].x[0]) == "2026-01-10 21:00:00"
+    assert str(figure.layout.shapes[0].x1) == "2026-01-10 22:00:00"
