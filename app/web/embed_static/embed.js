@@ -102,6 +102,16 @@
     else if (w.type !== "notifications") { drawChart(w); }
   }
 
+  // ?theme=dark (the server marks <html>): the dark palette of Pulse's pages (assets/theme.js)
+  function themed(layout) {
+    if (document.documentElement.getAttribute("data-theme") !== "dark") { return layout; }
+    var axis = { gridcolor: "#343a40", linecolor: "#495057", zerolinecolor: "#495057" };
+    return Object.assign(layout, {
+      paper_bgcolor: "#212529", plot_bgcolor: "#212529", font: { color: "#dee2e6" },
+      xaxis: Object.assign({}, layout.xaxis, axis), yaxis: Object.assign({}, layout.yaxis, axis),
+    });
+  }
+
   function build(doc) {
     root.innerHTML = "";
     root.appendChild(message);
@@ -120,8 +130,9 @@
       var w = { id: spec.id, type: spec.type, live: spec.live, series: spec.series, body: body,
                 valueEl: body, metricOk: glob(spec.scope.metric), sourceOk: glob(spec.scope.source),
                 locked: doc.locked_sources,
-                layout: { margin: { l: 40, r: 10, t: 10, b: 30 }, showlegend: spec.series.length > 1,
-                          legend: { orientation: "h" }, xaxis: { type: "date" } },
+                layout: themed({ margin: { l: 40, r: 10, t: 10, b: 30 },
+                                 showlegend: spec.series.length > 1,
+                                 legend: { orientation: "h" }, xaxis: { type: "date" } }),
                 config: { displayModeBar: false, responsive: true, staticPlot: false } };
       widgets.push(w);
       draw(w);
