@@ -90,6 +90,12 @@
       const slots = feedbackSlots(1);
       const body = {theme: orNull(theme), timezone: orNull(timezone), default_range: orNull(range)};
       const answer = await send("PUT", "/api/tenant/preferences", body);
+      if (answer.ok) {  // the admin's own page follows the defaults they did not override
+        try {
+          const me = await (await fetch("/api/me", {credentials: "same-origin"})).json();
+          window.pulseTheme.set(me.preferences);
+        } catch (e) { /* shown on the next page load */ }
+      }
       const details = answer.ok ? [] : (answer.doc && answer.doc.error && answer.doc.error.details) || [];
       const status = answer.ok ? "Organisation defaults saved." : refusal(answer);
       return [status, messages(slots, "organisation", details)];

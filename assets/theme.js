@@ -107,6 +107,7 @@
     if (typeof draw !== "function" || draw.__pulse) return;
     plotly[name] = function (gd, ...rest) {
       const node = typeof gd === "string" ? document.getElementById(gd) : gd;
+      if (!node) return draw.call(this, gd, ...rest);  // Plotly's own error to give
       const [figure, single] = asFigure([gd, ...rest]);
       const out = themed(node, figure);
       return single ? draw.call(this, gd, out) : draw.call(this, gd, out.data, out.layout, out.config);

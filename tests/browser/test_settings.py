@@ -192,3 +192,19 @@ def test_a_refused_field_shows_its_own_message(dash_duo, live_server: LiveServer
     click(dash_duo, dash_duo.find_element(f"#{ids.SET_PASSWORD_SAVE}"))
     slot = '[id=\'{"index":"password-current","type":"' + ids.SET_FEEDBACK + "\"}']"
     dash_duo.wait_for_contains_text(slot, "not your current password", timeout=10)
+
+
+def test_an_admin_sets_the_organisation_default_theme(
+    dash_duo, live_server: LiveServer, tenant, make_user, sign_in
+) -> None:
+    admin, viewer = make_user(tenant, "admin"), make_user(tenant, "viewer")
+    sign_in(admin.username, PASSWORD)
+    dash_duo.wait_for_element(f"#{ids.NAV_USER}", timeout=10)
+    open_settings(dash_duo, live_server)
+    radios = dash_duo.find_element(f"#{ids.SET_ORG_THEME}")
+    click(dash_duo, radios.find_element(By.XPATH, ".//label[normalize-space()='Dark']"))
+    click(dash_duo, dash_duo.find_element(f"#{ids.SET_ORG_SAVE}"))
+    dash_duo.wait_for_contains_text(f"#{ids.SET_ORG_STATUS}", "saved", timeout=10)
+    wait_until(lambda: theme_of(dash_duo) == "dark", 5)  # the admin chose none of their own
+    profiles = Profiles(live_server.services.engine)
+    assert profiles.resolved(viewer)["theme"] == "dark"
