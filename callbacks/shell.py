@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State
 from flask_login import current_user
 
+from callbacks.settings import PATH as SETTINGS_PATH
+from callbacks.settings import settings_content
 from components import ids
 from components.alerts import alerts_page
 from components.dashboards import dashboard_page, dashboards_page
@@ -18,6 +20,7 @@ from components.notifications import notifications_page, unread_label
 from components.overview import overview_page
 from data.domain.dashboards import Actor
 from data.stores.incidents import Incidents
+from data.stores.profiles import Profiles
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
     from app.services import Services
@@ -30,18 +33,25 @@ PAGES = {
     "/notifications": notifications_page,
     "/dashboards": dashboards_page,
 }
+# Pages drawn for the signed-in user from their own records (path → builder).
+PERSONAL_PAGES = {SETTINGS_PATH: settings_content}
 DASHBOARD_PREFIX = "/dashboards/"  # /dashboards/{id}: one dashboard
-FROM_QUERY = {"/explore"}  # pages whose layout starts from the URL's query string
+EXPLORE_PATH = "/explore"
+FROM_QUERY = {EXPLORE_PATH}  # pages whose layout starts from the URL's query string
 
 
-def render_page(pathname: str | None, search: str | None = None) -> Any:
-    """The layout of the page at `pathname`."""
+def render_page(
+    pathname: str | None, search: str | None = None, default_range: str | None = None
+) -> Any:
+    """The layout of the page at `pathname` (`default_range`: the user's, for /explore)."""
     path = pathname or "/"
     if path.startswith(DASHBOARD_PREFIX) and len(path) > len(DASHBOARD_PREFIX):
         return dashboard_page(path.removeprefix(DASHBOARD_PREFIX))
     page = PAGES.get(path)
     if page is None:
         return not_found(path)
+    if path == EXPLORE_PATH:
+        return explore_page(search, default_range)
     return page(search) if path in FROM_QUERY else page()
 
 
@@ -67,8 +77,18 @@ def register(app: Dash, services: Services) -> None:
         # `/` is the user's home: their choice, else the tenant's default (generated from
         # its top metrics once it has data), else how to send data
         home = services.dashboards.home_id(actor) if (pathname or "/") == "/" else None
+        personal = PERSONAL_PAGES.get(pathname or "/")
+        if personal is not None:
+            page = personal(services, user)
+        else:
+            default_range = (
+                Profiles(services.engine).resolved(user)["default_range"]
+                if pathname == EXPLORE_PATH
+                else None
+            )
+            page = dashboard_page(home) if home else render_page(pathname, search, default_range)
         return (
-            dashboard_page(home) if home else render_page(pathname, search),
+            page,
             f"{user.username} · {user.role} · {user.tenant_id}",
             unread_label(unread),
         )

@@ -163,3 +163,24 @@ DASH_EMBED_SNIPPET = "dash-embed-snippet"
 DASH_EMBED_EXPIRY = "dash-embed-expiry"
 DASH_EMBED_LIST = "dash-embed-list"  # the dashboard's live tokens
 DASH_EMBED_REVOKE = "dash-embed-revoke"  # index: the token's jti
+
+# /settings (components/settings.py, assets/settings.js): each field has its feedback
+SET_EMAIL = "set-email"
+SET_EMAIL_SAVE = "set-email-save"
+SET_EMAIL_STATUS = "set-email-status"
+SET_CURRENT = "set-current-password"
+SET_NEW = "set-new-password"
+SET_PASSWORD_SAVE = "set-password-save"
+SET_PASSWORD_STATUS = "set-password-status"
+SET_THEME = "set-theme"
+SET_TZ = "set-timezone"
+SET_RANGE = "set-default-range"
+SET_HOME = "set-home-dashboard"
+SET_PREFS_SAVE = "set-preferences-save"
+SET_PREFS_STATUS = "set-preferences-status"
+SET_FEEDBACK = "set-feedback"  # index: "<form>-<field>", the field's message
+SET_ORG_THEME = "set-org-theme"
+SET_ORG_TZ = "set-org-timezone"
+SET_ORG_RANGE = "set-org-default-range"
+SET_ORG_SAVE = "set-org-save"
+SET_ORG_STATUS = "set-org-status"

@@ -15,6 +15,7 @@ NAV_ITEMS = (
     ("Explore", "/explore"),
     ("Alerts", "/alerts"),
     ("Notifications", "/notifications"),
+    ("Settings", "/settings"),
 )
 
 

@@ -13,6 +13,7 @@ from app.api.data import bp as data_bp
 from app.api.embed_tokens import bp as embed_tokens_bp
 from app.api.export import bp as export_bp
 from app.api.ingest import bp as ingest_bp
+from app.api.me import bp as me_bp
 from app.api.pipeline import bp as pipeline_bp
 from app.api.sources import bp as sources_bp
 from app.errors import ApiError
@@ -27,6 +28,7 @@ bp.register_blueprint(sources_bp)  # /api/sources…
 bp.register_blueprint(alerts_bp)  # /api/alerts…, /api/incidents…, /api/notifications…
 bp.register_blueprint(embed_tokens_bp)  # /api/embed-tokens…
 bp.register_blueprint(dashboards_bp)  # /api/dashboards…
+bp.register_blueprint(me_bp)  # /api/me…, /api/tenant/preferences
 
 
 def init_app(server: Flask) -> None:

@@ -15,6 +15,8 @@ from app.api.document import File, Operation, documented
 from app.api.schemas import ExportParams
 from app.web.auth import principal, services
 from data.domain.data_query import QueryError, parse_query
+from data.domain.preferences import resolve
+from data.stores.profiles import Profiles
 from data.views import export, export_xlsx
 
 bp = Blueprint("export", __name__)  # nested under /api by app.api.ingest
@@ -47,7 +49,13 @@ def export_file() -> Response:
         problems += exc.details
     try:
         tz = args.get("tz")
-        preferences = who.user.preferences if who.user else None
+        # the reader's zone: theirs, else their organisation's (a key: the organisation's)
+        profiles = Profiles(svc.engine)
+        preferences = (
+            profiles.resolved(who.user)
+            if who.user
+            else resolve({}, profiles.tenant_preferences(who.tenant_id))
+        )
         zone = export.resolve_zone(tz[0] if tz else None, preferences)
     except QueryError as exc:
         problems += exc.details

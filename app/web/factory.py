@@ -11,8 +11,9 @@ from flask import Flask
 from app import api, errors, logs
 from app.services import Services
 from app.settings import Settings
-from app.web import auth, embed, health, security
+from app.web import auth, embed, health, security, theme
 from callbacks import alerts, dashboards, explore, notifications, overview, shell
+from callbacks import settings as settings_page
 from components.layout import app_shell
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     api.init_app(server)
     health.init_app(server)
     embed.init_app(server)  # /embed/<token>, framed by EMBED_ALLOWED_ORIGINS
+    theme.init_app(server, services)  # the user's theme and zone on every page's <html>
     app = dash.Dash(
         "pulse",
         server=server,  # type: ignore[arg-type]
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     notifications.register(app, services)
     alerts.register(app, services)
     dashboards.register(app, services)
+    settings_page.register(app)
     security.init_headers(app)
     security.refuse_unknown_callbacks(app)
     return app

@@ -415,3 +415,10 @@ CLIENTSIDE = (
 )
 CALLBACKS.update(matrix_dashboards.ROWS)
 CLIENTSIDE += matrix_dashboards.CLIENTSIDE
+# /settings: its forms send to the JSON API from the browser (assets/settings.js)
+CLIENTSIDE += (
+    "clientside pulseSettings.saveEmail",
+    "clientside pulseSettings.changePassword",
+    "clientside pulseSettings.savePreferences",
+    "clientside pulseSettings.saveOrganisation",
+)
