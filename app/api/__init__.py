@@ -15,6 +15,7 @@ from app.api.embed_tokens import bp as embed_tokens_bp
 from app.api.export import bp as export_bp
 from app.api.ingest import bp as ingest_bp
 from app.api.pipeline import bp as pipeline_bp
+from app.api.source_trials import bp as source_trials_bp
 from app.api.sources import bp as sources_bp
 from app.errors import ApiError
 
@@ -29,6 +30,7 @@ bp.register_blueprint(alerts_bp)  # /api/alerts…, /api/incidents…, /api/noti
 bp.register_blueprint(embed_tokens_bp)  # /api/embed-tokens…
 bp.register_blueprint(dashboards_bp)  # /api/dashboards…
 bp.register_blueprint(admin_bp)  # /api/users…, /api/keys…
+bp.register_blueprint(source_trials_bp)  # /api/sources/{id}/test
 
 
 def init_app(server: Flask) -> None:
