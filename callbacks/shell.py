@@ -9,6 +9,7 @@ from dash import ALL, ClientsideFunction, Dash, Input, Output, State
 from flask_login import current_user
 
 from components import ids
+from components.admin import admin_page
 from components.alerts import alerts_page
 from components.dashboards import dashboard_page, dashboards_page
 from components.explore import explore_page
@@ -27,18 +28,20 @@ PAGES = {
     "/alerts": alerts_page,
     "/notifications": notifications_page,
     "/dashboards": dashboards_page,
+    "/admin": admin_page,
 }
+ADMIN_ONLY = {"/admin"}  # other roles get the not-found page: nothing says it exists
 DASHBOARD_PREFIX = "/dashboards/"  # /dashboards/{id}: one dashboard
 FROM_QUERY = {"/explore"}  # pages whose layout starts from the URL's query string
 
 
-def render_page(pathname: str | None, search: str | None = None) -> Any:
-    """The layout of the page at `pathname`."""
+def render_page(pathname: str | None, search: str | None = None, role: str = "viewer") -> Any:
+    """The layout of the page at `pathname`, as a user of `role` may see it."""
     path = pathname or "/"
     if path.startswith(DASHBOARD_PREFIX) and len(path) > len(DASHBOARD_PREFIX):
         return dashboard_page(path.removeprefix(DASHBOARD_PREFIX))
     page = PAGES.get(path)
-    if page is None:
+    if page is None or (path in ADMIN_ONLY and role != "admin"):
         return not_found(path)
     return page(search) if path in FROM_QUERY else page()
 
@@ -64,7 +67,7 @@ def register(app: Dash, services: Services) -> None:
         actor = Actor(user.tenant_id, user.user_id, user.role)
         home = services.dashboards.chosen_home(actor) if (pathname or "/") == "/" else None
         return (
-            dashboard_page(home) if home else render_page(pathname, search),
+            dashboard_page(home) if home else render_page(pathname, search, user.role),
             f"{user.username} · {user.role} · {user.tenant_id}",
             unread_label(unread),
         )
