@@ -36,7 +36,7 @@ def message(text: str, color: str = "success") -> Any:
     """A line saying what just happened (or why it did not); nothing for no text."""
     if not text:
         return ""
-    return dbc.Alert(text, color=color, className="py-2 mb-2", dismissable=True, role="status")
+    return dbc.Alert(text, color=color, className="py-2 mb-2", dismissable=True)
 
 
 def action(label: str, kind: str, index: str, color: str = "secondary") -> dbc.Button:
