@@ -12,7 +12,9 @@ from selenium.webdriver.support.select import Select
 
 from components import ids
 from components.admin_keys import SECRET_WARNING
+from components.admin_sources import error_id, field_id
 from data.stores.accounts import User
+from data.stores.sources import SourceStore
 from tests.browser.conftest import by_id
 from tests.browser.test_pages import set_width
 from tests.conftest import PASSWORD, LiveServer, wait_until
@@ -148,3 +150,33 @@ def test_an_admin_cannot_act_on_their_own_row(dash_duo, admin_page: User) -> Non
     assert not dash_duo.driver.find_elements(
         By.CSS_SELECTOR, by_id(ids.ADMIN_USER_TOGGLE, admin_page.user_id)
     )
+
+
+def test_an_admin_adds_a_source_fixing_what_the_form_refuses_then_tests_it(
+    dash_duo, live_server: LiveServer, tenant, admin_page: User
+) -> None:
+    open_tab(dash_duo, "Sources")
+    click(dash_duo, f"#{ids.ADMIN_SOURCE_NEW}")
+    name = dash_duo.wait_for_element(f"#{field_id('name')}", timeout=10)
+    name.send_keys("demo feed")
+    Select(dash_duo.find_element(f"#{field_id('kind')}")).select_by_value("demo")
+    interval = dash_duo.find_element(f"#{field_id('interval_s')}")
+    interval.clear()
+    interval.send_keys("0")
+    click(dash_duo, f"#{ids.ADMIN_SOURCE_SAVE}")
+    dash_duo.wait_for_contains_text(f"#{error_id('interval_s')}", "interval_s", timeout=10)
+    dash_duo.wait_for_contains_text(f"#{error_id('name')}", "A-Z a-z 0-9", timeout=10)
+    fits_the_screen(dash_duo)
+    name.clear()
+    name.send_keys("demo-feed")
+    interval.clear()
+    interval.send_keys("30")
+    click(dash_duo, f"#{ids.ADMIN_SOURCE_SAVE}")
+    dash_duo.wait_for_contains_text(f"#{ids.ADMIN_SOURCES_LIST}", "demo-feed", timeout=10)
+    (created,) = SourceStore(live_server.services.engine).of_tenant(tenant)
+    click(dash_duo, by_id(ids.ADMIN_SOURCE_TEST, created.source_id))
+    dash_duo.wait_for_contains_text(
+        f"#{ids.ADMIN_SOURCE_TEST_RESULT}", "Nothing was stored", timeout=15
+    )
+    assert "Test of demo-feed:" in dash_duo.find_element(f"#{ids.ADMIN_SOURCE_TEST_RESULT}").text
+    fits_the_screen(dash_duo)

@@ -2,7 +2,7 @@
 callback of the Users, API keys and Sources tabs posted at A's users, keys and sources by
 anonymous (401), A viewer and A analyst (an admin's page: they change nothing) and B admin
 (an admin, but of another tenant: A's ids are not found, nothing of A's is shown).
-tests/unit/test_admin_callbacks.py shows the same requests act for A's own admin."""
+tests/security/test_admin_callbacks_act.py shows the same requests act for A's own admin."""
 
 from __future__ import annotations
 
