@@ -66,7 +66,7 @@ def keys_view(
         if clicked == ids.ADMIN_KEY_CREATE:
             outcome = _create(admin, user, name, scope, expiry)
         elif clicked == ids.ADMIN_KEY_CONFIRM_YES and target:
-            revoked = admin.revoke_key(user.tenant_id, user.user_id, target)
+            revoked = admin.revoke_key(user.tenant_id, user.user_id, str(target))
             outcome = (*NOTHING_NEW, f"Key {revoked.name} is revoked.", "success")
     except DomainError as exc:
         outcome = (*NOTHING_NEW, exc.message, "danger")

@@ -33,7 +33,7 @@ def sources_view(
     clicked, _value = trigger
     said, color = "", "success"
     if isinstance(clicked, dict) and clicked.get("type") == ids.ADMIN_SOURCE_TOGGLE:
-        source = store.get(user.tenant_id, clicked["index"])
+        source = store.get(user.tenant_id, str(clicked["index"]))
         if source is None:
             said, color = "There is no such source.", "danger"
         else:
@@ -54,7 +54,7 @@ def open_form(store: SourceStore, user: User, trigger: tuple[Any, Any], *_: Any)
     if clicked == ids.ADMIN_SOURCE_NEW:
         blank = ("", "prometheus", "{}", 10, None, True)
         return (True, "New source", None, *blank, *NO_ERRORS, "")
-    source = store.get(user.tenant_id, clicked["index"]) if isinstance(clicked, dict) else None
+    source = store.get(user.tenant_id, str(clicked["index"])) if isinstance(clicked, dict) else None
     if source is None:
         return (False, no_update, None, *(no_update for _ in FIELDS), *NO_ERRORS, "")
     shown = source.as_dict()
@@ -89,7 +89,7 @@ def save_source(
     try:
         doc = _document(tuple(values))
         if editing:
-            if store.update(user.tenant_id, editing, doc, user.user_id) is None:
+            if store.update(user.tenant_id, str(editing), doc, user.user_id) is None:
                 return (False, *NO_ERRORS, "There is no such source.", no_update)
         else:
             store.create(user.tenant_id, doc, user.user_id)

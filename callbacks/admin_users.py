@@ -13,6 +13,7 @@ from callbacks.binding import bind, signed_in
 from components import ids
 from components.admin_parts import message
 from components.admin_users import user_table
+from data.domain.admin_requests import parse_user_change
 from data.domain.errors import DomainError
 from data.stores.accounts import User
 from data.stores.administration import Administration
@@ -37,7 +38,8 @@ def _act(
         current = {u.user_id: u for u in admin.users(tenant)}.get(trigger["index"])
         if current is None or current.role == value:
             return ""  # a re-render, not a choice
-        changed = admin.change_user(tenant, me, current.user_id, role=value)
+        role = parse_user_change({"role": value}).role  # a forged role is refused here
+        changed = admin.change_user(tenant, me, current.user_id, role=role)
         return f"{changed.username} is now {changed.role}."
     if kind == ids.ADMIN_USER_TOGGLE:
         current = {u.user_id: u for u in admin.users(tenant)}.get(trigger["index"])
@@ -49,7 +51,7 @@ def _act(
             return f"{changed.username} is disabled and signed out."
         return f"{changed.username} is enabled."
     if kind == ids.ADMIN_USER_CONFIRM_YES and target:
-        gone = admin.delete_user(tenant, me, target)
+        gone = admin.delete_user(tenant, me, str(target))
         sessions.end_all(gone.user_id)
         return f"{gone.username} is deleted."
     return ""

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from data.domain.errors import Invalid, Unreadable
+from data.domain.jsontext import storable
 from data.domain.validation import field_problems
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -54,4 +55,6 @@ def parse_key_request(doc: Any) -> KeyRequest:
     request: KeyRequest = _parsed(KeyRequest, doc, "api_key")
     if not request.name.strip():
         raise Invalid.field("name", "must not be blank", "api_key")
+    if not storable(request.name):  # a NUL or a lone surrogate: PostgreSQL cannot keep it
+        raise Invalid.field("name", "must be text without NUL characters", "api_key")
     return request

@@ -8,6 +8,7 @@ locked first, so two admins demoting each other at once cannot both succeed."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +21,10 @@ from sqlalchemy.engine import Connection
 from data.domain.errors import Conflict, NotFound
 from data.stores.accounts import Accounts
 from data.stores.audit import record_audit
-from data.stores.schema import users
+from data.stores.schema import is_uuid, users
 from data.stores.schema_accounts import api_keys
 
+KEY_ID_RE = re.compile(r"[0-9a-f]{16}")  # as Accounts.create_api_key makes them
 LAST_USED_EVERY_S = 60  # a key's last_used_at is written at most this often
 
 
@@ -156,6 +158,8 @@ class Administration:
         return _user_entry(row)
 
     def _locked_user(self, conn: Connection, tenant_id: str, user_id: str) -> Any:
+        if not is_uuid(str(user_id)):  # a forged id (NUL, any length) is no user, not a query error
+            raise NotFound("user")
         # the tenant's admins first, always in the same order: concurrent changes queue up
         admins = select(users.c.user_id).where(
             users.c.tenant_id == tenant_id, users.c.role == "admin"
@@ -232,6 +236,8 @@ class Administration:
 
     def revoke_key(self, tenant_id: str, actor_id: str | None, key_id: str) -> KeyEntry:
         """Revoke a key (again: no change); NotFound for another tenant's or no key."""
+        if not KEY_ID_RE.fullmatch(str(key_id)):
+            raise NotFound("API key")
         with self.engine.begin() as conn:
             query = select(api_keys).where(
                 api_keys.c.tenant_id == tenant_id, api_keys.c.key_id == key_id

@@ -252,6 +252,8 @@ def test_a_bad_key_request_names_each_bad_field(admin: Any) -> None:
     }
     resp = admin.post("/api/keys", json={"name": "  ", "scope": "read"})
     assert problems(resp, "invalid_api_key") == {"name": "must not be blank"}
+    resp = admin.post("/api/keys", json={"name": "a\u0000b", "scope": "read"})
+    assert set(problems(resp, "invalid_api_key")) == {"name"}
 
 
 def test_a_revoked_key_is_refused_within_the_cache_time(
@@ -329,3 +331,10 @@ def test_the_routes_are_in_the_openapi_document(admin: Any) -> None:
     assert set(paths["/api/keys"]) == {"get", "post"}
     assert set(paths["/api/keys/{key_id}"]) == {"delete"}
     assert set(paths["/api/sources/{source_id}/test"]) == {"post"}
+
+
+def test_forged_ids_are_not_found_never_a_server_error(admin: Any) -> None:
+    for path in ("/api/users/a%00b", "/api/users/" + "9" * 300, "/api/keys/a%00b"):
+        resp = admin.delete(path)
+        assert resp.status_code == 404, (path, resp.get_data(as_text=True)[:200])
+    assert admin.put("/api/users/a%00b", json={"role": "viewer"}).status_code == 404
