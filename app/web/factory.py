@@ -4,9 +4,11 @@ into a Dash app."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dash
 from flask import Flask
+from flask_login import current_user
 
 from app import api, errors, logs
 from app.services import Services
@@ -41,7 +43,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    app.layout = app_shell
+    app.layout = _shell_of_the_signed_in_user
     shell.register(app, services)
     overview.register(app, services)
     explore.register(app, services)
@@ -52,3 +54,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     security.init_headers(app)
     security.refuse_unknown_callbacks(app)
     return app
+
+
+def _shell_of_the_signed_in_user() -> Any:
+    """The page shell, with the admin's link for an admin (Dash asks with no one signed in
+    while it starts: then the plain shell)."""
+    user = getattr(current_user, "user", None)
+    return app_shell(admin=bool(user and user.may("admin")))

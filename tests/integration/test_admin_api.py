@@ -338,3 +338,12 @@ def test_forged_ids_are_not_found_never_a_server_error(admin: Any) -> None:
         resp = admin.delete(path)
         assert resp.status_code == 404, (path, resp.get_data(as_text=True)[:200])
     assert admin.put("/api/users/a%00b", json={"role": "viewer"}).status_code == 404
+
+
+def test_only_an_admins_navbar_links_to_the_admin_page(
+    web: Any, admin: Any, tenant: str, make_user: Make
+) -> None:
+    assert "'href': '/admin'" in str(admin.get("/_dash-layout").get_json())
+    for role in ("viewer", "analyst"):
+        layout = signed_in(web, make_user(tenant, role)).get("/_dash-layout")
+        assert layout.status_code == 200 and "/admin" not in str(layout.get_json())
