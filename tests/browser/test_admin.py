@@ -121,8 +121,8 @@ def test_an_admin_creates_a_key_sees_its_secret_once_and_revokes_it(
     click(dash_duo, f"#{ids.ADMIN_KEY_CONFIRM_YES}")
     dash_duo.wait_for_contains_text(f"#{ids.ADMIN_KEYS_MESSAGE}", "is revoked", timeout=10)
     dash_duo.wait_for_contains_text(f"#key-{key_id}", "revoked", timeout=10)
-    # shown once only: the panel is gone with the next action, and the secret with it
-    assert not dash_duo.driver.find_elements(By.ID, ids.ADMIN_KEY_SECRET)
+    # shown once only: the panel fades out with the next action, and the secret with it
+    wait_until(lambda: not dash_duo.driver.find_elements(By.ID, ids.ADMIN_KEY_SECRET), 5)
     assert secret not in dash_duo.driver.page_source
     assert live_server.services.accounts.verify_api_key(secret) is None
 
