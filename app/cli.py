@@ -14,12 +14,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from types import FrameType
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from app import logs
 from app.settings import Settings, masked_url
 
+if TYPE_CHECKING:
+    from app.services import Services
+
 ROLES = ("all", "web", "stream", "worker")
+ADMIN_COMMANDS = ("create-user", "create-api-key", "revoke-api-key", "disable-user", "set-role")
 # Connections the kernel may hold for the server before it accepts them (capped by
 # net.core.somaxconn): a reconnect storm arrives faster than one event loop accepts.
 LISTEN_BACKLOG = 4096
@@ -85,6 +90,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     key.add_argument("--tenant", required=True)
     key.add_argument("--name", required=True)
     key.add_argument("--scope", required=True, choices=("ingest", "read", "embed"))
+    revoke = sub.add_parser("revoke-api-key", help="revoke the tenant's API key of this name")
+    revoke.add_argument("--tenant", required=True)
+    revoke.add_argument("--name", required=True)
+    disable = sub.add_parser("disable-user", help="disable a user and end their sessions")
+    disable.add_argument("--tenant", required=True)
+    disable.add_argument("--username", required=True)
+    set_role = sub.add_parser("set-role", help="change a user's role")
+    set_role.add_argument("--tenant", required=True)
+    set_role.add_argument("--username", required=True)
+    set_role.add_argument("--role", required=True, choices=("admin", "analyst", "viewer"))
     args = parser.parse_args(argv)
     args.command = args.command or "all"
     return args
@@ -105,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command in ("all", "web", "stream"):
                 _say_what_is_embedded(settings)
             settings, embedded = resolve(settings)
-        if args.command in ("create-user", "create-api-key"):
+        if args.command in ADMIN_COMMANDS:
             return _admin_command(args, settings)
         return _run_role(args.command, settings)
     finally:
@@ -118,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
     from app.services import Services
+    from data.domain.errors import DomainError
     from data.stores.accounts import AccountError
     from data.stores.db import migrate
 
@@ -130,14 +146,44 @@ def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
                 args.tenant, args.username, args.email, args.role, password
             )
             print(f"created {args.role} {args.username} in tenant {args.tenant}")
-        else:
+        elif args.command == "create-api-key":
             print(services.accounts.create_api_key(args.tenant, args.name, args.scope))
-    except AccountError as exc:
+        else:
+            _administer(args, services)
+    except (AccountError, DomainError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         services.close()
     return 0
+
+
+def _administer(args: argparse.Namespace, services: Services) -> None:
+    """revoke-api-key, disable-user, set-role: as an admin would through /api, audited
+    with no acting user; NotFound names an unknown tenant, user or key."""
+    from app.api.admin import end_access
+    from data.domain.errors import NotFound
+    from data.stores.administration import Administration
+
+    admin = Administration(services.accounts, services.clock)
+    if not services.accounts.tenant_exists(args.tenant):
+        raise NotFound(f"tenant {args.tenant!r}")
+    if args.command == "revoke-api-key":
+        keys = admin.key_named(args.tenant, args.name)
+        if not keys:
+            raise NotFound(f"live API key {args.name!r} in tenant {args.tenant!r}")
+        for key in keys:
+            admin.revoke_key(args.tenant, None, key.key_id)
+        print(f"revoked {len(keys)} API key(s) named {args.name} in tenant {args.tenant}")
+        return
+    user = admin.user_named(args.tenant, args.username)
+    if args.command == "disable-user":
+        admin.change_user(args.tenant, None, user.user_id, active=False)
+        end_access(services, user.user_id)
+        print(f"disabled {args.username} in tenant {args.tenant}; their sessions are ended")
+    else:
+        admin.change_user(args.tenant, None, user.user_id, role=args.role)
+        print(f"{args.username} in tenant {args.tenant} is now {args.role}")
 
 
 def _read_password() -> str:

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     ws_max_sockets_per_user: int = Field(
         20, ge=1, description="open /ws sockets one user may hold per gateway process"
     )
+    ws_recheck_s: float = Field(
+        30.0,
+        gt=0,
+        le=30,
+        description="how often /ws re-checks its sockets' sessions, users and keys",
+    )
     ws_max_sockets_per_key: int = Field(
         2_000, ge=1, description="open /ws sockets one API key may hold per gateway process"
     )

@@ -11,6 +11,7 @@ from flask_login import current_user
 from callbacks.settings import PATH as SETTINGS_PATH
 from callbacks.settings import settings_content
 from components import ids
+from components.admin import admin_page
 from components.alerts import alerts_page
 from components.dashboards import dashboard_page, dashboards_page
 from components.explore import explore_page
@@ -32,27 +33,50 @@ PAGES = {
     "/alerts": alerts_page,
     "/notifications": notifications_page,
     "/dashboards": dashboards_page,
+    "/admin": admin_page,
 }
 # Pages drawn for the signed-in user from their own records (path → builder).
 PERSONAL_PAGES = {SETTINGS_PATH: settings_content}
+ADMIN_ONLY = {"/admin"}  # other roles get the not-found page: nothing says it exists
 DASHBOARD_PREFIX = "/dashboards/"  # /dashboards/{id}: one dashboard
 EXPLORE_PATH = "/explore"
 FROM_QUERY = {EXPLORE_PATH}  # pages whose layout starts from the URL's query string
 
 
 def render_page(
-    pathname: str | None, search: str | None = None, default_range: str | None = None
+    pathname: str | None,
+    search: str | None = None,
+    role: str = "viewer",
+    default_range: str | None = None,
 ) -> Any:
-    """The layout of the page at `pathname` (`default_range`: the user's, for /explore)."""
+    """The layout of the page at `pathname`, as a user of `role` may see it
+    (`default_range`: the user's, for /explore)."""
     path = pathname or "/"
     if path.startswith(DASHBOARD_PREFIX) and len(path) > len(DASHBOARD_PREFIX):
         return dashboard_page(path.removeprefix(DASHBOARD_PREFIX))
     page = PAGES.get(path)
-    if page is None:
+    if page is None or (path in ADMIN_ONLY and role != "admin"):
         return not_found(path)
     if path == EXPLORE_PATH:
         return explore_page(search, default_range)
     return page(search) if path in FROM_QUERY else page()
+
+
+def _page_for(services: Services, user: Any, path: str, search: str | None) -> Any:
+    """What the signed-in `user` sees at `path`: `/` is their home (their choice, else the
+    tenant's default, generated from its top metrics once it has data, else how to send
+    data); pages of their own records; else the page table's, as their role may see it."""
+    if path == "/":
+        home = services.dashboards.home_id(Actor(user.tenant_id, user.user_id, user.role))
+        if home:
+            return dashboard_page(home)
+    personal = PERSONAL_PAGES.get(path)
+    if personal is not None:
+        return personal(services, user)
+    default_range = (
+        Profiles(services.engine).resolved(user)["default_range"] if path == EXPLORE_PATH else None
+    )
+    return render_page(path, search, user.role, default_range)
 
 
 def _clientside(app: Dash, name: str, *deps: Any, **options: Any) -> None:
@@ -73,22 +97,8 @@ def register(app: Dash, services: Services) -> None:
     def route(pathname: str | None, search: str | None) -> tuple[Any, str, str]:
         user = current_user.user
         unread = incidents.unread(user.tenant_id, user.user_id)
-        actor = Actor(user.tenant_id, user.user_id, user.role)
-        # `/` is the user's home: their choice, else the tenant's default (generated from
-        # its top metrics once it has data), else how to send data
-        home = services.dashboards.home_id(actor) if (pathname or "/") == "/" else None
-        personal = PERSONAL_PAGES.get(pathname or "/")
-        if personal is not None:
-            page = personal(services, user)
-        else:
-            default_range = (
-                Profiles(services.engine).resolved(user)["default_range"]
-                if pathname == EXPLORE_PATH
-                else None
-            )
-            page = dashboard_page(home) if home else render_page(pathname, search, default_range)
         return (
-            page,
+            _page_for(services, user, pathname or "/", search),
             f"{user.username} · {user.role} · {user.tenant_id}",
             unread_label(unread),
         )

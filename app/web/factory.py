@@ -4,15 +4,17 @@ into a Dash app."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dash
 from flask import Flask
+from flask_login import current_user
 
 from app import api, errors, logs
 from app.services import Services
 from app.settings import Settings
 from app.web import auth, embed, health, security, theme
-from callbacks import alerts, dashboards, explore, notifications, overview, shell
+from callbacks import admin, alerts, dashboards, explore, notifications, overview, shell
 from callbacks import settings as settings_page
 from components.layout import app_shell
 
@@ -43,7 +45,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    app.layout = app_shell
+    app.layout = _shell_of_the_signed_in_user
     shell.register(app, services)
     overview.register(app, services)
     explore.register(app, services)
@@ -51,6 +53,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     alerts.register(app, services)
     dashboards.register(app, services)
     settings_page.register(app)
+    admin.register(app, services)
     security.init_headers(app)
     security.refuse_unknown_callbacks(app)
     return app
+
+
+def _shell_of_the_signed_in_user() -> Any:
+    """The page shell, with the admin's link for an admin (Dash asks with no one signed in
+    while it starts: then the plain shell)."""
+    user = getattr(current_user, "user", None)
+    return app_shell(admin=bool(user and user.may("admin")))

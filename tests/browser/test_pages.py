@@ -67,6 +67,8 @@ ROWS = (
     Row(DASHBOARD_PAGE, SIGNED_IN, ".pulse-dash-line .js-plotly-plot"),
     Row("/settings", SIGNED_IN, f"#{ids.SET_PREFS_SAVE}", "Save preferences"),
     Row(UNKNOWN_PATH, SIGNED_IN, f"#{ids.PAGE} h1", "Page not found"),
+    Row("/admin", ("admin",), f"#{ids.ADMIN_USERS_LIST} table", "(you)"),
+    Row("/admin", ("viewer", "analyst"), f"#{ids.PAGE} h1", "Page not found"),  # not for them
     Row("/embed/{embed}", EMBED, "#embed-root .js-plotly-plot"),
 )
 

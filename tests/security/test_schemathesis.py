@@ -58,6 +58,9 @@ CONTEXTUAL = {
     "/api/dashboards/{dashboard_id}/copy": (409,),
     "/api/dashboards/{dashboard_id}/view": (422,),
     "/api/embed-tokens": (422,),
+    # a key's name must hold a non-blank character; the caller cannot demote themselves
+    "/api/keys": (422,),
+    "/api/users/{user_id}": (409,),
 }
 
 
