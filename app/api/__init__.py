@@ -6,6 +6,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
+from app.api.accounts_public import bp as accounts_public_bp
 from app.api.agent_formats import bp as agent_formats_bp
 from app.api.alerts import bp as alerts_bp
 from app.api.dashboards import bp as dashboards_bp
@@ -13,6 +14,7 @@ from app.api.data import bp as data_bp
 from app.api.embed_tokens import bp as embed_tokens_bp
 from app.api.export import bp as export_bp
 from app.api.ingest import bp as ingest_bp
+from app.api.invites import bp as invites_bp
 from app.api.pipeline import bp as pipeline_bp
 from app.api.sources import bp as sources_bp
 from app.errors import ApiError
@@ -27,6 +29,8 @@ bp.register_blueprint(sources_bp)  # /api/sources…
 bp.register_blueprint(alerts_bp)  # /api/alerts…, /api/incidents…, /api/notifications…
 bp.register_blueprint(embed_tokens_bp)  # /api/embed-tokens…
 bp.register_blueprint(dashboards_bp)  # /api/dashboards…
+bp.register_blueprint(accounts_public_bp)  # /api/signup, /api/password-reset…
+bp.register_blueprint(invites_bp)  # /api/invites…
 
 
 def init_app(server: Flask) -> None:

@@ -11,7 +11,7 @@ from flask import Flask
 from app import api, errors, logs
 from app.services import Services
 from app.settings import Settings
-from app.web import auth, embed, health, security
+from app.web import account_pages, auth, embed, health, security
 from callbacks import alerts, dashboards, explore, notifications, overview, shell
 from components.layout import app_shell
 
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     errors.init_app(server)
     security.init_app(server)
     auth.init_app(server, services)
+    account_pages.init_app(server)  # /signup, /invite/…, /forgot, /reset/…
     api.init_app(server)
     health.init_app(server)
     embed.init_app(server)  # /embed/<token>, framed by EMBED_ALLOWED_ORIGINS
