@@ -14,10 +14,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from types import FrameType
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from app import logs
 from app.settings import Settings, masked_url
+
+if TYPE_CHECKING:  # the CLI loads services only when a command needs them
+    from app.services import Services
 
 ROLES = ("all", "web", "stream", "worker")
 # Connections the kernel may hold for the server before it accepts them (capped by
@@ -80,6 +84,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     key.add_argument("--tenant", required=True)
     key.add_argument("--name", required=True)
     key.add_argument("--scope", required=True, choices=("ingest", "read", "embed"))
+    reset = sub.add_parser("reset-password", help="print a one-time password reset link")
+    reset.add_argument("--tenant", required=True)
+    reset.add_argument("--username", required=True)
     args = parser.parse_args(argv)
     args.command = args.command or "all"
     return args
@@ -100,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command in ("all", "web", "stream"):
                 _say_what_is_embedded(settings)
             settings, embedded = resolve(settings)
-        if args.command in ("create-user", "create-api-key"):
+        if args.command in ("create-user", "create-api-key", "reset-password"):
             return _admin_command(args, settings)
         return _run_role(args.command, settings)
     finally:
@@ -113,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
     from app.services import Services
+    from data.domain.errors import NotFound
     from data.stores.accounts import AccountError
     from data.stores.db import migrate
 
@@ -125,14 +133,26 @@ def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
                 args.tenant, args.username, args.email, args.role, password
             )
             print(f"created {args.role} {args.username} in tenant {args.tenant}")
+        elif args.command == "reset-password":
+            print(_reset_link(services, args.tenant, args.username))
         else:
             print(services.accounts.create_api_key(args.tenant, args.name, args.scope))
-    except AccountError as exc:
+    except (AccountError, NotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         services.close()
     return 0
+
+
+def _reset_link(services: Services, tenant_id: str, username: str) -> str:
+    """A one-time reset link (valid an hour) for an operator to hand over."""
+    from data.domain.account_mail import RESET_PATH, link
+    from data.stores.password_resets import PasswordResets
+
+    token = PasswordResets(services.engine, services.clock).issue_for(tenant_id, username)
+    s = services.settings
+    return link(s.public_url or f"http://{s.host}:{s.port}", RESET_PATH, token)
 
 
 def _read_password() -> str:

@@ -19,6 +19,9 @@ from data.stores.accounts import User
 from data.stores.schema_accounts import audit_log
 from tests.conftest import PASSWORD, FakeClock, free_port, signed_in, with_settings
 from tests.integration.test_alerts import Mailbox
+from tests.integration.test_cli import run_cli
+
+__all__ = ["run_cli"]  # a fixture this module uses
 
 LINK = re.compile(r"https?://\S+/(invite|reset)/([A-Za-z0-9_-]+)")
 
@@ -331,3 +334,18 @@ def test_the_pages_show_errors_by_field(
     sent = browser(mailing).post("/forgot", data={"email": "nobody@example.com"})
     assert sent.status_code == 200 and 'id="forgot-sent"' in sent.get_data(as_text=True)
     assert 'href="/signup"' in browser(mailing).get("/login").get_data(as_text=True)
+
+
+def test_the_cli_prints_a_one_time_reset_link(
+    run_cli: Any, client: Any, tenant: str, make_user: Callable[..., User]
+) -> None:
+    user = make_user(tenant, "viewer")
+    result = run_cli("reset-password", "--tenant", tenant, "--username", user.username)
+    assert result.returncode == 0, result.stderr
+    found = LINK.search(result.stdout)
+    assert found and found.group(1) == "reset"
+    path = f"/api/password-reset/{found.group(2)}"
+    assert client.post(path, json={"password": "set-by-operator"}).status_code == 204
+    assert client.post(path, json={"password": "set-by-operator"}).status_code == 404
+    unknown = run_cli("reset-password", "--tenant", tenant, "--username", "nobody-here")
+    assert unknown.returncode == 2 and "no such user" in unknown.stderr
