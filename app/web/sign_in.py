@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request, session
-from flask_login import login_user
+from flask_login import current_user, login_user
 
 from app.errors import ApiError
 from app.services import Services
@@ -18,7 +18,10 @@ TOO_MANY = "Too many attempts from here; try again in a few minutes."
 
 
 def sign_in(svc: Services, user: User) -> dict[str, Any]:
-    """Give this request's browser a live session of `user`; what the API answers."""
+    """Give this request's browser a live session of `user`; what the API answers. A
+    session the browser held (someone else's account) ends: one browser, one sign-in."""
+    if current_user.is_authenticated:
+        sessions(svc).end(current_user.user.user_id, session.get(SESSION_ID))
     login_user(SessionUser(user))
     session[SESSION_ID] = sessions(svc).start(user.user_id)
     return {"user": {"username": user.username, "role": user.role, "tenant": user.tenant_id}}
