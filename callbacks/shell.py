@@ -9,6 +9,7 @@ from dash import ALL, ClientsideFunction, Dash, Input, Output, State
 from flask_login import current_user
 
 from components import ids
+from components.admin_invites import invites_tab
 from components.alerts import alerts_page
 from components.dashboards import dashboard_page, dashboards_page
 from components.explore import explore_page
@@ -28,13 +29,18 @@ PAGES = {
     "/notifications": notifications_page,
     "/dashboards": dashboards_page,
 }
+# Pages of admins only; anyone else is told there is no such page. (/admin/invitations is a
+# deep link to the invitations tab of /admin.)
+ADMIN_PAGES = {"/admin/invitations": invites_tab}
 DASHBOARD_PREFIX = "/dashboards/"  # /dashboards/{id}: one dashboard
 FROM_QUERY = {"/explore"}  # pages whose layout starts from the URL's query string
 
 
-def render_page(pathname: str | None, search: str | None = None) -> Any:
-    """The layout of the page at `pathname`."""
+def render_page(pathname: str | None, search: str | None = None, admin: bool = False) -> Any:
+    """The layout of the page at `pathname` (an admin's page only for an `admin`)."""
     path = pathname or "/"
+    if path in ADMIN_PAGES:
+        return ADMIN_PAGES[path]() if admin else not_found(path)
     if path.startswith(DASHBOARD_PREFIX) and len(path) > len(DASHBOARD_PREFIX):
         return dashboard_page(path.removeprefix(DASHBOARD_PREFIX))
     page = PAGES.get(path)
@@ -64,7 +70,7 @@ def register(app: Dash, services: Services) -> None:
         actor = Actor(user.tenant_id, user.user_id, user.role)
         home = services.dashboards.chosen_home(actor) if (pathname or "/") == "/" else None
         return (
-            dashboard_page(home) if home else render_page(pathname, search),
+            dashboard_page(home) if home else render_page(pathname, search, user.may("admin")),
             f"{user.username} · {user.role} · {user.tenant_id}",
             unread_label(unread),
         )

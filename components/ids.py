@@ -158,3 +158,16 @@ DASH_EMBED_SNIPPET = "dash-embed-snippet"
 DASH_EMBED_EXPIRY = "dash-embed-expiry"
 DASH_EMBED_LIST = "dash-embed-list"  # the dashboard's live tokens
 DASH_EMBED_REVOKE = "dash-embed-revoke"  # index: the token's jti
+
+# /admin's invitations tab (components/admin_invites.py)
+INVITES_TAB = "invites-tab"
+INVITES_SMTP = "invites-smtp"  # whether e-mail can go out, said to the admin
+INVITES_EMAIL = "invites-email"
+INVITES_EMAIL_ERROR = "invites-email-error"
+INVITES_ROLE = "invites-role"
+INVITES_SEND = "invites-send"
+INVITES_RESULT = "invites-result"  # the link just made, to copy
+INVITES_LINK = "invites-link"
+INVITES_LIST = "invites-list"
+INVITE_RESEND = "invite-resend"  # pattern: index = the invitation id
+INVITE_REVOKE = "invite-revoke"  # pattern: index = the invitation id

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from app.services import Services
+from tests.security.matrix_admin_callbacks import ROWS as ADMIN_ROWS
 from tests.security.matrix_callbacks import (
     CALLBACKS,
     CB_CALLERS,
@@ -20,6 +21,7 @@ from tests.security.matrix_callbacks import (
 from tests.security.matrix_world import A_MARK, World, build_world
 
 UPDATE = "/_dash-update-component"
+CALLBACKS = {**CALLBACKS, **ADMIN_ROWS}
 CELLS = [
     (name, what, caller)
     for name, rows in CALLBACKS.items()
