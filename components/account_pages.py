@@ -16,6 +16,7 @@ _PAGE = """<!doctype html>
 <title>{title} · Pulse</title>
 <link rel="stylesheet" href="/assets/0-bootstrap.min.css">
 <link rel="stylesheet" href="/assets/pulse.css">
+<link rel="icon" href="/_favicon.ico">
 </head>
 <body class="pulse-login-body">
 <main class="pulse-login card shadow-sm" id="{page_id}">

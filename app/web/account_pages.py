@@ -27,6 +27,8 @@ from data.stores import account_links
 from data.stores.password_resets import PasswordResets
 
 Errors = dict[str, str]
+# A form shown again with its errors answers 200, as the browser's own form handling
+# expects; the API says 422 for the same refusals.
 SENT = "If an account has this address, a link to reset its password is on its way."
 CHANGED = "Your password is changed, and every session of your account has ended."
 DEAD_INVITE = "This invitation was used, revoked or has expired: ask for a new one."
@@ -81,7 +83,7 @@ def _signup() -> Any:
     content = pages.form("signup-form", "/signup", fields, "Create organisation", values, errors)
     intro = "Create an organisation; you will be its admin."
     body = pages.page("signup-page", "Sign up", intro, content + pages.back_to_login())
-    return body, 422 if errors else 200
+    return body
 
 
 def _invite(token: str) -> Any:
@@ -106,7 +108,7 @@ def _invite(token: str) -> Any:
     content = pages.form(
         "invite-form", f"/invite/{token}", pages.ACCEPT_FIELDS, "Join", values, errors
     )
-    return pages.page("invite-page", "Invitation", intro, content), 422 if errors else 200
+    return pages.page("invite-page", "Invitation", intro, content)
 
 
 def _forgot() -> Any:
@@ -128,7 +130,7 @@ def _forgot() -> Any:
             return pages.page("forgot-page", "Forgot password", intro, sent)
     content = pages.form("forgot-form", "/forgot", pages.FORGOT_FIELDS, "Send link", values, errors)
     body = pages.page("forgot-page", "Forgot password", intro, content + pages.back_to_login())
-    return body, 422 if errors else 200
+    return body
 
 
 def _reset(token: str) -> Any:
@@ -149,4 +151,4 @@ def _reset(token: str) -> Any:
     content = pages.form(
         "reset-form", f"/reset/{token}", pages.RESET_FIELDS, "Set password", {}, errors
     )
-    return pages.page("reset-page", "Reset password", intro, content), 422 if errors else 200
+    return pages.page("reset-page", "Reset password", intro, content)
