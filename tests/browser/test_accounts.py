@@ -5,7 +5,6 @@ console error and no failed request on the way."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,17 +19,6 @@ from tests.conftest import PASSWORD, LiveServer, wait_until
 
 pytestmark = pytest.mark.browser
 WIDTHS = (375, 1280)
-
-
-@pytest.fixture
-def signup_on(live_server: LiveServer) -> Iterator[None]:
-    """SIGNUP_ENABLED=1 on the live server for one test (its Services are this session's,
-    read at each request), off again afterwards."""
-    svc = live_server.services
-    before = svc.settings
-    svc.settings = before.model_copy(update={"signup_enabled": True})
-    yield
-    svc.settings = before
 
 
 def fill(dash_duo: Any, values: dict[str, str]) -> None:
