@@ -7,9 +7,10 @@ import re
 import unicodedata
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from data.domain.errors import Invalid, Unreadable
+from data.domain.jsontext import storable
 from data.domain.validation import field_problems, matching
 
 MIN_PASSWORD_CHARS = 8  # data/stores/accounts.py enforces the same on every account
@@ -41,6 +42,14 @@ Role = Literal["viewer", "analyst", "admin"]
 class _Form(BaseModel):
     # strict: a number where text is expected is a mistake to name, not to convert
     model_config = ConfigDict(strict=True, extra="forbid", str_strip_whitespace=False)
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        # no account has a NUL or a lone surrogate in it, and PostgreSQL would refuse one
+        if not storable(value):
+            raise ValueError("must not contain NUL characters or unpaired surrogates")
+        return value
 
 
 class SignupForm(_Form):

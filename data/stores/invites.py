@@ -18,8 +18,10 @@ from sqlalchemy.engine import Connection
 
 from data.domain.account_forms import AcceptForm, InviteForm
 from data.domain.errors import Conflict, DomainError, Invalid, NotFound
+from data.domain.jsontext import storable
 from data.stores.accounts import AccountError, User, insert_user
 from data.stores.audit import record_audit
+from data.stores.schema import is_uuid
 from data.stores.schema_invites import invites
 
 DEAD_LINK = "invitation: the link was used, revoked or has expired"
@@ -33,7 +35,7 @@ def new_token() -> tuple[str, str]:
 
 def token_hash(token: str) -> str:
     """What is stored of a token: random enough that a fast hash will do."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def account_refusal(err: AccountError) -> DomainError:
@@ -118,6 +120,8 @@ class Invites:
 
     def _open(self, conn: Connection, tenant_id: str, invite_id: str) -> Any:
         """The tenant's invitation not yet accepted nor revoked, locked; NotFound else."""
+        if not is_uuid(invite_id):  # ids are UUIDs: anything else names no row
+            raise NotFound("invitation")
         row = conn.execute(
             select(invites)
             .where(
@@ -179,6 +183,8 @@ class Invites:
 
     def live_row(self, conn: Connection, token: str) -> Any:
         """The open, unexpired invitation of this token, locked; NotFound otherwise."""
+        if not storable(token):
+            raise NotFound(DEAD_LINK)
         row = conn.execute(
             select(invites)
             .where(

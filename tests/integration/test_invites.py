@@ -293,6 +293,16 @@ def test_signup_is_off_by_default(client: Any) -> None:
         ),
         ("/api/signup", {"organisation": 3}),
         ("/api/password-reset", {"email": 7}),
+        ("/api/password-reset", {"email": "a\x00@example.com"}),
+        (
+            "/api/signup",
+            {
+                "organisation": "\ud800",
+                "username": "ok",
+                "email": "a@b.c",
+                "password": "long-enough",
+            },
+        ),
         ("/api/password-reset/nothing", {"password": "short"}),
         ("/api/invites/nothing/accept", {"username": "ok", "password": "short"}),
     ],
@@ -310,6 +320,13 @@ def test_invite_bodies_are_refused_by_field(admin_of: tuple[Any, User]) -> None:
     resp = admin.post("/api/invites", json={"email": "x", "role": "owner"})
     assert resp.status_code == 422
     assert {d["field"] for d in resp.get_json()["error"]["details"]} == {"email", "role"}
+    for odd in ("%00", "not-a-uuid", "%ED%A0%80"):
+        assert admin.delete(f"/api/invites/{odd}").status_code == 404
+        assert admin.post(f"/api/invites/{odd}/resend").status_code == 404
+        accept = admin.post(
+            f"/api/invites/{odd}/accept", json={"username": "ok", "password": PASSWORD}
+        )
+        assert accept.status_code == 404
 
 
 def test_the_pages_show_errors_by_field(
