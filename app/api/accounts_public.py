@@ -53,7 +53,7 @@ def reset_password(svc: Services, token: str, form: NewPasswordForm) -> User:
 
 
 @bp.post("/signup")
-@documented(Operation({201: SignedIn}, body=SignupForm, refusals=(404, 409, 429)))
+@documented(Operation({201: SignedIn}, body=SignupForm, refusals=(404, 409, 429), public=True))
 def signup() -> tuple[Response, int]:
     """Create an organisation (a new tenant) with this user as its admin, signed in.
 
@@ -67,7 +67,7 @@ def signup() -> tuple[Response, int]:
 
 
 @bp.post("/password-reset")
-@documented(Operation({202: None}, body=ResetRequestForm, refusals=(429,)))
+@documented(Operation({202: None}, body=ResetRequestForm, refusals=(429,), public=True))
 def request_reset() -> tuple[str, int]:
     """Mail a single-use reset link (valid an hour) if an account has this address.
 
@@ -84,7 +84,7 @@ def request_reset() -> tuple[str, int]:
 
 
 @bp.post("/password-reset/<token>")
-@documented(Operation({204: None}, body=NewPasswordForm, refusals=(404,)))
+@documented(Operation({204: None}, body=NewPasswordForm, refusals=(404,), public=True))
 def reset(token: str) -> tuple[str, int]:
     """Set a new password with a reset link: every session of the user ends.
 

@@ -79,7 +79,7 @@ def resend(invite_id: str) -> tuple[Response, int]:
 
 
 @bp.post("/invites/<token>/accept")
-@documented(Operation({201: SignedIn}, body=AcceptForm, refusals=(404, 409)))
+@documented(Operation({201: SignedIn}, body=AcceptForm, refusals=(404, 409), public=True))
 def accept(token: str) -> tuple[Response, int]:
     """Accept an invitation: the user is created with its role, and signed in. Single use;
     404 once used, revoked or expired; 409 when the username is taken."""

@@ -137,3 +137,31 @@ def test_a_reset_link_sets_the_password(
     found += clean(watch)
     dash_duo.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert found == []
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_an_admin_invites_copies_the_link_and_revokes(
+    dash_duo: Any, live_server: LiveServer, tenant: str, make_user: Any, sign_in: Any, width: int
+) -> None:
+    admin = make_user(tenant, "admin")
+    watch = start(dash_duo, live_server, width)
+    clean(watch)
+    sign_in(admin.username, PASSWORD)
+    signed_in_as(dash_duo, admin.username)
+    dash_duo.driver.get(live_server.url + "/admin/invitations")
+    dash_duo.wait_for_contains_text(f"#{ids.INVITES_SMTP}", "no SMTP server", timeout=15)
+    email = f"{new_name()}@example.com"
+    dash_duo.find_element(f"#{ids.INVITES_EMAIL}").send_keys(email)
+    dash_duo.find_element(f"#{ids.INVITES_SEND}").click()
+    wait_until(
+        lambda: (
+            "/invite/" in str(dash_duo.find_element(f"#{ids.INVITES_LINK}").get_attribute("value"))
+        ),
+        15,
+    )
+    dash_duo.wait_for_contains_text(f"#{ids.INVITES_LIST}", email, timeout=15)
+    dash_duo.find_element(f"#{ids.INVITES_LIST} .btn-outline-danger").click()
+    dash_duo.wait_for_contains_text(f"#{ids.INVITES_LIST}", "No pending invitations", timeout=15)
+    found = clean(watch)
+    dash_duo.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert found == []

@@ -58,6 +58,12 @@ CONTEXTUAL = {
     "/api/dashboards/{dashboard_id}/copy": (409,),
     "/api/dashboards/{dashboard_id}/view": (422,),
     "/api/embed-tokens": (422,),
+    # account forms also refuse NUL and lone surrogates, which the patterns cannot say
+    "/api/invites": (422,),
+    "/api/invites/{token}/accept": (409, 422),
+    "/api/password-reset": (422, 429),  # 429: the same address asked for too often
+    "/api/password-reset/{token}": (422,),
+    "/api/signup": (409, 422, 429),
 }
 
 
