@@ -18,6 +18,8 @@ from data.stores import account_links
 from data.stores.invites import Invites
 
 bp = Blueprint("invites", __name__)
+# what a created invitation's id feeds (OpenAPI links: clients and schemathesis follow them)
+LINKS = {"api.invites.revoke": "invite_id", "api.invites.resend": "invite_id"}
 
 
 def invites_of(svc: Services) -> Invites:
@@ -34,7 +36,7 @@ def _actor(who: Principal) -> str | None:
 
 
 @bp.post("/invites")
-@documented(Operation({201: InviteLink}, body=InviteForm))
+@documented(Operation({201: InviteLink}, body=InviteForm, links=LINKS))
 def create() -> tuple[Response, int]:
     """Invite an address with a role: the link, also mailed when SMTP is configured."""
     who = _admin()

@@ -24,6 +24,7 @@ from data.stores.audit import record_audit
 from data.stores.schema import is_uuid
 from data.stores.schema_invites import invites
 
+AUDIT_TARGET_CHARS = 200  # audit_log.target's length
 DEAD_LINK = "invitation: the link was used, revoked or has expired"
 
 
@@ -69,6 +70,15 @@ class Invite:
         }
 
 
+def _target(email: str) -> str:
+    """An address as the audit log's target (at most 200 characters; details hold it all)."""
+    return email[:AUDIT_TARGET_CHARS]
+
+
+def _about(invite: Any) -> dict[str, Any]:
+    return {"role": invite.role, "email": invite.email}
+
+
 def _invite(row: Any) -> Invite:
     return Invite(row.invite_id, row.tenant_id, row.email, row.role, row.expires_at, row.created_at)
 
@@ -100,7 +110,7 @@ class Invites:
         }
         with self.engine.begin() as conn:
             conn.execute(insert(invites).values(**row))
-            record_audit(conn, tenant_id, by, "invite.create", form.email, {"role": form.role})
+            record_audit(conn, tenant_id, by, "invite.create", _target(form.email), _about(form))
         return _invite(_Row(row)), token
 
     def pending(self, tenant_id: str) -> list[Invite]:
@@ -145,7 +155,7 @@ class Invites:
                 .where(invites.c.invite_id == invite_id)
                 .values(revoked_at=self._now())
             )
-            record_audit(conn, tenant_id, by, "invite.revoke", row.email, {"role": row.role})
+            record_audit(conn, tenant_id, by, "invite.revoke", _target(row.email), _about(row))
 
     def resend(self, tenant_id: str, invite_id: str, by: str | None) -> tuple[Invite, str]:
         """A new token (the old link dies) and a fresh expiry for an open invitation."""
@@ -158,7 +168,7 @@ class Invites:
                 .where(invites.c.invite_id == invite_id)
                 .values(token_hash=hashed, expires_at=expires_at)
             )
-            record_audit(conn, tenant_id, by, "invite.resend", row.email, {"role": row.role})
+            record_audit(conn, tenant_id, by, "invite.resend", _target(row.email), _about(row))
         return _invite(_Row({**row._asdict(), "expires_at": expires_at})), token
 
     def accept(self, token: str, form: AcceptForm) -> User:
