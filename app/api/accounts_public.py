@@ -44,6 +44,15 @@ def signup_user(svc: Services, form: SignupForm) -> User:
     return user
 
 
+def ask_reset(svc: Services, form: ResetRequestForm, base: str) -> None:
+    """Mail reset links for this address, if it has accounts; 429 when this address asked
+    for it too often from here (each request counts: no mail bombing)."""
+    ThrottledAttempt(svc, f"reset:{form.email.lower()}").check()
+    account_links.request_reset(
+        PasswordResets(svc.engine, svc.clock), svc.settings, form.email, base
+    )
+
+
 def reset_password(svc: Services, token: str, form: NewPasswordForm) -> User:
     """Set the new password of a live link, and end every session of its user (the
     gateway closes their sockets at its next check)."""
@@ -74,12 +83,7 @@ def request_reset() -> tuple[str, int]:
     The answer is the same 202 whether or not one has."""
     svc = services()
     form = parse_form(ResetRequestForm, json_body())
-    attempt = ThrottledAttempt(svc, f"reset:{form.email.lower()}")
-    attempt.check()  # each request counts for its address and e-mail: no mail bombing
-    base = account_links.base_url(svc.settings, request.host_url)
-    account_links.request_reset(
-        PasswordResets(svc.engine, svc.clock), svc.settings, form.email, base
-    )
+    ask_reset(svc, form, account_links.base_url(svc.settings, request.host_url))
     return "", 202
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, abort, redirect, request
 from werkzeug.datastructures import MultiDict
 
-from app.api.accounts_public import reset_password, signup_user
+from app.api.accounts_public import ask_reset, reset_password, signup_user
 from app.api.invites import invites_of
 from app.errors import ApiError
 from app.web.auth import services
@@ -24,7 +24,6 @@ from data.domain.account_forms import (
 )
 from data.domain.errors import Conflict, DomainError, Invalid
 from data.stores import account_links
-from data.stores.password_resets import PasswordResets
 
 Errors = dict[str, str]
 # A form shown again with its errors answers 200, as the browser's own form handling
@@ -119,13 +118,11 @@ def _forgot() -> Any:
     if request.method == "POST":
         values = _values(("email",))
         try:
-            form = parse_form(ResetRequestForm, values)
-        except DomainError as err:
+            base = account_links.base_url(svc.settings, request.host_url)
+            ask_reset(svc, parse_form(ResetRequestForm, values), base)
+        except (DomainError, ApiError) as err:
             errors = refusal_errors(err)
         else:
-            base = account_links.base_url(svc.settings, request.host_url)
-            resets = PasswordResets(svc.engine, svc.clock)
-            account_links.request_reset(resets, svc.settings, form.email, base)
             sent = pages.notice("forgot-sent", SENT)
             return pages.page("forgot-page", "Forgot password", intro, sent)
     content = pages.form("forgot-form", "/forgot", pages.FORGOT_FIELDS, "Send link", values, errors)

@@ -372,3 +372,15 @@ def test_the_cli_prints_a_one_time_reset_link(
     assert client.post(path, json={"password": "set-by-operator"}).status_code == 404
     unknown = run_cli("reset-password", "--tenant", tenant, "--username", "nobody-here")
     assert unknown.returncode == 2 and "no such user" in unknown.stderr
+
+
+def test_asking_for_the_same_address_too_often_is_throttled(mailing: Any) -> None:
+    asker = browser(mailing)
+    email = f"bombed-{uuid.uuid4().hex[:8]}@example.com"
+    answers = [
+        asker.post("/api/password-reset", json={"email": email}).status_code for _ in range(30)
+    ]
+    assert answers[0] == 202 and answers[-1] == 429
+    assert answers.index(429) == answers.count(202)  # once refused, refused from then on
+    page = asker.post("/forgot", data={"email": email}).get_data(as_text=True)
+    assert 'id="forgot-form-error"' in page and "Too many" in page
