@@ -20,11 +20,18 @@ from urllib.parse import unquote
 from app import logs
 from app.settings import Settings, masked_url
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the CLI loads services only when a command needs them
     from app.services import Services
 
 ROLES = ("all", "web", "stream", "worker")
-ADMIN_COMMANDS = ("create-user", "create-api-key", "revoke-api-key", "disable-user", "set-role")
+ADMIN_COMMANDS = (
+    "create-user",
+    "create-api-key",
+    "revoke-api-key",
+    "disable-user",
+    "set-role",
+    "reset-password",
+)
 # Connections the kernel may hold for the server before it accepts them (capped by
 # net.core.somaxconn): a reconnect storm arrives faster than one event loop accepts.
 LISTEN_BACKLOG = 4096
@@ -100,6 +107,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     set_role.add_argument("--tenant", required=True)
     set_role.add_argument("--username", required=True)
     set_role.add_argument("--role", required=True, choices=("admin", "analyst", "viewer"))
+    reset = sub.add_parser("reset-password", help="print a one-time password reset link")
+    reset.add_argument("--tenant", required=True)
+    reset.add_argument("--username", required=True)
     args = parser.parse_args(argv)
     args.command = args.command or "all"
     return args
@@ -148,6 +158,8 @@ def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
             print(f"created {args.role} {args.username} in tenant {args.tenant}")
         elif args.command == "create-api-key":
             print(services.accounts.create_api_key(args.tenant, args.name, args.scope))
+        elif args.command == "reset-password":
+            print(_reset_link(services, args.tenant, args.username))
         else:
             _administer(args, services)
     except (AccountError, DomainError) as exc:
@@ -184,6 +196,16 @@ def _administer(args: argparse.Namespace, services: Services) -> None:
     else:
         admin.change_user(args.tenant, None, user.user_id, role=args.role)
         print(f"{args.username} in tenant {args.tenant} is now {args.role}")
+
+
+def _reset_link(services: Services, tenant_id: str, username: str) -> str:
+    """A one-time reset link (valid an hour) for an operator to hand over."""
+    from data.domain.account_mail import RESET_PATH, link
+    from data.stores.password_resets import PasswordResets
+
+    token = PasswordResets(services.engine, services.clock).issue_for(tenant_id, username)
+    s = services.settings
+    return link(s.public_url or f"http://{s.host}:{s.port}", RESET_PATH, token)
 
 
 def _read_password() -> str:

@@ -3,6 +3,7 @@ and the shell's notification socket (assets/notify.js)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State
@@ -11,7 +12,7 @@ from flask_login import current_user
 from callbacks.settings import PATH as SETTINGS_PATH
 from callbacks.settings import settings_content
 from components import ids
-from components.admin import admin_page
+from components.admin import ADMIN_AREAS, admin_page
 from components.alerts import alerts_page
 from components.dashboards import dashboard_page, dashboards_page
 from components.explore import explore_page
@@ -34,10 +35,13 @@ PAGES = {
     "/notifications": notifications_page,
     "/dashboards": dashboards_page,
     "/admin": admin_page,
+    **{f"/admin/{area}": partial(admin_page, tab) for area, tab in ADMIN_AREAS.items()},
 }
 # Pages drawn for the signed-in user from their own records (path → builder).
 PERSONAL_PAGES = {SETTINGS_PATH: settings_content}
-ADMIN_ONLY = {"/admin"}  # other roles get the not-found page: nothing says it exists
+# Other roles get the not-found page: nothing says these exist. /admin/<area> opens /admin
+# on that area's tab (a deep link).
+ADMIN_ONLY = {"/admin", *(f"/admin/{area}" for area in ADMIN_AREAS)}
 DASHBOARD_PREFIX = "/dashboards/"  # /dashboards/{id}: one dashboard
 EXPLORE_PATH = "/explore"
 FROM_QUERY = {EXPLORE_PATH}  # pages whose layout starts from the URL's query string

@@ -10,6 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from components import ids
+from components.admin_invites import invites_tab
 from components.admin_keys import keys_tab
 from components.admin_sources import sources_tab
 from components.admin_users import users_tab
@@ -19,13 +20,18 @@ TABS: list[AdminTab] = [
     ("Users", "admin-tab-users", users_tab),
     ("API keys", "admin-tab-keys", keys_tab),
     ("Sources", "admin-tab-sources", sources_tab),
-    # ("Invitations", "admin-tab-invites", invites_tab),
+    ("Invitations", "admin-tab-invites", invites_tab),
     # ("Audit log", "admin-tab-audit", audit_tab),
 ]
 
 
-def admin_page() -> html.Div:
-    """The page's frame: one tab per row of TABS, each laid out once per visit."""
+# /admin/<area>: the page opened on that area's tab
+ADMIN_AREAS = {"invitations": "admin-tab-invites"}
+
+
+def admin_page(active_tab: str | None = None) -> html.Div:
+    """The page's frame: one tab per row of TABS, each laid out once per visit, the first
+    (or `active_tab`) shown."""
     tabs = [
         dbc.Tab(html.Div(layout(), className="pt-3"), label=label, tab_id=tab_id)
         for label, tab_id, layout in TABS
@@ -33,7 +39,12 @@ def admin_page() -> html.Div:
     return html.Div(
         [
             html.H1("Administration", className="h4 mb-3"),
-            dbc.Tabs(tabs, id=ids.ADMIN_TABS, active_tab=TABS[0][1], className="pulse-admin-tabs"),
+            dbc.Tabs(
+                tabs,
+                id=ids.ADMIN_TABS,
+                active_tab=active_tab or TABS[0][1],
+                className="pulse-admin-tabs",
+            ),
         ],
         className="pulse-admin",
     )

@@ -229,3 +229,15 @@ ADMIN_SOURCE_ERROR = "admin-source-error"  # + "-<field>": where its problem sho
 ADMIN_SOURCE_FORM_ERROR = "admin-source-form-error"  # a problem with no field of the form
 ADMIN_SOURCE_SAVE = "admin-source-save"
 ADMIN_SOURCE_CANCEL = "admin-source-cancel"
+# /admin's invitations tab (components/admin_invites.py)
+INVITES_TAB = "invites-tab"
+INVITES_SMTP = "invites-smtp"  # whether e-mail can go out, said to the admin
+INVITES_EMAIL = "invites-email"
+INVITES_EMAIL_ERROR = "invites-email-error"
+INVITES_ROLE = "invites-role"
+INVITES_SEND = "invites-send"
+INVITES_RESULT = "invites-result"  # the link just made, to copy
+INVITES_LINK = "invites-link"
+INVITES_LIST = "invites-list"
+INVITE_RESEND = "invite-resend"  # pattern: index = the invitation id
+INVITE_REVOKE = "invite-revoke"  # pattern: index = the invitation id

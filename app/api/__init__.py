@@ -6,6 +6,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
+from app.api.accounts_public import bp as accounts_public_bp
 from app.api.admin import bp as admin_bp
 from app.api.agent_formats import bp as agent_formats_bp
 from app.api.alerts import bp as alerts_bp
@@ -14,6 +15,7 @@ from app.api.data import bp as data_bp
 from app.api.embed_tokens import bp as embed_tokens_bp
 from app.api.export import bp as export_bp
 from app.api.ingest import bp as ingest_bp
+from app.api.invites import bp as invites_bp
 from app.api.me import bp as me_bp
 from app.api.pipeline import bp as pipeline_bp
 from app.api.source_trials import bp as source_trials_bp
@@ -33,6 +35,8 @@ bp.register_blueprint(dashboards_bp)  # /api/dashboards…
 bp.register_blueprint(me_bp)  # /api/me…, /api/tenant/preferences
 bp.register_blueprint(admin_bp)  # /api/users…, /api/keys…
 bp.register_blueprint(source_trials_bp)  # /api/sources/{id}/test
+bp.register_blueprint(accounts_public_bp)  # /api/signup, /api/password-reset…
+bp.register_blueprint(invites_bp)  # /api/invites…
 
 
 def init_app(server: Flask) -> None:

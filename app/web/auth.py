@@ -30,6 +30,10 @@ from data.stores.throttle import SlidingWindows, Window
 PUBLIC_PREFIXES = (
     "/login",
     "/logout",
+    "/signup",  # the public account pages (app/web/account_pages.py)
+    "/invite/",
+    "/forgot",
+    "/reset/",
     "/healthz",
     "/readyz",
     "/metrics",
@@ -139,7 +143,10 @@ def _safe_next(target: str | None) -> str:
 def _login_form() -> Any:
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
-    return login_page(next_url=_safe_next(request.args.get("next")))
+    return login_page(
+        next_url=_safe_next(request.args.get("next")),
+        signup=services().settings.signup_enabled,
+    )
 
 
 def _login_post() -> Any:
@@ -181,7 +188,8 @@ def _login_post() -> Any:
 def _login_refused(status: int, code: str, message: str, next_url: str, username: str) -> Any:
     if request.is_json:
         raise ApiError(status, code, message)
-    return login_page(next_url=next_url, error=message, username=username), status
+    signup = services().settings.signup_enabled
+    return login_page(next_url=next_url, error=message, username=username, signup=signup), status
 
 
 def _logout() -> Any:

@@ -13,8 +13,17 @@ from flask_login import current_user
 from app import api, errors, logs
 from app.services import Services
 from app.settings import Settings
-from app.web import auth, embed, health, security, theme
-from callbacks import admin, alerts, dashboards, explore, notifications, overview, shell
+from app.web import account_pages, auth, embed, health, security, theme
+from callbacks import (
+    admin,
+    admin_invites,
+    alerts,
+    dashboards,
+    explore,
+    notifications,
+    overview,
+    shell,
+)
 from callbacks import settings as settings_page
 from components.layout import app_shell
 
@@ -32,6 +41,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     errors.init_app(server)
     security.init_app(server)
     auth.init_app(server, services)
+    account_pages.init_app(server)  # /signup, /invite/…, /forgot, /reset/…
     api.init_app(server)
     health.init_app(server)
     embed.init_app(server)  # /embed/<token>, framed by EMBED_ALLOWED_ORIGINS
@@ -54,6 +64,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     dashboards.register(app, services)
     settings_page.register(app)
     admin.register(app, services)
+    admin_invites.register(app, services)  # the invitations tab of /admin
     security.init_headers(app)
     security.refuse_unknown_callbacks(app)
     return app

@@ -81,6 +81,11 @@ def _user(row: Any) -> User:
     )
 
 
+def user_from_row(row: Any) -> User:
+    """The User a row of the users table describes."""
+    return _user(row)
+
+
 class Accounts:
     """The account store over PostgreSQL."""
 
@@ -102,32 +107,9 @@ class Accounts:
         self, tenant_id: str, username: str, email: str, role: str, password: str
     ) -> User:
         """Create a user (and its tenant if new) with an argon2id password hash."""
-        if role not in ROLES:
-            raise AccountError(f"role must be one of {', '.join(ROLES)}")
-        if not USERNAME_RE.fullmatch(username):
-            raise AccountError("username must be 1-64 of A-Z a-z 0-9 _ . @ -")
-        if "@" not in email or len(email) > 254:
-            raise AccountError("email must be an e-mail address")
-        if len(password) < 8:
-            raise AccountError("password must be at least 8 characters")
-        user_id = str(uuid.uuid4())
-        try:
-            with self.engine.begin() as conn:
-                self.ensure_tenant(conn, tenant_id)
-                conn.execute(
-                    insert(users).values(
-                        user_id=user_id,
-                        tenant_id=tenant_id,
-                        username=username,
-                        email=email,
-                        role=role,
-                        password_hash=PASSWORDS.hash(password),
-                    )
-                )
-                record_audit(conn, tenant_id, None, "user.create", username, {"role": role})
-        except IntegrityError:
-            raise AccountError(f"username {username!r} is taken") from None
-        return User(user_id, tenant_id, username, email, role, True, {})
+        with self.engine.begin() as conn:
+            self.ensure_tenant(conn, tenant_id)
+            return insert_user(conn, tenant_id, username, email, role, password)
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The active user with these credentials, or None; equally slow either way."""
@@ -240,6 +222,40 @@ class Accounts:
             conn.execute(
                 update(api_keys).where(api_keys.c.key_id == key_id).values(revoked_at=revoked_at)
             )
+
+
+def insert_user(
+    conn: Connection, tenant_id: str, username: str, email: str, role: str, password: str
+) -> User:
+    """Add a user to an existing tenant in the caller's transaction (audited); AccountError
+    when a field breaks the rules or the username is taken."""
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    if not USERNAME_RE.fullmatch(username):
+        raise AccountError("username must be 1-64 of A-Z a-z 0-9 _ . @ -")
+    if "@" not in email or len(email) > 254:
+        raise AccountError("email must be an e-mail address")
+    if len(password) < 8:
+        raise AccountError("password must be at least 8 characters")
+    if conn.execute(select(users.c.user_id).where(users.c.username == username)).first():
+        raise AccountError(f"username {username!r} is taken")
+    user_id = str(uuid.uuid4())
+    try:
+        with conn.begin_nested():  # a racing twin's insert fails alone, not the transaction
+            conn.execute(
+                insert(users).values(
+                    user_id=user_id,
+                    tenant_id=tenant_id,
+                    username=username,
+                    email=email,
+                    role=role,
+                    password_hash=PASSWORDS.hash(password),
+                )
+            )
+    except IntegrityError:
+        raise AccountError(f"username {username!r} is taken") from None
+    record_audit(conn, tenant_id, None, "user.create", username, {"role": role})
+    return User(user_id, tenant_id, username, email, role, True, {})
 
 
 def _key_hash(key: str) -> str:
