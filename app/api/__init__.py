@@ -8,6 +8,7 @@ from werkzeug.routing import Rule
 
 from app.api.agent_formats import bp as agent_formats_bp
 from app.api.alerts import bp as alerts_bp
+from app.api.audit import bp as audit_bp
 from app.api.dashboards import bp as dashboards_bp
 from app.api.data import bp as data_bp
 from app.api.embed_tokens import bp as embed_tokens_bp
@@ -27,6 +28,7 @@ bp.register_blueprint(sources_bp)  # /api/sources…
 bp.register_blueprint(alerts_bp)  # /api/alerts…, /api/incidents…, /api/notifications…
 bp.register_blueprint(embed_tokens_bp)  # /api/embed-tokens…
 bp.register_blueprint(dashboards_bp)  # /api/dashboards…
+bp.register_blueprint(audit_bp)  # /api/audit, /api/audit/export
 
 
 def init_app(server: Flask) -> None:

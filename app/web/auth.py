@@ -21,6 +21,7 @@ from app.tokens import SESSION_ID
 from components.login import login_page
 from data.domain.jsontext import storable
 from data.stores.accounts import ApiKey, User
+from data.stores.audit import REQUEST_ADDRESS, AuditLog
 from data.stores.sessions import SessionRegistry
 from data.stores.throttle import SlidingWindows, Window
 
@@ -103,11 +104,22 @@ def init_app(server: Flask, svc: Services) -> None:
         user = svc.accounts.get_user(user_id)
         return SessionUser(user) if user and user.active else None
 
+    server.before_request(_note_address)
+    server.teardown_request(_forget_address)
     server.before_request(_require_sign_in)
     server.add_url_rule("/login", "login", _login_form, methods=["GET"])
     server.add_url_rule("/login", "login_post", _login_post, methods=["POST"])
     # POST only: a signing-out GET could be triggered by any page's <img src="/logout">
     server.add_url_rule("/logout", "logout", _logout, methods=["POST"])
+
+
+def _note_address() -> None:
+    """Every change a request makes is audited with the address it came from."""
+    REQUEST_ADDRESS.set(request.remote_addr)
+
+
+def _forget_address(_error: BaseException | None) -> None:
+    REQUEST_ADDRESS.set(None)  # the thread serves other work next
 
 
 def _require_sign_in() -> Any:
@@ -165,10 +177,13 @@ def _login_post() -> Any:
     user = svc.accounts.authenticate(username, password) if username and password else None
     if user is None:
         throttle.failed(attempt, address)
+        if username:
+            AuditLog(svc.engine).record_sign_in(username, False, address)
         return _login_refused(
             401, "bad_credentials", "Wrong username or password.", next_url, username
         )
     throttle.succeeded(username, address)
+    AuditLog(svc.engine).record_sign_in(username, True, address)
     login_user(SessionUser(user))
     session[SESSION_ID] = sessions(svc).start(user.user_id)
     if request.is_json:

@@ -173,6 +173,20 @@ class AuditLog:
             )
             return first_break(stored_row(row) for row in result)
 
+    def record(
+        self,
+        tenant_id: str,
+        user_id: str | None,
+        action: str,
+        target: str,
+        details: dict[str, Any],
+        address: str | None = None,
+    ) -> None:
+        """One event in a transaction of its own (what it records changed nothing stored:
+        a download)."""
+        with self.engine.begin() as conn:
+            record_audit(conn, tenant_id, user_id, action, target, details, address)
+
     def record_sign_in(self, username: str, ok: bool, address: str | None) -> None:
         """A sign-in, or a failed one, of an existing user name, in its tenant's log (a name
         no one has belongs to no tenant: the sign-in throttle deals with those)."""
