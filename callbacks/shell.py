@@ -9,6 +9,7 @@ from dash import ALL, ClientsideFunction, Dash, Input, Output, State
 from flask_login import current_user
 
 from components import ids
+from components.admin_audit import audit_tab
 from components.alerts import alerts_page
 from components.dashboards import dashboard_page, dashboards_page
 from components.explore import explore_page
@@ -16,6 +17,7 @@ from components.layout import not_found
 from components.notifications import notifications_page, unread_label
 from components.overview import overview_page
 from data.domain.dashboards import Actor
+from data.stores.accounts import User
 from data.stores.incidents import Incidents
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
@@ -28,6 +30,9 @@ PAGES = {
     "/notifications": notifications_page,
     "/dashboards": dashboards_page,
 }
+# Pages for admins only; anyone else gets the not-found page, as for a page that is not
+# there. /admin/audit: the audit tab of /admin on its own, a deep link to it.
+ADMIN_PAGES = {"/admin/audit": audit_tab}
 DASHBOARD_PREFIX = "/dashboards/"  # /dashboards/{id}: one dashboard
 FROM_QUERY = {"/explore"}  # pages whose layout starts from the URL's query string
 
@@ -41,6 +46,14 @@ def render_page(pathname: str | None, search: str | None = None) -> Any:
     if page is None:
         return not_found(path)
     return page(search) if path in FROM_QUERY else page()
+
+
+def render_for(user: User, pathname: str | None, search: str | None = None) -> Any:
+    """The layout of the page at `pathname` as `user` may see it."""
+    admin_page = ADMIN_PAGES.get(pathname or "/")
+    if admin_page is not None:
+        return admin_page() if user.may("admin") else not_found(pathname or "/")
+    return render_page(pathname, search)
 
 
 def _clientside(app: Dash, name: str, *deps: Any, **options: Any) -> None:
@@ -64,7 +77,7 @@ def register(app: Dash, services: Services) -> None:
         actor = Actor(user.tenant_id, user.user_id, user.role)
         home = services.dashboards.chosen_home(actor) if (pathname or "/") == "/" else None
         return (
-            dashboard_page(home) if home else render_page(pathname, search),
+            dashboard_page(home) if home else render_for(user, pathname, search),
             f"{user.username} · {user.role} · {user.tenant_id}",
             unread_label(unread),
         )

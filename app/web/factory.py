@@ -12,7 +12,7 @@ from app import api, errors, logs
 from app.services import Services
 from app.settings import Settings
 from app.web import auth, embed, health, security
-from callbacks import alerts, dashboards, explore, notifications, overview, shell
+from callbacks import admin_audit, alerts, dashboards, explore, notifications, overview, shell
 from components.layout import app_shell
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     notifications.register(app, services)
     alerts.register(app, services)
     dashboards.register(app, services)
+    admin_audit.register(app, services)  # the audit tab of /admin
     security.init_headers(app)
     security.refuse_unknown_callbacks(app)
     return app

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from callbacks.shell import DASHBOARD_PREFIX, PAGES
+from callbacks.shell import ADMIN_PAGES, DASHBOARD_PREFIX, PAGES
 from components import ids
 from data.domain.dashboards import Actor
 from data.stores.accounts import User
@@ -65,6 +65,8 @@ ROWS = (
     Row("/dashboards", SIGNED_IN, f"#{ids.DASHES_LIST}", "Ops board"),
     Row(DASHBOARD_PAGE, SIGNED_IN, ".pulse-dash-line .js-plotly-plot"),
     Row(UNKNOWN_PATH, SIGNED_IN, f"#{ids.PAGE} h1", "Page not found"),
+    Row("/admin/audit", ("admin",), f"#{ids.AUDIT_LIST}", "auth.sign_in"),  # its own sign-in
+    Row("/admin/audit", ("viewer", "analyst"), f"#{ids.PAGE} h1", "Page not found"),
     Row("/embed/{embed}", EMBED, "#embed-root .js-plotly-plot"),
 )
 
@@ -103,7 +105,7 @@ def served_pages(web) -> set[str]:  # type: ignore[no-untyped-def]
         and rule.rule not in NOT_PAGES
         and not rule.rule.startswith(NOT_PAGE_PREFIXES)
     }
-    return (rules - set(DASH_ROUTES)) | set(PAGES) | {DASHBOARD_PAGE}
+    return (rules - set(DASH_ROUTES)) | set(PAGES) | set(ADMIN_PAGES) | {DASHBOARD_PAGE}
 
 
 def test_every_served_page_has_a_row(web) -> None:  # type: ignore[no-untyped-def]
