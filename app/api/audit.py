@@ -22,6 +22,7 @@ from app.api.document import File, Operation, documented
 from app.api.schemas import Query
 from app.web.auth import Principal, principal, services
 from data.domain.audit_chain import (
+    CURSOR_RE,
     DEFAULT_LIMIT,
     MAX_ACTION,
     MAX_ACTOR,
@@ -42,7 +43,9 @@ class AuditParams(Query):
     """Which events: newest first, filtered, a page at a time."""
 
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    before: str | None = Field(None, description="the `next` of the previous page")
+    before: str | None = Field(
+        None, pattern=f"^{CURSOR_RE.pattern}$", description="the `next` of the previous page"
+    )
     actor: str | None = Field(None, max_length=MAX_ACTOR, description="a username")
     action: str | None = Field(
         None, max_length=MAX_ACTION, description="a prefix of the action: user. or rule.create"

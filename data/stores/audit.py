@@ -55,7 +55,9 @@ def record_audit(
     address: str | None = None,
 ) -> None:
     """Add one audit entry (e.g. `source.update` of `orders-db`, what changed in `details`),
-    from `address` or else the request's, chained to the tenant's last entry."""
+    from `address` or else the request's, chained to the tenant's last entry. Call it last
+    in the transaction: the tenant's appends wait for it to commit (a row lock taken after
+    it could deadlock with a writer waiting for the tenant's turn)."""
     conn.execute(_LOCK, {"space": _LOCK_SPACE, "tenant": tenant_id})
     end = conn.execute(_CHAIN_END, {"details": json.dumps(details), "tenant": tenant_id}).one()
     where = (address or REQUEST_ADDRESS.get() or "")[:MAX_ADDRESS] or None
