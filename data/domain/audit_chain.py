@@ -156,7 +156,7 @@ def parse_audit_filter(args: Mapping[str, Sequence[str]], now_ms: int) -> AuditF
 
     limit = _limit(one("limit"), problems)
     before = one("before")
-    if before is not None and not CURSOR_RE.fullmatch(before):
+    if "before" in args and not CURSOR_RE.fullmatch(before or ""):  # empty too: not a cursor
         problems.append({"field": "before", "message": "must be the `next` of a previous page"})
     actor, action = one("actor"), one("action")
     for name, value, most in (("actor", actor, MAX_ACTOR), ("action", action, MAX_ACTION)):
