@@ -12,8 +12,11 @@ import uuid
 from typing import Any
 
 from app.services import Services
+from callbacks.explore import export_file
+from data.domain.audit_chain import AuditFilter
+from data.domain.data_query import parse_query
 from data.domain.points import Point
-from data.stores.audit import record_audit
+from data.stores.audit import AuditLog, record_audit
 from tests.conftest import PASSWORD, new_tenant, signed_in
 
 
@@ -125,7 +128,7 @@ def test_sign_ins_ok_and_failed_are_audited_with_the_address(client, services, m
     assert got[0]["actor"] == admin.username and got[1]["actor"] is None
 
 
-def test_a_data_export_is_audited_with_its_row_count(web, services, tenant, make_user) -> None:
+def five_points(services: Services, tenant: str) -> None:
     now_ms = int(time.time() * 1000) // 60_000 * 60_000
     services.history.write_points(
         [
@@ -133,6 +136,10 @@ def test_a_data_export_is_audited_with_its_row_count(web, services, tenant, make
             for i in range(5)
         ]
     )
+
+
+def test_a_data_export_is_audited_with_its_row_count(web, services, tenant, make_user) -> None:
+    five_points(services, tenant)
     admin = make_user(tenant, "admin")
     client = signed_in(web, admin)
     params = {"metric": "cpu", "start": "now-1h", "end": "now+1m", "step": "1m", "format": "csv"}
@@ -161,3 +168,16 @@ def test_another_tenants_events_never_show(web, services, make_user) -> None:
     assert export_rows.get_data(as_text=True).strip().splitlines() == [
         "at,actor,action,target,ip,details"
     ]
+
+
+def test_an_export_from_the_explore_page_is_audited_too(services, tenant, make_user) -> None:
+    five_points(services, tenant)
+    analyst = make_user(tenant, "analyst")
+    args = {"metric": ["cpu"], "start": ["now-1h"], "end": ["now+1m"], "step": ["1m"]}
+    query = parse_query(args, services.now_ms(), max_buckets=None)
+    sent = export_file(services, analyst, query, "UTC", "xlsx")
+    recorded, _ = AuditLog(services.engine).page(tenant, AuditFilter(action="export."))
+    assert [(e.action, e.target, e.actor) for e in recorded] == [
+        ("export.data", sent["filename"], analyst.username)
+    ]
+    assert recorded[0].details["rows"] == 5 and recorded[0].details["format"] == "xlsx"
