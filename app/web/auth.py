@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import orjson
-from flask import Flask, current_app, redirect, request, session
+from flask import Flask, Response, after_this_request, current_app, redirect, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
@@ -178,7 +178,7 @@ def _login_post() -> Any:
     if user is None:
         throttle.failed(attempt, address)
         if username:
-            AuditLog(svc.engine).record_sign_in(username, False, address)
+            _audit_failure_once_sent(svc, username, address)
         return _login_refused(
             401, "bad_credentials", "Wrong username or password.", next_url, username
         )
@@ -189,6 +189,18 @@ def _login_post() -> Any:
     if request.is_json:
         return {"user": {"username": user.username, "role": user.role, "tenant": user.tenant_id}}
     return redirect(next_url, code=303)
+
+
+def _audit_failure_once_sent(svc: Services, username: str, address: str) -> None:
+    """Record the failed sign-in after the answer has left: recording it only for names that
+    exist would otherwise make those answers slower, telling a guesser which names do."""
+
+    @after_this_request
+    def _when_sent(response: Response) -> Response:
+        response.call_on_close(
+            lambda: AuditLog(svc.engine).record_sign_in(username, False, address)
+        )
+        return response
 
 
 def _login_refused(status: int, code: str, message: str, next_url: str, username: str) -> Any:

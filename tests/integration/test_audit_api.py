@@ -11,13 +11,15 @@ import time
 import uuid
 from typing import Any
 
+import requests
+
 from app.services import Services
 from callbacks.explore import export_file
 from data.domain.audit_chain import AuditFilter
 from data.domain.data_query import parse_query
 from data.domain.points import Point
 from data.stores.audit import AuditLog, record_audit
-from tests.conftest import PASSWORD, new_tenant, signed_in
+from tests.conftest import PASSWORD, LiveServer, new_tenant, signed_in, wait_until
 
 
 def events(client: Any, **params: Any) -> dict[str, Any]:
@@ -117,6 +119,7 @@ def test_sign_ins_ok_and_failed_are_audited_with_the_address(client, services, m
     address = client.environ_base["REMOTE_ADDR"]
     bad = client.post("/login", json={"username": admin.username, "password": "wrong-one!"})
     assert bad.status_code == 401
+    bad.close()  # as a server does once sent: the failure is recorded then (app/web/auth.py)
     client.post("/login", json={"username": f"nobody-{uuid.uuid4().hex}", "password": "x" * 9})
     ok = client.post("/login", json={"username": admin.username, "password": PASSWORD})
     assert ok.status_code == 200
@@ -181,3 +184,14 @@ def test_an_export_from_the_explore_page_is_audited_too(services, tenant, make_u
         ("export.data", sent["filename"], analyst.username)
     ]
     assert recorded[0].details["rows"] == 5 and recorded[0].details["format"] == "xlsx"
+
+
+def test_a_served_failed_sign_in_is_recorded_once_the_answer_is_sent(
+    live_server: LiveServer, services, make_user
+) -> None:
+    tenant = new_tenant(services)
+    user = make_user(tenant, "viewer")
+    sent = {"username": user.username, "password": "not-the-password"}
+    assert requests.post(live_server.url + "/login", json=sent, timeout=10).status_code == 401
+    log = AuditLog(services.engine)
+    wait_until(lambda: len(log.page(tenant, AuditFilter(action="auth."))[0]) == 1, 10)
