@@ -58,16 +58,29 @@ def may_embed(user: User) -> bool:
 
 
 def grid_content(
-    doc: dict[str, Any], data: dict[str, WidgetData], editable: bool = True, embed: bool = False
+    doc: dict[str, Any],
+    data: dict[str, WidgetData],
+    editable: bool = True,
+    may_embed: bool = False,
 ) -> tuple[list[Any], dict]:
     """The grid's widget cards and its layouts: the saved places on wide screens, the phone
-    sequence (hidden ones last, and not shown) in one column on phones."""
+    sequence (hidden ones last, and not shown) in one column on phones; widgets the user
+    folded in their view show their title bar only."""
     spec = parse_dashboard(doc)
     shown = [w.id for w in phone_sequence(spec)]
     hidden = {w.id for w in spec.widgets} - set(shown)
     order = shown + [w.id for w in spec.widgets if w.id in hidden]
+    view = personal_view(doc)
+    folded = set(view.collapsed) if view else set()
     cards = [
-        widget_card(w, data.get(w["id"], WidgetData()), w["id"] in hidden, editable, embed)
+        widget_card(
+            w,
+            data.get(w["id"], WidgetData()),
+            w["id"] in hidden,
+            editable,
+            may_embed,
+            w["id"] in folded,
+        )
         for w in doc["widgets"]
     ]
     return cards, {"lg": grid_places(doc), "xxs": phone_places(doc, order)}
@@ -78,7 +91,11 @@ def draw(
 ) -> tuple[list[Any], dict, dict]:
     """(cards, layouts, live plan) of a document as the page holds it, over the user's own
     time range and filters when they keep a personal view of it."""
-    spec = with_view(parse_dashboard(doc), personal_view(doc))
+    view = personal_view(doc)
+    spec = with_view(parse_dashboard(doc), view)
+    if view and view.collapsed:  # a folded widget shows its title only: nothing to query
+        folded = set(view.collapsed)
+        spec = spec.model_copy(update={"widgets": [w for w in spec.widgets if w.id not in folded]})
     data, cursor = dashboard_data(
         board.queries, board.incidents, (user.tenant_id, user.user_id), spec, board.now_ms()
     )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, no_update
 
-from callbacks import dashboard_edit, dashboard_embed
+from callbacks import dashboard_edit, dashboard_embed, dashboard_view
 from callbacks.binding import bind, clicked_id, signed_in
 from callbacks.dashboard_draw import Board, actor_of, draw, may_embed
 from components import ids
@@ -79,7 +79,17 @@ def load(board: Board, user: User, dashboard_id: str | None, _reloads: Any) -> t
         return missing_dashboard(), "", None, [], False, None
     doc = shown.as_dict()
     cards, layouts, plan = draw(board, user, doc, shown.editable)
-    body = dashboard_body(doc, shown.editable, actor.may_share, cards, layouts, may_embed(user))
+    sources = sorted({source for _, source in board.queries.live.latest(user.tenant_id)})
+    body = dashboard_body(
+        doc,
+        shown.editable,
+        actor.may_share,
+        cards,
+        layouts,
+        may_embed(user),
+        user.role == "admin",
+        sources,
+    )
     return body, "", doc, [], False, plan
 
 
@@ -139,6 +149,7 @@ def register(app: Dash, services: Services) -> None:
         prevent_initial_call=True,
     )(bind(choose_range, board))
     dashboard_edit.register(app, board)
+    dashboard_view.register(app, board)
     dashboard_embed.register(app, services)
     _register_clientside(app)
 

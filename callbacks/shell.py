@@ -13,6 +13,7 @@ from components.admin_audit import audit_tab
 from components.alerts import alerts_page
 from components.dashboards import dashboard_page, dashboards_page
 from components.explore import explore_page
+from components.home import home_empty
 from components.layout import not_found
 from components.notifications import notifications_page, unread_label
 from components.overview import overview_page
@@ -24,7 +25,8 @@ if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
     from app.services import Services
 
 PAGES = {
-    "/": overview_page,
+    "/": home_empty,  # with no home to show yet; see `route`
+    "/overview": overview_page,
     "/explore": explore_page,
     "/alerts": alerts_page,
     "/notifications": notifications_page,
@@ -75,7 +77,9 @@ def register(app: Dash, services: Services) -> None:
         user = current_user.user
         unread = incidents.unread(user.tenant_id, user.user_id)
         actor = Actor(user.tenant_id, user.user_id, user.role)
-        home = services.dashboards.chosen_home(actor) if (pathname or "/") == "/" else None
+        # `/` is the user's home: their choice, else the tenant's default (generated from
+        # its top metrics once it has data), else how to send data
+        home = services.dashboards.home_id(actor) if (pathname or "/") == "/" else None
         return (
             dashboard_page(home) if home else render_for(user, pathname, search),
             f"{user.username} · {user.role} · {user.tenant_id}",

@@ -194,17 +194,33 @@ def edit_buttons(widget_id: str) -> html.Div:
     )
 
 
+def collapse_button(widget_id: str, collapsed: bool) -> dbc.Button:
+    """Fold or unfold a widget in the user's own view of the dashboard."""
+    return dbc.Button(
+        "▸" if collapsed else "▾",
+        id={"type": ids.DASH_COLLAPSE, "index": widget_id},
+        size="sm",
+        color="link",
+        className="pulse-touch pulse-view-only p-0 px-1 text-decoration-none",
+        title="Show this widget" if collapsed else "Fold this widget (for you only)",
+    )
+
+
 def widget_card(
     widget: dict[str, Any],
     data: WidgetData,
     phone_hidden: bool = False,
     editable: bool = True,
     may_embed: bool = False,
+    collapsed: bool | None = None,
 ) -> html.Div:
     """A widget in its card (with edit mode's buttons for an editor, view mode's "Embed" for
-    an analyst or admin); the card's id is its grid item's key."""
+    an analyst or admin, a fold toggle of the user's view unless `collapsed` is None, as in
+    an embed); the card's id is its grid item's key."""
+    fold = None if collapsed is None else collapse_button(widget["id"], collapsed)
     header = html.Div(
         [
+            fold,
             html.Span(widget["title"] or widget["type"], className="text-truncate"),
             widget_embed_button(widget["id"]) if may_embed else None,
             edit_buttons(widget["id"]) if editable else None,
@@ -212,6 +228,7 @@ def widget_card(
         className="pulse-dash-head d-flex align-items-center gap-2",
     )
     hidden = " pulse-phone-hidden" if phone_hidden else ""
+    hidden += " pulse-dash-collapsed" if collapsed else ""
     return html.Div(
         [header, html.Div(widget_body(widget, data), className="pulse-dash-content")],
         id=GRID_PREFIX + widget["id"],

@@ -130,6 +130,8 @@ def dashboard_body(
     grid_children: list[Any],
     layouts: dict,
     may_embed: bool = False,
+    is_admin: bool = False,
+    sources: list[str] | None = None,
 ) -> list[Any]:
     """A dashboard the user sees: header, edit toolbar, conflict choice, grid, side panel,
     embed dialog (there for everyone, as its callbacks listen to it; opened by analysts)."""
@@ -137,7 +139,8 @@ def dashboard_body(
     # them on every dashboard, and the store refuses a reader's save whatever is clicked.
     tools = [toolbar(doc, may_share and editable), conflict_alert()]
     return [
-        header(doc, editable, may_embed),
+        header(doc, editable, may_embed, is_admin),
+        view_tools(doc, sources or []),
         html.Div(tools) if editable else html.Div(tools, hidden=True),
         html.Div(id=ids.DASH_STATUS, className="small text-muted mb-2", role="status"),
         ResponsiveGrid(
@@ -159,15 +162,25 @@ def dashboard_body(
     ]
 
 
-def header(doc: dict[str, Any], editable: bool, may_embed: bool = False) -> html.Div:
-    """The title, who owns it, whether it is shared, and Embed / Edit / Set as my home."""
+def header(
+    doc: dict[str, Any], editable: bool, may_embed: bool = False, is_admin: bool = False
+) -> html.Div:
+    """The title, who owns it, whether it is shared, and Embed / Edit / Set as my home (and
+    an admin's "Make the tenant's home", there for all as its callback listens to it)."""
     return html.Div(
         [
             html.H1(doc["title"], id=ids.DASH_TITLE, className="h4 mb-0 me-auto text-break"),
             dbc.Badge("shared", color="info") if doc.get("shared") else None,
             html.Span(f"by {doc.get('owner') or 'the tenant'}", className="small text-muted"),
-            range_select(doc),
             dbc.Button("Set as my home", id=ids.DASH_HOME, color="light", size="sm"),
+            dbc.Button(
+                "Make the tenant's home",
+                id=ids.DASH_TENANT_HOME,
+                color="light",
+                size="sm",
+                title="What everyone sees at / unless they chose their own home",
+                style=None if is_admin and doc.get("shared") else {"display": "none"},
+            ),
             embed_button(may_embed),
             dbc.Button(
                 "Edit",
@@ -178,6 +191,37 @@ def header(doc: dict[str, Any], editable: bool, may_embed: bool = False) -> html
             ),
         ],
         className="d-flex flex-wrap align-items-center gap-2 mb-2",
+    )
+
+
+def view_tools(doc: dict[str, Any], sources: list[str]) -> html.Div:
+    """The user's own view of this dashboard, kept for them without changing it: time
+    range, source filter, and "Reset my view" (which also unfolds every widget)."""
+    view = doc.get("view") or {}
+    chosen = list((view.get("filters") or {}).get("source") or [])
+    options = sorted(set(sources) | set(chosen))
+    return html.Div(
+        [
+            range_select(doc),
+            dcc.Dropdown(
+                id=ids.DASH_SOURCES,
+                options=options,
+                value=chosen,
+                multi=True,
+                placeholder="All sources",
+                className="pulse-dash-sources",
+            ),
+            dbc.Button(
+                "Reset my view",
+                id=ids.DASH_RESET_VIEW,
+                color="link",
+                size="sm",
+                disabled=not view,
+                title="See the dashboard as saved: its range, all sources, no folded widget",
+            ),
+        ],
+        className="pulse-dash-view-tools pulse-view-only d-flex flex-wrap align-items-center "
+        "gap-2 mb-2",
     )
 
 

@@ -9,7 +9,8 @@ from dash_extensions import WebSocket
 from components import ids
 
 NAV_ITEMS = (
-    ("Overview", "/"),
+    ("Home", "/"),
+    ("Overview", "/overview"),
     ("Dashboards", "/dashboards"),
     ("Explore", "/explore"),
     ("Alerts", "/alerts"),
@@ -120,7 +121,7 @@ def not_found(path: str) -> html.Div:
         [
             html.H1("Page not found", className="h4"),
             html.P(f"Nothing lives at {path}."),
-            dcc.Link("Back to the overview", href="/"),
+            dcc.Link("Back to your home", href="/"),
         ],
         className="py-5",
     )

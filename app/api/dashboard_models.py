@@ -34,10 +34,9 @@ def _ignored() -> Any:
     return Field(None, description=IGNORED, json_schema_extra=optional)
 
 
-class DashboardBody(DashboardSpec):
-    """A new dashboard. Sharing it with the tenant needs analyst or admin; on a grid of 12
-    columns, each widget's x + w is at most 12, and every widget but `notifications`
-    queries at least one metric."""
+class ReadEnvelope(BaseModel):
+    """The fields a dashboard as read carries besides its document, accepted and ignored
+    when a client sends the dashboard back as it got it."""
 
     id: Any = _ignored()
     version: Any = _ignored()
@@ -47,6 +46,12 @@ class DashboardBody(DashboardSpec):
     updated_at: Any = _ignored()
     view: Any = _ignored()
     home: Any = _ignored()
+
+
+class DashboardBody(ReadEnvelope, DashboardSpec):
+    """A new dashboard. Sharing it with the tenant needs analyst or admin; on a grid of 12
+    columns, each widget's x + w is at most 12, and every widget but `notifications`
+    queries at least one metric."""
 
 
 class DashboardSave(DashboardBody):
@@ -96,7 +101,7 @@ class DashboardExport(BaseModel):
     widgets: list[Widget]
 
 
-class DashboardImport(BaseModel):
+class DashboardImport(ReadEnvelope):
     """An exported dashboard (any schema_version up to this Pulse's: older ones are
     migrated), imported as a new personal dashboard; `rename` maps its metric names to the
     importing tenant's (`{"old.name": "new.name"}`)."""
@@ -120,14 +125,6 @@ class DashboardImport(BaseModel):
         json_schema_extra=optional,
     )
     shared: Any = _ignored()  # an import comes in personal: sharing is the importer's call
-    id: Any = _ignored()
-    version: Any = _ignored()
-    owner: Any = _ignored()
-    editable: Any = _ignored()
-    created_at: Any = _ignored()
-    updated_at: Any = _ignored()
-    view: Any = _ignored()
-    home: Any = _ignored()
 
 
 # -- embed tokens -------------------------------------------------------------------------

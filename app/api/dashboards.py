@@ -7,6 +7,9 @@ admin, when it is shared) saves or deletes one. A dashboard the caller sees but 
 change answers 403; another user's personal dashboard, or another tenant's, 404, exactly as
 a missing one. A save from an older `version` answers 409 and writes nothing.
 
+An admin makes a shared dashboard the tenant's home: what `/` shows every user of the
+tenant who chose no home of their own.
+
 An API key of scope `read` reads what the whole tenant sees, its shared dashboards; it
 changes nothing (a dashboard is a user's: writes and personal views need a session).
 """
@@ -39,6 +42,7 @@ VIEWS = (
     "export_dashboard",
     "save_view",
     "clear_view",
+    "make_tenant_home",
 )  # the operations on a dashboard's id, which a created one links to
 LINKS = {f"api.dashboards.{view}": "dashboard_id" for view in VIEWS}
 KEY_ROLE = "viewer"  # a read key sees what every user of the tenant sees: shared dashboards
@@ -162,3 +166,12 @@ def save_view(dashboard_id: str) -> tuple[Response, int]:
 def clear_view(dashboard_id: str) -> tuple[Response, int]:
     """Drop the caller's personal view: they see the dashboard as saved again."""
     return _dashboard(services().dashboards.clear_view(_writer(), dashboard_id))
+
+
+@bp.put("/<dashboard_id>/tenant-home")
+@documented(Operation({204: None}, refusals=(404, 422)))
+def make_tenant_home(dashboard_id: str) -> tuple[str, int]:
+    """Make a shared dashboard the tenant's home (admin): `/` of every user of the tenant
+    who chose none. A personal dashboard answers 422."""
+    services().dashboards.set_tenant_home(_writer(), dashboard_id)
+    return "", 204

@@ -8,7 +8,11 @@ and script (plotly.js, as Dash ships it) whose one data request, `/embed/<token>
 answers the resource's own queries (its widgets', within the token's locked sources) and
 nothing else; its live points come from /ws opened with the same token, where the gateway
 holds the socket to the same series (app/stream/embeds.py). Query parameters may narrow an
-answer, never widen it: a metric or source outside the resource is 403.
+answer, never widen it: a metric or source outside the resource is 403. A notifications
+widget shows the tenant's latest notifications (read-only, within the locked sources), in
+the data and from `/embed/<token>/notifications`, which the page asks again every few
+seconds (an embed's socket is nobody's, so no notification reaches it); an embed whose
+resource has no notifications widget gets 403 there.
 
 Framing: `/embed/…` may be framed by EMBED_ALLOWED_ORIGINS only (`'self'` when none is
 listed); every other page keeps `frame-ancestors 'self'` and `X-Frame-Options: SAMEORIGIN`.
@@ -40,6 +44,8 @@ from data.domain.embeds import (
     embed_scopes,
     series_in_scope,
 )
+from data.domain.errors import Forbidden
+from data.stores.embed_notifications import latest_notifications
 from data.stores.embed_tokens import EmbedTokens
 from data.stores.queries import DataQueries
 
@@ -74,6 +80,7 @@ def init_app(server: Flask) -> None:
     server.add_url_rule("/embed/_/<name>", "embed_file", _file)
     server.add_url_rule("/embed/<token>", "embed_page", _page)
     server.add_url_rule("/embed/<token>/data", "embed_data", _data)
+    server.add_url_rule("/embed/<token>/notifications", "embed_notifications", _notifications)
     # anything else under /embed/ is no page: Dash's catch-all would serve its shell
     server.add_url_rule("/embed/", "embed_none", _nothing, defaults={"rest": ""})
     server.add_url_rule("/embed/<path:rest>", "embed_nothing", _nothing)
@@ -147,8 +154,13 @@ def _data(token: str) -> Response:
             "live": widget.live,
             "layout": widget.layout.model_dump(),
             "scope": {"metric": list(scope.metrics), "source": list(scope.sources)},
-            "series": _history(claims.tenant_id, scope, known, time.start, time.end, widget),
         }
+        if widget.type == "notifications":
+            doc["series"] = []
+            doc["notifications"] = latest_notifications(svc.engine, *_notes_of(claims))
+        else:
+            window = (time.start, time.end)
+            doc["series"], doc["step_ms"] = _history(claims.tenant_id, scope, known, window, widget)
         widgets.append(doc)
     body = {
         "title": spec.title,
@@ -176,28 +188,44 @@ def _history(
     tenant_id: str,
     scope: SeriesScope,
     known: set[tuple[str, str]],
-    start: str,
-    end: str,
+    window: tuple[str, str],
     widget: Widget,
-) -> list[dict[str, Any]]:
-    """The widget's series over its range, only those of its scope (none: nothing asked)."""
-    if widget.type == "notifications":
-        return []  # an embed shows data, never a tenant's notifications
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The widget's series over its range, only those of its scope (none: nothing asked),
+    and the bucket width in ms (a live heatmap puts its points in buckets of it)."""
     metrics, sources = series_in_scope(scope, known)
     if not metrics:
-        return []
+        return [], None
     svc = services()
     args: dict[str, list[str]] = {
         "metric": list(metrics),
         "source": list(sources),
-        "start": [start],
-        "end": [end],
+        "start": [window[0]],
+        "end": [window[1]],
         "step": [widget.query.step],
         "agg": [widget.query.agg],
     }
     query = parse_query(args, svc.now_ms())
     answer = orjson.loads(DataQueries(svc.engine, svc.live).answer(tenant_id, query))
-    return [s for s in answer["series"] if scope.allows(s["metric"], s["source"])]
+    series = [s for s in answer["series"] if scope.allows(s["metric"], s["source"])]
+    return series, query.step_ms
+
+
+def _notes_of(claims: EmbedClaims) -> tuple[str, tuple[str, ...]]:
+    return claims.tenant_id, claims.sources
+
+
+def _notifications(token: str) -> Response:
+    """The tenant's latest notifications, for an embed whose resource has a notifications
+    widget; 403 for any other (a widget embed of a chart reads no notifications)."""
+    claims = claims_or_refuse(token)
+    spec = embed_tokens().dashboard_spec(claims.tenant_id, claims.resource.dashboard_id)
+    scopes = embed_scopes(spec, claims.resource, claims.sources)
+    if not any(widget.type == "notifications" for widget, _ in scopes):
+        raise Forbidden("this embed shows no notifications")
+    notes = latest_notifications(services().engine, *_notes_of(claims))
+    body = {"notifications": notes}
+    return Response(orjson.dumps(body), mimetype="application/json", headers=_no_cache())
 
 
 def _framing_headers(response: Response) -> Response:

@@ -1,6 +1,7 @@
 """Dashboards in PostgreSQL, per tenant (CONTRACT.md §6): create, read, save with a version
 counter, copy, delete, import and export; each user's personal view of a dashboard and
-their home; the home generated for a tenant from its top metrics.
+their home; the tenant's default home (one an admin chose, data/stores/tenant_homes.py, else
+the one generated from its top metrics).
 
 Every call acts as an Actor (tenant, user, role) and reads and writes in the actor's own
 tenant only: another tenant's dashboard, or another user's personal one, is NotFound,
@@ -45,6 +46,7 @@ from data.stores.dashboard_rows import (
     visible,
 )
 from data.stores.schema import dashboard_homes, dashboard_views, dashboards, rollup_1h, users
+from data.stores.tenant_homes import chosen_default, generated_is_ready, point_default
 
 MAX_SEARCH_CHARS = 200
 TOP_METRICS_WINDOW = timedelta(days=7)
@@ -264,7 +266,8 @@ class DashboardStore:
 
     def home(self, actor: Actor) -> Dashboard:
         """The actor's home: the dashboard they chose while they still see it, else the
-        tenant's (generated from its top metrics the first time it is asked for)."""
+        tenant's default (an admin's choice, else generated from its top metrics the first
+        time it is asked for)."""
         with self.engine.connect() as conn:
             chosen = conn.execute(
                 select(dashboard_homes.c.dashboard_id).where(
@@ -280,10 +283,13 @@ class DashboardStore:
         return self.get(actor, self.tenant_home_id(actor.tenant_id))
 
     def tenant_home_id(self, tenant_id: str) -> str:
-        """The tenant's generated home, made now if it has none (once, however many ask at
-        once); one left untouched since it was made without metrics is made again once the
-        tenant has some."""
+        """The tenant's default home: the shared dashboard an admin chose, else its generated
+        one, made now if it has none (once, however many ask at once); a generated one left
+        untouched since it was made without metrics is made again once the tenant has some."""
         with self.engine.begin() as conn:
+            chosen = chosen_default(conn, tenant_id)
+            if chosen is not None:
+                return chosen
             row = conn.execute(
                 select(_D.dashboard_id, _D.version, _D.doc).where(
                     _D.tenant_id == tenant_id, _D.tenant_home
@@ -324,9 +330,43 @@ class DashboardStore:
                     select(_D.dashboard_id).where(_D.tenant_id == tenant_id, _D.tenant_home)
                 ).scalar_one()
             )
+        point_default(conn, tenant_id, dashboard_id, None, self._now())
         details = {"title": spec.title, "metrics": len(spec.widgets) // 2}
         record_audit(conn, tenant_id, None, "dashboard.generate", dashboard_id, details)
         return dashboard_id
+
+    def home_id(self, actor: Actor) -> str | None:
+        """The dashboard `/` shows the actor: theirs, else the tenant's default (generated
+        the first time the tenant has data); None while the tenant has neither data nor a
+        home, which `/` answers with how to send data."""
+        chosen = self.chosen_home(actor)
+        if chosen is not None:
+            return chosen
+        with self.engine.connect() as conn:
+            ready = (
+                chosen_default(conn, actor.tenant_id) is not None
+                or generated_is_ready(conn, actor.tenant_id)
+                or bool(self.top_metrics(conn, actor.tenant_id, limit=1))
+            )
+        return self.tenant_home_id(actor.tenant_id) if ready else None
+
+    def set_tenant_home(self, actor: Actor, dashboard_id: str) -> None:
+        """Make a shared dashboard the tenant's default home (admins only; audited)."""
+        if actor.role != "admin":
+            raise Forbidden("only an admin chooses the tenant's home")
+        with self.engine.begin() as conn:
+            row = fetch_row(conn, actor.tenant_id, dashboard_id, lock=True)
+            if row is None or not may_view(actor, row.owner_id, row.shared):
+                raise NotFound("dashboard")
+            if not row.shared:  # everyone of the tenant must see their home
+                raise Invalid.field(
+                    "shared", "only a shared dashboard can be the tenant's home", "dashboard"
+                )
+            point_default(conn, actor.tenant_id, dashboard_id, actor.user_id, self._now())
+            details = {"title": row.title}
+            record_audit(
+                conn, actor.tenant_id, actor.user_id, "dashboard.tenant_home", dashboard_id, details
+            )
 
     def top_metrics(self, conn: Connection, tenant_id: str, limit: int = 4) -> list[str]:
         """The tenant's most reported metrics of the last week (hourly rollups), busiest

@@ -27,7 +27,8 @@ LIVE_WAIT_S = 2  # a new point reaches the KPI card within this
 def overview(
     dash_duo, live_server: LiveServer, tenant, make_user, ingest_key, ingest, stored, sign_in
 ):
-    """A viewer of a tenant with a few cpu.usage points, signed in on the overview."""
+    """A viewer of a tenant with a few cpu.usage points, signed in, on the overview (`/` is
+    their home)."""
     now = int(time.time() * 1000)
     ingest(
         ingest_key,
@@ -39,6 +40,8 @@ def overview(
     stored(tenant, len(HISTORY), (METRIC, SOURCE), HISTORY[-1])
     user = make_user(tenant, "viewer")
     sign_in(user.username, PASSWORD)
+    dash_duo.wait_for_element(f"#{ids.NAV_USER}", timeout=10)
+    dash_duo.driver.get(live_server.url + "/overview")
     dash_duo.wait_for_text_to_equal(
         by_id(ids.KPI_VALUE, KEY), format_value(HISTORY[-1]), timeout=10
     )
@@ -93,7 +96,7 @@ def test_viewer_sees_kpi_card_chart_and_own_name(dash_duo, overview) -> None:
     assert text_of(dash_duo, by_id(ids.KPI_VALUE, KEY)) == "73.125"
     wait_until(lambda: trace_lengths(dash_duo, METRIC) == [len(HISTORY)], 10)
     assert dash_duo.find_element(f"#{ids.NAV_USER}").text.startswith(overview.username)
-    assert urlparse(dash_duo.driver.current_url).path == "/"
+    assert urlparse(dash_duo.driver.current_url).path == "/overview"
 
 
 def test_new_point_reaches_kpi_card_within_2s_and_badge_says_live(

@@ -52,12 +52,13 @@ class Row:
         parts = (
             self.path.split("{")[0].strip("/").replace("?", "-").replace("=", "-").replace("/", "-")
         )
-        return parts or "overview"
+        return parts or "home"
 
 
 ROWS = (
     Row("/login", ANONYMOUS, "#login-submit", "Sign in"),
-    Row("/", SIGNED_IN, f"#{ids.OVERVIEW_BODY} .pulse-kpi", METRIC),
+    Row("/", SIGNED_IN, ".pulse-dash-kpi", METRIC),  # the home generated from its metrics
+    Row("/overview", SIGNED_IN, f"#{ids.OVERVIEW_BODY} .pulse-kpi", METRIC),
     Row("/explore", SIGNED_IN, f"#{ids.EXPLORE_MESSAGE}", "Pick one or more metrics"),
     Row(f"/explore?metric={METRIC}", SIGNED_IN, f"#{ids.EXPLORE_GRAPH} .js-plotly-plot"),
     Row("/alerts", SIGNED_IN, f"#{ids.ALERTS_INCIDENTS}", "CPU hot"),

@@ -351,6 +351,7 @@ OK, DOES = "ok", "does"
 CALLBACKS: dict[str, list[tuple[str, tuple[Any, ...], Callable[[World], CbProbe]]]] = {
     "callbacks.shell.route": [
         ("render /alerts", (401, OK, OK, OK), route),
+        ("render / (A's home)", (401, OK, OK, OK), matrix_dashboards.home_route),
         ("render /admin/audit", (401, OK, OK, OK), route_admin_audit),
     ],
     "callbacks.admin_audit.show": [("read the audit log", (401, OK, OK, OK), audit_tab)],

@@ -123,6 +123,64 @@ def choose_range(world: World) -> Any:
     return _probe(world, name, values, trigger, lambda: bool(world.row(view, d=doc["id"])))
 
 
+def _views(world: World, dashboard_id: str) -> int:
+    sql = "SELECT count(*) AS n FROM dashboard_views WHERE dashboard_id = :d"
+    return int(world.row(sql, d=dashboard_id).n)
+
+
+def choose_sources(world: World) -> Any:
+    doc = fresh_dashboard(world, shared=True)
+    trigger = ("dash-sources", "value")
+    values = {trigger: ["web-1"], ("dash-doc", "data"): doc}
+    name = "callbacks.dashboard_view.choose_sources"
+    return _probe(world, name, values, trigger, lambda: _views(world, doc["id"]) > 0)
+
+
+def fold(world: World) -> Any:
+    doc = fresh_dashboard(world, shared=True)
+    trigger = ({"type": "dash-collapse", "index": "line"}, "n_clicks")
+    values = {("dash-collapse", "n_clicks"): [("line", 1)], ("dash-doc", "data"): doc}
+    name = "callbacks.dashboard_view.fold"
+    return _probe(world, name, values, trigger, lambda: _views(world, doc["id"]) > 0)
+
+
+def reset_view(world: World) -> Any:
+    """A's viewer and analyst each keep a view of A's dashboard: a caller drops only theirs."""
+    doc = fresh_dashboard(world, shared=True)
+    for who in ("A viewer", "A analyst"):
+        user = world.users[who]
+        actor = Actor(user.tenant_id, user.user_id, user.role)
+        world.services.dashboards.save_view(actor, doc["id"], {"collapsed": ["line"]})
+    trigger = ("dash-reset-view", "n_clicks")
+    values = {trigger: 1, ("dash-doc", "data"): doc}
+    name = "callbacks.dashboard_view.reset_view"
+    return _probe(world, name, values, trigger, lambda: _views(world, doc["id"]) < 2)
+
+
+def make_tenant_home(world: World) -> Any:
+    doc = fresh_dashboard(world, shared=True)
+    trigger = ("dash-tenant-home", "n_clicks")
+    values = {trigger: 1, ("dash-doc", "data"): doc}
+    home = "SELECT 1 FROM tenant_homes WHERE dashboard_id = :d"
+    name = "callbacks.dashboard_view.make_tenant_home"
+    return _probe(world, name, values, trigger, lambda: bool(world.row(home, d=doc["id"])))
+
+
+def home_route(world: World) -> Any:
+    """`/` of a tenant whose admin made a shared dashboard its home: that dashboard for A's
+    users, never for B's."""
+    doc = fresh_dashboard(world, shared=True)
+    store = world.services.dashboards
+    for name in ("A admin", "A viewer", "A analyst"):  # no home of their own (set_home's row)
+        user = world.users[name]
+        store.set_home(Actor(user.tenant_id, user.user_id, user.role), None)
+    admin = world.users["A admin"]
+    store.set_tenant_home(Actor(admin.tenant_id, admin.user_id, admin.role), doc["id"])
+    values = {("url", "pathname"): "/", ("url", "search"): ""}
+    check = _shown_only_to(doc["id"], ("A viewer", "A analyst"))
+    return _probe(world, "callbacks.shell.route", values, ("url", "pathname"), None, check)
+
+
 def save(button: str) -> Callable[[World], Any]:
     def build(world: World) -> Any:
         doc = fresh_dashboard(world, shared=True)
@@ -261,6 +319,19 @@ ROWS: dict[str, list[tuple[str, tuple[Any, ...], Callable[[World], Any]]]] = {
     "callbacks.dashboards.choose_range": [
         ("keep my own range of A's shared dashboard", (401, DOES, DOES, OK), choose_range)
     ],
+    "callbacks.dashboard_view.choose_sources": [
+        ("keep my own source filter of A's shared dashboard", (401, DOES, DOES, OK), choose_sources)
+    ],
+    "callbacks.dashboard_view.fold": [
+        ("fold a widget of A's shared dashboard for me", (401, DOES, DOES, OK), fold)
+    ],
+    "callbacks.dashboard_view.reset_view": [
+        ("reset my view of A's shared dashboard", (401, DOES, DOES, OK), reset_view)
+    ],
+    # no A admin among the callers: none of them may choose A's home
+    "callbacks.dashboard_view.make_tenant_home": [
+        ("make A's shared dashboard A's home", (401, OK, OK, OK), make_tenant_home)
+    ],
     "callbacks.dashboard_edit.save": [
         ("save A's shared dashboard", (401, OK, DOES, OK), save("dash-save")),
         ("save A's dashboard as a copy", (401, DOES, DOES, OK), save("dash-copy")),
@@ -297,4 +368,4 @@ CLIENTSIDE = (
     "clientside pulseDash.onSocketState",
     "clientside pulseDash.onMessage",
 )
-PATTERN_INDICES = {"dash-field": list(PANEL_FIELDS)}
+PATTERN_INDICES = {"dash-field": list(PANEL_FIELDS), "dash-collapse": ["line"]}

@@ -116,6 +116,16 @@ def clear_view(world: World, caller: str) -> Probe:
     return Probe(f"/api/dashboards/{dashboard_id}/view", None, after)
 
 
+def make_tenant_home(world: World, caller: str) -> Probe:
+    dashboard_id, _ = shared_dashboard(world)
+
+    def after(allowed: bool) -> None:
+        homes = _count(world, "tenant_homes WHERE dashboard_id = :d", d=dashboard_id)
+        assert homes == (1 if allowed else 0)
+
+    return Probe(f"/api/dashboards/{dashboard_id}/tenant-home", None, after)
+
+
 A, R, X = 200, 201, 204
 # (method, rule) → (status per caller, the request). Columns, as CALLERS:
 #   anon  A-viewer  A-analyst  A-admin  A-ingest  A-read  B-admin  B-read
@@ -146,5 +156,9 @@ DASHBOARDS: dict[tuple[str, str], tuple[tuple[int, ...], Builder]] = {
     ("DELETE", "/api/dashboards/<dashboard_id>/view"): (
         (401, A, A, A, 403, 403, 404, 403),
         clear_view,
+    ),
+    ("PUT", "/api/dashboards/<dashboard_id>/tenant-home"): (
+        (401, 403, 403, X, 403, 403, 404, 403),
+        make_tenant_home,
     ),
 }

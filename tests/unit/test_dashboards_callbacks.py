@@ -284,7 +284,7 @@ def test_my_own_range_is_kept_for_me_without_copying_the_dashboard(
 def test_the_chosen_home_is_mine_while_i_still_see_it(
     board: Board, analyst: User, viewer: User
 ) -> None:
-    assert board.store.chosen_home(actor_of(viewer)) is None  # `/` stays the overview
+    assert board.store.chosen_home(actor_of(viewer)) is None  # `/` is then the tenant's home
     shared = made(board, analyst, shared=True)
     set_home(board, viewer, ids.DASH_HOME, 1, shared)
     assert board.store.chosen_home(actor_of(viewer)) == shared["id"]
