@@ -10,11 +10,14 @@ import sys
 import threading
 from pathlib import Path
 
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from app.services import Services
 from app.settings import Settings
 from data.stores.audit import AuditLog, record_audit
+from data.stores.db import MIGRATIONS
 from tests.conftest import new_tenant, scratch_database
 from tests.integration.test_partitions import upgrade
 
@@ -135,7 +138,7 @@ def test_the_migration_hashes_rows_written_before_it(settings: Settings) -> None
     with scratch_database(settings, "pulse_audit") as url:
         svc = Services.build(settings.model_copy(update={"database_url": url}))
         try:
-            upgrade(svc.engine, "0006")
+            upgrade(svc.engine, before_the_chain())
             with svc.engine.begin() as conn:
                 conn.execute(text("INSERT INTO tenants (tenant_id, name) VALUES ('a', 'a')"))
                 for i in range(3):
@@ -153,6 +156,15 @@ def test_the_migration_hashes_rows_written_before_it(settings: Settings) -> None
             assert AuditLog(svc.engine).verify() == (4, None)
         finally:
             svc.close()
+
+
+def before_the_chain() -> str:
+    """The revision the chain's migration (0007) follows: rechained as branches merge."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    down = ScriptDirectory.from_config(config).get_revision("0007").down_revision
+    assert isinstance(down, str)
+    return down
 
 
 def run_verify(settings: Settings, url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,7 @@ same encoding the writer uses (data/domain/audit_chain.py: its version tag is pa
 hash, so a later encoding would come with its own tag, never by editing this one).
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0011 (0006 on its branch; rechained when main brought 0011_tenant_homes)
 Create Date: 2026-12-02 05:10:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from data.domain.audit_chain import ChainedFields, row_hash
 
 revision = "0007"
-down_revision = "0006"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
