@@ -14,12 +14,24 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from types import FrameType
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from app import logs
 from app.settings import Settings, masked_url
 
+if TYPE_CHECKING:  # the CLI loads services only when a command needs them
+    from app.services import Services
+
 ROLES = ("all", "web", "stream", "worker")
+ADMIN_COMMANDS = (
+    "create-user",
+    "create-api-key",
+    "revoke-api-key",
+    "disable-user",
+    "set-role",
+    "reset-password",
+)
 # Connections the kernel may hold for the server before it accepts them (capped by
 # net.core.somaxconn): a reconnect storm arrives faster than one event loop accepts.
 LISTEN_BACKLOG = 4096
@@ -27,6 +39,11 @@ log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 GRACEFUL_SHUTDOWN_S = 3
+# The WebSocket protocol's own pings (uvicorn's default is every 20 s) only find peers that
+# vanished without closing; keeping proxies' idle timers busy is the gateway's
+# `{"type": "ping"}` every 20 s. At 60 s a dead peer is dropped within 80 s (ping + 20 s
+# pong timeout) instead of 40 s, for a third of the per-socket timer wake-ups and writes.
+WS_PING_INTERVAL_S = 60.0
 WORKER_STOP_S = 4.0  # its pending entries are safe in the stream: the next worker takes them
 
 
@@ -82,6 +99,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     key.add_argument("--scope", required=True, choices=("ingest", "read", "embed"))
     audit = sub.add_parser("verify-audit", help="check the audit log's hash chains")
     audit.add_argument("--tenant", help="only this tenant's chain")
+    revoke = sub.add_parser("revoke-api-key", help="revoke the tenant's API key of this name")
+    revoke.add_argument("--tenant", required=True)
+    revoke.add_argument("--name", required=True)
+    disable = sub.add_parser("disable-user", help="disable a user and end their sessions")
+    disable.add_argument("--tenant", required=True)
+    disable.add_argument("--username", required=True)
+    set_role = sub.add_parser("set-role", help="change a user's role")
+    set_role.add_argument("--tenant", required=True)
+    set_role.add_argument("--username", required=True)
+    set_role.add_argument("--role", required=True, choices=("admin", "analyst", "viewer"))
+    reset = sub.add_parser("reset-password", help="print a one-time password reset link")
+    reset.add_argument("--tenant", required=True)
+    reset.add_argument("--username", required=True)
     args = parser.parse_args(argv)
     args.command = args.command or "all"
     return args
@@ -102,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command in ("all", "web", "stream"):
                 _say_what_is_embedded(settings)
             settings, embedded = resolve(settings)
-        if args.command in ("create-user", "create-api-key"):
+        if args.command in ADMIN_COMMANDS:
             return _admin_command(args, settings)
         if args.command == "verify-audit":
             return _verify_audit(args.tenant, settings)
@@ -117,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
     from app.services import Services
+    from data.domain.errors import DomainError
     from data.stores.accounts import AccountError
     from data.stores.db import migrate
 
@@ -129,9 +160,13 @@ def _admin_command(args: argparse.Namespace, settings: Settings) -> int:
                 args.tenant, args.username, args.email, args.role, password
             )
             print(f"created {args.role} {args.username} in tenant {args.tenant}")
-        else:
+        elif args.command == "create-api-key":
             print(services.accounts.create_api_key(args.tenant, args.name, args.scope))
-    except AccountError as exc:
+        elif args.command == "reset-password":
+            print(_reset_link(services, args.tenant, args.username))
+        else:
+            _administer(args, services)
+    except (AccountError, DomainError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -156,6 +191,44 @@ def _verify_audit(tenant: str | None, settings: Settings) -> int:
         return 1
     print(f"audit chain intact: {checked} row(s) checked")
     return 0
+
+
+def _administer(args: argparse.Namespace, services: Services) -> None:
+    """revoke-api-key, disable-user, set-role: as an admin would through /api, audited
+    with no acting user; NotFound names an unknown tenant, user or key."""
+    from app.api.admin import end_access
+    from data.domain.errors import NotFound
+    from data.stores.administration import Administration
+
+    admin = Administration(services.accounts, services.clock)
+    if not services.accounts.tenant_exists(args.tenant):
+        raise NotFound(f"tenant {args.tenant!r}")
+    if args.command == "revoke-api-key":
+        keys = admin.key_named(args.tenant, args.name)
+        if not keys:
+            raise NotFound(f"live API key {args.name!r} in tenant {args.tenant!r}")
+        for key in keys:
+            admin.revoke_key(args.tenant, None, key.key_id)
+        print(f"revoked {len(keys)} API key(s) named {args.name} in tenant {args.tenant}")
+        return
+    user = admin.user_named(args.tenant, args.username)
+    if args.command == "disable-user":
+        admin.change_user(args.tenant, None, user.user_id, active=False)
+        end_access(services, user.user_id)
+        print(f"disabled {args.username} in tenant {args.tenant}; their sessions are ended")
+    else:
+        admin.change_user(args.tenant, None, user.user_id, role=args.role)
+        print(f"{args.username} in tenant {args.tenant} is now {args.role}")
+
+
+def _reset_link(services: Services, tenant_id: str, username: str) -> str:
+    """A one-time reset link (valid an hour) for an operator to hand over."""
+    from data.domain.account_mail import RESET_PATH, link
+    from data.stores.password_resets import PasswordResets
+
+    token = PasswordResets(services.engine, services.clock).issue_for(tenant_id, username)
+    s = services.settings
+    return link(s.public_url or f"http://{s.host}:{s.port}", RESET_PATH, token)
 
 
 def _read_password() -> str:
@@ -206,6 +279,7 @@ def _run_role(role: str, settings: Settings) -> int:
             port=settings.port,
             ws="websockets-sansio",
             ws_per_message_deflate=False,
+            ws_ping_interval=WS_PING_INTERVAL_S,
             log_level="warning",
             proxy_headers=True,
             backlog=LISTEN_BACKLOG,

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     ws_max_sockets_per_user: int = Field(
         20, ge=1, description="open /ws sockets one user may hold per gateway process"
     )
+    ws_recheck_s: float = Field(
+        30.0,
+        gt=0,
+        le=30,
+        description="how often /ws re-checks its sockets' sessions, users and keys",
+    )
     ws_max_sockets_per_key: int = Field(
         2_000, ge=1, description="open /ws sockets one API key may hold per gateway process"
     )
@@ -98,6 +104,17 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, description="SMTP password")
     smtp_from: str = Field("pulse@localhost", description="From address of alert e-mail")
     smtp_starttls: bool = Field(False, description="upgrade the SMTP connection with STARTTLS")
+    signup_enabled: bool = Field(
+        False, description="anyone may create an organisation at /signup (its first admin)"
+    )
+    invite_ttl_s: int = Field(
+        7 * 86_400, ge=60, description="how long an invitation link stays valid"
+    )
+    public_url: str | None = Field(
+        None,
+        description="the address people open Pulse at, for links in e-mail (e.g."
+        " https://pulse.example.com); default: the request's own, or http://HOST:PORT",
+    )
     webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="timeout of one webhook call")
     alert_delivery_attempts: int = Field(
         8, ge=1, le=50, description="attempts of a webhook or e-mail before it is marked failed"

@@ -42,7 +42,9 @@
   function tableRows(latest) {
     return Object.keys(latest).sort().slice(0, TABLE_ROWS).map((key) => {
       const [ts, value] = latest[key];
-      const when = new Date(ts).toISOString().slice(11, 19);
+      // the time of day in the user's zone (assets/theme.js), as the server drew it
+      const wall = window.pulseTheme ? window.pulseTheme.local(ts) : ts;
+      const when = new Date(wall).toISOString().slice(11, 19);
       return {namespace: "dash_html_components", type: "Tr",
               props: {children: [cell(key.replace("|", " · ")), cell(fmt(value)), cell(when)]}};
     });

@@ -9,8 +9,9 @@
   const MAX_POINTS = 10000;  // per trace; older points scroll out as live ones arrive
   const RELOAD_EVERY_MS = 6000;  // a new series reloads the view at most this often
   // Plotly shows epoch numbers as UTC; shifting by the offset shows the viewer's local time
-  // (the server draws the history the same way, in the zone timeZone() reports).
-  const local = (ts) => ts - new Date(ts).getTimezoneOffset() * 60000;
+  // of the user's zone (the server draws the history the same way, in timeZone()'s zone).
+  const local = (ts) => (window.pulseTheme ? window.pulseTheme.local(ts)
+    : ts - new Date(ts).getTimezoneOffset() * 60000);
 
   function cursorAfter(a, b) {
     if (!b) return true;
@@ -20,7 +21,8 @@
 
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.pulseExplore = {
-    timeZone() {
+    timeZone() {  // the user's preference (assets/theme.js), else the browser's
+      if (window.pulseTheme) return window.pulseTheme.zone();
       try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; }
       catch (e) { return "UTC"; }
     },

@@ -8,7 +8,8 @@
   const CHART_MAX = 900;
   const COLORS = ["#0d6efd", "#20c997", "#fd7e14", "#6f42c1", "#d63384", "#198754"];
   // Plotly shows epoch numbers as UTC; shifting by the offset shows the viewer's local time.
-  const local = (ts) => ts - new Date(ts).getTimezoneOffset() * 60000;
+  const local = (ts) => (window.pulseTheme ? window.pulseTheme.local(ts)
+    : ts - new Date(ts).getTimezoneOffset() * 60000);
 
   function cursorKey(c) {
     const [ms, seq] = String(c || "0-0").split("-");

@@ -15,6 +15,7 @@ from dash import ALL, Dash, Input, Output, State, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks.binding import bind, clicked_id, signed_in
+from callbacks.settings import display_zone
 from components import ids
 from components.alerts import COMMON, DEFAULTS, FIELDS, incident_table, rule_table
 from components.alerts_preview import preview_view
@@ -112,9 +113,10 @@ def show(rules: AlertRules, incidents: Incidents, user: User, _reload: int) -> t
     listed = [r.as_dict() for r in rules.of_tenant(user.tenant_id)]
     firing = {i["rule_id"] for i in incidents.find(user.tenant_id, state="firing", limit=500)}
     recent = incidents.find(user.tenant_id, limit=20)
+    zone = display_zone(incidents.engine, user)
     return (
-        rule_table(listed, firing, editor),
-        incident_table(recent),
+        rule_table(listed, firing, editor, zone),
+        incident_table(recent, zone),
         "" if editor else "d-none",
     )
 
@@ -258,7 +260,7 @@ def show_preview(services: Services, user: User, clicks: int | None, values: lis
     history = preview_history(
         services.engine, user.tenant_id, doc["metric"], doc.get("source", "*"), start, now_ms, "avg"
     )
-    return preview_view(history, found)
+    return preview_view(history, found, display_zone(services.engine, user))
 
 
 def register(app: Dash, services: Services) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from callbacks.settings import display_zone
 from components.dashboard_widgets import widget_card
 from data.domain.dashboard_edits import grid_places, phone_places
 from data.domain.dashboards import (
@@ -62,6 +63,7 @@ def grid_content(
     data: dict[str, WidgetData],
     editable: bool = True,
     may_embed: bool = False,
+    zone: str = "UTC",
 ) -> tuple[list[Any], dict]:
     """The grid's widget cards and its layouts: the saved places on wide screens, the phone
     sequence (hidden ones last, and not shown) in one column on phones; widgets the user
@@ -80,6 +82,7 @@ def grid_content(
             editable,
             may_embed,
             w["id"] in folded,
+            zone,
         )
         for w in doc["widgets"]
     ]
@@ -99,7 +102,8 @@ def draw(
     data, cursor = dashboard_data(
         board.queries, board.incidents, (user.tenant_id, user.user_id), spec, board.now_ms()
     )
-    cards, layouts = grid_content(doc, data, editable, may_embed(user))
+    zone = display_zone(board.store.engine, user)
+    cards, layouts = grid_content(doc, data, editable, may_embed(user), zone)
     plan = live_plan(spec, data, cursor)
     plan["rev"] = uuid.uuid4().hex  # a new plan, a new socket subscribed to it
     plan["rows"] = {wid: d.notifications for wid, d in data.items() if d.notifications}

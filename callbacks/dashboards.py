@@ -12,6 +12,7 @@ from dash import ALL, ClientsideFunction, Dash, Input, Output, State, no_update
 from callbacks import dashboard_edit, dashboard_embed, dashboard_view
 from callbacks.binding import bind, clicked_id, signed_in
 from callbacks.dashboard_draw import Board, actor_of, draw, may_embed
+from callbacks.settings import display_zone
 from components import ids
 from components.dashboards import OWN_RANGE, dashboard_body, dashboards_list, missing_dashboard
 from data.domain.errors import Forbidden, Invalid, NotFound, QuotaExceeded
@@ -28,7 +29,8 @@ NEW_TITLE = "Untitled dashboard"
 
 def list_dashboards(board: Board, user: User, search: str | None) -> Any:
     """The user's own and the tenant's shared dashboards whose title holds `search`."""
-    return dashboards_list(board.store.list_for(actor_of(user), search))
+    zone = display_zone(board.store.engine, user)
+    return dashboards_list(board.store.list_for(actor_of(user), search), zone)
 
 
 def create_dashboard(board: Board, user: User, clicks: int | None) -> tuple[Any, Any]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from dash import ALL, Dash, Input, Output, ctx
 from flask_login import current_user
 
+from callbacks.settings import display_zone
 from components import ids
 from components.notifications import PAGE_SIZE, notification_list, since_of, unread_label
 from data.stores.incidents import SEVERITY_RANK, Incidents
@@ -68,4 +69,5 @@ def register(app: Dash, services: Services) -> None:
         )
         shown = f"{len(items)} of {total}" if total > len(items) else str(total)
         summary = f"{unread} unread · {shown} shown"
-        return notification_list(items, acked), summary, unread_label(unread)
+        zone = display_zone(services.engine, user)
+        return notification_list(items, acked, zone), summary, unread_label(unread)

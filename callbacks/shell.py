@@ -3,13 +3,16 @@ and the shell's notification socket (assets/notify.js)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State
 from flask_login import current_user
 
+from callbacks.settings import PATH as SETTINGS_PATH
+from callbacks.settings import settings_content
 from components import ids
-from components.admin_audit import audit_tab
+from components.admin import ADMIN_AREAS, admin_page
 from components.alerts import alerts_page
 from components.dashboards import dashboard_page, dashboards_page
 from components.explore import explore_page
@@ -18,8 +21,8 @@ from components.layout import not_found
 from components.notifications import notifications_page, unread_label
 from components.overview import overview_page
 from data.domain.dashboards import Actor
-from data.stores.accounts import User
 from data.stores.incidents import Incidents
+from data.stores.profiles import Profiles
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
     from app.services import Services
@@ -31,31 +34,53 @@ PAGES = {
     "/alerts": alerts_page,
     "/notifications": notifications_page,
     "/dashboards": dashboards_page,
+    "/admin": admin_page,
+    **{f"/admin/{area}": partial(admin_page, tab) for area, tab in ADMIN_AREAS.items()},
 }
-# Pages for admins only; anyone else gets the not-found page, as for a page that is not
-# there. /admin/audit: the audit tab of /admin on its own, a deep link to it.
-ADMIN_PAGES = {"/admin/audit": audit_tab}
+# Pages drawn for the signed-in user from their own records (path → builder).
+PERSONAL_PAGES = {SETTINGS_PATH: settings_content}
+# Other roles get the not-found page: nothing says these exist. /admin/<area> opens /admin
+# on that area's tab (a deep link).
+ADMIN_ONLY = {"/admin", *(f"/admin/{area}" for area in ADMIN_AREAS)}
 DASHBOARD_PREFIX = "/dashboards/"  # /dashboards/{id}: one dashboard
-FROM_QUERY = {"/explore"}  # pages whose layout starts from the URL's query string
+EXPLORE_PATH = "/explore"
+FROM_QUERY = {EXPLORE_PATH}  # pages whose layout starts from the URL's query string
 
 
-def render_page(pathname: str | None, search: str | None = None) -> Any:
-    """The layout of the page at `pathname`."""
+def render_page(
+    pathname: str | None,
+    search: str | None = None,
+    role: str = "viewer",
+    default_range: str | None = None,
+) -> Any:
+    """The layout of the page at `pathname`, as a user of `role` may see it
+    (`default_range`: the user's, for /explore)."""
     path = pathname or "/"
     if path.startswith(DASHBOARD_PREFIX) and len(path) > len(DASHBOARD_PREFIX):
         return dashboard_page(path.removeprefix(DASHBOARD_PREFIX))
     page = PAGES.get(path)
-    if page is None:
+    if page is None or (path in ADMIN_ONLY and role != "admin"):
         return not_found(path)
+    if path == EXPLORE_PATH:
+        return explore_page(search, default_range)
     return page(search) if path in FROM_QUERY else page()
 
 
-def render_for(user: User, pathname: str | None, search: str | None = None) -> Any:
-    """The layout of the page at `pathname` as `user` may see it."""
-    admin_page = ADMIN_PAGES.get(pathname or "/")
-    if admin_page is not None:
-        return admin_page() if user.may("admin") else not_found(pathname or "/")
-    return render_page(pathname, search)
+def _page_for(services: Services, user: Any, path: str, search: str | None) -> Any:
+    """What the signed-in `user` sees at `path`: `/` is their home (their choice, else the
+    tenant's default, generated from its top metrics once it has data, else how to send
+    data); pages of their own records; else the page table's, as their role may see it."""
+    if path == "/":
+        home = services.dashboards.home_id(Actor(user.tenant_id, user.user_id, user.role))
+        if home:
+            return dashboard_page(home)
+    personal = PERSONAL_PAGES.get(path)
+    if personal is not None:
+        return personal(services, user)
+    default_range = (
+        Profiles(services.engine).resolved(user)["default_range"] if path == EXPLORE_PATH else None
+    )
+    return render_page(path, search, user.role, default_range)
 
 
 def _clientside(app: Dash, name: str, *deps: Any, **options: Any) -> None:
@@ -76,12 +101,8 @@ def register(app: Dash, services: Services) -> None:
     def route(pathname: str | None, search: str | None) -> tuple[Any, str, str]:
         user = current_user.user
         unread = incidents.unread(user.tenant_id, user.user_id)
-        actor = Actor(user.tenant_id, user.user_id, user.role)
-        # `/` is the user's home: their choice, else the tenant's default (generated from
-        # its top metrics once it has data), else how to send data
-        home = services.dashboards.home_id(actor) if (pathname or "/") == "/" else None
         return (
-            dashboard_page(home) if home else render_for(user, pathname, search),
+            _page_for(services, user, pathname or "/", search),
             f"{user.username} · {user.role} · {user.tenant_id}",
             unread_label(unread),
         )

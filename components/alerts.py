@@ -162,7 +162,9 @@ def condition(rule: dict[str, Any]) -> str:
     return f"no data for {rule['window_s']:g} s"
 
 
-def rule_table(rules: list[dict[str, Any]], firing: set[str], editor: bool) -> Any:
+def rule_table(
+    rules: list[dict[str, Any]], firing: set[str], editor: bool, zone: str = "UTC"
+) -> Any:
     """The rules with their state; editors get each rule's actions."""
     if not rules:
         hint = "Create one with New rule." if editor else "An analyst or admin can add them."
@@ -194,7 +196,7 @@ def rule_table(rules: list[dict[str, Any]], firing: set[str], editor: bool) -> A
             html.Td(r["kind"]),
             html.Td(condition(r), className="text-nowrap"),
             html.Td("yes" if r["enabled"] else "no"),
-            html.Td(when(r["silenced_until"]) or "—", className="small text-nowrap"),
+            html.Td(when(r["silenced_until"], zone) or "—", className="small text-nowrap"),
         ]
         if editor:
             cells.append(
@@ -216,7 +218,7 @@ def rule_table(rules: list[dict[str, Any]], firing: set[str], editor: bool) -> A
         [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
         size="sm",
         hover=True,
-        className="mb-0 bg-white align-middle pulse-stack",
+        className="mb-0 align-middle pulse-stack",
     )
     return html.Div(table, className="table-responsive border rounded")
 
@@ -229,7 +231,7 @@ def labelled(cells: list[Any], head: list[str]) -> list[Any]:
     return cells
 
 
-def incident_table(incidents: list[dict[str, Any]]) -> Any:
+def incident_table(incidents: list[dict[str, Any]], zone: str = "UTC") -> Any:
     """The recent incidents: rule, state, when it started and resolved, acknowledged by."""
     if not incidents:
         return html.P("No incidents yet.", className="text-muted small")
@@ -246,9 +248,9 @@ def incident_table(incidents: list[dict[str, Any]]) -> Any:
                     ),
                     html.Td(f"{i['metric']} · {i['source']}"),
                     html.Td("" if i["value"] is None else f"{i['value']:g}"),
-                    html.Td(when(i["started_at"]), className="small text-nowrap"),
-                    html.Td(when(i["resolved_at"]) or "—", className="small text-nowrap"),
-                    html.Td(when(i["acknowledged_at"]) or "—", className="small text-nowrap"),
+                    html.Td(when(i["started_at"], zone), className="small text-nowrap"),
+                    html.Td(when(i["resolved_at"], zone) or "—", className="small text-nowrap"),
+                    html.Td(when(i["acknowledged_at"], zone) or "—", className="small text-nowrap"),
                 ],
                 head,
             )
@@ -258,6 +260,6 @@ def incident_table(incidents: list[dict[str, Any]]) -> Any:
     table = dbc.Table(
         [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)],
         size="sm",
-        className="mb-0 bg-white align-middle pulse-stack",
+        className="mb-0 align-middle pulse-stack",
     )
     return html.Div(table, className="table-responsive border rounded")

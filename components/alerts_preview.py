@@ -3,17 +3,21 @@ a sentence and the firings listed."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from components.notifications import local_zone, parse_time, when
 from data.domain.timefmt import to_datetime
 
 
-def preview_view(history: dict[str, list[tuple[int, float]]], found: dict[str, Any]) -> html.Div:
+def preview_view(
+    history: dict[str, list[tuple[int, float]]], found: dict[str, Any], zone: str = "UTC"
+) -> html.Div:
     """What the preview shows for `found` (data.stores.incidents.preview's answer) over the
-    metric's `history` per source."""
+    metric's `history` per source, times in `zone`."""
     times = [f for s in found["series"] for f in s["firings"]]
     summary = (
         f"Over the last 7 days this rule would have fired {found['fired']} time(s)"
@@ -22,14 +26,17 @@ def preview_view(history: dict[str, list[tuple[int, float]]], found: dict[str, A
     )
     listed = html.Ul(
         [
-            html.Li(f"{f['fired_at']} → {f['resolved_at'] or 'still firing'}: {f['message']}")
+            html.Li(
+                f"{when(f['fired_at'], zone)} → "
+                f"{when(f['resolved_at'], zone) or 'still firing'}: {f['message']}"
+            )
             for f in times[:20]
         ],
         className="small mb-0",
     )
     graph = (
         dcc.Graph(
-            figure=preview_figure(history, found),
+            figure=preview_figure(history, found, zone),
             config={"displayModeBar": False},
             className="pulse-preview-graph",
         )
@@ -41,23 +48,31 @@ def preview_view(history: dict[str, list[tuple[int, float]]], found: dict[str, A
     )
 
 
-def preview_figure(history: dict[str, list[tuple[int, float]]], found: dict[str, Any]) -> Any:
-    """The metric's history per source with each would-be firing shaded."""
+def preview_figure(
+    history: dict[str, list[tuple[int, float]]], found: dict[str, Any], zone: str = "UTC"
+) -> Any:
+    """The metric's history per source with each would-be firing shaded, on an axis of
+    `zone`'s wall-clock times (Plotly shows a time's own digits, whatever its offset)."""
+    local = local_zone(zone)
+
+    def wall(moment: datetime | None) -> datetime | None:
+        return moment.astimezone(local).replace(tzinfo=None) if moment else None
+
     fig = go.Figure()
     for source, points in history.items():
         fig.add_scatter(
-            x=[to_datetime(t) for t, _ in points],
+            x=[wall(to_datetime(t)) for t, _ in points],
             y=[v for _, v in points],
             mode="lines",
             name=source,
             line={"width": 1.4},
         )
-    end = found["to"]
+    end = parse_time(found["to"])
     for series in found["series"]:
         for f in series["firings"]:
             fig.add_vrect(
-                x0=f["fired_at"],
-                x1=f["resolved_at"] or end,
+                x0=wall(parse_time(f["fired_at"])),
+                x1=wall(parse_time(f["resolved_at"]) or end),
                 fillcolor="#dc3545",
                 opacity=0.18,
                 line_width=0,

@@ -11,9 +11,10 @@ from dash import dcc, html
 
 from components import ids
 from components.dashboard_embed import widget_embed_button
+from components.notifications import local_zone
 from components.overview import format_value
 from data.domain.dashboard_edits import GRID_PREFIX
-from data.domain.timefmt import iso_ms
+from data.domain.timefmt import to_datetime
 from data.views.dashboards import WidgetData
 
 GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "scrollZoom": False}
@@ -37,6 +38,8 @@ def base_layout(**extra: Any) -> dict[str, Any]:
         "xaxis": {"type": "date", "showgrid": False},
         "yaxis": {"gridcolor": "#eee", "zeroline": False},
         "uirevision": "live",
+        # x values are epoch ms: assets/theme.js shows them in the user's time zone
+        "meta": {"pulse_time": "epoch"},
         **extra,
     }
 
@@ -117,13 +120,14 @@ def kpi_body(widget_id: str, series: list[dict[str, Any]]) -> html.Div:
     )
 
 
-def table_rows(series: list[dict[str, Any]]) -> list[html.Tr]:
-    """One row per series: its newest value and when."""
+def table_rows(series: list[dict[str, Any]], zone: str = "UTC") -> list[html.Tr]:
+    """One row per series: its newest value and when (the time of day in `zone`)."""
+    local = local_zone(zone)
     rows = []
     for s in series[:TABLE_ROWS]:
         last = s["points"][-1] if s["points"] else None
         value = format_value(last[1]) if last and last[1] is not None else "—"
-        when = iso_ms(last[0])[11:19] if last else ""
+        when = to_datetime(last[0]).astimezone(local).strftime("%H:%M:%S") if last else ""
         rows.append(html.Tr([html.Td(series_name(s)), html.Td(value), html.Td(when)]))
     return rows
 
@@ -145,8 +149,8 @@ def notification_rows(notes: list[dict[str, Any]]) -> list[html.Li]:
     ]
 
 
-def widget_body(widget: dict[str, Any], data: WidgetData) -> Any:
-    """What a widget shows inside its card."""
+def widget_body(widget: dict[str, Any], data: WidgetData, zone: str = "UTC") -> Any:
+    """What a widget shows inside its card (a table's times in `zone`)."""
     wid, kind = widget["id"], widget["type"]
     if kind == "notifications":
         rows = notification_rows(data.notifications)
@@ -157,7 +161,7 @@ def widget_body(widget: dict[str, Any], data: WidgetData) -> Any:
         return kpi_body(wid, data.series)
     if kind == "table":
         return dbc.Table(
-            html.Tbody(table_rows(data.series), id={"type": ids.DASH_ROWS, "index": wid}),
+            html.Tbody(table_rows(data.series, zone), id={"type": ids.DASH_ROWS, "index": wid}),
             size="sm",
             className="small mb-0",
         )
@@ -213,6 +217,7 @@ def widget_card(
     editable: bool = True,
     may_embed: bool = False,
     collapsed: bool | None = None,
+    zone: str = "UTC",
 ) -> html.Div:
     """A widget in its card (with edit mode's buttons for an editor, view mode's "Embed" for
     an analyst or admin, a fold toggle of the user's view unless `collapsed` is None, as in
@@ -230,7 +235,7 @@ def widget_card(
     hidden = " pulse-phone-hidden" if phone_hidden else ""
     hidden += " pulse-dash-collapsed" if collapsed else ""
     return html.Div(
-        [header, html.Div(widget_body(widget, data), className="pulse-dash-content")],
+        [header, html.Div(widget_body(widget, data, zone), className="pulse-dash-content")],
         id=GRID_PREFIX + widget["id"],
         className=f"pulse-dash-widget card shadow-sm pulse-dash-{widget['type']}{hidden}",
     )

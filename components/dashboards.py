@@ -12,6 +12,7 @@ from dash_snap_grid import ResponsiveGrid
 
 from components import ids
 from components.dashboard_embed import embed_button, embed_modal
+from components.notifications import local_zone
 from data.domain.dashboard_edits import PALETTE
 from data.domain.dashboards import AGGS, WIDGET_TYPES
 from data.stores.dashboard_rows import DashboardSummary
@@ -70,7 +71,7 @@ def dashboards_page() -> html.Div:
     )
 
 
-def dashboards_list(rows: list[DashboardSummary]) -> Any:
+def dashboards_list(rows: list[DashboardSummary], zone: str = "UTC") -> Any:
     """The list as cards that wrap on phones: title (a link), owner, shared, last saved."""
     if not rows:
         return dbc.Alert("No dashboards yet: create one with “New dashboard”.", color="light")
@@ -88,7 +89,8 @@ def dashboards_list(rows: list[DashboardSummary]) -> Any:
                     ]
                 ),
                 html.Div(
-                    f"{row.owner or 'tenant'} · saved {row.updated_at:%Y-%m-%d %H:%M} UTC",
+                    f"{row.owner or 'tenant'} · saved "
+                    + f"{row.updated_at.astimezone(local_zone(zone)):%Y-%m-%d %H:%M %Z}",
                     className="small text-muted",
                 ),
             ],

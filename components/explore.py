@@ -255,9 +255,10 @@ def results() -> dcc.Loading:
     )
 
 
-def explore_page(search: str | None = None) -> html.Div:
-    """The /explore page, its filters read from the URL's query string."""
-    f = filters_from_search(search)
+def explore_page(search: str | None = None, default_range: str | None = None) -> html.Div:
+    """The /explore page, its filters read from the URL's query string (its range, when
+    the URL names none, from the user's default range)."""
+    f = filters_from_search(search, default_range)
     return html.Div(
         [
             *stores(),

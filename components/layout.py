@@ -15,14 +15,17 @@ NAV_ITEMS = (
     ("Explore", "/explore"),
     ("Alerts", "/alerts"),
     ("Notifications", "/notifications"),
+    ("Settings", "/settings"),
 )
 
 
-def navbar() -> dbc.Navbar:
+ADMIN_ITEM = ("Admin", "/admin")  # only admins see the link (and the page: callbacks/shell.py)
+
+
+def navbar(admin: bool = False) -> dbc.Navbar:
     """A navbar that collapses behind a toggler on phones."""
-    links = [
-        dbc.NavItem(dbc.NavLink(label, href=href, active="exact")) for label, href in NAV_ITEMS
-    ]
+    items = (*NAV_ITEMS, ADMIN_ITEM) if admin else NAV_ITEMS
+    links = [dbc.NavItem(dbc.NavLink(label, href=href, active="exact")) for label, href in items]
     return dbc.Navbar(
         dbc.Container(
             [
@@ -99,8 +102,9 @@ def notification_toast() -> dbc.Toast:
     )
 
 
-def app_shell() -> html.Div:
-    """The layout of every page; called per request so each load starts fresh."""
+def app_shell(admin: bool = False) -> html.Div:
+    """The layout of every page; called per request so each load starts fresh (an admin's
+    navbar links to /admin too)."""
     return html.Div(
         [
             dcc.Location(id=ids.URL, refresh="callback-nav"),
@@ -108,7 +112,7 @@ def app_shell() -> html.Div:
             # own for points; a notification reaches every socket of its recipient).
             WebSocket(id=ids.SHELL_WS),
             dcc.Store(id=ids.SHELL_CONNECTION, data={"nonce": 0}),
-            navbar(),
+            navbar(admin),
             notification_toast(),
             dbc.Container(id=ids.PAGE, fluid=True, className="pb-4"),
         ]

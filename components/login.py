@@ -12,6 +12,7 @@ _PAGE = """<!doctype html>
 <title>Sign in · Pulse</title>
 <link rel="stylesheet" href="/assets/0-bootstrap.min.css">
 <link rel="stylesheet" href="/assets/pulse.css">
+<link rel="icon" href="/_favicon.ico">
 </head>
 <body class="pulse-login-body">
 <main class="pulse-login card shadow-sm">
@@ -33,6 +34,9 @@ _PAGE = """<!doctype html>
       </div>
       <button class="btn btn-primary w-100" id="login-submit" type="submit">Sign in</button>
     </form>
+    <p class="mt-3 mb-0 small d-flex justify-content-between">
+      <a href="/forgot" id="login-forgot">Forgot password?</a>{signup}
+    </p>
   </div>
 </main>
 </body>
@@ -40,11 +44,17 @@ _PAGE = """<!doctype html>
 """
 
 
-def login_page(next_url: str = "/", error: str | None = None, username: str = "") -> str:
-    """The sign-in page, with an error message when the last attempt failed."""
+def login_page(
+    next_url: str = "/", error: str | None = None, username: str = "", signup: bool = False
+) -> str:
+    """The sign-in page, with an error message when the last attempt failed, and a link to
+    sign up when SIGNUP_ENABLED."""
     alert = (
         f'<div class="alert alert-danger" role="alert" id="login-error">{escape(error)}</div>'
         if error
         else ""
     )
-    return _PAGE.format(error=alert, next_url=escape(next_url), username=escape(username))
+    link = '<a href="/signup" id="login-signup">Create an organisation</a>' if signup else ""
+    return _PAGE.format(
+        error=alert, next_url=escape(next_url), username=escape(username), signup=link
+    )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
@@ -66,9 +67,18 @@ def since_of(period: str | None, now: datetime) -> datetime | None:
     return None
 
 
-def when(timestamp: str | None) -> str:
+def when(timestamp: str | None, zone: str = "UTC") -> str:
+    """A moment as a table shows it, in the reader's time zone (CONTRACT.md §8), named."""
     at = parse_time(timestamp)
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if at else ""
+    return at.astimezone(local_zone(zone)).strftime("%Y-%m-%d %H:%M:%S %Z") if at else ""
+
+
+def local_zone(zone: str) -> tzinfo:
+    """The zone of this name; UTC for a name no longer known (a stored preference)."""
+    try:
+        return ZoneInfo(zone)
+    except (KeyError, ValueError, OSError):
+        return UTC
 
 
 def notifications_page() -> html.Div:
@@ -157,7 +167,7 @@ def _actions(n: dict[str, Any], acknowledged: bool) -> list[Any]:
     return out
 
 
-def notification_item(n: dict[str, Any], acknowledged: bool) -> dbc.ListGroupItem:
+def notification_item(n: dict[str, Any], acknowledged: bool, zone: str = "UTC") -> Any:
     """One notification: severity and state, message, time, and what can be done with it."""
     resolved = n["state"] == "resolved"
     badges = [
@@ -171,7 +181,7 @@ def notification_item(n: dict[str, Any], acknowledged: bool) -> dbc.ListGroupIte
             html.Div(
                 [
                     html.Div(badges, className="d-flex gap-1"),
-                    html.Small(when(n["timestamp"]), className="text-muted"),
+                    html.Small(when(n["timestamp"], zone), className="text-muted"),
                 ],
                 className="d-flex justify-content-between flex-wrap gap-1 mb-1",
             ),
@@ -188,7 +198,9 @@ def notification_item(n: dict[str, Any], acknowledged: bool) -> dbc.ListGroupIte
     )
 
 
-def notification_list(items: list[dict[str, Any]], acknowledged: set[str]) -> Any:
+def notification_list(
+    items: list[dict[str, Any]], acknowledged: set[str], zone: str = "UTC"
+) -> Any:
     """The list, or an empty state that says why it is empty."""
     if not items:
         return dbc.Alert(
@@ -203,5 +215,5 @@ def notification_list(items: list[dict[str, Any]], acknowledged: set[str]) -> An
             className="border",
         )
     return dbc.ListGroup(
-        [notification_item(n, n.get("incident_id") in acknowledged) for n in items]
+        [notification_item(n, n.get("incident_id") in acknowledged, zone) for n in items]
     )

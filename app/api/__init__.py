@@ -6,6 +6,8 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
+from app.api.accounts_public import bp as accounts_public_bp
+from app.api.admin import bp as admin_bp
 from app.api.agent_formats import bp as agent_formats_bp
 from app.api.alerts import bp as alerts_bp
 from app.api.audit import bp as audit_bp
@@ -14,7 +16,10 @@ from app.api.data import bp as data_bp
 from app.api.embed_tokens import bp as embed_tokens_bp
 from app.api.export import bp as export_bp
 from app.api.ingest import bp as ingest_bp
+from app.api.invites import bp as invites_bp
+from app.api.me import bp as me_bp
 from app.api.pipeline import bp as pipeline_bp
+from app.api.source_trials import bp as source_trials_bp
 from app.api.sources import bp as sources_bp
 from app.errors import ApiError
 
@@ -29,6 +34,11 @@ bp.register_blueprint(alerts_bp)  # /api/alerts…, /api/incidents…, /api/noti
 bp.register_blueprint(embed_tokens_bp)  # /api/embed-tokens…
 bp.register_blueprint(dashboards_bp)  # /api/dashboards…
 bp.register_blueprint(audit_bp)  # /api/audit, /api/audit/export
+bp.register_blueprint(me_bp)  # /api/me…, /api/tenant/preferences
+bp.register_blueprint(admin_bp)  # /api/users…, /api/keys…
+bp.register_blueprint(source_trials_bp)  # /api/sources/{id}/test
+bp.register_blueprint(accounts_public_bp)  # /api/signup, /api/password-reset…
+bp.register_blueprint(invites_bp)  # /api/invites…
 
 
 def init_app(server: Flask) -> None:

@@ -39,6 +39,7 @@ _REASONS = {
     413: "the body is too large",
     415: "the body is not JSON",
     422: "invalid parameters or definition: one detail per problem",
+    429: "too many attempts from this address lately: try again in a few minutes",
     503: "a backing service is unavailable: retry after Retry-After seconds",
 }
 
@@ -79,6 +80,9 @@ class Operation:
     # Operations the created object's `id` feeds (operationId → its path parameter): the
     # OpenAPI links a client, or schemathesis' stateful phase, follows from a 201.
     links: Mapping[str, str] = field(default_factory=dict)
+    # Anyone may call it (sign-up, a reset, accepting an invitation: the body or the link's
+    # token is the credential): the document says so with an empty security requirement.
+    public: bool = False
 
 
 def documented(operation: Operation) -> Callable[[View], View]:
@@ -200,6 +204,8 @@ def _operation(
     doc = (op.doc or name).strip()
     summary, _, description = doc.partition("\n\n")
     out: dict[str, Any] = {"operationId": name, "summary": " ".join(summary.split())}
+    if op.public:
+        out["security"] = []
     if description:
         out["description"] = " ".join(description.split())
     params = [

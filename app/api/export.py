@@ -18,7 +18,9 @@ from app.api.document import File, Operation, documented
 from app.api.schemas import ExportParams
 from app.web.auth import Principal, principal, services
 from data.domain.data_query import DataQuery, QueryError, parse_query
+from data.domain.preferences import resolve
 from data.stores.audit import AuditLog
+from data.stores.profiles import Profiles
 from data.views import export, export_xlsx
 from data.views.audit_csv import recorded_download
 
@@ -52,7 +54,13 @@ def export_file() -> Response:
         problems += exc.details
     try:
         tz = args.get("tz")
-        preferences = who.user.preferences if who.user else None
+        # the reader's zone: theirs, else their organisation's (a key: the organisation's)
+        profiles = Profiles(svc.engine)
+        preferences = (
+            profiles.resolved(who.user)
+            if who.user
+            else resolve({}, profiles.tenant_preferences(who.tenant_id))
+        )
         zone = export.resolve_zone(tz[0] if tz else None, preferences)
     except QueryError as exc:
         problems += exc.details

@@ -45,7 +45,6 @@ from data.stores.sessions import session_key
 
 log = logging.getLogger(__name__)
 PING_EVERY_S = 20.0
-RECHECK_EVERY_S = 30.0  # an expired token or disabled user is dropped within this
 CLOSE_FORBIDDEN = 4403
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_POLICY = 1008  # too many sockets, or a client flooding its own outbox
@@ -150,7 +149,8 @@ class Gateway:
             if now - last_ping >= PING_EVERY_S:
                 self.hub.ping_all()
                 last_ping = now
-            if now - last_check >= RECHECK_EVERY_S:
+            # an expired token, a disabled user or a revoked key is dropped within this
+            if now - last_check >= self.services.settings.ws_recheck_s:
                 last_check = now
                 try:
                     await self.recheck_grants()

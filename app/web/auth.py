@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -21,6 +22,7 @@ from app.tokens import SESSION_ID
 from components.login import login_page
 from data.domain.jsontext import storable
 from data.stores.accounts import ApiKey, User
+from data.stores.administration import LAST_USED_EVERY_S, Administration
 from data.stores.audit import REQUEST_ADDRESS, AuditLog
 from data.stores.sessions import SessionRegistry
 from data.stores.throttle import SlidingWindows, Window
@@ -29,6 +31,10 @@ from data.stores.throttle import SlidingWindows, Window
 PUBLIC_PREFIXES = (
     "/login",
     "/logout",
+    "/signup",  # the public account pages (app/web/account_pages.py)
+    "/invite/",
+    "/forgot",
+    "/reset/",
     "/healthz",
     "/readyz",
     "/metrics",
@@ -149,7 +155,10 @@ def _safe_next(target: str | None) -> str:
 def _login_form() -> Any:
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
-    return login_page(next_url=_safe_next(request.args.get("next")))
+    return login_page(
+        next_url=_safe_next(request.args.get("next")),
+        signup=services().settings.signup_enabled,
+    )
 
 
 def _login_post() -> Any:
@@ -206,7 +215,8 @@ def _audit_failure_once_sent(svc: Services, username: str, address: str) -> None
 def _login_refused(status: int, code: str, message: str, next_url: str, username: str) -> Any:
     if request.is_json:
         raise ApiError(status, code, message)
-    return login_page(next_url=next_url, error=message, username=username), status
+    signup = services().settings.signup_enabled
+    return login_page(next_url=next_url, error=message, username=username, signup=signup), status
 
 
 def _logout() -> Any:
@@ -293,13 +303,28 @@ def _key_secret(header: str) -> str | None:
 
 
 def verified_key(svc: Services, secret: str) -> ApiKey | None:
-    """The live key of this secret, remembered in Redis for KEY_CACHE_S to spare PostgreSQL
-    a query per ingest request (so a revocation takes effect within that time)."""
+    """The live key of this secret, remembered in Redis for at most KEY_CACHE_S (never past
+    its expiry) to spare PostgreSQL a query per ingest request: a revocation takes effect
+    within that time. Its last use is recorded at most once a minute."""
     cache_key = f"{svc.settings.redis_prefix}api-key:{hashlib.sha256(secret.encode()).hexdigest()}"
     cached = svc.redis.get(cache_key)
     if cached is not None:
         doc = orjson.loads(cached)
-        return ApiKey(**doc) if doc else None
-    key = svc.accounts.verify_api_key(secret)
-    svc.redis.set(cache_key, orjson.dumps(asdict(key) if key else None), ex=KEY_CACHE_S)
+        key = ApiKey(**doc) if doc else None
+    else:
+        key = svc.accounts.verify_api_key(secret)
+        ttl = KEY_CACHE_S
+        if key is not None and key.expires_at is not None:
+            ttl = max(1, min(ttl, math.ceil(key.expires_at - svc.clock())))
+        svc.redis.set(cache_key, orjson.dumps(asdict(key) if key else None), ex=ttl)
+    if key is None or key.expired(svc.clock()):
+        return None
+    _note_use(svc, key)
     return key
+
+
+def _note_use(svc: Services, key: ApiKey) -> None:
+    # SET NX with a TTL: one request a minute per key, across every web process, writes
+    marker = f"{svc.settings.redis_prefix}api-key-used:{key.key_id}"
+    if svc.redis.set(marker, 1, nx=True, ex=LAST_USED_EVERY_S):
+        Administration(svc.accounts, svc.clock).mark_used(key.key_id)

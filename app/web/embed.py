@@ -58,7 +58,7 @@ MESSAGES = {
     "invalid": "This embed link is not valid.",
 }
 PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="en" data-theme="{theme}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Pulse embed</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="/embed/_/embed.css"></head>
@@ -102,7 +102,9 @@ def _nothing(rest: str) -> tuple[str, int, dict[str, str]]:
 
 
 def _html(state: str, message: str, scripts: str) -> str:
-    return PAGE.format(state=escape(state), message=escape(message), scripts=scripts)
+    # light unless the embedding page asks for dark (`?theme=dark` on the iframe's URL)
+    theme = "dark" if request.args.get("theme") == "dark" else "light"
+    return PAGE.format(state=escape(state), message=escape(message), scripts=scripts, theme=theme)
 
 
 def _no_store() -> dict[str, str]:

@@ -4,15 +4,28 @@ into a Dash app."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dash
 from flask import Flask
+from flask_login import current_user
 
 from app import api, errors, logs
 from app.services import Services
 from app.settings import Settings
-from app.web import auth, embed, health, security
-from callbacks import admin_audit, alerts, dashboards, explore, notifications, overview, shell
+from app.web import account_pages, auth, embed, health, security, theme
+from callbacks import (
+    admin,
+    admin_audit,
+    admin_invites,
+    alerts,
+    dashboards,
+    explore,
+    notifications,
+    overview,
+    shell,
+)
+from callbacks import settings as settings_page
 from components.layout import app_shell
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -29,9 +42,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     errors.init_app(server)
     security.init_app(server)
     auth.init_app(server, services)
+    account_pages.init_app(server)  # /signup, /invite/…, /forgot, /reset/…
     api.init_app(server)
     health.init_app(server)
     embed.init_app(server)  # /embed/<token>, framed by EMBED_ALLOWED_ORIGINS
+    theme.init_app(server, services)  # the user's theme and zone on every page's <html>
     app = dash.Dash(
         "pulse",
         server=server,  # type: ignore[arg-type]
@@ -41,14 +56,24 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         suppress_callback_exceptions=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    app.layout = app_shell
+    app.layout = _shell_of_the_signed_in_user
     shell.register(app, services)
     overview.register(app, services)
     explore.register(app, services)
     notifications.register(app, services)
     alerts.register(app, services)
     dashboards.register(app, services)
+    settings_page.register(app)
+    admin.register(app, services)
+    admin_invites.register(app, services)  # the invitations tab of /admin
     admin_audit.register(app, services)  # the audit tab of /admin
     security.init_headers(app)
     security.refuse_unknown_callbacks(app)
     return app
+
+
+def _shell_of_the_signed_in_user() -> Any:
+    """The page shell, with the admin's link for an admin (Dash asks with no one signed in
+    while it starts: then the plain shell)."""
+    user = getattr(current_user, "user", None)
+    return app_shell(admin=bool(user and user.may("admin")))

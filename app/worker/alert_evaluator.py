@@ -113,6 +113,12 @@ class AlertEngine:
         self.cache = RuleCache(self.rules)
         self.redis: Any = services.redis
         self.events = Events(services.redis, services.settings.redis_prefix)
+        # Idle, the events job ran three Redis commands a second (a group creation that
+        # failed with BUSYGROUP, a read of its pending list, a read of new entries): the
+        # group is made once (again if Redis lost it), and the pending list is read only
+        # while entries this consumer took may still be unacknowledged.
+        self._events_group_made = False
+        self._events_maybe_pending = True
 
     # -- the batch path (the worker's Consumer, right after commit and publish) -----------
 
@@ -201,16 +207,10 @@ class AlertEngine:
         so that each event is handled by one worker, and again only if it died before
         acknowledging it: the incident key holds the event id, so a redelivery adds none)."""
         outcome = Outcome()
-        self._ensure_events_group()
-        pending = self.redis.xreadgroup(EVENTS_GROUP, consumer, {self.events.key: "0"}, count=100)
-        raw = pending[0][1] if pending and pending[0][1] else None
-        if not raw:
-            fresh = self.redis.xreadgroup(
-                EVENTS_GROUP, consumer, {self.events.key: ">"}, count=100, block=block_ms
-            )
-            raw = fresh[0][1] if fresh else []
+        raw = self._read_events(consumer, block_ms)
         if not raw:
             return outcome
+        self._events_maybe_pending = True  # until they are acknowledged below
         now_ms = self.services.now_ms()
         rules = [r for r in self.rules.enabled_of_kind("nodata") if r.source_down]
         handled = []
@@ -224,7 +224,31 @@ class AlertEngine:
                 continue
             self._source_event(rules, eid, doc, now_ms, outcome)
         self.redis.xack(self.events.key, EVENTS_GROUP, *handled)
+        self._events_maybe_pending = False
         return outcome
+
+    def _read_events(self, consumer: str, block_ms: int | None) -> list[Any]:
+        """This consumer's unacknowledged events if it may have some, else new ones."""
+        if not self._events_group_made:
+            self._ensure_events_group()
+            self._events_group_made = True
+        try:
+            if self._events_maybe_pending:
+                pending = self.redis.xreadgroup(
+                    EVENTS_GROUP, consumer, {self.events.key: "0"}, count=100
+                )
+                if pending and pending[0][1]:
+                    return list(pending[0][1])
+                self._events_maybe_pending = False
+            fresh = self.redis.xreadgroup(
+                EVENTS_GROUP, consumer, {self.events.key: ">"}, count=100, block=block_ms
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._events_group_made = False  # Redis lost it (restarted empty): make it again
+            return []
+        return list(fresh[0][1]) if fresh else []
 
     def _source_event(
         self, rules: list[RuleDef], eid: str, doc: dict[str, str], now_ms: int, outcome: Outcome

@@ -28,8 +28,6 @@ import base64
 import hashlib
 import hmac
 import logging
-import smtplib
-import ssl
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from email.message import EmailMessage
@@ -43,6 +41,8 @@ from app.outbound import outbound_policy, outbound_session
 from app.services import Services
 from data.domain.url_secrets import mask_url
 from data.stores.history import to_datetime
+from data.stores.mail import SmtpServer
+from data.stores.mail import send as send_mail
 
 log = logging.getLogger(__name__)
 LEASE_S = 120
@@ -206,15 +206,9 @@ class Deliverer:
         ):
             lines.append(f"{key}: {payload.get(key)}")
         message.set_content("\n".join(lines) + "\n")
-        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.webhook_timeout_s) as smtp:
-            if s.smtp_starttls:
-                # verify the server's certificate and name: an unverified upgrade would hand
-                # the login and the mail to whoever sits in between
-                smtp.starttls(context=ssl.create_default_context())
-            if s.smtp_username:
-                password = s.smtp_password.get_secret_value() if s.smtp_password else ""
-                smtp.login(s.smtp_username, password)
-            smtp.send_message(message)
+        server = SmtpServer.of(s)
+        assert server is not None  # SMTP_HOST was checked above
+        send_mail(server, message)
 
 
 SMTP_NOT_CONFIGURED = "e-mail is not configured"

@@ -62,6 +62,11 @@ class ApiKey:
     tenant_id: str
     name: str
     scope: str
+    expires_at: float | None = None  # epoch seconds; None: never
+
+    def expired(self, now: float) -> bool:
+        """Whether the key has outlived its expiry at `now` (epoch seconds)."""
+        return self.expires_at is not None and self.expires_at <= now
 
 
 def _user(row: Any) -> User:
@@ -74,6 +79,11 @@ def _user(row: Any) -> User:
         row.active,
         dict(row.preferences or {}),
     )
+
+
+def user_from_row(row: Any) -> User:
+    """The User a row of the users table describes."""
+    return _user(row)
 
 
 class Accounts:
@@ -97,32 +107,9 @@ class Accounts:
         self, tenant_id: str, username: str, email: str, role: str, password: str
     ) -> User:
         """Create a user (and its tenant if new) with an argon2id password hash."""
-        if role not in ROLES:
-            raise AccountError(f"role must be one of {', '.join(ROLES)}")
-        if not USERNAME_RE.fullmatch(username):
-            raise AccountError("username must be 1-64 of A-Z a-z 0-9 _ . @ -")
-        if "@" not in email or len(email) > 254:
-            raise AccountError("email must be an e-mail address")
-        if len(password) < 8:
-            raise AccountError("password must be at least 8 characters")
-        user_id = str(uuid.uuid4())
-        try:
-            with self.engine.begin() as conn:
-                self.ensure_tenant(conn, tenant_id)
-                conn.execute(
-                    insert(users).values(
-                        user_id=user_id,
-                        tenant_id=tenant_id,
-                        username=username,
-                        email=email,
-                        role=role,
-                        password_hash=PASSWORDS.hash(password),
-                    )
-                )
-                record_audit(conn, tenant_id, None, "user.create", username, {"role": role})
-        except IntegrityError:
-            raise AccountError(f"username {username!r} is taken") from None
-        return User(user_id, tenant_id, username, email, role, True, {})
+        with self.engine.begin() as conn:
+            self.ensure_tenant(conn, tenant_id)
+            return insert_user(conn, tenant_id, username, email, role, password)
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The active user with these credentials, or None; equally slow either way."""
@@ -150,6 +137,12 @@ class Accounts:
             row = conn.execute(select(users).where(users.c.user_id == user_id)).first()
         return _user(row) if row else None
 
+    def tenant_exists(self, tenant_id: str) -> bool:
+        """Whether the tenant exists."""
+        with self.engine.connect() as conn:
+            query = select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id)
+            return conn.execute(query).first() is not None
+
     def has_users(self, tenant_id: str) -> bool:
         """Whether the tenant has any user."""
         with self.engine.connect() as conn:
@@ -161,7 +154,14 @@ class Accounts:
         with self.engine.begin() as conn:
             conn.execute(update(users).where(users.c.user_id == user_id).values(active=active))
 
-    def create_api_key(self, tenant_id: str, name: str, scope: str) -> str:
+    def create_api_key(
+        self,
+        tenant_id: str,
+        name: str,
+        scope: str,
+        expires_at: datetime | None = None,
+        created_by: str | None = None,
+    ) -> str:
         """Create a key and return it in full; only its hash is stored."""
         if scope not in SCOPES:
             raise AccountError(f"scope must be one of {', '.join(SCOPES)}")
@@ -178,9 +178,14 @@ class Accounts:
                     name=name,
                     scope=scope,
                     key_hash=_key_hash(key),
+                    expires_at=expires_at,
+                    created_by=created_by,
                 )
             )
-            record_audit(conn, tenant_id, None, "api_key.create", name, {"scope": scope})
+            details = {"scope": scope, "key_id": key_id}
+            if expires_at is not None:
+                details["expires_at"] = expires_at.isoformat()
+            record_audit(conn, tenant_id, created_by, "api_key.create", name, details)
         return key
 
     def verify_api_key(self, key: str) -> ApiKey | None:
@@ -194,15 +199,21 @@ class Accounts:
             return None
         if not hmac.compare_digest(row.key_hash, _key_hash(key)):
             return None
-        return ApiKey(row.key_id, row.tenant_id, row.name, row.scope)
+        expires_at = row.expires_at.timestamp() if row.expires_at else None
+        found = ApiKey(row.key_id, row.tenant_id, row.name, row.scope, expires_at)
+        return None if found.expired(self.clock()) else found
 
     def is_key_live(self, key_id: str) -> bool:
-        """Whether the key exists and is not revoked."""
+        """Whether the key exists, is not revoked and has not expired."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(api_keys.c.revoked_at).where(api_keys.c.key_id == key_id)
+                select(api_keys.c.revoked_at, api_keys.c.expires_at).where(
+                    api_keys.c.key_id == key_id
+                )
             ).first()
-        return row is not None and row.revoked_at is None
+        if row is None or row.revoked_at is not None:
+            return False
+        return row.expires_at is None or row.expires_at.timestamp() > self.clock()
 
     def revoke_api_key(self, key_id: str) -> None:
         """Revoke a key; requests and sockets using it stop being served."""
@@ -211,6 +222,40 @@ class Accounts:
             conn.execute(
                 update(api_keys).where(api_keys.c.key_id == key_id).values(revoked_at=revoked_at)
             )
+
+
+def insert_user(
+    conn: Connection, tenant_id: str, username: str, email: str, role: str, password: str
+) -> User:
+    """Add a user to an existing tenant in the caller's transaction (audited); AccountError
+    when a field breaks the rules or the username is taken."""
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    if not USERNAME_RE.fullmatch(username):
+        raise AccountError("username must be 1-64 of A-Z a-z 0-9 _ . @ -")
+    if "@" not in email or len(email) > 254:
+        raise AccountError("email must be an e-mail address")
+    if len(password) < 8:
+        raise AccountError("password must be at least 8 characters")
+    if conn.execute(select(users.c.user_id).where(users.c.username == username)).first():
+        raise AccountError(f"username {username!r} is taken")
+    user_id = str(uuid.uuid4())
+    try:
+        with conn.begin_nested():  # a racing twin's insert fails alone, not the transaction
+            conn.execute(
+                insert(users).values(
+                    user_id=user_id,
+                    tenant_id=tenant_id,
+                    username=username,
+                    email=email,
+                    role=role,
+                    password_hash=PASSWORDS.hash(password),
+                )
+            )
+    except IntegrityError:
+        raise AccountError(f"username {username!r} is taken") from None
+    record_audit(conn, tenant_id, None, "user.create", username, {"role": role})
+    return User(user_id, tenant_id, username, email, role, True, {})
 
 
 def _key_hash(key: str) -> str:

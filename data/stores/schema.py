@@ -64,6 +64,8 @@ tenants = Table(
     metadata,
     Column("tenant_id", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
+    # The organisation's defaults (theme, timezone, default_range) under each user's own.
+    Column("preferences", JSONDoc, nullable=False, server_default=text("'{}'")),
     created_at(),
 )
 

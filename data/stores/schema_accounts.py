@@ -30,6 +30,7 @@ api_keys = Table(
     created_at(),
     Column("last_used_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True)),  # None: the key never expires
     CheckConstraint("scope IN ('ingest', 'read', 'embed')", name="scope"),
     Index("ix_api_keys_tenant", "tenant_id"),
 )

@@ -79,9 +79,11 @@ def _first(args: Mapping[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def filters_from_search(search: str | None) -> ExploreFilters:
+def filters_from_search(search: str | None, default_start: str | None = None) -> ExploreFilters:
     """The filters a query string describes; anything unreadable falls back to the default
-    (except a custom range, kept as typed so the page can say what is wrong with it)."""
+    (except a custom range, kept as typed so the page can say what is wrong with it). With
+    no range in it, the range starts at `default_start` (the user's default range) when
+    that is one of the presets."""
     args = parse_qs((search or "").lstrip("?"), keep_blank_values=False)
     start, end = _first(args, "start"), _first(args, "end")
     preset = next((k for k, (_, rel) in PRESETS.items() if rel == start), None)
@@ -90,7 +92,8 @@ def filters_from_search(search: str | None) -> ExploreFilters:
     elif start or end:
         range_, start_day, end_day = CUSTOM, start, end
     else:
-        range_, start_day, end_day = DEFAULT.range, None, None
+        preferred = next((k for k, (_, rel) in PRESETS.items() if rel == default_start), None)
+        range_, start_day, end_day = preferred or DEFAULT.range, None, None
     ma = _first(args, "ma") or "0"
     return ExploreFilters(
         metrics=tuple(dict.fromkeys(args.get("metric", []))),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -95,3 +95,14 @@ def screenshot(dash_duo) -> Callable[[str], Path]:
         return path
 
     return save
+
+
+@pytest.fixture
+def signup_on(live_server: LiveServer) -> Iterator[None]:
+    """SIGNUP_ENABLED=1 on the live server for one test (its Services are this session's,
+    read at each request), off again afterwards."""
+    svc = live_server.services
+    before = svc.settings
+    svc.settings = before.model_copy(update={"signup_enabled": True})
+    yield
+    svc.settings = before

@@ -16,11 +16,14 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from callbacks.shell import ADMIN_PAGES, DASHBOARD_PREFIX, PAGES
+from callbacks.shell import DASHBOARD_PREFIX, PAGES, PERSONAL_PAGES
 from components import ids
+from data.domain.account_forms import InviteForm
 from data.domain.dashboards import Actor
 from data.stores.accounts import User
 from data.stores.incidents import Incidents
+from data.stores.invites import Invites
+from data.stores.password_resets import PasswordResets
 from tests.alerts_support import HOT_NOW, METRIC, SOURCE, create_rule
 from tests.browser.conftest import point
 from tests.browser.pagecheck import PageWatch
@@ -57,6 +60,12 @@ class Row:
 
 ROWS = (
     Row("/login", ANONYMOUS, "#login-submit", "Sign in"),
+    Row("/signup", ANONYMOUS, "#signup-form-submit", "Create organisation"),
+    Row("/forgot", ANONYMOUS, "#forgot-form-submit", "Send link"),
+    Row("/invite/{invite}", ANONYMOUS, "#invite-form-submit", "Join"),
+    Row("/reset/{reset}", ANONYMOUS, "#reset-form-submit", "Set password"),
+    Row("/admin/invitations", ("admin",), f"#{ids.INVITES_SMTP}", "no SMTP server"),
+    Row("/admin/invitations", ("viewer", "analyst"), f"#{ids.PAGE} h1", "Page not found"),
     Row("/", SIGNED_IN, ".pulse-dash-kpi", METRIC),  # the home generated from its metrics
     Row("/overview", SIGNED_IN, f"#{ids.OVERVIEW_BODY} .pulse-kpi", METRIC),
     Row("/explore", SIGNED_IN, f"#{ids.EXPLORE_MESSAGE}", "Pick one or more metrics"),
@@ -65,7 +74,10 @@ ROWS = (
     Row("/notifications", SIGNED_IN, f"#{ids.NOTIFS_LIST}", "CPU hot"),
     Row("/dashboards", SIGNED_IN, f"#{ids.DASHES_LIST}", "Ops board"),
     Row(DASHBOARD_PAGE, SIGNED_IN, ".pulse-dash-line .js-plotly-plot"),
+    Row("/settings", SIGNED_IN, f"#{ids.SET_PREFS_SAVE}", "Save preferences"),
     Row(UNKNOWN_PATH, SIGNED_IN, f"#{ids.PAGE} h1", "Page not found"),
+    Row("/admin", ("admin",), f"#{ids.ADMIN_USERS_LIST} table", "(you)"),
+    Row("/admin", ("viewer", "analyst"), f"#{ids.PAGE} h1", "Page not found"),  # not for them
     Row("/admin/audit", ("admin",), f"#{ids.AUDIT_LIST}", "auth.sign_in"),  # its own sign-in
     Row("/admin/audit", ("viewer", "analyst"), f"#{ids.PAGE} h1", "Page not found"),
     Row("/embed/{embed}", EMBED, "#embed-root .js-plotly-plot"),
@@ -106,15 +118,22 @@ def served_pages(web) -> set[str]:  # type: ignore[no-untyped-def]
         and rule.rule not in NOT_PAGES
         and not rule.rule.startswith(NOT_PAGE_PREFIXES)
     }
-    return (rules - set(DASH_ROUTES)) | set(PAGES) | set(ADMIN_PAGES) | {DASHBOARD_PAGE}
+    return (rules - set(DASH_ROUTES)) | set(PAGES) | set(PERSONAL_PAGES) | {DASHBOARD_PAGE}
 
 
 def test_every_served_page_has_a_row(web) -> None:  # type: ignore[no-untyped-def]
     """A page added to the app without a row in ROWS is noticed here."""
     visited = {urlsplit(row.path).path for row in ROWS} - {UNKNOWN_PATH}
-    visited = {path.replace("{embed}", "<token>") for path in visited}
+    tokens = ("{embed}", "{invite}", "{reset}")  # each page's own token
+    visited = {_with_token_rule(path, tokens) for path in visited}
     assert visited == served_pages(web)
     assert UNKNOWN_PATH not in PAGES
+
+
+def _with_token_rule(path: str, tokens: tuple[str, ...]) -> str:
+    for token in tokens:
+        path = path.replace(token, "<token>")
+    return path
 
 
 @pytest.fixture
@@ -218,9 +237,18 @@ def visit_all(
     return found
 
 
-def test_login_page_is_clean_at_every_width(dash_duo, live_server: LiveServer) -> None:
-    """The sign-in page, before anyone has signed in (saved under /tmp/shots)."""
-    found = visit_all(dash_duo, live_server, "anonymous", shots=True)
+def test_login_page_is_clean_at_every_width(
+    dash_duo, live_server: LiveServer, tenant: str, make_user, signup_on: None
+) -> None:
+    """The sign-in page and the other public account pages (sign-up on), before anyone has
+    signed in (saved under /tmp/shots)."""
+    svc = live_server.services
+    invites = Invites(svc.engine, svc.settings.invite_ttl_s, svc.clock)
+    _, invite = invites.create(tenant, InviteForm(email="page@example.com", role="viewer"), None)
+    user = make_user(tenant, "viewer")
+    reset = PasswordResets(svc.engine, svc.clock).issue_for(tenant, user.username)
+    names = {"invite": invite, "reset": reset}
+    found = visit_all(dash_duo, live_server, "anonymous", shots=True, names=names)
     assert not found, report(found)
 
 

@@ -596,16 +596,22 @@ def test_revoked_key_is_disconnected_by_recheck(
 # -- protocol housekeeping --------------------------------------------------------------
 
 
-def test_client_receives_ping(live_server: LiveServer, token: str) -> None:
+def test_client_receives_ping(live_server: LiveServer, tenant: str, token: str) -> None:
+    """The ping reaches the client, written straight to its idle socket like a live frame
+    (a task and an ASGI send per socket was most of an idle gateway's CPU)."""
+
     async def scenario() -> None:
         async with open_ws(live_server, token) as ws:
             await settle(ws)  # registered with the hub
+            (client,) = live_server.gateway.hub.clients[tenant]
+            assert client.fast is not None and client.fast.frames_written == 0
 
             async def ping_all() -> None:
                 live_server.gateway.hub.ping_all()
 
             await on_server(live_server, ping_all)
             assert await receive(ws) == {"type": "ping"}
+            assert client.fast.frames_written == 1
 
     run(scenario())
 

@@ -531,6 +531,12 @@ def test_source_down_event_fires_a_rule_and_source_up_resolves_it(
     events.publish("source.up", tenant, name="orders-db", error="", at="")
     assert engine.consume_events(consumer).transitions == 1
     assert notifications_of(services, tenant, "resolved") == 2  # analyst and viewer
+    # The group is made once, not every second; a Redis that lost it (restarted empty)
+    # gets it made again, and the events published after that are judged.
+    services.redis.delete(events.key)
+    assert engine.consume_events(consumer).transitions == 0
+    events.publish("source.down", tenant, name="orders-db", error="again", at="")
+    assert engine.consume_events(consumer).transitions == 1
 
 
 # -- tenants ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sqlalchemy import update
 from app.services import Services
 from data.domain.data_query import parse_query
 from data.domain.points import Point
+from data.stores.profiles import Profiles
 from data.stores.schema import users
 from data.views import export, export_xlsx
 from tests.conftest import signed_in
@@ -184,7 +185,7 @@ def test_the_user_preference_names_the_zone_else_utc(
     assert rows[0]["time"].endswith("+05:30")
     rows = read_csv(get_export(client, {}, {**params, "tz": "UTC"}).get_data())
     assert rows[0]["time_zone"] == "UTC" and rows[0]["time"].endswith("+00:00")
-    # a key has no preference: UTC
+    # a key has no preference of its own: the organisation's (none here), else UTC
     rows = read_csv(get_export(client, read_key(services, tenant), params).get_data())
     assert rows[0]["time_zone"] == "UTC"
 
@@ -366,3 +367,16 @@ def test_another_tenants_metric_exports_nothing(web, services: Services, tenant:
     # the owner does get it
     own = get_export(client, read_key(services, other), params).get_data()
     assert len(read_csv(own)) == 57
+
+
+def test_the_organisation_default_zone_applies_under_the_users_own(
+    web, services: Services, tenant: str, make_user
+) -> None:
+    write(services, tenant, sample_rows()[:20])
+    Profiles(services.engine).save_tenant_preferences(tenant, None, {"timezone": "Asia/Tokyo"})
+    client = signed_in(web, make_user(tenant, "analyst"))
+    params = query_params(metric="cpu.usage")
+    rows = read_csv(get_export(client, {}, params).get_data())
+    assert rows[0]["time_zone"] == "Asia/Tokyo" and rows[0]["time"].endswith("+09:00")
+    rows = read_csv(get_export(client, read_key(services, tenant), params).get_data())
+    assert rows[0]["time_zone"] == "Asia/Tokyo"  # a key reads in the organisation's zone

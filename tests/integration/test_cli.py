@@ -160,3 +160,70 @@ def test_create_api_key_prints_a_key_that_verifies_and_is_stored_hashed(
     stored = " ".join(str(value) for value in rows[0])
     assert key not in stored and secret_part not in stored
     assert services.accounts.verify_api_key(key[:-1] + ("A" if key[-1] != "A" else "B")) is None
+
+
+def test_revoke_api_key_revokes_the_tenants_key_of_that_name_only(
+    run_cli, services: Services
+) -> None:
+    tenant, other = new_name("cli"), new_name("cli")
+    key = services.accounts.create_api_key(tenant, "collector", "ingest")
+    kept = services.accounts.create_api_key(other, "collector", "ingest")
+    result = run_cli("revoke-api-key", "--tenant", tenant, "--name", "collector")
+    assert result.returncode == 0, result.stderr
+    assert "revoked 1" in result.stdout
+    assert services.accounts.verify_api_key(key) is None
+    assert services.accounts.verify_api_key(kept) is not None
+    again = run_cli("revoke-api-key", "--tenant", tenant, "--name", "collector")
+    assert again.returncode != 0 and "no such live API key 'collector'" in again.stderr
+
+
+def test_disable_user_ends_their_sessions_and_set_role_changes_the_role(
+    run_cli, services: Services
+) -> None:
+    from data.stores.sessions import SessionRegistry
+
+    tenant, name = new_name("cli"), new_name("ana")
+    user = services.accounts.create_user(
+        tenant, name, f"{name}@example.com", "analyst", "long-enough-password"
+    )
+    services.accounts.create_user(
+        tenant, name + "-a", f"{name}a@example.com", "admin", "long-enough-password"
+    )
+    registry = SessionRegistry(services.redis, services.settings.redis_prefix)
+    sid = registry.start(user.user_id)
+    result = run_cli("set-role", "--tenant", tenant, "--username", name, "--role", "viewer")
+    assert result.returncode == 0, result.stderr
+    assert services.accounts.get_user(user.user_id).role == "viewer"  # type: ignore[union-attr]
+    result = run_cli("disable-user", "--tenant", tenant, "--username", name)
+    assert result.returncode == 0, result.stderr
+    assert services.accounts.get_user(user.user_id).active is False  # type: ignore[union-attr]
+    assert not registry.is_live(user.user_id, sid)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("revoke-api-key", "--tenant", "no-such-tenant-x", "--name", "k"), "no such tenant"),
+        (("disable-user", "--tenant", "no-such-tenant-x", "--username", "u"), "no such tenant"),
+        (
+            ("set-role", "--tenant", "no-such-tenant-x", "--username", "u", "--role", "viewer"),
+            "no such tenant",
+        ),
+    ],
+)
+def test_admin_commands_fail_clearly_on_an_unknown_tenant(run_cli, args, says) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli(*args)
+    assert result.returncode == 2 and says in result.stderr, result.stderr
+
+
+def test_admin_commands_fail_clearly_on_an_unknown_user_or_the_last_admin(
+    run_cli, services: Services
+) -> None:
+    tenant, name = new_name("cli"), new_name("adm")
+    services.accounts.create_user(
+        tenant, name, f"{name}@example.com", "admin", "long-enough-password"
+    )
+    unknown = run_cli("disable-user", "--tenant", tenant, "--username", "ghost")
+    assert unknown.returncode == 2 and "no such user 'ghost'" in unknown.stderr
+    last = run_cli("set-role", "--tenant", tenant, "--username", name, "--role", "viewer")
+    assert last.returncode == 2 and "last admin" in last.stderr

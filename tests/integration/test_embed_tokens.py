@@ -318,3 +318,14 @@ def test_with_no_allowed_origin_an_embed_may_be_framed_by_pulse_only(
     token = mint(client.application, analyst, body(dashboard(services, analyst)))["token"]
     policy = client.get(f"/embed/{token}").headers["Content-Security-Policy"]
     assert "frame-ancestors 'self'" in policy
+
+
+def test_the_embed_is_light_unless_the_embedding_page_asks_for_dark(
+    client: Any, web: Any, services: Services, analyst: User
+) -> None:
+    token = mint(web, analyst, body(dashboard(services, analyst)))["token"]
+    assert 'data-theme="light"' in client.get(f"/embed/{token}").get_data(as_text=True)
+    page = client.get(f"/embed/{token}?theme=dark").get_data(as_text=True)
+    assert 'data-theme="dark"' in page
+    odd = client.get(f"/embed/{token}?theme=%22%3E%3Cscript%3E").get_data(as_text=True)
+    assert 'data-theme="light"' in odd and "<script>" not in odd.split("<body")[0]

@@ -38,6 +38,7 @@ from data.stores.schema import metadata
 from data.stores.schema_accounts import api_keys  # noqa: F401  (its tables on metadata)
 from data.stores.schema_embeds import embed_tokens  # noqa: F401  (its table on metadata)
 from data.stores.schema_homes import tenant_homes  # noqa: F401  (its table on metadata)
+from data.stores.schema_invites import invites  # noqa: F401  (its tables on metadata)
 from tests.conftest import scratch_database
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)

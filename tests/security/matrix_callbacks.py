@@ -19,6 +19,7 @@ from typing import Any
 import dash
 
 from components.alerts import FIELDS
+from tests.security import matrix_admin_callbacks as matrix_admin
 from tests.security import matrix_dashboard_callbacks as matrix_dashboards
 from tests.security.matrix_world import A_MARK, A_METRIC, World
 
@@ -446,3 +447,13 @@ CLIENTSIDE = (
 )
 CALLBACKS.update(matrix_dashboards.ROWS)
 CLIENTSIDE += matrix_dashboards.CLIENTSIDE
+# /settings: its forms send to the JSON API from the browser (assets/settings.js)
+CLIENTSIDE += (
+    "clientside pulseSettings.saveEmail",
+    "clientside pulseSettings.changePassword",
+    "clientside pulseSettings.savePreferences",
+    "clientside pulseSettings.saveOrganisation",
+)
+CALLBACKS.update(matrix_admin.ROWS)
+CALLBACKS["callbacks.shell.route"] += matrix_admin.ROUTE_ROWS
+CLIENTSIDE += matrix_admin.CLIENTSIDE

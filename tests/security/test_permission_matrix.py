@@ -9,10 +9,13 @@ import pytest
 
 from app.services import Services
 from tests.security import matrix_api
+from tests.security.matrix_accounts import ACCOUNTS
+from tests.security.matrix_admin import ADMIN
 from tests.security.matrix_dashboards import DASHBOARDS, shared_dashboard
+from tests.security.matrix_me import ME
 from tests.security.matrix_world import A_MARK, B_CALLERS, CALLERS, World, build_world
 
-MATRIX = {**matrix_api.MATRIX, **DASHBOARDS}
+MATRIX = {**matrix_api.MATRIX, **DASHBOARDS, **ME, **ADMIN, **ACCOUNTS}
 CELLS = [(route, caller) for route in MATRIX for caller in CALLERS]
 
 

@@ -17,9 +17,11 @@ from tests.security.matrix_callbacks import (
     DOES,
     callback_names,
 )
+from tests.security.matrix_invites_callbacks import ROWS as INVITES_ROWS
 from tests.security.matrix_world import A_MARK, World, build_world
 
 UPDATE = "/_dash-update-component"
+CALLBACKS = {**CALLBACKS, **INVITES_ROWS}  # it imports matrix_callbacks: added here
 CELLS = [
     (name, what, caller)
     for name, rows in CALLBACKS.items()

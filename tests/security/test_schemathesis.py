@@ -60,6 +60,15 @@ CONTEXTUAL = {
     "/api/embed-tokens": (422,),
     "/api/audit": (422,),  # a time or a cursor the document types as text only
     "/api/audit/export": (422,),
+    # a key's name must hold a non-blank character; the caller cannot demote themselves
+    "/api/keys": (422,),
+    "/api/users/{user_id}": (409,),
+    # account forms also refuse NUL and lone surrogates, which the patterns cannot say
+    "/api/invites": (422,),
+    "/api/invites/{token}/accept": (409, 422),
+    "/api/password-reset": (422, 429),  # 429: the same address asked for too often
+    "/api/password-reset/{token}": (422,),
+    "/api/signup": (409, 422, 429),
 }
 
 

@@ -186,6 +186,16 @@
     else { drawChart(w); }
   }
 
+  // ?theme=dark (the server marks <html>): the dark palette of Pulse's pages (assets/theme.js)
+  function themed(layout) {
+    if (document.documentElement.getAttribute("data-theme") !== "dark") { return layout; }
+    var axis = { gridcolor: "#343a40", linecolor: "#495057", zerolinecolor: "#495057" };
+    return Object.assign(layout, {
+      paper_bgcolor: "#212529", plot_bgcolor: "#212529", font: { color: "#dee2e6" },
+      xaxis: Object.assign({}, layout.xaxis, axis), yaxis: Object.assign({}, layout.yaxis, axis),
+    });
+  }
+
   function build(doc) {
     root.innerHTML = "";
     root.appendChild(message);
@@ -206,11 +216,11 @@
                 valueEl: body, metricOk: glob(spec.scope.metric), sourceOk: glob(spec.scope.source),
                 locked: doc.locked_sources, step: spec.step_ms || null, notes: spec.notifications || [],
                 buckets: {},
-                layout: { margin: { l: 40, r: 10, t: 10, b: 30 }, paper_bgcolor: "rgba(0,0,0,0)",
+                layout: themed({ margin: { l: 40, r: 10, t: 10, b: 30 }, paper_bgcolor: "rgba(0,0,0,0)",
                           plot_bgcolor: "rgba(0,0,0,0)", hovermode: "x unified", uirevision: "live",
                           legend: { orientation: "h", y: -0.25 },
                           xaxis: { type: "date", showgrid: false },
-                          yaxis: { gridcolor: "#eee", zeroline: false } },
+                          yaxis: { gridcolor: "#eee", zeroline: false } }),
                 config: { displayModeBar: false, responsive: true, staticPlot: false } };
       widgets.push(w);
       draw(w);

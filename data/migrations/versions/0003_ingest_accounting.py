@@ -1,7 +1,7 @@
 """ingest accounting: per-entry and per-minute books of what the writers stored
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-28 02:00:00.000000
 """
 
