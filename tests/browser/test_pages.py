@@ -92,6 +92,7 @@ NOT_PAGES = (
     "/_reload-hash",
     "/_favicon.ico",
     "/embed/<token>/data",  # the embed page's data request
+    "/embed/<token>/notifications",  # its notifications widget's request (JSON)
     "/embed/_/<name>",  # its script, style and plotly.js
     "/embed/",  # no token: a JSON 404, as any other path under /embed/
     "/embed/<path:rest>",
