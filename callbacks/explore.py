@@ -16,6 +16,7 @@ from components import ids
 from components.explore_charts import view_figure
 from data.domain.data_query import HOUR_MS, DataQuery, QueryError, step_label
 from data.stores.accounts import User
+from data.stores.audit import AuditLog
 from data.stores.queries import DataQueries
 from data.views.explore import (
     CUSTOM,
@@ -26,7 +27,7 @@ from data.views.explore import (
     series_names,
     zone,
 )
-from data.views.export import export_csv, filename
+from data.views.export import EXPORT_ACTION, Tally, audit_details, export_csv, filename
 from data.views.export_xlsx import export_xlsx
 from data.views.trends import (
     frame_of_series,
@@ -147,14 +148,21 @@ def live_tail(f: ExploreFilters, frame: pl.DataFrame, cursor: str | None, now_ms
     }
 
 
-def export_file(services: Services, tenant: str, query: DataQuery, tz: str, fmt: str) -> dict:
-    """The file of what is on screen, written by the same code as GET /api/export."""
-    local = zone(tz)
+def export_file(services: Services, user: User, query: DataQuery, tz: str, fmt: str) -> dict:
+    """The file of what is on screen, written by the same code as GET /api/export, and
+    recorded in the audit log with its row count as that route records its files."""
+    local, tally = zone(tz), Tally()
     if fmt == "xlsx":
-        chunks = export_xlsx(services.engine, tenant, query, local, services.now_ms())
+        chunks = export_xlsx(
+            services.engine, user.tenant_id, query, local, services.now_ms(), tally=tally
+        )
     else:
-        chunks = export_csv(services.engine, tenant, query, local)
-    return dcc.send_bytes(b"".join(chunks), filename(query, local, fmt))
+        chunks = export_csv(services.engine, user.tenant_id, query, local, tally)
+    name = filename(query, local, fmt)
+    content = b"".join(chunks)
+    details = audit_details(query, fmt, tally.rows, complete=True)
+    AuditLog(services.engine).record(user.tenant_id, user.user_id, EXPORT_ACTION, name, details)
+    return dcc.send_bytes(content, name)
 
 
 def load_names(
@@ -253,7 +261,7 @@ def download(
     tz = zone(tz).key
     try:
         query = data_query(filters_of(*controls), tz, services.now_ms())
-        return export_file(services, user.tenant_id, query, tz, fmt), no_update
+        return export_file(services, user, query, tz, fmt), no_update
     except QueryError as exc:  # TooManyRows too: the message says what to change
         return no_update, query_problem(exc)
 

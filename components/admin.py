@@ -10,6 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from components import ids
+from components.admin_audit import audit_tab
 from components.admin_invites import invites_tab
 from components.admin_keys import keys_tab
 from components.admin_sources import sources_tab
@@ -21,12 +22,12 @@ TABS: list[AdminTab] = [
     ("API keys", "admin-tab-keys", keys_tab),
     ("Sources", "admin-tab-sources", sources_tab),
     ("Invitations", "admin-tab-invites", invites_tab),
-    # ("Audit log", "admin-tab-audit", audit_tab),
+    ("Audit log", "admin-tab-audit", audit_tab),
 ]
 
 
 # /admin/<area>: the page opened on that area's tab
-ADMIN_AREAS = {"invitations": "admin-tab-invites"}
+ADMIN_AREAS = {"invitations": "admin-tab-invites", "audit": "admin-tab-audit"}
 
 
 def admin_page(active_tab: str | None = None) -> html.Div:

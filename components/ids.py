@@ -80,6 +80,16 @@ NOTIFS_RELOAD = "notifs-reload"
 NOTIF_READ = "notif-read"  # pattern-matching, index: notification id
 NOTIF_ACK = "notif-ack"  # pattern-matching, index: incident id
 
+# the audit tab of /admin (components/admin_audit.py)
+AUDIT_ACTOR = "audit-actor"
+AUDIT_ACTION = "audit-action"
+AUDIT_PERIOD = "audit-period"
+AUDIT_LIST = "audit-list"
+AUDIT_NEXT = "audit-next"  # the cursor of the next page; None when none is left
+AUDIT_MORE = "audit-more"
+AUDIT_EXPORT = "audit-export"
+AUDIT_MESSAGE = "audit-message"
+
 ALERTS_RELOAD = "alerts-reload"
 ALERTS_RULES = "alerts-rules"
 ALERTS_INCIDENTS = "alerts-incidents"

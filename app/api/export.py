@@ -5,19 +5,24 @@ those of /api/data plus `format=csv|xlsx` and `tz` (an IANA zone; else the user'
 preference, else UTC). An explicit step is not capped at /api/data's 10,000 buckets per
 series: a file streams whatever the range holds (buckets without points are absent, so the
 rows never outnumber the stored points). Everything is checked before the first byte: bad
-parameters, and for Excel a series over a sheet's row limit, answer a JSON 422."""
+parameters, and for Excel a series over a sheet's row limit, answer a JSON 422. Each
+export is recorded in the audit log once sent (`export.data`, with its row count)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from flask import Blueprint, Response, request, stream_with_context
 
 from app.api.document import File, Operation, documented
 from app.api.schemas import ExportParams
-from app.web.auth import principal, services
-from data.domain.data_query import QueryError, parse_query
+from app.web.auth import Principal, principal, services
+from data.domain.data_query import DataQuery, QueryError, parse_query
 from data.domain.preferences import resolve
+from data.stores.audit import AuditLog
 from data.stores.profiles import Profiles
 from data.views import export, export_xlsx
+from data.views.audit_csv import recorded_download
 
 bp = Blueprint("export", __name__)  # nested under /api by app.api.ingest
 FORMATS = ("csv", "xlsx")
@@ -61,15 +66,23 @@ def export_file() -> Response:
         problems += exc.details
     if problems or query is None or zone is None:
         raise QueryError(problems)
+    tally = export.Tally()
     if fmt == "xlsx":  # TooManyRows is raised here, before the first byte
         chunks = export_xlsx.export_xlsx(
-            svc.engine, who.tenant_id, query, zone, svc.now_ms(), max_rows=export_xlsx.XLSX_MAX_ROWS
+            svc.engine,
+            who.tenant_id,
+            query,
+            zone,
+            svc.now_ms(),
+            max_rows=export_xlsx.XLSX_MAX_ROWS,
+            tally=tally,
         )
     else:
-        chunks = stream_with_context(export.export_csv(svc.engine, who.tenant_id, query, zone))
+        chunks = export.export_csv(svc.engine, who.tenant_id, query, zone, tally)
     name = export.filename(query, zone, fmt)
+    audited = recorded_download(chunks, tally, _recorder(who, query, fmt, name))
     return Response(
-        chunks,
+        audited if fmt == "xlsx" else stream_with_context(audited),  # a workbook is built
         content_type=export.MIMETYPES[fmt],
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',
@@ -77,3 +90,19 @@ def export_file() -> Response:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+def _recorder(who: Principal, query: DataQuery, fmt: str, name: str) -> Callable[[int, bool], None]:
+    """What records the export in the audit log once sent, with its row count."""
+    log = AuditLog(services().engine)
+    user_id = who.user.user_id if who.user else None
+    key = who.key.name if who.key else None
+    address = request.remote_addr
+
+    def record(rows: int, complete: bool) -> None:
+        details = export.audit_details(query, fmt, rows, complete)
+        if key:
+            details["key"] = key
+        log.record(who.tenant_id, user_id, export.EXPORT_ACTION, name, details, address)
+
+    return record

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import orjson
-from flask import Flask, current_app, redirect, request, session
+from flask import Flask, Response, after_this_request, current_app, redirect, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
@@ -23,6 +23,7 @@ from components.login import login_page
 from data.domain.jsontext import storable
 from data.stores.accounts import ApiKey, User
 from data.stores.administration import LAST_USED_EVERY_S, Administration
+from data.stores.audit import REQUEST_ADDRESS, AuditLog
 from data.stores.sessions import SessionRegistry
 from data.stores.throttle import SlidingWindows, Window
 
@@ -109,11 +110,22 @@ def init_app(server: Flask, svc: Services) -> None:
         user = svc.accounts.get_user(user_id)
         return SessionUser(user) if user and user.active else None
 
+    server.before_request(_note_address)
+    server.teardown_request(_forget_address)
     server.before_request(_require_sign_in)
     server.add_url_rule("/login", "login", _login_form, methods=["GET"])
     server.add_url_rule("/login", "login_post", _login_post, methods=["POST"])
     # POST only: a signing-out GET could be triggered by any page's <img src="/logout">
     server.add_url_rule("/logout", "logout", _logout, methods=["POST"])
+
+
+def _note_address() -> None:
+    """Every change a request makes is audited with the address it came from."""
+    REQUEST_ADDRESS.set(request.remote_addr)
+
+
+def _forget_address(_error: BaseException | None) -> None:
+    REQUEST_ADDRESS.set(None)  # the thread serves other work next
 
 
 def _require_sign_in() -> Any:
@@ -174,15 +186,30 @@ def _login_post() -> Any:
     user = svc.accounts.authenticate(username, password) if username and password else None
     if user is None:
         throttle.failed(attempt, address)
+        if username:
+            _audit_failure_once_sent(svc, username, address)
         return _login_refused(
             401, "bad_credentials", "Wrong username or password.", next_url, username
         )
     throttle.succeeded(username, address)
+    AuditLog(svc.engine).record_sign_in(username, True, address)
     login_user(SessionUser(user))
     session[SESSION_ID] = sessions(svc).start(user.user_id)
     if request.is_json:
         return {"user": {"username": user.username, "role": user.role, "tenant": user.tenant_id}}
     return redirect(next_url, code=303)
+
+
+def _audit_failure_once_sent(svc: Services, username: str, address: str) -> None:
+    """Record the failed sign-in after the answer has left: recording it only for names that
+    exist would otherwise make those answers slower, telling a guesser which names do."""
+
+    @after_this_request
+    def _when_sent(response: Response) -> Response:
+        response.call_on_close(
+            lambda: AuditLog(svc.engine).record_sign_in(username, False, address)
+        )
+        return response
 
 
 def _login_refused(status: int, code: str, message: str, next_url: str, username: str) -> Any:

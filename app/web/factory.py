@@ -16,6 +16,7 @@ from app.settings import Settings
 from app.web import account_pages, auth, embed, health, security, theme
 from callbacks import (
     admin,
+    admin_audit,
     admin_invites,
     alerts,
     dashboards,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     settings_page.register(app)
     admin.register(app, services)
     admin_invites.register(app, services)  # the invitations tab of /admin
+    admin_audit.register(app, services)  # the audit tab of /admin
     security.init_headers(app)
     security.refuse_unknown_callbacks(app)
     return app

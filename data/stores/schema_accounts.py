@@ -46,5 +46,11 @@ audit_log = Table(
     Column("details", JSONDoc, nullable=False, server_default=text("'{}'")),
     Column("address", String(64)),
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The tamper-evident chain (data/domain/audit_chain.py): sha256 of the row's fields and
+    # of the tenant's previous row's hash (None for its first).
+    Column("prev_hash", String(64)),
+    Column("hash", String(64), nullable=False),
     Index("ix_audit_log_tenant_at", "tenant_id", "at"),
+    # a tenant's newest row (the chain's end) and its pages, newest first
+    Index("ix_audit_log_tenant_chain", "tenant_id", "audit_id"),
 )

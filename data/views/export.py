@@ -24,6 +24,7 @@ import io
 import math
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,6 +44,30 @@ MIMETYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+
+
+@dataclass
+class Tally:
+    """The rows a file export wrote, complete once its last chunk is out (the audit log
+    records exports with their row counts)."""
+
+    rows: int = 0
+
+
+EXPORT_ACTION = "export.data"  # the audit log's name for a file export of data
+
+
+def audit_details(query: DataQuery, fmt: str, rows: int, complete: bool) -> dict[str, Any]:
+    """What the audit log records of an export: its query, format and rows sent."""
+    return {
+        "format": fmt,
+        "rows": rows,
+        "complete": complete,
+        "metrics": list(query.metrics),
+        "sources": list(query.sources),
+        "start_ms": query.start_ms,
+        "end_ms": query.end_ms,
+    }
 
 
 # -- text cells and time zones -------------------------------------------------------------
@@ -118,9 +143,13 @@ def filename(query: DataQuery, zone: ZoneInfo, fmt: str) -> str:
 # -- CSV ------------------------------------------------------------------------------------
 
 
-def export_csv(engine: Engine, tenant: str, query: DataQuery, zone: ZoneInfo) -> Iterator[bytes]:
+def export_csv(
+    engine: Engine, tenant: str, query: DataQuery, zone: ZoneInfo, tally: Tally | None = None
+) -> Iterator[bytes]:
     """The CSV of the query, UTF-8 with a header, one row per (metric, source, bucket), as
-    chunks of bytes produced while it is read: a generator, nothing runs before iteration."""
+    chunks of bytes produced while it is read: a generator, nothing runs before iteration.
+    `tally` counts the rows written."""
+    tally = tally if tally is not None else Tally()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180
     writer.writerow([neutralise(column) for column in CSV_COLUMNS])
@@ -128,6 +157,7 @@ def export_csv(engine: Engine, tenant: str, query: DataQuery, zone: ZoneInfo) ->
     series: tuple[str, str] | None = None
     names = ("", "")
     for batch in iter_buckets(engine, tenant, query, BATCH_ROWS):
+        tally.rows += len(batch)
         for metric, source, ts_ms, value in batch:
             if (metric, source) != series:
                 series, names = (metric, source), (neutralise(metric), neutralise(source))

@@ -26,6 +26,7 @@ from data.stores.queries import iter_buckets, statement, tune
 from data.views.export import (
     BATCH_ROWS,
     CHUNK_BYTES,
+    Tally,
     cell_number,
     iso_local,
     local_time,
@@ -64,20 +65,23 @@ def export_xlsx(
     zone: ZoneInfo,
     generated_ms: int,
     max_rows: int = XLSX_MAX_ROWS,
+    tally: Tally | None = None,
 ) -> Iterator[bytes]:
     """The workbook of the query as chunks of bytes: a first sheet describing the query,
     then one sheet per series. It is built before this returns (in constant memory, into a
     temporary file), so TooManyRows is raised here, before any byte is sent, when a series
-    has more rows than a sheet holds (`max_rows`, header included)."""
+    has more rows than a sheet holds (`max_rows`, header included). `tally` gets its rows."""
     if query.buckets >= max_rows:  # only then can a series overflow: count exactly first
         _refuse_oversized(engine, tenant, query, max_rows)
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _chunks once sent
     try:
-        _write_workbook(spool, engine, tenant, query, zone, generated_ms, max_rows)
+        rows = _write_workbook(spool, engine, tenant, query, zone, generated_ms, max_rows)
     except BaseException:
         spool.close()
         raise
     spool.seek(0)
+    if tally is not None:
+        tally.rows = rows
     return _chunks(spool)
 
 
@@ -162,7 +166,7 @@ def _write_workbook(
     zone: ZoneInfo,
     generated_ms: int,
     max_rows: int,
-) -> None:
+) -> int:
     with tempfile.TemporaryDirectory(prefix="pulse-xlsx-") as tmpdir:
         book = xlsxwriter.Workbook(
             out,
@@ -176,7 +180,7 @@ def _write_workbook(
             },
         )
         try:
-            _fill_workbook(book, engine, tenant, query, zone, generated_ms, max_rows)
+            return _fill_workbook(book, engine, tenant, query, zone, generated_ms, max_rows)
         finally:
             for worksheet in book.worksheets():  # open row files of an unfinished book
                 if worksheet.row_data_fh is not None and not worksheet.row_data_fh.closed:
@@ -191,7 +195,8 @@ def _fill_workbook(
     zone: ZoneInfo,
     generated_ms: int,
     max_rows: int,
-) -> None:
+) -> int:
+    """Write every sheet and close the book; the rows written."""
     date = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
     bold = book.add_format({"bold": True})
     description = book.add_worksheet(_DESCRIPTION_SHEET)  # first; filled in at the end
@@ -220,6 +225,7 @@ def _fill_workbook(
             worksheet.write_string(row, 2, neutralise(iso_local(ts_ms, zone)))
     _describe(description, query, zone, generated_ms, sheets, date, bold)
     book.close()
+    return sum(sheet.rows for sheet in sheets)
 
 
 def _series_sheet(book: Any, sheet: _Sheet, zone: ZoneInfo, bold: Any) -> Any:

@@ -78,6 +78,8 @@ ROWS = (
     Row(UNKNOWN_PATH, SIGNED_IN, f"#{ids.PAGE} h1", "Page not found"),
     Row("/admin", ("admin",), f"#{ids.ADMIN_USERS_LIST} table", "(you)"),
     Row("/admin", ("viewer", "analyst"), f"#{ids.PAGE} h1", "Page not found"),  # not for them
+    Row("/admin/audit", ("admin",), f"#{ids.AUDIT_LIST}", "auth.sign_in"),  # its own sign-in
+    Row("/admin/audit", ("viewer", "analyst"), f"#{ids.PAGE} h1", "Page not found"),
     Row("/embed/{embed}", EMBED, "#embed-root .js-plotly-plot"),
 )
 

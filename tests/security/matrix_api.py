@@ -260,6 +260,7 @@ EMBED_WIDGET = {
     "query": {"metric": [A_METRIC]},
     "layout": {"x": 0, "y": 0, "w": 6, "h": 4},
 }
+AUDIT, AUDIT_CSV = "/api/audit?action=source.", "/api/audit/export?action=source."
 A, R, W, X = 200, 201, 202, 204  # answers of allowed cells: ok, created, accepted, no content
 
 # (method, rule) → (status per caller, the request). Columns, as CALLERS:
@@ -323,4 +324,8 @@ MATRIX: dict[tuple[str, str], tuple[tuple[int, ...], Builder]] = {
         (401, 403, X, X, 403, 403, 404, 403),
         revoke_embed_token,
     ),
+    # the audit log: admins signed in only, never a key; B's admin reads B's log, not A's
+    # (sources only: B's log rightly holds B's own requests naming A's metric, its exports)
+    ("GET", "/api/audit"): ((401, 403, 403, A, 403, 403, A, 403), _get(AUDIT)),
+    ("GET", "/api/audit/export"): ((401, 403, 403, A, 403, 403, A, 403), _get(AUDIT_CSV)),
 }

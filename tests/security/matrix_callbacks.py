@@ -318,13 +318,44 @@ def acknowledge(world: World) -> CbProbe:
     )
 
 
+def audit_tab(world: World) -> CbProbe:
+    values = {
+        ("audit-actor", "value"): None,
+        ("audit-action", "value"): "source.",  # A's sources are named with A_MARK
+        ("audit-period", "value"): "now-7d",
+        ("audit-more", "n_clicks"): 0,
+        ("audit-next", "data"): None,
+    }
+    body = payload(world, "callbacks.admin_audit.show", values, [("audit-action", "value")])
+    return CbProbe(body, check=_audit_only_for_admins)
+
+
+def _audit_only_for_admins(caller: str, answer: dict[str, Any]) -> None:
+    shown = json.dumps(answer)
+    assert ("Only admins read the audit log" in shown) == (caller != "B admin"), shown[:300]
+    assert "pulse-audit-event" not in shown or caller == "B admin", shown[:300]
+
+
+def route_admin_audit(world: World) -> CbProbe:
+    values = {("url", "pathname"): "/admin/audit", ("url", "search"): ""}
+    body = payload(world, "callbacks.shell.route", values, [("url", "pathname")])
+    return CbProbe(body, check=_admin_page_only_for_admins)
+
+
+def _admin_page_only_for_admins(caller: str, answer: dict[str, Any]) -> None:
+    shown = json.dumps(answer)
+    assert ("audit-list" in shown) == (caller == "B admin"), shown[:300]
+
+
 OK, DOES = "ok", "does"
 # name → [(what it tries, answer per caller: anon, A viewer, A analyst, B admin, probe)]
 CALLBACKS: dict[str, list[tuple[str, tuple[Any, ...], Callable[[World], CbProbe]]]] = {
     "callbacks.shell.route": [
         ("render /alerts", (401, OK, OK, OK), route),
         ("render / (A's home)", (401, OK, OK, OK), matrix_dashboards.home_route),
+        ("render /admin/audit", (401, OK, OK, OK), route_admin_audit),
     ],
+    "callbacks.admin_audit.show": [("read the audit log", (401, OK, OK, OK), audit_tab)],
     "callbacks.overview.load": [
         (
             "load the overview",

@@ -74,6 +74,8 @@ def test_a_callers_do_see_their_tenant_objects_in_lists(world: World) -> None:
         ("/api/metrics", "A read key"),
         ("/api/notifications", "A analyst"),
         ("/api/dead-letters", "A admin"),
+        (matrix_api.AUDIT, "A admin"),
+        (matrix_api.AUDIT_CSV, "A admin"),
         ("/api/dashboards", "A read key"),
         ("/api/dashboards", "A viewer"),
         (f"/api/data?metric={A_MARK}.cpu&start=now-1h", "A viewer"),

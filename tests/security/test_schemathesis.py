@@ -58,6 +58,8 @@ CONTEXTUAL = {
     "/api/dashboards/{dashboard_id}/copy": (409,),
     "/api/dashboards/{dashboard_id}/view": (422,),
     "/api/embed-tokens": (422,),
+    "/api/audit": (422,),  # a time or a cursor the document types as text only
+    "/api/audit/export": (422,),
     # a key's name must hold a non-blank character; the caller cannot demote themselves
     "/api/keys": (422,),
     "/api/users/{user_id}": (409,),
