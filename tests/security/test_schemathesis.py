@@ -69,6 +69,12 @@ CONTEXTUAL = {
     "/api/password-reset": (422, 429),  # 429: the same address asked for too often
     "/api/password-reset/{token}": (422,),
     "/api/signup": (409, 422, 429),
+    # the current password must be right; a zone must exist, a range parse; a tenant's home
+    # must be shared
+    "/api/me/password": (422,),
+    "/api/me/preferences": (422,),
+    "/api/tenant/preferences": (422,),
+    "/api/dashboards/{dashboard_id}/tenant-home": (422,),
 }
 
 
