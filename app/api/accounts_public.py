@@ -4,7 +4,7 @@ addresses have accounts; a reset ends every session (and socket) of its user."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from app.api.account_models import SignedIn
 from app.api.bodies import json_body
@@ -44,10 +44,11 @@ def signup_user(svc: Services, form: SignupForm) -> User:
     return user
 
 
-def ask_reset(svc: Services, form: ResetRequestForm, base: str) -> None:
+def ask_reset(svc: Services, form: ResetRequestForm) -> None:
     """Mail reset links for this address, if it has accounts; 429 when this address asked
     for it too often from here (each request counts: no mail bombing)."""
     ThrottledAttempt(svc, f"reset:{form.email.lower()}").check()
+    base = account_links.unprompted_base_url(svc.settings)
     account_links.request_reset(
         PasswordResets(svc.engine, svc.clock), svc.settings, form.email, base
     )
@@ -83,7 +84,7 @@ def request_reset() -> tuple[str, int]:
     The answer is the same 202 whether or not one has."""
     svc = services()
     form = parse_form(ResetRequestForm, json_body())
-    ask_reset(svc, form, account_links.base_url(svc.settings, request.host_url))
+    ask_reset(svc, form)
     return "", 202
 
 

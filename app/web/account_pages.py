@@ -23,7 +23,6 @@ from data.domain.account_forms import (
     parse_form,
 )
 from data.domain.errors import Conflict, DomainError, Invalid
-from data.stores import account_links
 
 Errors = dict[str, str]
 # A form shown again with its errors answers 200, as the browser's own form handling
@@ -118,8 +117,7 @@ def _forgot() -> Any:
     if request.method == "POST":
         values = _values(("email",))
         try:
-            base = account_links.base_url(svc.settings, request.host_url)
-            ask_reset(svc, parse_form(ResetRequestForm, values), base)
+            ask_reset(svc, parse_form(ResetRequestForm, values))
         except (DomainError, ApiError) as err:
             errors = refusal_errors(err)
         else:

@@ -15,8 +15,16 @@ from data.stores.password_resets import PasswordResets
 
 
 def base_url(settings: Any, request_url: str) -> str:
-    """Where links point: PUBLIC_URL, else the address the request came to."""
+    """Where links an admin is handed point: PUBLIC_URL, else the address their request
+    came to."""
     return str(settings.public_url or request_url)
+
+
+def unprompted_base_url(settings: Any) -> str:
+    """Where links mailed at an anonymous request point: PUBLIC_URL, else HOST:PORT, never
+    the request's Host header, which the requester chooses: a reset asked for a victim's
+    address with `Host: evil.example` would mail them a link that hands the token over."""
+    return str(settings.public_url or f"http://{settings.host}:{settings.port}/")
 
 
 def handed_out(invite: Invite, url: str, mailed: bool) -> dict[str, Any]:

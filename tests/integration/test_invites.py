@@ -208,6 +208,21 @@ def test_reset_changes_the_password_once_and_ends_sessions(
     assert {"password.reset_request", "password.reset"} <= set(actions(services, tenant))
 
 
+def test_a_reset_link_never_points_where_the_requests_host_header_says(
+    mailing: Any, smtp: tuple[Mailbox, int], tenant: str, make_user: Callable[..., User]
+) -> None:
+    """Anyone may ask a reset for anyone's address: were the link built from the request's
+    Host header, `Host: evil.example` would mail the victim a link handing their token over."""
+    user = make_user(tenant, "viewer")
+    asked = browser(mailing).post(
+        "/api/password-reset", json={"email": user.email}, headers={"Host": "evil.example"}
+    )
+    assert asked.status_code == 202
+    body = mail_to(smtp[0], user.email).get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert "evil.example" not in body
+    assert LINK.search(body)
+
+
 def test_a_link_dies_when_the_password_changes_another_way(
     mailing: Any, smtp: tuple[Mailbox, int], tenant: str, make_user: Callable[..., User]
 ) -> None:
