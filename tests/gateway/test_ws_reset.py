@@ -1,5 +1,5 @@
 """A password reset ends every session of the user, and with them their sockets: the
-gateway's re-check (every RECHECK_EVERY_S, 30 s) finds the session gone and closes them."""
+gateway's re-check (every WS_RECHECK_S, at most 30 s) finds the session gone and closes them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import requests
 
-from app.stream.gateway import CLOSE_UNAUTHENTICATED, RECHECK_EVERY_S
+from app.stream.gateway import CLOSE_UNAUTHENTICATED
 from data.stores.accounts import User
 from data.stores.password_resets import PasswordResets
 from tests.conftest import LiveServer
@@ -19,7 +19,7 @@ from tests.gateway.test_ws import closed_code, on_server, open_ws, run, send, se
 def test_a_reset_closes_the_users_sockets_at_the_next_recheck(
     live_server: LiveServer, tenant: str, make_user: Callable[..., User]
 ) -> None:
-    assert RECHECK_EVERY_S <= 35  # the contract's bound for a disabled user's sockets
+    assert live_server.services.settings.ws_recheck_s <= 35  # the contract's bound
     user = make_user(tenant, "viewer")
     cookie = session_cookie(live_server, user)
     token = PasswordResets(live_server.services.engine).issue_for(tenant, user.username)
