@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import pytest
 import requests
-from selenium.common.exceptions import ElementClickInterceptedException
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
 
@@ -57,20 +60,27 @@ def open_tab(dash_duo, label: str) -> None:
 
 
 def click(dash_duo, selector: str) -> None:
-    """Click once the element takes clicks (a dialog's button while it fades in does not)."""
-    element = dash_duo.wait_for_element(selector, timeout=10)
+    """Click once the element takes clicks (a dialog's button while it fades in does not),
+    found afresh each try: a list re-rendered meanwhile replaces its buttons."""
+    dash_duo.wait_for_element(selector, timeout=10)
+    refusals: list[str] = []
 
     def clicked() -> bool:
         try:
+            element = dash_duo.driver.find_element(By.CSS_SELECTOR, selector)
             dash_duo.driver.execute_script(
                 "arguments[0].scrollIntoView({block: 'center'});", element
             )
             element.click()
-        except ElementClickInterceptedException:
+        except (ElementClickInterceptedException, StaleElementReferenceException) as exc:
+            refusals.append(exc.msg or type(exc).__name__)
             return False
         return True
 
-    wait_until(clicked, 5)
+    try:
+        wait_until(clicked, 10)
+    except TimeoutError:
+        raise AssertionError(f"{selector} never took the click: {refusals[-1:]}") from None
 
 
 def session_of(live_server: LiveServer, user: User) -> requests.Session:
