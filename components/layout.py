@@ -107,7 +107,10 @@ def unverified_banner(email: str) -> dbc.Alert:
     link again (a plain form: app/web/account_pages.py throttles it)."""
     again = html.Form(
         html.Button(
-            "Send it again", type="submit", id="verify-again", className="btn btn-link p-0 ms-1"
+            "Send it again",
+            type="submit",
+            id="verify-again",
+            className="btn btn-link btn-sm p-0 ms-1 align-baseline",
         ),
         method="post",
         action="/verify-again",

@@ -16,11 +16,10 @@ from app.services import Services
 from app.web.auth import Principal, principal, services
 from data.stores import account_links
 from data.stores.accounts import User
-from data.stores.email_verifications import EmailVerifications, TooSoon
+from data.stores.email_verifications import UNVERIFIED, EmailVerifications, TooSoon, is_verified
 from data.stores.mail import SmtpServer
 
 bp = Blueprint("verification", __name__)
-UNVERIFIED = "confirm your e-mail address first: open the link we sent you (or send it again)"
 
 
 class VerificationSent(BaseModel):
@@ -66,14 +65,8 @@ def pending_link(svc: Services, email: str) -> PendingLink | None:
 def require_verified(who: Principal) -> None:
     """403 for a signed-in user whose address is unproven (keys are made by verified
     admins, so a key passes)."""
-    if who.user is not None and not current_verified(who.user):
+    if who.user is not None and not is_verified(services().engine, who.user.user_id):
         raise ApiError(403, "email_unverified", UNVERIFIED)
-
-
-def current_verified(user: User) -> bool:
-    """Whether the user's address is proven, as stored now (not as the session cached)."""
-    fresh = services().accounts.get_user(user.user_id)
-    return fresh.email_verified if fresh else user.email_verified
 
 
 def send_again(svc: Services, user: User) -> str | None:

@@ -21,6 +21,7 @@ from data.stores.schema_invites import email_verifications
 
 VERIFY_TTL_S = 24 * 3600
 RESEND_EVERY_S = 60  # "send it again" at most once a minute: no mail bombing from a session
+UNVERIFIED = "confirm your e-mail address first: open the link we sent you (or send it again)"
 DEAD_LINK = "verification link: it was used, has expired, or the address has changed since"
 
 
@@ -106,3 +107,13 @@ class EmailVerifications:
             )
             record_audit(conn, row.tenant_id, row.user_id, "user.email_verified", row.username, {})
         return user_from_row(row)
+
+
+def is_verified(engine: Engine, user_id: str) -> bool:
+    """Whether the user's address is proven as stored now (a session's copy may be older);
+    an unknown user is not."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(users.c.email_verified_at).where(users.c.user_id == user_id)
+        ).first()
+    return row is not None and row.email_verified_at is not None
