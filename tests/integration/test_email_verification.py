@@ -147,3 +147,17 @@ def test_the_banners_form_sends_the_link_again(
     assert sent.status_code == 200 and email in sent.get_data(as_text=True)
     verify_token(smtp[0], email, count=2)
     assert browser(mailing).post("/verify-again").status_code in (302, 401, 403)
+
+
+def test_an_invited_user_is_verified_by_accepting(
+    mailing: Any, tenant: str, make_user: Any
+) -> None:
+    """The invitation reached their address: accepting it proves it."""
+    admin = signed_in(mailing, make_user(tenant, "admin"))
+    email = f"joiner-{uuid.uuid4().hex[:8]}@example.com"
+    made = admin.post("/api/invites", json={"email": email, "role": "viewer"}).get_json()
+    token = made["url"].rsplit("/", 1)[1]
+    joiner = browser(mailing)
+    body = {"username": f"j{uuid.uuid4().hex[:8]}", "password": PASSWORD}
+    assert joiner.post(f"/api/invites/{token}/accept", json=body).status_code == 201
+    assert joiner.get("/api/me").get_json()["email_verified"] is True
