@@ -182,12 +182,17 @@ def test_an_unverified_user_sees_the_banner_until_the_link_is_opened(
     assert dash_duo.find_element("#verify-again").is_displayed()
     found += clean(watch)
     found += dash_duo.driver.execute_script(OVERFLOW)
+    dash_duo.driver.get(live_server.url + "/settings")
+    dash_duo.wait_for_contains_text(f"#{ids.PAGE}", "Not confirmed yet", timeout=15)
+    found += clean(watch)
     dash_duo.driver.get(f"{live_server.url}/verify/{token}")
     dash_duo.wait_for_contains_text("#verify-done", "is confirmed", timeout=10)
     found += clean(watch)
     dash_duo.driver.get(live_server.url + "/settings")
     signed_in_as(dash_duo, user.username)
+    dash_duo.wait_for_element(f"#{ids.SET_EMAIL}", timeout=15)
     found += clean(watch)
     assert not dash_duo.driver.find_elements("css selector", "#verify-banner")
+    assert "Not confirmed yet" not in dash_duo.find_element(f"#{ids.PAGE}").text
     dash_duo.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert found == []
