@@ -55,7 +55,11 @@
       const slots = feedbackSlots(1);
       const answer = await send("PUT", "/api/me", {email: email || ""});
       const details = answer.ok ? [] : (answer.doc && answer.doc.error.details) || [];
-      return [answer.ok ? "E-mail saved." : refusal(answer), messages(slots, "profile", details)];
+      // with an SMTP server a new address is unproven until its mailed link is opened
+      const unproven = answer.ok && answer.doc && answer.doc.email_verified === false;
+      const saved = unproven ? "E-mail saved. Open the link we sent to it to confirm it."
+        : "E-mail saved.";
+      return [answer.ok ? saved : refusal(answer), messages(slots, "profile", details)];
     },
 
     async changePassword(n, current, next) {

@@ -15,6 +15,7 @@ from data.domain.account_forms import INVITE_SUBJECT, InviteForm, parse_form
 from data.domain.errors import DomainError, Invalid
 from data.stores import account_links
 from data.stores.accounts import User
+from data.stores.email_verifications import UNVERIFIED, is_verified
 from data.stores.invites import Invites
 from data.stores.mail import mail_status
 
@@ -33,6 +34,11 @@ def invites_of(services: Services) -> Invites:
 def _act(services: Services, user: User, email: str | None, role: str | None) -> tuple[Any, str]:
     """Do what was clicked: (the link to show or no_update, the e-mail field's error)."""
     clicked = clicked_id()
+    grows = clicked == ids.INVITES_SEND or (
+        isinstance(clicked, dict) and clicked.get("type") == ids.INVITE_RESEND
+    )
+    if grows and not is_verified(services.engine, user.user_id):  # as POST /api/invites
+        return no_update, UNVERIFIED
     store = invites_of(services)
     base = account_links.base_url(services.settings, request.host_url)
     if clicked == ids.INVITES_SEND:

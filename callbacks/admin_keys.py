@@ -17,6 +17,7 @@ from data.domain.admin_requests import parse_key_request
 from data.domain.errors import DomainError, Invalid
 from data.stores.accounts import User
 from data.stores.administration import Administration
+from data.stores.email_verifications import UNVERIFIED, is_verified
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
     from app.services import Services
@@ -47,6 +48,8 @@ def _create(
         problems = {d["field"]: d["message"] for d in exc.details}
         others = "; ".join(f"{f}: {m}" for f, m in problems.items() if f != "name")
         return False, "", "name" in problems, problems.get("name", ""), others, "danger"
+    if not is_verified(admin.engine, user.user_id):  # as POST /api/keys
+        return False, "", False, "", UNVERIFIED, "danger"
     entry, secret = admin.create_key(
         user.tenant_id, user.user_id, request.name, request.scope, request.expires_in_days
     )

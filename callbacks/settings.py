@@ -13,6 +13,7 @@ from components.settings import SettingsView, settings_page
 from data.domain.dashboards import Actor
 from data.domain.preferences import time_zones
 from data.stores.accounts import User
+from data.stores.email_verifications import is_verified
 from data.stores.profiles import Profiles
 
 if TYPE_CHECKING:  # annotations only: callbacks never import a role of app
@@ -41,6 +42,7 @@ def settings_content(services: Services, user: User) -> Any:
         home=services.dashboards.chosen_home(actor),
         dashboards=[(d.dashboard_id, d.title) for d in services.dashboards.list_for(actor)],
         zones=time_zones(),
+        email_verified=is_verified(services.engine, user.user_id),
     )
     return settings_page(view)
 

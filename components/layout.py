@@ -102,9 +102,34 @@ def notification_toast() -> dbc.Toast:
     )
 
 
-def app_shell(admin: bool = False) -> html.Div:
+def unverified_banner(email: str) -> dbc.Alert:
+    """What a user whose address is unproven sees on every page, with a way to get the
+    link again (a plain form: app/web/account_pages.py throttles it)."""
+    again = html.Form(
+        html.Button(
+            "Send it again",
+            type="submit",
+            id="verify-again",
+            className="btn btn-link btn-sm p-0 ms-1 align-baseline",
+        ),
+        method="post",
+        action="/verify-again",
+        className="d-inline",
+    )
+    return dbc.Alert(
+        [
+            html.Span(f"Confirm your e-mail address: we sent a link to {email}.", id="verify-text"),
+            again,
+        ],
+        id="verify-banner",
+        color="warning",
+        className="mx-3 mb-3 py-2 small text-break",
+    )
+
+
+def app_shell(admin: bool = False, unverified_email: str | None = None) -> html.Div:
     """The layout of every page; called per request so each load starts fresh (an admin's
-    navbar links to /admin too)."""
+    navbar links to /admin too, an unverified user sees the banner)."""
     return html.Div(
         [
             dcc.Location(id=ids.URL, refresh="callback-nav"),
@@ -113,6 +138,7 @@ def app_shell(admin: bool = False) -> html.Div:
             WebSocket(id=ids.SHELL_WS),
             dcc.Store(id=ids.SHELL_CONNECTION, data={"nonce": 0}),
             navbar(admin),
+            *([unverified_banner(unverified_email)] if unverified_email else []),
             notification_toast(),
             dbc.Container(id=ids.PAGE, fluid=True, className="pb-4"),
         ]

@@ -40,6 +40,7 @@ class SettingsView:
     home: str | None
     dashboards: list[tuple[str, str]]  # (id, title) the user sees
     zones: tuple[str, ...]
+    email_verified: bool = True  # False: the banner's link is still unopened
 
 
 def feedback(form: str, field: str) -> html.Div:
@@ -75,6 +76,12 @@ def _status(status_id: str) -> html.Div:
     return html.Div(id=status_id, className="small mt-2", role="status")
 
 
+def _unconfirmed(view: SettingsView) -> str:
+    if view.email_verified:
+        return ""
+    return "Not confirmed yet: open the link we sent to this address."
+
+
 def profile_card(view: SettingsView) -> dbc.Card:
     """Who the user is, and their e-mail address to change."""
     email = dbc.Input(id=ids.SET_EMAIL, type="email", value=view.email, maxLength=254)
@@ -87,7 +94,7 @@ def profile_card(view: SettingsView) -> dbc.Card:
                         [html.Strong(view.username), f" · {view.role} · {view.tenant}"],
                         className="mb-3 text-break",
                     ),
-                    _field("E-mail", email, "profile", "email"),
+                    _field("E-mail", email, "profile", "email", _unconfirmed(view)),
                     dbc.Button("Save e-mail", id=ids.SET_EMAIL_SAVE, color="primary"),
                     _status(ids.SET_EMAIL_STATUS),
                 ]

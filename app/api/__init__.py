@@ -21,6 +21,7 @@ from app.api.me import bp as me_bp
 from app.api.pipeline import bp as pipeline_bp
 from app.api.source_trials import bp as source_trials_bp
 from app.api.sources import bp as sources_bp
+from app.api.verification import bp as verification_bp
 from app.errors import ApiError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -35,6 +36,7 @@ bp.register_blueprint(embed_tokens_bp)  # /api/embed-tokens…
 bp.register_blueprint(dashboards_bp)  # /api/dashboards…
 bp.register_blueprint(audit_bp)  # /api/audit, /api/audit/export
 bp.register_blueprint(me_bp)  # /api/me…, /api/tenant/preferences
+bp.register_blueprint(verification_bp)  # /api/me/verification
 bp.register_blueprint(admin_bp)  # /api/users…, /api/keys…
 bp.register_blueprint(source_trials_bp)  # /api/sources/{id}/test
 bp.register_blueprint(accounts_public_bp)  # /api/signup, /api/password-reset…

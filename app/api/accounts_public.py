@@ -4,11 +4,14 @@ addresses have accounts; a reset ends every session (and socket) of its user."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, Response, jsonify
 
 from app.api.account_models import SignedIn
 from app.api.bodies import json_body
 from app.api.document import Operation, documented
+from app.api.verification import pending_link
 from app.errors import ApiError
 from app.services import Services
 from app.web.auth import services, sessions
@@ -35,12 +38,16 @@ def signup_user(svc: Services, form: SignupForm) -> User:
         raise ApiError(404, "not_found", "sign-up is not enabled on this server")
     attempt = ThrottledAttempt(svc, form.username)
     attempt.check()
+    link = pending_link(svc, form.email)  # with SMTP: unverified until the mailed link
     try:
-        user = sign_up(svc.engine, form)
+        user = sign_up(svc.engine, form, link.issue if link else None)
     except DomainError:
         attempt.failed()
         raise
     attempt.succeeded()
+    if link is not None:
+        link.mail(user.username)
+        return replace(user, email_verified=False)
     return user
 
 

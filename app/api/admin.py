@@ -14,6 +14,7 @@ from flask import Blueprint, Response, jsonify
 from app.api.admin_models import KeyList, NewKey, UserAnswer, UserList
 from app.api.bodies import json_body
 from app.api.document import Body, Operation, documented
+from app.api.verification import require_verified
 from app.services import Services
 from app.web.auth import Principal, principal, services, sessions
 from data.domain.admin_requests import KeyRequest, UserChange, parse_key_request, parse_user_change
@@ -88,6 +89,7 @@ def create_key() -> tuple[Response, int]:
 
     The answer holds the secret: it is shown this once and stored only hashed."""
     who, actor, admin = _admin()
+    require_verified(who)
     request = parse_key_request(json_body())
     entry, secret = admin.create_key(
         who.tenant_id, actor, request.name, request.scope, request.expires_in_days

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.api.account_models import InviteLink, PendingInvites, SignedIn
 from app.api.bodies import json_body
 from app.api.document import Operation, documented
+from app.api.verification import require_verified
 from app.services import Services
 from app.web.auth import Principal, principal, services
 from app.web.sign_in import sign_in
@@ -40,6 +41,7 @@ def _actor(who: Principal) -> str | None:
 def create() -> tuple[Response, int]:
     """Invite an address with a role: the link, also mailed when SMTP is configured."""
     who = _admin()
+    require_verified(who)
     form = parse_form(InviteForm, json_body(), INVITE_SUBJECT)
     svc = services()
     base = account_links.base_url(svc.settings, request.host_url)
@@ -72,6 +74,7 @@ def revoke(invite_id: str) -> tuple[str, int]:
 def resend(invite_id: str) -> tuple[Response, int]:
     """A new link for a pending invitation (the old one dies), mailed when possible."""
     who = _admin()
+    require_verified(who)
     svc = services()
     base = account_links.base_url(svc.settings, request.host_url)
     renewed = account_links.resend(

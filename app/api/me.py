@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from app.api.bodies import json_body
 from app.api.document import Body, Operation, documented
+from app.api.verification import pending_link
 from app.tokens import SESSION_ID
 from app.web.auth import principal, services, sessions
 from data.domain.dashboards import Actor
@@ -48,6 +49,7 @@ class Me(BaseModel):
     email: str
     role: str
     tenant: str
+    email_verified: bool = Field(description="false while a mailed verification link is unopened")
     preferences: ResolvedPreferences
 
 
@@ -79,8 +81,14 @@ def describe(user: User) -> dict[str, Any]:
         "email": fresh.email,
         "role": fresh.role,
         "tenant": fresh.tenant_id,
+        "email_verified": fresh.email_verified,
         "preferences": preferences,
     }
+
+
+def _stored_email(user: User) -> str:
+    fresh = services().accounts.get_user(user.user_id)
+    return fresh.email if fresh else user.email
 
 
 @bp.get("/me")
@@ -93,10 +101,15 @@ def me() -> Response:
 @bp.put("/me")
 @documented(Operation({200: Me}, body=EmailChange))
 def change_email() -> Response:
-    """Change the signed-in user's e-mail address."""
+    """Change the signed-in user's e-mail address; with an SMTP server configured it is
+    unverified until the link mailed to it is opened."""
     user = _user()
     change = parse_model(EmailChange, json_body(), "profile")
-    Profiles(services().engine).set_email(user, change.email)
+    svc = services()
+    link = pending_link(svc, change.email) if change.email != _stored_email(user) else None
+    Profiles(svc.engine).set_email(user, change.email, link.issue if link else None)
+    if link is not None:
+        link.mail(user.username)
     return jsonify(describe(user))
 
 

@@ -1,5 +1,6 @@
 """The public account pages (components/account_pages.py): /signup, /invite/<token>,
-/forgot and /reset/<token>. Their forms post back to the page, which runs what the API
+/forgot, /reset/<token> and /verify/<token> (with /verify-again, the banner's "send it
+again", which needs a session). Their forms post back to the page, which runs what the API
 runs (app/api/accounts_public.py, app/api/invites.py) and shows refusals by field."""
 
 from __future__ import annotations
@@ -7,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, abort, redirect, request
+from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from app.api.accounts_public import ask_reset, reset_password, signup_user
 from app.api.invites import invites_of
+from app.api.verification import send_again, verifications
 from app.errors import ApiError
 from app.web.auth import services
 from app.web.sign_in import sign_in
@@ -31,6 +34,8 @@ SENT = "If an account has this address, a link to reset its password is on its w
 CHANGED = "Your password is changed, and every session of your account has ended."
 DEAD_INVITE = "This invitation was used, revoked or has expired: ask for a new one."
 DEAD_RESET = "This link was used, has expired, or the password has changed since."
+VERIFIED = "Your e-mail address is confirmed. Thank you."
+DEAD_VERIFY = "This link was used, has expired, or the address has changed since."
 FIELD_OF_CONFLICT = {"username_taken": "username", "organisation_taken": "organisation"}
 
 
@@ -43,6 +48,11 @@ def init_app(server: Flask) -> None:
         ("/reset/<token>", _reset),
     ):
         server.add_url_rule(rule, f"account_page{rule}", view, methods=["GET", "POST"])
+    # opening the link proves the address: a GET, as mail clients open links
+    server.add_url_rule("/verify/<token>", "account_page/verify", _verify)
+    server.add_url_rule(
+        "/verify-again", "account_page/verify-again", _verify_again, methods=["POST"]
+    )
 
 
 def refusal_errors(err: DomainError | ApiError) -> Errors:
@@ -147,3 +157,28 @@ def _reset(token: str) -> Any:
         "reset-form", f"/reset/{token}", pages.RESET_FIELDS, "Set password", {}, errors
     )
     return pages.page("reset-page", "Reset password", intro, content)
+
+
+def _verify(token: str) -> Any:
+    svc = services()
+    intro = "Confirm your e-mail address."
+    try:
+        verifications(svc).verify(token)
+    except DomainError:
+        dead = pages.notice("verify-dead", DEAD_VERIFY, "/", "Back to Pulse")
+        return pages.page("verify-page", "E-mail address", intro, dead), 404
+    done = pages.notice("verify-done", VERIFIED, "/", "Back to Pulse")
+    return pages.page("verify-page", "E-mail address", intro, done)
+
+
+def _verify_again() -> Any:
+    user = current_user.user  # a signed-in path: auth lets no one else reach it
+    intro = "Confirm your e-mail address."
+    try:
+        email = send_again(services(), user)
+    except ApiError as err:
+        refused = pages.notice("verify-again-refused", err.message, "/", "Back to Pulse")
+        return pages.page("verify-page", "E-mail address", intro, refused), err.status
+    said = f"A new link is on its way to {email}." if email else VERIFIED
+    sent = pages.notice("verify-again-sent", said, "/", "Back to Pulse")
+    return pages.page("verify-page", "E-mail address", intro, sent)

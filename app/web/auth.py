@@ -35,6 +35,7 @@ PUBLIC_PREFIXES = (
     "/invite/",
     "/forgot",
     "/reset/",
+    "/verify/",  # the e-mail verification link: opened from the mail, maybe signed out
     "/healthz",
     "/readyz",
     "/metrics",

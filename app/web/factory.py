@@ -76,4 +76,8 @@ def _shell_of_the_signed_in_user() -> Any:
     """The page shell, with the admin's link for an admin (Dash asks with no one signed in
     while it starts: then the plain shell)."""
     user = getattr(current_user, "user", None)
-    return app_shell(admin=bool(user and user.may("admin")))
+    if user is None:
+        return app_shell()
+    fresh = auth.services().accounts.get_user(user.user_id) or user  # verified elsewhere
+    unverified = None if fresh.email_verified else fresh.email
+    return app_shell(admin=user.may("admin"), unverified_email=unverified)

@@ -1,9 +1,10 @@
-"""The links and e-mail texts of invitations and password resets."""
+"""The links and e-mail texts of invitations, password resets and e-mail verifications."""
 
 from __future__ import annotations
 
 INVITE_PATH = "/invite/"
 RESET_PATH = "/reset/"
+VERIFY_PATH = "/verify/"
 
 
 def link(base_url: str, path: str, token: str) -> str:
@@ -31,5 +32,16 @@ def reset_text(url: str, username: str) -> tuple[str, str]:
         f"Choose a new password here:\n{url}\n\n"
         "The link works once and for one hour. If it was not you, ignore this message:\n"
         "your password stays as it is.\n"
+    )
+    return subject, body
+
+
+def verify_text(url: str, username: str) -> tuple[str, str]:
+    """(subject, body) of an e-mail verification."""
+    subject = "Confirm your e-mail address on Pulse"
+    body = (
+        f"Please confirm that this address belongs to {username} on Pulse:\n{url}\n\n"
+        "The link works once and for 24 hours. It is how you get back in should you\n"
+        "forget your password. If you did not sign up, ignore this message.\n"
     )
     return subject, body

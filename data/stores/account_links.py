@@ -8,7 +8,15 @@ import smtplib
 from typing import Any
 
 from data.domain.account_forms import InviteForm
-from data.domain.account_mail import INVITE_PATH, RESET_PATH, invite_text, link, reset_text
+from data.domain.account_mail import (
+    INVITE_PATH,
+    RESET_PATH,
+    VERIFY_PATH,
+    invite_text,
+    link,
+    reset_text,
+    verify_text,
+)
 from data.stores.invites import Invite, Invites
 from data.stores.mail import SmtpServer, compose, send, send_in_background
 from data.stores.password_resets import PasswordResets
@@ -78,3 +86,14 @@ def request_reset(resets: PasswordResets, settings: Any, email: str, base: str) 
         if server is not None:
             send_in_background(server, compose(user.email, subject, body))
     return len(issued)
+
+
+def mail_verification(settings: Any, email: str, username: str, token: str) -> bool:
+    """Mail a verification link in the background (the request does not wait on the
+    server); whether a server is configured to take it."""
+    server = SmtpServer.of(settings)
+    if server is None:
+        return False
+    subject, body = verify_text(link(unprompted_base_url(settings), VERIFY_PATH, token), username)
+    send_in_background(server, compose(email, subject, body))
+    return True

@@ -48,6 +48,8 @@ class User:
     role: str
     active: bool
     preferences: dict[str, Any]
+    # False while a mailed verification link is unopened (data/stores/email_verifications.py)
+    email_verified: bool = True
 
     def may(self, role: str) -> bool:
         """Whether this user's role includes `role`."""
@@ -78,6 +80,7 @@ def _user(row: Any) -> User:
         row.role,
         row.active,
         dict(row.preferences or {}),
+        getattr(row, "email_verified_at", True) is not None,
     )
 
 

@@ -3,6 +3,7 @@ defaults), e-mail and password. Home dashboards stay with DashboardStore.set_hom
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -67,11 +68,16 @@ class Profiles:
             record_audit(conn, tenant_id, actor_id, "tenant.preferences", tenant_id, changes)
         return preferences
 
-    def set_email(self, user: User, email: str) -> None:
-        """Change the user's e-mail address, with an audit entry."""
+    def set_email(
+        self, user: User, email: str, on_changed: Callable[[Connection, User], None] | None = None
+    ) -> None:
+        """Change the user's e-mail address, with an audit entry; `on_changed` runs in the
+        same transaction (the verification link of the new address)."""
         with self.engine.begin() as conn:
             conn.execute(update(users).where(users.c.user_id == user.user_id).values(email=email))
             record_audit(conn, user.tenant_id, user.user_id, "user.email", user.username, {})
+            if on_changed is not None:
+                on_changed(conn, user)
 
     def change_password(self, user: User, current: str, new: str) -> None:
         """Replace the password when `current` is right and `new` follows the rules;

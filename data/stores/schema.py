@@ -82,6 +82,9 @@ users = Table(
     Column("active", Boolean, nullable=False, server_default=text("true")),
     created_at(),
     Column("last_login_at", DateTime(timezone=True)),
+    # null while a link mailed to `email` is unopened (data/stores/email_verifications.py);
+    # set on insert: invited, CLI-made and SMTP-less users count as verified
+    Column("email_verified_at", DateTime(timezone=True), server_default=func.now()),
     CheckConstraint("role IN ('viewer', 'analyst', 'admin')", name="role"),
     Index("uq_users_username", "username", unique=True),
     Index("ix_users_tenant", "tenant_id"),

@@ -1,5 +1,6 @@
-"""Invitations and password resets (CONTRACT.md §8), on the schema's metadata; a module of
-its own because data/stores/schema.py is at the size limit. Neither table stores a token:
+"""Invitations, password resets and e-mail verifications (CONTRACT.md §8), on the
+schema's metadata; a module of its own because data/stores/schema.py is at the size
+limit. No table stores a token:
 only its SHA-256, as for API keys, so a copy of the database opens no account."""
 
 from __future__ import annotations
@@ -40,4 +41,17 @@ password_resets = Table(
     Column("used_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_password_resets_user", "user_id"),
+)
+
+email_verifications = Table(
+    "email_verifications",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    # the address the link went to: a link proves that address only, not one set since
+    Column("email", String(254), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_email_verifications_user", "user_id"),
 )

@@ -3,6 +3,8 @@ first user is its admin, in one transaction (no tenant is left without its admin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.engine import Connection
 
@@ -16,9 +18,12 @@ from data.stores.schema import tenants
 MAX_NUMBERED = 1000  # "acme", "acme-2", …: beyond that the name is hardly an organisation's
 
 
-def sign_up(engine: Engine, form: SignupForm) -> User:
+def sign_up(
+    engine: Engine, form: SignupForm, on_created: Callable[[Connection, User], None] | None = None
+) -> User:
     """Create the organisation's tenant and its admin; Conflict when the organisation or
-    the username is taken, Invalid naming a field that breaks the account rules."""
+    the username is taken, Invalid naming a field that breaks the account rules.
+    `on_created` runs in the same transaction (the e-mail verification link)."""
     with engine.begin() as conn:
         name = form.organisation.strip()
         taken = select(tenants.c.tenant_id).where(func.lower(tenants.c.name) == name.lower())
@@ -33,6 +38,8 @@ def sign_up(engine: Engine, form: SignupForm) -> User:
         except AccountError as err:
             raise account_refusal(err) from None
         record_audit(conn, tenant_id, user.user_id, "signup", name, {"username": user.username})
+        if on_created is not None:
+            on_created(conn, user)
     return user
 
 

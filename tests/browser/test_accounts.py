@@ -14,7 +14,7 @@ from data.domain.account_forms import InviteForm
 from data.stores.invites import Invites
 from data.stores.password_resets import PasswordResets
 from tests.browser.pagecheck import PageWatch
-from tests.browser.test_pages import set_width
+from tests.browser.test_pages import OVERFLOW, set_width, unverified
 from tests.conftest import PASSWORD, LiveServer, wait_until
 
 pytestmark = pytest.mark.browser
@@ -163,5 +163,36 @@ def test_an_admin_invites_copies_the_link_and_revokes(
     dash_duo.find_element(f"#{ids.INVITES_LIST} .btn-outline-danger").click()
     dash_duo.wait_for_contains_text(f"#{ids.INVITES_LIST}", "No pending invitations", timeout=15)
     found = clean(watch)
+    dash_duo.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert found == []
+
+
+def test_an_unverified_user_sees_the_banner_until_the_link_is_opened(
+    dash_duo: Any, live_server: LiveServer, tenant: str, make_user: Any, sign_in: Any
+) -> None:
+    """At phone width: the banner names the address and offers to send the link again,
+    fits the screen, and is gone once the link is opened."""
+    user = make_user(tenant, "admin")
+    token = unverified(live_server.services, user)
+    watch = start(dash_duo, live_server, 375)
+    found = clean(watch)
+    sign_in(user.username, PASSWORD)
+    signed_in_as(dash_duo, user.username)
+    dash_duo.wait_for_contains_text("#verify-banner", f"we sent a link to {user.email}", 10)
+    assert dash_duo.find_element("#verify-again").is_displayed()
+    found += clean(watch)
+    found += dash_duo.driver.execute_script(OVERFLOW)
+    dash_duo.driver.get(live_server.url + "/settings")
+    dash_duo.wait_for_contains_text(f"#{ids.PAGE}", "Not confirmed yet", timeout=15)
+    found += clean(watch)
+    dash_duo.driver.get(f"{live_server.url}/verify/{token}")
+    dash_duo.wait_for_contains_text("#verify-done", "is confirmed", timeout=10)
+    found += clean(watch)
+    dash_duo.driver.get(live_server.url + "/settings")
+    signed_in_as(dash_duo, user.username)
+    dash_duo.wait_for_element(f"#{ids.SET_EMAIL}", timeout=15)
+    found += clean(watch)
+    assert not dash_duo.driver.find_elements("css selector", "#verify-banner")
+    assert "Not confirmed yet" not in dash_duo.find_element(f"#{ids.PAGE}").text
     dash_duo.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     assert found == []

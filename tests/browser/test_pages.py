@@ -16,11 +16,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from app.services import Services
 from callbacks.shell import DASHBOARD_PREFIX, PAGES, PERSONAL_PAGES
 from components import ids
 from data.domain.account_forms import InviteForm
 from data.domain.dashboards import Actor
 from data.stores.accounts import User
+from data.stores.email_verifications import EmailVerifications
 from data.stores.incidents import Incidents
 from data.stores.invites import Invites
 from data.stores.password_resets import PasswordResets
@@ -64,6 +66,7 @@ ROWS = (
     Row("/forgot", ANONYMOUS, "#forgot-form-submit", "Send link"),
     Row("/invite/{invite}", ANONYMOUS, "#invite-form-submit", "Join"),
     Row("/reset/{reset}", ANONYMOUS, "#reset-form-submit", "Set password"),
+    Row("/verify/{verify}", ANONYMOUS, "#verify-done", "is confirmed"),
     Row("/admin/invitations", ("admin",), f"#{ids.INVITES_SMTP}", "no SMTP server"),
     Row("/admin/invitations", ("viewer", "analyst"), f"#{ids.PAGE} h1", "Page not found"),
     Row("/", SIGNED_IN, ".pulse-dash-kpi", METRIC),  # the home generated from its metrics
@@ -125,7 +128,7 @@ def served_pages(web) -> set[str]:  # type: ignore[no-untyped-def]
 def test_every_served_page_has_a_row(web) -> None:  # type: ignore[no-untyped-def]
     """A page added to the app without a row in ROWS is noticed here."""
     visited = {urlsplit(row.path).path for row in ROWS} - {UNKNOWN_PATH}
-    tokens = ("{embed}", "{invite}", "{reset}")  # each page's own token
+    tokens = ("{embed}", "{invite}", "{reset}", "{verify}")  # each page's own token
     visited = {_with_token_rule(path, tokens) for path in visited}
     assert visited == served_pages(web)
     assert UNKNOWN_PATH not in PAGES
@@ -173,6 +176,27 @@ def fire_rule(live_server: LiveServer, tenant: str, key: str, ingest, user: User
     ingest(key, [point(METRIC, SOURCE, 95.5)])
     incidents = Incidents(live_server.services.engine)
     wait_until(lambda: incidents.unread(tenant, user.user_id) == 1, 10)
+
+
+def unverified(services: Services, user: User) -> str:
+    """Make `user` unverified as a sign-up with SMTP would: the token of their link."""
+    with services.engine.begin() as conn:
+        return EmailVerifications(services.engine, services.clock).unverify(
+            conn, user.user_id, user.email
+        )
+
+
+class FreshVerifyLink(str):
+    """A verification token that is a new one each time a path is filled in with it:
+    opening the link spends it, and each width visits the page afresh."""
+
+    def __new__(cls, services: Services, user: User) -> FreshVerifyLink:
+        made = super().__new__(cls, "fresh")
+        made.services, made.user = services, user  # type: ignore[attr-defined]
+        return made
+
+    def __format__(self, spec: str) -> str:
+        return unverified(self.services, self.user)  # type: ignore[attr-defined]
 
 
 def set_width(driver, width: int) -> None:  # type: ignore[no-untyped-def]
@@ -248,7 +272,7 @@ def test_login_page_is_clean_at_every_width(
     _, invite = invites.create(tenant, InviteForm(email="page@example.com", role="viewer"), None)
     user = make_user(tenant, "viewer")
     reset = PasswordResets(svc.engine, svc.clock).issue_for(tenant, user.username)
-    names = {"invite": invite, "reset": reset}
+    names = {"invite": invite, "reset": reset, "verify": FreshVerifyLink(svc, user)}
     found = visit_all(dash_duo, live_server, "anonymous", shots=True, names=names)
     assert not found, report(found)
 

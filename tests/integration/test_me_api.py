@@ -37,6 +37,7 @@ def test_me_describes_the_user_with_defaults_resolved(web, tenant, make_user) ->
         "email": user.email,
         "role": "analyst",
         "tenant": tenant,
+        "email_verified": True,  # made by an operator: counts as verified
         "preferences": {
             "theme": "light",
             "timezone": "UTC",
