@@ -25,6 +25,7 @@ import random
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -135,39 +136,12 @@ class SourceRunner:
                 self._lease(keys=[lease_key], args=[self._token, max(0, left_ms)])
 
     def _poll(self, source: Source) -> str:
-        try:
-            config = parse_config(source.kind, source.config)
-        except Invalid as exc:
-            return self._failed(source, "error", f"invalid config: {exc}")
-        settings = self.services.settings
-        now_ms = self.services.now_ms()
-        ctx = PollContext(
-            source_id=source.source_id,
-            tenant_id=source.tenant_id,
-            name=source.name,
-            now_ms=now_ms,
-            oldest_ms=now_ms - settings.retention_raw_days * 86_400_000,
-            timeout_s=source.timeout_s,
-            files_dir=settings.files_dir / source.tenant_id,
-            outbound=outbound_policy(settings),
-        )
-        outcome: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                outcome["result"] = POLLERS[source.kind](config, dict(source.state), ctx)
-            except Exception as exc:  # reported as the source's error, never raised
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=target, name=f"source-{source.name}", daemon=True)
-        thread.start()
-        thread.join(source.timeout_s)
-        if thread.is_alive():
-            self._stuck[source.source_id] = thread
-            return self._failed(source, "timeout", f"no result within {source.timeout_s:g}s")
-        if "error" in outcome:
-            return self._failed(source, "error", _describe(outcome["error"]))
-        return self._deliver(source, outcome["result"])
+        attempt = poll_once(self.services, source, f"source-{source.name}")
+        if attempt.stuck is not None:
+            self._stuck[source.source_id] = attempt.stuck
+        if attempt.result is None:
+            return self._failed(source, attempt.outcome, attempt.error or "")
+        return self._deliver(source, attempt.result)
 
     def _deliver(self, source: Source, result: PollResult) -> str:
         """Queue the points, then save the state and the success."""
@@ -216,6 +190,56 @@ class SourceRunner:
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.services.now_ms() / 1000, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PollAttempt:
+    """One poll's end: its result, or its outcome ("error", "timeout") and what went wrong;
+    `stuck` is the poll's thread when it outlived its timeout."""
+
+    result: PollResult | None = None
+    outcome: str = "ok"
+    error: str | None = None
+    stuck: threading.Thread | None = None
+
+
+def poll_once(services: Services, source: Source, thread_name: str) -> PollAttempt:
+    """Run one poll of `source` in a thread of its own, bounded by the source's timeout
+    (a stuck poll is left behind, never waited for): the worker's scheduled polls and the
+    admin page's "Test now" alike."""
+    try:
+        config = parse_config(source.kind, source.config)
+    except Invalid as exc:
+        return PollAttempt(outcome="error", error=f"invalid config: {exc}")
+    settings = services.settings
+    now_ms = services.now_ms()
+    ctx = PollContext(
+        source_id=source.source_id,
+        tenant_id=source.tenant_id,
+        name=source.name,
+        now_ms=now_ms,
+        oldest_ms=now_ms - settings.retention_raw_days * 86_400_000,
+        timeout_s=source.timeout_s,
+        files_dir=settings.files_dir / source.tenant_id,
+        outbound=outbound_policy(settings),
+    )
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = POLLERS[source.kind](config, dict(source.state), ctx)
+        except Exception as exc:  # reported as the poll's error, never raised
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name=thread_name, daemon=True)
+    thread.start()
+    thread.join(source.timeout_s)
+    if thread.is_alive():
+        error = f"no result within {source.timeout_s:g}s"
+        return PollAttempt(outcome="timeout", error=error, stuck=thread)
+    if "error" in outcome:
+        return PollAttempt(outcome="error", error=_describe(outcome["error"]))
+    return PollAttempt(result=outcome["result"])
 
 
 def _describe(exc: BaseException) -> str:
