@@ -136,6 +136,14 @@ def test_readiness_through_nginx_rides_over_a_dead_upstream(proxy: str) -> None:
     }
 
 
+def test_request_ids_pass_through_nginx(proxy: str) -> None:
+    """The client's X-Request-ID reaches Pulse (which echoes it); without one, nginx's own."""
+    given = requests.get(proxy + "/healthz", headers={"X-Request-ID": "abc-123"}, timeout=10)
+    assert given.headers["X-Request-ID"] == "abc-123"
+    made = [requests.get(proxy + "/healthz", timeout=10).headers["X-Request-ID"] for _ in "ab"]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", rid) for rid in made) and made[0] != made[1]
+
+
 def test_live_points_reach_a_socket_opened_through_nginx(
     proxy: str, services: Services, tenant: str, ingest_key: str
 ) -> None:
