@@ -97,6 +97,13 @@ def test_compose_and_loopback_configs_share_one_server_block() -> None:
     assert loopback == [*compose, "}"]  # the template closes its http block after it
 
 
+def test_retries_never_resend_a_post_nor_hide_pulses_own_503() -> None:
+    """A resent ingest could be stored twice; a 503 (a shared store away) is Pulse's answer
+    to pass on, with its Retry-After, not a reason to mark every process failed."""
+    retries = [line for line in server_block(TEMPLATE.read_text()) if "next_upstream " in line]
+    assert retries == ["proxy_next_upstream error timeout;"]
+
+
 @pytest.fixture
 def proxy(live_server: LiveServer, tmp_path: Path) -> Iterator[str]:
     """nginx from the loopback template in front of the live server, with the second web and
