@@ -10,6 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+URL_FIELDS = ("database_url", "database_replica_url", "redis_url")  # masked in reprs
+
 
 class Settings(BaseSettings):
     """Everything Pulse can be told from outside; see the settings table in README."""
@@ -18,6 +20,17 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(
         None, description="postgresql+psycopg://… ; embedded when unset"
+    )
+    database_replica_url: str | None = Field(
+        None,
+        description="a streaming read replica for history, export and forecast reads;"
+        " unset: every read goes to DATABASE_URL",
+    )
+    replica_max_lag_s: float = Field(
+        5.0, ge=0, description="a replica lagging more than this is skipped (primary reads)"
+    )
+    replica_check_s: float = Field(
+        2.0, gt=0, le=60, description="how often the replica's lag is measured"
     )
     redis_url: str | None = Field(None, description="redis://… ; embedded when unset")
     secret_key: SecretStr | None = Field(None, description="signs sessions and tokens")
@@ -129,7 +142,7 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """Fields as pydantic shows them, with the passwords in URLs masked (logs, tracebacks)."""
         for name, value in super().__repr_args__():
-            if name in ("database_url", "redis_url") and isinstance(value, str):
+            if name in URL_FIELDS and isinstance(value, str):
                 value = masked_url(value)
             yield name, value
 

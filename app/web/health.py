@@ -25,7 +25,8 @@ def healthz() -> dict[str, str]:
 
 def metrics() -> Response:
     """Prometheus exposition of Pulse's own figures."""
-    body, content_type = exposition(services().live, services().engine)
+    svc = services()
+    body, content_type = exposition(svc.live, svc.engine, svc.reads)
     return Response(body, content_type=content_type)
 
 
