@@ -24,16 +24,13 @@ class ReplicatedPostgres:
     def caught_up(self, timeout: float = 20.0) -> None:
         """Wait until the replica has replayed everything the primary had written."""
         with self.primary.connect() as conn:
-            row = conn.execute("SELECT pg_current_wal_lsn()").fetchone()
+            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
             target = row[0] if row else None
         deadline = time.monotonic() + timeout
         with self.replica.connect() as conn:
             while True:
-                row = conn.execute(
-                    "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn",
-                    (target[0] if target else None,),
-                ).fetchone()
-                if row and row[0]:
+                done = conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,))
+                if done.fetchone() == (True,):
                     return
                 if time.monotonic() > deadline:
                     raise TimeoutError("the replica did not catch up")
