@@ -41,6 +41,20 @@ class Settings(BaseSettings):
         ge=1,
         description="processes serving pages, /api and /ws (each fans out to its own sockets)",
     )
+    drain_timeout_s: float = Field(
+        10.0,
+        ge=1,
+        le=300,
+        description="on SIGTERM the web and stream roles drain (readyz 503, sockets told to"
+        " reconnect elsewhere, requests in flight finished) and exit within this",
+    )
+    drain_unready_s: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="how long a draining process still serves with /readyz at 503 (so"
+        " health checks notice) before it stops listening",
+    )
     embed_allowed_origins: str = Field(
         "", description="space-separated origins that may frame /embed and open /ws"
     )
@@ -145,6 +159,12 @@ class Settings(BaseSettings):
             if name in URL_FIELDS and isinstance(value, str):
                 value = masked_url(value)
             yield name, value
+
+    @model_validator(mode="after")
+    def _drain_fits(self) -> Settings:
+        if self.drain_unready_s + 1 > self.drain_timeout_s:
+            raise ValueError("DRAIN_UNREADY_S must leave at least 1 s of DRAIN_TIMEOUT_S")
+        return self
 
     @model_validator(mode="after")
     def _smtp_login_only_over_tls(self) -> Settings:
