@@ -10,6 +10,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from app.drain import CLOSE_SERVICE_RESTART
 from app.services import Services
 from app.settings import Settings
 from app.tokens import StreamTokens
+from data.domain.points import Point
 from tests.cluster.roles import RoleProcess, running_role
 from tests.conftest import wait_until
 
@@ -68,6 +70,46 @@ def test_a_stream_process_sends_its_sockets_elsewhere_and_exits(
         with connect(url) as late:
             assert close_code(late) == CLOSE_SERVICE_RESTART
         exits_cleanly_within_the_bound(stream, sent)
+
+
+def publish(services: Services, tenant: str, value: float) -> str:
+    """One point on the tenant's live stream, as the worker commits it; its cursor."""
+    point = Point(uuid.uuid4().hex, "web-1", "cpu.usage", int(time.time() * 1000), value)
+    return services.live.publish_points(tenant, [point])
+
+
+def points_received(ws: Any) -> tuple[list[float], str]:
+    """The values and cursor of the next points frame (pings skipped)."""
+    while True:
+        frame = json.loads(ws.recv(timeout=10))
+        if frame["type"] == "points":
+            return [p["value"] for p in frame["points"]], frame["cursor"]
+
+
+def test_a_socket_sent_away_resumes_on_another_gateway_with_no_gap(
+    settings: Settings, services: Services, tenant: str
+) -> None:
+    token = stream_token(settings, tenant)
+    start = publish(services, tenant, 0.0)  # subscribing from it: nothing missed meanwhile
+    subscribe = {"type": "subscribe", "metrics": ["cpu.*"], "sources": ["*"]}
+    with (
+        running_role(settings, "stream", **DRAIN_ENV) as leaving,
+        running_role(settings, "stream", **DRAIN_ENV) as staying,
+    ):
+        with connect(f"{leaving.ws_url}?token={token}") as ws:
+            ws.send(json.dumps({**subscribe, "cursor": start}))
+            publish(services, tenant, 1.0)
+            seen, cursor = points_received(ws)
+            assert seen == [1.0]
+            sent = leaving.terminate()
+            assert close_code(ws) == CLOSE_SERVICE_RESTART
+        publish(services, tenant, 2.0)  # while the client is away
+        with connect(f"{staying.ws_url}?token={token}") as ws:  # as its page reconnects
+            ws.send(json.dumps({**subscribe, "cursor": cursor}))
+            assert points_received(ws)[0] == [2.0]  # replayed from the cursor
+            publish(services, tenant, 3.0)
+            assert points_received(ws)[0] == [3.0]  # then live
+        exits_cleanly_within_the_bound(leaving, sent)
 
 
 def post_in_two_halves(port: int, key: str, body: bytes) -> tuple[socket.socket, bytes]:
