@@ -32,6 +32,9 @@ LAG_QUERY = text(
 )
 
 
+UNREACHABLE_RECHECK_S = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class ReplicaState:
     """One measurement: the lag in seconds (infinite when the replica did not answer)."""
@@ -63,6 +66,7 @@ class ReplicaRouter:
         self._clock = clock
         self._lock = threading.Lock()  # Flask serves requests from several threads
         self._state: ReplicaState | None = None
+        self._measuring = False
 
     def history_engine(self) -> Engine:
         """The replica when it is configured, answers and lags at most max_lag_s; else the
@@ -73,18 +77,31 @@ class ReplicaRouter:
         return self.replica if state.lag_s <= self.max_lag_s else self.primary
 
     def state(self) -> ReplicaState:
-        """The last measurement, measured again when older than check_every_s."""
+        """The last measurement, measured again when older than check_every_s (a replica
+        that did not answer: UNREACHABLE_RECHECK_S). One thread measures; the others read
+        the last measurement meanwhile rather than wait for it."""
         with self._lock:
             state = self._state
-            if state is None or self._clock() - state.measured_at >= self.check_every_s:
-                state = self._state = ReplicaState(self._measure(), self._clock())
-            return state
+            if state is not None and (self._measuring or not self._due(state)):
+                return state
+            self._measuring = True
+        try:
+            return self.measure()
+        finally:
+            self._measuring = False
+
+    def _due(self, state: ReplicaState) -> bool:
+        interval = self.check_every_s
+        if not state.reachable:  # each try may wait its connect timeout: try less often
+            interval = max(interval, UNREACHABLE_RECHECK_S)
+        return self._clock() - state.measured_at >= interval
 
     def measure(self) -> ReplicaState:
         """Measure now (a /metrics scrape), keeping the answer for the next reads."""
+        state = ReplicaState(self._measure(), self._clock())
         with self._lock:
-            self._state = ReplicaState(self._measure(), self._clock())
-            return self._state
+            self._state = state
+        return state
 
     def _measure(self) -> float:
         """The replica's lag in seconds; infinite when it cannot be asked."""

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 
 from app.services import Services
 from data.domain.points import Point
-from data.stores.replica import ReplicaRouter
+from data.stores.replica import UNREACHABLE_RECHECK_S, ReplicaRouter
 from tests.cluster.postgres import ReplicatedPostgres
 from tests.conftest import PASSWORD, new_tenant, signed_in, wait_until
 from tests.dashboards_support import doc
@@ -157,16 +157,6 @@ def test_a_lagging_replica_is_skipped_and_its_lag_is_on_metrics(
     assert metric_values(web)["pulse_db_replica_used"] == 1
 
 
-def test_a_replica_that_does_not_answer_is_skipped(replica_services: Services) -> None:
-    from data.stores.db import make_engine
-
-    away = make_engine("postgresql+psycopg://postgres@127.0.0.1:9/pulse", connect_timeout_s=1)
-    router = ReplicaRouter(replica_services.engine, away, max_lag_s=5.0, check_every_s=60.0)
-    assert router.history_engine() is replica_services.engine
-    assert not router.state().reachable
-    away.dispose()
-
-
 class CountingRouter(ReplicaRouter):
     """A router noting the (fake) time of each lag measurement."""
 
@@ -192,3 +182,20 @@ def test_the_lag_is_measured_at_most_every_check_interval(replica_services: Serv
         now[0] = step * 0.5
         assert router.history_engine() is router.replica
     assert router.measured == [0.0, 2.0, 4.0]
+
+
+def test_a_replica_that_does_not_answer_is_skipped_and_asked_less_often(
+    replica_services: Services,
+) -> None:
+    from data.stores.db import make_engine
+
+    now = [0.0]
+    away = make_engine("postgresql+psycopg://postgres@127.0.0.1:9/pulse", connect_timeout_s=1)
+    router = CountingRouter(replica_services.engine, away, clock=lambda: now[0])
+    router.measured = []
+    for step in range(25):
+        now[0] = float(step)
+        assert router.history_engine() is replica_services.engine
+    assert not router.state().reachable
+    assert router.measured == [0.0, UNREACHABLE_RECHECK_S, 2 * UNREACHABLE_RECHECK_S]
+    away.dispose()
