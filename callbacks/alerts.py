@@ -252,13 +252,14 @@ def show_preview(services: Services, user: User, clicks: int | None, values: lis
     doc.setdefault("name", "preview")
     now_ms = services.now_ms()
     try:
-        found = preview(services.engine, user.tenant_id, doc, now_ms)
+        found = preview(services.history_engine(), user.tenant_id, doc, now_ms)
     except Invalid as exc:
         text = "; ".join(f"{d['field']}: {d['message']}" for d in exc.details)
         return dbc.Alert(f"Cannot preview: {text}", color="warning", className="py-2")
     start = parse_time_ms(found["from"], now_ms) or now_ms - 7 * 86_400_000
+    metric, source = doc["metric"], doc.get("source", "*")
     history = preview_history(
-        services.engine, user.tenant_id, doc["metric"], doc.get("source", "*"), start, now_ms, "avg"
+        services.history_engine(), user.tenant_id, metric, source, start, now_ms, "avg"
     )
     return preview_view(history, found, display_zone(services.engine, user))
 
