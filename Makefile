@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 TEST_STAMP := $(VENV)/.tested-$(shell cat requirements.lock requirements-test.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench lock clean system-packages
+.PHONY: run test lint bench lock clean system-packages cluster-up cluster-down
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || { echo "==> creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
@@ -25,6 +25,15 @@ $(TEST_STAMP): $(STAMP) requirements-test.lock
 run: $(STAMP)
 	@echo "==> starting Pulse (python app.py); Ctrl-C stops it and the servers it started"
 	@$(PY) app.py
+
+# Pulse as a cluster on loopback (CONTRACT §11): 2 web, 2 stream, 2 worker behind nginx on
+# http://127.0.0.1:18080, Redis (CLUSTER_REDIS=cluster|single) and PostgreSQL + a read replica,
+# all under var/cluster/; cluster-down stops it all and removes var/cluster/.
+cluster-up: $(STAMP)
+	@$(PY) -m app.cluster up
+
+cluster-down:
+	@$(PY) -m app.cluster down
 
 lint: $(TEST_STAMP)
 	@echo "==> ruff and mypy"
