@@ -82,7 +82,7 @@ def _migrate(state: ClusterState) -> str | None:
     from app.services import Services
     from data.stores.db import migrate
 
-    services = Services.build(_settings(state), pool_size=1)
+    services = Services.build(cluster_settings(state), pool_size=1)
     try:
         migrate(services.engine)
         return ensure_demo_tenant(services)
@@ -90,7 +90,7 @@ def _migrate(state: ClusterState) -> str | None:
         services.close()
 
 
-def _settings(state: ClusterState) -> Settings:
+def cluster_settings(state: ClusterState) -> Settings:
     return Settings(
         database_url=state.database_url,
         redis_url=state.redis_url,
