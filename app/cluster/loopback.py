@@ -11,6 +11,7 @@ directory.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -25,6 +26,8 @@ from pathlib import Path
 from app.cluster import servers
 from app.cluster.layout import ClusterState, Layout, Started
 from app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 ROLE_READY_TIMEOUT_S = 90.0
 # the roles drain on SIGTERM (app/drain.py); cluster-down waits that long, then kills
@@ -181,14 +184,22 @@ def down(layout: Layout, say: bool = True) -> None:
         servers.stop_process(record, (signal.SIGQUIT,), 5.0)
     mode = layout.redis_mode if state is None else state.redis_mode
     base_port = layout.redis_base_port if state is None else state.redis_base_port
-    redis_layout = Layout(layout.root, mode)
-    servers.stop_redis(redis_layout, [r for r in records if r.name.startswith("redis")], base_port)
-    servers.stop_postgres(layout)
-    for record in records:  # whatever did not stop when asked
-        servers.stop_process(record, (signal.SIGTERM,), 5.0)
+    redis_records = [r for r in records if r.name.startswith("redis")]
+    _attempt(servers.stop_redis, Layout(layout.root, mode), redis_records, base_port)
+    _attempt(servers.stop_postgres, layout)
+    for record in records:  # whatever did not stop when asked (a postmaster: fast shutdown)
+        servers.stop_process(record, (signal.SIGINT,), 10.0)
     shutil.rmtree(layout.root, ignore_errors=True)
     if say:
         print(f"stopped {len(records)} processes and removed {layout.root}")
+
+
+def _attempt(stop: Callable[..., None], *args: object) -> None:
+    """One stage of cluster-down; a failure is logged and the next stage still runs."""
+    try:
+        stop(*args)
+    except Exception:
+        log.exception("cluster-down: %s failed; the processes left are killed", stop.__name__)
 
 
 def banner(layout: Layout, state: ClusterState, password: str | None) -> str:

@@ -21,6 +21,14 @@ from app.embedded.replica import LoopbackPostgres, start_primary, start_replica
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "pulse-loopback.conf.template"
 TEMPLATE_LISTEN = "listen 127.0.0.1:18080;"
+TEMPLATE_TEMP_PATHS = "scgi_temp_path tmp/scgi;\n"
+# Run by root, nginx's workers are `nobody`, who cannot enter a 0700 var/cluster (nor a test's
+# temporary directory): bodies and responses are kept in memory, never in tmp/ (a request
+# body is at most the 16 MiB client_max_body_size, and most are a few KiB).
+IN_MEMORY = """scgi_temp_path tmp/scgi;
+    client_body_buffer_size 16m;
+    proxy_max_temp_file_size 0;
+"""
 STOP_TIMEOUT_S = 10.0
 
 
@@ -128,6 +136,7 @@ def render_nginx(layout: Layout, web_ports: list[int], stream_ports: list[int]) 
         text = text.replace(f"@{name}@", str(value))
     for name, value in (("STREAM_PORT_1", stream[0]), ("STREAM_PORT_2", stream[1])):
         text = text.replace(f"@{name}@", str(value))
+    text = text.replace(TEMPLATE_TEMP_PATHS, IN_MEMORY)
     return text.replace(TEMPLATE_LISTEN, f"listen 127.0.0.1:{layout.nginx_port};")
 
 

@@ -32,6 +32,7 @@ class Sender:
     batch: int = 100
     pause_s: float = 0.0
     start_ts: float = field(default_factory=lambda: time.time() - 30)
+    stamp_now: bool = False  # timestamp = when sent (for latency), else start_ts + i ms
     acknowledged: list[str] = field(default_factory=list)
     resends: int = 0
     refused: list[str] = field(default_factory=list)
@@ -42,12 +43,13 @@ class Sender:
         return f"chaos-{self.index}"
 
     def points(self, first: int, last: int) -> list[dict[str, Any]]:
+        now = time.time()
         return [
             {
                 "data_id": f"{self.index}-{i}",
                 "source": self.source,
                 "metric_type": METRIC,
-                "timestamp": self.start_ts + i / 1000,
+                "timestamp": now if self.stamp_now else self.start_ts + i / 1000,
                 "value": float(i),
             }
             for i in range(first, last)

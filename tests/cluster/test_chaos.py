@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,11 +40,13 @@ ROLE_ENV = {"CLAIM_IDLE_MS": "2000"}  # a killed worker's entries are taken over
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Layout, ClusterState]]:
+def cluster() -> Iterator[tuple[Layout, ClusterState]]:
     if not Path("/usr/sbin/nginx").exists():
         pytest.skip("nginx is not installed (make system-packages)")
     mode = os.environ.get("CLUSTER_REDIS") or DEFAULT_REDIS_MODE
-    root = tmp_path_factory.mktemp("cluster")
+    # not under pytest's basetemp: each pytest session (another run's too) makes that 0700
+    # again, and PostgreSQL runs as its own user, who must reach its data directory
+    root = Path(tempfile.mkdtemp(prefix="pulse-chaos-"))
     layout = Layout.on_free_ports(root, mode, role_env=ROLE_ENV)
     state = loopback.up(layout, say=False)
     try:
