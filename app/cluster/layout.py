@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -115,10 +116,14 @@ def free_port() -> int:
 
 
 def free_port_run(count: int) -> int:
-    """The first of `count` consecutive free loopback ports (the Redis nodes' ports)."""
-    for _ in range(50):
-        first = free_port()
-        if first + count < 65_000 and all(_port_free(first + i) for i in range(count)):
+    """The first of `count` consecutive free loopback ports (the Redis nodes' ports) whose
+    cluster bus ports (each + 10,000) are free too. Below the kernel's ephemeral range
+    (32768 up), where outgoing connections would take them from under the cluster."""
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(10_000, 22_000)
+        ports = [first + i for i in range(count)]
+        if all(_port_free(port) and _port_free(port + 10_000) for port in ports):
             return first
     raise RuntimeError(f"no {count} consecutive free loopback ports")
 
