@@ -10,7 +10,7 @@ the last is in), fan-out latency (point stamped at send → arrival at a viewer)
 delivered/expected, and the ratio of 2 to 1; with the load average (the machine is shared).
 Usage:
 
-    .venv/bin/python bench/cluster.py [--points 40000] [--senders 4] [--viewers 20]
+    .venv/bin/python bench/cluster.py [--points 40000] [--senders 4] [--viewers 20] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import sys
 import tempfile
 import threading
@@ -49,6 +50,14 @@ def stored_count(services: Services, tenant: str) -> int:
         return int(conn.execute(query, {"t": tenant}).scalar_one())
 
 
+WARM_UP_POINTS = 2_000
+
+
+def warm_up(layout: Layout, ingest_key: str) -> None:
+    """Unmeasured batches through every process (source chaos-99, before the measured)."""
+    load.Sender(layout.url, ingest_key, 99, WARM_UP_POINTS, 100, stamp_now=True).run()
+
+
 # long: one phase of load told in order: viewers, senders, the store catching up, figures
 def phase(layout: Layout, services: Services, args: argparse.Namespace) -> dict[str, float]:
     tenant, ingest_key, read_key = tenant_keys(services)
@@ -57,7 +66,8 @@ def phase(layout: Layout, services: Services, args: argparse.Namespace) -> dict[
     ws_url = layout.url.replace("http", "ws") + "/ws"
     viewers = [load.Viewer(ws_url, token, cursor) for _ in range(args.viewers)]
     viewer_threads = [load.started(v) for v in viewers]
-    time.sleep(2)  # the sockets are open and subscribed before the first point
+    warm_up(layout, ingest_key)  # a process just started answers its first requests slowly
+    time.sleep(1)  # the sockets are open and subscribed before the first measured point
     per = args.points // args.senders
     senders = [
         load.Sender(layout.url, ingest_key, i, per, args.batch, stamp_now=True)
@@ -74,32 +84,50 @@ def phase(layout: Layout, services: Services, args: argparse.Namespace) -> dict[
         time.sleep(0.1)
     stored_s = time.monotonic() - began
     stored = stored_count(services, tenant)
-    time.sleep(2)  # the last frames reach the viewers
+    expected = acked + WARM_UP_POINTS
+    deadline = time.monotonic() + 20  # the last frames reach the viewers
+    while time.monotonic() < deadline and any(len(v.received) < expected for v in viewers):
+        time.sleep(0.2)
     for viewer in viewers:
         viewer.stop.set()
     for thread in viewer_threads:
         thread.join(timeout=10)
-    latencies = [arrived - ts for v in viewers for ts, arrived in v.arrivals]
+    latencies = [arrived - ts for v in viewers for ts, arrived in v.arrivals[WARM_UP_POINTS:]]
     return {
         "acked_per_s": acked / acked_s,
         "stored_per_s": stored / stored_s,
         "fanout_p50_ms": percentile(latencies, 50),
         "fanout_p99_ms": percentile(latencies, 99),
-        "delivered": len(latencies) / max(1, acked * args.viewers),
+        "delivered": sum(len(v.received) for v in viewers) / max(1, expected * args.viewers),
         "ingest_p99_ms": percentile([ms for s in senders for ms in s.latencies_ms], 99),
     }
 
 
+SECOND = ("web-2", "stream-2", "worker-2")
+
+
 def one_of_each(layout: Layout, state: ClusterState) -> None:
     """Stop web-2, stream-2 and worker-2 (they drain) and point nginx at the others."""
-    stopping = [p for p in state.processes if p.name in ("web-2", "stream-2", "worker-2")]
+    stopping = [p for p in state.processes if p.name in SECOND]
     waits = [threading.Thread(target=servers.stop_process, args=(p, (signal.SIGTERM,), 10.0))
              for p in stopping]  # fmt: skip
-    for wait in waits:
-        wait.start()
     servers.reload_nginx(layout, [layout.web_ports[0]], [layout.stream_ports[0]])
     for wait in waits:
+        wait.start()
+    for wait in waits:
         wait.join()
+    state.processes = [p for p in state.processes if p.name not in SECOND]
+
+
+def two_of_each(layout: Layout, state: ClusterState) -> None:
+    """Start web-2, stream-2 and worker-2 again and point nginx at both of each."""
+    ports = {"web-2": layout.web_ports[1], "stream-2": layout.stream_ports[1], "worker-2": None}
+    for name, port in ports.items():
+        state.processes.append(loopback.start_role(layout, state, name, port))
+    for record in state.processes:
+        if record.name in ("web-2", "stream-2"):
+            loopback.wait_role_ready(record)
+    servers.reload_nginx(layout, list(layout.web_ports), list(layout.stream_ports))
 
 
 def report(name: str, figures: dict[str, float]) -> None:
@@ -119,6 +147,7 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--viewers", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="2 then 1 of each, this often")
     parser.add_argument("--redis", default=os.environ.get("CLUSTER_REDIS") or DEFAULT_REDIS_MODE)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="pulse-bench-cluster-"))
@@ -128,17 +157,25 @@ def main() -> None:
     state = loopback.up(layout, say=False)
     print(f"cluster up in {time.monotonic() - began:.0f} s ({args.redis} redis)", flush=True)
     services = Services.build(loopback.cluster_settings(state), pool_size=2)
+    ratios: list[tuple[float, float]] = []
     try:
-        two = phase(layout, services, args)
-        report("2 of each", two)
-        one_of_each(layout, state)
-        one = phase(layout, services, args)
-        report("1 of each", one)
-        print(
-            f"2 vs 1: ingest ×{two['acked_per_s'] / one['acked_per_s']:.2f} acknowledged, "
-            f"×{two['stored_per_s'] / one['stored_per_s']:.2f} stored; fan-out p99 "
-            f"{two['fanout_p99_ms']:.0f} vs {one['fanout_p99_ms']:.0f} ms"
-        )
+        for round_ in range(args.rounds):
+            if round_:
+                two_of_each(layout, state)
+            two = phase(layout, services, args)
+            report("2 of each", two)
+            one_of_each(layout, state)
+            one = phase(layout, services, args)
+            report("1 of each", one)
+            ratios.append((two["acked_per_s"] / one["acked_per_s"],
+                           two["stored_per_s"] / one["stored_per_s"]))  # fmt: skip
+            print(
+                f"2 vs 1: ingest ×{ratios[-1][0]:.2f} acknowledged, ×{ratios[-1][1]:.2f} "
+                f"stored; fan-out p99 {two['fanout_p99_ms']:.0f} vs {one['fanout_p99_ms']:.0f} ms",
+                flush=True,
+            )
+        acked, stored = (statistics.median(r[i] for r in ratios) for i in (0, 1))
+        print(f"median of {args.rounds} rounds: ×{acked:.2f} acknowledged, ×{stored:.2f} stored")
     finally:
         services.close()
         loopback.down(layout, say=False)
