@@ -16,14 +16,14 @@ FIELDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("name", "Name", "text", ()),
     ("metric", "Metric", "text", ()),
     ("source", "Source (or *)", "text", ()),
-    ("kind", "Kind", "select", ("threshold", "rate", "spike", "nodata")),
+    ("kind", "Kind", "select", ("threshold", "rate", "spike", "nodata", "forecast_band")),
     ("op", "Fires when the value is", "select", (">", "<")),
     ("threshold", "Threshold", "number", ()),
     ("change_pct", "Change (%)", "number", ()),
     ("direction", "Direction", "select", ("both", "up", "down")),
     ("zscore", "Robust z-score", "number", ()),
     ("window_s", "Window (s)", "number", ()),
-    ("clear_threshold", "Clears at (optional)", "number", ()),
+    ("clear_threshold", "Clears at (optional; forecast_band: 0-1 of the band)", "number", ()),
     ("for_s", "Held for (s)", "number", ()),
     ("severity", "Severity", "select", ("info", "warning", "critical")),
     ("cooldown_s", "Cooldown (s)", "number", ()),
@@ -159,13 +159,22 @@ def condition(rule: dict[str, Any]) -> str:
         return f"{rule['direction']} {rule['change_pct']:g} % in {rule['window_s']:g} s"
     if kind == "spike":
         return f"z > {rule['zscore']:g} over {rule['window_s']:g} s"
+    if kind == "forecast_band":
+        held = f" for {rule['for_s']:g} s" if rule.get("for_s") else ""
+        return f"outside its 95 % forecast band{held}"
     return f"no data for {rule['window_s']:g} s"
 
 
 def rule_table(
-    rules: list[dict[str, Any]], firing: set[str], editor: bool, zone: str = "UTC"
+    rules: list[dict[str, Any]],
+    firing: set[str],
+    editor: bool,
+    zone: str = "UTC",
+    waiting: dict[str, str] | None = None,
 ) -> Any:
-    """The rules with their state; editors get each rule's actions."""
+    """The rules with their state (`waiting`: why a rule judges nothing yet, by id);
+    editors get each rule's actions."""
+    waiting = waiting or {}
     if not rules:
         hint = "Create one with New rule." if editor else "An analyst or admin can add them."
         return dbc.Alert(
@@ -187,9 +196,17 @@ def rule_table(
     body = []
     for r in rules:
         state = ("firing", "danger") if r["id"] in firing else ("ok", "success")
+        if r["id"] not in firing and r["id"] in waiting:
+            state = ("waiting", "secondary")
+        note = waiting.get(r["id"]) if state[0] == "waiting" else None
         cells: list[Any] = [
             html.Td(r["name"], className="fw-semibold"),
-            html.Td(dbc.Badge(state[0], color=state[1])),
+            html.Td(
+                [
+                    dbc.Badge(state[0], color=state[1], title=note),
+                    html.Div(note, className="small text-muted") if note else None,
+                ]
+            ),
             html.Td(dbc.Badge(r["severity"], color=SEVERITY_COLOR.get(r["severity"], "info"))),
             html.Td(r["metric"]),
             html.Td(r["source"]),

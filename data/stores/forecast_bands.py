@@ -81,3 +81,19 @@ class BandCache:
         """Keep the band of one step (it is of no use two steps later)."""
         ttl_s = 2 * BAND_STEP_MS // 1000
         self.redis.set(self.key(tenant_id, metric, source), orjson.dumps(made.to_doc()), ex=ttl_s)
+
+
+def waiting_notes(redis: Any, state_keys: dict[str, str]) -> dict[str, str]:
+    """Per rule (id → its state hash), why its series are not judged yet, when none of them
+    is: the note of a forecast_band rule whose every series still lacks history."""
+    ids = list(state_keys)
+    with redis.pipeline(transaction=False) as pipe:
+        for rule_id in ids:
+            pipe.hvals(state_keys[rule_id])
+        found = pipe.execute()
+    out = {}
+    for rule_id, raw_states in zip(ids, found, strict=True):
+        notes = [orjson.loads(raw).get("n") for raw in raw_states]
+        if notes and all(notes):
+            out[rule_id] = min(notes)
+    return out
