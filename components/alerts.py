@@ -195,18 +195,9 @@ def rule_table(
     ] + (["Actions"] if editor else [])
     body = []
     for r in rules:
-        state = ("firing", "danger") if r["id"] in firing else ("ok", "success")
-        if r["id"] not in firing and r["id"] in waiting:
-            state = ("waiting", "secondary")
-        note = waiting.get(r["id"]) if state[0] == "waiting" else None
         cells: list[Any] = [
             html.Td(r["name"], className="fw-semibold"),
-            html.Td(
-                [
-                    dbc.Badge(state[0], color=state[1], title=note),
-                    html.Div(note, className="small text-muted") if note else None,
-                ]
-            ),
+            html.Td(_state(r["id"], firing, waiting)),
             html.Td(dbc.Badge(r["severity"], color=SEVERITY_COLOR.get(r["severity"], "info"))),
             html.Td(r["metric"]),
             html.Td(r["source"]),
@@ -216,20 +207,7 @@ def rule_table(
             html.Td(when(r["silenced_until"], zone) or "—", className="small text-nowrap"),
         ]
         if editor:
-            cells.append(
-                html.Td(
-                    html.Div(
-                        [
-                            _action("Edit", "edit", r["id"]),
-                            _action("Disable" if r["enabled"] else "Enable", "toggle", r["id"]),
-                            _action("Silence 1 h", "silence1h", r["id"]),
-                            _action("Silence 24 h", "silence24h", r["id"]),
-                            _action("Delete", "delete", r["id"], "danger"),
-                        ],
-                        className="d-flex gap-1 flex-nowrap",
-                    )
-                )
-            )
+            cells.append(_actions(r))
         body.append(html.Tr(labelled(cells, head), id=f"rule-{r['id']}"))
     table = dbc.Table(
         [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
@@ -238,6 +216,35 @@ def rule_table(
         className="mb-0 align-middle pulse-stack",
     )
     return html.Div(table, className="table-responsive border rounded")
+
+
+def _actions(r: dict[str, Any]) -> html.Td:
+    """An editor's buttons on a rule's row."""
+    return html.Td(
+        html.Div(
+            [
+                _action("Edit", "edit", r["id"]),
+                _action("Disable" if r["enabled"] else "Enable", "toggle", r["id"]),
+                _action("Silence 1 h", "silence1h", r["id"]),
+                _action("Silence 24 h", "silence24h", r["id"]),
+                _action("Delete", "delete", r["id"], "danger"),
+            ],
+            className="d-flex gap-1 flex-nowrap",
+        )
+    )
+
+
+def _state(rule_id: str, firing: set[str], waiting: dict[str, str]) -> list[Any]:
+    """A rule's state badge: firing, ok, or waiting (with why) for a rule short of history."""
+    if rule_id in firing:
+        return [dbc.Badge("firing", color="danger")]
+    note = waiting.get(rule_id)
+    if note is None:
+        return [dbc.Badge("ok", color="success")]
+    return [
+        dbc.Badge("waiting", color="secondary", title=note),
+        html.Div(note, className="small text-muted"),
+    ]
 
 
 def labelled(cells: list[Any], head: list[str]) -> list[Any]:

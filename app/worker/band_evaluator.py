@@ -12,6 +12,8 @@ states and redeliveries behave the same.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from app.services import Services
 from app.worker.alert_evaluator import AlertEngine, Outcome
 from data.domain.alert_rule import RuleDef, SeriesState, Transition
@@ -29,7 +31,23 @@ BAND_EVERY_S = 30
 SETTLE_MS = 90_000  # a step is judged once its last minute's rollup has settled
 MAX_CATCHUP_STEPS = 6  # after a pause, the newest hour is judged, not a backlog of fits
 
+ALL_SERIES = 1_000_000
 Series = tuple[str, str, str]  # tenant, metric, source
+
+
+@dataclass
+class Run:
+    """One run of the job: the steps it judges, and what its series share."""
+
+    newest: int  # the newest settled step
+    now_ms: int
+    bands: dict[tuple[Series, int], Band | Unready] = field(default_factory=dict)
+    recent: dict[tuple[str, str], dict[str, dict[int, float]]] = field(default_factory=dict)
+
+    @property
+    def oldest(self) -> int:
+        """The oldest step a run catches up with (after a pause of the worker)."""
+        return self.newest - (MAX_CATCHUP_STEPS - 1) * BAND_STEP_MS
 
 
 class BandEvaluator:
@@ -62,47 +80,53 @@ class BandEvaluator:
                 ]
         if not jobs:
             return Outcome()
-        bands: dict[tuple[Series, int], Band | Unready] = {}
+        run = Run(newest, now_ms)
 
         def judge(rule: RuleDef, state: SeriesState, source: str, _: None) -> list[Transition]:
-            series = (rule.tenant_id, rule.metric, source)
-            return self.judge_series(rule, state, series, newest, now_ms, bands)
+            return self.judge_series(rule, state, (rule.tenant_id, rule.metric, source), run)
 
         return self.alerts.judge_jobs(jobs, "value", judge)
 
     def judge_series(
-        self,
-        rule: RuleDef,
-        state: SeriesState,
-        series: Series,
-        newest: int,
-        now_ms: int,
-        bands: dict[tuple[Series, int], Band | Unready],
+        self, rule: RuleDef, state: SeriesState, series: Series, run: Run
     ) -> list[Transition]:
-        """Judge the series' steps after its last judged one, up to `newest`."""
-        first = newest - (MAX_CATCHUP_STEPS - 1) * BAND_STEP_MS
+        """Judge the series' steps after its last judged one, up to the run's newest."""
+        first = run.newest  # a new series (or rule) starts at the newest step: no backlog
         if state.last_ts is not None:
-            first = max(first, state.last_ts + BAND_STEP_MS)
-        if first > newest:
-            return []
+            first = max(run.oldest, state.last_ts + BAND_STEP_MS)
+        if first > run.newest:
+            return []  # the common case: judged already, nothing read
         tenant, metric, source = series
-        engine = self.services.engine
-        judged = step_averages(engine, tenant, metric, source, first, newest + BAND_STEP_MS)
-        values = dict(judged.get(source, []))
+        values = self.recent_steps(run, tenant, metric).get(source, {})
         out = []
-        for at in range(first, newest + 1, BAND_STEP_MS):
-            made = bands.get((series, at))
+        for at in range(first, run.newest + 1, BAND_STEP_MS):
+            made = run.bands.get((series, at))
             if made is None:
-                made = bands[(series, at)] = self.band(series, at)
+                made = run.bands[(series, at)] = self.band(series, at)
             value = values.get(at)
             if isinstance(made, Unready) or value is None:
                 state.last_ts = at
                 state.note = made.reason if isinstance(made, Unready) else state.note
                 continue
-            transition = observe_band(rule, state, source, value, made, now_ms)
+            transition = observe_band(rule, state, source, value, made, run.now_ms)
             if transition is not None:
                 out.append(transition)
         return out
+
+    def recent_steps(self, run: Run, tenant: str, metric: str) -> dict[str, dict[int, float]]:
+        """Per source, the averages of the run's steps (one read per metric and run)."""
+        if (tenant, metric) not in run.recent:
+            found = step_averages(
+                self.services.engine,
+                tenant,
+                metric,
+                "*",
+                run.oldest,
+                run.newest + BAND_STEP_MS,
+                max_series=ALL_SERIES,
+            )
+            run.recent[(tenant, metric)] = {src: dict(steps) for src, steps in found.items()}
+        return run.recent[(tenant, metric)]
 
     def band(self, series: Series, at_ms: int) -> Band | Unready:
         """The band of the step at `at_ms`: the cached one, or a fit on the week before it."""

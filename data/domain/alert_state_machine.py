@@ -8,6 +8,8 @@ Every series a rule watches moves ok → pending → firing → (resolved) ok:
   for `for_s` (event time) it fires. A firing series resolves only once the measure falls to
   the separate clear level (hysteresis), so a value hovering at the trigger fires once.
 - *nodata* rules are judged by the caller's clock against the newest point's time.
+- *forecast_band* rules measure a step average's distance from its forecast in half-widths
+  of the 95 % band (data/domain/band_rule.py) and go through the same `judge_level`.
 - Cooldown: after a resolution, the same (rule, series) cannot fire again for `cooldown_s`
   (event time); a breach meanwhile stays pending and fires when the cooldown ends if it
   still holds. Silence: while a rule is silenced (wall clock) nothing new fires; a firing

@@ -104,6 +104,8 @@ def test_one_incident_per_excursion_resolved_once_back_inside(
     for i in (5, 6, 7, 8, 9, 10):
         values[3 * DAY_STEPS + i] += 80
     write_steps(services, tenant, first - 3 * DAY_STEPS * STEP, values)
+    batch = [Point(uuid.uuid4().hex, SOURCE, METRIC, first, 500.0)]
+    assert AlertEngine(services).evaluate_batch({tenant: batch}).series == 0  # not on ingest
     worker = Worker(services, first)
     fired = [worker.at_step(first + i * STEP) for i in range(24)]
     assert fired == [0] * 8 + [1] + [0] * 2 + [1] + [0] * 12  # fires at the 4th step out
