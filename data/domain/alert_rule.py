@@ -88,15 +88,17 @@ class SeriesState:
     note: str | None = None  # forecast_band: why the series is not judged yet
 
     def to_doc(self) -> dict[str, Any]:
-        return {
+        doc = {
             "s": self.status,
             "f": self.since_ms,
             "l": self.last_ts,
             "k": self.incident_key,
             "q": self.quiet_until_ms,
             "w": self.window,
-            "n": self.note,
         }
+        if self.note is not None:  # forecast_band only: the value kinds' states stay as small
+            doc["n"] = self.note
+        return doc
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> SeriesState:

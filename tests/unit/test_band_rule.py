@@ -188,6 +188,20 @@ def test_replay_finds_each_excursion_once_without_peeking() -> None:
     assert all(f.resolved_ms is not None for f in firings)
 
 
+def test_replay_judges_each_step_without_seeing_later_data() -> None:
+    steps = series(8)
+    since, until = steps[3 * DAY_STEPS][0], steps[-1][0] + STEP
+    plant(steps, 4 * DAY_STEPS, 6, 90.0)
+    cut = 6 * DAY_STEPS  # from here on, the future changes beyond recognition
+    changed = steps[:cut] + [(t, v * 50) for t, v in steps[cut:]]
+    held = rule(for_s=HELD)
+    cut_ms = steps[cut][0]
+    before = [f for f in replay_band(held, "s", steps, since, until)[0] if f.fired_ms < cut_ms]
+    after = replay_band(held, "s", changed, since, until)[0]
+    assert len(before) == 1 and after[:1] == before  # the planted excursion, unchanged
+    assert len(after) >= 2 and after[1].fired_ms > cut_ms  # and the change, once it happens
+
+
 @pytest.mark.parametrize(
     ("doc", "fields"),
     [
