@@ -10,12 +10,16 @@ from sqlalchemy import Engine, text
 
 from data.domain.alert_replay import Firing, replay
 from data.domain.alert_rule import RuleDef
-from data.domain.band_rule import BAND_HISTORY_MS, BAND_STEP_MS, replay_band
+from data.domain.band_rule import BAND_HISTORY_MS, BAND_STEP_MS, REPLAY_FITS, replay_band
 from data.domain.timefmt import iso_ms, to_datetime
 from data.stores.alert_rules import parse_rule, spec_def
 from data.stores.forecast_bands import step_averages
 
 PREVIEW_MAX_SERIES = 50
+# A forecast_band preview fits a model per run of steps: at most this many fits in all
+# (several series share them), and at least one per day of each series.
+PREVIEW_MAX_FITS = 56
+MIN_FITS_PER_SERIES = 7
 
 
 def preview_history(
@@ -89,8 +93,9 @@ def _preview_band(engine: Engine, rule: RuleDef, now_ms: int, days: int) -> dict
         engine, rule.tenant_id, rule.metric, rule.source, since_ms - BAND_HISTORY_MS, now_ms
     )
     series = []
+    fits = max(MIN_FITS_PER_SERIES, PREVIEW_MAX_FITS // max(1, len(history)))
     for source, steps in history.items():
-        firings, note = replay_band(rule, source, steps, since_ms, now_ms)
+        firings, note = replay_band(rule, source, steps, since_ms, now_ms, min(REPLAY_FITS, fits))
         judged = sum(1 for ts, _ in steps if ts >= since_ms)
         series.append({**_series(source, judged, firings), "note": note})
     return _answer(since_ms, now_ms, "10m", series)

@@ -175,13 +175,14 @@ def test_cached_bands_read_back_as_written() -> None:
         assert band_from_doc(made.to_doc()) == made
 
 
-def test_replay_finds_each_excursion_once_without_peeking() -> None:
+@pytest.mark.parametrize("fits", [28, 7])  # a fit every 6 hours, or one a day
+def test_replay_finds_each_excursion_once_without_peeking(fits: int) -> None:
     steps = series(10, seasonal=True)
     since = steps[3 * DAY_STEPS][0]
     plant(steps, 5 * DAY_STEPS + 30, 6, 90.0)
     plant(steps, 9 * DAY_STEPS + 30, 6, -90.0)
     until = steps[-1][0] + STEP
-    firings, note = replay_band(rule(for_s=HELD), "web-1", steps, since, until)
+    firings, note = replay_band(rule(for_s=HELD), "web-1", steps, since, until, fits)
     assert note is None
     fired_at = [steps[5 * DAY_STEPS + 33][0], steps[9 * DAY_STEPS + 33][0]]
     assert [f.fired_ms for f in firings] == fired_at
