@@ -4,14 +4,16 @@ Each run (every BAND_EVERY_S) finds the series the rules watch in the live store
 values and judges each series' steps that closed since it was last judged: the step's
 average (from the 1-minute rollup) against the band forecast for that step from the week
 before it (data/domain/band_rule.py). A series already judged up to the newest closed step
-costs nothing but its state's read; a new step costs one small rollup read and, once per
-step and series whatever the number of rules or workers, a fit (BandCache). The states,
+costs nothing but its state's read; a new step costs one small rollup read per metric and,
+once per step and series whatever the number of rules or workers, a fit (BandCache); a fit
+that fails leaves that step unjudged (logged), never the other series. The states,
 incidents and notifications are the value rules' (AlertEngine.judge_jobs): restarts, lost
 states and redeliveries behave the same.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from app.services import Services
@@ -27,6 +29,7 @@ from data.domain.band_rule import (
 )
 from data.stores.forecast_bands import BandCache, step_averages
 
+log = logging.getLogger(__name__)
 BAND_EVERY_S = 30
 SETTLE_MS = 90_000  # a step is judged once its last minute's rollup has settled
 MAX_CATCHUP_STEPS = 6  # after a pause, the newest hour is judged, not a backlog of fits
@@ -137,7 +140,11 @@ class BandEvaluator:
         history = step_averages(
             self.services.engine, tenant, metric, source, at_ms - BAND_HISTORY_MS, at_ms
         )
-        made = bands_from(history.get(source, []), at_ms)
+        try:
+            made = bands_from(history.get(source, []), at_ms)
+        except Exception:  # one series' failing model must not hold up the others' steps
+            log.exception("forecast of %s on %s failed for step %d", metric, source, at_ms)
+            made = Unready(at_ms, "the forecast failed for this step")
         band = made if isinstance(made, Unready) else made[0]
         self.cache.put(*series, band)
         return band

@@ -164,6 +164,22 @@ def test_too_little_history_stays_quiet_and_says_how_much_more(
     assert state["n"].startswith("needs ") and state["n"].endswith("of history")
 
 
+def test_a_failing_model_leaves_its_step_unjudged_and_the_job_running(
+    services: Services, tenant: str, analyst: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rule = analyst.post("/api/alerts", json=band_rule()).json
+    first = this_step() - 2 * STEP
+    write_steps(services, tenant, first - 3 * DAY_STEPS * STEP, noise(3 * DAY_STEPS + 1))
+
+    def broken(*args: Any) -> None:
+        raise FloatingPointError("the model diverged")
+
+    monkeypatch.setattr("app.worker.band_evaluator.bands_from", broken)
+    assert Worker(services, first).at_step(first) == 0
+    state = orjson.loads(services.redis.hget(rules_of(services).state_key(rule["id"]), SOURCE))
+    assert state["l"] == first and state["n"] == "the forecast failed for this step"
+
+
 def test_rules_on_one_series_share_one_band_per_step(
     services: Services, tenant: str, analyst: Any
 ) -> None:
