@@ -11,7 +11,7 @@ import pytest
 
 from data.domain.data_query import QueryError
 from data.domain.forecast_backtest import origins_for, run_trial
-from data.domain.forecast_models import Candidate, predict_at_origins
+from data.domain.forecast_models import Candidate, _fit, _forecast, _model, predict_at_origins
 from data.domain.forecast_query import parse_forecast_query
 from data.domain.forecasting import (
     MIN_TRAIN,
@@ -49,12 +49,13 @@ def times(n: int, step_ms: int = HOUR_MS) -> list[int]:
         Candidate("ets_ana", 24),
     ],
 )
+@pytest.mark.parametrize("after_origin", [0, 2])
 def test_a_jump_after_an_origin_does_not_change_that_origins_forecast(
-    candidate: Candidate,
+    candidate: Candidate, after_origin: int
 ) -> None:
     y = daily(24 * 10, seed=1)
     origins = origins_for(len(y), 12, 2 * 24, 6)
-    jump_at = origins[2] + 3  # inside the third origin's test window
+    jump_at = origins[after_origin] + 1  # inside that origin's test window
     jumped = y.copy()
     jumped[jump_at:] += 1_000.0
     before = predict_at_origins(candidate, y, origins, 12)
@@ -64,6 +65,25 @@ def test_a_jump_after_an_origin_does_not_change_that_origins_forecast(
         if origin <= jump_at:  # fitted on data that ends before the jump
             assert np.array_equal(mean, mean_j) and np.array_equal(sd, sd_j), origin
     assert not np.array_equal(before[-1][0], after[-1][0])  # the last origin has seen it
+
+
+@pytest.mark.parametrize("candidate", [Candidate("ets_ann"), Candidate("ets_ana", 24)])
+def test_an_origins_forecast_is_statsmodels_own_from_the_values_before_it(
+    candidate: Candidate,
+) -> None:
+    """The one-pass filter equals smoothing the same parameters over y[:origin] and asking
+    statsmodels for its forecast and variance."""
+    y = daily(24 * 10, seed=9)
+    origins = origins_for(len(y), 12, 48, 4)
+    answers = predict_at_origins(candidate, y, origins, 12)
+    assert answers is not None
+    start = max(0, origins[0] - candidate.window())
+    fitted = _fit(candidate, y[start : origins[0]])
+    for origin, (mean, sd) in zip(origins, answers, strict=True):
+        model = _model(candidate, y[start:origin], fitted)
+        reference = _forecast(model.smooth(fitted.params), 12)
+        assert reference is not None
+        assert np.allclose(mean, reference[0]) and np.allclose(sd, reference[1])
 
 
 def test_the_backtest_scores_the_jump_as_an_error_of_the_origin_before_it() -> None:
