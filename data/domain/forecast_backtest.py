@@ -35,11 +35,13 @@ SD_FLOOR = 1e-9  # relative: a constant window's zero spread still divides
 @dataclass(frozen=True, slots=True)
 class Trial:
     """A candidate's backtest: per origin (rows) and lead (columns), the error actual − mean
-    (NaN where the actual was not observed) and the forecast's standard deviation."""
+    (NaN where the actual was not observed) and the forecast's standard deviation; and its
+    forecast (mean, sd) after the last value, made the same way."""
 
     candidate: Candidate
     errors: Array
     sds: Array
+    final: tuple[Array, Array]
 
     @property
     def mae(self) -> float:
@@ -61,17 +63,19 @@ def origins_for(n: int, h: int, min_train: int, max_origins: int) -> list[int]:
 def run_trial(
     candidate: Candidate, y: Array, observed: Array, origins: list[int], h: int
 ) -> Trial | None:
-    """The candidate fitted at each origin on what came before it; None if it cannot fit."""
-    answers = predict_at_origins(candidate, y, origins, h)
+    """The candidate fitted at each origin on what came before it, and forecast after the
+    last value by the very same procedure (the forecast is what the backtest scored);
+    None if it cannot fit."""
+    answers = predict_at_origins(candidate, y, [*origins, len(y)], h)
     if answers is None:
         return None
     errors = np.full((len(origins), h), np.nan)
     sds = np.zeros((len(origins), h))
-    for row, (origin, (mean, sd)) in enumerate(zip(origins, answers, strict=True)):
+    for row, (origin, (mean, sd)) in enumerate(zip(origins, answers, strict=False)):
         actual = y[origin : origin + h]
         errors[row] = np.where(observed[origin : origin + h], actual - mean, np.nan)
         sds[row] = sd
-    return trial_if_scored(Trial(candidate, errors, sds))
+    return trial_if_scored(Trial(candidate, errors, sds, answers[-1]))
 
 
 def trial_if_scored(trial: Trial) -> Trial | None:

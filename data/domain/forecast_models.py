@@ -86,16 +86,6 @@ def candidates(step_ms: int, train_steps: int) -> tuple[list[Candidate], list[Ca
     return models, baselines
 
 
-def predict(candidate: Candidate, y: Array, h: int) -> tuple[Array, Array] | None:
-    """Mean and standard deviation of the next `h` steps after `y` (no gaps), or None when
-    the model cannot be fitted to it."""
-    if candidate.kind == "snaive":
-        return seasonal_naive(y, candidate.season, h)
-    start = max(0, len(y) - candidate.window())
-    fitted = _fit(candidate, y[start:])
-    return None if fitted is None else _forecast(fitted, h)
-
-
 def predict_at_origins(
     candidate: Candidate, y: Array, origins: list[int], h: int
 ) -> list[tuple[Array, Array]] | None:
@@ -196,7 +186,9 @@ def _fit(candidate: Candidate, y: Array) -> Any:
         return None
 
 
-def _forecast(results: Any, h: int) -> tuple[Array, Array] | None:
+def statsmodels_forecast(results: Any, h: int) -> tuple[Array, Array] | None:
+    """statsmodels' own mean and sd of the `h` steps after fitted or smoothed `results`
+    (what predict_at_origins' one filter pass reproduces)."""
     n = results.model.nobs
     try:
         with warnings.catch_warnings():

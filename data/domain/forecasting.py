@@ -7,8 +7,11 @@ the step after the last observed value.
 
 `fit_forecast` backtests every candidate of data/domain/forecast_models.py on the same
 rolling origins (data/domain/forecast_backtest.py), picks the one with the smallest MAE
-(the seasonal-naive baselines included, so a model must beat them to be chosen), refits it
-on the whole history, and widens its intervals conformally from the backtest's errors.
+(the seasonal-naive baselines included, so a model must beat them to be chosen), and
+forecasts with it after the last value exactly as it forecast at each origin (an ETS
+model's parameters fitted before the first origin, its states filtered up to the end), so
+the figures describe the very procedure that made the forecast; its intervals are widened
+conformally from the backtest's errors.
 
 `anomaly_band` is a fit plus a conformal width: each step's yhat is the one-step-ahead
 prediction of an ETS model from the states filtered up to the step before (so a step never
@@ -37,7 +40,7 @@ from data.domain.forecast_backtest import (
     origins_for,
     run_trial,
 )
-from data.domain.forecast_models import Array, candidates, one_step_fit, predict, seasons_of
+from data.domain.forecast_models import Array, candidates, one_step_fit, seasons_of
 
 MAX_ORIGINS = 8  # backtest origins; each costs one fit per candidate
 MIN_ORIGINS = 3
@@ -171,10 +174,6 @@ def fit_forecast(
     trials = [t for t in tried if t is not None]
     baseline = best_of([t for t in trials if t.candidate.kind == "snaive"])
     chosen = best_of(trials)
-    answer = predict(chosen.candidate, grid.y, h)
-    if answer is None:  # fitted at every origin but not on the whole: keep the baseline
-        chosen, answer = baseline, predict(baseline.candidate, grid.y, h)
-        assert answer is not None
     scale = mase_scale(grid.y, baseline.candidate.season, origins[0])
     backtest = {
         "origins": len(origins),
@@ -182,12 +181,12 @@ def fit_forecast(
         **figures(chosen, scale),
         "baseline": {"method": baseline.candidate.name(step_ms), **figures(baseline, scale)},
     }
-    points = _points(grid, n, answer, chosen)
+    points = _points(grid, n, chosen)
     return Forecast(chosen.candidate.name(step_ms), step_ms, points, backtest)
 
 
-def _points(grid: Grid, n: int, answer: tuple[Array, Array], trial: Trial) -> list[ForecastPoint]:
-    mean, sd = answer
+def _points(grid: Grid, n: int, trial: Trial) -> list[ForecastPoint]:
+    mean, sd = trial.final
     scores = trial.scores()
     (p80, z80), (p95, z95) = LEVELS
     half80 = multiplier(scores, p80, z80) * sd

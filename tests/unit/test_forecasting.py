@@ -11,7 +11,13 @@ import pytest
 
 from data.domain.data_query import QueryError
 from data.domain.forecast_backtest import origins_for, run_trial
-from data.domain.forecast_models import Candidate, _fit, _forecast, _model, predict_at_origins
+from data.domain.forecast_models import (
+    Candidate,
+    _fit,
+    _model,
+    predict_at_origins,
+    statsmodels_forecast,
+)
 from data.domain.forecast_query import parse_forecast_query
 from data.domain.forecasting import (
     MIN_TRAIN,
@@ -81,7 +87,7 @@ def test_an_origins_forecast_is_statsmodels_own_from_the_values_before_it(
     fitted = _fit(candidate, y[start : origins[0]])
     for origin, (mean, sd) in zip(origins, answers, strict=True):
         model = _model(candidate, y[start:origin], fitted)
-        reference = _forecast(model.smooth(fitted.params), 12)
+        reference = statsmodels_forecast(model.smooth(fitted.params), 12)
         assert reference is not None
         assert np.allclose(mean, reference[0]) and np.allclose(sd, reference[1])
 
