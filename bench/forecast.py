@@ -5,27 +5,37 @@ seasonal-naive baseline's own forecast and backtest on the same series in the sa
 
 Each run is a new series (a daily cycle, a weekly swell, noise and a few gaps), so nothing
 is reused between runs; statsmodels' import (paid once per process, on the first forecast)
-is timed apart. Usage:
+is timed apart.
 
-    .venv/bin/python bench/forecast.py [--runs 20] [--days 14] [--step-min 10] [--horizon-h 6]
+With DATABASE_URL and REDIS_URL set, it also times the whole of a request's work through
+data/views/forecasts.forecast_for on a scratch database and Redis prefix: the same kind of
+series written as 10-minute points, read back at step=auto (14 days: 15-minute buckets of
+the 1-minute rollup) and forecast, with the cache emptied before each run (cold) and then
+not (a hit). Usage:
+
+    [DATABASE_URL=… REDIS_URL=…] .venv/bin/python bench/forecast.py [--runs 20] [--days 14]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data.domain.forecast_backtest import origins_for, run_trial  # noqa: E402
 from data.domain.forecast_models import Candidate, seasonal_naive  # noqa: E402
 from data.domain.forecasting import MAX_ORIGINS, MIN_TRAIN, fit_forecast, to_grid  # noqa: E402
+from data.domain.points import Point  # noqa: E402
 
 DAY_MS = 86_400_000
 
@@ -102,6 +112,74 @@ def main() -> None:
         f"{statistics.median(coverages):.2f}"
     )
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+        through_the_view(args.runs, args.days, args.horizon_h)
+
+
+def through_the_view(runs: int, days: int, horizon_h: int) -> None:
+    """forecast_for on a scratch database: cold (cache emptied) and cached, p50/p95."""
+    from app.services import Services
+    from app.settings import Settings
+    from data.stores.db import migrate
+    from data.views.forecasts import forecast_for
+
+    server = os.environ["DATABASE_URL"]
+    name = f"pulse_bench_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    prefix = f"pulse-bench-{secrets.token_hex(4)}:"
+    settings = Settings(
+        database_url=make_url(server).set(database=name).render_as_string(hide_password=False),
+        redis_url=os.environ["REDIS_URL"],
+        redis_prefix=prefix,
+        secret_key="bench",
+    )
+    services = Services.build(settings)
+    try:
+        migrate(services.engine)
+        with services.engine.begin() as conn:
+            services.accounts.ensure_tenant(conn, "bench")
+        step_ms, per_day = 600_000, 144
+        now = int(time.time() * 1000)
+        last = now - now % step_ms - step_ms
+        n = days * per_day
+        values = series(0, n, per_day)
+        points = [
+            ("bench", Point(f"p{i}", "host-1", "bench.cpu", last - (n - 1 - i) * step_ms, v))
+            for i, v in enumerate(values)
+            if v is not None
+        ]
+        services.history.write_points(points)
+        cold, warm = [], []
+        for _ in range(runs):
+            for key in services.redis.scan_iter(match=f"{prefix}forecast-cache:*"):
+                services.redis.delete(key)
+            for timings in (cold, warm):
+                started = time.perf_counter()
+                forecast_for(
+                    services,
+                    "bench",
+                    "bench.cpu",
+                    "host-1",
+                    horizon_h * 3_600_000,
+                    days * DAY_MS,
+                    "avg",
+                )
+                timings.append(time.perf_counter() - started)
+        print(f"through forecast_for, {days} d of 10-minute points read at step=auto:")
+        for label, samples in (("cold (cache emptied)", cold), ("cached", warm)):
+            p50, p95 = percentile(samples, 0.5), percentile(samples, 0.95)
+            print(f"{label:28s} p50 {p50 * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms")
+        print(f"load average {os.getloadavg()[0]:.2f}")
+    finally:
+        keys = list(services.redis.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            services.redis.delete(*keys)
+        services.close()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 if __name__ == "__main__":
