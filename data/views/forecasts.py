@@ -25,7 +25,13 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 
 from data.domain.data_query import DataQuery, QueryError, auto_step_ms
-from data.domain.forecasting import NotEnoughHistory, fit_band, fit_forecast, needed_steps
+from data.domain.forecasting import (
+    BAND_MIN_STEPS,
+    NotEnoughHistory,
+    fit_band,
+    fit_forecast,
+    needed_steps,
+)
 from data.stores.live import LiveStore
 from data.stores.queries import query_frame
 
@@ -101,7 +107,7 @@ def band_for(
         ]
         return {"method": band.method, "points": points}
 
-    return _cached(services, tenant_id, "band", query, {}, 1, compute)
+    return _cached(services, tenant_id, "band", query, {}, BAND_MIN_STEPS, compute)
 
 
 def _cached(
@@ -140,7 +146,7 @@ def read_series(
     engine: Engine, tenant_id: str, query: DataQuery, needed: int
 ) -> tuple[str, list[int], list[float | None]]:
     """(source, bucket times, values) of the query's one series, on the full grid of its
-    range (None where a bucket had no points)."""
+    range (None where a bucket had no points, 0 when the aggregate is a count)."""
     frame = query_frame(engine, tenant_id, query)
     sources = sorted(set(frame["source"].to_list()))
     if not sources:
@@ -151,7 +157,9 @@ def read_series(
         )
     found = dict(zip(frame["ts_ms"].to_list(), frame["value"].to_list(), strict=True))
     ts = list(range(query.start_ms, query.end_ms, query.step_ms))
-    return sources[0], ts, [found.get(t) for t in ts]
+    # a bucket without points counted none; of any other aggregate it is unknown (a gap)
+    missing = 0.0 if query.agg == "count" else None
+    return sources[0], ts, [found.get(t, missing) for t in ts]
 
 
 def _finite(value: float | None) -> float | None:

@@ -182,3 +182,25 @@ def test_auth_any_role_or_a_read_key(web, services: Services, tenant: str, make_
     assert resp.status_code == 200
     assert client.get("/api/forecast?metric=m").status_code == 422  # no history, but allowed
     assert client.post("/api/forecast?metric=m").status_code == 405
+
+
+def test_a_sparse_series_is_too_sparse_to_average_but_counts_its_empty_minutes(
+    web, services: Services, tenant: str
+) -> None:
+    """A point every third minute: as averages two buckets in three are unknown (422
+    asking for as many points as half the span), as counts they are zeros."""
+    now = int(time.time() * 1000)
+    last = now - now % MINUTE_MS - MINUTE_MS
+    points = [
+        (tenant, Point(uuid.uuid4().hex, "s", "fc.sparse", last - i * MINUTE_MS, 1.0))
+        for i in range(0, 360, 3)
+    ]
+    services.history.write_points(points)
+    client, headers = web.test_client(), read_key(services, tenant)
+    averaged = get(client, "/api/forecast", headers, metric="fc.sparse")
+    assert averaged.status_code == 422
+    detail = averaged.get_json()["error"]["details"][0]
+    assert detail["have_steps"] == 120 and detail["needed_steps"] == 179
+    counted = get(client, "/api/forecast", headers, metric="fc.sparse", agg="count")
+    assert counted.status_code == 200, counted.get_data(as_text=True)
+    assert all(-1 < p[1] < 2 for p in counted.get_json()["points"])
