@@ -24,7 +24,10 @@ import secrets
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import create_engine, text
@@ -118,40 +121,21 @@ def main() -> None:
 
 def through_the_view(runs: int, days: int, horizon_h: int) -> None:
     """forecast_for on a scratch database: cold (cache emptied) and cached, p50/p95."""
-    from app.services import Services
-    from app.settings import Settings
-    from data.stores.db import migrate
     from data.views.forecasts import forecast_for
 
-    server = os.environ["DATABASE_URL"]
-    name = f"pulse_bench_{secrets.token_hex(4)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    prefix = f"pulse-bench-{secrets.token_hex(4)}:"
-    settings = Settings(
-        database_url=make_url(server).set(database=name).render_as_string(hide_password=False),
-        redis_url=os.environ["REDIS_URL"],
-        redis_prefix=prefix,
-        secret_key="bench",
-    )
-    services = Services.build(settings)
-    try:
-        migrate(services.engine)
-        with services.engine.begin() as conn:
-            services.accounts.ensure_tenant(conn, "bench")
+    with scratch_services() as services:
         step_ms, per_day = 600_000, 144
         now = int(time.time() * 1000)
         last = now - now % step_ms - step_ms
         n = days * per_day
-        values = series(0, n, per_day)
         points = [
             ("bench", Point(f"p{i}", "host-1", "bench.cpu", last - (n - 1 - i) * step_ms, v))
-            for i, v in enumerate(values)
+            for i, v in enumerate(series(0, n, per_day))
             if v is not None
         ]
         services.history.write_points(points)
         cold, warm = [], []
+        prefix = services.settings.redis_prefix
         for _ in range(runs):
             for key in services.redis.scan_iter(match=f"{prefix}forecast-cache:*"):
                 services.redis.delete(key)
@@ -172,6 +156,33 @@ def through_the_view(runs: int, days: int, horizon_h: int) -> None:
             p50, p95 = percentile(samples, 0.5), percentile(samples, 0.95)
             print(f"{label:28s} p50 {p50 * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms")
         print(f"load average {os.getloadavg()[0]:.2f}")
+
+
+@contextmanager
+def scratch_services() -> Iterator[Any]:
+    """Services on a new database and Redis prefix (tenant `bench`), dropped afterwards."""
+    from app.services import Services
+    from app.settings import Settings
+    from data.stores.db import migrate
+
+    server = os.environ["DATABASE_URL"]
+    name = f"pulse_bench_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    prefix = f"pulse-bench-{secrets.token_hex(4)}:"
+    settings = Settings(
+        database_url=make_url(server).set(database=name).render_as_string(hide_password=False),
+        redis_url=os.environ["REDIS_URL"],
+        redis_prefix=prefix,
+        secret_key="bench",
+    )
+    services = Services.build(settings)
+    try:
+        migrate(services.engine)
+        with services.engine.begin() as conn:
+            services.accounts.ensure_tenant(conn, "bench")
+        yield services
     finally:
         keys = list(services.redis.scan_iter(match=f"{prefix}*", count=1000))
         if keys:

@@ -3,6 +3,9 @@ of one series of the caller's tenant with its backtest, and the anomaly band ove
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import Blueprint, Response, request
 from orjson import dumps
 
@@ -56,20 +59,18 @@ def band() -> Response:
     return Response(dumps(body), mimetype="application/json")
 
 
-class not_enough_history_as_422:  # noqa: N801 (used as a `with` block)
+@contextmanager
+def not_enough_history_as_422() -> Iterator[None]:
     """Turn NotEnoughHistory into the 422 whose detail says how much history is needed."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, err: BaseException | None, tb: object) -> None:
-        if isinstance(err, NotEnoughHistory):
-            detail = {
-                "field": "history",
-                "message": err.message,
-                "needed_ms": err.needed_ms,
-                "needed_steps": err.needed_steps,
-                "have_steps": err.have_steps,
-                "step_ms": err.step_ms,
-            }
-            raise ApiError(422, err.code, err.message, [detail]) from err
+    try:
+        yield
+    except NotEnoughHistory as err:
+        detail = {
+            "field": "history",
+            "message": err.message,
+            "needed_ms": err.needed_ms,
+            "needed_steps": err.needed_steps,
+            "have_steps": err.have_steps,
+            "step_ms": err.step_ms,
+        }
+        raise ApiError(422, err.code, err.message, [detail]) from err
