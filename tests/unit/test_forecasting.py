@@ -27,6 +27,7 @@ from data.domain.forecasting import (
     fit_forecast,
     needed_steps,
 )
+from data.views.forecasts import cache_key, history_query
 
 HOUR_MS = 3_600_000
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00Z, a whole day
@@ -242,3 +243,16 @@ def test_parameters_default_and_bad_ones_are_named() -> None:
     with pytest.raises(QueryError) as raised:
         parse_forecast_query({"metric": ["m"], "history": ["1d"], "horizon": ["7h"]})
     assert [d["field"] for d in raised.value.details] == ["horizon"]  # over a quarter
+
+
+def test_the_history_read_ends_at_the_last_closed_bucket_and_keys_differ_per_tenant() -> None:
+    now = START_MS + 14 * 24 * HOUR_MS + 7 * 60_000 + 5_000
+    query = history_query(now, "cpu", "web-1", 14 * 24 * HOUR_MS, "avg")
+    assert query.step_ms == 15 * 60_000 and query.tier == "1m"  # step=auto over 14 days
+    assert query.end_ms == now - now % query.step_ms  # the bucket in progress is left out
+    assert query.end_ms - query.start_ms == 14 * 24 * HOUR_MS
+    keys = {cache_key("p:", tenant, "forecast", query, {"horizon_steps": 24}) for tenant in "ab"}
+    later = history_query(now + query.step_ms, "cpu", "web-1", 14 * 24 * HOUR_MS, "avg")
+    keys.add(cache_key("p:", "a", "forecast", later, {"horizon_steps": 24}))
+    keys.add(cache_key("p:", "a", "band", query, {}))
+    assert len(keys) == 4 and all(k.startswith("p:forecast-cache:") for k in keys)
