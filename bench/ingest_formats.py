@@ -11,12 +11,15 @@ at one instant."""
 from __future__ import annotations
 
 import random
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from data.domain import remote_write
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from data.domain import remote_write  # noqa: E402
 
 SOURCES = 50
 METRICS = 20
