@@ -24,6 +24,7 @@ from data.stores.point_writes import (
     SET_TENANT,
     STAGE,
     WRITE,
+    WRITE_KEYED_NEW,
     EntryRef,
     PreparedWrite,
     Runs,
@@ -46,7 +47,7 @@ class SeriesHistory:
     points: list[tuple[int, float]]
 
 
-def _write_batch(cur: psycopg.Cursor[Any], batch: PreparedWrite) -> Written:
+def _write_batch(cur: psycopg.Cursor[Any], batch: PreparedWrite, statement: str) -> Written:
     """Claim the batch's entries, stage the points of those not stored yet, store them with
     their rollups, then the entries' books: the statements of one transaction."""
     stale: frozenset[str] = frozenset()
@@ -67,7 +68,7 @@ def _write_batch(cur: psycopg.Cursor[Any], batch: PreparedWrite) -> Written:
                     for point in points:
                         copy.write_row(point)
         keyed = keyed_count(runs)
-        cur.execute(WRITE, (keyed,))
+        cur.execute(statement, (keyed,))
         row = cur.fetchone()
         assert row is not None
         stored_keyed, keys = row
@@ -113,20 +114,26 @@ class HistoryStore:
         if not any(points for _, points in batch.runs):
             return Written(0, set())
         try:
-            return self._write_once(batch)
+            return self._write_new_or_skip_resent(batch)
         except psycopg.errors.CheckViolation as exc:
             if not (exc.diag.message_primary or "").startswith("no partition of relation"):
                 raise
         ensure_for_times(self.engine, {p.ts_ms for _, p in flat_points(batch.runs)})
-        return self._write_once(batch)
+        return self._write_new_or_skip_resent(batch)
 
-    def _write_once(self, batch: PreparedWrite) -> Written:
+    def _write_new_or_skip_resent(self, batch: PreparedWrite) -> Written:
+        try:
+            return self._write_once(batch, WRITE_KEYED_NEW)
+        except psycopg.errors.UniqueViolation:
+            return self._write_once(batch, WRITE)
+
+    def _write_once(self, batch: PreparedWrite, statement: str) -> Written:
         raw = self.engine.raw_connection()
         try:
             conn = raw.driver_connection
             assert conn is not None
             with conn.cursor() as cur:
-                written = _write_batch(cur, batch)
+                written = _write_batch(cur, batch, statement)
             conn.commit()
             return written
         except BaseException:

@@ -63,13 +63,19 @@ _STAGED = f"SELECT tenant_id, data_id, source, metric_type, {_TS}, value FROM po
 # can conflict with them), those with one skip what is stored already; only rows really
 # inserted feed the rollups, so a resent point is counted once. The reply is how many keyed
 # points were inserted and, only when some were not, which ones (their `point_key`s).
-WRITE = f"""
+#
+# Keyed points are first inserted without ON CONFLICT (WRITE_KEYED_NEW): the unique index
+# checks every row anyway, and the speculative insertion ON CONFLICT needs costs a few
+# microseconds a row. A redelivery no longer meets a duplicate (its entry is skipped whole),
+# so only a client's resend does: then the transaction is rolled back and written again with
+# WRITE, which skips them.
+_WRITE = f"""
 WITH plain AS (
     INSERT INTO points ({_COLUMNS}) {_STAGED} WHERE data_id = ''
 ),
 keyed AS (
     INSERT INTO points ({_COLUMNS}) {_STAGED} WHERE data_id <> ''
-    ON CONFLICT (tenant_id, metric_type, source, ts, data_id) WHERE data_id <> '' DO NOTHING
+    {{on_conflict}}
     RETURNING tenant_id, data_id, source, metric_type, ts, value
 ),
 new AS (
@@ -91,6 +97,11 @@ SELECT n, CASE WHEN n < %s THEN
         round(extract(epoch FROM ts) * 1000)::int8, data_id)) FROM keyed) END
 FROM (SELECT count(*) AS n FROM keyed) c
 """
+WRITE = _WRITE.format(
+    on_conflict="ON CONFLICT (tenant_id, metric_type, source, ts, data_id) "
+    "WHERE data_id <> '' DO NOTHING"
+)
+WRITE_KEYED_NEW = _WRITE.format(on_conflict="")
 
 # The entries of a batch, claimed before their points are staged: the ones whose row is
 # already there were stored by an earlier delivery. Counted as all stored; BOOKS corrects

@@ -139,9 +139,7 @@ def test_points_without_data_id_are_each_stored_even_when_alike(
     assert_rollups_match(services, tenant, same)
 
 
-def test_two_deliveries_of_one_entry_at_once_store_it_once(
-    services: Services, tenant: str
-) -> None:
+def test_two_deliveries_of_one_entry_at_once_store_it_once(services: Services, tenant: str) -> None:
     """A writer presumed dead (its entry claimed by another) still writes: the second claim
     of the entry waits on the first's row, then finds it and skips the points."""
     entry = f"{NOW_MS}-7"
