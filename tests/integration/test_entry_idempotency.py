@@ -40,6 +40,11 @@ def batch(tenant: str, *entries: tuple[str, Sequence[Point]]) -> PreparedWrite:
     return prepare_write(runs, refs)
 
 
+def recount(services: Services, tenant: str) -> list[Point]:
+    """The tenant's points as the points table holds them, to recount the rollups from."""
+    return [Point(d, s, m, ts, v) for d, m, s, ts, v in stored_points(services, tenant)]
+
+
 def entry_books(services: Services, tenant: str) -> dict[str, tuple[int, int, int]]:
     """The tenant's ingest_entries rows: entry id → (points, stored, duplicates)."""
     query = text(
@@ -116,6 +121,7 @@ def test_a_resent_data_id_in_a_new_entry_is_skipped_and_counted_as_a_duplicate(
     assert entry_books(services, tenant)[second] == (12, 4, 8)
     assert minute_books(services, tenant) == (2, 20, 12, 8)
     assert_rollups_match(services, tenant, resent + fresh)
+    assert_rollups_match(services, tenant, recount(services, tenant))
 
 
 def test_a_data_id_twice_in_one_batch_is_stored_once_for_the_first_entry(
@@ -160,3 +166,4 @@ def test_two_deliveries_of_one_entry_at_once_store_it_once(services: Services, t
     assert len(stored_points(services, tenant)) == 220
     assert minute_books(services, tenant) == (1, 220, 220, 0)
     assert_rollups_match(services, tenant, points)
+    assert_rollups_match(services, tenant, recount(services, tenant))
