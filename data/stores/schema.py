@@ -110,9 +110,11 @@ sources = Table(
     Index("uq_sources_tenant_name", "tenant_id", "name", unique=True),
 )
 
-# One row per accepted point. (tenant_id, metric_type, source, ts, data_id) is unique, which
-# makes redelivery and resends harmless (a unique index of a partitioned table must hold the
-# partition key; a resend has its series and ts) and serves reads of a series over time.
+# One row per accepted point. (tenant_id, metric_type, source, ts, data_id) is unique where a
+# client gave the data_id, which makes its resends harmless (a unique index of a partitioned
+# table must hold the partition key; a resend has its series and ts). A point sent without
+# one is stored with data_id '' and no index entry: redelivery is caught per ingest entry
+# (ingest_entries), and the per-row btree was most of the write's cost (bench/RESULTS.md).
 # Partitioned by day (data/stores/partitions.py), so that retention drops whole partitions.
 points = Table(
     "points",
@@ -132,6 +134,7 @@ points = Table(
         "ts",
         "data_id",
         unique=True,
+        postgresql_where=text("data_id <> ''"),
     ),
     Index("ix_points_ts_brin", "ts", postgresql_using="brin"),
     postgresql_partition_by="RANGE (ts)",
@@ -223,7 +226,9 @@ alert_rules = Table(
     created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("webhook_secret", String(64)),  # signs the rule's webhook bodies (HMAC-SHA256)
-    CheckConstraint("kind IN ('threshold', 'rate', 'spike', 'nodata')", name="kind"),
+    CheckConstraint(
+        "kind IN ('threshold', 'rate', 'spike', 'nodata', 'forecast_band')", name="kind"
+    ),
     Index("ix_alert_rules_metric", "tenant_id", "metric"),
 )
 
