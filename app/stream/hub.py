@@ -68,10 +68,14 @@ class Hub:
         redis: AsyncRedis,
         frame_interval_s: float = FRAME_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
+        call_later: Callable[..., object] | None = None,
     ) -> None:
         self.live = live
         self.frame_interval_s = frame_interval_s
-        self.clock = clock  # monotonic seconds: paces each group's frames
+        # What paces each group's frames: monotonic seconds, and a timer on the same clock
+        # (the event loop's by default; tests drive both by hand).
+        self.clock = clock
+        self._call_later = call_later
         # redis-py's annotations are unions of sync and async replies; treat replies as Any.
         self.redis: Any = redis
         self.commands = PipelinedCommands(redis)  # resumes and session checks, batched
@@ -230,7 +234,8 @@ class Hub:
                 self._flush(group)
             else:
                 group.scheduled = True
-                asyncio.get_running_loop().call_later(wait, self._flush, group)
+                call_later = self._call_later or asyncio.get_running_loop().call_later
+                call_later(wait, self._flush, group)
 
     def notify(self, tenant: str, by_user: dict[str, dict[str, Any]]) -> None:
         """Send each recipient's notification to every socket of theirs, whatever it
