@@ -5,13 +5,21 @@ then the same latency for the baseline a Dash app would use: polling every secon
 `GET /api/metrics`, the cheapest poll Pulse offers). Usage:
 
     .venv/bin/python bench/live_latency.py [--clients 1000] [--rate 1000] [--seconds 20]
+
+With `--curve 1000,2500,5000` it runs once per client count with the gateway's pacing
+(`WS_MAX_FRAMES_PER_S`, default 4 frames a second per socket) and once with the baseline
+pace (`--baseline-fps`, default 20: one frame per 50 ms, what the gateway did before), each
+on a fresh Pulse, and prints one line per run: latency, frames a second per socket, gateway
+RSS per client (after connecting and after the feed), CPU and points missed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
+import os
 import threading
 import time
 import uuid
@@ -37,6 +45,7 @@ class Tally:
         self.latencies: list[float] = []
         self.newest: list[float] = []
         self.received = [0] * clients
+        self.frames = [0] * clients
 
 
 class BenchListener(MessageListener):
@@ -53,6 +62,7 @@ class BenchListener(MessageListener):
         super().on_ws_connected(transport)
 
     def on_message(self, raw: bytes, arrived: float) -> None:
+        self.tally.frames[self.index] += 1
         # Every point of a few clients is decoded; the others count points and read the
         # newest one's value without decoding the whole frame.
         if self.full:
@@ -73,7 +83,7 @@ def client_process(first: int, count: int, url: str, opened: Any, stop: Any, res
         for i in range(count)
     ]
     uvloop.run(hold_sockets(url, listeners, stop, 64 * 1024 * 1024))
-    results.put((tally.latencies, tally.newest, tally.received))
+    results.put((tally.latencies, tally.newest, tally.received, tally.frames))
 
 
 def ingest(
@@ -142,20 +152,21 @@ def open_clients(url: str, args: argparse.Namespace) -> tuple[list[Any], Any, An
     return procs, stop, results
 
 
-def gather(procs: list[Any], results: Any) -> tuple[list[float], list[float], int]:
+def gather(procs: list[Any], results: Any) -> tuple[list[float], list[float], int, int]:
     """What the client processes saw: every decoded latency, each frame's newest point's
-    latency, and the points delivered."""
+    latency, the points delivered and the frames."""
     latencies: list[float] = []
     newest: list[float] = []
-    delivered = 0
+    delivered = frames = 0
     for _ in procs:
-        full, newest_part, received = results.get(timeout=120)
+        full, newest_part, received, framed = results.get(timeout=120)
         latencies += full
         newest += newest_part
         delivered += sum(received)
+        frames += sum(framed)
     for proc in procs:
         proc.join(30)
-    return latencies, newest, delivered
+    return latencies, newest, delivered, frames
 
 
 def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
@@ -186,13 +197,18 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
     feeder.join()
     listener.join()
     elapsed = time.monotonic() - started
+    rss_end_kib = (rss_mib(gateways) - rss_before) * 1024 / args.clients
     cpu_share = {
         name: (cpu_seconds(group) - cpu_before[name]) / elapsed for name, group in watched.items()
     }
     time.sleep(3.0)  # let the last points arrive
     stop.set()
-    latencies, newest, delivered = gather(procs, results)
+    latencies, newest, delivered, frames = gather(procs, results)
     return {
+        "load_1min": os.getloadavg()[0],
+        "frames_per_socket_s": frames / args.clients / args.seconds,
+        "rss_end_per_client_kib": rss_end_kib,
+        "missed": sent.value * args.clients - delivered,
         "points_sent": sent.value,
         "rate_achieved": sent.value / args.seconds,
         **spread(latencies),
@@ -261,6 +277,46 @@ def measure_polling(pulse: Pulse, pollers: int, seconds: float) -> dict[str, flo
     return {**spread(latencies), "samples": len(latencies)}
 
 
+def run_curve(args: argparse.Namespace) -> None:
+    """Each client count with the gateway's pace and with the baseline pace, in turn."""
+    rows = []
+    for clients in [int(n) for n in args.curve.split(",")]:
+        for label, fps in (("paced", None), ("baseline", args.baseline_fps)):
+            run = argparse.Namespace(**vars(args))
+            run.clients = clients
+            run.client_procs = max(args.client_procs, math.ceil(clients / 2500))
+            env = {"WS_MAX_SOCKETS_PER_KEY": "100000"}
+            if fps is not None:
+                env["WS_MAX_FRAMES_PER_S"] = str(fps)
+            load = os.getloadavg()[0]
+            with running_pulse(env) as pulse:
+                push = measure_push(pulse, run)
+            rows.append({"clients": clients, "pace": label, "load_start": load, **push})
+            print_curve_row(rows[-1])
+    print(f"\ncurve, {args.rate} points/s in batches of {args.batch}, {args.seconds:.0f} s a run")
+    print(CURVE_HEADER)
+    for row in rows:
+        print_curve_row(row)
+    print(json.dumps(rows))
+
+
+CURVE_HEADER = (
+    "clients  pace      load   p50 ms   p99 ms  newest p50/p99 ms  frames/s/socket"
+    "  RSS/client KiB (open/end)  CPU web+gw  missed"
+)
+
+
+def print_curve_row(row: dict[str, Any]) -> None:
+    print(
+        f"{row['clients']:7,}  {row['pace']:8}  {row['load_start']:4.1f}  {row['p50_ms']:7.1f}"
+        f"  {row['p99_ms']:7.1f}  {row['newest_p50_ms']:7.1f} / {row['newest_p99_ms']:7.1f}"
+        f"  {row['frames_per_socket_s']:15.2f}  {row['rss_per_client_kib']:12.1f} /"
+        f" {row['rss_end_per_client_kib']:5.1f}     {row['cpu_cores']['web+gateway']:9.2f}"
+        f"  {row['missed']:,}",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=1000)
@@ -271,7 +327,16 @@ def main() -> None:
     parser.add_argument(
         "--client-procs", type=int, default=1, help="processes holding the client sockets"
     )
+    parser.add_argument(
+        "--curve", help="client counts, e.g. 1000,2500,5000: paced against the baseline pace"
+    )
+    parser.add_argument(
+        "--baseline-fps", type=float, default=20.0, help="the baseline's frames/s per socket"
+    )
     args = parser.parse_args()
+    if args.curve:
+        run_curve(args)
+        return
     with running_pulse() as pulse:
         push = measure_push(pulse, args)
         poll = measure_polling(pulse, args.pollers, min(args.seconds, 10.0))
@@ -293,7 +358,11 @@ def main() -> None:
         f"  p99 {push['published_p99_ms']:.1f} ms"
     )
     print("  CPU cores used: " + ", ".join(f"{k} {v:.2f}" for k, v in push["cpu_cores"].items()))
-    print(f"  gateway RSS per client {push['rss_per_client_kib']:.1f} KiB")
+    print(
+        f"  gateway RSS per client {push['rss_per_client_kib']:.1f} KiB (after the feed"
+        f" {push['rss_end_per_client_kib']:.1f}); {push['frames_per_socket_s']:.2f} frames/s"
+        f" per socket; load average {push['load_1min']:.2f}"
+    )
     print(
         f"  baseline: {args.pollers} clients polling /api/metrics every 1 s: "
         f"p50 {poll['p50_ms']:.1f} ms  p99 {poll['p99_ms']:.1f} ms  max {poll['max_ms']:.1f} ms"
