@@ -16,6 +16,7 @@ RSS per client (after connecting and after the feed), CPU and points missed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import multiprocessing
@@ -53,12 +54,13 @@ class BenchListener(MessageListener):
 
     prefix = b'{"type":"points"'
 
-    def __init__(self, index: int, full: bool, tally: Tally, opened: Any) -> None:
+    def __init__(self, index: int, full: bool, tally: Tally, opened: Any, metric: str) -> None:
         super().__init__(opened)
         self.index, self.full, self.tally = index, full, tally
+        self.subscribe = orjson.dumps({"type": "subscribe", "metrics": [metric]})
 
     def on_ws_connected(self, transport: WSTransport) -> None:
-        transport.send(WSMsgType.TEXT, b'{"type": "subscribe", "metrics": ["bench.*"]}')
+        transport.send(WSMsgType.TEXT, self.subscribe)
         super().on_ws_connected(transport)
 
     def on_message(self, raw: bytes, arrived: float) -> None:
@@ -75,11 +77,24 @@ class BenchListener(MessageListener):
             self.tally.newest.append(arrived - float(newest))
 
 
-def client_process(first: int, count: int, url: str, opened: Any, stop: Any, results: Any) -> None:
+def metric_of(n: int, spread: int) -> str:
+    """The metric of the n-th batch, or of the n-th client's subscription (a pattern)."""
+    return METRIC if spread == 1 else f"bench.m{n % spread}"
+
+
+def client_process(
+    first: int, count: int, url: str, opened: Any, stop: Any, results: Any, spread: int = 1
+) -> None:
     """Hold `count` sockets in one event loop until `stop`, then report what they saw."""
     tally = Tally(count)
     listeners = [
-        lambda *_, i=i: BenchListener(i, first + i < FULL_CLIENTS, tally, opened)
+        lambda *_, i=i: BenchListener(
+            i,
+            first + i < FULL_CLIENTS,
+            tally,
+            opened,
+            "bench.*" if spread == 1 else metric_of(first + i, spread),
+        )
         for i in range(count)
     ]
     uvloop.run(hold_sockets(url, listeners, stop, 64 * 1024 * 1024))
@@ -94,8 +109,11 @@ def ingest(
     seconds: float,
     sent: Any,
     stamps: list[float] | None = None,
+    spread: int = 1,
 ) -> None:
-    """Post `rate` points a second in batches; each value is its send time in ms.
+    """Post `rate` points a second in batches; each value is its send time in ms. With
+    `spread` > 1 the n-th batch is of metric bench.m{n % spread}: a client subscribed to one
+    of them gets one batch in `spread`.
 
     Runs in its own process so that the clients' event loop never waits for its GIL."""
     session = requests.Session()
@@ -104,14 +122,17 @@ def ingest(
     interval = batch / rate
     deadline = time.monotonic() + seconds
     next_at = time.monotonic()
-    while time.monotonic() < deadline:
+    for n in itertools.count():
+        if time.monotonic() >= deadline:
+            break
+        metric = metric_of(n, spread)
         ids = [uuid.uuid4().hex for _ in range(batch)]
         stamp = now_ms()  # the clock starts once the points are being encoded and sent
         points = [
             {
                 "data_id": ids[i],
                 "source": f"s{i % 10}",
-                "metric_type": METRIC,
+                "metric_type": metric,
                 "timestamp": stamp / 1000,
                 "value": stamp,
             }
@@ -140,7 +161,8 @@ def open_clients(url: str, args: argparse.Namespace) -> tuple[list[Any], Any, An
         count = min(share, args.clients - first)
         procs.append(
             multiprocessing.Process(
-                target=client_process, args=(first, count, url, opened, stop, results)
+                target=client_process,
+                args=(first, count, url, opened, stop, results, args.spread),
             )
         )
         procs[-1].start()
@@ -185,7 +207,8 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
     cpu_before = {name: cpu_seconds(group) for name, group in watched.items()}
     sent = multiprocessing.Value("l", 0)
     feeder = multiprocessing.Process(
-        target=ingest, args=(pulse.url, ingest_key, args.rate, args.batch, args.seconds, sent)
+        target=ingest,
+        args=(pulse.url, ingest_key, args.rate, args.batch, args.seconds, sent, None, args.spread),
     )
     published: list[float] = []
     listener = threading.Thread(
@@ -204,11 +227,12 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
     time.sleep(3.0)  # let the last points arrive
     stop.set()
     latencies, newest, delivered, frames = gather(procs, results)
+    expected = expected_points(sent.value, args)
     return {
         "load_1min": os.getloadavg()[0],
         "frames_per_socket_s": frames / args.clients / args.seconds,
         "rss_end_per_client_kib": rss_end_kib,
-        "missed": sent.value * args.clients - delivered,
+        "missed": expected - delivered,
         "points_sent": sent.value,
         "rate_achieved": sent.value / args.seconds,
         **spread(latencies),
@@ -216,12 +240,21 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
         "newest_p50_ms": percentile(newest, 50),
         "newest_p99_ms": percentile(newest, 99),
         "delivered": delivered,
-        "expected": sent.value * args.clients,
+        "expected": expected,
         "rss_per_client_kib": rss_per_client_kib,
         "published_p50_ms": percentile(published, 50),
         "published_p99_ms": percentile(published, 99),
         "cpu_cores": cpu_share,
     }
+
+
+def expected_points(sent: int, args: argparse.Namespace) -> int:
+    """The points the clients should get: each the batches of the metric it subscribed to."""
+    batches = sent // args.batch
+    per_metric = [
+        batches // args.spread + (1 if m < batches % args.spread else 0) for m in range(args.spread)
+    ]
+    return sum(per_metric[i % args.spread] * args.batch for i in range(args.clients))
 
 
 def listen_published(pulse: Pulse, tenant: str, out: list[float], seconds: float) -> None:
@@ -293,7 +326,10 @@ def run_curve(args: argparse.Namespace) -> None:
                 push = measure_push(pulse, run)
             rows.append({"clients": clients, "pace": label, "load_start": load, **push})
             print_curve_row(rows[-1])
-    print(f"\ncurve, {args.rate} points/s in batches of {args.batch}, {args.seconds:.0f} s a run")
+    print(
+        f"\ncurve, {args.rate} points/s in batches of {args.batch}, {args.seconds:.0f} s a run,"
+        f" each client watching 1 metric in {args.spread}"
+    )
     print(CURVE_HEADER)
     for row in rows:
         print_curve_row(row)
@@ -326,6 +362,12 @@ def main() -> None:
     parser.add_argument("--pollers", type=int, default=20)
     parser.add_argument(
         "--client-procs", type=int, default=1, help="processes holding the client sockets"
+    )
+    parser.add_argument(
+        "--spread",
+        type=int,
+        default=1,
+        help="metrics the batches take turns at; each client subscribes to one (1: all)",
     )
     parser.add_argument(
         "--curve", help="client counts, e.g. 1000,2500,5000: paced against the baseline pace"
