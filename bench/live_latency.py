@@ -44,6 +44,7 @@ class Tally:
 
     def __init__(self, clients: int) -> None:
         self.latencies: list[float] = []
+        self.stamped: list[tuple[float, float]] = []  # (value = send time, arrival) pairs
         self.newest: list[float] = []
         self.received = [0] * clients
         self.frames = [0] * clients
@@ -71,6 +72,7 @@ class BenchListener(MessageListener):
             points = orjson.loads(raw)["points"]
             self.tally.received[self.index] += len(points)
             self.tally.latencies.extend(arrived - p["value"] for p in points)
+            self.tally.stamped.extend((p["value"], arrived) for p in points)
         else:
             self.tally.received[self.index] += raw.count(b'"value":')
             newest = raw[raw.rindex(b'"value":') + 8 : raw.rindex(b"}]")]
@@ -98,7 +100,7 @@ def client_process(
         for i in range(count)
     ]
     uvloop.run(hold_sockets(url, listeners, stop, 64 * 1024 * 1024))
-    results.put((tally.latencies, tally.newest, tally.received, tally.frames))
+    results.put((tally.latencies, tally.newest, tally.received, tally.frames, tally.stamped))
 
 
 def ingest(
@@ -174,21 +176,25 @@ def open_clients(url: str, args: argparse.Namespace) -> tuple[list[Any], Any, An
     return procs, stop, results
 
 
-def gather(procs: list[Any], results: Any) -> tuple[list[float], list[float], int, int]:
+def gather(
+    procs: list[Any], results: Any
+) -> tuple[list[float], list[float], int, int, list[tuple[float, float]]]:
     """What the client processes saw: every decoded latency, each frame's newest point's
-    latency, the points delivered and the frames."""
+    latency, the points delivered, the frames, and each decoded point's (stamp, arrival)."""
     latencies: list[float] = []
     newest: list[float] = []
+    stamped: list[tuple[float, float]] = []
     delivered = frames = 0
     for _ in procs:
-        full, newest_part, received, framed = results.get(timeout=120)
+        full, newest_part, received, framed, stamped_part = results.get(timeout=120)
         latencies += full
+        stamped += stamped_part
         newest += newest_part
         delivered += sum(received)
         frames += sum(framed)
     for proc in procs:
         proc.join(30)
-    return latencies, newest, delivered, frames
+    return latencies, newest, delivered, frames, stamped
 
 
 def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
@@ -211,8 +217,10 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
         args=(pulse.url, ingest_key, args.rate, args.batch, args.seconds, sent, None, args.spread),
     )
     published: list[float] = []
+    published_at: dict[float, float] = {}
     listener = threading.Thread(
-        target=listen_published, args=(pulse, "bench", published, args.seconds + 2.0)
+        target=listen_published,
+        args=(pulse, "bench", published, args.seconds + 2.0, published_at),
     )
     listener.start()
     started = time.monotonic()
@@ -226,7 +234,9 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
     }
     time.sleep(3.0)  # let the last points arrive
     stop.set()
-    latencies, newest, delivered, frames = gather(procs, results)
+    latencies, newest, delivered, frames, stamped = gather(procs, results)
+    # From the channel to the socket: the gateway's share, whatever the ingest path took
+    fanout = [at - published_at[v] for v, at in stamped if v in published_at]
     expected = expected_points(sent.value, args)
     return {
         "load_1min": os.getloadavg()[0],
@@ -242,6 +252,8 @@ def measure_push(pulse: Pulse, args: argparse.Namespace) -> dict[str, Any]:
         "delivered": delivered,
         "expected": expected,
         "rss_per_client_kib": rss_per_client_kib,
+        "fanout_p50_ms": percentile(fanout, 50),
+        "fanout_p99_ms": percentile(fanout, 99),
         "published_p50_ms": percentile(published, 50),
         "published_p99_ms": percentile(published, 99),
         "cpu_cores": cpu_share,
@@ -257,9 +269,16 @@ def expected_points(sent: int, args: argparse.Namespace) -> int:
     return sum(per_metric[i % args.spread] * args.batch for i in range(args.clients))
 
 
-def listen_published(pulse: Pulse, tenant: str, out: list[float], seconds: float) -> None:
+def listen_published(
+    pulse: Pulse,
+    tenant: str,
+    out: list[float],
+    seconds: float,
+    published_at: dict[float, float] | None = None,
+) -> None:
     """Ingest-to-publish latency of each batch, read straight off the tenant's channel:
-    what the pipeline costs before the gateway's fan-out."""
+    what the pipeline costs before the gateway's fan-out; `published_at` gets each batch's
+    stamp → when it was seen published."""
     redis = Redis.from_url(pulse.env["REDIS_URL"])
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(f"{pulse.env['REDIS_PREFIX']}chan:{tenant}")
@@ -268,7 +287,10 @@ def listen_published(pulse: Pulse, tenant: str, out: list[float], seconds: float
         message = pubsub.get_message(timeout=0.5)
         if message:
             arrived = now_ms()
-            out.append(arrived - orjson.loads(message["data"])["points"][-1]["value"])
+            stamp = orjson.loads(message["data"])["points"][-1]["value"]
+            out.append(arrived - stamp)
+            if published_at is not None:
+                published_at.setdefault(stamp, arrived)
     pubsub.close()
 
 
@@ -337,8 +359,8 @@ def run_curve(args: argparse.Namespace) -> None:
 
 
 CURVE_HEADER = (
-    "clients  pace      load   p50 ms   p99 ms  newest p50/p99 ms  frames/s/socket"
-    "  RSS/client KiB (open/end)  CPU web+gw  missed"
+    "clients  pace      load   p50 ms   p99 ms  newest p50/p99 ms  channel→socket p50/p99 ms"
+    "  frames/s/socket  RSS/client KiB (open/end)  CPU web+gw  missed"
 )
 
 
@@ -346,6 +368,7 @@ def print_curve_row(row: dict[str, Any]) -> None:
     print(
         f"{row['clients']:7,}  {row['pace']:8}  {row['load_start']:4.1f}  {row['p50_ms']:7.1f}"
         f"  {row['p99_ms']:7.1f}  {row['newest_p50_ms']:7.1f} / {row['newest_p99_ms']:7.1f}"
+        f"  {row['fanout_p50_ms']:11.1f} / {row['fanout_p99_ms']:7.1f}"
         f"  {row['frames_per_socket_s']:15.2f}  {row['rss_per_client_kib']:12.1f} /"
         f" {row['rss_end_per_client_kib']:5.1f}     {row['cpu_cores']['web+gateway']:9.2f}"
         f"  {row['missed']:,}",
@@ -397,7 +420,8 @@ def main() -> None:
     )
     print(
         f"  ingest → published on Redis (before fan-out): p50 {push['published_p50_ms']:.1f} ms"
-        f"  p99 {push['published_p99_ms']:.1f} ms"
+        f"  p99 {push['published_p99_ms']:.1f} ms; published → socket (10 clients, every"
+        f" point) p50 {push['fanout_p50_ms']:.1f} ms  p99 {push['fanout_p99_ms']:.1f} ms"
     )
     print("  CPU cores used: " + ", ".join(f"{k} {v:.2f}" for k, v in push["cpu_cores"].items()))
     print(
