@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     ws_max_sockets_per_key: int = Field(
         2_000, ge=1, description="open /ws sockets one API key may hold per gateway process"
     )
+    ws_max_frames_per_s: float = Field(
+        4.0,
+        gt=0,
+        le=100,
+        description="live frames one /ws socket gets at most a second; faster updates share one",
+    )
     log_format: Literal["text", "json"] = Field(
         "text", description="text, or JSON lines with the request id and tenant"
     )
