@@ -49,7 +49,7 @@ def up(layout: Layout, say: bool = True) -> ClusterState:
     try:
         _start(layout, state, say)
     except BaseException:
-        down(layout, say=False)
+        down(layout, say=False, keep_files=True)  # the logs say why; cluster-down removes them
         raise
     return state
 
@@ -164,12 +164,14 @@ def wait_role_ready(record: Started, timeout: float = ROLE_READY_TIMEOUT_S) -> N
         url = f"http://127.0.0.1:{record.port}/readyz"
         servers.wait_http_ok(url, timeout, servers.ours(record))
     except RuntimeError as err:
-        raise RuntimeError(f"{record.name}: {err}; see {record.log}") from err
+        tail = Path(record.log).read_text(errors="replace")[-1500:] if record.log else ""
+        raise RuntimeError(f"{record.name}: {err}; see {record.log}:\n{tail}") from err
 
 
-def down(layout: Layout, say: bool = True) -> None:
+def down(layout: Layout, say: bool = True, keep_files: bool = False) -> None:
     """Stop what cluster-up recorded (roles, nginx, Redis, PostgreSQL) and remove the
-    directory. Stopping what is already gone is no error: a chaos test killed some."""
+    directory (unless `keep_files`). Stopping what is already gone is no error: a chaos
+    test killed some."""
     state = ClusterState.load(layout.state_file)
     if state is None and not layout.root.exists():
         if say:
@@ -189,7 +191,8 @@ def down(layout: Layout, say: bool = True) -> None:
     _attempt(servers.stop_postgres, layout)
     for record in records:  # whatever did not stop when asked (a postmaster: fast shutdown)
         servers.stop_process(record, (signal.SIGINT,), 10.0)
-    shutil.rmtree(layout.root, ignore_errors=True)
+    if not keep_files:
+        shutil.rmtree(layout.root, ignore_errors=True)
     if say:
         print(f"stopped {len(records)} processes and removed {layout.root}")
 

@@ -6,6 +6,7 @@ one of each, is tests/cluster/test_chaos.py."""
 from __future__ import annotations
 
 import shutil
+import socket
 import stat
 import subprocess
 import tempfile
@@ -74,3 +75,20 @@ def test_cluster_down_with_nothing_up_says_so(
 ) -> None:
     loopback.down(Layout(root / "nothing", "single"))
     assert "no cluster in" in capsys.readouterr().out
+
+
+def test_a_cluster_up_that_fails_stops_what_it_had_started(root: Path) -> None:
+    """web-1's port is taken: cluster-up names web-1 and its log, and leaves nothing running
+    (the log stays for reading; cluster-down removes it)."""
+    layout = Layout.on_free_ports(root / "cluster", "single")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", layout.web_ports[0]))
+        taken.listen()
+        with pytest.raises(RuntimeError, match="web-1"):
+            loopback.up(layout, say=False)
+    state = ClusterState.load(layout.state_file)
+    assert state is not None and len(state.processes) >= 6  # postgres, replica, redis, roles
+    assert all(servers.ours(record) is None for record in state.processes)
+    assert (layout.logs / "web-1.log").exists()
+    loopback.down(layout, say=False)
+    assert not layout.root.exists()
