@@ -30,10 +30,10 @@ run: $(STAMP)
 # http://127.0.0.1:18080, Redis (CLUSTER_REDIS=cluster|single) and PostgreSQL + a read replica,
 # all under var/cluster/; cluster-down stops it all and removes var/cluster/.
 cluster-up: $(STAMP)
-	@$(PY) -m app.cluster up
+	@$(PY) app.py cluster-up
 
 cluster-down:
-	@$(PY) -m app.cluster down
+	@$(PY) app.py cluster-down
 
 lint: $(TEST_STAMP)
 	@echo "==> ruff and mypy"

@@ -1,4 +1,5 @@
-"""Pulse entry point: `python app.py [all|web|stream|worker|create-user|create-api-key]`."""
+"""Pulse entry point: `python app.py [all|web|stream|worker|create-user|create-api-key|…]`,
+and `python app.py cluster-up|cluster-down` (app/cluster/, `make cluster-up`)."""
 
 import sys
 

@@ -119,7 +119,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of app.py."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["cluster-up"], ["cluster-down"]):  # `make cluster-up`: no embedded servers
+        from app.cluster.__main__ import main as cluster
+
+        return cluster([argv[0].removeprefix("cluster-"), *argv[1:]])
+    args = parse_args(argv)
     settings = Settings()
     logs.configure(settings.log_format)
     from app.embedded import resolve

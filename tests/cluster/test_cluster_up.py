@@ -92,3 +92,11 @@ def test_a_cluster_up_that_fails_stops_what_it_had_started(root: Path) -> None:
     assert (layout.logs / "web-1.log").exists()
     loopback.down(layout, say=False)
     assert not layout.root.exists()
+
+
+def test_app_py_runs_cluster_down(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`python app.py cluster-up|cluster-down` is what the Makefile runs (no role starts)."""
+    from app.cli import main
+
+    assert main(["cluster-down", "--dir", str(root / "nothing")]) == 0
+    assert "no cluster in" in capsys.readouterr().out
