@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
             up(layout)
         else:
             down(layout)
-    except (RuntimeError, OSError) as err:
+    except (RuntimeError, OSError, ValueError) as err:  # ValueError: a REDIS_URL not understood
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
