@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
             down(layout)
     except (RuntimeError, OSError, ValueError) as err:  # ValueError: a REDIS_URL not understood
         print(f"error: {err}", file=sys.stderr)
+        if isinstance(err, ValueError) and args.redis == "cluster":
+            print("  (this Pulse cannot use a Redis Cluster: --redis single)", file=sys.stderr)
         return 1
     return 0
 
