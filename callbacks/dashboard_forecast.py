@@ -13,7 +13,7 @@ from callbacks.binding import bind, signed_in, triggered_id
 from callbacks.dashboard_draw import Board, personal_view
 from callbacks.forecast_overlay import ChartSeries, overlay
 from components import ids
-from components.dashboard_widgets import COLORS, FORECAST_TYPES, figure_of
+from components.dashboard_widgets import COLORS, FORECAST_TYPES, HISTORY, figure_of
 from components.forecast_charts import with_overlay
 from data.domain.dashboards import DashboardSpec, Widget, parse_dashboard, with_view
 from data.domain.data_query import QueryError, parse_query
@@ -48,6 +48,7 @@ def redraw_widget(
     """(figure, redraw plan, note) of the widget whose choice or live edge ran this."""
     if not isinstance(trigger, dict) or not doc:
         raise PreventUpdate
+    mode = None if mode == HISTORY else mode
     if trigger.get("type") == ids.DASH_FORECAST_DUE and not mode:
         raise PreventUpdate
     board = Board.of(services)

@@ -59,6 +59,7 @@ FILTER_STATES = (
     (ids.EXPLORE_BAND_SWITCH, "value"),
 )
 HIDDEN, SHOWN = "d-none", ""
+MODE_BAR_PX = 28  # the chart's tool bar, over its top edge: captions go below it
 # What the explore page's `show` answers, by name.
 SHOW_OUTPUTS = {
     "figure": Output(ids.EXPLORE_GRAPH, "figure"),
@@ -257,7 +258,7 @@ def chart(
         series = frame_series(frame, COLORS)
         window = (query.end_ms - query.start_ms, query.step_ms, query.agg)
         extra = overlay(services, tenant, series, f.overlays, window, local_shift(tz))
-        figure = with_overlay(figure, extra.traces, extra.captions)
+        figure = with_overlay(figure, extra.traces, extra.captions, clear_top=MODE_BAR_PX)
         drawn = {"forecast": extra.plan(series), "forecast_note": " ".join(extra.notes) or None}
     notice = None
     if frame.is_empty():

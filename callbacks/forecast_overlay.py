@@ -52,12 +52,14 @@ class Overlay:
     captions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     due_ms: int | None = None
+    step_ms: int = 0
 
     def plan(self, series: Sequence[ChartSeries]) -> dict[str, Any] | None:
         """What the browser keeps to ask for a redraw (assets/forecast.js), or None."""
         if self.due_ms is None:
             return None
-        return {"due_ms": self.due_ms, "keys": [f"{s.metric}|{s.source}" for s in series]}
+        keys = [f"{s.metric}|{s.source}" for s in series]
+        return {"due_ms": self.due_ms, "step_ms": self.step_ms, "keys": keys}
 
 
 def horizon_ms(span_ms: int, step_ms: int) -> int:
@@ -97,7 +99,7 @@ def overlay(
         notes.append(f"Forecasts are drawn for the first {MAX_SERIES} series of this chart.")
     edges = [s.edge[0] for s in shown if s.edge is not None]
     due = max(edges) + step_ms if edges and traces else None
-    return Overlay(traces, captions, notes, due)
+    return Overlay(traces, captions, notes, due, step_ms)
 
 
 def frame_series(frame: pl.DataFrame, colors: Sequence[str]) -> list[ChartSeries]:

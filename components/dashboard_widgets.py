@@ -21,7 +21,8 @@ GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "scrollZoom": False
 COLORS = ["#0d6efd", "#20c997", "#fd7e14", "#6f42c1", "#d63384", "#198754"]
 TABLE_ROWS = 20
 FORECAST_TYPES = ("line", "area")  # the widgets a forecast or anomaly band is drawn on
-FORECAST_MODES = (("", "History"), ("forecast", "Forecast"), ("band", "Anomaly band"))
+HISTORY = "history"  # the widget's own chart, no overlay
+FORECAST_MODES = ((HISTORY, "History"), ("forecast", "Forecast"), ("band", "Anomaly band"))
 
 
 def series_name(series: dict[str, Any]) -> str:
@@ -205,7 +206,7 @@ def forecast_mode(widget_id: str) -> dbc.Select:
     return dbc.Select(
         id={"type": ids.DASH_FORECAST_MODE, "index": widget_id},
         options=[{"label": label, "value": value} for value, label in FORECAST_MODES],
-        value="",
+        value=HISTORY,
         size="sm",
         class_name="pulse-touch pulse-view-only pulse-forecast-mode",
     )

@@ -143,12 +143,17 @@ def history_note(label: str, needed_steps: int, have_steps: int, step_ms: int) -
 
 
 def with_overlay(
-    figure: dict[str, Any], traces: Sequence[dict[str, Any]], captions: Sequence[str]
+    figure: dict[str, Any],
+    traces: Sequence[dict[str, Any]],
+    captions: Sequence[str],
+    clear_top: int = 0,
 ) -> dict[str, Any]:
     """The figure with the overlay traces after its own, and the captions on the chart's top
-    left (the top margin grown to hold them)."""
+    left, reaching into the y axis' margin so a phone's narrow chart holds them; the top
+    margin grows to hold them, and `clear_top` more pixels above them (a mode bar's)."""
     layout = dict(figure.get("layout") or {})
     if captions:
+        margin = dict(layout.get("margin") or {})
         note = {
             "xref": "paper",
             "yref": "paper",
@@ -156,14 +161,14 @@ def with_overlay(
             "y": 1,
             "xanchor": "left",
             "yanchor": "bottom",
+            "xshift": -max(int(margin.get("l") or 0) - 8, 0),
             "align": "left",
             "showarrow": False,
             "text": "<br>".join(captions),
-            "font": {"size": 11},
+            "font": {"size": 10},
             "name": "backtest",
         }
         layout["annotations"] = [*(layout.get("annotations") or []), note]
-        margin = dict(layout.get("margin") or {})
-        margin["t"] = max(int(margin.get("t") or 0), 8 + 15 * len(captions))
+        margin["t"] = max(int(margin.get("t") or 0), 8 + clear_top + 14 * len(captions))
         layout["margin"] = margin
     return {**figure, "data": [*figure.get("data", []), *traces], "layout": layout}

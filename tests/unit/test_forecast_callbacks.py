@@ -151,11 +151,11 @@ def test_a_widget_draws_its_forecast_or_band_and_back_to_history(
     assert figure["layout"]["meta"] == {"pulse_time": "epoch"}  # theme.js shifts to the zone
     band, _, _ = redraw_widget(services, viewer, chosen, "band", None, page)
     assert metas(band)[-2:] == [PAST_95, OUTSIDE]
-    history, plan, _ = redraw_widget(services, viewer, chosen, "", None, page)
+    history, plan, _ = redraw_widget(services, viewer, chosen, "history", None, page)
     assert all(m is None for m in metas(history)) and plan is None
     due = {"type": ids.DASH_FORECAST_DUE, "index": "orders"}
     assert metas(redraw_widget(services, viewer, due, "forecast", 1, page)[0])[-1] == FORECAST
     with pytest.raises(PreventUpdate):  # the live edge moved, but no overlay is chosen
-        redraw_widget(services, viewer, due, "", 1, page)
+        redraw_widget(services, viewer, due, "history", 1, page)
     with pytest.raises(PreventUpdate):  # a kpi has no chart to forecast on
         redraw_widget(services, viewer, {**chosen, "index": "cpu"}, "forecast", None, page)
