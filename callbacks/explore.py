@@ -209,6 +209,8 @@ def show(services: Services, user: User, *args: Any) -> dict[str, Any]:
         "breakdown_class": SHOWN if f.chart == "pie" else HIDDEN,
         **NOTHING_SHOWN,
     }
+    if (f.forecast or f.band) and not f.overlays:
+        base["forecast_note"] = "Forecasts and anomaly bands show on line, area and bar charts."
     try:
         query = data_query(f, tz, services.now_ms())
     except QueryError as exc:
@@ -253,7 +255,7 @@ def chart(
     figure = view_figure(
         f.chart, frame, tz, f.agg, f.breakdown, averaged, previous, f.moving_average
     )
-    drawn = {"forecast": None, "forecast_note": None}
+    drawn: dict[str, Any] = {}  # what the overlay adds; a note said on charts that take none
     if f.overlays and not frame.is_empty():
         series = frame_series(frame, COLORS)
         window = (query.end_ms - query.start_ms, query.step_ms, query.agg)

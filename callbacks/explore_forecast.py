@@ -34,7 +34,7 @@ def redraw(services: Services, user: User, due: Any, *args: Any) -> tuple[Any, A
         raise PreventUpdate from None
     frame, _ = load_frame(services, user.tenant_id, query)
     drawn = chart(services, user.tenant_id, f, query, frame, tz)
-    return drawn["figure"], drawn["forecast"], drawn["forecast_note"]
+    return drawn["figure"], drawn.get("forecast"), drawn.get("forecast_note")
 
 
 def register(app: Dash, services: Services) -> None:

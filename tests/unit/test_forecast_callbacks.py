@@ -121,6 +121,7 @@ def test_charts_without_time_series_draw_no_overlay(services: Services, viewer: 
     for chart in ("pie", "heatmap"):
         answer = show(services, viewer, *controls(chart=chart, forecast=True), "UTC", 0)
         assert not any(m in (FORECAST, PAST_95) for m in metas(answer["figure"]))
+        assert "line, area and bar charts" in answer["forecast_note"]
 
 
 def test_the_live_edge_redraws_a_live_view_with_a_fresh_forecast(
