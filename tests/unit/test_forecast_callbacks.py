@@ -160,3 +160,15 @@ def test_a_widget_draws_its_forecast_or_band_and_back_to_history(
         redraw_widget(services, viewer, due, "history", 1, page)
     with pytest.raises(PreventUpdate):  # a kpi has no chart to forecast on
         redraw_widget(services, viewer, {**chosen, "index": "cpu"}, "forecast", None, page)
+
+
+def test_a_widget_on_a_short_history_says_how_much_is_needed(
+    services: Services, viewer: User, analyst: User
+) -> None:
+    short = doc("Short")
+    short["widgets"][0]["query"] = {"metric": [SHORT], "source": [], "agg": "avg", "step": "1m"}
+    page = Board.of(services).store.create(actor_of(analyst), short).as_dict()
+    chosen = {"type": ids.DASH_FORECAST_MODE, "index": "orders"}
+    figure, plan, note = redraw_widget(services, viewer, chosen, "forecast", None, page)
+    assert all(m is None for m in metas(figure)) and plan is None  # the chart, no overlay
+    assert "a forecast needs" in note and "of history" in note
