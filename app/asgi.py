@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
+from app.drain import DRAIN_ENV, FLASK_EXTENSION, Drain, readiness
 from app.metrics import exposition
 from app.services import Services
 from app.settings import Settings
@@ -28,15 +29,17 @@ def from_environment() -> PulseASGI:
     settings = Settings()
     timeout_ms = settings.web_statement_timeout_ms if "web" in roles else None
     services = Services.build(settings, pool_size=10, statement_timeout_ms=timeout_ms)
-    return build_asgi(services, web="web" in roles, stream="stream" in roles)
+    drains = os.environ.get(DRAIN_ENV) == "1"
+    return build_asgi(services, web="web" in roles, stream="stream" in roles, drains=drains)
 
 
 class PulseASGI:
     """/ws straight to the gateway (its frames pass no middleware); the rest to Starlette."""
 
-    def __init__(self, starlette: Starlette, gateway: Gateway | None) -> None:
+    def __init__(self, starlette: Starlette, gateway: Gateway | None, drain: Drain) -> None:
         self.starlette = starlette
         self.gateway = gateway
+        self.drain = drain
         self.state = starlette.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -46,9 +49,15 @@ class PulseASGI:
             await self.starlette(scope, receive, send)
 
 
-def build_asgi(services: Services, web: bool = True, stream: bool = True) -> PulseASGI:
-    """Serve the web role (pages, /api) and/or the stream role (/ws) from one ASGI app."""
+def build_asgi(
+    services: Services, web: bool = True, stream: bool = True, drains: bool = False
+) -> PulseASGI:
+    """Serve the web role (pages, /api) and/or the stream role (/ws) from one ASGI app;
+    `drains`: SIGTERM starts a graceful drain (app/drain.py) instead of a quick stop."""
     gateway = Gateway.build(services) if stream else None
+    drain = Drain(services.settings.drain_unready_s)
+    if gateway is not None:
+        drain.on_begin(gateway.drain)
     long_poll = None
     routes: list[Route | Mount] = []
     if web:
@@ -56,13 +65,16 @@ def build_asgi(services: Services, web: bool = True, stream: bool = True) -> Pul
         from app.web.factory import create_app  # the stream role alone never loads Dash
 
         dash_app = create_app(services=services)
+        dash_app.server.extensions[FLASK_EXTENSION] = drain  # for /readyz
         # /api/updates waits up to 25 s per request: served on the event loop, never by
         # one of Flask's 16 threads (see app/stream/updates.py).
         long_poll = LongPoll.build(services)
+        drain.on_begin(long_poll.drain)
         routes.append(Route("/api/updates", long_poll.handle, methods=METHODS))
         routes.append(Mount("/", app=WSGIMiddleware(dash_app.server, workers=16)))  # type: ignore[arg-type]
     else:
         routes.append(Route("/healthz", _healthz))
+        routes.append(Route("/readyz", _readyz_route(services, drain)))
         routes.append(Route("/metrics", _metrics_route(services)))
 
     @contextlib.asynccontextmanager
@@ -72,11 +84,13 @@ def build_asgi(services: Services, web: bool = True, stream: bool = True) -> Pul
                 stack.push_async_callback(long_poll.aclose)
             if gateway is not None:
                 await stack.enter_async_context(gateway.running())
+            if drains:
+                drain.install()
             yield
 
     starlette = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found})
     starlette.state.gateway = gateway
-    return PulseASGI(starlette, gateway)
+    return PulseASGI(starlette, gateway, drain)
 
 
 async def _not_found(request: Request, _: Exception) -> Response:
@@ -90,6 +104,14 @@ async def _not_found(request: Request, _: Exception) -> Response:
 
 async def _healthz(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
+
+
+def _readyz_route(services: Services, drain: Drain) -> Callable[[Request], Awaitable[Response]]:
+    async def readyz(_: Request) -> Response:
+        body, status = await asyncio.to_thread(readiness, services, drain)
+        return JSONResponse(body, status_code=status)
+
+    return readyz
 
 
 def _metrics_route(services: Services) -> Callable[[Request], Awaitable[Response]]:

@@ -250,6 +250,7 @@ def _run_role(role: str, settings: Settings) -> int:
 
     from app.asgi import ROLES_ENV
     from app.bootstrap import ensure_demo_tenant
+    from app.drain import DRAIN_ENV, in_flight_wait_s
     from app.services import Services
     from data.stores.db import migrate
 
@@ -268,6 +269,10 @@ def _run_role(role: str, settings: Settings) -> int:
     # resolved (possibly embedded) services and the roles to serve.
     os.environ.update(_resolved_env(settings))
     os.environ[ROLES_ENV] = ",".join(r for r in ("web", "stream") if role in ("all", r))
+    # behind a load balancer (a role of its own) SIGTERM drains; `all` stops quickly
+    drains = role != "all"
+    os.environ[DRAIN_ENV] = "1" if drains else "0"
+    graceful_s = in_flight_wait_s(settings) if drains else GRACEFUL_SHUTDOWN_S
     try:
         if role == "all":  # inside the try: a stop signal right after the spawn still stops it
             worker = _spawn_worker(settings)
@@ -283,8 +288,9 @@ def _run_role(role: str, settings: Settings) -> int:
             log_level="warning",
             proxy_headers=True,
             backlog=LISTEN_BACKLOG,
-            # open /ws sockets and long-polls must not hold up a stop (all of it within 10 s)
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            # open /ws sockets and long-polls must not hold up a stop (all of it within 10 s);
+            # a drain leaves requests in flight what DRAIN_TIMEOUT_S has left (app/drain.py)
+            timeout_graceful_shutdown=graceful_s,
         )
     finally:
         if worker is not None:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from data.stores.accounting import last_reconcile
 from data.stores.live import LiveStore
+from data.stores.replica import ReplicaRouter
 from data.stores.sources import SourceStore
 
 POINTS_ACCEPTED = Counter("pulse_points_accepted", "Points accepted by POST /api/ingest")
@@ -139,6 +140,30 @@ class SourcesCollector(Collector):
         yield family
 
 
+class ReplicaCollector(Collector):
+    """The read replica's lag, measured when scraped (which also refreshes the router's)."""
+
+    def __init__(self, reads: ReplicaRouter) -> None:
+        self.reads = reads
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.reads.measure()
+        yield GaugeMetricFamily(
+            "pulse_db_replica_up", "Whether the read replica answered", value=state.reachable
+        )
+        if state.reachable:
+            yield GaugeMetricFamily(
+                "pulse_db_replica_lag_seconds",
+                "How far the read replica's replay is behind (0 when nothing waits replay)",
+                value=state.lag_s,
+            )
+        yield GaugeMetricFamily(
+            "pulse_db_replica_used",
+            "Whether history reads go to the replica (1) or fall back to the primary (0)",
+            value=state.lag_s <= self.reads.max_lag_s,
+        )
+
+
 class _ThisProcess(Collector):
     """The metrics counted in this process (when there is no multiprocess directory)."""
 
@@ -146,7 +171,9 @@ class _ThisProcess(Collector):
         yield from REGISTRY.collect()
 
 
-def exposition(live: LiveStore, engine: Engine | None = None) -> tuple[bytes, str]:
+def exposition(
+    live: LiveStore, engine: Engine | None = None, reads: ReplicaRouter | None = None
+) -> tuple[bytes, str]:
     """The /metrics body and its content type."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -156,4 +183,6 @@ def exposition(live: LiveStore, engine: Engine | None = None) -> tuple[bytes, st
     registry.register(PipelineCollector(live))
     if engine is not None:
         registry.register(SourcesCollector(engine))
+    if reads is not None and reads.replica is not None:
+        registry.register(ReplicaCollector(reads))
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -15,6 +15,7 @@ from data.stores.dashboards import DashboardStore
 from data.stores.db import make_engine
 from data.stores.history import HistoryStore
 from data.stores.live import LiveStore
+from data.stores.replica import ReplicaRouter
 
 
 @dataclass
@@ -32,6 +33,10 @@ class Services:
     # dashboards hold the clock they were built with (Services.build(clock=...)); a copy made
     # with another clock (dataclasses.replace) moves only what reads Services.clock.
     clock: Callable[[], float] = field(default=time.time)
+    # History, export and forecast reads (stale by a few seconds at most) may go to a read
+    # replica; None: everything reads the primary `engine`, as does anything that must see
+    # its own write (dashboards, accounts, alert settings).
+    reads: ReplicaRouter | None = None
 
     @classmethod
     def build(
@@ -57,7 +62,18 @@ class Services:
         accounts = Accounts(engine, clock)
         dashboards = DashboardStore(engine, clock)
         history = HistoryStore(engine)
-        return cls(settings, engine, redis, live, history, accounts, dashboards, clock)
+        reads = _replica_router(settings, engine, pool_size, statement_timeout_ms)
+        return cls(settings, engine, redis, live, history, accounts, dashboards, clock, reads)
+
+    def history_engine(self) -> Engine:
+        """The engine for history, export and forecast reads: the read replica while it
+        keeps up, else the primary. Never for a read that must see its own write."""
+        return self.engine if self.reads is None else self.reads.history_engine()
+
+    def history_reads(self) -> HistoryStore:
+        """A HistoryStore reading where history_engine() says (only for reads: writes go
+        through `history`, on the primary)."""
+        return HistoryStore(self.history_engine())
 
     def now_ms(self) -> int:
         """The current time in epoch milliseconds, from the injected clock."""
@@ -67,3 +83,18 @@ class Services:
         """Release every connection."""
         self.redis.close()
         self.engine.dispose()
+        if self.reads is not None:
+            self.reads.dispose()
+
+
+def _replica_router(
+    settings: Settings, primary: Engine, pool_size: int, statement_timeout_ms: int | None
+) -> ReplicaRouter | None:
+    """The router to DATABASE_REPLICA_URL, or None when no replica is configured."""
+    if not (settings.database_replica_url or "").strip():
+        return None
+    # a replica that does not answer must not hold a request for long: it is then skipped
+    replica = make_engine(
+        settings.database_replica_url or "", pool_size, statement_timeout_ms, connect_timeout_s=2
+    )
+    return ReplicaRouter(primary, replica, settings.replica_max_lag_s, settings.replica_check_s)

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+URL_FIELDS = ("database_url", "database_replica_url", "redis_url")  # masked in reprs
+
 
 class Settings(BaseSettings):
     """Everything Pulse can be told from outside; see the settings table in README."""
@@ -19,6 +21,17 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="postgresql+psycopg://… ; embedded when unset"
     )
+    database_replica_url: str | None = Field(
+        None,
+        description="a streaming read replica for history, export and forecast reads;"
+        " unset: every read goes to DATABASE_URL",
+    )
+    replica_max_lag_s: float = Field(
+        5.0, ge=0, description="a replica lagging more than this is skipped (primary reads)"
+    )
+    replica_check_s: float = Field(
+        2.0, gt=0, le=60, description="how often the replica's lag is measured"
+    )
     redis_url: str | None = Field(None, description="redis://… ; embedded when unset")
     secret_key: SecretStr | None = Field(None, description="signs sessions and tokens")
     host: str = "127.0.0.1"
@@ -27,6 +40,20 @@ class Settings(BaseSettings):
         1,
         ge=1,
         description="processes serving pages, /api and /ws (each fans out to its own sockets)",
+    )
+    drain_timeout_s: float = Field(
+        10.0,
+        ge=1,
+        le=300,
+        description="on SIGTERM the web and stream roles drain (readyz 503, sockets told to"
+        " reconnect elsewhere, requests in flight finished) and exit within this",
+    )
+    drain_unready_s: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="how long a draining process still serves with /readyz at 503 (so"
+        " health checks notice) before it stops listening",
     )
     embed_allowed_origins: str = Field(
         "", description="space-separated origins that may frame /embed and open /ws"
@@ -129,9 +156,15 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """Fields as pydantic shows them, with the passwords in URLs masked (logs, tracebacks)."""
         for name, value in super().__repr_args__():
-            if name in ("database_url", "redis_url") and isinstance(value, str):
+            if name in URL_FIELDS and isinstance(value, str):
                 value = masked_url(value)
             yield name, value
+
+    @model_validator(mode="after")
+    def _drain_fits(self) -> Settings:
+        if self.drain_unready_s + 1 > self.drain_timeout_s:
+            raise ValueError("DRAIN_UNREADY_S must leave at least 1 s of DRAIN_TIMEOUT_S")
+        return self
 
     @model_validator(mode="after")
     def _smtp_login_only_over_tls(self) -> Settings:

@@ -23,6 +23,7 @@ from data.domain.data_query import parse_time_ms
 from data.domain.errors import Invalid, QuotaExceeded
 from data.stores.accounts import User
 from data.stores.alert_rules import KIND_PARAMS, AlertRules
+from data.stores.forecast_bands import waiting_notes
 from data.stores.incidents import Incidents
 from data.stores.rule_preview import preview, preview_history
 
@@ -112,10 +113,12 @@ def show(rules: AlertRules, incidents: Incidents, user: User, _reload: int) -> t
     editor = may_edit(user)
     listed = [r.as_dict() for r in rules.of_tenant(user.tenant_id)]
     firing = {i["rule_id"] for i in incidents.find(user.tenant_id, state="firing", limit=500)}
+    bands = {r["id"]: rules.state_key(r["id"]) for r in listed if r["kind"] == "forecast_band"}
+    waiting = waiting_notes(rules.redis, bands) if bands else {}
     recent = incidents.find(user.tenant_id, limit=20)
     zone = display_zone(incidents.engine, user)
     return (
-        rule_table(listed, firing, editor, zone),
+        rule_table(listed, firing, editor, zone, waiting),
         incident_table(recent, zone),
         "" if editor else "d-none",
     )
@@ -252,13 +255,14 @@ def show_preview(services: Services, user: User, clicks: int | None, values: lis
     doc.setdefault("name", "preview")
     now_ms = services.now_ms()
     try:
-        found = preview(services.engine, user.tenant_id, doc, now_ms)
+        found = preview(services.history_engine(), user.tenant_id, doc, now_ms)
     except Invalid as exc:
         text = "; ".join(f"{d['field']}: {d['message']}" for d in exc.details)
         return dbc.Alert(f"Cannot preview: {text}", color="warning", className="py-2")
     start = parse_time_ms(found["from"], now_ms) or now_ms - 7 * 86_400_000
+    metric, source = doc["metric"], doc.get("source", "*")
     history = preview_history(
-        services.engine, user.tenant_id, doc["metric"], doc.get("source", "*"), start, now_ms, "avg"
+        services.history_engine(), user.tenant_id, metric, source, start, now_ms, "avg"
     )
     return preview_view(history, found, display_zone(services.engine, user))
 

@@ -42,7 +42,7 @@ class Board:
         """The pages' stores over the app's services."""
         return cls(
             services.dashboards,
-            DataQueries(services.engine, services.live),
+            DataQueries(services.history_engine(), services.live),
             Incidents(services.engine, services.clock),
             services.now_ms,
         )

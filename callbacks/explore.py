@@ -141,7 +141,7 @@ def query_problem(exc: QueryError) -> dbc.Alert:
 def load_frame(services: Services, tenant: str, query: DataQuery) -> tuple[pl.DataFrame, Any]:
     """The buckets of a query and the live cursor read before it, through /api/data's own
     cached reader."""
-    doc = orjson.loads(DataQueries(services.engine, services.live).answer(tenant, query))
+    doc = orjson.loads(DataQueries(services.history_engine(), services.live).answer(tenant, query))
     return frame_of_series(doc["series"]), doc.get("cursor")
 
 
@@ -167,10 +167,10 @@ def export_file(services: Services, user: User, query: DataQuery, tz: str, fmt: 
     local, tally = zone(tz), Tally()
     if fmt == "xlsx":
         chunks = export_xlsx(
-            services.engine, user.tenant_id, query, local, services.now_ms(), tally=tally
+            services.history_engine(), user.tenant_id, query, local, services.now_ms(), tally=tally
         )
     else:
-        chunks = export_csv(services.engine, user.tenant_id, query, local, tally)
+        chunks = export_csv(services.history_engine(), user.tenant_id, query, local, tally)
     name = filename(query, local, fmt)
     content = b"".join(chunks)
     details = audit_details(query, fmt, tally.rows, complete=True)
@@ -186,7 +186,7 @@ def load_names(
     sources: list[str] | None,
 ) -> tuple[list[str], list[str], str]:
     """The metric and source dropdowns' options, and the export buttons' class."""
-    names = series_names(services.engine, services.live, user.tenant_id)
+    names = series_names(services.history_engine(), services.live, user.tenant_id)
     # what the URL asked for stays offered, so the dropdowns keep it even when unknown
     metric_names = sorted({m for m, _ in names} | set(metrics or ()))
     source_names = sorted({s for _, s in names} | set(sources or ()))

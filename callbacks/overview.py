@@ -33,7 +33,7 @@ def register(app: Dash, services: Services) -> None:
     )
     def load(_: int) -> tuple[list[object], dict[str, Any]]:
         tenant = current_user.user.tenant_id
-        snapshot = load_overview(services.live, services.history, tenant, services.now_ms())
+        snapshot = load_overview(services.live, services.history_reads(), tenant, services.now_ms())
         return overview_body(snapshot), snapshot.as_dict()
 
     _register_clientside(app)

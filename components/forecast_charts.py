@@ -62,11 +62,12 @@ def forecast_traces(
     shift: Shift = _same,
 ) -> list[dict[str, Any]]:
     """The 95 % and 80 % bands and the dashed forecast line, starting at `edge` (the last
-    bucket drawn, so the forecast visibly continues the series)."""
+    bucket drawn, so the forecast visibly continues the series; points before it are left
+    out)."""
     rows = [list(p) for p in forecast.get("points") or []]
     if edge is not None and rows:
-        ts, value = edge
-        rows.insert(0, [ts, value, value, value, value, value])
+        ts, value = edge  # a forecast at a coarser step may start before the edge drawn
+        rows = [[ts, value, value, value, value, value], *(r for r in rows if r[0] > ts)]
     xs = shift([int(r[0]) for r in rows])
     yhat, lo80, hi80, lo95, hi95 = ([r[i] for r in rows] for i in range(1, 6))
     line = {

@@ -131,6 +131,7 @@ def test_the_tree_reads_as_the_architecture() -> None:
         "asgi.py",
         "bootstrap.py",
         "cli.py",
+        "drain.py",
         "errors.py",
         "logs.py",
         "metrics.py",

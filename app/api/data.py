@@ -24,5 +24,5 @@ def data() -> Response:
     who = principal(scope="read")
     svc = services()
     query = parse_query(request.args.to_dict(flat=False), svc.now_ms())
-    body = DataQueries(svc.engine, svc.live).answer(who.tenant_id, query)
+    body = DataQueries(svc.history_engine(), svc.live).answer(who.tenant_id, query)
     return Response(body, mimetype="application/json")

@@ -69,7 +69,7 @@ def export_file() -> Response:
     tally = export.Tally()
     if fmt == "xlsx":  # TooManyRows is raised here, before the first byte
         chunks = export_xlsx.export_xlsx(
-            svc.engine,
+            svc.history_engine(),
             who.tenant_id,
             query,
             zone,
@@ -78,7 +78,7 @@ def export_file() -> Response:
             tally=tally,
         )
     else:
-        chunks = export.export_csv(svc.engine, who.tenant_id, query, zone, tally)
+        chunks = export.export_csv(svc.history_engine(), who.tenant_id, query, zone, tally)
     name = export.filename(query, zone, fmt)
     audited = recorded_download(chunks, tally, _recorder(who, query, fmt, name))
     return Response(

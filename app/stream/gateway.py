@@ -16,6 +16,7 @@ from redis.asyncio import Redis as AsyncRedis
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app.drain import CLOSE_SERVICE_RESTART, RESTART_REASON
 from app.metrics import WS_CLIENTS
 from app.services import Services
 from app.settings import Settings
@@ -103,6 +104,7 @@ class Gateway:
     cookies: SessionCookies
     direct_writes: bool = False  # the pinned fast path for live frames (app/stream/fastwrite.py)
     embeds: EmbedTokens | None = None  # `?token=` may be an embed token (app/stream/embeds.py)
+    draining: bool = False  # SIGTERM: sockets are sent to another gateway (app/drain.py)
 
     @classmethod
     def build(cls, services: Services) -> Gateway:
@@ -134,6 +136,13 @@ class Gateway:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.hub.commands.aclose()
             await self.hub.redis.aclose()
+
+    def drain(self) -> None:
+        """Tell every open socket, and every one opened from now on, to reconnect elsewhere
+        (1012): its client resumes from its cursor on whichever gateway it reaches next."""
+        self.draining = True
+        for client in self.hub.all_clients():
+            self.hub.disconnect(client, CLOSE_SERVICE_RESTART, RESTART_REASON)
 
     async def _chores(self) -> None:
         # monotonic: these are intervals between chores, not moments of the product's clock
@@ -237,6 +246,10 @@ class Gateway:
         """Serve one /ws connection from handshake to close (a plain ASGI app, so that the
         frames it sends pass no middleware)."""
         ws = WebSocket(scope, receive, send)
+        if self.draining:  # accepted, so that the client sees the code and reconnects
+            await ws.accept()
+            await ws.close(CLOSE_SERVICE_RESTART, RESTART_REASON)
+            return
         if not self.origin_allowed(ws):
             await ws.close(CLOSE_FORBIDDEN, "origin not allowed")
             return

@@ -80,6 +80,7 @@ class LongPoll:
         self.cookies = SessionCookies(services.settings.require_secret())
         self.wait_s = wait_s
         self.waiting = 0
+        self.draining = asyncio.Event()  # set on SIGTERM: polls answer now (app/drain.py)
 
     @classmethod
     def build(cls, services: Services) -> LongPoll:
@@ -87,6 +88,11 @@ class LongPoll:
         # redis-py times a reply out after 5 s by default: a blocking read needs longer.
         redis = AsyncRedis.from_url(redis_url, health_check_interval=30, socket_timeout=WAIT_S + 10)
         return cls(services, redis)
+
+    def drain(self) -> None:
+        """Answer every waiting poll now, and the next ones at once: the client asks
+        again, from the cursor it got, and the load balancer sends it elsewhere."""
+        self.draining.set()
 
     async def aclose(self) -> None:
         await self.redis.aclose()
@@ -145,16 +151,18 @@ class LongPoll:
         LONG_POLLS.inc()
         poll = asyncio.ensure_future(self.poll(tenant, cursor, wanted))
         gone = asyncio.ensure_future(_disconnected(request))
+        drained = asyncio.ensure_future(self.draining.wait())
         try:
-            await asyncio.wait({poll, gone}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({poll, gone, drained}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.waiting -= 1
             LONG_POLLS.dec()
             gone.cancel()
+            drained.cancel()
             if not poll.done():
                 poll.cancel()
         if not poll.done() or poll.cancelled():
-            return {"cursor": cursor, "points": []}  # nobody is left to read it
+            return {"cursor": cursor, "points": []}  # nobody is left, or asked again elsewhere
         return poll.result()
 
     async def poll(self, tenant: str, cursor: str, wanted: Wanted) -> dict[str, Any]:

@@ -208,7 +208,7 @@ def _history(
         "agg": [widget.query.agg],
     }
     query = parse_query(args, svc.now_ms())
-    answer = orjson.loads(DataQueries(svc.engine, svc.live).answer(tenant_id, query))
+    answer = orjson.loads(DataQueries(svc.history_engine(), svc.live).answer(tenant_id, query))
     series = [s for s in answer["series"] if scope.allows(s["metric"], s["source"])]
     return series, query.step_ms
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app
 
+from app.drain import FLASK_EXTENSION, readiness
 from app.metrics import exposition
 from app.web.auth import services
-from data.stores.db import ping
 
 
 def init_app(server: Flask) -> None:
@@ -25,19 +25,11 @@ def healthz() -> dict[str, str]:
 
 def metrics() -> Response:
     """Prometheus exposition of Pulse's own figures."""
-    body, content_type = exposition(services().live, services().engine)
+    svc = services()
+    body, content_type = exposition(svc.live, svc.engine, svc.reads)
     return Response(body, content_type=content_type)
 
 
 def readyz() -> tuple[dict[str, Any], int]:
-    """PostgreSQL and Redis both answer."""
-    svc = services()
-    checks: dict[str, str] = {}
-    for name, probe in (("postgres", lambda: ping(svc.engine)), ("redis", svc.redis.ping)):
-        try:
-            probe()
-            checks[name] = "ok"
-        except Exception as exc:  # any failure means not ready; say which and why
-            checks[name] = f"error: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+    """PostgreSQL and Redis both answer, and the process is not draining (SIGTERM)."""
+    return readiness(services(), current_app.extensions.get(FLASK_EXTENSION))

@@ -13,10 +13,18 @@ MIGRATIONS = Path(__file__).parent.parent / "migrations"  # data/migrations
 _MIGRATION_LOCK = 0x50554C5345
 
 
-def make_engine(url: str, pool_size: int = 5, statement_timeout_ms: int | None = None) -> Engine:
+def make_engine(
+    url: str,
+    pool_size: int = 5,
+    statement_timeout_ms: int | None = None,
+    connect_timeout_s: int | None = None,
+) -> Engine:
     """A pooled engine for `url` that notices connections dropped by a restarted server; with
-    `statement_timeout_ms`, PostgreSQL cancels any statement of it running longer."""
-    connect_args = {}
+    `statement_timeout_ms`, PostgreSQL cancels any statement of it running longer; with
+    `connect_timeout_s`, a server that does not answer fails a connect that soon."""
+    connect_args: dict[str, object] = {}
+    if connect_timeout_s is not None:
+        connect_args["connect_timeout"] = connect_timeout_s
     if statement_timeout_ms is not None:
         connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
     return create_engine(

@@ -223,7 +223,9 @@ alert_rules = Table(
     created_at(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("webhook_secret", String(64)),  # signs the rule's webhook bodies (HMAC-SHA256)
-    CheckConstraint("kind IN ('threshold', 'rate', 'spike', 'nodata')", name="kind"),
+    CheckConstraint(
+        "kind IN ('threshold', 'rate', 'spike', 'nodata', 'forecast_band')", name="kind"
+    ),
     Index("ix_alert_rules_metric", "tenant_id", "metric"),
 )
 

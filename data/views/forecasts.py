@@ -1,31 +1,47 @@
-"""Forecasts and anomaly bands of one series, read through /api/data's own cached reader.
+"""Forecasts and anomaly bands of a tenant's series (CONTRACT §9), read through the history
+store and cached in Redis for one step.
 
-STAND-IN: replaced at merge by the engine helper's module. A seasonal-naive forecast (a
-day's season when the history holds two, else the trailing mean) with bands from the
-in-sample residuals, so the pages and their tests run; the signatures are the engine's.
+The history is read like `GET /api/data?step=auto` reads it (data/stores/queries.py): the
+step `auto_step_ms` picks for the history's span, from the tier that step belongs to, in
+buckets of the asked aggregate. Only complete buckets are used: the bucket in progress
+would pull a sum or a count down, so the series ends at the last bucket that closed.
+
+The cache key holds the tenant, the series, the aggregate, the horizon and history, the
+engine's version and the last closed bucket; it lives for one step. A repeat within the
+step is a Redis read, the first request after a bucket closes computes afresh, and no two
+tenants ever share an entry. A refusal (NotEnoughHistory) is not cached.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
-import statistics
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
+from redis.exceptions import RedisError
 from sqlalchemy import Engine
 
-from data.domain.data_query import DAY_MS, parse_query
-from data.domain.forecasting import NotEnoughHistory
+from data.domain.data_query import DataQuery, QueryError, auto_step_ms
+from data.domain.forecasting import (
+    BAND_MIN_STEPS,
+    NotEnoughHistory,
+    fit_band,
+    fit_forecast,
+    needed_steps,
+)
 from data.stores.live import LiveStore
-from data.stores.queries import DataQueries
+from data.stores.queries import query_frame
 
-MIN_STEPS = 12
-Z80, Z95 = 1.2816, 1.96
-BACKTESTS = 12
+ENGINE_VERSION = "1"  # part of every cache key: a changed engine never serves old answers
+
+Computed = Callable[[list[int], list[float | None], int], dict[str, Any]]
 
 
 class ForecastServices(Protocol):
-    """What a forecast reads through: the history store, the live store, the clock."""
+    """What a forecast reads: app.services.Services satisfies it."""
 
     engine: Engine
     live: LiveStore
@@ -33,73 +49,14 @@ class ForecastServices(Protocol):
     def now_ms(self) -> int: ...
 
 
-def _history(
-    services: ForecastServices,
-    tenant: str,
-    metric: str,
-    source: str | None,
-    history_ms: int,
-    agg: str,
-) -> tuple[int, list[tuple[int, float]]]:
-    args = {
-        "metric": [metric],
-        "source": [source] if source else [],
-        "start": [f"now-{max(1, history_ms // 1000)}s"],
-        "end": ["now"],
-        "step": ["auto"],
-        "agg": [agg],
-    }
-    query = parse_query(args, services.now_ms())
-    doc = orjson.loads(DataQueries(services.engine, services.live).answer(tenant, query))
-    series = [s for s in doc["series"] if source in (None, s["source"])][:1]
-    points = [(int(t), float(v)) for s in series for t, v in s["points"] if v is not None]
-    if len(points) < MIN_STEPS:
-        raise NotEnoughHistory(MIN_STEPS, len(points))
-    return query.step_ms, points
-
-
-def _season(step_ms: int, n: int) -> int:
-    day = max(1, DAY_MS // step_ms)
-    return day if n >= 2 * day else 0
-
-
-def _predict(values: list[float], i: int, season: int) -> float:
-    """The value at index i from what came before it only."""
-    if season and i >= season:
-        return values[i - season]
-    window = values[max(0, i - MIN_STEPS) : i]
-    return statistics.fmean(window) if window else values[0]
-
-
-def _sigma(values: list[float], season: int) -> float:
-    errors = [values[i] - _predict(values, i, season) for i in range(1, len(values))]
-    return statistics.pstdev(errors) if len(errors) > 1 else 0.0
-
-
-def _backtest(values: list[float], season: int, horizon: int, sigma: float) -> dict[str, Any]:
-    n = len(values)
-    origins = [n - horizon - k for k in range(BACKTESTS) if n - horizon - k > MIN_STEPS]
-    errors, naive, in80, in95 = [], [], 0, 0
-    for origin in origins:
-        for i in range(origin, min(n, origin + horizon)):
-            yhat = _predict(values[:origin], min(i, origin), season)
-            error = abs(values[i] - yhat)
-            errors.append(error)
-            naive.append(abs(values[i] - values[origin - 1]))
-            in80 += error <= Z80 * sigma
-            in95 += error <= Z95 * sigma
-    count = len(errors) or 1
-    mae = sum(errors) / count
-    scale = sum(naive) / count
-    return {
-        "origins": len(origins),
-        "horizon_steps": horizon,
-        "mae": mae,
-        "mase": mae / scale if scale else None,
-        "coverage80": in80 / count,
-        "coverage95": in95 / count,
-        "baseline": "naive",
-    }
+def history_query(
+    now_ms: int, metric: str, source: str | None, history_ms: int, agg: str
+) -> DataQuery:
+    """The /api/data query of the series' complete buckets over the last `history_ms`."""
+    step = auto_step_ms(now_ms - history_ms, now_ms)
+    end = now_ms - now_ms % step  # the bucket in progress is left out
+    start = end - history_ms // step * step
+    return DataQuery((metric,), (source,) if source else (), start, end, step, agg)
 
 
 def forecast_for(
@@ -110,37 +67,24 @@ def forecast_for(
     horizon_ms: int,
     history_ms: int,
     agg: str,
-) -> dict:
-    """The forecast over `horizon_ms` after the series' last bucket, with its backtest."""
-    step_ms, points = _history(services, tenant_id, metric, source, history_ms, agg)
-    values = [v for _, v in points]
-    season = _season(step_ms, len(values))
-    sigma = _sigma(values, season)
-    horizon = max(1, horizon_ms // step_ms)
-    last_ts, extended = points[-1][0], list(values)
-    rows = []
-    for h in range(1, horizon + 1):
-        yhat = _predict(extended, len(extended), season)
-        extended.append(yhat)
-        width = sigma * math.sqrt(h)
-        rows.append(
-            [
-                last_ts + h * step_ms,
-                yhat,
-                yhat - Z80 * width,
-                yhat + Z80 * width,
-                yhat - Z95 * width,
-                yhat + Z95 * width,
-            ]
-        )
-    return {
-        "metric": metric,
-        "source": source,
-        "step_ms": step_ms,
-        "method": "seasonal_naive" if season else "mean",
-        "points": rows,
-        "backtest": _backtest(values, season, min(horizon, len(values) // 4), sigma),
-    }
+) -> dict[str, Any]:
+    """CONTRACT §9's forecast of one series; raises NotEnoughHistory, or QueryError when
+    `source` is omitted and the metric has several."""
+    query = history_query(services.now_ms(), metric, source, history_ms, agg)
+    horizon_steps = max(1, math.ceil(horizon_ms / query.step_ms))
+
+    def compute(ts: list[int], values: list[float | None], step: int) -> dict[str, Any]:
+        forecast = fit_forecast(ts, values, step, horizon_steps)
+        return {
+            "method": forecast.method,
+            "points": [[p[0], *map(_finite, p[1:])] for p in forecast.points],
+            "backtest": _finite_figures(forecast.backtest),
+        }
+
+    extra = {"horizon_steps": horizon_steps}
+    return _cached(
+        services, tenant_id, "forecast", query, extra, needed_steps(horizon_steps), compute
+    )
 
 
 def band_for(
@@ -150,21 +94,81 @@ def band_for(
     source: str | None,
     history_ms: int,
     agg: str,
-) -> dict:
-    """The 95 % band over the history, each point marked when it lies outside it."""
-    step_ms, points = _history(services, tenant_id, metric, source, history_ms, agg)
-    values = [v for _, v in points]
-    season = _season(step_ms, len(values))
-    sigma = _sigma(values, season)
-    rows = []
-    for i, (ts, value) in enumerate(points[1:], start=1):
-        yhat = _predict(values, i, season)
-        lo, hi = yhat - Z95 * sigma, yhat + Z95 * sigma
-        rows.append([ts, value, yhat, lo, hi, not lo <= value <= hi])
+) -> dict[str, Any]:
+    """The anomaly band of one series over its history: {metric, source, step_ms, method,
+    points: [[ts_ms, value, yhat, lo95, hi95, outside], …]}; raises like forecast_for."""
+    query = history_query(services.now_ms(), metric, source, history_ms, agg)
+
+    def compute(ts: list[int], values: list[float | None], step: int) -> dict[str, Any]:
+        band = fit_band(ts, values, step)
+        points = [
+            [p[0], _finite(p[1]), _finite(p[2]), _finite(p[3]), _finite(p[4]), p[5]]
+            for p in band.points
+        ]
+        return {"method": band.method, "points": points}
+
+    return _cached(services, tenant_id, "band", query, {}, BAND_MIN_STEPS, compute)
+
+
+def _cached(
+    services: ForecastServices,
+    tenant_id: str,
+    kind: str,
+    query: DataQuery,
+    extra: dict[str, Any],
+    needed: int,
+    compute: Computed,
+) -> dict[str, Any]:
+    key = cache_key(services.live.prefix, tenant_id, kind, query, extra)
+    with contextlib.suppress(RedisError):  # the cache is an optimisation
+        cached = services.live.redis.get(key)
+        if cached is not None:
+            answer: dict[str, Any] = orjson.loads(cached)
+            return answer
+    source, ts, values = read_series(services.engine, tenant_id, query, needed)
+    head = {"metric": query.metrics[0], "source": source, "step_ms": query.step_ms}
+    answer = {**head, **compute(ts, values, query.step_ms)}
+    with contextlib.suppress(RedisError):
+        services.live.redis.set(key, orjson.dumps(answer), px=query.step_ms)
+    return answer
+
+
+def cache_key(
+    prefix: str, tenant_id: str, kind: str, query: DataQuery, extra: dict[str, Any]
+) -> str:
+    """The Redis key of a forecast or band: per tenant, series, choices and closed bucket."""
+    parts = [ENGINE_VERSION, kind, query.normalised().decode(), sorted(extra.items())]
+    digest = hashlib.sha256(orjson.dumps(parts)).hexdigest()
+    return f"{prefix}forecast-cache:{tenant_id}:{digest}"
+
+
+def read_series(
+    engine: Engine, tenant_id: str, query: DataQuery, needed: int
+) -> tuple[str, list[int], list[float | None]]:
+    """(source, bucket times, values) of the query's one series, on the full grid of its
+    range (None where a bucket had no points, 0 when the aggregate is a count)."""
+    frame = query_frame(engine, tenant_id, query)
+    sources = sorted(set(frame["source"].to_list()))
+    if not sources:
+        raise NotEnoughHistory(needed, 0, query.step_ms)
+    if len(sources) > 1:
+        raise QueryError(
+            [{"field": "source", "message": f"the metric has {len(sources)} sources: pick one"}]
+        )
+    found = dict(zip(frame["ts_ms"].to_list(), frame["value"].to_list(), strict=True))
+    ts = list(range(query.start_ms, query.end_ms, query.step_ms))
+    # a bucket without points counted none; of any other aggregate it is unknown (a gap)
+    missing = 0.0 if query.agg == "count" else None
+    return sources[0], ts, [found.get(t, missing) for t in ts]
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _finite_figures(figures: dict[str, Any]) -> dict[str, Any]:
+    """The backtest with NaN and infinities as null (JSON has neither)."""
     return {
-        "metric": metric,
-        "source": source,
-        "step_ms": step_ms,
-        "method": "seasonal_naive" if season else "mean",
-        "points": rows,
+        k: _finite_figures(v) if isinstance(v, dict) else _finite(v) if isinstance(v, float) else v
+        for k, v in figures.items()
     }

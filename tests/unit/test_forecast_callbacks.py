@@ -53,20 +53,26 @@ def metas(figure: dict[str, Any]) -> list[Any]:
 
 @pytest.fixture(autouse=True)
 def stored(services: Services, tenant: str) -> str:
-    """A minute series of 55 points with a spike for LONG (web-1) and 4 points for SHORT."""
+    """LONG (web-1): a point every 5 s over the last 70 minutes, one whole minute of them
+    far off; SHORT: 4 points; sales.orders: a point a minute over the last 5 hours (what a
+    6-hour widget's forecast needs)."""
     now_ms = services.now_ms()
-    values = [40.0 + (i % 5) + (60.0 if i == 20 else 0.0) for i in range(55)]
-    batch = [
-        (tenant, Point(uuid.uuid4().hex, "web-1", LONG, now_ms - (i + 1) * MINUTE_MS, v))
-        for i, v in enumerate(values)
-    ]
+    batch = []
+    for i in range(70 * 12):
+        value = 40.0 + (i % 5) + (60.0 if 240 <= i < 252 else 0.0)
+        batch.append(
+            (tenant, Point(uuid.uuid4().hex, "web-1", LONG, now_ms - (i + 1) * 5_000, value))
+        )
     batch += [
         (tenant, Point(uuid.uuid4().hex, "web-1", SHORT, now_ms - (i + 1) * MINUTE_MS, 1.0))
         for i in range(4)
     ]
     batch += [
-        (tenant, Point(uuid.uuid4().hex, "web-1", "sales.orders", now_ms - i * MINUTE_MS, 5.0 + i))
-        for i in range(1, 50)
+        (
+            tenant,
+            Point(uuid.uuid4().hex, "web-1", "sales.orders", now_ms - i * MINUTE_MS, 5.0 + i % 9),
+        )
+        for i in range(1, 300)
     ]
     services.history.write_points(batch)
     return tenant
