@@ -7,8 +7,10 @@ then the same latency for the baseline a Dash app would use: polling every secon
     .venv/bin/python bench/live_latency.py [--clients 1000] [--rate 1000] [--seconds 20]
 
 With `--curve 1000,2500,5000` it runs once per client count with the gateway's pacing
-(`WS_MAX_FRAMES_PER_S`, default 4 frames a second per socket) and once with the baseline
-pace (`--baseline-fps`, default 20: one frame per 50 ms, what the gateway did before), each
+(at most `WS_MAX_FRAMES_PER_S`, 20, frames a second per socket, slowed to share
+`WS_FRAMES_BUDGET_PER_S`, 20,000 a second, between the open sockets: 4 each at 5,000) and
+once with the baseline pace (`--baseline-fps`, default 20 for every socket whatever their
+number: one frame per 50 ms, what the gateway did before), each
 on a fresh Pulse, and prints one line per run: latency, frames a second per socket, gateway
 RSS per client (after connecting and after the feed), CPU and points missed.
 """
@@ -347,8 +349,9 @@ def run_curve(args: argparse.Namespace) -> None:
             run.clients = clients
             run.client_procs = max(args.client_procs, math.ceil(clients / 2500))
             env = {"WS_MAX_SOCKETS_PER_KEY": "100000"}
-            if fps is not None:
+            if fps is not None:  # a fixed pace: a budget no socket count reaches
                 env["WS_MAX_FRAMES_PER_S"] = str(fps)
+                env["WS_FRAMES_BUDGET_PER_S"] = "1e9"
             load = os.getloadavg()[0]
             with running_pulse(env) as pulse:
                 push = measure_push(pulse, run)

@@ -114,7 +114,12 @@ class Gateway:
         secret = settings.require_secret()
         return cls(
             services,
-            Hub(services.live, redis, frame_interval_s=1 / settings.ws_max_frames_per_s),
+            Hub(
+                services.live,
+                redis,
+                frame_interval_s=1 / settings.ws_max_frames_per_s,
+                frames_budget_per_s=settings.ws_frames_budget_per_s,
+            ),
             StreamTokens(secret, settings.stream_token_ttl_s, clock=services.clock),
             SessionCookies(secret),
             direct_writes=direct_writes_enabled(),

@@ -69,9 +69,16 @@ class Hub:
         frame_interval_s: float = FRAME_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         call_later: Callable[..., object] | None = None,
+        frames_budget_per_s: float | None = None,
     ) -> None:
         self.live = live
-        self.frame_interval_s = frame_interval_s
+        # A socket's frames come at most every min_interval_s; with a budget, the process's
+        # frames a second all sockets together, the interval stretches as sockets are added
+        # (interval = sockets / budget): a few viewers see every update within a blink, and
+        # thousands share what one event loop can write (4 frames/s each at 5,000).
+        self.min_interval_s = frame_interval_s
+        self.frames_budget_per_s = frames_budget_per_s
+        self.open_sockets = 0
         # What paces each group's frames: monotonic seconds, and a timer on the same clock
         # (the event loop's by default; tests drive both by hand).
         self.clock = clock
@@ -87,6 +94,12 @@ class Hub:
         self.connected = asyncio.Event()
         self._replays = asyncio.Semaphore(MAX_CONCURRENT_REPLAYS)
 
+    def frame_interval_s(self) -> float:
+        """The least time between two frames of one socket, for as many sockets as are open."""
+        if not self.frames_budget_per_s:
+            return self.min_interval_s
+        return max(self.min_interval_s, self.open_sockets / self.frames_budget_per_s)
+
     def admit(self, client: Client, max_per_user: int, max_per_key: int) -> bool:
         """Add the client, unless its user already holds `max_per_user` sockets, or its key
         (a kiosk fleet, an intranet page showing a chart to everyone) `max_per_key`."""
@@ -101,6 +114,7 @@ class Hub:
         tenant_clients = self.clients.setdefault(client.grant.tenant_id, set())
         if client not in tenant_clients:
             tenant_clients.add(client)
+            self.open_sockets += 1
             self._count(client, 1)
             self._join(client)
 
@@ -108,6 +122,7 @@ class Hub:
         tenant_clients = self.clients.get(client.grant.tenant_id)
         if tenant_clients is not None and client in tenant_clients:
             tenant_clients.discard(client)
+            self.open_sockets -= 1
             self._count(client, -1)
             self._leave(client)
             if not tenant_clients:
@@ -229,7 +244,7 @@ class Hub:
             group.pending.append((cursor, wanted))
             if group.scheduled:
                 continue
-            wait = group.last_flush + self.frame_interval_s - now
+            wait = group.last_flush + self.frame_interval_s() - now
             if wait <= 0:
                 self._flush(group)
             else:

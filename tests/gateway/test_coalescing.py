@@ -272,3 +272,35 @@ def test_the_cursor_of_a_coalesced_frame_resumes_after_its_newest_point(
             await redis.aclose()
 
     run(scenario(), timeout=10)
+
+
+def test_the_pace_slows_as_sockets_are_added_to_share_the_process_budget() -> None:
+    """A budget of 400 frames/s: with 20 sockets each may have 20 a second (the ceiling of
+    0.05 s apart); with 200 sockets, 2 a second each — the same entries, fewer frames."""
+
+    async def scenario() -> None:
+        time = FakeTime()
+        hub = Hub(
+            None,  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
+            0.05,
+            clock=time.clock,
+            call_later=time.call_later,
+            frames_budget_per_s=400,
+        )
+        sockets = [connect(hub, time, "cpu.*", tenant=f"t-{n}") for n in range(20)]
+        assert hub.frame_interval_s() == pytest.approx(0.05)
+        crowd = [connect(hub, time, "cpu.*", tenant=f"t-{n}") for n in range(20, 200)]
+        assert hub.frame_interval_s() == pytest.approx(0.5)
+        for n in range(100):  # 1 s of entries, 10 ms apart, to the first socket's tenant
+            hub.receive("t-0", *entry(n))
+            await time.advance(0.01)
+        await time.advance(0.5)
+        first = sockets[0]
+        assert first.values() == [float(n) for n in range(100)]  # nothing lost
+        assert len(first.frames) == 3  # at 0, 0.5 and 1.0: two a second, not twenty
+        for socket in crowd[-10:]:
+            hub.remove(socket.client)
+        assert hub.open_sockets == 190
+
+    run(scenario(), timeout=10)

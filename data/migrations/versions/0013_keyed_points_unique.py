@@ -1,9 +1,10 @@
 """points: the unique index covers only points whose client gave a data_id
 
 Points sent without a data_id are stored with data_id '' (a client's is never empty) and no
-unique index entry (a plain series index keeps reads of a series over time indexed): a redelivered ingest entry is detected whole by its row in
-ingest_entries, in the transaction that stores its points, so only a client's resend needs
-the per-point check (bench/RESULTS.md "Issue 14 — write path").
+unique index entry (a plain series index keeps reads of a series over time indexed): a
+redelivered ingest entry is detected whole by its row in ingest_entries, in the transaction
+that stores its points, so only a client's resend needs the per-point check
+(bench/RESULTS.md "Issue 14 — write path").
 
 Revision ID: 0013
 Revises: 0012

@@ -1,7 +1,7 @@
 """alert rules of kind forecast_band: the kind check admits them
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-02 09:50:00.000000
 """
 
