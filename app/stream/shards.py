@@ -34,6 +34,7 @@ IDLE_S = 0.05
 
 async def listen_sharded(hub: Hub) -> None:
     """Follow the shard channels of every tenant with a socket here, until an error."""
+    await hub.redis.initialize()  # the slot map, which ssubscribe reads without fetching it
     pubsub = hub.redis.pubsub()
     subscribed: set[str] = set()
     try:

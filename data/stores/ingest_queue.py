@@ -274,6 +274,9 @@ class IngestQueue:
 
     def ack_entries(self, entries: Sequence[IngestEntry]) -> None:
         """Acknowledge entries whose points are committed, each on the stream it came from."""
+        if len(self.ingest_streams) == 1:
+            self.ack([e.entry_id for e in entries])
+            return
         by_stream: dict[str, list[str]] = {}
         for entry in entries:
             by_stream.setdefault(self._stream_of(entry), []).append(entry.entry_id)
