@@ -105,6 +105,7 @@ class IngestQueue:
         self.dead_key = self.keys.dead_for(self.ingest_key)
         # replicas that must hold an accepted entry before enqueue returns (REDIS_WAIT_REPLICAS)
         self.wait_replicas = wait_replicas
+        self.unreplicated_until: dict[str, float] = {}  # shards short of replicas (replicated.py)
         self._enqueue = redis.register_script(_ENQUEUE_LUA)
 
     def now_ms(self) -> int:

@@ -196,7 +196,7 @@ def test_a_primary_killed_mid_ingest_loses_no_acknowledged_point(on_cluster, clu
     key = on_cluster.accounts.create_api_key(tenant, "in", "ingest")
     acknowledged: list[int] = []
     stop = threading.Event()
-    with running_role(on_cluster.settings, "web") as web:
+    with running_role(on_cluster.settings, "web") as web, running_worker(on_cluster.settings):
 
         def keep_ingesting() -> None:
             batch = 0
@@ -207,17 +207,19 @@ def test_a_primary_killed_mid_ingest_loses_no_acknowledged_point(on_cluster, clu
 
         sender = threading.Thread(target=keep_ingesting, daemon=True)
         sender.start()
-        wait_until(lambda: len(acknowledged) >= 20, timeout=20)
-        owner = on_cluster.redis.get_node_from_key(on_cluster.live.keys.ingest(tenant))
-        cluster.kill_primary(next(n for n in cluster.nodes if n.port == owner.port))
-        cluster.wait_healthy()
-        settled = len(acknowledged)
-        wait_until(lambda: len(acknowledged) >= settled + 20, timeout=30)  # ingest resumed
-        stop.set()
-        sender.join(15)
-        with running_worker(on_cluster.settings):
-            want = {float(i) for b in acknowledged for i in range(b * 10, b * 10 + 10)}
-            wait_until(lambda: len(stored_values(on_cluster, tenant) & want) == len(want), 30)
+        try:
+            wait_until(lambda: len(acknowledged) >= 20, timeout=20)
+            owner = on_cluster.redis.get_node_from_key(on_cluster.live.keys.ingest(tenant))
+            cluster.kill_primary(next(n for n in cluster.nodes if n.port == owner.port))
+            cluster.wait_healthy()
+            settled = len(acknowledged)
+            wait_until(lambda: len(acknowledged) >= settled + 20, timeout=30)  # ingest resumed
+        finally:
+            stop.set()
+            sender.join(15)
+        want = {float(i) for b in acknowledged for i in range(b * 10, b * 10 + 10)}
+        wait_until(lambda: want <= stored_values(on_cluster, tenant), timeout=30)
+        assert on_cluster.history.count_points(tenant) == len(stored_values(on_cluster, tenant))
 
 
 def stored_values(services: Services, tenant: str) -> set[float]:
