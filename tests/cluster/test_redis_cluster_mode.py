@@ -5,6 +5,7 @@ primary killed mid-ingest loses no point that ingest acknowledged (REDIS_WAIT_RE
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import random
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 from sqlalchemy import text
 from websockets.sync.client import connect
@@ -28,9 +30,10 @@ from app.embedded.redis_cluster import LoopbackRedisCluster
 from app.services import Services
 from app.settings import Settings
 from app.tokens import StreamTokens
-from data.stores.redis_connect import connect_redis
+from data.stores.redis_connect import connect_async_redis, connect_redis
 from data.stores.redis_keys import RedisKeys
 from tests.cluster.roles import ROOT, role_env, running_role
+from tests.cluster.test_loopback_redis_cluster import sentinel_url  # noqa: F401 (a fixture)
 from tests.conftest import free_port, new_tenant, wait_until
 
 
@@ -93,9 +96,12 @@ def running_worker(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
     try:
         wait_until(lambda: "consuming" in log.read_text(errors="replace"), timeout=60)
         yield process
+        output = log.read_text(errors="replace")
+        assert "Traceback" not in output, output[-3000:]
     finally:
         process.kill()
         process.wait(10)
+        print(log.read_text(errors="replace")[-3000:])
         log.unlink(missing_ok=True)
 
 
@@ -186,6 +192,8 @@ def test_points_ingested_are_stored_and_reach_a_socket_live(on_cluster):
                 if frame["type"] == "points":
                     seen += [p["value"] for p in frame["points"]]
             assert sorted(seen) == [float(i) for i in range(50)]
+            assert subscribers(on_cluster, watched) == 1  # a shard subscription per tenant
+        wait_until(lambda: subscribers(on_cluster, watched) == 0, timeout=10)  # last one left
         for tenant in tenants:
             wait_until(lambda t=tenant: on_cluster.history.count_points(t) == 50, timeout=20)
         assert on_cluster.live.pipeline_state()["pending"] == 0
@@ -222,6 +230,15 @@ def test_a_primary_killed_mid_ingest_loses_no_acknowledged_point(on_cluster, clu
         assert on_cluster.history.count_points(tenant) == len(stored_values(on_cluster, tenant))
 
 
+def subscribers(services: Services, tenant: str) -> int:
+    """How many connections subscribe to the tenant's shard channel."""
+    channel = services.live.channel(tenant)
+    node = services.redis.get_node_from_key(channel).redis_connection
+    reply = node.execute_command("PUBSUB", "SHARDNUMSUB", channel)
+    flat = [item for pair in reply for item in (pair if isinstance(pair, tuple) else [pair])]
+    return int(flat[1])
+
+
 def stored_values(services: Services, tenant: str) -> set[float]:
     with services.engine.connect() as conn:
         rows = conn.execute(text("SELECT value FROM points WHERE tenant_id = :t"), {"t": tenant})
@@ -234,3 +251,22 @@ def test_connect_redis_reaches_the_cluster(cluster):
         assert client.ping()
     finally:
         client.close()
+
+
+def test_the_async_client_follows_a_sentinel_primary(sentinel_url):  # noqa: F811
+    async def round_trip() -> bytes | None:
+        client = connect_async_redis(sentinel_url, 4, socket_timeout=2)
+        try:
+            await client.set("pulse-test:sentinel-async", "yes")
+            return await client.get("pulse-test:sentinel-async")
+        finally:
+            await client.aclose()
+
+    deadline = time.monotonic() + 10
+    while True:  # the sentinel answers once it has seen the primary
+        try:
+            assert asyncio.run(round_trip()) == b"yes"
+            return
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
