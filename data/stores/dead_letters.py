@@ -130,7 +130,7 @@ class DeadLetters:
             return False
         fields = found[0][1]
         _, count = _tenant_and_count(fields)
-        with self.redis.pipeline(transaction=True) as pipe:
+        with self.live.slot_pipeline(dead_key) as pipe:
             self.live.add_entries(tenant, [(fields.get(b"p", b"[]"), count)], client=pipe)
             pipe.xdel(dead_key, dead_id)
             pipe.execute()

@@ -154,6 +154,14 @@ class IngestQueue:
             args += [payload, count]
         return args
 
+    def slot_pipeline(self, key: str) -> Any:
+        """A MULTI pipeline for keys of one slot, scripts included: on a cluster, on the
+        connection of the node owning the slot (redis-py's cluster pipelines take no
+        scripts)."""
+        if self.keys.clustered:
+            return self.redis.get_node_from_key(key).redis_connection.pipeline(transaction=True)
+        return self.redis.pipeline(transaction=True)
+
     def count_dead(self, pipe: Any, tenant: str, entry_id: str, points: int) -> None:
         """Queue, on a transaction pipeline, the count of an entry's points as dead-lettered
         in the minute of its id."""

@@ -30,6 +30,8 @@ from app.embedded.redis_cluster import LoopbackRedisCluster
 from app.services import Services
 from app.settings import Settings
 from app.tokens import StreamTokens
+from data.domain.points import Point
+from data.stores.dead_letters import DeadLetters
 from data.stores.redis_connect import connect_async_redis, connect_redis
 from data.stores.redis_keys import RedisKeys
 from tests.cluster.roles import ROOT, role_env, running_role
@@ -270,3 +272,30 @@ def test_the_async_client_follows_a_sentinel_primary(sentinel_url):  # noqa: F81
         except redis.ConnectionError:
             assert time.monotonic() < deadline
             time.sleep(0.1)
+
+
+def test_groups_claims_trims_and_dead_letters_work_per_partition(on_cluster):
+    live = on_cluster.live
+    tenants = [f"t-part-{i}" for i in range(6)]
+    assert len({live.keys.ingest(t) for t in tenants}) > 1
+    live.ensure_group()
+    now = int(time.time() * 1000)
+    for i, tenant in enumerate(tenants):
+        live.enqueue(tenant, [Point(f"{i:032x}", "s", "m", now, float(i))])
+    taken, _ = live.read_ingest("dead-consumer", 100, 0)
+    assert sorted(e.tenant for e in taken) == tenants
+    assert live.pipeline_state()["pending"] == 6
+    claimed, _ = live.claim_stale("heir", min_idle_ms=0)
+    assert sorted(e.tenant for e in claimed) == tenants
+    assert all(e.stream == live.keys.ingest(e.tenant) for e in claimed)
+    dead = DeadLetters(live)
+    buried = claimed[0]
+    assert dead.delivery_count(buried.entry_id, buried.stream) == 2
+    dead.bury(buried, "test", 2)
+    live.ack_entries(claimed[1:])
+    state = live.pipeline_state()
+    assert (state["pending"], state["dead"]) == (0, 1)
+    assert live.trim_acknowledged() == 6
+    (letter,) = dead.of_tenant(buried.tenant)
+    assert dead.replay(buried.tenant, letter.dead_id)
+    assert [e.tenant for e in live.read_ingest("heir", 100, 0)[0]] == [buried.tenant]
