@@ -23,6 +23,7 @@ from data.domain.data_query import parse_time_ms
 from data.domain.errors import Invalid, QuotaExceeded
 from data.stores.accounts import User
 from data.stores.alert_rules import KIND_PARAMS, AlertRules
+from data.stores.forecast_bands import waiting_notes
 from data.stores.incidents import Incidents
 from data.stores.rule_preview import preview, preview_history
 
@@ -112,10 +113,12 @@ def show(rules: AlertRules, incidents: Incidents, user: User, _reload: int) -> t
     editor = may_edit(user)
     listed = [r.as_dict() for r in rules.of_tenant(user.tenant_id)]
     firing = {i["rule_id"] for i in incidents.find(user.tenant_id, state="firing", limit=500)}
+    bands = {r["id"]: rules.state_key(r["id"]) for r in listed if r["kind"] == "forecast_band"}
+    waiting = waiting_notes(rules.redis, bands) if bands else {}
     recent = incidents.find(user.tenant_id, limit=20)
     zone = display_zone(incidents.engine, user)
     return (
-        rule_table(listed, firing, editor, zone),
+        rule_table(listed, firing, editor, zone, waiting),
         incident_table(recent, zone),
         "" if editor else "d-none",
     )

@@ -16,14 +16,14 @@ FIELDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("name", "Name", "text", ()),
     ("metric", "Metric", "text", ()),
     ("source", "Source (or *)", "text", ()),
-    ("kind", "Kind", "select", ("threshold", "rate", "spike", "nodata")),
+    ("kind", "Kind", "select", ("threshold", "rate", "spike", "nodata", "forecast_band")),
     ("op", "Fires when the value is", "select", (">", "<")),
     ("threshold", "Threshold", "number", ()),
     ("change_pct", "Change (%)", "number", ()),
     ("direction", "Direction", "select", ("both", "up", "down")),
     ("zscore", "Robust z-score", "number", ()),
     ("window_s", "Window (s)", "number", ()),
-    ("clear_threshold", "Clears at (optional)", "number", ()),
+    ("clear_threshold", "Clears at (optional; forecast_band: 0-1 of the band)", "number", ()),
     ("for_s", "Held for (s)", "number", ()),
     ("severity", "Severity", "select", ("info", "warning", "critical")),
     ("cooldown_s", "Cooldown (s)", "number", ()),
@@ -159,13 +159,22 @@ def condition(rule: dict[str, Any]) -> str:
         return f"{rule['direction']} {rule['change_pct']:g} % in {rule['window_s']:g} s"
     if kind == "spike":
         return f"z > {rule['zscore']:g} over {rule['window_s']:g} s"
+    if kind == "forecast_band":
+        held = f" for {rule['for_s']:g} s" if rule.get("for_s") else ""
+        return f"outside its 95 % forecast band{held}"
     return f"no data for {rule['window_s']:g} s"
 
 
 def rule_table(
-    rules: list[dict[str, Any]], firing: set[str], editor: bool, zone: str = "UTC"
+    rules: list[dict[str, Any]],
+    firing: set[str],
+    editor: bool,
+    zone: str = "UTC",
+    waiting: dict[str, str] | None = None,
 ) -> Any:
-    """The rules with their state; editors get each rule's actions."""
+    """The rules with their state (`waiting`: why a rule judges nothing yet, by id);
+    editors get each rule's actions."""
+    waiting = waiting or {}
     if not rules:
         hint = "Create one with New rule." if editor else "An analyst or admin can add them."
         return dbc.Alert(
@@ -186,10 +195,9 @@ def rule_table(
     ] + (["Actions"] if editor else [])
     body = []
     for r in rules:
-        state = ("firing", "danger") if r["id"] in firing else ("ok", "success")
         cells: list[Any] = [
             html.Td(r["name"], className="fw-semibold"),
-            html.Td(dbc.Badge(state[0], color=state[1])),
+            html.Td(_state(r["id"], firing, waiting)),
             html.Td(dbc.Badge(r["severity"], color=SEVERITY_COLOR.get(r["severity"], "info"))),
             html.Td(r["metric"]),
             html.Td(r["source"]),
@@ -199,20 +207,7 @@ def rule_table(
             html.Td(when(r["silenced_until"], zone) or "—", className="small text-nowrap"),
         ]
         if editor:
-            cells.append(
-                html.Td(
-                    html.Div(
-                        [
-                            _action("Edit", "edit", r["id"]),
-                            _action("Disable" if r["enabled"] else "Enable", "toggle", r["id"]),
-                            _action("Silence 1 h", "silence1h", r["id"]),
-                            _action("Silence 24 h", "silence24h", r["id"]),
-                            _action("Delete", "delete", r["id"], "danger"),
-                        ],
-                        className="d-flex gap-1 flex-nowrap",
-                    )
-                )
-            )
+            cells.append(_actions(r))
         body.append(html.Tr(labelled(cells, head), id=f"rule-{r['id']}"))
     table = dbc.Table(
         [html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],
@@ -221,6 +216,35 @@ def rule_table(
         className="mb-0 align-middle pulse-stack",
     )
     return html.Div(table, className="table-responsive border rounded")
+
+
+def _actions(r: dict[str, Any]) -> html.Td:
+    """An editor's buttons on a rule's row."""
+    return html.Td(
+        html.Div(
+            [
+                _action("Edit", "edit", r["id"]),
+                _action("Disable" if r["enabled"] else "Enable", "toggle", r["id"]),
+                _action("Silence 1 h", "silence1h", r["id"]),
+                _action("Silence 24 h", "silence24h", r["id"]),
+                _action("Delete", "delete", r["id"], "danger"),
+            ],
+            className="d-flex gap-1 flex-nowrap",
+        )
+    )
+
+
+def _state(rule_id: str, firing: set[str], waiting: dict[str, str]) -> list[Any]:
+    """A rule's state badge: firing, ok, or waiting (with why) for a rule short of history."""
+    if rule_id in firing:
+        return [dbc.Badge("firing", color="danger")]
+    note = waiting.get(rule_id)
+    if note is None:
+        return [dbc.Badge("ok", color="success")]
+    return [
+        dbc.Badge("waiting", color="secondary", title=note),
+        html.Div(note, className="small text-muted"),
+    ]
 
 
 def labelled(cells: list[Any], head: list[str]) -> list[Any]:

@@ -34,6 +34,12 @@ def preview_view(
         ],
         className="small mb-0",
     )
+    notes = sorted({s["note"] for s in found["series"] if s.get("note")})
+    noted = html.P(
+        "Not judged yet where the forecast lacked history: " + "; ".join(notes),
+        className="small text-muted mb-1",
+        id="alerts-preview-note",
+    )
     graph = (
         dcc.Graph(
             figure=preview_figure(history, found, zone),
@@ -44,7 +50,12 @@ def preview_view(
         else None
     )
     return html.Div(
-        [html.P(summary, className="small mb-1", id="alerts-preview-summary"), graph, listed]
+        [
+            html.P(summary, className="small mb-1", id="alerts-preview-summary"),
+            noted if notes else None,
+            graph,
+            listed,
+        ]
     )
 
 

@@ -15,6 +15,7 @@ from app.api.dashboards import bp as dashboards_bp
 from app.api.data import bp as data_bp
 from app.api.embed_tokens import bp as embed_tokens_bp
 from app.api.export import bp as export_bp
+from app.api.forecast import bp as forecast_bp
 from app.api.ingest import bp as ingest_bp
 from app.api.invites import bp as invites_bp
 from app.api.me import bp as me_bp
@@ -29,6 +30,7 @@ bp.register_blueprint(ingest_bp)  # /api/ingest, /api/metrics, /api/stream-token
 bp.register_blueprint(agent_formats_bp)  # /api/v1/write (and line protocol's parser)
 bp.register_blueprint(data_bp)  # /api/data
 bp.register_blueprint(export_bp)  # /api/export
+bp.register_blueprint(forecast_bp)  # /api/forecast, /api/forecast/band
 bp.register_blueprint(pipeline_bp)
 bp.register_blueprint(sources_bp)  # /api/sources…
 bp.register_blueprint(alerts_bp)  # /api/alerts…, /api/incidents…, /api/notifications…

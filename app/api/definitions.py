@@ -84,6 +84,9 @@ class PreviewSeries(BaseModel):
     source: str
     points: int
     firings: list[Firing]
+    note: str | None = Field(
+        None, description="forecast_band: why steps went unjudged (too little history)"
+    )
 
 
 class PreviewAnswer(BaseModel):

@@ -265,3 +265,66 @@ class OpenApiDocument(BaseModel):
     openapi: str
     info: dict[str, Any]
     paths: dict[str, Any]
+
+
+# -- forecasts (CONTRACT §9) ----------------------------------------------------------------
+
+
+Num = float | None  # null where a figure is not finite
+
+
+class BandParams(Query):
+    """One series and the history to read at the step step=auto picks for it."""
+
+    metric: Name
+    source: Name | None = Field(None, description="required when the metric has several")
+    history: str = Field("14d", description="1h to 92d", pattern=r"^\d{1,9}[smhdw]$")
+    agg: Agg = "avg"
+
+
+class ForecastParams(BandParams):
+    """A forecast of one series: its horizon, at most 7d and a quarter of the history."""
+
+    horizon: str = Field("6h", pattern=r"^\d{1,9}[smhdw]$")
+
+
+class BaselineFigures(BaseModel):
+    method: str
+    mae: float | None
+    mase: float | None
+    coverage80: float | None
+    coverage95: float | None
+
+
+class Backtest(BaseModel):
+    """Rolling-origin backtest: each origin fitted only on what came before it; coverages
+    are the realised shares of the (conformally widened) 80 % and 95 % intervals."""
+
+    origins: int
+    horizon_steps: int
+    mae: float | None
+    mase: float | None = Field(description="MAE over the seasonal-naive in-sample MAE")
+    coverage80: float | None
+    coverage95: float | None
+    baseline: BaselineFigures = Field(description="the seasonal-naive forecast's figures")
+
+
+class ForecastAnswer(BaseModel):
+    metric: str
+    source: str
+    step_ms: int
+    method: str = Field(description="the model the backtest chose")
+    points: list[
+        tuple[int, float | None, float | None, float | None, float | None, float | None]
+    ] = Field(description="[ts_ms, yhat, lo80, hi80, lo95, hi95]")
+    backtest: Backtest
+
+
+class BandAnswer(BaseModel):
+    metric: str
+    source: str
+    step_ms: int
+    method: str
+    points: list[tuple[int, Num, Num, Num, Num, bool]] = Field(
+        description="[ts_ms, value, yhat, lo95, hi95, outside]"
+    )

@@ -150,9 +150,9 @@ class AlertEngine:
         def judge(rule: RuleDef, state: SeriesState, source: str, values: Any) -> list[Transition]:
             return list(observe_series(rule, state, source, values, now_ms))
 
-        return self._judge(jobs, "value", judge)
+        return self.judge_jobs(jobs, "value", judge)
 
-    def _judge(
+    def judge_jobs(
         self,
         jobs: Sequence[tuple[RuleDef, str, Any]],
         kind: str,
@@ -198,7 +198,7 @@ class AlertEngine:
             transition = check_silence(rule, state, source, ts_ms, now_ms)
             return [] if transition is None else [transition]
 
-        return self._judge(jobs, "nodata", judge)
+        return self.judge_jobs(jobs, "nodata", judge)
 
     # -- source.down / source.up events ---------------------------------------------------
 

@@ -21,6 +21,7 @@ from app.metrics import PARTITIONS_DROPPED
 from app.services import Services
 from app.settings import Settings
 from app.worker.alert_evaluator import AlertEngine
+from app.worker.band_evaluator import BAND_EVERY_S, BandEvaluator, check_forecast_bands
 from app.worker.consumer import Consumer
 from app.worker.deliveries import Deliverer
 from app.worker.sources.runner import SOURCES_EXECUTOR, SYNC_EVERY_S, SourceRunner
@@ -107,6 +108,12 @@ def scheduled_jobs(
         ("partitions", maintain_partitions, IntervalTrigger(hours=1), []),
         ("alerts-nodata", check_nodata, IntervalTrigger(seconds=2), [alerts]),
         ("alerts-events", consume_source_events, IntervalTrigger(seconds=1), [alerts, consumer]),
+        (
+            "alerts-forecast-band",
+            check_forecast_bands,
+            IntervalTrigger(seconds=BAND_EVERY_S),
+            [BandEvaluator(alerts)],
+        ),
         ("alerts-deliver", deliver_alerts, IntervalTrigger(seconds=1), [Deliverer(services)]),
     ]
     return jobs

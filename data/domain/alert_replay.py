@@ -20,41 +20,51 @@ class Firing:
     message: str
 
 
-# C901 allowed: the same state machine replayed over history
-def replay(  # noqa: C901
+class Collector:
+    """Pairs a replay's transitions into the incidents it would have opened."""
+
+    def __init__(self) -> None:
+        self.firings: list[Firing] = []
+        self.open_one: Transition | None = None
+
+    def take(self, transition: Transition | None) -> None:
+        """Note a transition (None: nothing happened)."""
+        if transition is None:
+            return
+        if transition.state == "firing":
+            self.open_one = transition
+            return
+        if self.open_one is not None:
+            first = self.open_one
+            self.firings.append(Firing(first.at_ms, transition.at_ms, first.value, first.message))
+            self.open_one = None
+
+    def done(self) -> list[Firing]:
+        """The incidents, the last one still firing if it never resolved."""
+        if self.open_one is not None:
+            first = self.open_one
+            self.firings.append(Firing(first.at_ms, None, first.value, first.message))
+            self.open_one = None
+        return self.firings
+
+
+def replay(
     rule: RuleDef, source: str, points: list[tuple[int, float]], until_ms: int
 ) -> list[Firing]:
     """The incidents a rule would have opened over one series' history (nodata: gaps)."""
     # A replay judges history as it was: silence is ignored, event time is the clock.
     rule_now = dataclasses.replace(rule, silenced_until_ms=None)
     state = SeriesState()
-    firings: list[Firing] = []
-    open_one: Transition | None = None
-
-    def take(transition: Transition | None) -> None:
-        nonlocal open_one
-        if transition is None:
-            return
-        if transition.state == "firing":
-            open_one = transition
-            return
-        if open_one is not None:
-            firings.append(
-                Firing(open_one.at_ms, transition.at_ms, open_one.value, open_one.message)
-            )
-            open_one = None
-
+    found = Collector()
     ordered = sorted(points)
     if rule.kind == "nodata":
         step_ms = int(rule.window_s * 1000)
         for (ts, _), (next_ts, _) in zip(ordered, [*ordered[1:], (until_ms, 0.0)], strict=True):
             if next_ts - ts > step_ms:  # silent long enough somewhere in this gap
-                take(check_silence(rule_now, state, source, ts, ts + step_ms + 1))
+                found.take(check_silence(rule_now, state, source, ts, ts + step_ms + 1))
                 if next_ts < until_ms:
-                    take(check_silence(rule_now, state, source, next_ts, next_ts))
+                    found.take(check_silence(rule_now, state, source, next_ts, next_ts))
     else:
         for ts, value in ordered:
-            take(observe(rule_now, state, source, ts, value, ts))
-    if open_one is not None:
-        firings.append(Firing(open_one.at_ms, None, open_one.value, open_one.message))
-    return firings
+            found.take(observe(rule_now, state, source, ts, value, ts))
+    return found.done()

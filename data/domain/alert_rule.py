@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OK, PENDING, FIRING = "ok", "pending", "firing"
+# forecast_band measures the distance from the forecast in half-widths of the 95 % band on
+# the value's side: beyond 1 is outside the band; back to 0.8 (well inside) resolves, so a
+# series grazing the edge fires once.
+BAND_EDGE, BAND_CLEAR = 1.0, 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +23,7 @@ class RuleDef:
     name: str
     metric: str
     source: str  # a source name, or "*"
-    kind: str  # threshold | rate | spike | nodata
+    kind: str  # threshold | rate | spike | nodata | forecast_band
     severity: str = "warning"
     cooldown_s: float = 300.0
     op: str = ">"
@@ -57,13 +61,15 @@ class RuleDef:
         """The level the measure must exceed (the measure is sign-flipped for op '<')."""
         if self.kind == "threshold":
             return -self.threshold if self.op == "<" else self.threshold
+        if self.kind == "forecast_band":
+            return BAND_EDGE
         return self.change_pct if self.kind == "rate" else self.zscore
 
     @property
     def clear_level(self) -> float:
         """The level the measure must fall to (or below) for a firing series to resolve."""
         if self.clear_threshold is None:
-            return self.trigger
+            return BAND_CLEAR if self.kind == "forecast_band" else self.trigger
         if self.kind == "threshold" and self.op == "<":
             return -self.clear_threshold
         return self.clear_threshold
@@ -79,9 +85,10 @@ class SeriesState:
     incident_key: str | None = None
     quiet_until_ms: int = 0  # cooldown: nothing fires on points before this
     window: list[tuple[int, float]] = field(default_factory=list)  # rate/spike samples
+    note: str | None = None  # forecast_band: why the series is not judged yet
 
     def to_doc(self) -> dict[str, Any]:
-        return {
+        doc = {
             "s": self.status,
             "f": self.since_ms,
             "l": self.last_ts,
@@ -89,6 +96,9 @@ class SeriesState:
             "q": self.quiet_until_ms,
             "w": self.window,
         }
+        if self.note is not None:  # forecast_band only: the value kinds' states stay as small
+            doc["n"] = self.note
+        return doc
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> SeriesState:
@@ -99,6 +109,7 @@ class SeriesState:
             doc.get("k"),
             int(doc.get("q") or 0),
             [(int(ts), float(v)) for ts, v in doc.get("w") or []],
+            doc.get("n"),
         )
 
 

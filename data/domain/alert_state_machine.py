@@ -8,6 +8,8 @@ Every series a rule watches moves ok → pending → firing → (resolved) ok:
   for `for_s` (event time) it fires. A firing series resolves only once the measure falls to
   the separate clear level (hysteresis), so a value hovering at the trigger fires once.
 - *nodata* rules are judged by the caller's clock against the newest point's time.
+- *forecast_band* rules measure a step average's distance from its forecast in half-widths
+  of the 95 % band (data/domain/band_rule.py) and go through the same `judge_level`.
 - Cooldown: after a resolution, the same (rule, series) cannot fire again for `cooldown_s`
   (event time); a breach meanwhile stays pending and fires when the cooldown ends if it
   still holds. Silence: while a rule is silenced (wall clock) nothing new fires; a firing
@@ -22,7 +24,7 @@ Every series a rule watches moves ok → pending → firing → (resolved) ok:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from data.domain.alert_measures import add_sample, measure
@@ -52,8 +54,7 @@ def _describe(rule: RuleDef, value: float, level: float | None) -> str:
     return f"{rule.metric} {_fmt(value)} is {_fmt(level or 0)}σ from its median"
 
 
-# C901 allowed: the state machine's transitions, one branch each, read as a table
-def observe(  # noqa: C901
+def observe(
     rule: RuleDef, state: SeriesState, source: str, ts: int, value: float, now_ms: int
 ) -> Transition | None:
     """Judge one point of a value rule's series; mutate `state`, return any transition."""
@@ -67,6 +68,25 @@ def observe(  # noqa: C901
         add_sample(rule, state, ts, value)
     if level is None:
         return None  # too little history to judge: the state stands
+    shown = level if rule.kind != "threshold" else None
+    return judge_level(
+        rule, state, source, ts, value, level, now_ms, lambda: _describe(rule, value, shown)
+    )
+
+
+def judge_level(
+    rule: RuleDef,
+    state: SeriesState,
+    source: str,
+    ts: int,
+    value: float,
+    level: float,
+    now_ms: int,
+    what: Callable[[], str],
+) -> Transition | None:
+    """Move a series by its rule's measure of the point at `ts` (`what` describes a firing):
+    pending above the trigger, firing once held for `for_s` (outside cooldown and silence),
+    resolved only at the clear level."""
     if state.status == FIRING:
         if level > rule.clear_level:
             return None
@@ -81,8 +101,7 @@ def observe(  # noqa: C901
         return None
     if rule.silenced(now_ms):
         return None
-    shown = level if rule.kind != "threshold" else None
-    return _fire(rule, state, "value", source, ts, value, _describe(rule, value, shown))
+    return _fire(rule, state, "value", source, ts, value, what())
 
 
 def _fire(

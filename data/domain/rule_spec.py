@@ -26,7 +26,7 @@ from data.domain.validation import (
     schema_only,
 )
 
-KINDS = ("threshold", "rate", "spike", "nodata")
+KINDS = ("threshold", "rate", "spike", "nodata", "forecast_band")
 SEVERITIES = ("info", "warning", "critical")
 CHANNELS = ("in_app", "webhook", "email")
 PARAMS = (
@@ -48,6 +48,8 @@ KIND_PARAMS = {
     "rate": ("change_pct", "direction", "window_s", "clear_threshold", "for_s"),
     "spike": ("zscore", "window_s", "clear_threshold", "for_s"),
     "nodata": ("window_s", "source_down"),
+    # clear_threshold in half-widths of the 95 % band (1 = its edge; unset: 0.8)
+    "forecast_band": ("clear_threshold", "for_s"),
 }
 MAX_WEBHOOKS = 5
 MAX_EMAILS = 20
@@ -79,7 +81,7 @@ class RuleSpec(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     metric: Name
     source: SourceName = "*"
-    kind: Literal["threshold", "rate", "spike", "nodata"]
+    kind: Literal["threshold", "rate", "spike", "nodata", "forecast_band"]
     severity: Literal["info", "warning", "critical"] = "warning"
     cooldown_s: Seconds = 300
     channels: list[Channel] = Field(default_factory=_in_app_only, min_length=1, max_length=3)
@@ -131,6 +133,9 @@ def kind_problems(spec: RuleSpec) -> list[dict[str, str]]:  # noqa: C901
         trigger = spec.change_pct if spec.kind == "rate" else spec.zscore
         if trigger is not None and spec.clear_threshold > trigger:
             need("clear_threshold", "must be at or below the trigger")
+    band_clear = spec.clear_threshold if spec.kind == "forecast_band" else None
+    if band_clear is not None and not 0 <= band_clear <= 1:
+        need("clear_threshold", "in half-widths of the 95 % band: 0 to 1 (1 = its edge)")
     if spec.kind == "nodata" and spec.window_s is not None and spec.window_s < 2:
         need("window_s", "a nodata rule waits at least 2 s")
     if len(set(spec.channels)) != len(spec.channels):
@@ -241,6 +246,6 @@ def spec_params(spec: RuleSpec) -> dict[str, Any]:
         kept.add("email_to")
     doc = spec.model_dump()
     params = {k: doc[k] for k in PARAMS if k in kept}
-    if spec.kind in ("rate", "spike") and params.get("clear_threshold") is None:
+    if spec.kind in ("rate", "spike", "forecast_band") and params.get("clear_threshold") is None:
         params.pop("clear_threshold", None)
     return params

@@ -8,11 +8,18 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from data.domain.alert_replay import replay
+from data.domain.alert_replay import Firing, replay
+from data.domain.alert_rule import RuleDef
+from data.domain.band_rule import BAND_HISTORY_MS, BAND_STEP_MS, REPLAY_FITS, replay_band
 from data.domain.timefmt import iso_ms, to_datetime
 from data.stores.alert_rules import parse_rule, spec_def
+from data.stores.forecast_bands import step_averages
 
 PREVIEW_MAX_SERIES = 50
+# A forecast_band preview fits a model per run of steps: at most this many fits in all
+# (several series share them), and at least one per day of each series.
+PREVIEW_MAX_FITS = 56
+MIN_FITS_PER_SERIES = 7
 
 
 def preview_history(
@@ -59,6 +66,8 @@ def preview(
     have fired and resolved, per series. Invalid when the definition is bad."""
     spec = parse_rule({"name": "preview", **doc})
     rule = spec_def(spec, tenant_id)
+    if rule.kind == "forecast_band":
+        return _preview_band(engine, rule, now_ms, days)
     # History is per minute: shorter windows are judged at that resolution.
     if rule.kind in ("rate", "spike"):
         rule = dataclasses.replace(rule, window_s=max(rule.window_s, 120.0))
@@ -69,30 +78,50 @@ def preview(
     )
     since_ms = now_ms - days * 86_400_000
     history = preview_history(engine, tenant_id, rule.metric, rule.source, since_ms, now_ms, column)
+    series = [
+        _series(source, len(points), replay(rule, source, points, now_ms))
+        for source, points in history.items()
+    ]
+    return _answer(since_ms, now_ms, "1m", series)
+
+
+def _preview_band(engine: Engine, rule: RuleDef, now_ms: int, days: int) -> dict[str, Any]:
+    """A forecast_band rule replayed over the steps of the last `days`, each judged against
+    the band forecast from the week before it (so a week more history is read)."""
+    since_ms = (now_ms - days * 86_400_000) // BAND_STEP_MS * BAND_STEP_MS
+    history = step_averages(
+        engine, rule.tenant_id, rule.metric, rule.source, since_ms - BAND_HISTORY_MS, now_ms
+    )
     series = []
-    fired = 0
-    for source, points in history.items():
-        firings = replay(rule, source, points, now_ms)
-        fired += len(firings)
-        series.append(
+    fits = max(MIN_FITS_PER_SERIES, PREVIEW_MAX_FITS // max(1, len(history)))
+    for source, steps in history.items():
+        firings, note = replay_band(rule, source, steps, since_ms, now_ms, min(REPLAY_FITS, fits))
+        judged = sum(1 for ts, _ in steps if ts >= since_ms)
+        series.append({**_series(source, judged, firings), "note": note})
+    return _answer(since_ms, now_ms, "10m", series)
+
+
+def _series(source: str, points: int, firings: list[Firing]) -> dict[str, Any]:
+    return {
+        "source": source,
+        "points": points,
+        "firings": [
             {
-                "source": source,
-                "points": len(points),
-                "firings": [
-                    {
-                        "fired_at": iso_ms(f.fired_ms),
-                        "resolved_at": iso_ms(f.resolved_ms) if f.resolved_ms else None,
-                        "value": f.value,
-                        "message": f.message,
-                    }
-                    for f in firings
-                ],
+                "fired_at": iso_ms(f.fired_ms),
+                "resolved_at": iso_ms(f.resolved_ms) if f.resolved_ms else None,
+                "value": f.value,
+                "message": f.message,
             }
-        )
+            for f in firings
+        ],
+    }
+
+
+def _answer(since_ms: int, now_ms: int, step: str, series: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "from": iso_ms(since_ms),
         "to": iso_ms(now_ms),
-        "step": "1m",
-        "fired": fired,
+        "step": step,
+        "fired": sum(len(s["firings"]) for s in series),
         "series": series,
     }

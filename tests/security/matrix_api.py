@@ -22,6 +22,7 @@ from sqlalchemy import text
 from data.domain import remote_write
 from data.domain.dashboards import Actor
 from data.domain.embeds import EmbedResource, EmbedSigner, new_claims
+from data.domain.points import Point
 from data.stores.embed_tokens import EmbedTokens
 from data.stores.sources import SourceStore
 from tests.security.matrix_world import A_MARK, A_METRIC, World, rule_doc
@@ -72,6 +73,32 @@ def remote_write_probe(world: World, caller: str) -> Probe:
     body = remote_write.encode([(labels, [(1.0, int(time.time() * 1000))])])
     headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"}
     return Probe("/api/v1/write", raw=body, headers=headers)
+
+
+FORECAST_QUERY = f"metric={A_MARK}.fc&history=1d&horizon=30m"
+
+
+def forecast_probe(path: str) -> Builder:
+    """A GET of a forecast route on a series of A with enough history: A's callers get its
+    forecast, B's the 422 of a series they have no history of (nothing of A's)."""
+
+    def build(world: World, caller: str) -> Probe:
+        now = int(time.time() * 1000)
+        last = now - now % 60_000 - 60_000
+        points = [
+            Point(
+                f"fc-{last - i * 60_000}",
+                f"{A_MARK}-host",
+                f"{A_MARK}.fc",
+                last - i * 60_000,
+                i % 7,
+            )
+            for i in range(240)
+        ]
+        world.services.history.write_points([(world.tenant_a, p) for p in points])
+        return Probe(f"{path}?{FORECAST_QUERY}")
+
+    return build
 
 
 def replay_dead_letter(world: World, caller: str) -> Probe:
@@ -273,6 +300,14 @@ MATRIX: dict[tuple[str, str], tuple[tuple[int, ...], Builder]] = {
     ("GET", "/api/stream-token"): ((401, A, A, A, 403, A, A, A), _get("/api/stream-token")),
     ("GET", "/api/openapi.json"): ((401, A, A, A, A, A, A, A), _get("/api/openapi.json")),
     ("GET", "/api/data"): ((401, A, A, A, 403, A, A, A), _get(f"/api/data?{QUERY}")),
+    ("GET", "/api/forecast"): (
+        (401, A, A, A, 403, A, 422, 422),
+        forecast_probe("/api/forecast"),
+    ),
+    ("GET", "/api/forecast/band"): (
+        (401, A, A, A, 403, A, 422, 422),
+        forecast_probe("/api/forecast/band"),
+    ),
     ("GET", "/api/export"): (
         (401, 403, A, A, 403, A, A, A),
         _get(f"/api/export?{QUERY}&format=csv"),

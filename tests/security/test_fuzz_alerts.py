@@ -27,7 +27,9 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "name": st.one_of(st.just("CPU hot"), hostile_text),
     "metric": st.one_of(st.just("cpu.usage"), hostile_text),
     "source": st.one_of(st.just("*"), st.just("web-1"), hostile_text),
-    "kind": st.sampled_from(["threshold", "rate", "spike", "nodata", "THRESHOLD", ""]),
+    "kind": st.sampled_from(
+        ["threshold", "rate", "spike", "nodata", "forecast_band", "THRESHOLD", ""]
+    ),
     "severity": st.one_of(st.sampled_from(["info", "warning", "critical"]), hostile_text),
     "cooldown_s": numbers,
     "channels": st.one_of(

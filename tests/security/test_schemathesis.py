@@ -50,6 +50,9 @@ CONTEXTUAL = {
     "/api/sources/{source_id}": (409, 422),
     "/api/data": (422,),
     "/api/export": (422,),
+    # too little history (or a metric of several sources and no source) is a 422
+    "/api/forecast": (422,),
+    "/api/forecast/band": (422,),
     "/api/notifications": (422,),
     "/api/updates": (422,),
     "/api/dashboards": (409, 422),

@@ -1,0 +1,158 @@
+"""The forecast_band rule: a series judged, step by step, against the 95 % band its own
+history forecast for that step. Pure: the evaluator and the preview bring the steps.
+
+What is judged, and why:
+- The series is averaged into BAND_STEP_MS steps (10 minutes): the band is a forecast of
+  step averages, so a step average is what can fairly be outside it (a raw point is noisier
+  than the band was made for, and would fire on noise).
+- The band of step S is forecast from the BAND_HISTORY_MS of steps before S only, never S
+  or later, live and in the preview alike. Live, the band of S is made once, when S is first
+  judged, and cached per series for that step (data/stores/forecast_bands.py); judging is
+  then one comparison. The preview fits once per run of steps (REPLAY_FITS in all), each
+  step's band coming from the forecast made at the start of its run: the same no-peeking
+  rule, a little wider for models whose intervals grow with the horizon.
+- The measure is the distance from the forecast in half-widths of the band on the value's
+  side (1 = on the 95 % edge), fed to the same state machine as the other kinds: pending
+  beyond 1, firing once held for `for_s` (from the start of the first step outside), resolved
+  at the clear level (default 0.8), cooldown and silence as for any rule.
+- Too short a history is no error: the series stays quiet and its state says what it needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from data.domain.alert_replay import Collector, Firing
+from data.domain.alert_rule import RuleDef, SeriesState, Transition
+from data.domain.alert_state_machine import judge_level
+from data.domain.forecasting import NotEnoughHistory, fit_forecast
+
+BAND_STEP_MS = 600_000
+BAND_HISTORY_MS = 7 * 86_400_000
+MAX_GAP_STEPS = 144  # a band forecast further than a day past the last data is not made
+REPLAY_FITS = 28  # the preview's 7 days: a fit every 6 hours
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """The 95 % band forecast for the step starting at `at_ms`."""
+
+    at_ms: int
+    yhat: float
+    lo: float
+    hi: float
+
+    def distance(self, value: float) -> float:
+        """|value − forecast| in half-widths of the band on the value's side."""
+        half = self.hi - self.yhat if value >= self.yhat else self.yhat - self.lo
+        gap = abs(value - self.yhat)
+        if half <= 0:
+            return 0.0 if gap == 0 else math.inf
+        return gap / half
+
+    def to_doc(self) -> dict[str, float | int | str]:
+        return {"at": self.at_ms, "yhat": self.yhat, "lo": self.lo, "hi": self.hi}
+
+
+@dataclass(frozen=True, slots=True)
+class Unready:
+    """No band for the step at `at_ms`: why (the note the rule's state shows)."""
+
+    at_ms: int
+    reason: str
+
+    def to_doc(self) -> dict[str, float | int | str]:
+        return {"at": self.at_ms, "why": self.reason}
+
+
+def band_from_doc(doc: dict[str, object]) -> Band | Unready:
+    """A cached band (or its absence) as to_doc wrote it."""
+    at = int(doc["at"])  # type: ignore[call-overload]
+    if "why" in doc:
+        return Unready(at, str(doc["why"]))
+    return Band(at, float(doc["yhat"]), float(doc["lo"]), float(doc["hi"]))  # type: ignore[arg-type]
+
+
+def needs_more(needed_steps: int, have_steps: int, step_ms: int = BAND_STEP_MS) -> str:
+    """The note of a series too short to forecast, in hours."""
+    hours = max(1, math.ceil((needed_steps - have_steps) * step_ms / 3_600_000))
+    return f"needs {hours} more hour{'s' if hours != 1 else ''} of history"
+
+
+def bands_from(
+    steps: Sequence[tuple[int, float]], at_ms: int, count: int = 1, step_ms: int = BAND_STEP_MS
+) -> list[Band] | Unready:
+    """The bands of the `count` steps from `at_ms` on, forecast from the steps before
+    `at_ms` only (those in the history window, gaps filled with None)."""
+    before = [(t, v) for t, v in steps if at_ms - BAND_HISTORY_MS <= t < at_ms]
+    if not before:
+        return Unready(at_ms, "no history yet")
+    first, last = before[0][0], before[-1][0]
+    ahead = (at_ms - last) // step_ms
+    if ahead > MAX_GAP_STEPS:
+        return Unready(at_ms, "no data in the day before")
+    grid = list(range(first, last + 1, step_ms))
+    known = dict(before)
+    try:
+        forecast = fit_forecast(grid, [known.get(t) for t in grid], step_ms, ahead + count - 1)
+    except NotEnoughHistory as short:
+        return Unready(at_ms, needs_more(short.needed_steps, short.have_steps, step_ms))
+    wanted = {at_ms + k * step_ms for k in range(count)}
+    return [
+        Band(ts, yhat, lo95, hi95) for ts, yhat, _, _, lo95, hi95 in forecast.points if ts in wanted
+    ]
+
+
+def observe_band(
+    rule: RuleDef,
+    state: SeriesState,
+    source: str,
+    value: float,
+    band: Band,
+    now_ms: int,
+) -> Transition | None:
+    """Judge the step average `value` of the step `band` was forecast for; each step once."""
+    ts = band.at_ms
+    if state.last_ts is not None and ts <= state.last_ts:
+        return None
+    state.last_ts, state.note = ts, None
+
+    def what() -> str:
+        return (
+            f"{rule.metric} {value:.6g} outside its 95 % band "
+            f"[{band.lo:.6g}, {band.hi:.6g}] (forecast {band.yhat:.6g})"
+        )
+
+    return judge_level(rule, state, source, ts, value, band.distance(value), now_ms, what)
+
+
+def replay_band(
+    rule: RuleDef,
+    source: str,
+    steps: Sequence[tuple[int, float]],
+    since_ms: int,
+    until_ms: int,
+    fits: int = REPLAY_FITS,
+) -> tuple[list[Firing], str | None]:
+    """The incidents a forecast_band rule would have opened over the complete steps in
+    [since, until), and why steps went unjudged (the newest reason), if any did."""
+    rule_now = dataclasses.replace(rule, silenced_until_ms=None)
+    judged = [(t, v) for t, v in steps if since_ms <= t and t + BAND_STEP_MS <= until_ms]
+    state, found, note = SeriesState(), Collector(), None
+    run = max(1, math.ceil((until_ms - since_ms) / BAND_STEP_MS / max(1, fits)))
+    bands: dict[int, Band] = {}
+    run_start: int | None = None
+    for ts, value in judged:
+        start = since_ms + (ts - since_ms) // (run * BAND_STEP_MS) * (run * BAND_STEP_MS)
+        if start != run_start:
+            run_start = start
+            made = bands_from(steps, start, run)
+            bands = {} if isinstance(made, Unready) else {b.at_ms: b for b in made}
+            note = made.reason if isinstance(made, Unready) else note
+        band = bands.get(ts)
+        if band is not None:
+            found.take(observe_band(rule_now, state, source, value, band, ts))
+    return found.done(), note
