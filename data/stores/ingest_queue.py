@@ -106,6 +106,7 @@ class IngestQueue:
         # replicas that must hold an accepted entry before enqueue returns (REDIS_WAIT_REPLICAS)
         self.wait_replicas = wait_replicas
         self.unreplicated_until: dict[str, float] = {}  # shards short of replicas (replicated.py)
+        self._turn = self._claim_turn = 0  # the partition the next read (claim) starts at
         self._enqueue = redis.register_script(_ENQUEUE_LUA)
 
     def now_ms(self) -> int:
@@ -221,41 +222,40 @@ class IngestQueue:
     def _read_partitions(
         self, consumer: str, count: int, block_ms: int, start: str
     ) -> tuple[list[IngestEntry], list[PoisonEntry]]:
-        """Read every partition's stream in one pipelined round trip per shard (a blocking
-        read cannot span slots), sharing `count` between them; when all are empty, wait a
-        short poll interval rather than `block_ms` so the next point is not held back."""
-        per_stream = max(1, -(-count // len(self.ingest_streams)))
-        with self.redis.pipeline(transaction=False) as pipe:
-            for stream in self.ingest_streams:
-                pipe.xreadgroup(GROUP, consumer, {stream: start}, count=per_stream)
-            replies = pipe.execute()
-        entries: list[IngestEntry] = []
-        poison: list[PoisonEntry] = []
-        for stream, reply in zip(self.ingest_streams, replies, strict=True):
-            found, bad = self._decode(reply[0][1] if reply else [], start == "0", stream)
-            entries += found
-            poison += bad
-        if not entries and not poison and block_ms:
+        """Read the partitions' streams in turn and return the first one's entries found: a
+        blocking read cannot span slots, and a batch holds entries of one stream only, whose
+        ids are unique (two streams may hand out the same id, and the writers tell a batch's
+        entries apart by id). When all are empty, wait a short poll interval rather than
+        `block_ms`, so the next point is not held back."""
+        streams = self.ingest_streams
+        for step in range(len(streams)):
+            turn = (self._turn + step) % len(streams)
+            reply = self.redis.xreadgroup(GROUP, consumer, {streams[turn]: start}, count=count)
+            found = self._decode(reply[0][1] if reply else [], start == "0", streams[turn])
+            if found[0] or found[1]:
+                self._turn = (turn + 1) % len(streams)  # the next read starts at the next one
+                return found
+        if block_ms:
             time.sleep(min(block_ms / 1000, IDLE_POLL_S))
-        return entries, poison
+        return [], []
 
     def claim_stale(
         self, consumer: str, min_idle_ms: int, count: int = 100
     ) -> tuple[list[IngestEntry], list[PoisonEntry]]:
-        """Take over entries a dead consumer left unacknowledged for `min_idle_ms`."""
-        entries: list[IngestEntry] = []
-        poison: list[PoisonEntry] = []
-        for stream in self.ingest_streams:
+        """Take over entries a dead consumer left unacknowledged for `min_idle_ms` (those of
+        one stream at a time, as every batch)."""
+        streams = self.ingest_streams
+        for step in range(len(streams)):
+            turn = (self._claim_turn + step) % len(streams)
             reply = self.redis.xautoclaim(
-                stream, GROUP, consumer, min_idle_time=min_idle_ms, start_id="0", count=count
+                streams[turn], GROUP, consumer, min_idle_time=min_idle_ms, start_id="0", count=count
             )
-            named = stream if len(self.ingest_streams) > 1 else ""
-            found, bad = self._decode(reply[1], redelivered=True, stream=named)
-            entries += found
-            poison += bad
-            if len(entries) + len(poison) >= count:
-                break
-        return entries, poison
+            named = streams[turn] if len(streams) > 1 else ""
+            entries, poison = self._decode(reply[1], redelivered=True, stream=named)
+            if entries or poison:
+                self._claim_turn = (turn + 1) % len(streams)
+                return entries, poison
+        return [], []
 
     def _decode(
         self, raw: Iterable[Any], redelivered: bool, stream: str = ""
