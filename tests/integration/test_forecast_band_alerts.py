@@ -3,12 +3,14 @@ write path) fires one incident per excursion and resolves it, holds for for_s, r
 silences, stays quiet with a note on a short history, shares one band per series and step;
 the API checks the kind's parameters and the preview replays the last week.
 
-The series are step averages around 100 (σ 1) with large planted excursions, so that any
-sound forecasting model (the stand-in or the engine) agrees on what is outside."""
+The series are step averages around 100 with a daily wave and noise (σ 1), three days of
+them before the judged steps (the engine tries a daily season once two days precede its
+backtest), with large planted excursions, so that what is outside is not in doubt."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import time
 import uuid
@@ -54,8 +56,12 @@ def write_steps(
 
 
 def noise(steps: int, seed: int = 3) -> list[float]:
+    """Step averages around 100 with a daily wave of ±20 (phase 0 at the first step) and
+    noise of σ 1: the engine's backtest finds the day's season in three days of them."""
     rng = random.Random(seed)
-    return [100 + rng.gauss(0, 1) for _ in range(steps)]
+    return [
+        100 + 20 * math.sin(2 * math.pi * i / DAY_STEPS) + rng.gauss(0, 1) for i in range(steps)
+    ]
 
 
 def this_step() -> int:

@@ -1,7 +1,10 @@
 """The forecast_band rule (data/domain/band_rule.py), pure: bands from the past only, one
 incident per excursion, hysteresis, for_s, silence, cooldown, and a short history that
-stays quiet with a note. The series are chosen so that any sound model agrees: flat or
-daily-seasonal noise with a large planted excursion."""
+stays quiet with a note. The series are what the forecasting engine meets: 10-minute
+averages, flat or with a daily wave, noisy, with three days or more before the judged steps
+(the engine tries a daily season once two days precede its backtest) and a large planted
+excursion; the bands come from a model chosen by the engine's backtest once a day, as the
+worker does."""
 
 from __future__ import annotations
 
