@@ -24,10 +24,10 @@ from sqlalchemy import text
 from app.services import Services
 from app.worker.alert_evaluator import AlertEngine
 from app.worker.band_evaluator import SETTLE_MS, BandEvaluator
-from data.domain.band_rule import BAND_STEP_MS
+from data.domain.band_rule import BAND_STEP_MS, MODEL_TTL_MS
 from data.domain.points import Point
 from data.stores.accounts import User
-from data.stores.forecast_bands import BandCache
+from data.stores.forecast_bands import BandCache, ModelCache
 from tests.alerts_support import rules_of
 from tests.conftest import signed_in
 
@@ -199,6 +199,11 @@ def test_rules_on_one_series_share_one_band_per_step(
     band = cache.get(tenant, METRIC, SOURCE, first)
     assert band is not None and band.lo < 100 < band.hi  # type: ignore[union-attr]
     assert services.redis.ttl(cache.key(tenant, METRIC, SOURCE)) <= 2 * STEP // 1000
+    models = ModelCache(services.redis, services.settings.redis_prefix)
+    model = models.get(tenant, METRIC, SOURCE, first)  # chosen by the backtest once a day
+    assert model is not None and model.chosen_ms <= first
+    assert models.get(tenant, METRIC, SOURCE, first + STEP) == model  # the next step reuses it
+    assert models.get(tenant, METRIC, SOURCE, model.chosen_ms + MODEL_TTL_MS) is None
 
 
 def test_api_creates_and_checks_forecast_band_rules(analyst: Any) -> None:
@@ -214,6 +219,9 @@ def test_api_creates_and_checks_forecast_band_rules(analyst: Any) -> None:
     assert {d["field"] for d in missing.json["error"]["details"]} == {"metric"}
     updated = analyst.put(f"/api/alerts/{made.json['id']}", json={"for_s": 600})
     assert updated.status_code == 200 and updated.json["for_s"] == 600
+    unheld = {k: v for k, v in band_rule(name="default").items() if k != "for_s"}
+    defaulted = analyst.post("/api/alerts", json=unheld)
+    assert defaulted.status_code == 201 and defaulted.json["for_s"] == 1800  # not 0: noise
 
 
 def test_preview_replays_the_last_week_against_bands_of_the_week_before(
