@@ -93,6 +93,19 @@ class Settings(BaseSettings):
     ws_max_sockets_per_key: int = Field(
         2_000, ge=1, description="open /ws sockets one API key may hold per gateway process"
     )
+    ws_max_frames_per_s: float = Field(
+        20.0,
+        gt=0,
+        le=100,
+        description="live frames one /ws socket gets at most a second; faster updates share one",
+    )
+    ws_frames_budget_per_s: float = Field(
+        20_000.0,
+        gt=0,
+        description="live frames a gateway process sends at most a second, all sockets "
+        "together: past budget / WS_MAX_FRAMES_PER_S sockets, each socket's pace slows to "
+        "share it (4 frames/s each at 5,000 sockets)",
+    )
     log_format: Literal["text", "json"] = Field(
         "text", description="text, or JSON lines with the request id and tenant"
     )

@@ -1,17 +1,20 @@
 """Sustained ingest: HTTP batches → ingest stream → worker → PostgreSQL raw + rollups + Redis.
 
-Sender processes post pre-encoded JSON bodies of `--batch` points (no `data_id`: Pulse gives
-each point its own, so a handful of bodies can be posted again and again; `--client-ids`
-sends a fresh data_id with every point instead) at `--rate` points/s in all, or as fast as
-they can (`--rate 0`), for `--seconds`. Meanwhile the ingest stream is
-sampled every 0.25 s: its lag in time (age of the oldest entry no writer has committed yet),
-entries undelivered and pending. Then Pulse is given time to drain, and `/metrics` tells what
-was accepted, stored, and how long each batch write took. The baseline, in the same database
-after Pulse has drained: a plain writer inserting the same number of points one row per
-INSERT (psycopg, one transaction per `--batch` rows, no rollups). Usage:
+Sender processes post bodies of `--batch` points in `--format` (json: the contract's JSON,
+pre-encoded and posted again and again, without data_ids unless `--client-ids`; lp: Influx
+line protocol as `text/plain`; rw: Prometheus remote write to /api/v1/write; see
+bench/ingest_formats.py) at `--rate` points/s in all, or as fast as they can (`--rate 0`),
+for `--seconds`. Meanwhile the ingest stream is sampled every 0.25 s: its lag in time (age
+of the oldest entry no writer has committed yet), entries undelivered and pending. Then
+Pulse is given time to drain, and `/metrics` tells what was accepted, stored, and how long
+each batch write took. The same load then runs against today's path: the Pulse of
+`--baseline-ref` (default main), checked out into a temporary directory. The baseline, in
+the first run's database after it has drained: a plain writer inserting the same number of
+points one row per INSERT (psycopg, one transaction per `--batch` rows, no rollups). Usage:
 
     .venv/bin/python bench/ingest.py [--seconds 20] [--senders 3] [--batch 1000] [--rate 0]
-                                     [--client-ids] [--workers 1] [--baseline-seconds 60]
+                                     [--format json|lp|rw] [--client-ids] [--workers 1]
+                                     [--baseline-ref main] [--baseline-seconds 60]
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ import argparse
 import http.client
 import json
 import multiprocessing
+import os
 import random
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,82 +37,47 @@ import orjson
 import psutil
 import psycopg
 import requests
+from connect_storm import checkout
 from harness import ROOT, Pulse, percentile, running_pulse
+from ingest_formats import FORMATS, METRICS, PATHS, SOURCES, TYPES, Bodies
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 from sqlalchemy.engine import make_url
-
-SOURCES = 50
-METRICS = 20
-BODIES = 8  # pre-encoded bodies per sender
-
-
-def make_points(batch: int, seed: int) -> list[list[dict[str, Any]]]:
-    """`BODIES` batches of `batch` points over SOURCES × METRICS series, stamped now."""
-    rng = random.Random(seed)
-    now = time.time()
-    return [
-        [
-            {
-                "source": f"host-{rng.randrange(SOURCES)}",
-                "metric_type": f"bench.m{rng.randrange(METRICS)}",
-                "timestamp": round(now - rng.random() * 5, 3),
-                "value": round(rng.random() * 100, 3),
-            }
-            for _ in range(batch)
-        ]
-        for _ in range(BODIES)
-    ]
-
-
-def with_ids(points: list[dict[str, Any]], prefix: str) -> bytes:
-    """The body with a fresh `data_id` (32 characters, like a UUID's hex) on every point."""
-    for i, point in enumerate(points):
-        point["data_id"] = f"{prefix}{i:08x}"
-    return orjson.dumps(points)
 
 
 def sender(
     index: int,
     url: str,
     key: str,
-    batch: int,
+    args: argparse.Namespace,
     rate: float,
-    seconds: float,
     start_at: float,
-    client_ids: bool,
     out: Any,
 ) -> None:
-    """Post bodies until the deadline, at `rate` points/s (0: flat out); report what it saw.
-
-    Without client ids the bodies are encoded once and posted again and again; with them,
-    each request's body is encoded just before it is sent (about 1 ms per 1,000 points)."""
-    batches = make_points(batch, index)
-    bodies = [orjson.dumps(points) for points in batches]
-    run = f"{index:04x}{int(time.time()) & 0xFFFFFFF:08x}"
+    """Post bodies of `args.format` until the deadline, at `rate` points/s (0: flat out);
+    report what it saw."""
+    bodies = Bodies(args.format, args.batch, index, args.senders, args.client_ids)
     # http.client rather than requests: a third of the client CPU per request, which
     # leaves more of the two shared cores to the Pulse being measured.
     target = urlsplit(url)
     conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    interval = batch / rate if rate > 0 else 0.0
+    headers = {"Authorization": f"Bearer {key}", **TYPES[args.format]}
+    path = PATHS[args.format]
+    interval = args.batch / rate if rate > 0 else 0.0
     time.sleep(max(0.0, start_at - time.time()))
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + args.seconds
     next_at = time.monotonic()
     accepted, refused, latencies = 0, 0, []
-    i = 0
     while time.monotonic() < deadline:
         began = time.perf_counter()
-        body = with_ids(batches[i % BODIES], f"{run}{i:012x}") if client_ids else bodies[i % BODIES]
-        conn.request("POST", "/api/ingest", body=body, headers=headers)
+        conn.request("POST", path, body=bodies.next(), headers=headers)
         resp = conn.getresponse()
         answer = resp.read()
         latencies.append((time.perf_counter() - began) * 1000)
         if resp.status == 202:
             accepted += orjson.loads(answer)["accepted"]
         else:
-            refused += batch
-        i += 1
+            refused += args.batch
         if interval:
             next_at += interval
             time.sleep(max(0.0, next_at - time.monotonic()))
@@ -300,17 +270,7 @@ def _start_senders(
     procs = [
         multiprocessing.Process(
             target=sender,
-            args=(
-                i,
-                pulse.url,
-                key,
-                args.batch,
-                per_sender,
-                args.seconds,
-                start_at,
-                args.client_ids,
-                out,
-            ),
+            args=(i, pulse.url, key, args, per_sender, start_at, out),
         )
         for i in range(args.senders)
     ]
@@ -429,7 +389,18 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--client-ids",
         action="store_true",
-        help="send a data_id with every point (else Pulse generates them)",
+        help="JSON: send a data_id with every point (else none; Pulse stores them once per entry)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="json",
+        help="json (POST /api/ingest), lp (line protocol, text/plain), rw (/api/v1/write)",
+    )
+    parser.add_argument(
+        "--baseline-ref",
+        default="main",
+        help="git ref of the Pulse to run the same load against as today's path ('' skips)",
     )
     parser.add_argument(
         "--baseline-seconds", type=float, default=60.0, help="cap on the plain writer's time"
@@ -437,7 +408,7 @@ def _arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _extra_workers(pulse: Pulse, count: int) -> list[subprocess.Popen[bytes]]:
+def _extra_workers(pulse: Pulse, count: int, root: Path) -> list[subprocess.Popen[bytes]]:
     """Start `count` more worker processes beside Pulse's own."""
     # More consumers in the writers' group, as a deployment would run them, counting
     # into the same metrics directory as Pulse's own worker.
@@ -450,7 +421,7 @@ def _extra_workers(pulse: Pulse, count: int) -> list[subprocess.Popen[bytes]]:
     return [
         subprocess.Popen(
             [sys.executable, "app.py", "worker"],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -459,36 +430,50 @@ def _extra_workers(pulse: Pulse, count: int) -> list[subprocess.Popen[bytes]]:
     ]
 
 
-def _report(args: argparse.Namespace, run: dict[str, Any], plain: dict[str, Any]) -> None:
-    """Print the results for a reader, then as one line of JSON."""
-    rate = f"{args.rate:,.0f} points/s" if args.rate else "flat out"
-    ids = "client data_ids" if args.client_ids else "data_ids made by Pulse"
+def _report_run(name: str, run: dict[str, Any]) -> None:
+    """Print one Pulse's figures."""
+    print(f"  {name}: load average {run['load_before']} → {run['load_after']}")
     print(
-        f"\ningest, {args.workers} worker(s), {args.senders} senders, batches of "
-        f"{args.batch}, {rate}, {ids}, {run['seconds']:.1f} s"
-    )
-    print(
-        f"  accepted at the API   {run['accepted_per_s']:10,.0f} points/s "
+        f"    accepted at the API   {run['accepted_per_s']:10,.0f} points/s "
         f"({run['accepted']:,} points, {run['refused']:,} refused; request p50 "
         f"{run['request_p50_ms']:.1f} ms, p99 {run['request_p99_ms']:.1f} ms)"
     )
-    print(f"  stored while sending  {run['stored_during_per_s']:10,.0f} points/s")
+    print(f"    stored while sending  {run['stored_during_per_s']:10,.0f} points/s")
     print(
-        f"  stored end to end     {run['stored_end_to_end_per_s']:10,.0f} points/s "
+        f"    stored end to end     {run['stored_end_to_end_per_s']:10,.0f} points/s "
         f"(all {run['stored']:,.0f} stored {run['drained_s']:.1f} s after the start, "
         f"{run['duplicates']:,.0f} duplicates)"
     )
     print(
-        f"  stream lag            p50 {run['lag_p50_s']:.2f} s  p99 {run['lag_p99_s']:.2f} s  "
+        f"    stream lag            p50 {run['lag_p50_s']:.2f} s  p99 {run['lag_p99_s']:.2f} s  "
         f"max {run['lag_max_s']:.2f} s  at end {run['lag_at_end_s']:.2f} s  (entries "
         f"undelivered max {run['undelivered_max']}, pending max {run['pending_max']})"
     )
     print(
-        f"  batch write           p50 {run['write_p50_ms']:.0f} ms  p99 "
+        f"    batch write           p50 {run['write_p50_ms']:.0f} ms  p99 "
         f"{run['write_p99_ms']:.0f} ms  mean {run['write_mean_ms']:.0f} ms  "
         f"({run['batch_writes']:.0f} writes, {run['points_per_write']:,.0f} points each)"
     )
-    print("  CPU cores used: " + ", ".join(f"{k} {v:.2f}" for k, v in run["cpu_cores"].items()))
+    cores = ", ".join(f"{k} {v:.2f}" for k, v in run["cpu_cores"].items())
+    print(f"    CPU cores used: {cores}")
+
+
+def _report(
+    args: argparse.Namespace,
+    runs: dict[str, dict[str, Any]],
+    plain: dict[str, Any],
+) -> None:
+    """Print the results for a reader, then as one line of JSON."""
+    rate = f"{args.rate:,.0f} points/s" if args.rate else "flat out"
+    ids = "client data_ids" if args.client_ids else "no data_ids"
+    if args.format != "json":
+        ids = "ids from timestamps"
+    print(
+        f"\ningest ({args.format}), {args.workers} worker(s), {args.senders} senders, batches "
+        f"of {args.batch}, {rate}, {ids}, {args.seconds:.0f} s"
+    )
+    for name, run in runs.items():
+        _report_run(name, run)
     capped = " (capped by time)" if plain["capped"] else ""
     print(
         f"  baseline, one row per INSERT, commit per {args.batch} rows, no rollups: "
@@ -496,13 +481,19 @@ def _report(args: argparse.Namespace, run: dict[str, Any], plain: dict[str, Any]
         f"{plain['seconds']:.1f} s{capped}); {args.batch}-row transaction p50 "
         f"{plain['write_p50_ms']:.0f} ms  p99 {plain['write_p99_ms']:.0f} ms"
     )
-    print(json.dumps({"args": vars(args), "pulse": run, "plain_baseline": plain}))
+    print(json.dumps({"args": vars(args), "pulse": runs, "plain_baseline": plain}))
 
 
-def main() -> None:
-    args = _arguments()
-    with running_pulse() as pulse:
-        extra = _extra_workers(pulse, args.workers - 1)
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run_pulse(args: argparse.Namespace, root: Path, plain: bool) -> dict[str, Any]:
+    """The load against the Pulse checked out at `root`; with `plain`, the one-row INSERT
+    baseline after it, in the same database."""
+    load_before = _load()
+    with running_pulse(root=root) as pulse:
+        extra = _extra_workers(pulse, args.workers - 1, root)
         try:
             time.sleep(3.0 if extra else 0.0)
             run = measure_pulse(pulse, args, extra)
@@ -510,8 +501,21 @@ def main() -> None:
             for proc in extra:
                 proc.terminate()
                 proc.wait(15)
-        plain = measure_plain(pulse, int(run["stored"]), args.batch, args.baseline_seconds)
-    _report(args, run, plain)
+        run.update(load_before=load_before, load_after=_load())
+        if plain:
+            run["plain"] = measure_plain(
+                pulse, int(run["stored"]), args.batch, args.baseline_seconds
+            )
+    return run
+
+
+def main() -> None:
+    args = _arguments()
+    runs = {"this branch": run_pulse(args, ROOT, plain=True)}
+    if args.baseline_ref:
+        with checkout(args.baseline_ref) as root:
+            runs[f"today's path ({args.baseline_ref})"] = run_pulse(args, root, plain=False)
+    _report(args, runs, runs["this branch"].pop("plain"))
 
 
 if __name__ == "__main__":

@@ -83,6 +83,7 @@ def grid_content(
             may_embed,
             w["id"] in folded,
             zone,
+            overlays=True,
         )
         for w in doc["widgets"]
     ]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, no_update
 
-from callbacks import dashboard_edit, dashboard_embed, dashboard_view
+from callbacks import dashboard_edit, dashboard_embed, dashboard_forecast, dashboard_view
 from callbacks.binding import bind, clicked_id, signed_in
 from callbacks.dashboard_draw import Board, actor_of, draw, may_embed
 from callbacks.settings import display_zone
@@ -153,6 +153,7 @@ def register(app: Dash, services: Services) -> None:
     dashboard_edit.register(app, board)
     dashboard_view.register(app, board)
     dashboard_embed.register(app, services)
+    dashboard_forecast.register(app, services)
     _register_clientside(app)
 
 

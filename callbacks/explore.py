@@ -12,8 +12,10 @@ from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_u
 from dash.exceptions import PreventUpdate
 
 from callbacks.binding import bind, signed_in, triggered_id
+from callbacks.forecast_overlay import frame_series, local_shift, overlay
 from components import ids
-from components.explore_charts import view_figure
+from components.explore_charts import COLORS, view_figure
+from components.forecast_charts import with_overlay
 from data.domain.data_query import HOUR_MS, DataQuery, QueryError, step_label
 from data.stores.accounts import User
 from data.stores.audit import AuditLog
@@ -53,8 +55,11 @@ FILTER_STATES = (
     (ids.EXPLORE_COMPARE, "value"),
     (ids.EXPLORE_BREAKDOWN, "value"),
     (ids.EXPLORE_LIVE_SWITCH, "value"),
+    (ids.EXPLORE_FORECAST_SWITCH, "value"),
+    (ids.EXPLORE_BAND_SWITCH, "value"),
 )
 HIDDEN, SHOWN = "d-none", ""
+MODE_BAR_PX = 28  # the chart's tool bar, over its top edge: captions go below it
 # What the explore page's `show` answers, by name.
 SHOW_OUTPUTS = {
     "figure": Output(ids.EXPLORE_GRAPH, "figure"),
@@ -67,6 +72,8 @@ SHOW_OUTPUTS = {
     "live": Output(ids.EXPLORE_LIVE, "data"),
     "days_class": Output(ids.EXPLORE_DAYS_COL, "class_name"),
     "breakdown_class": Output(ids.EXPLORE_BREAKDOWN_COL, "className"),
+    "forecast": Output(ids.EXPLORE_FORECAST, "data"),
+    "forecast_note": Output(ids.EXPLORE_FORECAST_NOTE, "children"),
 }
 NOTHING_SHOWN = {
     "figure": {},
@@ -76,6 +83,8 @@ NOTHING_SHOWN = {
     "message": None,
     "summary": "",
     "live": None,
+    "forecast": None,
+    "forecast_note": None,
 }
 
 
@@ -92,6 +101,8 @@ def filters_of(
     compare: bool,
     breakdown: str,
     live: bool,
+    forecast: bool = False,
+    band: bool = False,
 ) -> ExploreFilters:
     """The filters the controls show."""
     custom = range_ == CUSTOM
@@ -108,6 +119,8 @@ def filters_of(
         compare=bool(compare),
         breakdown=breakdown,
         live=bool(live),
+        forecast=bool(forecast),
+        band=bool(band),
     )
 
 
@@ -196,6 +209,8 @@ def show(services: Services, user: User, *args: Any) -> dict[str, Any]:
         "breakdown_class": SHOWN if f.chart == "pie" else HIDDEN,
         **NOTHING_SHOWN,
     }
+    if (f.forecast or f.band) and not f.overlays:
+        base["forecast_note"] = "Forecasts and anomaly bands show on line, area and bar charts."
     try:
         query = data_query(f, tz, services.now_ms())
     except QueryError as exc:
@@ -230,8 +245,8 @@ def chart(
     frame: pl.DataFrame,
     tz: str,
 ) -> dict[str, Any]:
-    """The figure of a chart view (with the previous period and moving average it asks for),
-    shown, and a notice while the range is still empty."""
+    """The figure of a chart view (with the previous period, moving average, forecast and
+    anomaly band it asks for), shown, and a notice while the range is still empty."""
     previous = None
     if f.compare and f.chart in ("line", "area", "bar"):
         before = previous_period(query)
@@ -240,13 +255,20 @@ def chart(
     figure = view_figure(
         f.chart, frame, tz, f.agg, f.breakdown, averaged, previous, f.moving_average
     )
+    drawn: dict[str, Any] = {}  # what the overlay adds; a note said on charts that take none
+    if f.overlays and not frame.is_empty():
+        series = frame_series(frame, COLORS)
+        window = (query.end_ms - query.start_ms, query.step_ms, query.agg)
+        extra = overlay(services, tenant, series, f.overlays, window, local_shift(tz))
+        figure = with_overlay(figure, extra.traces, extra.captions, clear_top=MODE_BAR_PX)
+        drawn = {"forecast": extra.plan(series), "forecast_note": " ".join(extra.notes) or None}
     notice = None
     if frame.is_empty():
         notice = message(
             "Nothing yet: new points will appear here as they arrive.",
             title="No data in this range",
         )
-    return {"figure": figure, "graph_class": SHOWN, "message": notice}
+    return {"figure": figure, "graph_class": SHOWN, "message": notice, **drawn}
 
 
 def download(

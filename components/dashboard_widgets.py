@@ -20,6 +20,9 @@ from data.views.dashboards import WidgetData
 GRAPH_CONFIG = {"displayModeBar": False, "responsive": True, "scrollZoom": False}
 COLORS = ["#0d6efd", "#20c997", "#fd7e14", "#6f42c1", "#d63384", "#198754"]
 TABLE_ROWS = 20
+FORECAST_TYPES = ("line", "area")  # the widgets a forecast or anomaly band is drawn on
+HISTORY = "history"  # the widget's own chart, no overlay
+FORECAST_MODES = ((HISTORY, "History"), ("forecast", "Forecast"), ("band", "Anomaly band"))
 
 
 def series_name(series: dict[str, Any]) -> str:
@@ -198,6 +201,34 @@ def edit_buttons(widget_id: str) -> html.Div:
     )
 
 
+def forecast_mode(widget_id: str) -> dbc.Select:
+    """A chart widget's choice: its history, plus a forecast, or plus its anomaly band."""
+    return dbc.Select(
+        id={"type": ids.DASH_FORECAST_MODE, "index": widget_id},
+        options=[{"label": label, "value": value} for value, label in FORECAST_MODES],
+        value=HISTORY,
+        size="sm",
+        class_name="pulse-touch pulse-view-only pulse-forecast-mode",
+    )
+
+
+def forecast_parts(widget_id: str, body: Any) -> html.Div:
+    """A chart widget's body with what its overlay needs: a note (e.g. how much history a
+    forecast needs), its redraw plan and the browser's request for a redraw."""
+    return html.Div(
+        [
+            body,
+            html.Div(
+                id={"type": ids.DASH_FORECAST_NOTE, "index": widget_id},
+                className="small text-muted pulse-dash-fc-note",
+            ),
+            dcc.Store(id={"type": ids.DASH_FORECAST, "index": widget_id}),
+            dcc.Store(id={"type": ids.DASH_FORECAST_DUE, "index": widget_id}),
+        ],
+        className="pulse-dash-fc",
+    )
+
+
 def collapse_button(widget_id: str, collapsed: bool) -> dbc.Button:
     """Fold or unfold a widget in the user's own view of the dashboard."""
     return dbc.Button(
@@ -218,15 +249,23 @@ def widget_card(
     may_embed: bool = False,
     collapsed: bool | None = None,
     zone: str = "UTC",
+    overlays: bool = False,
 ) -> html.Div:
     """A widget in its card (with edit mode's buttons for an editor, view mode's "Embed" for
     an analyst or admin, a fold toggle of the user's view unless `collapsed` is None, as in
-    an embed); the card's id is its grid item's key."""
+    an embed, and with `overlays` a line or area chart's forecast choice); the card's id is
+    its grid item's key."""
     fold = None if collapsed is None else collapse_button(widget["id"], collapsed)
+    body = widget_body(widget, data, zone)
+    chooser = None
+    if overlays and widget["type"] in FORECAST_TYPES and not data.problem and not collapsed:
+        chooser = forecast_mode(widget["id"])
+        body = forecast_parts(widget["id"], body)
     header = html.Div(
         [
             fold,
             html.Span(widget["title"] or widget["type"], className="text-truncate"),
+            chooser,
             widget_embed_button(widget["id"]) if may_embed else None,
             edit_buttons(widget["id"]) if editable else None,
         ],
@@ -235,7 +274,7 @@ def widget_card(
     hidden = " pulse-phone-hidden" if phone_hidden else ""
     hidden += " pulse-dash-collapsed" if collapsed else ""
     return html.Div(
-        [header, html.Div(widget_body(widget, data, zone), className="pulse-dash-content")],
+        [header, html.Div(body, className="pulse-dash-content")],
         id=GRID_PREFIX + widget["id"],
         className=f"pulse-dash-widget card shadow-sm pulse-dash-{widget['type']}{hidden}",
     )

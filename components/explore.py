@@ -145,6 +145,15 @@ def trend_bar(f: ExploreFilters) -> html.Div:
                 id=ids.EXPLORE_COMPARE, label="Previous period", value=f.compare, class_name="mb-0"
             ),
             dbc.Switch(id=ids.EXPLORE_LIVE_SWITCH, label="Live", value=f.live, class_name="mb-0"),
+            dbc.Switch(
+                id=ids.EXPLORE_FORECAST_SWITCH,
+                label="Forecast",
+                value=f.forecast,
+                class_name="mb-0",
+            ),
+            dbc.Switch(
+                id=ids.EXPLORE_BAND_SWITCH, label="Anomaly band", value=f.band, class_name="mb-0"
+            ),
         ],
         className="d-flex flex-wrap align-items-center gap-2 gap-md-3 mb-2",
     )
@@ -201,6 +210,8 @@ def stores() -> list[object]:
         dcc.Store(id=ids.EXPLORE_LIVE_STATE, data={}),
         dcc.Store(id=ids.EXPLORE_RELOAD, data=0),
         dcc.Store(id=ids.EXPLORE_CONNECTION, data={"attempt": 0, "nonce": 0}),
+        dcc.Store(id=ids.EXPLORE_FORECAST),
+        dcc.Store(id=ids.EXPLORE_FORECAST_DUE),
         WebSocket(id=ids.EXPLORE_WS),
         dcc.Download(id=ids.EXPLORE_DOWNLOAD),
     ]
@@ -245,6 +256,7 @@ def results() -> dcc.Loading:
                     id=ids.EXPLORE_TABLE_WRAP,
                     className="d-none",
                 ),
+                html.Div(id=ids.EXPLORE_FORECAST_NOTE, className="small text-muted mt-1"),
                 html.Div(id=ids.EXPLORE_SUMMARY, className="small text-muted mt-1"),
             ],
             className="pulse-explore-results",

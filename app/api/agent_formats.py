@@ -28,7 +28,7 @@ from app.web.auth import Principal, principal
 from data.domain import remote_write
 from data.domain.agent_points import Parsed
 from data.domain.line_protocol import PRECISIONS, parse_lines
-from data.domain.points import MAX_BODY_BYTES, with_generated_ids
+from data.domain.points import MAX_BODY_BYTES
 
 bp = Blueprint("agent_formats", __name__)  # nested under /api by app/api/__init__.py
 LINE_PROTOCOL = "text/plain"
@@ -128,5 +128,5 @@ def _accept(who: Principal, parsed: Parsed) -> tuple[Response, int]:
     refuse_too_many(count)
     refuse_problems(parsed.problems, count)
     if parsed.points:
-        queue_points(who, with_generated_ids(parsed.points))
+        queue_points(who, parsed.points)
     return jsonify({"accepted": len(parsed.points), "skipped": parsed.skipped}), 202

@@ -60,6 +60,7 @@ class Client:
     replay_until: int = 0  # queued_total after the last replay's frames
     overflowed: bool = False  # refused a frame: the endpoint closes it
     resumed_at: float = float("-inf")  # monotonic time of the last resume accepted
+    group_key: Any = None  # the signature the hub filed it under (app/stream/hub.py)
     _metric_matcher: PatternSet | None = None
     _source_matcher: PatternSet | None = None
 

@@ -114,7 +114,12 @@ class Gateway:
         secret = settings.require_secret()
         return cls(
             services,
-            Hub(services.live, redis),
+            Hub(
+                services.live,
+                redis,
+                frame_interval_s=1 / settings.ws_max_frames_per_s,
+                frames_budget_per_s=settings.ws_frames_budget_per_s,
+            ),
             StreamTokens(secret, settings.stream_token_ttl_s, clock=services.clock),
             SessionCookies(secret),
             direct_writes=direct_writes_enabled(),
@@ -312,6 +317,7 @@ class Gateway:
         message = parse_client_message(text)
         if isinstance(message, Unsubscribe):
             client.unsubscribe(message.metrics)
+            self.hub.regroup(client)
             return
         cursor = message.cursor
         if cursor:
@@ -327,5 +333,6 @@ class Gateway:
                 self.hub.disconnect(client, CLOSE_FORBIDDEN, "outside the embed's resource")
                 return
             client.subscribe(message.metrics, message.sources)
+            self.hub.regroup(client)
         if cursor and not await self.hub.resume(client, cursor):
             client.push(RESET)

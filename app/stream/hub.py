@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,9 @@ from data.stores.live import LiveStore, cursor_of_live_message, live_entries
 log = logging.getLogger(__name__)
 
 SLOW_CLIENT_S = 30.0  # a client conflated this long is disconnected
-FLUSH_INTERVAL_S = 0.05  # at most 20 frames a second per tenant: the cost is frames × clients
+# At most 4 live frames a second per socket: the gateway's cost is frames × sockets, and a
+# chart redraws no faster than people read it. Updates coming faster share a frame.
+FRAME_INTERVAL_S = 0.25
 RESUME_PAGE_ENTRIES = 10  # live entries (one worker commit each) a resume reads at once
 # Replays decoded at the same time by one process; the others wait (their sockets' reads
 # wait with them), so resumes share the CPU with the rest of the process, never take it all.
@@ -37,28 +39,66 @@ async def _close_quietly(client: Client, code: int, reason: str) -> None:
         await client.close(code, reason)
 
 
-@dataclass
-class _Pending:
-    batches: list[Batch] = field(default_factory=list)
-    last_flush: float = 0.0
+@dataclass(eq=False)
+class _Group:
+    """The sockets of one tenant with the same subscriptions: their frames are identical,
+    so each is encoded once for all of them, and sent at most once per frame interval.
+
+    The first entry after a quiet interval goes out at once; entries arriving within the
+    interval after a frame wait for the next one, which carries them all, in order."""
+
+    members: set[Client] = field(default_factory=set)
+    pending: list[Batch] = field(default_factory=list)
+    last_flush: float = float("-inf")
     scheduled: bool = False
+
+    def wanted(self, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The points the members subscribed to (any member answers for all)."""
+        for member in self.members:
+            return [p for p in points if member.wants(p)]
+        return []
 
 
 class Hub:
     """Reads every tenant's live channel once and fans frames out to subscribed clients."""
 
-    def __init__(self, live: LiveStore, redis: AsyncRedis) -> None:
+    def __init__(
+        self,
+        live: LiveStore,
+        redis: AsyncRedis,
+        frame_interval_s: float = FRAME_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+        call_later: Callable[..., object] | None = None,
+        frames_budget_per_s: float | None = None,
+    ) -> None:
         self.live = live
+        # A socket's frames come at most every min_interval_s; with a budget, the process's
+        # frames a second all sockets together, the interval stretches as sockets are added
+        # (interval = sockets / budget): a few viewers see every update within a blink, and
+        # thousands share what one event loop can write (4 frames/s each at 5,000).
+        self.min_interval_s = frame_interval_s
+        self.frames_budget_per_s = frames_budget_per_s
+        self.open_sockets = 0
+        # What paces each group's frames: monotonic seconds, and a timer on the same clock
+        # (the event loop's by default; tests drive both by hand).
+        self.clock = clock
+        self._call_later = call_later
         # redis-py's annotations are unions of sync and async replies; treat replies as Any.
         self.redis: Any = redis
         self.commands = PipelinedCommands(redis)  # resumes and session checks, batched
         self.clients: dict[str, set[Client]] = {}
         self._per_owner: Counter[str] = Counter()  # open sockets per user or key
-        self._pending: dict[str, _Pending] = {}
+        self._groups: dict[str, dict[Any, _Group]] = {}  # tenant → signature → group
         self._last_cursor: dict[str, str] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
         self._replays = asyncio.Semaphore(MAX_CONCURRENT_REPLAYS)
+
+    def frame_interval_s(self) -> float:
+        """The least time between two frames of one socket, for as many sockets as are open."""
+        if not self.frames_budget_per_s:
+            return self.min_interval_s
+        return max(self.min_interval_s, self.open_sockets / self.frames_budget_per_s)
 
     def admit(self, client: Client, max_per_user: int, max_per_key: int) -> bool:
         """Add the client, unless its user already holds `max_per_user` sockets, or its key
@@ -74,15 +114,52 @@ class Hub:
         tenant_clients = self.clients.setdefault(client.grant.tenant_id, set())
         if client not in tenant_clients:
             tenant_clients.add(client)
+            self.open_sockets += 1
             self._count(client, 1)
+            self._join(client)
 
     def remove(self, client: Client) -> None:
         tenant_clients = self.clients.get(client.grant.tenant_id)
         if tenant_clients is not None and client in tenant_clients:
             tenant_clients.discard(client)
+            self.open_sockets -= 1
             self._count(client, -1)
+            self._leave(client)
             if not tenant_clients:
                 del self.clients[client.grant.tenant_id]
+
+    def regroup(self, client: Client) -> None:
+        """File a client that changed its subscriptions with the sockets it now matches.
+
+        What its old group still held for it goes out at once (one frame more than the
+        pace, on a subscription change only): the new group's pending entries began
+        before it joined and lack the points of its old patterns."""
+        if client.group_key == client.signature or client not in self.clients.get(
+            client.grant.tenant_id, ()
+        ):
+            return
+        old = self._leave(client)
+        self._join(client)
+        if old is not None and (left := _wanted(client, old.pending)):
+            cursor = left[-1][0]
+            client.offer(points_frame(cursor, [p for _, b in left for p in b]), cursor, left)
+
+    def _join(self, client: Client) -> None:
+        groups = self._groups.setdefault(client.grant.tenant_id, {})
+        client.group_key = client.signature
+        groups.setdefault(client.group_key, _Group()).members.add(client)
+
+    def _leave(self, client: Client) -> _Group | None:
+        groups = self._groups.get(client.grant.tenant_id, {})
+        group = groups.get(client.group_key)
+        if group is None:
+            return None
+        group.members.discard(client)
+        if not group.members:
+            del groups[client.group_key]
+            if not groups:
+                del self._groups[client.grant.tenant_id]
+        return group
 
     def _count(self, client: Client, change: int) -> None:
         owner = _owner(client.grant)
@@ -153,20 +230,27 @@ class Hub:
                 self.receive(tenant, entry_cursor, points)
 
     def receive(self, tenant: str, cursor: str, points: list[dict[str, Any]]) -> None:
-        """Take one live entry; flush at once or within FLUSH_INTERVAL_S, coalescing bursts."""
+        """Take one live entry: each group wanting some of it sends it at once, or with
+        what else arrives before its next frame is due (at most one per frame interval)."""
         self._last_cursor[tenant] = cursor
-        if tenant not in self.clients:
+        groups = self._groups.get(tenant)
+        if not groups:
             return
-        pending = self._pending.setdefault(tenant, _Pending())
-        pending.batches.append((cursor, points))
-        if pending.scheduled:
-            return
-        wait = pending.last_flush + FLUSH_INTERVAL_S - time.monotonic()
-        if wait <= 0:
-            self._flush(tenant)
-        else:
-            pending.scheduled = True
-            asyncio.get_running_loop().call_later(wait, self._flush, tenant)
+        now = self.clock()
+        for group in list(groups.values()):
+            wanted = group.wanted(points)
+            if not wanted:
+                continue
+            group.pending.append((cursor, wanted))
+            if group.scheduled:
+                continue
+            wait = group.last_flush + self.frame_interval_s() - now
+            if wait <= 0:
+                self._flush(group)
+            else:
+                group.scheduled = True
+                call_later = self._call_later or asyncio.get_running_loop().call_later
+                call_later(wait, self._flush, group)
 
     def notify(self, tenant: str, by_user: dict[str, dict[str, Any]]) -> None:
         """Send each recipient's notification to every socket of theirs, whatever it
@@ -176,26 +260,19 @@ class Hub:
             if mine is not None:
                 client.push(notification_frame(mine["notification"], mine.get("unread")))
 
-    def _flush(self, tenant: str) -> None:
-        pending = self._pending[tenant]
-        pending.scheduled = False
-        pending.last_flush = time.monotonic()
-        batches, pending.batches = pending.batches, []
-        if not batches:
+    def _flush(self, group: _Group) -> None:
+        """Send a group's pending entries as one frame, encoded and framed once for all."""
+        group.scheduled = False
+        group.last_flush = self.clock()
+        batches, group.pending = group.pending, []
+        if not batches or not group.members:
             return
         cursor = batches[-1][0]
-        groups: dict[Any, list[Client]] = {}
-        for client in self.clients.get(tenant, ()):
-            groups.setdefault(client.signature, []).append(client)
-        for members in groups.values():
-            wanted = _wanted(members[0], batches)
-            if not wanted:
-                continue
-            frame = points_frame(cursor, [p for _, batch in wanted for p in batch])
-            framed = text_frame(frame)
-            for client in members:
-                client.offer(frame, cursor, wanted, framed)
-            WS_FRAMES.inc(len(members))
+        frame = points_frame(cursor, [p for _, batch in batches for p in batch])
+        framed = text_frame(frame)
+        for client in list(group.members):
+            client.offer(frame, cursor, batches, framed)
+        WS_FRAMES.inc(len(group.members))
 
     async def resume(self, client: Client, cursor: str) -> bool:
         """Send the client every point after `cursor` it has not had live; False if too old.

@@ -21,6 +21,7 @@ from callbacks import (
     alerts,
     dashboards,
     explore,
+    explore_forecast,
     notifications,
     overview,
     shell,
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     shell.register(app, services)
     overview.register(app, services)
     explore.register(app, services)
+    explore_forecast.register(app, services)  # explore's forecast moving with the live edge
     notifications.register(app, services)
     alerts.register(app, services)
     dashboards.register(app, services)

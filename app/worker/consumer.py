@@ -209,19 +209,25 @@ def _id_ms(entry_id: str) -> int:
 
 
 def _to_publish(entries: Sequence[IngestEntry], written: Written) -> dict[str, list[Point]]:
-    """New points per tenant; a redelivered entry is published again since its first
-    delivery may have died between commit and publish (clients drop what they have)."""
+    """New points per tenant. An entry stored by an earlier delivery is published again when
+    it comes back redelivered (that delivery may have died between commit and publish;
+    clients drop what they have), and not at all when another consumer stored it."""
     out: dict[str, list[Point]] = {}
-    if written.keys is None:  # every point was new, each once
+    if written.keys is None and not written.stale:  # every point was new, each once
         for entry in entries:
             out.setdefault(entry.tenant, []).extend(entry.points)
         return out
     seen: set[str] = set()
     for entry in entries:
+        if entry.entry_id in written.stale:
+            if entry.redelivered:
+                out.setdefault(entry.tenant, []).extend(entry.points)
+            continue
         for p in entry.points:
-            key = point_key(entry.tenant, p)
-            if key in seen or not (entry.redelivered or key in written.keys):
-                continue
-            seen.add(key)
+            if p.data_id:
+                key = point_key(entry.tenant, p)
+                if key in seen or not written.is_new(entry.tenant, p):
+                    continue
+                seen.add(key)
             out.setdefault(entry.tenant, []).append(p)
     return out

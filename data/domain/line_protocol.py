@@ -89,7 +89,7 @@ def _parse_line(
         if (outside := window_problem(ts_ms, now_ms, oldest_ms)) is not None:
             raise LineProblem("timestamp", f"the timestamp {outside}")
     else:
-        ts_ms, data_id = now_ms, ""  # given its own random data_id at ingest
+        ts_ms, data_id = now_ms, ""  # stored without a data_id, once per ingest entry
     found: list[Point] = []
     for key, value in fields:
         if value is None:

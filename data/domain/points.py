@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -109,7 +108,8 @@ def validate_points(
 
     Well-formed points take a quick path (names a request repeats are checked once); any
     point it doubts goes through the full check, which names every problem. Points without
-    a `data_id` get a random one, generated for the whole request at once."""
+    a `data_id` keep "" (a client's is never empty): they are stored without a per-point
+    check, exactly once per ingest entry (data/stores/point_writes.py)."""
     valid: list[Point] = []
     problems: list[Problem] = []
     names: set[str] = set()
@@ -122,7 +122,7 @@ def validate_points(
                 problems.extend(found)
                 continue
         valid.append(point)
-    return with_generated_ids(valid), problems
+    return valid, problems
 
 
 # C901 allowed: ingest's hot path, inlined on purpose (bench/ingest.py)
@@ -156,16 +156,6 @@ def _quick_point(item: Any, names: set[str], oldest_ms: int, newest_ms: int) -> 
     if ts_ms is None or not oldest_ms <= ts_ms <= newest_ms:
         return None
     return Point(data_id, source, metric, ts_ms, value)
-
-
-def with_generated_ids(points: list[Point]) -> list[Point]:
-    """The points, each one without a `data_id` given 32 random hex digits of its own."""
-    missing = [i for i, p in enumerate(points) if not p.data_id]
-    if missing:
-        ids = os.urandom(16 * len(missing)).hex()
-        for n, i in enumerate(missing):
-            points[i] = points[i]._replace(data_id=ids[32 * n : 32 * n + 32])
-    return points
 
 
 def _checked_point(

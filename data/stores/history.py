@@ -1,5 +1,5 @@
-"""The PostgreSQL history store: batched idempotent writes with rollups (the statement is
-built by data/stores/point_writes.py), and reads."""
+"""The PostgreSQL history store: batched idempotent writes with rollups (the statements are
+in data/stores/point_writes.py), and reads."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
+from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, text
@@ -17,15 +18,22 @@ from data.domain.timefmt import to_datetime
 from data.stores.partitions import ensure_for_times
 from data.stores.point_writes import (
     BOOKS,
-    WRITE_NEW,
-    WRITE_SKIPPING_DUPLICATES,
+    CLAIM,
+    COPY,
+    COPY_TYPES,
+    SET_TENANT,
+    STAGE,
+    WRITE,
+    WRITE_KEYED_NEW,
     EntryRef,
     PreparedWrite,
     Runs,
     Written,
     books_params,
+    claim_params,
     flat_points,
-    point_key,
+    fresh_runs,
+    keyed_count,
     prepare_write,
 )
 
@@ -37,6 +45,38 @@ class SeriesHistory:
     metric: str
     source: str
     points: list[tuple[int, float]]
+
+
+def _write_batch(cur: psycopg.Cursor[Any], batch: PreparedWrite, statement: str) -> Written:
+    """Claim the batch's entries, stage the points of those not stored yet, store them with
+    their rollups, then the entries' books: the statements of one transaction."""
+    stale: frozenset[str] = frozenset()
+    if batch.entries:
+        cur.execute(CLAIM, claim_params(batch.entries))
+        claimed = {row[0] for row in cur.fetchall()}
+        stale = frozenset(e.entry_id for e in batch.entries) - claimed
+    runs = fresh_runs(batch.runs, batch.entries, stale)
+    total = sum(len(points) for _, points in runs)
+    written = Written(0, None, stale)
+    if total:
+        cur.execute(STAGE)
+        for tenant, group in groupby(runs, key=itemgetter(0)):
+            cur.execute(SET_TENANT, (tenant,))
+            with cur.copy(COPY) as copy:
+                copy.set_types(COPY_TYPES)
+                for _, points in group:
+                    for point in points:
+                        copy.write_row(point)
+        keyed = keyed_count(runs)
+        cur.execute(statement, (keyed,))
+        row = cur.fetchone()
+        assert row is not None
+        stored_keyed, keys = row
+        new_keys = None if stored_keyed == keyed else set(keys or ())
+        written = Written(total - keyed + stored_keyed, new_keys, stale)
+    if len(stale) < len(batch.entries):
+        cur.execute(BOOKS, books_params(batch.runs, batch.entries, written))
+    return written
 
 
 def to_ms(ts: datetime) -> int:
@@ -71,46 +111,29 @@ class HistoryStore:
         Partitions are made ahead of time; should a point still find none (a worker catching
         up on a day whose partition was not made, or was just dropped by retention), the
         partitions of the batch's days are created and the batch is written again, once."""
-        if not batch.chunks:
+        if not any(points for _, points in batch.runs):
             return Written(0, set())
         try:
-            return self._write_new_or_skip_duplicates(batch)
+            return self._write_new_or_skip_resent(batch)
         except psycopg.errors.CheckViolation as exc:
             if not (exc.diag.message_primary or "").startswith("no partition of relation"):
                 raise
         ensure_for_times(self.engine, {p.ts_ms for _, p in flat_points(batch.runs)})
-        return self._write_new_or_skip_duplicates(batch)
+        return self._write_new_or_skip_resent(batch)
 
-    def _write_new_or_skip_duplicates(self, batch: PreparedWrite) -> Written:
+    def _write_new_or_skip_resent(self, batch: PreparedWrite) -> Written:
         try:
-            return self._write_once(batch, WRITE_NEW)
+            return self._write_once(batch, WRITE_KEYED_NEW)
         except psycopg.errors.UniqueViolation:
-            return self._write_once(batch, WRITE_SKIPPING_DUPLICATES)
+            return self._write_once(batch, WRITE)
 
     def _write_once(self, batch: PreparedWrite, statement: str) -> Written:
         raw = self.engine.raw_connection()
         try:
             conn = raw.driver_connection
             assert conn is not None
-            total, new_rows, keys, whole = 0, 0, set(), []
             with conn.cursor() as cur:
-                for chunk, params, size in batch.chunks:
-                    cur.execute(statement, params)
-                    row = cur.fetchone()
-                    assert row is not None
-                    count, new_keys = row
-                    total, new_rows = total + size, new_rows + count
-                    if count == size:
-                        whole.append(chunk)  # every row new: its keys only if others are not
-                    elif count:
-                        keys.update(new_keys)
-                if new_rows == total:
-                    written = Written(new_rows, None)
-                else:
-                    keys.update(point_key(t, p) for chunk in whole for t, p in flat_points(chunk))
-                    written = Written(new_rows, keys)
-                if batch.entries:
-                    cur.execute(BOOKS, books_params(batch.runs, batch.entries, written))
+                written = _write_batch(cur, batch, statement)
             conn.commit()
             return written
         except BaseException:

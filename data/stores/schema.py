@@ -110,9 +110,11 @@ sources = Table(
     Index("uq_sources_tenant_name", "tenant_id", "name", unique=True),
 )
 
-# One row per accepted point. (tenant_id, metric_type, source, ts, data_id) is unique, which
-# makes redelivery and resends harmless (a unique index of a partitioned table must hold the
-# partition key; a resend has its series and ts) and serves reads of a series over time.
+# One row per accepted point. (tenant_id, metric_type, source, ts, data_id) is unique where a
+# client gave the data_id, which makes its resends harmless (a unique index of a partitioned
+# table must hold the partition key; a resend has its series and ts). A point sent without
+# one is stored with data_id '' and only the series index below: redelivery is caught per
+# ingest entry (ingest_entries), so no point needs a uniqueness check of its own.
 # Partitioned by day (data/stores/partitions.py), so that retention drops whole partitions.
 points = Table(
     "points",
@@ -132,7 +134,12 @@ points = Table(
         "ts",
         "data_id",
         unique=True,
+        postgresql_where=text("data_id <> ''"),
     ),
+    # Reads of a series over time (the raw tier: up to 6 h at step=auto, 2 days explicit)
+    # need a btree on the series: without it a read scans every tenant's points of the range.
+    # Not unique, so a point without a data_id is not checked against its neighbours.
+    Index("ix_points_series_ts", "tenant_id", "metric_type", "source", "ts"),
     Index("ix_points_ts_brin", "ts", postgresql_using="brin"),
     postgresql_partition_by="RANGE (ts)",
 )

@@ -34,6 +34,7 @@ CUSTOM = "custom"
 STEPS = ("auto", "10s", "1m", "5m", "15m", "1h", "6h", "1d")
 CHARTS = ("line", "area", "bar", "pie", "heatmap", "table")
 LIVE_CHARTS = ("line", "area", "bar")  # the time-series charts live points extend
+FORECAST_CHARTS = LIVE_CHARTS  # the charts a forecast or anomaly band is drawn on
 MOVING_AVERAGES = (0, 3, 5, 10, 30)  # window in buckets; 0 is off
 BREAKDOWNS = ("source", "metric")
 MAX_NAMES = 2_000  # options offered in a filter; a tenant with more types to search
@@ -55,6 +56,8 @@ class ExploreFilters:
     compare: bool = False
     breakdown: str = "source"
     live: bool = False
+    forecast: bool = False  # the forecast after the live edge, with its bands and backtest
+    band: bool = False  # the 95 % anomaly band over the past
 
     @property
     def ends_now(self) -> bool:
@@ -65,6 +68,14 @@ class ExploreFilters:
     def is_live(self) -> bool:
         """Whether the view should append live points from /ws."""
         return self.live and self.ends_now and self.chart in LIVE_CHARTS
+
+    @property
+    def overlays(self) -> tuple[str, ...]:
+        """The forecast overlays the view asks for ("forecast", "band"), on charts that
+        draw time series."""
+        if self.chart not in FORECAST_CHARTS:
+            return ()
+        return tuple(m for m, on in (("band", self.band), ("forecast", self.forecast)) if on)
 
 
 DEFAULT = ExploreFilters()
@@ -108,6 +119,8 @@ def filters_from_search(search: str | None, default_start: str | None = None) ->
         compare=_first(args, "compare") == "1",
         breakdown=_choice(_first(args, "breakdown"), BREAKDOWNS, DEFAULT.breakdown),
         live=_first(args, "live") == "1",
+        forecast=_first(args, "forecast") == "1",
+        band=_first(args, "band") == "1",
     )
 
 
@@ -127,6 +140,8 @@ def search_of(filters: ExploreFilters) -> str:
         "compare": "1" if filters.compare else "0",
         "breakdown": filters.breakdown,
         "live": "1" if filters.live else "0",
+        "forecast": "1" if filters.forecast else "0",
+        "band": "1" if filters.band else "0",
     }
     defaults = search_defaults()
     pairs += [(k, v) for k, v in extras.items() if v != defaults[k]]
@@ -143,6 +158,8 @@ def search_defaults() -> dict[str, str]:
         "compare": "0",
         "breakdown": DEFAULT.breakdown,
         "live": "0",
+        "forecast": "0",
+        "band": "0",
     }
 
 

@@ -73,6 +73,11 @@ ROWS = (
     Row("/overview", SIGNED_IN, f"#{ids.OVERVIEW_BODY} .pulse-kpi", METRIC),
     Row("/explore", SIGNED_IN, f"#{ids.EXPLORE_MESSAGE}", "Pick one or more metrics"),
     Row(f"/explore?metric={METRIC}", SIGNED_IN, f"#{ids.EXPLORE_GRAPH} .js-plotly-plot"),
+    Row(  # the forecast and the anomaly band drawn over it
+        f"/explore?metric={METRIC}&forecast=1&band=1",
+        SIGNED_IN,
+        f"#{ids.EXPLORE_GRAPH} .js-plotly-plot",
+    ),
     Row("/alerts", SIGNED_IN, f"#{ids.ALERTS_INCIDENTS}", "CPU hot"),
     Row("/notifications", SIGNED_IN, f"#{ids.NOTIFS_LIST}", "CPU hot"),
     Row("/dashboards", SIGNED_IN, f"#{ids.DASHES_LIST}", "Ops board"),

@@ -167,6 +167,8 @@ EXPLORE_FILTERS = {
     ("explore-compare", "value"): False,
     ("explore-breakdown", "value"): "metric",
     ("explore-live-switch", "value"): False,
+    ("explore-forecast-switch", "value"): False,
+    ("explore-band-switch", "value"): False,
     ("explore-tz", "data"): "UTC",
     ("explore-reload", "data"): 0,
 }
@@ -386,6 +388,24 @@ CALLBACKS: dict[str, list[tuple[str, tuple[Any, ...], Callable[[World], CbProbe]
         )
     ],
     "callbacks.explore.download": [("export A's metric", (401, OK, OK, OK), download)],
+    "callbacks.explore_forecast.redraw": [
+        (
+            "forecast A's metric at the live edge",
+            (401, OK, OK, OK),
+            reader(
+                "callbacks.explore_forecast.redraw",
+                {
+                    **EXPLORE_FILTERS,
+                    ("explore-chart", "value"): "line",
+                    ("explore-live-switch", "value"): True,
+                    ("explore-forecast-switch", "value"): True,
+                    ("explore-band-switch", "value"): True,
+                    ("explore-forecast-due", "data"): 1,
+                },
+                ("explore-forecast-due", "data"),
+            ),
+        )
+    ],
     "callbacks.alerts.show": [
         (
             "list rules",
@@ -444,6 +464,7 @@ CLIENTSIDE = (
     "clientside pulseExplore.onSocketState",
     "clientside pulseExplore.onMessage",
     "clientside pulseExplore.status",
+    "clientside pulseForecast.exploreDue",
 )
 CALLBACKS.update(matrix_dashboards.ROWS)
 CLIENTSIDE += matrix_dashboards.CLIENTSIDE

@@ -5,6 +5,7 @@ sees nor changes A's dashboards, and a personal dashboard is shown to its owner 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -244,6 +245,25 @@ PREVIEW = page_state(
 )
 
 
+def forecast_widget(world: World) -> Any:
+    """A widget's forecast drawn on a page holding a document without A's names (a MATCH
+    callback: its ids name the widget)."""
+    probe = page_state(
+        "callbacks.dashboard_forecast.redraw_widget",
+        lambda doc: {("dash-doc", "data"): doc},
+        ({"type": "dash-forecast-mode", "index": "line"}, "value"),
+    )(world)
+    body = json.loads(json.dumps(probe.body).replace('["MATCH"]', '"line"'))
+    body["inputs"][0]["value"] = "forecast"
+    probe.body = body
+    probe.check = _widget_redrawn
+    return probe
+
+
+def _widget_redrawn(caller: str, answer: dict[str, Any]) -> None:
+    assert "dash-fig" in json.dumps(answer.get("response", {})), answer  # it ran, for "line"
+
+
 def _tokens(world: World, dashboard_id: str, revoked: bool = False) -> int:
     """How many of A's embed tokens of this dashboard are (not) revoked."""
     state = "IS NOT NULL" if revoked else "IS NULL"
@@ -341,6 +361,9 @@ ROWS: dict[str, list[tuple[str, tuple[Any, ...], Callable[[World], Any]]]] = {
         ("open a widget's panel", (401, OK, OK, OK), OPEN_PANEL)
     ],
     "callbacks.dashboard_edit.preview": [("preview a widget", (401, OK, OK, OK), PREVIEW)],
+    "callbacks.dashboard_forecast.redraw_widget": [
+        ("draw a widget's forecast on the page", (401, OK, OK, OK), forecast_widget)
+    ],
     "callbacks.dashboard_embed.open_embed": [
         ("open the Embed dialog of A's dashboard", (401, OK, OK, OK), open_embed)
     ],
@@ -367,5 +390,6 @@ CLIENTSIDE = (
     "clientside pulseDash.connect",
     "clientside pulseDash.onSocketState",
     "clientside pulseDash.onMessage",
+    "clientside pulseForecast.dashDue",
 )
 PATTERN_INDICES = {"dash-field": list(PANEL_FIELDS), "dash-collapse": ["line"]}

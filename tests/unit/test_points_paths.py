@@ -149,8 +149,4 @@ def test_a_request_is_judged_as_the_full_check_alone_would_judge_it(items: list[
     expected, expected_problems = _reference(items)
     assert problems == expected_problems
     assert len(points) == len(expected)
-    for got, want in zip(points, expected, strict=True):
-        if not want.data_id:  # Pulse gave it an id of its own
-            assert len(got.data_id) == 32
-            got = got._replace(data_id="")
-        assert got == want
+    assert points == expected  # a point sent without a data_id keeps "" (stored once per entry)
