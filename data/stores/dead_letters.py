@@ -130,11 +130,19 @@ class DeadLetters:
             return False
         fields = found[0][1]
         _, count = _tenant_and_count(fields)
-        with self.live.slot_pipeline(dead_key) as pipe:
+        with _slot_pipeline(self.live, dead_key) as pipe:
             self.live.add_entries(tenant, [(fields.get(b"p", b"[]"), count)], client=pipe)
             pipe.xdel(dead_key, dead_id)
             pipe.execute()
         return True
+
+
+def _slot_pipeline(live: LiveStore, key: str) -> Any:
+    """A MULTI pipeline for keys of one slot, scripts included: on a cluster, on the
+    connection of the node owning the slot (redis-py's cluster pipelines take no scripts)."""
+    if live.keys.clustered:
+        return live.redis.get_node_from_key(key).redis_connection.pipeline(transaction=True)
+    return live.redis.pipeline(transaction=True)
 
 
 def _tenant_and_count(fields: dict[Any, Any]) -> tuple[str | None, int]:

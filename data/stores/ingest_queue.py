@@ -9,11 +9,8 @@ Keys (all under the configured prefix `p`):
                         `a:{minute_ms}` points accepted and `d:{minute_ms}` points
                         dead-lettered in the minute of their ingest entry's id. Counted in
                         the same atomic step as the XADD (or the bury), so they are exact.
-
-On a Redis Cluster there is one ingest stream and one dead-letter stream per partition of
-tenants (`p {p7}:ingest`, data/stores/redis_keys.py); every method here reads, claims,
-acknowledges and trims each of them, and a tenant's entries go to its partition's stream,
-in the slot of its books.
+On a Redis Cluster, an ingest and a dead-letter stream per partition of tenants
+(data/stores/redis_keys.py): every method here reads, claims, acks and trims each of them.
 """
 
 from __future__ import annotations
@@ -155,14 +152,6 @@ class IngestQueue:
             args += [payload, count]
         return args
 
-    def slot_pipeline(self, key: str) -> Any:
-        """A MULTI pipeline for keys of one slot, scripts included: on a cluster, on the
-        connection of the node owning the slot (redis-py's cluster pipelines take no
-        scripts)."""
-        if self.keys.clustered:
-            return self.redis.get_node_from_key(key).redis_connection.pipeline(transaction=True)
-        return self.redis.pipeline(transaction=True)
-
     def count_dead(self, pipe: Any, tenant: str, entry_id: str, points: int) -> None:
         """Queue, on a transaction pipeline, the count of an entry's points as dead-lettered
         in the minute of its id."""
@@ -222,15 +211,13 @@ class IngestQueue:
     def _read_partitions(
         self, consumer: str, count: int, block_ms: int, start: str
     ) -> tuple[list[IngestEntry], list[PoisonEntry]]:
-        """Read the partitions' streams in turn and return the first one's entries found: a
-        blocking read cannot span slots, and a batch holds entries of one stream only, whose
-        ids are unique (two streams may hand out the same id, and the writers tell a batch's
-        entries apart by id). When all are empty, wait a short poll interval rather than
-        `block_ms`, so the next point is not held back."""
+        """The first partition's entries found, reading them in turn: a batch holds one
+        stream's entries (two streams may hand out the same id; the writers tell a batch's
+        entries apart by id). All empty: wait a short poll rather than `block_ms`."""
         streams = self.ingest_streams
         for step in range(len(streams)):
             turn = (self._turn + step) % len(streams)
-            reply = self.redis.xreadgroup(GROUP, consumer, {streams[turn]: start}, count=count)
+            reply = self._read_one(consumer, streams[turn], start, count)
             found = self._decode(reply[0][1] if reply else [], start == "0", streams[turn])
             if found[0] or found[1]:
                 self._turn = (turn + 1) % len(streams)  # the next read starts at the next one
@@ -238,6 +225,23 @@ class IngestQueue:
         if block_ms:
             time.sleep(min(block_ms / 1000, IDLE_POLL_S))
         return [], []
+
+    def _read_one(self, consumer: str, stream: str, start: str, count: int) -> Any:
+        """XREADGROUP straight to the stream's node (redis-py would first ask for its keys
+        with COMMAND GETKEYS: a round trip per read)."""
+        node = self.redis.get_node_from_key(stream)
+        return self.redis.execute_command(
+            "XREADGROUP",
+            "GROUP",
+            GROUP,
+            consumer,
+            "COUNT",
+            count,
+            "STREAMS",
+            stream,
+            start,
+            target_nodes=node,
+        )
 
     def claim_stale(
         self, consumer: str, min_idle_ms: int, count: int = 100
