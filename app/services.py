@@ -15,6 +15,8 @@ from data.stores.dashboards import DashboardStore
 from data.stores.db import make_engine
 from data.stores.history import HistoryStore
 from data.stores.live import LiveStore
+from data.stores.redis_connect import connect_redis, is_cluster_url
+from data.stores.redis_keys import RedisKeys
 from data.stores.replica import ReplicaRouter
 
 
@@ -51,13 +53,15 @@ class Services:
         `clock` (epoch seconds) is the time every part reads, the live store's included."""
         database_url, redis_url = settings.require_urls()
         engine = make_engine(database_url, pool_size, statement_timeout_ms)
-        redis = Redis.from_url(redis_url, health_check_interval=30)
+        redis = connect_redis(redis_url, health_check_interval=30)
         live = LiveStore(
             redis,
             settings.redis_prefix,
             settings.live_resume_s,
             settings.retention_raw_days + 1,
             clock=clock,
+            keys=redis_keys(settings, redis_url),
+            wait_replicas=wait_replicas(settings, redis_url),
         )
         accounts = Accounts(engine, clock)
         dashboards = DashboardStore(engine, clock)
@@ -85,6 +89,20 @@ class Services:
         self.engine.dispose()
         if self.reads is not None:
             self.reads.dispose()
+
+
+def redis_keys(settings: Settings, redis_url: str) -> RedisKeys:
+    """The key names for the deployment: tagged by partition on a cluster only, so a single
+    server keeps the names (and the queued entries) it had before clusters were supported."""
+    clustered = is_cluster_url(redis_url)
+    return RedisKeys(settings.redis_prefix, settings.redis_partitions, clustered)
+
+
+def wait_replicas(settings: Settings, redis_url: str) -> int:
+    """How many replicas must hold an ingest entry before it is acknowledged."""
+    if settings.redis_wait_replicas is not None:
+        return settings.redis_wait_replicas
+    return 1 if is_cluster_url(redis_url) else 0
 
 
 def _replica_router(

@@ -64,6 +64,18 @@ class Settings(BaseSettings):
     pulse_admin_password: SecretStr | None = Field(None, description="first admin's password")
     var_dir: Path = Field(Path("var"), description="embedded services and the generated secret")
     redis_prefix: str = Field("pulse:", description="prefix of every Redis key and channel")
+    redis_partitions: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="on a Redis Cluster: ingest partitions (streams) tenants are hashed into",
+    )
+    redis_wait_replicas: int | None = Field(
+        None,
+        ge=0,
+        description="replicas that must confirm queued points before ingest answers 202;"
+        " default: 1 on a Redis Cluster, 0 otherwise",
+    )
     retention_raw_days: int = Field(
         14, ge=1, description="raw points older than this are refused, then dropped by day"
     )

@@ -2,7 +2,9 @@
 history, one forecast_band rule on `*`, timed per run of BandEvaluator.check in three
 cases, against the nodata job over the same series as the baseline of the same run:
 
-- a new step for every series, bands not cached (a fit each: once per step and series);
+- a new step for every series, bands not cached (each series' model, chosen by backtest in
+  the run before and cached for a day, filtered forward to the step: once per step and
+  series);
 - a new step, bands cached (another rule or worker fitted them): the comparison only;
 - nothing new (every run between two steps, the common case).
 

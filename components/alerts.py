@@ -24,7 +24,7 @@ FIELDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("zscore", "Robust z-score", "number", ()),
     ("window_s", "Window (s)", "number", ()),
     ("clear_threshold", "Clears at (optional; forecast_band: 0-1 of the band)", "number", ()),
-    ("for_s", "Held for (s)", "number", ()),
+    ("for_s", "Held for (s; empty: 0, forecast_band 1800)", "number", ()),
     ("severity", "Severity", "select", ("info", "warning", "critical")),
     ("cooldown_s", "Cooldown (s)", "number", ()),
 )
@@ -36,7 +36,7 @@ DEFAULTS = {
     "direction": "both",
     "severity": "warning",
     "cooldown_s": "300",
-    "for_s": "0",
+    "for_s": "",  # empty: the kind's default (forecast_band: 1800, the others 0)
 }
 
 

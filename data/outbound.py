@@ -114,8 +114,8 @@ class OutboundPolicy:
         names: set[tuple[str, int]] = set()
         sockets: list[str] = []
         for url in own_urls:
-            if url:
-                _add_own(url, local, endpoints, names, sockets)
+            for one in _each_host(url or ""):
+                _add_own(one, local, endpoints, names, sockets)
         return cls(
             tuple(networks),
             frozenset(hosts),
@@ -263,6 +263,16 @@ def _local_addresses() -> set[IPAddress]:
                 if ip is not None:
                     out.add(ip)
     return out
+
+
+def _each_host(url: str) -> list[str]:
+    """A URL per address of a URL that may list several (redis+cluster://h:p,h:p, the
+    seeds of a Redis Cluster; redis+sentinel://…, its Sentinels)."""
+    scheme, sep, rest = url.partition("://")
+    auth, at, hostlist = rest.partition("/")[0].rpartition("@")
+    if not sep or "," not in hostlist:
+        return [url] if url else []
+    return [f"redis://{auth}{at}{host}" for host in hostlist.split(",") if host]
 
 
 def _add_own(

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from redis.asyncio import BlockingConnectionPool, ConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -42,6 +41,7 @@ from app.stream.protocol import (
 )
 from app.tokens import SessionCookies, StreamGrant, StreamTokens
 from data.stores.embed_tokens import EmbedTokens
+from data.stores.redis_connect import connect_async_redis
 from data.stores.sessions import session_key
 
 log = logging.getLogger(__name__)
@@ -76,21 +76,19 @@ async def session_grant(
     return StreamGrant(user.tenant_id, user.user_id, None, None, sid)
 
 
-def redis_pool(settings: Settings, redis_url: str) -> ConnectionPool:
-    """The gateway's Redis connections, shared by every socket of the process.
+def gateway_redis(settings: Settings, redis_url: str) -> Any:
+    """The gateway's Redis client, its connections shared by every socket of the process.
 
     Handshakes (session checks) and resumes (XRANGE) share pipelined round trips
     (app/stream/pipelined.py); anything else that finds every connection busy, as in a reconnect
     storm, queues for up to GATEWAY_REDIS_WAIT_S rather than being answered 500, as
-    redis-py's default pool does past its 100 connections."""
-    sizing: dict[str, Any] = {
-        "max_connections": settings.gateway_redis_connections,
-        "health_check_interval": 30,
-    }
-    if settings.gateway_redis_wait_s == 0:
-        return ConnectionPool.from_url(redis_url, **sizing)
-    return BlockingConnectionPool.from_url(
-        redis_url, timeout=settings.gateway_redis_wait_s, **sizing
+    redis-py's default pool does past its 100 connections. On a Redis Cluster the client
+    holds up to GATEWAY_REDIS_CONNECTIONS per node (redis-py has no blocking pool there)."""
+    return connect_async_redis(
+        redis_url,
+        settings.gateway_redis_connections,
+        settings.gateway_redis_wait_s,
+        health_check_interval=30,
     )
 
 
@@ -110,7 +108,7 @@ class Gateway:
     def build(cls, services: Services) -> Gateway:
         settings = services.settings
         _, redis_url = settings.require_urls()
-        redis = AsyncRedis.from_pool(redis_pool(settings, redis_url))
+        redis = gateway_redis(settings, redis_url)
         secret = settings.require_secret()
         return cls(
             services,

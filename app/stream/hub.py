@@ -19,6 +19,7 @@ from app.stream.client import OVERFLOW_REASON, Batch, Client
 from app.stream.fastwrite import text_frame
 from app.stream.pipelined import PipelinedCommands
 from app.stream.protocol import PING, notification_frame, points_frame
+from app.stream.shards import listen_sharded
 from app.tokens import StreamGrant
 from data.stores.live import LiveStore, cursor_of_live_message, live_entries
 
@@ -197,6 +198,9 @@ class Hub:
                 backoff = min(backoff * 2, 5.0)
 
     async def _listen(self) -> None:
+        if self.live.keys.clustered:  # shard channels have no patterns (app/stream/shards.py)
+            await listen_sharded(self)
+            return
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.psubscribe(self.live.channel_pattern, self.live.notice_pattern)

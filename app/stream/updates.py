@@ -44,6 +44,7 @@ from app.stream.protocol import (
 from app.tokens import SessionCookies
 from app.web.auth import verified_key
 from data.stores.live import CURSOR_RE, live_entries
+from data.stores.redis_connect import connect_async_redis
 
 log = logging.getLogger(__name__)
 WAIT_S = 25.0
@@ -86,7 +87,9 @@ class LongPoll:
     def build(cls, services: Services) -> LongPoll:
         _, redis_url = services.settings.require_urls()
         # redis-py times a reply out after 5 s by default: a blocking read needs longer.
-        redis = AsyncRedis.from_url(redis_url, health_check_interval=30, socket_timeout=WAIT_S + 10)
+        redis = connect_async_redis(
+            redis_url, 2 * MAX_WAITING, health_check_interval=30, socket_timeout=WAIT_S + 10
+        )
         return cls(services, redis)
 
     def drain(self) -> None:

@@ -25,9 +25,10 @@ from data.domain.band_rule import (
     Band,
     Unready,
     bands_from,
+    model_for,
     observe_band,
 )
-from data.stores.forecast_bands import BandCache, step_averages
+from data.stores.forecast_bands import BandCache, ModelCache, step_averages
 
 log = logging.getLogger(__name__)
 BAND_EVERY_S = 30
@@ -60,6 +61,7 @@ class BandEvaluator:
         self.alerts = alerts
         self.services: Services = alerts.services
         self.cache = BandCache(self.services.redis, self.services.settings.redis_prefix)
+        self.models = ModelCache(self.services.redis, self.services.settings.redis_prefix)
 
     def newest_step(self, now_ms: int) -> int:
         """The start of the newest step that has closed and settled at `now_ms`."""
@@ -132,7 +134,8 @@ class BandEvaluator:
         return run.recent[(tenant, metric)]
 
     def band(self, series: Series, at_ms: int) -> Band | Unready:
-        """The band of the step at `at_ms`: the cached one, or a fit on the week before it."""
+        """The band of the step at `at_ms`: the cached one, or one filtered forward with the
+        series' model of the day (chosen by backtest on the week before, when none is)."""
         cached = self.cache.get(*series, at_ms)
         if cached is not None:
             return cached
@@ -140,8 +143,13 @@ class BandEvaluator:
         history = step_averages(
             self.services.engine, tenant, metric, source, at_ms - BAND_HISTORY_MS, at_ms
         )
+        steps = history.get(source, [])
         try:
-            made = bands_from(history.get(source, []), at_ms)
+            kept = self.models.get(*series, at_ms)
+            model = kept or model_for(steps, at_ms)  # the backtest: once a day per series
+            if kept is None and not isinstance(model, Unready):
+                self.models.put(*series, model)
+            made = model if isinstance(model, Unready) else bands_from(steps, at_ms, 1, model)
         except Exception:  # one series' failing model must not hold up the others' steps
             log.exception("forecast of %s on %s failed for step %d", metric, source, at_ms)
             made = Unready(at_ms, "the forecast failed for this step")

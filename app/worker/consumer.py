@@ -159,7 +159,7 @@ class Consumer:
 
     def _retry_or_bury(self, entry: IngestEntry, exc: Exception) -> None:
         dead = DeadLetters(self.services.live)
-        deliveries = dead.delivery_count(entry.entry_id)
+        deliveries = dead.delivery_count(entry.entry_id, entry.stream)
         if deliveries >= self.services.settings.max_deliveries:
             log.error(
                 "entry %s dead-lettered after %d deliveries: %s", entry.entry_id, deliveries, exc
@@ -186,7 +186,7 @@ class Consumer:
         for tenant, points in published.items():
             live.publish_points(tenant, points)
         evaluate_alerts(self.alerts, published)
-        live.ack([e.entry_id for e in entries])
+        live.ack_entries(entries)
         return total
 
 

@@ -6,11 +6,16 @@ What is judged, and why:
   step averages, so a step average is what can fairly be outside it (a raw point is noisier
   than the band was made for, and would fire on noise).
 - The band of step S is forecast from the BAND_HISTORY_MS of steps before S only, never S
-  or later, live and in the preview alike. Live, the band of S is made once, when S is first
-  judged, and cached per series for that step (data/stores/forecast_bands.py); judging is
-  then one comparison. The preview fits once per run of steps (REPLAY_FITS in all), each
-  step's band coming from the forecast made at the start of its run: the same no-peeking
-  rule, a little wider for models whose intervals grow with the horizon.
+  or later, live and in the preview alike, by the forecasting engine's band path
+  (data/domain/forecast_band.py): a model chosen by the engine's backtest (live, once a day
+  per series, cached; in the preview, once per run of steps, REPLAY_FITS runs at most),
+  then filtered forward with no refit, each step's band the one-step forecast from the
+  states after the step before it. A fit per step would cost a backtest (about 0.3 s) per
+  series and step, and would learn an excursion within a step or two (its first steps in
+  the newest backtest windows widen the band and favour the naive model), so a series that
+  stays outside would look inside before `for_s` had passed. Live, the band of S is made
+  once, when S is first judged, and cached per series for that step
+  (data/stores/forecast_bands.py); judging is then one comparison.
 - The measure is the distance from the forecast in half-widths of the band on the value's
   side (1 = on the 95 % edge), fed to the same state machine as the other kinds: pending
   beyond 1, firing once held for `for_s` (from the start of the first step outside), resolved
@@ -28,12 +33,15 @@ from dataclasses import dataclass
 from data.domain.alert_replay import Collector, Firing
 from data.domain.alert_rule import RuleDef, SeriesState, Transition
 from data.domain.alert_state_machine import judge_level
-from data.domain.forecasting import NotEnoughHistory, fit_forecast
+from data.domain.forecast_band import BandModel, bands_after, choose_band_model
+from data.domain.forecasting import NotEnoughHistory
 
 BAND_STEP_MS = 600_000
 BAND_HISTORY_MS = 7 * 86_400_000
 MAX_GAP_STEPS = 144  # a band forecast further than a day past the last data is not made
-REPLAY_FITS = 28  # the preview's 7 days: a fit every 6 hours
+REPLAY_FITS = 7  # the preview's 7 days: a model chosen a day, as live (MODEL_TTL_MS)
+MODEL_TTL_MS = 86_400_000  # live, a series' band model is chosen anew a day after the last
+RETRY_MS = 3_600_000  # a replay without a model (short history) tries again this much later
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,28 +90,50 @@ def needs_more(needed_steps: int, have_steps: int, step_ms: int = BAND_STEP_MS) 
     return f"needs {hours} more hour{'s' if hours != 1 else ''} of history"
 
 
-def bands_from(
-    steps: Sequence[tuple[int, float]], at_ms: int, count: int = 1, step_ms: int = BAND_STEP_MS
-) -> list[Band] | Unready:
-    """The bands of the `count` steps from `at_ms` on, forecast from the steps before
-    `at_ms` only (those in the history window, gaps filled with None)."""
-    before = [(t, v) for t, v in steps if at_ms - BAND_HISTORY_MS <= t < at_ms]
-    if not before:
-        return Unready(at_ms, "no history yet")
+def model_for(
+    steps: Sequence[tuple[int, float]], at_ms: int, step_ms: int = BAND_STEP_MS
+) -> BandModel | Unready:
+    """The band model for the steps from `at_ms` on, chosen by backtest on the history
+    window before it (data/domain/forecast_band.py), or why there is none."""
+    before = _before(steps, at_ms)
+    if isinstance(before, Unready):
+        return before
     first, last = before[0][0], before[-1][0]
-    ahead = (at_ms - last) // step_ms
-    if ahead > MAX_GAP_STEPS:
-        return Unready(at_ms, "no data in the day before")
     grid = list(range(first, last + 1, step_ms))
     known = dict(before)
     try:
-        forecast = fit_forecast(grid, [known.get(t) for t in grid], step_ms, ahead + count - 1)
+        return choose_band_model(grid, [known.get(t) for t in grid], step_ms)
     except NotEnoughHistory as short:
         return Unready(at_ms, needs_more(short.needed_steps, short.have_steps, step_ms))
-    wanted = {at_ms + k * step_ms for k in range(count)}
-    return [
-        Band(ts, yhat, lo95, hi95) for ts, yhat, _, _, lo95, hi95 in forecast.points if ts in wanted
-    ]
+
+
+def _before(steps: Sequence[tuple[int, float]], at_ms: int) -> list[tuple[int, float]] | Unready:
+    """The steps of the history window before `at_ms`, or why they cannot make a band."""
+    before = [(t, v) for t, v in steps if at_ms - BAND_HISTORY_MS <= t < at_ms]
+    if not before:
+        return Unready(at_ms, "no history yet")
+    if (at_ms - before[-1][0]) // BAND_STEP_MS > MAX_GAP_STEPS:
+        return Unready(at_ms, "no data in the day before")
+    return before
+
+
+def bands_from(
+    steps: Sequence[tuple[int, float]],
+    at_ms: int,
+    count: int = 1,
+    model: BandModel | None = None,
+) -> list[Band] | Unready:
+    """The bands of the `count` steps from `at_ms` on, each forecast from the steps before
+    it only, with `model` (chosen before `at_ms`) or one chosen on the steps before `at_ms`."""
+    before = _before(steps, at_ms)
+    if isinstance(before, Unready):
+        return before
+    made = model if model is not None else model_for(steps, at_ms)
+    if isinstance(made, Unready):
+        return made
+    kept = [(t, v) for t, v in steps if at_ms - BAND_HISTORY_MS <= t < at_ms + count * BAND_STEP_MS]
+    ts, values = [t for t, _ in kept], [v for _, v in kept]
+    return [Band(*step) for step in bands_after(made, ts, values, at_ms, count)]
 
 
 def observe_band(
@@ -138,20 +168,27 @@ def replay_band(
     fits: int = REPLAY_FITS,
 ) -> tuple[list[Firing], str | None]:
     """The incidents a forecast_band rule would have opened over the complete steps in
-    [since, until), and why steps went unjudged (the newest reason), if any did."""
+    [since, until), and why steps went unjudged (the newest reason), if any did.
+
+    The span is cut into `fits` runs: a model is chosen (by backtest) at the start of each
+    from the steps before it, and each step of the run is judged against the band filtered
+    forward to it (one filter pass a run). A run whose start had no model tries again an
+    hour later (a new series' history grows during the run)."""
     rule_now = dataclasses.replace(rule, silenced_until_ms=None)
     judged = [(t, v) for t, v in steps if since_ms <= t and t + BAND_STEP_MS <= until_ms]
     state, found, note = SeriesState(), Collector(), None
-    run = max(1, math.ceil((until_ms - since_ms) / BAND_STEP_MS / max(1, fits)))
+    run_ms = max(1, math.ceil((until_ms - since_ms) / BAND_STEP_MS / max(1, fits))) * BAND_STEP_MS
     bands: dict[int, Band] = {}
-    run_start: int | None = None
+    retry_at = since_ms
     for ts, value in judged:
-        start = since_ms + (ts - since_ms) // (run * BAND_STEP_MS) * (run * BAND_STEP_MS)
-        if start != run_start:
-            run_start = start
-            made = bands_from(steps, start, run)
-            bands = {} if isinstance(made, Unready) else {b.at_ms: b for b in made}
-            note = made.reason if isinstance(made, Unready) else note
+        if ts >= retry_at:
+            run_end = since_ms + ((ts - since_ms) // run_ms + 1) * run_ms
+            made = bands_from(steps, ts, (run_end - ts) // BAND_STEP_MS)
+            if isinstance(made, Unready):
+                bands, note = {}, made.reason
+                retry_at = min(run_end, ts + RETRY_MS)
+            else:
+                bands, retry_at = {b.at_ms: b for b in made}, run_end
         band = bands.get(ts)
         if band is not None:
             found.take(observe_band(rule_now, state, source, value, band, ts))

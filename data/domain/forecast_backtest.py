@@ -24,7 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from data.domain.forecast_models import Array, Candidate, predict_at_origins
+from data.domain.forecast_models import (
+    Array,
+    Candidate,
+    Smoother,
+    fit_smoother,
+    predict_at_origins,
+    predict_with,
+)
 
 Z80 = 1.2815515655446004
 Z95 = 1.959963984540054
@@ -42,6 +49,7 @@ class Trial:
     errors: Array
     sds: Array
     final: tuple[Array, Array]
+    smoother: Smoother | None = None  # an ETS model's fit, to filter forward from
 
     @property
     def mae(self) -> float:
@@ -66,7 +74,14 @@ def run_trial(
     """The candidate fitted at each origin on what came before it, and forecast after the
     last value by the very same procedure (the forecast is what the backtest scored);
     None if it cannot fit."""
-    answers = predict_at_origins(candidate, y, [*origins, len(y)], h)
+    smoother = None
+    if candidate.kind == "snaive":
+        answers = predict_at_origins(candidate, y, [*origins, len(y)], h)
+    else:
+        smoother = fit_smoother(candidate, y, origins[0])
+        answers = None
+        if smoother is not None:
+            answers = predict_with(candidate, smoother, y, [*origins, len(y)], h)
     if answers is None:
         return None
     errors = np.full((len(origins), h), np.nan)
@@ -75,7 +90,7 @@ def run_trial(
         actual = y[origin : origin + h]
         errors[row] = np.where(observed[origin : origin + h], actual - mean, np.nan)
         sds[row] = sd
-    return trial_if_scored(Trial(candidate, errors, sds, answers[-1]))
+    return trial_if_scored(Trial(candidate, errors, sds, answers[-1], smoother))
 
 
 def trial_if_scored(trial: Trial) -> Trial | None:

@@ -86,50 +86,105 @@ def candidates(step_ms: int, train_steps: int) -> tuple[list[Candidate], list[Ca
     return models, baselines
 
 
-def predict_at_origins(
-    candidate: Candidate, y: Array, origins: list[int], h: int
-) -> list[tuple[Array, Array]] | None:
-    """The forecast of `h` steps from each origin, made only from the values before it.
+@dataclass(frozen=True, slots=True)
+class Smoother:
+    """An ETS model fitted on a window: its parameters, and the initial states of the
+    window's first step (`start`, an index of the series it was fitted on), from which the
+    states are filtered forward over any later values with no refit."""
 
-    The seasonal naive forecast is computed afresh at each origin. An ETS model's smoothing
-    parameters are fitted once, on the window before the first origin; its states are then
-    filtered with those parameters over the values up to the last origin (a filter: the
-    states after step t depend on steps ≤ t only), and each origin is forecast from the
-    states of the step before it, with the analytic variance of the model (Hyndman et al.,
-    Forecasting with Exponential Smoothing, table 6.1) and the one-step MSE up to the
-    origin. It equals statsmodels' forecast of the same parameters smoothed over the values
-    before the origin (tests/unit/test_forecasting.py checks), at one filter pass in all
-    instead of one results object per origin."""
-    if candidate.kind == "snaive":
-        answers = [seasonal_naive(y[:origin], candidate.season, h) for origin in origins]
-        return None if any(a is None for a in answers) else answers  # type: ignore[return-value]
-    start = max(0, origins[0] - candidate.window())
-    fitted = _fit(candidate, y[start : origins[0]])
+    params: tuple[float, ...]
+    alpha: float
+    gamma: float
+    initial_level: float
+    initial_seasonal: tuple[float, ...]
+    start: int
+
+
+def fit_smoother(candidate: Candidate, y: Array, origin: int) -> Smoother | None:
+    """The ETS `candidate` fitted on its window of the values before `origin`."""
+    start = max(0, origin - candidate.window())
+    fitted = _fit(candidate, y[start:origin])
     if fitted is None:
         return None
-    seen = y[start : origins[-1]]  # nothing after the last origin is even handed over
+    seasonal = candidate.kind == "ets_ana"
+    return Smoother(
+        tuple(float(p) for p in np.asarray(fitted.params)),
+        float(fitted.smoothing_level),
+        float(fitted.smoothing_seasonal) if seasonal else 0.0,
+        float(fitted.initial_level),
+        tuple(float(s) for s in np.asarray(fitted.initial_seasonal)) if seasonal else (),
+        start,
+    )
+
+
+def filter_states(
+    candidate: Candidate, smoother: Smoother, seen: Array
+) -> tuple[Array, Array] | None:
+    """The one-step predictions and the states over `seen` (the values from the smoother's
+    start on), filtered with its parameters from its initial states: the states after step
+    t depend on steps ≤ t only."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            raw = _model(candidate, seen, fitted).smooth(fitted.params, return_raw=True)
+            model = _model(candidate, seen, smoother)
+            raw = model.smooth(np.asarray(smoother.params), return_raw=True)
     except _FIT_ERRORS:
         return None
     one_step, states = (np.asarray(part, dtype=np.float64) for part in raw)
+    return one_step, states
+
+
+def ets_ahead(
+    candidate: Candidate, smoother: Smoother, states: Array, row: int, h: int
+) -> tuple[Array, Array]:
+    """The mean of the `h` steps after the states of `row`, and each step's variance
+    relative to the one-step variance (Hyndman et al., Forecasting with Exponential
+    Smoothing, table 6.1)."""
+    alpha, lead = smoother.alpha, np.arange(1, h + 1)
+    relative_variance = 1 + alpha**2 * (lead - 1)
+    mean = np.full(h, states[row, 0])
+    if candidate.kind == "ets_ana":
+        gamma, m = smoother.gamma, candidate.season
+        seasons_back = (lead - 1) // m + 1
+        mean = mean + states[row + lead - m * seasons_back, 1]
+        relative_variance = relative_variance + gamma * (seasons_back - 1) * (2 * alpha + gamma)
+    return mean, np.asarray(relative_variance, dtype=np.float64)
+
+
+def predict_at_origins(
+    candidate: Candidate, y: Array, origins: list[int], h: int
+) -> list[tuple[Array, Array]] | None:
+    """The forecast of `h` steps from each origin, made only from the values before it."""
+    if candidate.kind == "snaive":
+        answers = [seasonal_naive(y[:origin], candidate.season, h) for origin in origins]
+        return None if any(a is None for a in answers) else answers  # type: ignore[return-value]
+    smoother = fit_smoother(candidate, y, origins[0])
+    return None if smoother is None else predict_with(candidate, smoother, y, origins, h)
+
+
+def predict_with(
+    candidate: Candidate, smoother: Smoother, y: Array, origins: list[int], h: int
+) -> list[tuple[Array, Array]] | None:
+    """The ETS forecast of `h` steps from each origin with `smoother`'s parameters.
+
+    The parameters are fitted once, on the window before the first origin; the states are
+    then filtered with them over the values up to the last origin, and each origin is
+    forecast from the states of the step before it, with the model's analytic variance and
+    the one-step MSE up to the origin. It equals statsmodels' forecast of the same
+    parameters smoothed over the values before the origin (tests/unit/test_forecasting.py
+    checks), at one filter pass in all instead of one results object per origin."""
+    start = smoother.start
+    seen = y[start : origins[-1]]  # nothing after the last origin is even handed over
+    filtered = filter_states(candidate, smoother, seen)
+    if filtered is None:
+        return None
+    one_step, states = filtered
     squares = np.cumsum((seen - one_step) ** 2)
-    alpha = float(fitted.smoothing_level)
-    lead = np.arange(1, h + 1)
     out = []
     for origin in origins:
         row = origin - start - 1  # the states after the last value before the origin
-        mse = squares[row] / (row + 1)
-        relative_variance = 1 + alpha**2 * (lead - 1)
-        mean = np.full(h, states[row, 0])
-        if candidate.kind == "ets_ana":
-            gamma, m = float(fitted.smoothing_seasonal), candidate.season
-            seasons_back = (lead - 1) // m + 1
-            mean = mean + states[row + lead - m * seasons_back, 1]
-            relative_variance = relative_variance + gamma * (seasons_back - 1) * (2 * alpha + gamma)
-        sd = np.sqrt(mse * relative_variance)
+        mean, relative_variance = ets_ahead(candidate, smoother, states, row, h)
+        sd = np.sqrt(squares[row] / (row + 1) * relative_variance)
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(sd))):
             return None
         out.append((mean, sd))
@@ -167,7 +222,7 @@ def _model(candidate: Candidate, y: Array, start_from: Any = None) -> Any:
     if start_from is not None:
         known = {"initialization_method": "known", "initial_level": start_from.initial_level}
         if seasonal:
-            known["initial_seasonal"] = start_from.initial_seasonal
+            known["initial_seasonal"] = np.asarray(start_from.initial_seasonal)
     return ETSModel(
         pd.Series(y),  # a bare array breaks statsmodels 0.15's get_prediction
         error="add",

@@ -156,22 +156,47 @@ def _checked_grid(
     return grid
 
 
+def checked_grid(
+    ts_ms: Sequence[int], values: Sequence[float | None], step_ms: int, needed: int
+) -> Grid:
+    """The series on its grid, or NotEnoughHistory when it has fewer than `needed` observed
+    steps or is too sparse."""
+    return _checked_grid(ts_ms, values, step_ms, needed)
+
+
+def backtest_origins(grid: Grid, h: int, max_origins: int) -> list[int]:
+    """The backtest's origins over the grid; NotEnoughHistory when fewer than MIN_ORIGINS
+    fit (observed, but spread over too short a span)."""
+    origins = origins_for(len(grid.y), h, MIN_TRAIN, max_origins)
+    if len(origins) < MIN_ORIGINS:
+        raise NotEnoughHistory(needed_steps(h), len(grid.y), grid.step_ms)
+    return origins
+
+
+def is_constant(grid: Grid) -> bool:
+    """Whether every observed value is the same."""
+    return float(np.ptp(grid.y[grid.observed])) == 0.0
+
+
+def backtest_trials(grid: Grid, origins: list[int], h: int) -> list[Trial]:
+    """Every candidate that fits, scored on the same origins (baselines first)."""
+    models, baselines = candidates(grid.step_ms, origins[0])
+    tried = [run_trial(c, grid.y, grid.observed, origins, h) for c in baselines + models]
+    return [t for t in tried if t is not None]
+
+
 def fit_forecast(
     ts_ms: Sequence[int], values: Sequence[float | None], step_ms: int, horizon_steps: int
 ) -> Forecast:
     """The forecast of the next `horizon_steps` after the series, with its backtest; raises
     NotEnoughHistory when the series is too short or sparse."""
     h = horizon_steps
-    grid = _checked_grid(ts_ms, values, step_ms, needed_steps(h))
+    grid = checked_grid(ts_ms, values, step_ms, needed_steps(h))
     n = len(grid.y)
-    origins = origins_for(n, h, MIN_TRAIN, MAX_ORIGINS)
-    if len(origins) < MIN_ORIGINS:  # observed, but spread over too short a span
-        raise NotEnoughHistory(needed_steps(h), n, step_ms)
-    if float(np.ptp(grid.y[grid.observed])) == 0.0:
+    origins = backtest_origins(grid, h, MAX_ORIGINS)
+    if is_constant(grid):
         return _constant(grid, h, len(origins))
-    models, baselines = candidates(step_ms, origins[0])
-    tried = [run_trial(c, grid.y, grid.observed, origins, h) for c in baselines + models]
-    trials = [t for t in tried if t is not None]
+    trials = backtest_trials(grid, origins, h)
     baseline = best_of([t for t in trials if t.candidate.kind == "snaive"])
     chosen = best_of(trials)
     scale = mase_scale(grid.y, baseline.candidate.season, origins[0])

@@ -26,6 +26,7 @@ from data.domain.validation import (
     schema_only,
 )
 
+BAND_DEFAULT_FOR_S = 1800.0  # forecast_band: four 10-minute steps outside in a row
 KINDS = ("threshold", "rate", "spike", "nodata", "forecast_band")
 SEVERITIES = ("info", "warning", "critical")
 CHANNELS = ("in_app", "webhook", "email")
@@ -170,6 +171,9 @@ def parse_rule(doc: Any) -> RuleSpec:
     problems = kind_problems(spec)
     if problems:
         raise Invalid(problems, "rule")
+    if spec.kind == "forecast_band" and doc.get("for_s") is None:
+        # A 95 % band is left by chance one step in twenty: held for no time, it pages on noise.
+        spec = spec.model_copy(update={"for_s": BAND_DEFAULT_FOR_S})
     return spec
 
 

@@ -205,4 +205,4 @@ def last_reconcile(live: LiveStore, tenant: str | None = None) -> dict[str, Any]
 
 
 def _result_key(live: LiveStore, tenant: str | None) -> str:
-    return f"{live.prefix}reconcile:{tenant}" if tenant else f"{live.prefix}reconcile"
+    return live.keys.reconcile(tenant)

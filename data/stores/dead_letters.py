@@ -55,25 +55,31 @@ class DeadLetters:
         self.live = live
         self.redis: Any = live.redis
 
-    def delivery_count(self, entry_id: str) -> int:
-        """How many times the entry has been handed to a consumer (0 if not pending)."""
-        key = self.live.ingest_key
+    def delivery_count(self, entry_id: str, stream: str = "") -> int:
+        """How many times the entry (of `stream`, "" the only one) has been handed to a
+        consumer (0 if not pending)."""
+        key = stream or self.live.ingest_key
         found = self.redis.xpending_range(key, GROUP, min=entry_id, max=entry_id, count=1)
         return int(found[0]["times_delivered"]) if found else 0
 
     def bury_undecodable(self, poison: Sequence[PoisonEntry]) -> None:
         """Move entries that cannot be decoded aside, then acknowledge them. Their points are
         counted as dead-lettered when the tenant and the list of points can still be read,
-        as a replay would count them accepted."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            for entry in poison:
-                fields = {**entry.fields, "reason": entry.reason, "id": entry.entry_id}
-                pipe.xadd(self.live.dead_key, fields)
-                pipe.xack(self.live.ingest_key, GROUP, entry.entry_id)
-                tenant, count = _tenant_and_count(entry.fields)
-                if tenant is not None:
-                    self.live.count_dead(pipe, tenant, entry.entry_id, count)
-            pipe.execute()
+        as a replay would count them accepted. One transaction per stream: on a cluster each
+        partition's streams and books share a slot, two partitions' do not."""
+        by_stream: dict[str, list[PoisonEntry]] = {}
+        for entry in poison:
+            by_stream.setdefault(entry.stream or self.live.ingest_key, []).append(entry)
+        for stream, entries in by_stream.items():
+            with self.redis.pipeline(transaction=True) as pipe:
+                for entry in entries:
+                    fields = {**entry.fields, "reason": entry.reason, "id": entry.entry_id}
+                    pipe.xadd(self.live.keys.dead_for(stream), fields)
+                    pipe.xack(stream, GROUP, entry.entry_id)
+                    tenant, count = _tenant_and_count(entry.fields)
+                    if tenant is not None and self.live.keys.ingest(tenant) == stream:
+                        self.live.count_dead(pipe, tenant, entry.entry_id, count)
+                pipe.execute()
 
     def bury(self, entry: IngestEntry, reason: str, deliveries: int) -> None:
         """Move an entry that keeps failing aside, then acknowledge it."""
@@ -84,16 +90,18 @@ class DeadLetters:
             "id": entry.entry_id,
             "deliveries": str(deliveries),
         }
+        stream = entry.stream or self.live.ingest_key
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.live.dead_key, fields)
-            pipe.xack(self.live.ingest_key, GROUP, entry.entry_id)
+            pipe.xadd(self.live.keys.dead_for(stream), fields)
+            pipe.xack(stream, GROUP, entry.entry_id)
             self.live.count_dead(pipe, entry.tenant, entry.entry_id, len(entry.points))
             pipe.execute()
 
     def of_tenant(self, tenant: str, count: int = 100) -> list[DeadLetter]:
         """The tenant's newest dead letters (others' are never shown)."""
         out: list[DeadLetter] = []
-        for dead_id, fields in self.redis.xrevrange(self.live.dead_key, count=10_000):
+        dead_key = self.live.keys.dead_for(self.live.keys.ingest(tenant))
+        for dead_id, fields in self.redis.xrevrange(dead_key, count=10_000):
             if _text(fields.get(b"t", b"")) != tenant:
                 continue
             try:
@@ -116,16 +124,25 @@ class DeadLetters:
 
     def replay(self, tenant: str, dead_id: str) -> bool:
         """Put the tenant's dead letter back into the ingest stream; False if there is none."""
-        found = self.redis.xrange(self.live.dead_key, min=dead_id, max=dead_id, count=1)
+        dead_key = self.live.keys.dead_for(self.live.keys.ingest(tenant))
+        found = self.redis.xrange(dead_key, min=dead_id, max=dead_id, count=1)
         if not found or _text(found[0][1].get(b"t", b"")) != tenant:
             return False
         fields = found[0][1]
         _, count = _tenant_and_count(fields)
-        with self.redis.pipeline(transaction=True) as pipe:
+        with _slot_pipeline(self.live, dead_key) as pipe:
             self.live.add_entries(tenant, [(fields.get(b"p", b"[]"), count)], client=pipe)
-            pipe.xdel(self.live.dead_key, dead_id)
+            pipe.xdel(dead_key, dead_id)
             pipe.execute()
         return True
+
+
+def _slot_pipeline(live: LiveStore, key: str) -> Any:
+    """A MULTI pipeline for keys of one slot, scripts included: on a cluster, on the
+    connection of the node owning the slot (redis-py's cluster pipelines take no scripts)."""
+    if live.keys.clustered:
+        return live.redis.get_node_from_key(key).redis_connection.pipeline(transaction=True)
+    return live.redis.pipeline(transaction=True)
 
 
 def _tenant_and_count(fields: dict[Any, Any]) -> tuple[str | None, int]:

@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, text
 
-from data.domain.band_rule import BAND_STEP_MS, Band, Unready, band_from_doc
+from data.domain.band_rule import BAND_STEP_MS, MODEL_TTL_MS, Band, Unready, band_from_doc
+from data.domain.forecast_band import BandModel
 from data.domain.timefmt import to_datetime
 
 BAND_PREVIEW_MAX_SERIES = 10  # a replay fits a model REPLAY_FITS times per series
@@ -81,6 +82,31 @@ class BandCache:
         """Keep the band of one step (it is of no use two steps later)."""
         ttl_s = 2 * BAND_STEP_MS // 1000
         self.redis.set(self.key(tenant_id, metric, source), orjson.dumps(made.to_doc()), ex=ttl_s)
+
+
+class ModelCache:
+    """Each series' band model (data/domain/forecast_band.py), chosen by backtest at most
+    once a day per series and shared by rules and workers:
+    `{prefix}forecast-band-model:{tenant}|{metric}|{source}`, expiring after a day."""
+
+    def __init__(self, redis: Any, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def key(self, tenant_id: str, metric: str, source: str) -> str:
+        return f"{self.prefix}forecast-band-model:{tenant_id}|{metric}|{source}"
+
+    def get(self, tenant_id: str, metric: str, source: str, at_ms: int) -> BandModel | None:
+        """The model for the step at `at_ms`: chosen before it, less than a day before."""
+        raw = self.redis.get(self.key(tenant_id, metric, source))
+        if raw is None:
+            return None
+        model = BandModel.from_doc(orjson.loads(raw))
+        return model if 0 <= at_ms - model.chosen_ms < MODEL_TTL_MS else None
+
+    def put(self, tenant_id: str, metric: str, source: str, model: BandModel) -> None:
+        ttl_s = MODEL_TTL_MS // 1000
+        self.redis.set(self.key(tenant_id, metric, source), orjson.dumps(model.to_doc()), ex=ttl_s)
 
 
 def waiting_notes(redis: Any, state_keys: dict[str, str]) -> dict[str, str]:

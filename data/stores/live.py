@@ -8,6 +8,10 @@ Keys (all under the configured prefix `p`):
 - `p chan:{tenant}`    pub/sub channel carrying each live entry as it is added.
 - `p notice:{tenant}`  pub/sub channel carrying in-app notifications for the tenant's users
                         (`{"users": {user_id: {"notification": {...}, "unread": n}}}`).
+
+On a Redis Cluster each name carries the tenant's partition tag (data/stores/redis_keys.py),
+so the publish script's keys and channel share a slot, and channels are shard channels
+(SPUBLISH): a message goes only to the shard that owns the tenant.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from redis import Redis
 from data.domain.cursors import cursor_key
 from data.domain.points import Point
 from data.stores.ingest_queue import IngestQueue, text_of
+from data.stores.redis_keys import RedisKeys
 
 CURSOR_RE = re.compile(r"\d{1,20}-\d{1,20}")
 
@@ -42,7 +47,7 @@ for i = 4, #ARGV, 3 do
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1] .. '|' .. ARGV[i + 2])
   end
 end
-redis.call('PUBLISH', ARGV[3], '{"cursor":"' .. id .. '","points":' .. ARGV[1] .. '}')
+redis.call('{publish}', ARGV[3], '{"cursor":"' .. id .. '","points":' .. ARGV[1] .. '}')
 return id
 """
 
@@ -89,48 +94,54 @@ class LiveStore(IngestQueue):
         resume_s: int = 600,
         books_days: int = 15,
         clock: Callable[[], float] = time.time,
+        keys: RedisKeys | None = None,
+        wait_replicas: int = 0,
     ) -> None:
-        super().__init__(redis, prefix, books_days, clock)
+        super().__init__(redis, prefix, books_days, clock, keys, wait_replicas)
         self.resume_ms = resume_s * 1000
-        self._publish = redis.register_script(_PUBLISH_LUA)
+        # shard channels on a cluster: a message goes to the tenant's shard, not to all
+        self.publish_command = "SPUBLISH" if self.keys.clustered else "PUBLISH"
+        self._publish = redis.register_script(
+            _PUBLISH_LUA.replace("{publish}", self.publish_command)
+        )
         self._repair = redis.register_script(_REPAIR_LUA)
 
     def latest_key(self, tenant: str) -> str:
-        return f"{self.prefix}latest:{tenant}"
+        return self.keys.latest(tenant)
 
     def live_key(self, tenant: str) -> str:
-        return f"{self.prefix}live:{tenant}"
+        return self.keys.live(tenant)
 
     def channel(self, tenant: str) -> str:
-        return f"{self.prefix}chan:{tenant}"
+        return self.keys.channel(tenant)
 
     @property
     def channel_pattern(self) -> str:
-        """The pattern matching every tenant's channel."""
-        return f"{self.prefix}chan:*"
+        """The pattern matching every tenant's channel (one server: no pattern on a cluster)."""
+        return self.keys.channel_pattern()
 
     def tenant_of_channel(self, channel: str) -> str:
         """The tenant whose channel this is."""
-        return channel[len(self.prefix) + len("chan:") :]
+        return self.keys.tenant_of(channel, "chan") or ""
 
     def notice_channel(self, tenant: str) -> str:
-        return f"{self.prefix}notice:{tenant}"
+        return self.keys.notice_channel(tenant)
 
     @property
     def notice_pattern(self) -> str:
         """The pattern matching every tenant's notification channel."""
-        return f"{self.prefix}notice:*"
+        return self.keys.notice_pattern()
 
     def tenant_of_notice_channel(self, channel: str) -> str | None:
         """The tenant of a notification channel; None for any other channel."""
-        head = f"{self.prefix}notice:"
-        return channel[len(head) :] if channel.startswith(head) else None
+        return self.keys.tenant_of(channel, "notice")
 
     def publish_notices(self, tenant: str, by_user: dict[str, dict[str, Any]]) -> None:
         """Push notifications to the tenant's users' open sockets (best effort: they are
         stored, and a client that missed one finds it in GET /api/notifications)."""
         if by_user:
-            self.redis.publish(self.notice_channel(tenant), orjson.dumps({"users": by_user}))
+            publish = self.redis.spublish if self.keys.clustered else self.redis.publish
+            publish(self.notice_channel(tenant), orjson.dumps({"users": by_user}))
 
     def publish_points(self, tenant: str, points: Sequence[Point]) -> str:
         """Record committed points as the tenant's newest live entry; return its cursor."""

@@ -175,7 +175,7 @@ class DataQueries:
 
     def cache_key(self, tenant: str, query: DataQuery) -> str:
         digest = hashlib.sha256(query.normalised()).hexdigest()
-        return f"{self.live.prefix}data-cache:{tenant}:{digest}"
+        return self.live.keys.data_cache(tenant, digest)
 
     def answer(self, tenant: str, query: DataQuery) -> bytes:
         """The JSON body of the answer, from the cache or PostgreSQL."""

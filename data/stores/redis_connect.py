@@ -15,6 +15,11 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from redis import Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.cluster import ClusterNode, RedisCluster
 from redis.sentinel import Sentinel
 
@@ -77,6 +82,35 @@ def connect_redis(url: str, **options: Any) -> Any:
     auth = {"password": target.password, "username": target.username}
     sentinel = Sentinel(list(target.hosts), sentinel_kwargs=auth, **options)
     return sentinel.master_for(str(target.service), db=target.db)
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether the URL names a Redis Cluster."""
+    return parse_redis_url(url).kind == "cluster"
+
+
+def connect_async_redis(
+    url: str, max_connections: int = 100, wait_s: float = 0.0, **options: Any
+) -> Any:
+    """An asyncio client for the URL, holding at most `max_connections` (per node, on a
+    cluster); on one server, a command finding them all busy waits up to `wait_s` for one
+    (0: fails at once, redis-py's default). `options` are redis-py connection options."""
+    target = parse_redis_url(url)
+    if target.kind == "single":
+        sizing: dict[str, Any] = {"max_connections": max_connections, **options}
+        if wait_s == 0:
+            return AsyncRedis.from_pool(ConnectionPool.from_url(url, **sizing))
+        return AsyncRedis.from_pool(BlockingConnectionPool.from_url(url, timeout=wait_s, **sizing))
+    options.update(password=target.password, username=target.username)
+    if target.kind == "cluster":
+        # the cluster client keeps a pool per node and no blocking pool: a busy node's
+        # commands fail fast and the caller's retry (the hub's, the poll's) takes over
+        nodes = [AsyncClusterNode(host, port) for host, port in target.hosts]
+        options.pop("health_check_interval", None)
+        return AsyncRedisCluster(startup_nodes=nodes, max_connections=max_connections, **options)
+    auth = {"password": target.password, "username": target.username}
+    sentinel = AsyncSentinel(list(target.hosts), sentinel_kwargs=auth, **options)
+    return sentinel.master_for(str(target.service), db=target.db, max_connections=max_connections)
 
 
 def _host_port(item: str, url: str) -> tuple[str, int]:

@@ -16,10 +16,11 @@ from data.stores.alert_rules import parse_rule, spec_def
 from data.stores.forecast_bands import step_averages
 
 PREVIEW_MAX_SERIES = 50
-# A forecast_band preview fits a model per run of steps: at most this many fits in all
-# (several series share them), and at least one per day of each series.
-PREVIEW_MAX_FITS = 56
-MIN_FITS_PER_SERIES = 7
+# A forecast_band preview chooses a model by backtest (about 0.3 s) per run of steps, and
+# filters it forward over the run: at most this many choices in all (several series share
+# them), at least one per series, at most one a day (as the worker chooses).
+PREVIEW_MAX_FITS = 10
+MIN_FITS_PER_SERIES = 1
 
 
 def preview_history(

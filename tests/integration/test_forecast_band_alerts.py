@@ -3,12 +3,14 @@ write path) fires one incident per excursion and resolves it, holds for for_s, r
 silences, stays quiet with a note on a short history, shares one band per series and step;
 the API checks the kind's parameters and the preview replays the last week.
 
-The series are step averages around 100 (σ 1) with large planted excursions, so that any
-sound forecasting model (the stand-in or the engine) agrees on what is outside."""
+The series are step averages around 100 with a daily wave and noise (σ 1), three days of
+them before the judged steps (the engine tries a daily season once two days precede its
+backtest), with large planted excursions, so that what is outside is not in doubt."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import time
 import uuid
@@ -22,10 +24,10 @@ from sqlalchemy import text
 from app.services import Services
 from app.worker.alert_evaluator import AlertEngine
 from app.worker.band_evaluator import SETTLE_MS, BandEvaluator
-from data.domain.band_rule import BAND_STEP_MS
+from data.domain.band_rule import BAND_STEP_MS, MODEL_TTL_MS
 from data.domain.points import Point
 from data.stores.accounts import User
-from data.stores.forecast_bands import BandCache
+from data.stores.forecast_bands import BandCache, ModelCache
 from tests.alerts_support import rules_of
 from tests.conftest import signed_in
 
@@ -54,8 +56,12 @@ def write_steps(
 
 
 def noise(steps: int, seed: int = 3) -> list[float]:
+    """Step averages around 100 with a daily wave of ±20 (phase 0 at the first step) and
+    noise of σ 1: the engine's backtest finds the day's season in three days of them."""
     rng = random.Random(seed)
-    return [100 + rng.gauss(0, 1) for _ in range(steps)]
+    return [
+        100 + 20 * math.sin(2 * math.pi * i / DAY_STEPS) + rng.gauss(0, 1) for i in range(steps)
+    ]
 
 
 def this_step() -> int:
@@ -193,6 +199,11 @@ def test_rules_on_one_series_share_one_band_per_step(
     band = cache.get(tenant, METRIC, SOURCE, first)
     assert band is not None and band.lo < 100 < band.hi  # type: ignore[union-attr]
     assert services.redis.ttl(cache.key(tenant, METRIC, SOURCE)) <= 2 * STEP // 1000
+    models = ModelCache(services.redis, services.settings.redis_prefix)
+    model = models.get(tenant, METRIC, SOURCE, first)  # chosen by the backtest once a day
+    assert model is not None and model.chosen_ms <= first
+    assert models.get(tenant, METRIC, SOURCE, first + STEP) == model  # the next step reuses it
+    assert models.get(tenant, METRIC, SOURCE, model.chosen_ms + MODEL_TTL_MS) is None
 
 
 def test_api_creates_and_checks_forecast_band_rules(analyst: Any) -> None:
@@ -208,6 +219,9 @@ def test_api_creates_and_checks_forecast_band_rules(analyst: Any) -> None:
     assert {d["field"] for d in missing.json["error"]["details"]} == {"metric"}
     updated = analyst.put(f"/api/alerts/{made.json['id']}", json={"for_s": 600})
     assert updated.status_code == 200 and updated.json["for_s"] == 600
+    unheld = {k: v for k, v in band_rule(name="default").items() if k != "for_s"}
+    defaulted = analyst.post("/api/alerts", json=unheld)
+    assert defaulted.status_code == 201 and defaulted.json["for_s"] == 1800  # not 0: noise
 
 
 def test_preview_replays_the_last_week_against_bands_of_the_week_before(

@@ -66,6 +66,15 @@ def test_a_band_rule_is_saved_from_the_form_and_listed_as_waiting_with_its_note(
     assert "Odd CPU waiting needs 3 more hours of history" in listed
 
 
+def test_a_band_rule_left_without_for_s_is_held_for_half_an_hour(
+    services: Services, tenant: str, analyst: User
+) -> None:
+    rules = page_rules(services)
+    assert save(rules, analyst, 1, band_form(), None, 0)["is_open"] is False
+    (rule,) = rules.of_tenant(tenant)
+    assert rule.params == {"for_s": 1800.0}  # a 95 % band left by chance is not paged
+
+
 def test_a_bad_clear_level_is_flagged_on_its_field(
     services: Services, tenant: str, analyst: User
 ) -> None:

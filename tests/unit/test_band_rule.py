@@ -1,7 +1,10 @@
 """The forecast_band rule (data/domain/band_rule.py), pure: bands from the past only, one
 incident per excursion, hysteresis, for_s, silence, cooldown, and a short history that
-stays quiet with a note. The series are chosen so that any sound model agrees: flat or
-daily-seasonal noise with a large planted excursion."""
+stays quiet with a note. The series are what the forecasting engine meets: 10-minute
+averages, flat or with a daily wave, noisy, with three days or more before the judged steps
+(the engine tries a daily season once two days precede its backtest) and a large planted
+excursion; the bands come from a model chosen by the engine's backtest once a day, as the
+worker does."""
 
 from __future__ import annotations
 
@@ -14,15 +17,18 @@ import pytest
 from data.domain.alert_rule import FIRING, OK, PENDING, RuleDef, SeriesState
 from data.domain.band_rule import (
     BAND_STEP_MS,
+    MODEL_TTL_MS,
     Band,
     Unready,
     band_from_doc,
     bands_from,
+    model_for,
     needs_more,
     observe_band,
     replay_band,
 )
 from data.domain.errors import Invalid
+from data.domain.forecast_band import BandModel
 from data.domain.rule_spec import parse_rule, spec_def
 
 STEP = BAND_STEP_MS
@@ -68,8 +74,12 @@ def plant(steps: list[tuple[int, float]], at: int, length: int, add: float) -> N
 def live(r: RuleDef, steps: list[tuple[int, float]], first: int) -> list[str]:
     """Judge steps[first:] one by one as the evaluator does; the transitions' states."""
     state, out = SeriesState(), []
+    model: BandModel | Unready = Unready(0, "none yet")
     for ts, value in steps[first:]:
-        made = bands_from(steps, ts)
+        if isinstance(model, Unready) or ts - model.chosen_ms >= MODEL_TTL_MS:
+            model = model_for(steps, ts)  # chosen by backtest once a day, as the worker does
+            assert not isinstance(model, Unready), model
+        made = bands_from(steps, ts, 1, model)
         assert not isinstance(made, Unready), made
         transition = observe_band(r, state, "web-1", value, made[0], ts)
         if transition is not None:
@@ -225,3 +235,11 @@ def test_a_forecast_band_spec_keeps_only_its_params() -> None:
     made = spec_def(spec)
     assert made.kind == "forecast_band" and made.for_s == 600
     assert made.trigger == 1.0 and made.clear_level == 0.8
+
+
+def test_for_s_defaults_to_half_an_hour_for_this_kind_only() -> None:
+    base = {"name": "n", "metric": "m", "kind": "forecast_band"}
+    assert spec_def(parse_rule(base)).for_s == 1800  # four steps: chance alone rarely does it
+    assert spec_def(parse_rule({**base, "for_s": 0})).for_s == 0  # asked for: kept
+    threshold = {"name": "n", "metric": "m", "kind": "threshold", "threshold": 1}
+    assert spec_def(parse_rule(threshold)).for_s == 0
