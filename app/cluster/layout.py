@@ -13,9 +13,9 @@ from typing import Any
 
 STATE_FILE = "cluster.json"
 REDIS_MODES = ("cluster", "single")
-# What the roles' Redis is when neither --redis nor CLUSTER_REDIS says: `single` until the
-# roles run on a Redis Cluster (REDIS_URL=redis+cluster://…, issue 16 item 1).
-DEFAULT_REDIS_MODE = "single"
+# What the roles' Redis is when neither --redis nor CLUSTER_REDIS says: the Redis Cluster
+# (REDIS_URL=redis+cluster://…, issue 16 item 1); `single` is one server.
+DEFAULT_REDIS_MODE = "cluster"
 
 
 @dataclass(frozen=True)
