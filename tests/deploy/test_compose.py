@@ -58,7 +58,7 @@ def test_two_of_each_role_from_one_image_on_shared_settings() -> None:
     assert services["worker"]["deploy"]["replicas"] == 2
 
 
-@pytest.mark.parametrize(("name", "path"), [("web-1", "/readyz"), ("stream-1", "/healthz")])
+@pytest.mark.parametrize(("name", "path"), [("web-1", "/readyz"), ("stream-1", "/readyz")])
 def test_web_and_stream_health_is_checked_on_what_they_serve(name: str, path: str) -> None:
     test = compose()["services"][name]["healthcheck"]["test"]
     assert f"http://127.0.0.1:8050{path}" in " ".join(test)

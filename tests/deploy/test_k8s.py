@@ -72,8 +72,8 @@ def _probe_path(probe: dict[str, Any], ports: list[dict[str, Any]]) -> str:
 
 @pytest.mark.parametrize(
     ("role", "readiness"),
-    # The stream role serves /ws, /healthz and /metrics only (app/asgi.py): no /readyz.
-    [("web", "/readyz"), ("stream", "/healthz")],
+    # Both serve /readyz (app/asgi.py): 503 while draining after SIGTERM.
+    [("web", "/readyz"), ("stream", "/readyz")],
 )
 def test_web_and_stream_are_probed_on_what_they_serve(role: str, readiness: str) -> None:
     spec = container(role)
