@@ -8,38 +8,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import shutil
-import socket
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from app.cluster.layout import free_port_run
 from app.embedded.redis_cluster import LoopbackRedisCluster
 from data.domain.points import Point
 from data.stores.live import LiveStore
 from data.stores.redis_connect import connect_redis
 from data.stores.redis_keys import RedisKeys
-
-
-def free_base(count: int) -> int:
-    """A base port with `count` free ports and their cluster-bus ports."""
-    for _ in range(200):
-        base = random.randrange(21000, 29000)
-        ports = [p for i in range(count) for p in (base + i, base + i + 10000)]
-        if all(_free(port) for port in ports):
-            return base
-    raise RuntimeError("no free port range")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def run(live: LiveStore, batches: int, size: int) -> tuple[float, float, float]:
@@ -63,7 +43,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100)
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="pulse-bench-rcluster-"))
-    cluster = LoopbackRedisCluster(directory, base_port=free_base(6))
+    cluster = LoopbackRedisCluster(directory, base_port=free_port_run(6))
     cluster.start()
     try:
         client = connect_redis(cluster.url)

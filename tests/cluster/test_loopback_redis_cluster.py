@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,34 +16,16 @@ from pathlib import Path
 import pytest
 import redis
 
+from app.cluster.layout import free_port_run
 from app.embedded.redis import valkey_server_binary
 from app.embedded.redis_cluster import LoopbackRedisCluster
 from data.stores.redis_connect import connect_redis, parse_redis_url
 
 
-def _free_range(count: int) -> int:
-    """A base port with `count` ports free, and their cluster-bus ports (port + 10000)."""
-    for _ in range(200):
-        base = random.randrange(21000, 29000)
-        ports = [p for i in range(count) for p in (base + i, base + i + 10000)]
-        if all(_is_free(port) for port in ports):
-            return base
-    raise RuntimeError("no free port range on loopback")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LoopbackRedisCluster]:
     directory = Path(tempfile.mkdtemp(prefix="pulse-rcluster-"))
-    started = LoopbackRedisCluster(directory, base_port=_free_range(6))
+    started = LoopbackRedisCluster(directory, base_port=free_port_run(6))
     try:
         started.start()
         yield started
@@ -167,14 +147,14 @@ def test_password_in_a_cluster_url_is_passed_on():
 
 def test_a_dead_cluster_is_a_connection_error_not_a_hang():
     with pytest.raises(redis.exceptions.RedisClusterException, match="cannot be connected"):
-        connect_redis(f"redis+cluster://127.0.0.1:{_free_range(1)}", socket_connect_timeout=1)
+        connect_redis(f"redis+cluster://127.0.0.1:{free_port_run(1)}", socket_connect_timeout=1)
 
 
 @pytest.fixture
 def sentinel_url() -> Iterator[str]:
     """A Valkey primary and one Sentinel watching it as `pulse-main`, on loopback."""
     directory = Path(tempfile.mkdtemp(prefix="pulse-sentinel-"))
-    primary, watcher = _free_range(1), _free_range(1)
+    primary, watcher = free_port_run(1), free_port_run(1)
     binary = str(valkey_server_binary())
     pids = []
     try:

@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,7 @@ import requests
 from sqlalchemy import text
 from websockets.sync.client import connect
 
+from app.cluster.layout import free_port_run
 from app.embedded.redis_cluster import LoopbackRedisCluster
 from app.services import Services
 from app.settings import Settings
@@ -39,29 +38,10 @@ from tests.cluster.test_loopback_redis_cluster import sentinel_url  # noqa: F401
 from tests.conftest import free_port, new_tenant, wait_until
 
 
-def _free_range(count: int) -> int:
-    """A base port with `count` ports free, and their cluster-bus ports (port + 10000)."""
-    for _ in range(200):
-        base = random.randrange(21000, 29000)
-        ports = [p for i in range(count) for p in (base + i, base + i + 10000)]
-        if all(_is_free(port) for port in ports):
-            return base
-    raise RuntimeError("no free port range on loopback")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LoopbackRedisCluster]:
     directory = Path(tempfile.mkdtemp(prefix="pulse-rcluster-"))
-    started = LoopbackRedisCluster(directory, base_port=_free_range(6))
+    started = LoopbackRedisCluster(directory, base_port=free_port_run(6))
     try:
         started.start()
         yield started
