@@ -118,13 +118,6 @@ class Settings(BaseSettings):
         "together: past budget / WS_MAX_FRAMES_PER_S sockets, each socket's pace slows to "
         "share it (4 frames/s each at 5,000 sockets)",
     )
-    ws_frame_burst: int = Field(
-        2,
-        ge=1,
-        le=10,
-        description="frames a /ws socket may send back to back before its pace applies "
-        "(the rate over time stays within WS_MAX_FRAMES_PER_S)",
-    )
     log_format: Literal["text", "json"] = Field(
         "text", description="text, or JSON lines with the request id and tenant"
     )

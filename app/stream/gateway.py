@@ -117,7 +117,6 @@ class Gateway:
                 redis,
                 frame_interval_s=1 / settings.ws_max_frames_per_s,
                 frames_budget_per_s=settings.ws_frames_budget_per_s,
-                burst=settings.ws_frame_burst,
             ),
             StreamTokens(secret, settings.stream_token_ttl_s, clock=services.clock),
             SessionCookies(secret),

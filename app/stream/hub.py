@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -46,23 +45,13 @@ class _Group:
     """The sockets of one tenant with the same subscriptions: their frames are identical,
     so each is encoded once for all of them, and sent at most once per frame interval.
 
-    The pace is a token bucket: a frame spends one credit, credits come back one per frame
-    interval, up to `burst`. The first entry after a quiet spell goes out at once; entries
-    arriving when no credit is left wait for the next one, which carries them all, in order.
-    A burst of 2 lets two entries published together (one worker batch, two tenants' ingest
-    requests) go out as they come without raising the rate over time."""
+    The first entry after a quiet interval goes out at once; entries arriving within the
+    interval after a frame wait for the next one, which carries them all, in order."""
 
     members: set[Client] = field(default_factory=set)
     pending: list[Batch] = field(default_factory=list)
-    credit: float = math.inf  # a new group may send at once
-    credit_at: float = float("-inf")
+    last_flush: float = float("-inf")
     scheduled: bool = False
-
-    def refill(self, now: float, interval: float, burst: int) -> float:
-        """Credits back since the last look; the seconds until one credit is there."""
-        self.credit = min(burst, self.credit + (now - self.credit_at) / interval)
-        self.credit_at = now
-        return max(0.0, (1 - self.credit) * interval)
 
     def wanted(self, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The points the members subscribed to (any member answers for all)."""
@@ -82,7 +71,6 @@ class Hub:
         clock: Callable[[], float] = time.monotonic,
         call_later: Callable[..., object] | None = None,
         frames_budget_per_s: float | None = None,
-        burst: int = 1,
     ) -> None:
         self.live = live
         # A socket's frames come at most every min_interval_s; with a budget, the process's
@@ -91,7 +79,6 @@ class Hub:
         # thousands share what one event loop can write (4 frames/s each at 5,000).
         self.min_interval_s = frame_interval_s
         self.frames_budget_per_s = frames_budget_per_s
-        self.burst = burst
         self.open_sockets = 0
         # What paces each group's frames: monotonic seconds, and a timer on the same clock
         # (the event loop's by default; tests drive both by hand).
@@ -261,7 +248,7 @@ class Hub:
             group.pending.append((cursor, wanted))
             if group.scheduled:
                 continue
-            wait = group.refill(now, self.frame_interval_s(), self.burst)
+            wait = group.last_flush + self.frame_interval_s() - now
             if wait <= 0:
                 self._flush(group)
             else:
@@ -280,8 +267,7 @@ class Hub:
     def _flush(self, group: _Group) -> None:
         """Send a group's pending entries as one frame, encoded and framed once for all."""
         group.scheduled = False
-        group.refill(self.clock(), self.frame_interval_s(), self.burst)
-        group.credit -= 1
+        group.last_flush = self.clock()
         batches, group.pending = group.pending, []
         if not batches or not group.members:
             return

@@ -304,33 +304,3 @@ def test_the_pace_slows_as_sockets_are_added_to_share_the_process_budget() -> No
         assert hub.open_sockets == 190
 
     run(scenario(), timeout=10)
-
-
-def test_a_burst_lets_entries_published_together_out_at_once_and_keeps_the_rate() -> None:
-    """With a burst of 2, two entries at the same instant go out as two frames at once;
-    over a steady second the rate is still one frame per interval (plus the burst)."""
-
-    async def scenario() -> None:
-        time = FakeTime()
-        hub = Hub(
-            None,  # type: ignore[arg-type]
-            None,  # type: ignore[arg-type]
-            INTERVAL,
-            clock=time.clock,
-            call_later=time.call_later,
-            burst=2,
-        )
-        socket = connect(hub, time, "cpu.*")
-        hub.receive("t-pace", *entry(0))
-        hub.receive("t-pace", *entry(1))
-        await settle()
-        assert socket.sent_at() == [100.0, 100.0]  # neither waited
-        await time.advance(INTERVAL)  # one credit back
-        for n in range(2, 102):  # 1 s of entries, 10 ms apart
-            hub.receive("t-pace", *entry(n))
-            await time.advance(0.01)
-        await time.advance(INTERVAL)
-        assert socket.values() == [float(n) for n in range(102)]  # nothing lost, in order
-        assert len(socket.frames) <= 2 + 1 + 1 / INTERVAL + 1  # the burst, then the pace
-
-    run(scenario(), timeout=10)
