@@ -20,26 +20,22 @@ import argparse
 import dataclasses
 import os
 import random
-import secrets
 import sys
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness import scratch_services  # noqa: E402
+
 from app.services import Services  # noqa: E402
-from app.settings import Settings  # noqa: E402
 from app.worker.alert_evaluator import AlertEngine  # noqa: E402
 from app.worker.band_evaluator import SETTLE_MS, BandEvaluator  # noqa: E402
 from data.domain.band_rule import BAND_STEP_MS  # noqa: E402
 from data.domain.points import Point  # noqa: E402
 from data.stores.alert_rules import AlertRules  # noqa: E402
-from data.stores.db import migrate  # noqa: E402
 
 STEPS = 7 * 144
 
@@ -92,32 +88,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--series", type=int, default=20)
     args = parser.parse_args()
-    server = os.environ["DATABASE_URL"]
-    name = f"pulse_bench_{secrets.token_hex(4)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    prefix = f"pulse-bench-{secrets.token_hex(4)}:"
-    settings = Settings(
-        database_url=make_url(server).set(database=name).render_as_string(hide_password=False),
-        redis_url=os.environ["REDIS_URL"],
-        redis_prefix=prefix,
-        secret_key="bench",
-    )
-    services = Services.build(settings)
-    try:
-        migrate(services.engine)
-        with services.engine.begin() as conn:
-            services.accounts.ensure_tenant(conn, "bench")
+    with scratch_services() as services:
         measure(services, "bench", args.series)
-    finally:
-        keys = list(services.redis.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            services.redis.delete(*keys)
-        services.close()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -20,20 +20,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import scratch_services  # noqa: E402
 
 from data.domain.forecast_backtest import origins_for, run_trial  # noqa: E402
 from data.domain.forecast_models import Candidate, seasonal_naive  # noqa: E402
@@ -156,41 +152,6 @@ def through_the_view(runs: int, days: int, horizon_h: int) -> None:
             p50, p95 = percentile(samples, 0.5), percentile(samples, 0.95)
             print(f"{label:28s} p50 {p50 * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms")
         print(f"load average {os.getloadavg()[0]:.2f}")
-
-
-@contextmanager
-def scratch_services() -> Iterator[Any]:
-    """Services on a new database and Redis prefix (tenant `bench`), dropped afterwards."""
-    from app.services import Services
-    from app.settings import Settings
-    from data.stores.db import migrate
-
-    server = os.environ["DATABASE_URL"]
-    name = f"pulse_bench_{secrets.token_hex(4)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    prefix = f"pulse-bench-{secrets.token_hex(4)}:"
-    settings = Settings(
-        database_url=make_url(server).set(database=name).render_as_string(hide_password=False),
-        redis_url=os.environ["REDIS_URL"],
-        redis_prefix=prefix,
-        secret_key="bench",
-    )
-    services = Services.build(settings)
-    try:
-        migrate(services.engine)
-        with services.engine.begin() as conn:
-            services.accounts.ensure_tenant(conn, "bench")
-        yield services
-    finally:
-        keys = list(services.redis.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            services.redis.delete(*keys)
-        services.close()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

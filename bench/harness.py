@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 import requests
@@ -194,3 +195,39 @@ def spread(values: list[float]) -> dict[str, float]:
         "p99_ms": percentile(values, 99),
         "max_ms": max(values, default=float("nan")),
     }
+
+
+@contextmanager
+def scratch_services() -> Iterator[Any]:
+    """Services on a new database and Redis prefix (tenant `bench`), dropped afterwards."""
+    sys.path.insert(0, str(ROOT))
+    from app.services import Services
+    from app.settings import Settings
+    from data.stores.db import migrate
+
+    server = os.environ["DATABASE_URL"]
+    name = f"pulse_bench_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    prefix = f"pulse-bench-{secrets.token_hex(4)}:"
+    settings = Settings(
+        database_url=make_url(server).set(database=name).render_as_string(hide_password=False),
+        redis_url=os.environ["REDIS_URL"],
+        redis_prefix=prefix,
+        secret_key="bench",
+    )
+    services = Services.build(settings)
+    try:
+        migrate(services.engine)
+        with services.engine.begin() as conn:
+            services.accounts.ensure_tenant(conn, "bench")
+        yield services
+    finally:
+        keys = list(services.redis.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            services.redis.delete(*keys)
+        services.close()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
