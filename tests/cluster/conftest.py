@@ -1,11 +1,17 @@
-"""Fixtures of the cluster tests: a replicated PostgreSQL and Services reading from it."""
+"""Fixtures of the cluster tests: a loopback Redis Cluster, a replicated PostgreSQL and
+Services reading from it."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from app.cluster.layout import free_port_run
+from app.embedded.redis_cluster import LoopbackRedisCluster
 from app.services import Services
 from app.settings import Settings
 from data.stores.db import migrate
@@ -36,3 +42,17 @@ def replica_services(settings: Settings, replicated: ReplicatedPostgres) -> Iter
     replicated.caught_up()
     yield svc
     svc.close()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LoopbackRedisCluster]:
+    """A 3-primary Redis Cluster with a replica each, for the tests of one module
+    (test_chaos.py has a whole Pulse cluster of its own under the same name)."""
+    directory = Path(tempfile.mkdtemp(prefix="pulse-rcluster-"))
+    started = LoopbackRedisCluster(directory, base_port=free_port_run(6))
+    try:
+        started.start()
+        yield started
+    finally:
+        started.stop()
+        shutil.rmtree(directory, ignore_errors=True)

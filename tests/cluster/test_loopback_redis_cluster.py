@@ -18,20 +18,7 @@ import redis
 
 from app.cluster.layout import free_port_run
 from app.embedded.redis import valkey_server_binary
-from app.embedded.redis_cluster import LoopbackRedisCluster
 from data.stores.redis_connect import connect_redis, parse_redis_url
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LoopbackRedisCluster]:
-    directory = Path(tempfile.mkdtemp(prefix="pulse-rcluster-"))
-    started = LoopbackRedisCluster(directory, base_port=free_port_run(6))
-    try:
-        started.start()
-        yield started
-    finally:
-        started.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_three_primaries_serve_every_slot_and_the_url_reaches_them(cluster):

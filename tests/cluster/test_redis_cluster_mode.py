@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,8 +23,6 @@ import requests
 from sqlalchemy import text
 from websockets.sync.client import connect
 
-from app.cluster.layout import free_port_run
-from app.embedded.redis_cluster import LoopbackRedisCluster
 from app.services import Services
 from app.settings import Settings
 from app.tokens import StreamTokens
@@ -36,18 +33,6 @@ from data.stores.redis_keys import RedisKeys
 from tests.cluster.roles import ROOT, role_env, running_role
 from tests.cluster.test_loopback_redis_cluster import sentinel_url  # noqa: F401 (a fixture)
 from tests.conftest import free_port, new_tenant, wait_until
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LoopbackRedisCluster]:
-    directory = Path(tempfile.mkdtemp(prefix="pulse-rcluster-"))
-    started = LoopbackRedisCluster(directory, base_port=free_port_run(6))
-    try:
-        started.start()
-        yield started
-    finally:
-        started.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
