@@ -16,6 +16,7 @@ tenant subscribed again after a reconnect has its gap filled from the hub's last
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -38,20 +39,31 @@ async def listen_sharded(hub: Hub) -> None:
     pubsub = hub.redis.pubsub()
     subscribed: set[str] = set()
     try:
-        await _sync(hub, pubsub, subscribed)
-        hub.connected.set()
-        while True:
-            await _sync(hub, pubsub, subscribed)
-            if not subscribed:
-                await asyncio.sleep(IDLE_S)
-                continue
-            message = await pubsub.get_sharded_message(
-                ignore_subscribe_messages=True, timeout=POLL_S
-            )
-            if message is not None and message.get("type") in ("smessage", b"smessage"):
-                _dispatch(hub, _text(message["channel"]), message["data"])
+        await _follow(hub, pubsub, subscribed)
+    except Exception:
+        # A subscription broken by a dead primary is retried on the slot map as it was,
+        # which still names that primary until a keyed command fails: nothing here sends
+        # one, so the gateway would retry the dead node for good and its tenants go dark.
+        # Asking the cluster again makes the next attempt find the promoted replica.
+        with contextlib.suppress(Exception):
+            await hub.redis.nodes_manager.initialize()
+        raise
     finally:
         await pubsub.aclose()
+
+
+async def _follow(hub: Hub, pubsub: Any, subscribed: set[str]) -> None:
+    """Subscribe as tenants come and go; hand each message to the hub."""
+    await _sync(hub, pubsub, subscribed)
+    hub.connected.set()
+    while True:
+        await _sync(hub, pubsub, subscribed)
+        if not subscribed:
+            await asyncio.sleep(IDLE_S)
+            continue
+        message = await pubsub.get_sharded_message(ignore_subscribe_messages=True, timeout=POLL_S)
+        if message is not None and message.get("type") in ("smessage", b"smessage"):
+            _dispatch(hub, _text(message["channel"]), message["data"])
 
 
 async def _sync(hub: Hub, pubsub: Any, subscribed: set[str]) -> None:

@@ -4,10 +4,11 @@
 nginx, PostgreSQL with a streaming replica and Redis (a 3-primary cluster when the roles run
 on one, CLUSTER_REDIS=cluster). Senders ingest 20,000 points through nginx, in batches with
 data_ids, resending on a 5xx or a broken connection; viewers watch through nginx on /ws.
-Mid-run one web, one stream, one worker (and in cluster mode one Redis primary) are killed
-with SIGKILL. Afterwards every acknowledged point is in PostgreSQL exactly once, the minute
-rollups add up to the points, and every viewer reconnected, resumed from its cursor with no
-point missing, within 5 s. The figures are printed for the closing note."""
+Mid-run one web, one stream, one worker (and in cluster mode the Redis primary holding the
+tenant's keys) are killed with SIGKILL. Afterwards every acknowledged point is in PostgreSQL
+exactly once, the minute rollups add up to the points, and every viewer reconnected,
+resumed from its cursor with no point missing, within 5 s. The figures are printed for the
+closing note."""
 
 from __future__ import annotations
 
@@ -75,8 +76,11 @@ def kill(state: ClusterState, name: str) -> str:
     return name
 
 
-def kill_one_of_each(layout: Layout, state: ClusterState) -> list[str]:
-    """SIGKILL one web, one stream, one worker (and a Redis primary), KILL_EVERY_S apart."""
+def kill_one_of_each(
+    layout: Layout, state: ClusterState, services: Services, tenant: str
+) -> list[str]:
+    """SIGKILL one web, one stream, one worker, KILL_EVERY_S apart, and on a Redis Cluster
+    the primary holding the tenant's streams and channel: the worst one to lose."""
     killed = []
     for name in ("web-1", "stream-1", "worker-1"):
         time.sleep(KILL_EVERY_S)
@@ -84,9 +88,10 @@ def kill_one_of_each(layout: Layout, state: ClusterState) -> list[str]:
     if state.redis_mode == "cluster":
         time.sleep(KILL_EVERY_S)
         redis = loopback.servers.redis_cluster(layout, state.redis_base_port)
-        primary = redis.primaries()[0]
+        owner = services.live.redis.get_node_from_key(services.live.live_key(tenant))
+        primary = next(p for p in redis.primaries() if p.port == owner.port)
         redis.kill_primary(primary)
-        killed.append(f"redis {primary.address}")
+        killed.append(f"redis {primary.address} (the tenant's)")
     return killed
 
 
@@ -141,7 +146,7 @@ def test_killing_one_of_each_loses_no_point_and_no_viewer_misses_one(
         load.Sender(layout.url, ingest_key, i, per, BATCH, BATCH_PAUSE_S) for i in range(SENDERS)
     ]
     sender_threads = [load.started(s) for s in senders]
-    killed = kill_one_of_each(layout, state)
+    killed = kill_one_of_each(layout, state, services, tenant)
     for thread in sender_threads:
         thread.join(timeout=120)
     acknowledged = {data_id for s in senders for data_id in s.acknowledged}
