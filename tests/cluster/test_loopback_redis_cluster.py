@@ -150,8 +150,10 @@ def sentinel_url() -> Iterator[str]:
             (watcher, f"sentinel monitor pulse-main 127.0.0.1 {primary} 1\n", "sentinel.conf"),
         ):
             conf = directory / name
+            # save "": a server whose shutdown save fails (its directory already removed)
+            # refuses to exit, and would outlive the run
             conf.write_text(
-                f"port {port}\nbind 127.0.0.1\ndaemonize yes\ndir {directory}\n"
+                f"port {port}\nbind 127.0.0.1\ndaemonize yes\nsave \"\"\ndir {directory}\n"
                 f"pidfile {directory / f'{port}.pid'}\n{extra}"
             )
             args = [binary, str(conf)] + (["--sentinel"] if extra else [])
