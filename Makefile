@@ -45,8 +45,12 @@ lint: $(TEST_STAMP)
 system-packages:
 	@bash .ci/system-packages
 
+# Two workers, a test file each at a time (a file's module fixtures, such as a loopback
+# cluster, start once): most tests wait on Chromium or a server, so two share two cores
+# well and the suite takes about half as long. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 test: lint system-packages
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(TEST_STAMP)
 	$(PY) bench/live_latency.py
