@@ -153,7 +153,7 @@ def sentinel_url() -> Iterator[str]:
             # save "": a server whose shutdown save fails (its directory already removed)
             # refuses to exit, and would outlive the run
             conf.write_text(
-                f"port {port}\nbind 127.0.0.1\ndaemonize yes\nsave \"\"\ndir {directory}\n"
+                f'port {port}\nbind 127.0.0.1\ndaemonize yes\nsave ""\ndir {directory}\n'
                 f"pidfile {directory / f'{port}.pid'}\n{extra}"
             )
             args = [binary, str(conf)] + (["--sentinel"] if extra else [])
