@@ -248,13 +248,13 @@ class Hub:
             group.pending.append((cursor, wanted))
             if group.scheduled:
                 continue
-            wait = group.last_flush + self.frame_interval_s() - now
-            if wait <= 0:
-                self._flush(group)
+            due = group.last_flush + self.frame_interval_s()
+            if due <= now:
+                self._flush(group, now)
             else:
                 group.scheduled = True
                 call_later = self._call_later or asyncio.get_running_loop().call_later
-                call_later(wait, self._flush, group)
+                call_later(due - now, self._flush, group, due)
 
     def notify(self, tenant: str, by_user: dict[str, dict[str, Any]]) -> None:
         """Send each recipient's notification to every socket of theirs, whatever it
@@ -264,10 +264,14 @@ class Hub:
             if mine is not None:
                 client.push(notification_frame(mine["notification"], mine.get("unread")))
 
-    def _flush(self, group: _Group) -> None:
-        """Send a group's pending entries as one frame, encoded and framed once for all."""
+    def _flush(self, group: _Group, due: float) -> None:
+        """Send a group's pending entries as one frame, encoded and framed once for all.
+
+        The pace counts from when the frame was due, not from when the timer fired: a
+        feed as fast as the pace would otherwise be pushed later by every timer's lateness
+        and wait longer and longer (the queue of a server busy all the time)."""
         group.scheduled = False
-        group.last_flush = self.clock()
+        group.last_flush = due
         batches, group.pending = group.pending, []
         if not batches or not group.members:
             return
