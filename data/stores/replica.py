@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 
 # Nothing waits to be replayed when everything received is replayed: the replica is current
@@ -67,6 +68,16 @@ class ReplicaRouter:
         self._lock = threading.Lock()  # Flask serves requests from several threads
         self._state: ReplicaState | None = None
         self._measuring = False
+        if replica is not None:
+            event.listen(replica, "handle_error", self._on_replica_error)
+
+    def _on_replica_error(self, context: ExceptionContext) -> None:
+        """A read lost its replica connection, or could not open one: the replica is taken
+        for away now, so the next reads go to the primary at once rather than after the
+        next lag check (a statement's own error, a timeout say, leaves it in use)."""
+        if context.is_disconnect or context.connection is None:
+            with self._lock:
+                self._state = ReplicaState(math.inf, self._clock())
 
     def history_engine(self) -> Engine:
         """The replica when it is configured, answers and lags at most max_lag_s; else the

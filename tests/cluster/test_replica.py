@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from app.services import Services
 from data.domain.points import Point
@@ -198,4 +199,30 @@ def test_a_replica_that_does_not_answer_is_skipped_and_asked_less_often(
         assert router.history_engine() is replica_services.engine
     assert not router.state().reachable
     assert router.measured == [0.0, UNREACHABLE_RECHECK_S, 2 * UNREACHABLE_RECHECK_S]
+    away.dispose()
+
+
+class AnsweringRouter(ReplicaRouter):
+    """A router whose lag checks say the replica answers, whatever it does."""
+
+    def _measure(self) -> float:
+        return 0.0
+
+
+def test_a_replica_lost_mid_read_sends_the_next_reads_to_the_primary_at_once(
+    replica_services: Services,
+) -> None:
+    """The last lag check said the replica answers; a read then cannot reach it. The reads
+    after it go to the primary without waiting for the next check."""
+    from data.stores.db import make_engine
+
+    now = [0.0]
+    away = make_engine("postgresql+psycopg://postgres@127.0.0.1:9/pulse", connect_timeout_s=1)
+    router = AnsweringRouter(replica_services.engine, away, clock=lambda: now[0])
+    assert router.history_engine() is away
+    with pytest.raises(OperationalError):
+        away.connect()
+    assert router.history_engine() is replica_services.engine
+    now[0] = UNREACHABLE_RECHECK_S  # asked again later: it answers, and is used again
+    assert router.history_engine() is away
     away.dispose()
