@@ -74,7 +74,11 @@ class ReplicaRouter:
     def _on_replica_error(self, context: ExceptionContext) -> None:
         """A read lost its replica connection, or could not open one: the replica is taken
         for away now, so the next reads go to the primary at once rather than after the
-        next lag check (a statement's own error, a timeout say, leaves it in use)."""
+        next lag check (a statement's own error, a timeout say, leaves it in use). A pooled
+        connection found dead by the pool's ping is no sign: the pool opens another, and only
+        if that fails is the replica away."""
+        if context.is_pre_ping:
+            return
         if context.is_disconnect or context.connection is None:
             with self._lock:
                 self._state = ReplicaState(math.inf, self._clock())

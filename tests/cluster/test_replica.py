@@ -226,3 +226,21 @@ def test_a_replica_lost_mid_read_sends_the_next_reads_to_the_primary_at_once(
     now[0] = UNREACHABLE_RECHECK_S  # asked again later: it answers, and is used again
     assert router.history_engine() is away
     away.dispose()
+
+
+def test_a_pooled_replica_connection_found_dead_by_the_ping_leaves_the_replica_in_use(
+    replica_services: Services, replicated: ReplicatedPostgres
+) -> None:
+    from data.stores.db import make_engine
+
+    engine = make_engine(replicated.replica.url, pool_size=1)
+    router = AnsweringRouter(replica_services.engine, engine)
+    with engine.connect() as conn:  # pooled when the block ends
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with replica_engine(replica_services).connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    assert router.history_engine() is engine
+    with engine.connect() as conn:  # the ping finds it dead; the pool opens another
+        assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    assert router.history_engine() is engine
+    engine.dispose()
