@@ -12,25 +12,19 @@ case). Usage:
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.services import Services  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from harness import scratch_services  # noqa: E402
+
 from app.worker.alert_evaluator import AlertEngine  # noqa: E402
 from data.domain.points import Point  # noqa: E402
 from data.stores.alert_rules import AlertRules  # noqa: E402
-from data.stores.db import migrate  # noqa: E402
 
 
 def main() -> None:
@@ -39,25 +33,9 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    server = os.environ["DATABASE_URL"]
-    name = f"pulse_bench_{secrets.token_hex(4)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    prefix = f"pulse-bench-{secrets.token_hex(4)}:"
-    settings = Settings(
-        database_url=make_url(server).set(database=name).render_as_string(hide_password=False),
-        redis_url=os.environ["REDIS_URL"],
-        redis_prefix=prefix,
-        secret_key="bench",
-    )
-    services = Services.build(settings)
-    try:
-        migrate(services.engine)
+    with scratch_services() as services:
         tenant = "bench"
-        with services.engine.begin() as conn:
-            services.accounts.ensure_tenant(conn, tenant)
-        rules = AlertRules(services.engine, services.redis, prefix)
+        rules = AlertRules(services.engine, services.redis, services.settings.redis_prefix)
         for m in range(100):
             rules.create(
                 tenant, {"name": f"r{m}", "metric": f"m{m}", "kind": "threshold", "threshold": 1e9}
@@ -82,14 +60,6 @@ def main() -> None:
             f"max {max(timings) * 1000:.1f} ms per batch "
             f"(first batch, with cold caches: {timings[0] * 1000:.1f} ms)"
         )
-    finally:
-        keys = list(services.redis.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            services.redis.delete(*keys)
-        services.close()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":
