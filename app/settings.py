@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(
         5, ge=1, description="deliveries of a failing entry before it is dead-lettered"
     )
+    ingest_writers: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="ingest consumers per worker process, each committing its own batches",
+    )
     claim_idle_ms: int = Field(
         30_000, ge=100, description="pending entries older than this are reclaimed"
     )

@@ -172,10 +172,28 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
         next_run_time=datetime.now(UTC),  # at once, by APScheduler's own (real) clock
     )
     scheduler.start()
-    name = f"{socket.gethostname()}-{os.getpid()}"
-    log.info("worker %s consuming %s", name, services.live.ingest_key)
     try:
-        Consumer(services, name).run(stop)
+        _consume(services, stop)
     finally:
         scheduler.shutdown(wait=False)
         services.close()
+
+
+def _consume(services: Services, stop: threading.Event) -> None:
+    """Run INGEST_WRITERS consumers until `stop`: one here, the others on threads of their
+    own. Each has its own name in the group, so each finishes its own pending entries."""
+    base = f"{socket.gethostname()}-{os.getpid()}"
+    names = [base] + [f"{base}-{i}" for i in range(1, services.settings.ingest_writers)]
+    log.info("worker %s consuming %s with %d writers", base, services.live.ingest_key, len(names))
+    others = [
+        threading.Thread(target=Consumer(services, name).run, args=(stop,), name=name)
+        for name in names[1:]
+    ]
+    for thread in others:
+        thread.start()
+    try:
+        Consumer(services, names[0]).run(stop)
+    finally:
+        stop.set()
+        for thread in others:
+            thread.join()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -349,8 +350,17 @@ def test_two_workers_share_the_backlog_through_the_consumer_group(pipeline: Pipe
         except Exception:  # the group does not exist yet
             return set()
 
-    pipeline.wait_for(lambda: len(group_consumers()) == 2, "both workers joined the consumer group")
-    consumers = group_consumers()
+    writers = pipeline.services.settings.ingest_writers  # consumers in each worker process
+    pipeline.wait_for(
+        lambda: len(group_consumers()) == 2 * writers, "both workers joined the consumer group"
+    )
+    # a consumer is named after its process (host-pid), its process's others with -1, -2, …
+    processes = {f"{socket.gethostname()}-{w.pid}" for w in (a, b)}
+
+    def process_of(consumer: str) -> str:
+        return next(p for p in processes if consumer == p or consumer.startswith(p + "-"))
+
+    assert {process_of(c) for c in group_consumers()} == processes
 
     # who took which entry only shows while the entry is unacknowledged, so watch closely
     holders: set[str] = set()
@@ -372,7 +382,7 @@ def test_two_workers_share_the_backlog_through_the_consumer_group(pipeline: Pipe
         stop.set()
         watcher.join(5)
 
-    assert holders == consumers, f"entries were taken by {holders} of {consumers}"
+    assert {process_of(h) for h in holders} == processes, f"entries were taken by {holders}"
     pipeline.assert_exactly_once(points)
     assert a.poll() is None and b.poll() is None, pipeline.worker_logs()
 
