@@ -36,6 +36,7 @@ from data.stores.point_writes import (
     keyed_count,
     prepare_write,
 )
+from data.stores.schema import RAW_POINTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +154,7 @@ class HistoryStore:
         with self.engine.connect() as conn:
             return int(
                 conn.execute(
-                    text("SELECT count(*) FROM points WHERE tenant_id = :t"), {"t": tenant}
+                    text(f"SELECT count(*) FROM {RAW_POINTS} WHERE tenant_id = :t"), {"t": tenant}
                 ).scalar_one()
             )
 
@@ -183,11 +184,11 @@ class HistoryStore:
     ) -> list[SeriesHistory]:
         """Raw points of every series of the tenant since `since_ms`, newest capped per series."""
         query = text(
-            """
+            f"""
             SELECT metric_type, source, ts, value FROM (
                 SELECT metric_type, source, ts, value,
                        row_number() OVER (PARTITION BY metric_type, source ORDER BY ts DESC) AS n
-                FROM points WHERE tenant_id = :t AND ts >= :since
+                FROM {RAW_POINTS} WHERE tenant_id = :t AND ts >= :since
             ) recent WHERE n <= :cap ORDER BY metric_type, source, ts
             """
         )

@@ -41,6 +41,7 @@ from sqlalchemy import Connection, Engine, text
 from data.domain.data_query import DataQuery
 from data.domain.timefmt import to_datetime
 from data.stores.live import LiveStore
+from data.stores.schema import RAW_POINTS
 
 QUERY_WORK_MEM = "32MB"  # groups ≤ 1,500 buckets × series in memory, not on disk
 CACHE_TTL_S = 5  # a popular query is answered from Redis for this long
@@ -75,7 +76,7 @@ WHERE tenant_id = :tenant AND metric_type = ANY(:metrics) {sources}
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3
 """
-TIERS = {"raw": ("points", "ts"), "1m": ("rollup_1m", "bucket"), "1h": ("rollup_1h", "bucket")}
+TIERS = {"raw": (RAW_POINTS, "ts"), "1m": ("rollup_1m", "bucket"), "1h": ("rollup_1h", "bucket")}
 SCHEMA = {"metric": pl.String, "source": pl.String, "ts_ms": pl.Int64, "value": pl.Float64}
 
 

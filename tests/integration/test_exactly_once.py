@@ -315,8 +315,10 @@ def test_worker_sigkilled_mid_write_is_finished_by_a_restarted_worker(
     """SIGKILL while a worker is writing a batch of a large backlog (an earlier batch already
     committed): its entries stay pending, a new worker takes them over and finishes the
     backlog, every point is stored and counted exactly once and published."""
-    points = make_points(30_000)
-    for start in range(0, len(points), 100):  # 300 stream entries: three reads of 100
+    # 600 stream entries, reads of 100: with INGEST_WRITERS (2) committing at once, a backlog
+    # of 3 reads could all be committed between the check below and the kill
+    points = make_points(60_000)
+    for start in range(0, len(points), 100):
         pipeline.ingest(points[start : start + 100])
 
     victim = pipeline.start_worker()
