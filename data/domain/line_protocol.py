@@ -163,11 +163,14 @@ def _field_value(key: str, raw: str) -> float | None:
 
 
 def _timestamp(raw: str, ns_per_unit: int) -> tuple[int, str]:
-    """Epoch milliseconds and the resend key (`lp:` and the time in ns) of a timestamp."""
+    """Epoch milliseconds and the resend key of a timestamp: `lp:` and the nanoseconds past
+    that millisecond, so the point's series, ms and key name its time to the ns. Stored with
+    the ms, the key needs no more: it is part of the point's unique index entry, whose width
+    is the write's cost (bench/RESULTS.md "Two writers, one index entry a point")."""
     if not TIMESTAMP_RE.fullmatch(raw):
         raise LineProblem("timestamp", f"the timestamp {raw[:40]!r} is not an integer")
-    ns = int(raw) * ns_per_unit
-    return ns // 1_000_000, f"lp:{ns}"
+    ms, past_ms = divmod(int(raw) * ns_per_unit, 1_000_000)
+    return ms, f"lp:{past_ms}"
 
 
 def _split(text: str, sep: str, quotes: bool = True) -> list[str]:

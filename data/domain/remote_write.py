@@ -32,6 +32,9 @@ from data.domain.points import MAX_BODY_BYTES, BodyError, Point, Problem, window
 
 SOURCE_LABELS = ("source", "instance", "host", "job")  # Vector tags host metrics `host`
 MAX_DECODED_BYTES = 8 * MAX_BODY_BYTES  # a 5 MiB snappy body may unpack to this, no more
+# A sample is its series and its ms: the key marks it as a remote-write sample, so that a
+# retried request's is stored once (the unique index holds series, ts and key).
+RESEND_KEY = "rw"
 
 _T = descriptor_pb2.FieldDescriptorProto
 _MESSAGES: dict[str, list[tuple[str, int, Any, str | None]]] = {  # name → fields:
@@ -153,7 +156,7 @@ def _samples(
         outside = window_problem(ts_ms, now_ms, oldest_ms)
         if outside is not None:
             return [], 0, outside
-        points.append(Point(f"rw:{ts_ms}", source, metric, ts_ms, value))
+        points.append(Point(RESEND_KEY, source, metric, ts_ms, value))
     return points, skipped, None
 
 

@@ -23,8 +23,8 @@ def test_each_numeric_field_is_a_point_named_measurement_dot_field() -> None:
     got = parse(f"cpu,host=web-1,cpu=cpu0 usage_idle=97.5,usage_user=2i {NS}\n")
     assert got.problems == [] and got.skipped == 0
     assert got.points == [
-        Point(f"lp:{NS}", "web-1", "cpu.usage_idle.cpu:cpu0", NOW_MS, 97.5),
-        Point(f"lp:{NS}", "web-1", "cpu.usage_user.cpu:cpu0", NOW_MS, 2.0),
+        Point(f"lp:{NS % 1_000_000}", "web-1", "cpu.usage_idle.cpu:cpu0", NOW_MS, 97.5),
+        Point(f"lp:{NS % 1_000_000}", "web-1", "cpu.usage_user.cpu:cpu0", NOW_MS, 2.0),
     ]
 
 
@@ -65,9 +65,16 @@ def test_precision_scales_the_timestamp(precision: str, stamp: int) -> None:
     got = parse(f"m,host=h v=1 {stamp}", precision)
     expected_ms = NOW_MS if precision != "s" else NOW_MS // 1000 * 1000
     assert got.points[0].ts_ms == expected_ms
-    assert (
-        got.points[0].data_id == f"lp:{expected_ms * 1_000_000 if precision in ('ms', 's') else NS}"
-    )
+    ns = stamp * {"ns": 1, "us": 1_000, "u": 1_000, "ms": 10**6, "s": 10**9}[precision]
+    assert got.points[0].data_id == f"lp:{ns % 1_000_000}"  # the ns past its millisecond
+
+
+def test_two_lines_within_one_millisecond_keep_apart_by_their_resend_keys() -> None:
+    got = parse(f"m,host=h v=1 {NS + 5}\nm,host=h v=2 {NS + 999_999}")
+    assert got.points == [
+        Point("lp:5", "h", "m.v", NOW_MS, 1.0),
+        Point("lp:999999", "h", "m.v", NOW_MS, 2.0),
+    ]
 
 
 def test_without_a_timestamp_a_point_takes_the_time_received_and_no_resend_key() -> None:

@@ -28,7 +28,7 @@ def test_name_is_the_metric_instance_the_source_other_labels_fold_in_job_too() -
     assert got.problems == [] and got.skipped == 0
     assert got.points == [
         Point(
-            f"rw:{NOW_MS - 1000}",
+            "rw",
             "db:9100",
             "node_cpu_seconds_total.cpu:0.job:node.mode:idle",
             NOW_MS - 1000,
