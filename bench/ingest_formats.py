@@ -4,9 +4,9 @@ Influx line protocol (`text/plain`) and Prometheus remote write (`/api/v1/write`
 JSON bodies without client ids are encoded once and posted again and again (Pulse stores
 each point sent without a data_id). Line protocol and remote write points always carry a
 resend key (`lp:<ns past the ms>`, `rw`), unique with the series and ms, so that an agent's
-retry is stored once: their bodies are made for each request, every series' timestamps rising by at least a
-millisecond, and each sender owns its own sources so that two senders never send one series
-at one instant."""
+retry is stored once: their bodies are made for each request, every series' timestamps
+rising by at least a millisecond, and each sender owns its own sources so that two senders
+never send one series at one instant."""
 
 from __future__ import annotations
 
