@@ -1,5 +1,6 @@
-"""Write one pre-framed WebSocket message to many uvicorn connections: the one fast path
-that reaches past a public API, pinned to the versions it was written for.
+"""Write one pre-framed WebSocket message to many uvicorn connections, and let go of a
+connection's handshake once it is open: the two places that reach past a public API,
+pinned to the versions they were written for.
 
 Why it exists: a flush sends the same frame to every subscriber of a tenant. The public
 path (the ASGI `send`, in a task per idle socket, as Python 3.11 has no eager tasks)
@@ -11,12 +12,21 @@ meets on a quiet machine (bench/RESULTS.md, issue 11). Server frames are not mas
 one frame's bytes serve every connection: the hub frames once and writes those bytes to
 each idle transport.
 
+Why the handshake is let go (`release_handshake`): uvicorn keeps the parsed request and
+the response of the opening handshake (both with their headers), the scope's header list
+and a copy of the app's state for as long as the socket is open, though nothing reads them
+after the handshake: ~3 KiB of each connection's ~23, and the issue 14 target is 20 KiB a
+socket (bench/socket_memory.py). (websockets' handshake parser keeps another reference to
+the request, in the frame of the generator that goes on parsing frames: that one stays.)
+
 What it relies on: uvicorn's `websockets-sansio` protocol (the object behind the ASGI
 `send` it hands to the app) and its attributes `transport`, `writable`, `close_sent` and
-`disconnected`. They carry no underscore but are not a documented API, so the path is
-used only with the exact versions below (checked once when the gateway starts, which logs
-the path it takes); any other install takes the public ASGI path. When upgrading uvicorn
-or websockets, re-read `WebSocketsSansIOProtocol.send` and bump PINNED;
+`disconnected`; `handshake_complete`, and `request`, `response` and `scope`, which it reads
+only while the handshake runs. They carry no underscore but are not a documented API, so
+both are used only with the exact versions below (checked once when the gateway starts,
+which logs the path it takes); any other install takes the public ASGI path and keeps the
+handshake. When upgrading uvicorn or websockets, re-read `WebSocketsSansIOProtocol.send`
+and `asgi_send` (what it reads after the handshake) and bump PINNED;
 tests/gateway/test_ws.py counts the frames that went through here.
 """
 
@@ -69,6 +79,27 @@ def _list(versions: Mapping[str, str | None]) -> str:
     return ", ".join(f"{package} {found}" for package, found in versions.items())
 
 
+def _sansio_protocol(send: Callable[..., Any]) -> Any:
+    """The uvicorn websockets-sansio protocol behind an ASGI `send`, or None."""
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    protocol = getattr(send, "__self__", None)
+    return protocol if type(protocol) is WebSocketsSansIOProtocol else None
+
+
+def release_handshake(send: Callable[..., Any]) -> bool:
+    """Drop what the server keeps of a completed opening handshake (the request, the
+    response, the scope's headers); False when `send` is not a pinned uvicorn connection's
+    or the handshake is not over."""
+    protocol = _sansio_protocol(send)
+    if protocol is None or not protocol.handshake_complete:
+        return False
+    protocol.request = protocol.response = None
+    protocol.scope["headers"] = []
+    protocol.scope["state"] = {}  # a copy of the app's lifespan state; /ws reads none of it
+    return True
+
+
 class FastWriter:
     """Writes framed bytes to one connection when it can take them at once."""
 
@@ -80,14 +111,8 @@ class FastWriter:
     def of(cls, send: Callable[..., Any]) -> FastWriter | None:
         """A writer for the connection behind uvicorn's ASGI `send`, or None when `send`
         belongs to anything else (another protocol or server, a middleware's wrapper)."""
-        from uvicorn.protocols.websockets.websockets_sansio_impl import (
-            WebSocketsSansIOProtocol,
-        )
-
-        protocol = getattr(send, "__self__", None)
-        if type(protocol) is not WebSocketsSansIOProtocol:
-            return None
-        return cls(protocol)
+        protocol = _sansio_protocol(send)
+        return None if protocol is None else cls(protocol)
 
     def write(self, framed: bytes) -> bool:
         """Write now and return True, or return False when the ordinary path must be used

@@ -209,6 +209,35 @@ def test_live_frames_go_through_the_pinned_direct_writes_under_the_locked_versio
     run(scenario())
 
 
+def test_an_open_socket_keeps_nothing_of_its_handshake_and_still_works(
+    live_server: LiveServer, tenant: str, token: str, ingest_key: str
+) -> None:
+    """Once open, a socket's handshake is let go (app/stream/fastwrite.py, ~3 KiB a socket):
+    the server keeps neither the request nor the response nor the headers, and the socket
+    still takes messages, sends frames and closes as any other."""
+
+    async def scenario() -> None:
+        async with open_ws(live_server, token) as ws:
+            await send(ws, {"type": "subscribe", "metrics": ["cpu.usage"]})
+            await settle(ws)
+            (client,) = live_server.gateway.hub.clients[tenant]
+            assert client.fast is not None
+            protocol = client.fast.protocol
+            assert protocol.request is None and protocol.response is None
+            assert protocol.scope["headers"] == [] and protocol.scope["state"] == {}
+            await send(ws, {"type": "subscribe", "metrics": ["mem.used"]})
+            await settle(ws)
+            await ingest(live_server, ingest_key, [point("mem.used", 7.0)])
+            assert values(await points_frames(ws, 1)) == [7.0]
+        for _ in range(100):  # closed by the client: the gateway lets it go
+            if tenant not in live_server.gateway.hub.clients:
+                break
+            await asyncio.sleep(0.05)
+        assert tenant not in live_server.gateway.hub.clients
+
+    run(scenario())
+
+
 def test_live_frames_arrive_through_the_asgi_send_when_direct_writes_are_off(
     live_server: LiveServer, tenant: str, token: str, ingest_key: str
 ) -> None:
