@@ -15,23 +15,27 @@ each idle transport.
 Why the handshake is let go (`release_handshake`): uvicorn keeps the parsed request and
 the response of the opening handshake (both with their headers), the scope's header list
 and a copy of the app's state for as long as the socket is open, though nothing reads them
-after the handshake: ~3 KiB of each connection's ~23, and the issue 14 target is 20 KiB a
-socket (bench/socket_memory.py). (websockets' handshake parser keeps another reference to
-the request, in the frame of the generator that goes on parsing frames: that one stays.)
+after the handshake; its queue of received messages is an asyncio.Queue, ~3 KiB of deques
+for one reader (`Inbox` takes over). ~6 KiB of each connection's ~23 in all, and the issue
+14 target is 20 KiB a socket (bench/socket_memory.py). (websockets' handshake parser keeps
+another reference to the request, in the frame of the generator that goes on parsing
+frames: that one stays.)
 
 What it relies on: uvicorn's `websockets-sansio` protocol (the object behind the ASGI
 `send` it hands to the app) and its attributes `transport`, `writable`, `close_sent` and
 `disconnected`; `handshake_complete`, and `request`, `response` and `scope`, which it reads
-only while the handshake runs. They carry no underscore but are not a documented API, so
-both are used only with the exact versions below (checked once when the gateway starts,
-which logs the path it takes); any other install takes the public ASGI path and keeps the
-handshake. When upgrading uvicorn or websockets, re-read `WebSocketsSansIOProtocol.send`
-and `asgi_send` (what it reads after the handshake) and bump PINNED;
+only while the handshake runs; `queue`, of which it calls `put_nowait`, `get` and `empty`.
+They carry no underscore but are not a documented API, so both are used only with the
+exact versions below (checked once when the gateway starts, which logs the path it takes);
+any other install takes the public ASGI path and keeps the handshake. When upgrading
+uvicorn or websockets, re-read `WebSocketsSansIOProtocol.send`, `asgi_send` and
+`asgi_receive` and every use of `queue`, and bump PINNED;
 tests/gateway/test_ws.py counts the frames that went through here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -97,7 +101,45 @@ def release_handshake(send: Callable[..., Any]) -> bool:
     protocol.request = protocol.response = None
     protocol.scope["headers"] = []
     protocol.scope["state"] = {}  # a copy of the app's lifespan state; /ws reads none of it
+    protocol.queue = Inbox.taking_over(protocol.queue)
     return True
+
+
+class Inbox:
+    """What uvicorn's protocol uses of its asyncio.Queue of received messages (`put_nowait`,
+    `get`, `empty`), for its one reader, the endpoint: the Queue's three deques and event
+    take ~3 KiB a socket, this a list and a future while it waits."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self, items: list[Any]) -> None:
+        self._items = items
+        self._waiter: asyncio.Future[None] | None = None
+
+    @classmethod
+    def taking_over(cls, queue: asyncio.Queue[Any]) -> Inbox:
+        """An inbox holding what `queue` holds (nobody may be waiting on it)."""
+        items = []
+        while not queue.empty():
+            items.append(queue.get_nowait())
+        return cls(items)
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
 
 
 class FastWriter:

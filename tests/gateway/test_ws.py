@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.services import Services
 from app.stream.client import QUEUE_FRAMES, Client
+from app.stream.fastwrite import Inbox
 from app.stream.gateway import CLOSE_UNAUTHENTICATED
 from app.stream.hub import SLOW_CLIENT_S, Hub
 from app.stream.protocol import points_frame
@@ -225,6 +226,7 @@ def test_an_open_socket_keeps_nothing_of_its_handshake_and_still_works(
             protocol = client.fast.protocol
             assert protocol.request is None and protocol.response is None
             assert protocol.scope["headers"] == [] and protocol.scope["state"] == {}
+            assert isinstance(protocol.queue, Inbox)  # received messages still reach us:
             await send(ws, {"type": "subscribe", "metrics": ["mem.used"]})
             await settle(ws)
             await ingest(live_server, ingest_key, [point("mem.used", 7.0)])
