@@ -11,7 +11,8 @@ Telegraf's `outputs.http` (data_format "influx") and InfluxDB's write API send i
   batch is not rejected for the text fields some of its inputs emit;
 - the timestamp is an integer in the request's precision (ns by default, as InfluxDB);
   without one the point takes the time it was received; resends are recognised: the
-  `data_id` is the timestamp itself (`lp:<ns>`), so a resent line is never stored twice;
+  `data_id` is `lp:` and the nanoseconds past the millisecond the point is stored at, so
+  with its series and ms it names the line's time and a resent line is never stored twice;
 - backslash escapes commas, spaces and `=` in names, `"` and `\\` in strings; `#` starts a
   comment line; blank lines are skipped. A problem's `index` is the 0-based line number.
 """
