@@ -10,8 +10,8 @@ Prometheus, Grafana Alloy and Vector send it:
   one name;
 - NaN (Prometheus' staleness markers are NaNs) and ±Inf cannot be stored: skipped, counted;
   so are native histograms, which this first version does not take;
-- the `data_id` is `rw:` and the sample's timestamp, so a retried request stores nothing
-  twice. A problem's `index` is the series' index in the request.
+- the `data_id` is `rw`: a sample is its series and its ms, which the row stores, so a
+  retried request stores nothing twice. A problem's `index` is the series' index in the request.
 
 The message classes are built from a descriptor at import, with the protobuf runtime: no
 generated code and no protoc. Only the fields Pulse reads are declared; the others
