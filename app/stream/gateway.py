@@ -275,7 +275,7 @@ class Gateway:
         limit = per_user if grant.user_id else per_key
         try:
             await ws.accept()
-            if self.direct_writes:  # ~4 KiB a socket nobody reads again
+            if self.direct_writes:  # ~6 KiB a socket that nothing needs once it is open
                 release_handshake(send)
             if not admitted:  # accepted first, so that the client sees the code and reason
                 owner = "user" if grant.user_id else "key"
