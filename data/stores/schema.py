@@ -128,11 +128,7 @@ points = Table(
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index(
         "uq_points_series_ts_data_id",
-        "tenant_id",
-        "metric_type",
-        "source",
-        "ts",
-        "data_id",
+        *("tenant_id", "metric_type", "source", "ts", "data_id"),
         unique=True,
         postgresql_where=text("data_id <> ''"),
     ),
@@ -143,10 +139,7 @@ points = Table(
     # leading columns are these): reads go through RAW_POINTS, which uses both.
     Index(
         "ix_points_series_ts",
-        "tenant_id",
-        "metric_type",
-        "source",
-        "ts",
+        *("tenant_id", "metric_type", "source", "ts"),
         postgresql_where=text("data_id = ''"),
     ),
     Index("ix_points_ts_brin", "ts", postgresql_using="brin"),
