@@ -162,3 +162,38 @@ def test_any_text_is_points_or_line_problems_never_a_crash(text: str) -> None:
     got = parse(text)
     assert all(p.message.startswith(f"line {p.index + 1}: ") for p in got.problems)
     assert all(len(p.metric) <= 128 and len(p.source) <= 128 for p in got.points)
+
+
+NAME = st.text(alphabet="abcxyz._-:0", min_size=1, max_size=6) | st.sampled_from(["", "é"])
+TAGS = st.lists(st.tuples(st.sampled_from(["host", "source", "cpu", ""]), NAME), max_size=3)
+ONE_FIELD_LINES = st.builds(
+    "{}{}{} {}={} {}".format,
+    NAME,
+    st.sampled_from([",host=h", ",source=s", ""]),
+    TAGS.map(lambda tags: "".join(f",{k}={v}" for k, v in tags)),
+    NAME,
+    st.sampled_from(["1", "-2.5", ".5", "3.", "-2e3", "1e999", "+7", "1i", "nan", "", "1.5"]),
+    st.sampled_from([NOW_MS, NOW_MS - 8 * 86_400_000, NOW_MS + 3_600_000, -1]).map(str),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(ONE_FIELD_LINES)
+def test_one_field_lines_read_in_one_match_as_the_general_path_reads_them(line: str) -> None:
+    """The fast path for `head field=float timestamp` (data/domain/line_protocol.py) takes
+    a line only when it reads it as the general path does; it leaves any other to it."""
+    from data.domain.agent_points import Parsed
+    from data.domain.line_protocol import LineProblem, _one_float_field, _parse_line
+
+    def outcome(read: object) -> tuple[list[Point], str | None]:
+        out = Parsed()
+        try:
+            taken = read(line, 1_000_000, NOW_MS, OLDEST_MS, out)  # type: ignore[operator]
+        except LineProblem as exc:
+            return [], f"{exc.field}: {exc}"
+        return (out.points if taken is not False else []), None
+
+    fast, fast_problem = outcome(_one_float_field)
+    general, general_problem = outcome(_parse_line)
+    if fast or fast_problem:  # taken, or refused: as the general path does
+        assert (fast, fast_problem) == (general, general_problem)
