@@ -35,11 +35,8 @@ BOOLEANS = {"t": 1.0, "T": 1.0, "true": 1.0, "True": 1.0, "TRUE": 1.0}
 BOOLEANS.update({"f": 0.0, "F": 0.0, "false": 0.0, "False": 0.0, "FALSE": 0.0})
 NAMES_REMEMBERED = 20_000  # heads, and (head, field) metrics, each
 INFINITIES = (float("inf"), float("-inf"))
-# `head field=float timestamp`, single spaces, no backslash or quote anywhere: the groups are
-# the head, the field's key, its value (as FLOAT_RE) and the timestamp (as TIMESTAMP_RE).
-ONE_FLOAT_FIELD_RE = re.compile(
-    r'([^ \\"]+) ([^ \\"=,]+)=([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?) (-?\d{1,19})'
-)
+# `head key=value timestamp`: single spaces, one field, no backslash or quote anywhere.
+ONE_FIELD_RE = re.compile(r'([^ \\"]+) ([^ \\"=,]+)=([^ \\"=,]+) ([^ \\"]+)')
 SHAPE = "expected `measurement[,tag=value…] field=value[,field=value…] [timestamp]`"
 UNESCAPE_RE = re.compile(r"\\([,= \"\\])")
 
@@ -65,28 +62,27 @@ def parse_lines(body: bytes, precision: str, now_ms: int, oldest_ms: int) -> Par
         if not line or line[0] == "#":
             continue
         try:
-            if not _one_float_field(line, ns_per_unit, now_ms, oldest_ms, out):
+            if not _one_field(line, ns_per_unit, now_ms, oldest_ms, out):
                 _parse_line(line, ns_per_unit, now_ms, oldest_ms, out)
         except LineProblem as exc:
             out.problems.append(Problem(index, exc.field, f"line {index + 1}: {exc}"))
     return out
 
 
-def _one_float_field(line: str, ns_per_unit: int, now_ms: int, oldest_ms: int, out: Parsed) -> bool:
-    """Append the point of a line of the commonest shape — one float field, a timestamp,
-    nothing escaped or quoted (Grafana Live's push, a one-field Telegraf input) — read in
-    one match; False for any other line, or one it would refuse: the general path then
-    reads it and says what is wrong (bench/parse_formats.py)."""
-    match = ONE_FLOAT_FIELD_RE.fullmatch(line)
+def _one_field(line: str, ns_per_unit: int, now_ms: int, oldest_ms: int, out: Parsed) -> bool:
+    """Append the point of a line of the commonest shape — one field, a timestamp, nothing
+    escaped or quoted (Grafana Live's push, a one-field Telegraf input) — split in one match
+    rather than piece by piece, then read as the general path reads it (same helpers, same
+    order, same problems); False for a line of any other shape (bench/parse_formats.py)."""
+    match = ONE_FIELD_RE.fullmatch(line)
     if match is None:
         return False
     head, key, raw, stamp = match.groups()
-    ts_ms, past_ms = divmod(int(stamp) * ns_per_unit, 1_000_000)
-    value = float(raw)
-    if value in INFINITIES or window_problem(ts_ms, now_ms, oldest_ms) is not None:
-        return False
-    source = _head(head)[1]  # a bad head raises here as on the general path
-    out.points.append(Point(f"lp:{past_ms}", source, _metric(head, key), ts_ms, value))
+    value = _field_value(key, raw)
+    assert value is not None  # a string field needs quotes, which this shape has none of
+    source = _head(head)[1]
+    ts_ms, data_id = _time(stamp, ns_per_unit, now_ms, oldest_ms)
+    out.points.append(Point(data_id, source, _metric(head, key), ts_ms, value))
     return True
 
 
@@ -101,9 +97,7 @@ def _parse_line(line: str, ns_per_unit: int, now_ms: int, oldest_ms: int, out: P
     fields = _fields(parts[1])
     source = _head(head)[1]
     if len(parts) == 3:
-        ts_ms, data_id = _timestamp(parts[2], ns_per_unit)
-        if (outside := window_problem(ts_ms, now_ms, oldest_ms)) is not None:
-            raise LineProblem("timestamp", f"the timestamp {outside}")
+        ts_ms, data_id = _time(parts[2], ns_per_unit, now_ms, oldest_ms)
     else:
         ts_ms, data_id = now_ms, ""  # stored without a data_id, once per ingest entry
     found: list[Point] = []
@@ -186,6 +180,14 @@ def _field_value(key: str, raw: str) -> float | None:
     if value in INFINITIES:
         raise LineProblem("value", f"field {key!r}: {raw[:40]!r} is out of double range")
     return value
+
+
+def _time(raw: str, ns_per_unit: int, now_ms: int, oldest_ms: int) -> tuple[int, str]:
+    """The timestamp's ms and resend key (`_timestamp`), refused outside the window."""
+    ts_ms, data_id = _timestamp(raw, ns_per_unit)
+    if (outside := window_problem(ts_ms, now_ms, oldest_ms)) is not None:
+        raise LineProblem("timestamp", f"the timestamp {outside}")
+    return ts_ms, data_id
 
 
 def _timestamp(raw: str, ns_per_unit: int) -> tuple[int, str]:

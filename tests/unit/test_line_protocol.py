@@ -180,10 +180,10 @@ ONE_FIELD_LINES = st.builds(
 @settings(max_examples=400, deadline=None)
 @given(ONE_FIELD_LINES)
 def test_one_field_lines_read_in_one_match_as_the_general_path_reads_them(line: str) -> None:
-    """The fast path for `head field=float timestamp` (data/domain/line_protocol.py) takes
-    a line only when it reads it as the general path does; it leaves any other to it."""
+    """The one-match path for `head key=value timestamp` (data/domain/line_protocol.py)
+    reads a line as the general path does, or leaves it to it."""
     from data.domain.agent_points import Parsed
-    from data.domain.line_protocol import LineProblem, _one_float_field, _parse_line
+    from data.domain.line_protocol import LineProblem, _one_field, _parse_line
 
     def outcome(read: object) -> tuple[list[Point], str | None]:
         out = Parsed()
@@ -193,7 +193,7 @@ def test_one_field_lines_read_in_one_match_as_the_general_path_reads_them(line: 
             return [], f"{exc.field}: {exc}"
         return (out.points if taken is not False else []), None
 
-    fast, fast_problem = outcome(_one_float_field)
+    fast, fast_problem = outcome(_one_field)
     general, general_problem = outcome(_parse_line)
     if fast or fast_problem:  # taken, or refused: as the general path does
         assert (fast, fast_problem) == (general, general_problem)
