@@ -93,8 +93,9 @@ def _sansio_protocol(send: Callable[..., Any]) -> Any:
 
 def release_handshake(send: Callable[..., Any]) -> bool:
     """Drop what the server keeps of a completed opening handshake (the request, the
-    response, the scope's headers); False when `send` is not a pinned uvicorn connection's
-    or the handshake is not over."""
+    response, the scope's headers and state copy) and give its queue of received messages
+    to an `Inbox`; False when `send` is not a pinned uvicorn connection's or the handshake
+    is not over."""
     protocol = _sansio_protocol(send)
     if protocol is None or not protocol.handshake_complete:
         return False
