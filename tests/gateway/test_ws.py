@@ -213,9 +213,10 @@ def test_live_frames_go_through_the_pinned_direct_writes_under_the_locked_versio
 def test_an_open_socket_keeps_nothing_of_its_handshake_and_still_works(
     live_server: LiveServer, tenant: str, token: str, ingest_key: str
 ) -> None:
-    """Once open, a socket's handshake is let go (app/stream/fastwrite.py, ~3 KiB a socket):
-    the server keeps neither the request nor the response nor the headers, and the socket
-    still takes messages, sends frames and closes as any other."""
+    """Once open, a socket's handshake is let go (app/stream/fastwrite.py, ~6 KiB a socket):
+    the server keeps neither the request nor the response nor the headers, its received
+    messages go through an Inbox, and the socket still takes messages, sends frames and
+    closes as any other."""
 
     async def scenario() -> None:
         async with open_ws(live_server, token) as ws:
@@ -226,7 +227,7 @@ def test_an_open_socket_keeps_nothing_of_its_handshake_and_still_works(
             protocol = client.fast.protocol
             assert protocol.request is None and protocol.response is None
             assert protocol.scope["headers"] == [] and protocol.scope["state"] == {}
-            assert isinstance(protocol.queue, Inbox)  # received messages still reach us:
+            assert isinstance(protocol.queue, Inbox)
             await send(ws, {"type": "subscribe", "metrics": ["mem.used"]})
             await settle(ws)
             await ingest(live_server, ingest_key, [point("mem.used", 7.0)])
